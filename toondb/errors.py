@@ -1,0 +1,120 @@
+"""Every error toondb raises on purpose, in one place.
+
+All of them derive from :class:`ToonDBError`, so ``except toondb.ToonDBError``
+catches anything the database itself reports. Misuse of an argument is reported
+with Python's own ``TypeError`` / ``ValueError`` (a ``str`` where ``bytes`` is
+needed, an empty key, an unknown config key), because that is what Python
+programmers expect; those never leave the database changed.
+
+Each message says what happened and what to do about it.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "ToonDBError",
+    "ClosedError",
+    "ReadOnlyError",
+    "DatabaseLockedError",
+    "DatabaseFullError",
+    "ReadersFullError",
+    "CorruptionError",
+    "TransactionError",
+    "TransactionClosedError",
+    "TransactionConflictError",
+    "ForkedHandleError",
+    "SQLError",
+    "SQLSyntaxError",
+    "SchemaError",
+    "ConstraintError",
+    "VectorIndexError",
+    "ConnectionError",
+    "ProtocolError",
+]
+
+
+class ToonDBError(Exception):
+    """Base class of every error toondb raises on purpose."""
+
+
+class ClosedError(ToonDBError):
+    """The database (or client) was used after ``close()``. Open it again."""
+
+
+class ReadOnlyError(ToonDBError):
+    """A write was attempted through a handle opened with ``read_only=True``."""
+
+
+class DatabaseLockedError(ToonDBError):
+    """Another writer held the database's write lock for longer than ``lock_timeout``
+    seconds (or another live server serves the database)."""
+
+
+class DatabaseFullError(ToonDBError):
+    """The page file would grow past ``map_size``; reopen with a larger ``map_size``."""
+
+
+class ReadersFullError(ToonDBError):
+    """Every slot of the shared reader table is taken by a live reader; close some
+    iterators or transactions, or reopen with a larger ``max_readers``."""
+
+
+class CorruptionError(ToonDBError):
+    """The page file is damaged: a checksum, a page header or a structural invariant
+    does not hold. The message names the page. Restore from a backup; ``toondb check``
+    lists every damaged page."""
+
+
+class TransactionError(ToonDBError):
+    """Base class for errors about the life of a transaction."""
+
+
+class TransactionClosedError(TransactionError):
+    """A transaction was used after ``commit()`` or ``abort()``; begin a new one."""
+
+
+class TransactionConflictError(TransactionError):
+    """Another transaction committed a write to a key this transaction also wrote,
+    after this one began (first committer wins). Nothing of this transaction was
+    applied; retry it."""
+
+
+class ForkedHandleError(ToonDBError):
+    """A handle opened before ``os.fork()`` was used in the child process. The child
+    must open the database itself: ``Database.open(path)``."""
+
+
+class SQLError(ToonDBError):
+    """Base class for errors reported by the SQL engine."""
+
+
+class SQLSyntaxError(SQLError):
+    """The SQL text does not parse; the message shows the line, the column and a
+    caret under the offending token."""
+
+
+class SchemaError(SQLError):
+    """A statement names a table, column or index that does not exist (or one that
+    already exists), or is otherwise inconsistent with the schema."""
+
+
+class ConstraintError(SQLError):
+    """A statement would break a constraint (NOT NULL, UNIQUE, PRIMARY KEY, CHECK,
+    FOREIGN KEY); the message names the constraint and the offending values. The
+    statement changed nothing."""
+
+
+class VectorIndexError(ToonDBError):
+    """A vector index operation failed: a file that is not an index, a dimension or
+    metric mismatch with an existing index, or an index name that does not exist."""
+
+
+class ConnectionError(ToonDBError, builtins.ConnectionError):
+    """The connection to a toondb server failed or was lost (the server is not
+    running, was killed, or closed the connection). Also a builtin ``ConnectionError``."""
+
+
+class ProtocolError(ToonDBError):
+    """A peer sent a frame that does not follow the toondb IPC protocol."""
