@@ -22,7 +22,11 @@ define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if not DEBUG:
     define_macros.append(("NDEBUG", None))
 
-EXTENSIONS = ["_btree"]
+# Every extension whose source is present; TOONDB_EXTENSIONS="_hnsw" (comma
+# separated) builds only the named ones, for working on one of them alone.
+EXTENSIONS = [n for n in ("_btree", "_hnsw") if os.path.exists(f"toondb/{n}.pyx")]
+if os.environ.get("TOONDB_EXTENSIONS"):
+    EXTENSIONS = [n for n in os.environ["TOONDB_EXTENSIONS"].split(",") if n in EXTENSIONS]
 
 
 def extension(name):
