@@ -77,6 +77,16 @@ typedef float (*hnsw_dist_fn)(const float *a, const float *b, size_t n);
 
 #define HNSW_LANES 32
 
+/* Tree reduction of the 32 lanes: every step is a lane-wise add the compiler
+ * vectorizes (a sequential sum of 32 floats would be a 32-deep dependency
+ * chain, as slow as the main loop itself for dim=128). */
+#define HNSW_REDUCE(acc)                                                      \
+    for (int j = 0; j < 16; j++) acc[j] += acc[j + 16];                       \
+    for (int j = 0; j < 8; j++) acc[j] += acc[j + 8];                         \
+    for (int j = 0; j < 4; j++) acc[j] += acc[j + 4];                         \
+    for (int j = 0; j < 2; j++) acc[j] += acc[j + 2];                         \
+    acc[0] += acc[1];
+
 #define HNSW_L2_BODY                                                          \
     float acc[HNSW_LANES] = {0};                                              \
     size_t i = 0;                                                             \
@@ -86,12 +96,18 @@ typedef float (*hnsw_dist_fn)(const float *a, const float *b, size_t n);
             acc[j] += d * d;                                                  \
         }                                                                     \
     }                                                                         \
-    float s = 0.0f;                                                           \
+    for (; i + 8 <= n; i += 8) {                                              \
+        for (int j = 0; j < 8; j++) {                                         \
+            float d = a[i + j] - b[i + j];                                    \
+            acc[j] += d * d;                                                  \
+        }                                                                     \
+    }                                                                         \
+    HNSW_REDUCE(acc)                                                          \
+    float s = acc[0];                                                         \
     for (; i < n; i++) {                                                      \
         float d = a[i] - b[i];                                                \
         s += d * d;                                                           \
     }                                                                         \
-    for (int j = 0; j < HNSW_LANES; j++) s += acc[j];                         \
     return s;
 
 #define HNSW_DOT_BODY                                                         \
@@ -100,9 +116,12 @@ typedef float (*hnsw_dist_fn)(const float *a, const float *b, size_t n);
     for (; i + HNSW_LANES <= n; i += HNSW_LANES) {                            \
         for (int j = 0; j < HNSW_LANES; j++) acc[j] += a[i + j] * b[i + j];   \
     }                                                                         \
-    float s = 0.0f;                                                           \
+    for (; i + 8 <= n; i += 8) {                                              \
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];            \
+    }                                                                         \
+    HNSW_REDUCE(acc)                                                          \
+    float s = acc[0];                                                         \
     for (; i < n; i++) s += a[i] * b[i];                                      \
-    for (int j = 0; j < HNSW_LANES; j++) s += acc[j];                         \
     return 1.0f - s;
 
 static float hnsw_l2_generic(const float *a, const float *b, size_t n) { HNSW_L2_BODY }
