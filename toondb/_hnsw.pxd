@@ -89,7 +89,6 @@ cdef struct Graph:
     char *upper
     uint64_t upper_bytes
     uint64_t upper_cap
-    unsigned char *locks          # per-node spinlocks, NULL for a read-only view
     hnsw_dist_fn dist
     double level_mult
     uint64_t rng

@@ -68,7 +68,7 @@ fresh link always finds its data.
 """
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
-from libc.math cimport INFINITY, floor, isfinite, log, sqrt
+from libc.math cimport INFINITY, isfinite, log, sqrt
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -111,6 +111,8 @@ cdef extern from "_hnsw_kernels.h" nogil:
     uint64_t hnsw_load_u64(const void *p)
     void hnsw_store_u64(void *p, uint64_t v)
     uint64_t hnsw_splitmix64(uint64_t *s)
+    uint64_t hnsw_minstd_seed(uint64_t seed)
+    double hnsw_level_uniform(uint64_t *state)
     uint64_t hnsw_mix64(uint64_t z)
     int hnsw_sorted_contains(const uint64_t *a, size_t n, uint64_t x)
     void *hnsw_aligned_calloc(size_t n)
@@ -123,6 +125,15 @@ cdef enum:
     OK = 0
     ERR_NOMEM = -1
     ERR_CORRUPT = -2
+    ERR_NONFINITE = -3
+
+
+def _raise(Py_ssize_t code, what):
+    if code == ERR_NOMEM:
+        raise MemoryError()
+    if code == ERR_NONFINITE:
+        raise ValueError(f"{what} contain NaN or infinity")
+    raise HnswCorruptionError("corrupt HNSW graph: a neighbour count or id is out of range")
 
 cdef int _SIMD = hnsw_cpu_level()
 
@@ -167,6 +178,12 @@ cdef inline uint32_t *list_at(const Graph *g, uint32_t i, int level) noexcept no
     if level == 0:
         return <uint32_t *>rec_at(g, i)
     return <uint32_t *>(g.upper + (g.nodes[i] & OFF_MASK) + <size_t>(level - 1) * g.upper_block)
+
+# The build's per-node spinlock: byte 3 of the record's first word (zero at
+# rest), in the cache line of the neighbour count it guards; it guards the
+# node's lists on every level.
+cdef inline unsigned char *lock_of(const Graph *g, uint32_t i) noexcept nogil:
+    return <unsigned char *>rec_at(g, i) + 3
 
 cdef inline bint accepted(const Graph *g, uint32_t i, const Filter *f, bint has_del) noexcept nogil:
     cdef char *r = rec_at(g, i)
@@ -240,7 +257,7 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
     cdef uint32_t count = <uint32_t>g.count
     cdef uint32_t maxm = g.m0 if level == 0 else g.m
     cdef bint filtering = build or has_del or (f != NULL and f.allowed != NULL)
-    cdef bint lock = build and g.locks != NULL
+    cdef bint lock = build
     cdef float d, lb
     cdef uint32_t cur, cnt, j, m, nid
     cdef uint32_t *lst
@@ -264,13 +281,13 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
         hnsw_min_pop(cand)
         lst = list_at(g, cur, level)
         if lock:
-            hnsw_spin_lock(&g.locks[cur])
+            hnsw_spin_lock(lock_of(g, cur))
             cnt = lst[0] & HNSW_COUNT_MASK
             if cnt > maxm:
                 cnt = maxm + 1  # reported below, after the unlock
             else:
                 memcpy(c.ids, lst + 1, cnt * sizeof(uint32_t))
-            hnsw_spin_unlock(&g.locks[cur])
+            hnsw_spin_unlock(lock_of(g, cur))
             ids = c.ids
         else:
             cnt = lst[0] & HNSW_COUNT_MASK
@@ -327,12 +344,12 @@ cdef int descend(const Graph *g, const float *q, uint32_t *ep_io, int top, int s
             changed = False
             lst = list_at(g, cur, level)
             if lock:
-                hnsw_spin_lock(&g.locks[cur])
+                hnsw_spin_lock(lock_of(g, cur))
             cnt = lst[0] & HNSW_COUNT_MASK
             if cnt <= g.m:
                 memcpy(buf, lst + 1, cnt * sizeof(uint32_t))
             if lock:
-                hnsw_spin_unlock(&g.locks[cur])
+                hnsw_spin_unlock(lock_of(g, cur))
             if HNSW_UNLIKELY(cnt > g.m):
                 return ERR_CORRUPT
             for j in range(cnt):
@@ -385,12 +402,12 @@ cdef int connect(Graph *g, Ctx *c, uint32_t n, uint32_t cur, float d_nc, int lev
     cdef uint32_t w, cnt, j, e
     cdef size_t r
     cdef const float *vn
-    hnsw_spin_lock(&g.locks[n])
+    hnsw_spin_lock(lock_of(g, n))
     w = lst[0]
     cnt = w & HNSW_COUNT_MASK
     if cnt < maxm:
         lst[1 + cnt] = cur
-        lst[0] = (w & ~HNSW_COUNT_MASK) | (cnt + 1)
+        (<uint16_t *>lst)[0] = <uint16_t>(cnt + 1)
     else:
         vn = vec_at(g, n)
         c.tmp[0].d = d_nc
@@ -401,10 +418,10 @@ cdef int connect(Graph *g, Ctx *c, uint32_t n, uint32_t cur, float d_nc, int lev
             c.tmp[1 + j].id = e
         hnsw_sort_pairs(c.tmp, cnt + 1)
         r = select_neighbors(g, c.tmp, cnt + 1, maxm, c.sel2)
-        for j in range(r):
-            lst[1 + j] = c.sel2[j].id
-        lst[0] = (w & ~HNSW_COUNT_MASK) | <uint32_t>r
-    hnsw_spin_unlock(&g.locks[n])
+        for j in range(r):  # farthest first, as hnswlib stores them
+            lst[1 + j] = c.sel2[r - 1 - j].id
+        (<uint16_t *>lst)[0] = <uint16_t>r
+    hnsw_spin_unlock(lock_of(g, n))
     return OK
 
 
@@ -441,11 +458,11 @@ cdef int insert(Graph *g, Ctx *c, pthread_mutex_t *glock, uint32_t cur) noexcept
             continue
         r = select_neighbors(g, c.sorted, n, g.m, c.sel)
         lst = list_at(g, cur, l)
-        hnsw_spin_lock(&g.locks[cur])
-        for j in range(r):
-            lst[1 + j] = c.sel[j].id
-        lst[0] = (lst[0] & ~HNSW_COUNT_MASK) | <uint32_t>r
-        hnsw_spin_unlock(&g.locks[cur])
+        hnsw_spin_lock(lock_of(g, cur))
+        for j in range(r):  # farthest first, as hnswlib stores them
+            lst[1 + j] = c.sel[r - 1 - j].id
+        (<uint16_t *>lst)[0] = <uint16_t>r
+        hnsw_spin_unlock(lock_of(g, cur))
         for j in range(r):
             connect(g, c, c.sel[j].id, cur, c.sel[j].d, l)
         ep = c.sel[0].id
@@ -469,6 +486,9 @@ cdef Py_ssize_t knn(const Graph *g, Ctx *c, const float *query, size_t k, size_t
     cdef double s
     cdef uint32_t ep
     cdef int rc
+    for i in range(g.dim):
+        if not isfinite(query[i]):
+            return ERR_NONFINITE
     if g.count == 0 or g.entry == HNSW_NO_ENTRY:
         return 0
     if g.metric == 2:
@@ -683,7 +703,7 @@ cdef class HnswGraph:
         g.record_size = g.label_off + 8
         g.upper_block = 4 + 4 * g.m
         g.level_mult = 1.0 / log(<double>m)
-        g.rng = <uint64_t>(int(seed) & 0xffffffffffffffff)
+        g.rng = hnsw_minstd_seed(<uint64_t>(int(seed) & 0xffffffffffffffff))
         g.dist = hnsw_kernel(0 if g.metric == 0 else 1, self.simd_lvl)
         self.ro = False
         self.owns_memory = True
@@ -697,7 +717,6 @@ cdef class HnswGraph:
                 free(self.g.chunks[i])
             free(self.g.nodes)
             free(self.g.upper)
-            free(self.g.locks)
         free(self.g.chunks)
         free(self.g.hkeys)
         free(self.g.hvals)
@@ -766,11 +785,6 @@ cdef class HnswGraph:
         if p == NULL:
             raise MemoryError()
         g.nodes = <uint64_t *>p
-        p = realloc(g.locks, cap)
-        if p == NULL:
-            raise MemoryError()
-        g.locks = <unsigned char *>p
-        memset(g.locks + g.capacity, 0, cap - g.capacity)
         g.capacity = cap
         self.pool_clear()
 
@@ -892,13 +906,13 @@ cdef class HnswGraph:
             LV = levels
             need_upper = 0
             for i in range(n):
-                u = (<double>(hnsw_splitmix64(&g.rng) >> 11) + 1.0) * (1.0 / 9007199254740992.0)
-                s = floor(-log(u) * g.level_mult)
+                u = hnsw_level_uniform(&g.rng)
+                s = -log(u) * g.level_mult if u > 0 else <double>MAX_LEVEL
                 lev = MAX_LEVEL if s > MAX_LEVEL else <int>s
                 LV[i] = lev
                 need_upper += <uint64_t>lev * g.upper_block
             if g.upper_bytes + need_upper > g.upper_cap:
-                off = max(g.upper_cap * 2, g.upper_bytes + need_upper, 4096)
+                off = max(g.upper_cap * 2, g.upper_bytes + need_upper, <uint64_t>4096)
                 p = realloc(g.upper, off)
                 if p == NULL:
                     raise MemoryError()
@@ -1036,26 +1050,34 @@ cdef class HnswGraph:
             raise ValueError(f"k must be >= 1, got {k}")
         if ef < 1:
             raise ValueError(f"ef must be >= 1, got {ef}")
-        q = _as_vectors(query, self.g.dim, 1, "query")
-        fl = self._filter(filter)
+        cdef cnp.ndarray q
+        if (type(query) is np.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>query) == cnp.NPY_FLOAT32
+                and cnp.PyArray_NDIM(<cnp.ndarray>query) == 1
+                and cnp.PyArray_DIM(<cnp.ndarray>query, 0) == self.g.dim
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>query)):
+            q = <cnp.ndarray>query  # fast path: finiteness is checked in C
+        else:
+            q = _as_vectors(query, self.g.dim, 1, "query")
         cdef Filter filt
-        cdef const uint64_t[::1] F
+        cdef cnp.ndarray fl
         filt.allowed = NULL
         filt.n = 0
-        if fl is not None:
-            F = fl
-            filt.n = F.shape[0]
+        if filter is not None:
+            fl = self._filter(filter)
+            filt.n = cnp.PyArray_DIM(fl, 0)
             if filt.n == 0:
                 return np.empty(0, np.uint64), np.empty(0, np.float32)
-            filt.allowed = &F[0]
+            filt.allowed = <const uint64_t *>cnp.PyArray_DATA(fl)
         cdef size_t kk = k
         if kk > self.g.count:
-            kk = max(<size_t>self.g.count, 1)
-        out_l = np.empty(kk, dtype=np.uint64)
-        out_d = np.empty(kk, dtype=np.float32)
-        cdef uint64_t[::1] OL = out_l
-        cdef float[::1] OD = out_d
-        cdef const float[::1] Q = q
+            kk = self.g.count if self.g.count > 0 else 1
+        cdef cnp.npy_intp dims[1]
+        dims[0] = <cnp.npy_intp>kk
+        cdef cnp.ndarray out_l = cnp.PyArray_EMPTY(1, dims, cnp.NPY_UINT64, 0)
+        cdef cnp.ndarray out_d = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT32, 0)
+        cdef const float *qp = <const float *>cnp.PyArray_DATA(q)
+        cdef uint64_t *olp = <uint64_t *>cnp.PyArray_DATA(out_l)
+        cdef float *odp = <float *>cnp.PyArray_DATA(out_d)
         cdef Py_ssize_t n
         cdef Ctx *c
         with nogil:
@@ -1064,13 +1086,13 @@ cdef class HnswGraph:
             if c == NULL:
                 n = ERR_NOMEM
             else:
-                n = knn(&self.g, c, &Q[0], kk, ef, &filt, &OL[0], &OD[0])
+                n = knn(&self.g, c, qp, kk, ef, &filt, olp, odp)
                 self.ctx_put(c)
             pthread_rwlock_unlock(&self.rw)
-        if n == ERR_NOMEM:
-            raise MemoryError()
         if n < 0:
-            raise HnswCorruptionError("corrupt HNSW graph: a neighbour count or id is out of range")
+            _raise(n, "query")
+        if <size_t>n == kk:
+            return out_l, out_d
         return out_l[:n], out_d[:n]
 
     def search_batch(self, queries, int k=10, int ef=64, int threads=1, filter=None):
@@ -1118,10 +1140,8 @@ cdef class HnswGraph:
                 futs = [ex.submit(self._search_worker, job) for _ in range(threads)]
                 for fu in futs:
                     fu.result()
-        if job.error == ERR_NOMEM:
-            raise MemoryError()
         if job.error:
-            raise HnswCorruptionError("corrupt HNSW graph: a neighbour count or id is out of range")
+            _raise(job.error, "queries")
         return out_l, out_d
 
     def _search_worker(self, _Job job):

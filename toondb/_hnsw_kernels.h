@@ -329,6 +329,30 @@ HNSW_INLINE uint64_t hnsw_splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+/* The level generator: the same draws as hnswlib (libstdc++'s
+ * std::default_random_engine = minstd_rand0, fed to
+ * uniform_real_distribution<double>(0, 1) = generate_canonical<double, 53>,
+ * which takes two engine outputs), so a one-thread build with the same seed
+ * gives every node the level hnswlib gives it. */
+static uint64_t hnsw_minstd_seed(uint64_t seed) {
+    uint64_t x = seed % 2147483647ull;
+    return x == 0 ? 1 : x;
+}
+
+HNSW_INLINE uint64_t hnsw_minstd_next(uint64_t *x) {
+    *x = (*x * 16807ull) % 2147483647ull;
+    return *x;
+}
+
+static double hnsw_level_uniform(uint64_t *state) {
+    const double r = 2147483646.0; /* max - min + 1 */
+    double sum = (double)(hnsw_minstd_next(state) - 1);
+    sum += (double)(hnsw_minstd_next(state) - 1) * r;
+    double u = sum / (r * r);
+    if (u >= 1.0) u = nextafter(1.0, 0.0);
+    return u;
+}
+
 HNSW_INLINE uint64_t hnsw_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
