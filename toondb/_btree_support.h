@@ -1,0 +1,188 @@
+/*
+ * Small C helpers for _btree.pyx: unaligned little-endian loads and stores,
+ * CRC-32C (Castagnoli) with a hardware path, atomics and fences for the
+ * shared reader table, and the monotonic clock.
+ *
+ * The page file is little-endian on every platform; big-endian hosts are
+ * refused at compile time rather than silently writing a different format.
+ */
+#ifndef TOONDB_BTREE_SUPPORT_H
+#define TOONDB_BTREE_SUPPORT_H
+
+#define _GNU_SOURCE 1
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/uio.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "toondb's page format is little-endian; big-endian hosts are not supported"
+#endif
+
+/* bit 31 of a page id marks a page that lives only in a write transaction's
+ * memory (an index into its dirty table); bit 31 of a leaf cell's value length
+ * marks a value stored in an overflow extent. */
+#define TDB_DIRTY 0x80000000u
+#define TDB_OVF 0x80000000u
+/* bit 63 of a freelist group's transaction id: pages the durable snapshot sees */
+#define TDB_PINNED 0x8000000000000000ull
+
+/* ---- unaligned little-endian access (memcpy compiles to one mov) ---- */
+static inline uint16_t tdb_ld16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t tdb_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t tdb_ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void tdb_st16(void *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void tdb_st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void tdb_st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* ---- key comparison: memcmp order, then length (a prefix sorts first) ---- */
+static inline int tdb_keycmp(const unsigned char *a, size_t alen,
+                             const unsigned char *b, size_t blen) {
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+/* ---- CRC-32C ---- */
+static uint32_t tdb_crc_table[8][256];
+static int tdb_crc_ready = 0;
+static int tdb_crc_hw = 0;
+
+static void tdb_crc_init_table(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        tdb_crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = tdb_crc_table[0][i];
+        for (int t = 1; t < 8; t++) {
+            c = tdb_crc_table[0][c & 0xff] ^ (c >> 8);
+            tdb_crc_table[t][i] = c;
+        }
+    }
+}
+
+static uint32_t tdb_crc32c_sw(uint32_t crc, const unsigned char *p, size_t n) {
+    crc = ~crc;
+    while (n && ((uintptr_t)p & 7)) { crc = tdb_crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8); n--; }
+    while (n >= 8) {
+        uint64_t w = tdb_ld64(p) ^ crc;
+        crc = tdb_crc_table[7][w & 0xff] ^ tdb_crc_table[6][(w >> 8) & 0xff] ^
+              tdb_crc_table[5][(w >> 16) & 0xff] ^ tdb_crc_table[4][(w >> 24) & 0xff] ^
+              tdb_crc_table[3][(w >> 32) & 0xff] ^ tdb_crc_table[2][(w >> 40) & 0xff] ^
+              tdb_crc_table[1][(w >> 48) & 0xff] ^ tdb_crc_table[0][w >> 56];
+        p += 8; n -= 8;
+    }
+    while (n--) crc = tdb_crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+__attribute__((target("sse4.2")))
+static uint32_t tdb_crc32c_hw(uint32_t crc, const unsigned char *p, size_t n) {
+    uint64_t c = ~crc;
+    while (n && ((uintptr_t)p & 7)) { c = _mm_crc32_u8((uint32_t)c, *p++); n--; }
+    while (n >= 8) { c = _mm_crc32_u64(c, tdb_ld64(p)); p += 8; n -= 8; }
+    while (n--) c = _mm_crc32_u8((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+#define TDB_HAVE_HW_CRC 1
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+#include <arm_acle.h>
+static uint32_t tdb_crc32c_hw(uint32_t crc, const unsigned char *p, size_t n) {
+    uint32_t c = ~crc;
+    while (n && ((uintptr_t)p & 7)) { c = __crc32cb(c, *p++); n--; }
+    while (n >= 8) { c = __crc32cd(c, tdb_ld64(p)); p += 8; n -= 8; }
+    while (n--) c = __crc32cb(c, *p++);
+    return ~c;
+}
+#define TDB_HAVE_HW_CRC 1
+#endif
+
+static void tdb_crc_init(void) {
+    if (tdb_crc_ready) return;
+    tdb_crc_init_table();
+#if defined(TDB_HAVE_HW_CRC) && defined(__x86_64__)
+    __builtin_cpu_init();
+    tdb_crc_hw = __builtin_cpu_supports("sse4.2");
+#elif defined(TDB_HAVE_HW_CRC)
+    tdb_crc_hw = 1;
+#endif
+    tdb_crc_ready = 1;
+}
+
+/* CRC-32C of buf[0:n], continuing from `crc` (0 to start). */
+static inline uint32_t tdb_crc32c(uint32_t crc, const void *buf, size_t n) {
+#if defined(TDB_HAVE_HW_CRC)
+    if (tdb_crc_hw) return tdb_crc32c_hw(crc, (const unsigned char *)buf, n);
+#endif
+    return tdb_crc32c_sw(crc, (const unsigned char *)buf, n);
+}
+
+/* ---- atomics for the reader table shared between processes ---- */
+static inline uint32_t tdb_aload32(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t tdb_aload64(const volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void tdb_astore32(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void tdb_astore64(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int tdb_acas32(volatile uint32_t *p, uint32_t expected, uint32_t desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline void tdb_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* ---- time ---- */
+static inline double tdb_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- open-file-description locks (per open file, not per process) ---- */
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK F_SETLK   /* non-Linux: per-process locks; documented */
+#define F_OFD_SETLKW F_SETLKW
+#define TDB_OFD_IS_PROCESS_LOCK 1
+#endif
+
+/* kind: F_RDLCK, F_WRLCK or F_UNLCK; returns 0, or -1 with errno */
+static inline int tdb_lock_byte(int fd, int kind, off_t at, int wait) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = (short)kind;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = at;
+    fl.l_len = 1;
+    fl.l_pid = 0;
+    int r;
+    do { r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static inline int tdb_fdatasync(int fd) {
+    int r;
+#if defined(__APPLE__)
+    do { r = fcntl(fd, F_FULLFSYNC); } while (r < 0 && errno == EINTR);
+#else
+    do { r = fdatasync(fd); } while (r < 0 && errno == EINTR);
+#endif
+    return r;
+}
+
+/* pwrite all of buf, retrying short writes and EINTR; 0 or -1 with errno */
+static inline int tdb_pwrite_all(int fd, const char *buf, size_t n, uint64_t off) {
+    while (n) {
+        ssize_t w = pwrite(fd, buf, n, (off_t)off);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        if (w == 0) { errno = EIO; return -1; }
+        buf += w; n -= (size_t)w; off += (uint64_t)w;
+    }
+    return 0;
+}
+
+#endif
