@@ -96,6 +96,8 @@ cdef extern from "_hnsw_kernels.h" nogil:
     int hnsw_cpu_level()
     hnsw_dist_fn hnsw_kernel(int metric, int level)
     void hnsw_prefetch(const void *p)
+    void hnsw_prefetch_span(const void *p, size_t bytes)
+    void hnsw_normalize(const float *src, float *dst, size_t n)
     void hnsw_spin_lock(unsigned char *l)
     void hnsw_spin_unlock(unsigned char *l)
     uint64_t hnsw_fetch_add(uint64_t *p, uint64_t v)
@@ -254,6 +256,7 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
     cdef hnsw_heap *cand = &c.cand
     cdef hnsw_dist_fn dist = g.dist
     cdef size_t dim = g.dim
+    cdef size_t vbytes = dim * sizeof(float)
     cdef uint32_t count = <uint32_t>g.count
     cdef uint32_t maxm = g.m0 if level == 0 else g.m
     cdef bint filtering = build or has_del or (f != NULL and f.allowed != NULL)
@@ -309,7 +312,7 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
         for j in range(m):
             nid = ids2[j]
             if j + 1 < m:
-                hnsw_prefetch(<char *>vec_at(g, ids2[j + 1]) + 64)
+                hnsw_prefetch_span(vec_at(g, ids2[j + 1]), vbytes)
             d = dist(q, vec_at(g, nid), dim)
             if top.n < ef or d < lb:
                 if hnsw_min_push(cand, d, nid):
@@ -492,12 +495,7 @@ cdef Py_ssize_t knn(const Graph *g, Ctx *c, const float *query, size_t k, size_t
     if g.count == 0 or g.entry == HNSW_NO_ENTRY:
         return 0
     if g.metric == 2:
-        s = 0
-        for i in range(g.dim):
-            s += <double>query[i] * query[i]
-        s = 1.0 / (sqrt(s) + 1e-30)
-        for i in range(g.dim):
-            c.qbuf[i] = <float>(query[i] * s)
+        hnsw_normalize(query, c.qbuf, g.dim)
         q = c.qbuf
     ep = g.entry
     rc = descend(g, q, &ep, g.max_level, 0, False)
@@ -926,12 +924,7 @@ cdef class HnswGraph:
                 v = <float *>(r + g.vec_off)
                 memcpy(v, &V[i, 0], g.dim * sizeof(float))
                 if g.metric == 2:
-                    s = 0
-                    for j in range(g.dim):
-                        s += <double>v[j] * v[j]
-                    s = 1.0 / (sqrt(s) + 1e-30)
-                    for j in range(g.dim):
-                        v[j] = <float>(v[j] * s)
+                    hnsw_normalize(v, v, g.dim)
                 hnsw_store_u64(r + g.label_off, L[i])
                 if lev > 0:
                     g.nodes[id_] = (<uint64_t>lev << 56) | g.upper_bytes

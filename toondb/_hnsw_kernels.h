@@ -174,6 +174,22 @@ HNSW_INLINE void hnsw_prefetch(const void *p) {
 #endif
 }
 
+/* Prefetch `bytes` from p, one cache line at a time (at most 32 lines). */
+HNSW_INLINE void hnsw_prefetch_span(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    if (bytes > 32 * 64) bytes = 32 * 64;
+    for (size_t o = 0; o < bytes; o += 64) hnsw_prefetch(c + o);
+}
+
+/* dst = src / |src| in float, summed in order: bit for bit what hnswlib's
+ * Python binding does for the cosine space, so both store the same vectors. */
+static void hnsw_normalize(const float *src, float *dst, size_t n) {
+    float norm = 0.0f;
+    for (size_t i = 0; i < n; i++) norm += src[i] * src[i];
+    norm = 1.0f / (sqrtf(norm) + 1e-30f);
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] * norm;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Locks and atomics */
 
