@@ -1,0 +1,200 @@
+"""Benchmark of the HNSW kernel (toondb/_hnsw.pyx) side by side with hnswlib.
+
+    python -m pytest bench/bench_hnsw_kernel.py --benchmark-only -p no:cacheprovider
+
+Datasets (random normal, as in the product guide): 10k x 768 cosine and
+100k x 128 l2 (TOONDB_BENCH_N=50000 for a shorter run); m=16,
+ef_construction=100 on both sides. The machine is shared and noisy, so every
+speed is reported as a ratio toondb / hnswlib measured in the same run; the
+table is printed by the last test.
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+hnswlib = pytest.importorskip("hnswlib")
+from toondb._hnsw import HnswGraph, simd_level  # noqa: E402
+
+N_BIG = int(os.environ.get("TOONDB_BENCH_N", 100_000))
+NQ = int(os.environ.get("TOONDB_BENCH_NQ", 1000))
+DATASETS = {"768d-cos-10k": (10_000, 768, "cosine"), f"128d-l2-{N_BIG // 1000}k": (N_BIG, 128, "l2")}
+EFS = (16, 32, 64, 128, 256)
+M, EFC, K = 16, 100, 10
+LIBS = ("toondb", "hnswlib")
+
+_data = {}
+_index = {}
+_res = {}
+
+
+def data(name):
+    if name not in _data:
+        n, dim, metric = DATASETS[name]
+        rng = np.random.default_rng(42)
+        x = rng.standard_normal((n, dim)).astype(np.float32)
+        q = rng.standard_normal((NQ, dim)).astype(np.float32)
+        if metric == "cosine":
+            xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+            qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+        else:
+            xn, qn = x, q
+        truth = np.empty((NQ, K), dtype=np.int64)
+        sq = (xn**2).sum(1)
+        for s in range(0, NQ, 100):
+            d = sq[None, :] - 2 * qn[s : s + 100] @ xn.T  # same order as l2 / 1 - cos
+            truth[s : s + 100] = np.argpartition(d, K, axis=1)[:, :K]
+        _data[name] = (x, q, truth, metric)
+    return _data[name]
+
+
+def build(lib, name, threads):
+    x, _, _, metric = data(name)
+    n, dim = x.shape
+    if lib == "toondb":
+        g = HnswGraph(dim, metric, m=M, ef_construction=EFC, capacity=n, seed=100)
+        g.add(x, np.arange(n, dtype=np.uint64), threads=threads)
+        return g
+    h = hnswlib.Index(space=metric, dim=dim)
+    h.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=100)
+    h.set_num_threads(threads)
+    h.add_items(x, np.arange(n), num_threads=threads)
+    return h
+
+
+def index(lib, name, threads=1):
+    key = (lib, name, threads)
+    if key not in _index:
+        _index[key] = build(lib, name, threads)
+    return _index[key]
+
+
+def recall(found, truth):
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth)]) / K)
+
+
+def search_all(lib, idx, q, ef):
+    if lib == "toondb":
+        return np.array([idx.search(v, K, ef)[0] for v in q])
+    idx.set_ef(ef)
+    idx.set_num_threads(1)
+    return np.array([idx.knn_query(v, k=K)[0][0] for v in q])
+
+
+# ---------------------------------------------------------------------------
+# build: both libraries, one thread and two
+
+BUILD_CASES = [(name, t, lib) for name in DATASETS for t in (1, 2) for lib in LIBS]
+
+
+@pytest.mark.parametrize("name,threads,lib", BUILD_CASES)
+def test_build(benchmark, name, threads, lib):
+    data(name)
+    rounds = 2 if DATASETS[name][0] <= 20_000 else 1
+    idx = benchmark.pedantic(build, args=(lib, name, threads), rounds=rounds, iterations=1)
+    _index[(lib, name, threads)] = idx
+    _res[("build", name, threads, lib)] = benchmark.stats.stats.min
+    # recall of this build at ef=64 (two-thread builds are not deterministic)
+    x, q, truth, _ = data(name)
+    if lib == "toondb":
+        found = idx.search_batch(q, K, 64)[0]
+    else:
+        idx.set_ef(64)
+        found = idx.knn_query(q, k=K, num_threads=1)[0]
+    _res[("build_recall64", name, threads, lib)] = recall(found, truth)
+
+
+# ---------------------------------------------------------------------------
+# single-query search, one thread, on the one-thread builds
+
+SEARCH_CASES = [(name, ef, lib) for name in DATASETS for ef in EFS for lib in LIBS]
+
+
+@pytest.mark.parametrize("name,ef,lib", SEARCH_CASES)
+def test_search_single(benchmark, name, ef, lib):
+    _, q, truth, _ = data(name)
+    idx = index(lib, name, 1)
+    found = benchmark.pedantic(search_all, args=(lib, idx, q, ef), rounds=3, iterations=1, warmup_rounds=1)
+    _res[("qps", name, ef, lib)] = len(q) / benchmark.stats.stats.min
+    _res[("recall", name, ef, lib)] = recall(found, truth)
+
+
+# ---------------------------------------------------------------------------
+# batch search, ef=64
+
+BATCH_CASES = [(name, t, lib) for name in DATASETS for t in (1, 2) for lib in LIBS]
+
+
+def batch(lib, idx, q, threads):
+    if lib == "toondb":
+        return idx.search_batch(q, K, 64, threads=threads)[0]
+    idx.set_ef(64)
+    return idx.knn_query(q, k=K, num_threads=threads)[0]
+
+
+@pytest.mark.parametrize("name,threads,lib", BATCH_CASES)
+def test_search_batch(benchmark, name, threads, lib):
+    _, q, truth, _ = data(name)
+    idx = index(lib, name, 1)
+    found = benchmark.pedantic(batch, args=(lib, idx, q, threads), rounds=5, iterations=1, warmup_rounds=1)
+    _res[("bqps", name, threads, lib)] = len(q) / benchmark.stats.stats.min
+    _res[("brecall", name, threads, lib)] = recall(found, truth)
+
+
+# ---------------------------------------------------------------------------
+# size of the regions vs hnswlib's saved index file
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_size(benchmark, name):
+    g = index("toondb", name, 1)
+    h = index("hnswlib", name, 1)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.bin")
+        h.save_index(path)
+        hsize = os.path.getsize(path)
+    regions = benchmark(g.regions)
+    tsize = len(regions["header"]) + sum(map(len, regions["level0"])) + len(regions["upper"]) + len(regions["nodes"])
+    del regions
+    assert tsize == g.nbytes
+    _res[("size", name, "toondb")] = tsize
+    _res[("size", name, "hnswlib")] = hsize
+
+
+# ---------------------------------------------------------------------------
+# the table
+
+
+def test_zz_report(benchmark, capsys):
+    benchmark(time.perf_counter)
+    lines = [f"\nHNSW kernel vs hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else ''}"
+             f" (toondb kernels: {simd_level()}; m={M}, ef_construction={EFC}, k={K}, {NQ} queries)"]
+    for name in DATASETS:
+        n, dim, metric = DATASETS[name]
+        lines.append(f"\n== {name}: {n} x {dim} {metric}")
+        lines.append(f"{'':28}{'toondb':>12}{'hnswlib':>12}{'ratio':>9}")
+        for t in (1, 2):
+            a, b = _res.get(("build", name, t, "toondb")), _res.get(("build", name, t, "hnswlib"))
+            if a and b:
+                lines.append(f"{f'build rate {t} thr (vec/s)':28}{n / a:12.0f}{n / b:12.0f}{b / a:9.2f}")
+            a, b = _res.get(("build_recall64", name, t, "toondb")), _res.get(("build_recall64", name, t, "hnswlib"))
+            if a is not None and b is not None:
+                lines.append(f"{f'  recall@10 ef=64 ({t} thr)':28}{a:12.4f}{b:12.4f}{a - b:+9.4f}")
+        for ef in EFS:
+            a, b = _res.get(("qps", name, ef, "toondb")), _res.get(("qps", name, ef, "hnswlib"))
+            ra, rb = _res.get(("recall", name, ef, "toondb")), _res.get(("recall", name, ef, "hnswlib"))
+            if a and b:
+                lines.append(f"{f'ef={ef} 1-query QPS':28}{a:12.0f}{b:12.0f}{a / b:9.2f}")
+                lines.append(f"{f'  recall@10':28}{ra:12.4f}{rb:12.4f}{ra - rb:+9.4f}")
+        for t in (1, 2):
+            a, b = _res.get(("bqps", name, t, "toondb")), _res.get(("bqps", name, t, "hnswlib"))
+            if a and b:
+                lines.append(f"{f'batch QPS ef=64 {t} thr':28}{a:12.0f}{b:12.0f}{a / b:9.2f}")
+        a, b = _res.get(("size", name, "toondb")), _res.get(("size", name, "hnswlib"))
+        if a and b:
+            lines.append(f"{'bytes (regions / file)':28}{a:12d}{b:12d}{a / b:9.3f}")
+    with capsys.disabled():
+        print("\n".join(lines))
