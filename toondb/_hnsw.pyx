@@ -36,7 +36,9 @@ LEVEL 0: fixed-size records, internal id i at
   one record:
     off                size        field
       0                u32         word: bits 0-15 level-0 neighbour count,
-                                   bit 16 deleted, bits 17-31 zero
+                                   bit 16 deleted (bits 17-23 zero),
+                                   bits 24-31 the build's spinlock byte of
+                                   this node (zero at rest, so in any region)
       4                m0 x u32    neighbour internal ids (count used)
       vector_offset    dim x f32   the vector (normalized for cosine)
       label_offset     u64         external id (label)
