@@ -1,10 +1,10 @@
 """toondb: an embedded database for Python in one crash-safe page file.
 
-    from toondb import Database
+from toondb import Database
 
-    with Database.open("./my_database") as db:
-        db.put(b"user:123", b'{"name":"Alice","age":30}')
-        print(db.get(b"user:123").decode())
+with Database.open("./my_database") as db:
+    db.put(b"user:123", b'{"name":"Alice","age":30}')
+    print(db.get(b"user:123").decode())
 """
 
 from toondb.db import Database, Transaction

@@ -117,6 +117,8 @@ ctypedef struct WTxn:
     size_t loglen
     size_t logcap
     uint64_t mods        # bumped by every change; cursors re-seek when it moves
+    uint32_t last_leaf   # the leaf and position of the last insert (split heuristics)
+    uint32_t last_idx
     char* scratch        # one page
     char* cellbuf        # one cell
     char* sepbuf         # one separator key

@@ -886,7 +886,7 @@ cdef int descend_path(WTxn* w, TreeDesc* t, Path* path, const unsigned char* key
     return 0
 
 cdef int split_insert(WTxn* w, TreeDesc* t, Path* path, int level, uint32_t idx,
-                      const char* cell, uint32_t csize) noexcept nogil:
+                      const char* cell, uint32_t csize, int seq) noexcept nogil:
     """Insert a cell into the full dirty page at path level `level`, splitting it
     and, as needed, its ancestors (invariant 5 holds on both halves)."""
     cdef EnvC* e = w.env
@@ -920,6 +920,13 @@ cdef int split_insert(WTxn* w, TreeDesc* t, Path* path, int level, uint32_t idx,
             lv += 1
         if leaf and rightmost and n >= 1:
             s_at = n
+        elif leaf and seq == 1 and idx >= 1:
+            # ascending inserts or growing updates: everything before the new cell
+            # stays (full), the new cell starts the right page
+            s_at = idx
+        elif leaf and seq == 2 and idx + 1 <= n:
+            # descending: the new cell ends the left page
+            s_at = idx + 1
         elif not leaf and rightmost and n >= 2:
             s_at = n - 1
         else:
@@ -966,6 +973,14 @@ cdef int split_insert(WTxn* w, TreeDesc* t, Path* path, int level, uint32_t idx,
             for i in range(s_at + 1, n + 1):
                 node_append(r, cells[i], sizes[i])
         memcpy(p, s, e.psize)
+        if leaf:
+            if idx >= s_at:
+                w.last_leaf = right_id
+                w.last_idx = idx - s_at
+            else:
+                w.last_leaf = path.pg[level]
+                w.last_idx = idx
+        seq = 0
         # the separator cell (right child, key) goes into the parent
         tdb_st32(w.cellbuf, right_id)
         tdb_st16(w.cellbuf + 4, <uint16_t>seplen)
@@ -996,6 +1011,7 @@ cdef int tree_put(WTxn* w, TreeSlot* ts, const unsigned char* key, size_t klen,
     cdef char* leaf
     cdef char* ov
     cdef size_t ext
+    cdef int seq
     if t.root == 0:
         id = node_new(w, P_LEAF, ts.leaf_flags)
         if id == 0:
@@ -1037,8 +1053,17 @@ cdef int tree_put(WTxn* w, TreeSlot* ts, const unsigned char* key, size_t klen,
         t.entries += 1
     ts.modified = 1
     w.mods += 1
+    # the direction of recent inserts into this leaf picks the split point
+    seq = 0
+    if not found and path.pg[t.depth - 1] == w.last_leaf:
+        if idx == w.last_idx + 1:
+            seq = 1
+        elif idx == w.last_idx:
+            seq = 2
+    w.last_leaf = path.pg[t.depth - 1]
+    w.last_idx = idx
     if page_insert(w, leaf, idx, w.cellbuf, csize) == 1:
-        return split_insert(w, t, &path, t.depth - 1, idx, w.cellbuf, csize)
+        return split_insert(w, t, &path, t.depth - 1, idx, w.cellbuf, csize, seq)
     return 0
 
 cdef int rebalance(WTxn* w, TreeDesc* t, Path* path) noexcept nogil:
@@ -1721,6 +1746,8 @@ cdef void wtxn_reset(WTxn* w) noexcept nogil:
     w.ntrees = 0
     w.loglen = 0
     w.mods += 1
+    w.last_leaf = 0
+    w.last_idx = 0
 
 cdef void wtxn_free(WTxn* w) noexcept nogil:
     if w == NULL:
@@ -2044,6 +2071,8 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
     cdef uint64_t horizon
     cdef TreeSlot* ts
     cdef const char* flp
+    cdef State dloc
+    cdef size_t need, pinned
     cdef bint syncpoint = False
     out_txnid[0] = w.snap.txnid
     for i in range(2, w.ntrees):
@@ -2066,9 +2095,32 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         return -1
     # invariant 1: reuse only pages no live snapshot can see
     horizon = reader_horizon(e, w.snap.txnid)
-    if fl_release(e, horizon, ldur.txnid, e.sync_mode != SYNC_OFF) < 0:
+    dloc = ldur[0]
+    if fl_release(e, horizon, dloc.txnid, e.sync_mode != SYNC_OFF) < 0:
         fl_clear(e)
         return -1
+    if e.sync_mode == SYNC_NORMAL:
+        # Rather than grow the file to keep the durable snapshot's pages, make
+        # the newest snapshot durable (a sync point) when that frees enough
+        # pages: the file then stays within about 2x of the data under steady
+        # rewrites (the durable snapshot would otherwise be a third copy).
+        need = 2
+        for i in range(<int>w.ndirty):
+            if w.dirty[i].buf != NULL:
+                need += w.dirty[i].npages
+        if need > e.fl_nfree:
+            pinned = 0
+            for i in range(<int>e.fl_npend):
+                if (e.fl_pend[i].txnid & TDB_PINNED) and (e.fl_pend[i].txnid & ~TDB_PINNED) <= horizon:
+                    pinned += e.fl_pend[i].n
+            if pinned > 0 and (2 * pinned >= need - e.fl_nfree or 8 * pinned >= w.snap.page_count):
+                if sync_point(e, &w.snap) < 0:
+                    fl_clear(e)
+                    return -1
+                dloc = w.snap
+                if fl_release(e, horizon, dloc.txnid, True) < 0:
+                    fl_clear(e)
+                    return -1
     for i in range(<int>w.ndirty):
         if w.dirty[i].buf != NULL:
             real = fl_alloc(e, &ns, w.dirty[i].npages)
@@ -2081,7 +2133,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         if flp == NULL or freed_add(w, w.snap.fl_pgno, w.snap.fl_npages, tdb_ld64(flp + PH_TXNID)) < 0:
             fl_clear(e)
             return -1
-    if push_freed(w, ns.txnid, ldur.txnid) < 0 or fl_build(w, &ns) < 0:
+    if push_freed(w, ns.txnid, dloc.txnid) < 0 or fl_build(w, &ns) < 0:
         fl_clear(e)
         return -1
     for i in range(<int>w.ndirty):
@@ -2114,7 +2166,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         if syncpoint:
             rc = sync_point(e, &ns)
         else:
-            rc = write_meta(e, <uint32_t>(ns.txnid & 1), &ns, ldur)
+            rc = write_meta(e, <uint32_t>(ns.txnid & 1), &ns, &dloc)
     else:
         memset(&dur, 0, sizeof(State))
         rc = write_meta(e, <uint32_t>(ns.txnid & 1), &ns, &dur)

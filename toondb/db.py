@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from toondb import _btree
 from toondb.config import validate
@@ -32,7 +32,7 @@ BytesLike = Union[bytes, bytearray, memoryview]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _boot_id() -> Optional[bytes]:
+def _boot_id() -> bytes | None:
     """This machine session's id: a reboot changes it (see sync_mode="normal")."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
@@ -41,7 +41,7 @@ def _boot_id() -> Optional[bytes]:
         return None
 
 
-def prefix_end(prefix: bytes) -> Optional[bytes]:
+def prefix_end(prefix: bytes) -> bytes | None:
     """The smallest key greater than every key that starts with prefix (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")
     if not stripped:
@@ -72,7 +72,7 @@ class _KeyValueAPI:
         """Store value under a hierarchical path such as "users/alice/email"."""
         self.put(_path_key(path), value)
 
-    def get_path(self, path: str) -> Optional[bytes]:
+    def get_path(self, path: str) -> bytes | None:
         """The value stored under path, or None."""
         return self.get(_path_key(path))
 
@@ -105,7 +105,7 @@ class _KeyValueAPI:
     # ---- scans ----
 
     def scan(
-        self, start: BytesLike = b"", end: Optional[BytesLike] = None, *, reverse: bool = False
+        self, start: BytesLike = b"", end: BytesLike | None = None, *, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) in key order: with end, over [start, end); without, every
         key that starts with start (so scan(b"") is everything). reverse=True
@@ -139,9 +139,9 @@ class Transaction(_btree.Txn, _KeyValueAPI):
 
     def __exit__(
         self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self.closed:
             return
@@ -175,9 +175,9 @@ class Database(_btree.Env, _KeyValueAPI):
     def open(
         cls,
         path: PathLike,
-        config: Optional[dict[str, Any]] = None,
+        config: dict[str, Any] | None = None,
         *,
-        read_only: Optional[bool] = None,
+        read_only: bool | None = None,
     ) -> Database:
         """Open (or create) the database at path: a directory, or an existing page file.
 
@@ -205,7 +205,9 @@ class Database(_btree.Env, _KeyValueAPI):
             data_path = os.path.join(path, DATA_FILE)
             lock_path = os.path.join(path, LOCK_FILE)
             if not os.path.exists(data_path) and not cfg["create_if_missing"]:
-                raise FileNotFoundError(f"no toondb database in {path!r} (create_if_missing is False)")
+                raise FileNotFoundError(
+                    f"no toondb database in {path!r} (create_if_missing is False)"
+                )
         boot = _boot_id()
         sync_mode = cfg["sync_mode"]
         if boot is None and sync_mode == "normal":
@@ -285,9 +287,9 @@ class Database(_btree.Env, _KeyValueAPI):
 
     def __exit__(
         self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 

@@ -1,0 +1,296 @@
+"""The key-value API as a user meets it: open/close, put/get/delete, scans, the
+path API, limits and errors, configuration, stats."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import toondb
+from toondb import Database
+
+
+def test_put_get_delete(db):
+    db.put(b"key", b"value")
+    assert db.get(b"key") == b"value"
+    assert db.delete(b"key") is True
+    assert db.get(b"key") is None
+    assert db.delete(b"key") is False
+
+
+def test_empty_value_is_distinct_from_missing(db):
+    db.put(b"k", b"")
+    assert db.get(b"k") == b""
+    assert db.get(b"other") is None
+
+
+def test_bytes_like_keys_and_values(db):
+    db.put(bytearray(b"ba"), memoryview(b"mv"))
+    assert db.get(memoryview(b"ba")) == b"mv"
+    assert isinstance(db.get(b"ba"), bytes)
+
+
+@pytest.mark.parametrize("bad", ["text", 12, None, 1.5, ["a"]])
+def test_non_bytes_key_is_type_error_naming_argument(db, bad):
+    with pytest.raises(TypeError, match="key must be bytes"):
+        db.put(bad, b"v")
+    with pytest.raises(TypeError, match="key must be bytes"):
+        db.get(bad)
+    with pytest.raises(TypeError, match="value must be bytes"):
+        db.put(b"k", bad)
+    assert db.get(b"k") is None
+
+
+def test_str_error_suggests_encode(db):
+    with pytest.raises(TypeError, match=r"encode"):
+        db.put("k", b"v")
+
+
+def test_key_limits(db):
+    with pytest.raises(ValueError, match="must not be empty"):
+        db.put(b"", b"v")
+    top = db.max_key_size
+    db.put(b"k" * top, b"v")
+    assert db.get(b"k" * top) == b"v"
+    with pytest.raises(ValueError, match=f"maximum .* {top} bytes"):
+        db.put(b"k" * (top + 1), b"v")
+    assert db.stats()["entries"] == 1
+
+
+def test_large_values_use_overflow_pages(db):
+    big = os.urandom(64 * 1024 * 1024)
+    db.put(b"big", big)
+    db.put(b"medium", b"m" * 5000)
+    assert db.get(b"big") == big
+    assert db.get(b"medium") == b"m" * 5000
+    db.put(b"big", b"small now")
+    assert db.get(b"big") == b"small now"
+    # the 64 MiB extent was freed and is reused, not leaked
+    stats = db.stats()
+    assert stats["pages_free"] + stats["pages_pending"] >= 64 * 1024 * 1024 // 4096
+
+
+def test_scan_range_and_prefix(db):
+    for k in [b"a", b"b/1", b"b/2", b"b0", b"c", b"b"]:
+        db.put(k, k.upper())
+    assert [k for k, _ in db.scan(b"b", b"c")] == [b"b", b"b/1", b"b/2", b"b0"]
+    assert [k for k, _ in db.scan(b"b/")] == [b"b/1", b"b/2"]
+    assert [k for k, _ in db.scan_prefix(b"b")] == [b"b", b"b/1", b"b/2", b"b0"]
+    assert [k for k, _ in db.scan(b"")] == [b"a", b"b", b"b/1", b"b/2", b"b0", b"c"]
+    assert [k for k, _ in db.scan(b"b", b"c", reverse=True)] == [b"b0", b"b/2", b"b/1", b"b"]
+    assert list(db.scan(b"c", b"a")) == []
+    assert dict(db.scan(b"a", b"b")) == {b"a": b"A"}
+
+
+def test_scan_prefix_of_ff_bytes(db):
+    db.put(b"\xff\xff", b"1")
+    db.put(b"\xff\xff\x00", b"2")
+    db.put(b"\xfe", b"0")
+    assert [k for k, _ in db.scan(b"\xff")] == [b"\xff\xff", b"\xff\xff\x00"]
+
+
+def test_scan_reads_one_snapshot(db):
+    for i in range(100):
+        db.put(b"k%03d" % i, b"old")
+    it = db.scan(b"k")
+    first = next(it)
+    for i in range(100):
+        db.put(b"k%03d" % i, b"new")
+    db.put(b"k500", b"new")
+    rest = list(it)
+    assert first == (b"k000", b"old")
+    assert len(rest) == 99 and all(v == b"old" for _, v in rest)
+
+
+def test_huge_scan_keeps_memory_flat(db):
+    import tracemalloc
+
+    with db.transaction() as t:
+        for i in range(50_000):
+            t.put(b"%08d" % i, b"x" * 50)
+    tracemalloc.start()
+    n = 0
+    for _ in db.scan(b""):
+        n += 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 50_000
+    assert peak < 1_000_000, peak
+
+
+def test_path_api(db):
+    db.put_path("users/alice/email", b"alice@example.com")
+    db.put_path("users/alice/age", b"30")
+    db.put_path("users/alice/settings/theme", b"dark")
+    db.put_path("users/bob", b"bob")
+    db.put_path("users-old/x", b"x")
+    assert db.get_path("users/alice/email") == b"alice@example.com"
+    assert db.get(b"users/alice/age") == b"30"  # the same key space
+    assert db.list_path("users") == ["alice", "bob"]
+    assert db.list_path("users/alice") == ["age", "email", "settings"]
+    assert db.list_path() == ["users", "users-old"]
+    assert list(db.scan_path("users/alice")) == [
+        ("users/alice/age", b"30"),
+        ("users/alice/email", b"alice@example.com"),
+        ("users/alice/settings/theme", b"dark"),
+    ]
+    assert db.delete_path("users/alice/age") is True
+    assert db.get_path("users/alice/age") is None
+    for bad in ["", "/a", "a/", "a//b"]:
+        with pytest.raises(ValueError, match="invalid path"):
+            db.put_path(bad, b"v")
+    with pytest.raises(TypeError, match="path must be a str"):
+        db.put_path(b"users/x", b"v")
+
+
+def test_close_is_idempotent_and_use_after_close_is_clear(db_path):
+    db = Database.open(db_path)
+    db.put(b"k", b"v")
+    db.close()
+    db.close()
+    assert db.closed
+    for call in (
+        lambda: db.get(b"k"),
+        lambda: db.put(b"k", b"v"),
+        lambda: db.scan(b""),
+        lambda: db.begin_transaction(),
+        lambda: db.stats(),
+        lambda: db.check(),
+    ):
+        with pytest.raises(toondb.ClosedError, match="closed"):
+            call()
+
+
+def test_context_manager_closes(db_path):
+    with Database.open(db_path) as db:
+        db.put(b"k", b"v")
+    assert db.closed
+    with Database.open(db_path) as db:
+        assert db.get(b"k") == b"v"
+
+
+def test_one_page_file_and_a_lock_file(db_path):
+    with Database.open(db_path) as db:
+        db.put(b"k", b"v")
+    assert sorted(os.listdir(db_path)) == ["toondb.data", "toondb.lock"]
+
+
+def test_create_if_missing_false(tmp_path):
+    with pytest.raises(FileNotFoundError, match="create_if_missing"):
+        Database.open(tmp_path / "absent", {"create_if_missing": False})
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"sync_mod": "full"}, "unknown config key 'sync_mod'.*sync_mode"),
+        ({"sync_mode": "fast"}, "'sync_mode' must be"),
+        ({"page_size": 3000}, "'page_size' must be a power of two"),
+        ({"create_if_missing": 1}, "'create_if_missing' must be True or False"),
+        ({"memtable_size_bytes": -1}, "'memtable_size_bytes' must be an integer"),
+        ({"wal_enabled": False}, "'wal_enabled' cannot be False"),
+        ({"lock_timeout": "5"}, "'lock_timeout' must be a number"),
+    ],
+)
+def test_bad_config_is_value_error_naming_the_key(tmp_path, config, message):
+    with pytest.raises(ValueError, match=message):
+        Database.open(tmp_path / "db", config)
+    assert not (tmp_path / "db").exists()
+
+
+def test_page_size_is_fixed_at_creation(db_path):
+    with Database.open(db_path, {"page_size": 1024}) as db:
+        assert db.page_size == 1024
+        db.put(b"k", b"v")
+    with Database.open(db_path) as db:
+        assert db.page_size == 1024
+    with pytest.raises(ValueError, match="1024-byte pages"):
+        Database.open(db_path, {"page_size": 4096})
+
+
+def test_stats(db):
+    with db.transaction() as t:
+        for i in range(5000):
+            t.put(b"%06d" % i, b"v" * 50)
+    s = db.stats()
+    assert s["entries"] == 5000
+    assert s["depth"] >= 2
+    assert s["pages"] == s["pages_used"] + s["pages_free"] + s["pages_pending"]
+    assert s["file_size"] >= s["pages"] * s["page_size"]
+    assert s["last_txn_id"] >= 2
+    assert s["readers"] == 0 and s["oldest_reader_txn_id"] is None
+    it = db.scan(b"")
+    next(it)
+    s2 = db.stats()
+    assert s2["readers"] == 1 and s2["oldest_reader_txn_id"] == s["last_txn_id"]
+    del it
+
+
+def test_read_only_open(db_path):
+    with Database.open(db_path) as db:
+        db.put(b"k", b"v")
+    with Database.open(db_path, read_only=True) as ro:
+        assert ro.get(b"k") == b"v"
+        with pytest.raises(toondb.ReadOnlyError, match="read-only"):
+            ro.put(b"k", b"w")
+        with pytest.raises(toondb.ReadOnlyError):
+            ro.begin_transaction()
+        assert ro.get(b"k") == b"v"
+
+
+def test_not_a_database(tmp_path):
+    f = tmp_path / "junk.hnsw"
+    f.write_bytes(os.urandom(10000))
+    with pytest.raises(toondb.CorruptionError, match="not a toondb database"):
+        Database.open(f)
+
+
+def test_opening_a_page_file_directly(db_path, tmp_path):
+    with Database.open(db_path) as db:
+        db.put(b"k", b"v")
+    with Database.open(db_path / "toondb.data") as direct:
+        assert direct.get(b"k") == b"v"
+
+
+def test_file_does_not_grow_under_steady_updates(tmp_path):
+    """Rewriting the same 10k keys 100 times keeps the file within 2x of its size
+    after the first round (pages freed by copy-on-write are reused)."""
+    import random
+
+    rnd = random.Random(7)
+    order = list(range(10_000))
+    with Database.open(tmp_path / "db") as db:
+        first = None
+        for r in range(100):
+            rnd.shuffle(order)
+            with db.transaction() as t:
+                for i in order:
+                    t.put(b"key%05d" % i, b"%02d" % r * 50)
+            if first is None:
+                first = db.stats()["file_size"]
+        # two copies of the tree (copy-on-write), plus the freelist's own pages
+        assert db.stats()["file_size"] <= 2 * first + 8 * db.page_size, (first, db.stats())
+        db.check()
+
+
+def test_file_does_not_grow_under_autocommit_updates(tmp_path):
+    with Database.open(tmp_path / "db") as db:
+        with db.transaction() as t:
+            for i in range(2000):
+                t.put(b"key%05d" % i, b"v" * 60)
+        first = db.stats()["file_size"]
+        for r in range(20):
+            for i in range(r, 2000, 3):
+                db.put(b"key%05d" % i, b"%02d" % r * 30)
+        assert db.stats()["file_size"] <= 2 * first, (first, db.stats())
+
+
+def test_guide_quick_start(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    os.chdir(tmp_path)
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"))
+    assert capsys.readouterr().out == '{"name":"Alice","age":30}\n'
