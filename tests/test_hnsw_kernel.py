@@ -512,3 +512,29 @@ def test_search_validation(graph):
         graph.search(np.array(["x"] * DIM))
     with pytest.raises(TypeError):
         graph.search(q, filter=np.array([0.5]))
+
+
+@pytest.mark.parametrize("cap", ["generic", "avx2"])
+def test_portable_kernels_end_to_end(cap):
+    # TOONDB_HNSW_SIMD caps the kernel choice at import: the whole graph must
+    # work with the portable kernels (what an x86_64 without AVX2 or an
+    # aarch64 machine runs) and give the same answers as the default choice.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from toondb._hnsw import HnswGraph, simd_level\n"
+        "rng = np.random.default_rng(1)\n"
+        "x = rng.standard_normal((1500, 40)).astype(np.float32)\n"
+        "g = HnswGraph(40, 'cosine', m=8, ef_construction=64)\n"
+        "g.add(x, np.arange(1500))\n"
+        "l, d = g.search_batch(x[:20] + 0.01, k=5, ef=64)\n"
+        "print(simd_level(), l[:, 0].tolist(), sep='|')\n"
+    )
+    env = dict(os.environ, TOONDB_HNSW_SIMD=cap)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    name, first = out.stdout.strip().split("|")
+    assert name == cap or (cap == "avx2" and name == "generic" and simd_level() == "generic")
+    assert eval(first) == list(range(20))  # each query's own vector comes first

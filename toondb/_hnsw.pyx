@@ -75,7 +75,7 @@ from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t, uintptr
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
-import threading
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -139,7 +139,12 @@ def _raise(Py_ssize_t code, what):
         raise ValueError(f"{what} contain NaN or infinity")
     raise HnswCorruptionError("corrupt HNSW graph: a neighbour count or id is out of range")
 
+# The best kernels this CPU runs; TOONDB_HNSW_SIMD=generic|avx2|avx512 caps the
+# choice (to test the portable path on a machine with AVX-512).
 cdef int _SIMD = hnsw_cpu_level()
+_cap = {"generic": 0, "avx2": 1, "avx512": 2}.get(os.environ.get("TOONDB_HNSW_SIMD", ""), 2)
+if _cap < _SIMD:
+    _SIMD = _cap
 
 _METRICS = {"l2": 0, "ip": 1, "cosine": 2}
 _METRIC_NAMES = {0: "l2", 1: "ip", 2: "cosine"}
