@@ -1,0 +1,867 @@
+"""``IpcClient``: a toondb database served by ``toondb-server``, used like an embedded one.
+
+::
+
+    from toondb import IpcClient
+
+    with IpcClient.connect("./my_database/toondb.sock") as client:
+        client.put(b"key", b"value")
+        print(client.get(b"key").decode())
+
+The client has the interface of ``toondb.Database`` (put/get/delete, the path API,
+scans, transactions, checkpoint, stats) and raises the same exceptions; code
+written against one runs against the other. Differences are only those of a
+network: a request can fail with ``toondb.ConnectionError`` when the server dies
+(if it was a write, it may or may not have been applied).
+
+Connections: a client keeps a small pool of connections to the server. A request
+outside a transaction borrows an idle one for one round trip, so one client can
+be shared by many threads and each of them is served concurrently. A transaction
+holds a connection of its own from begin to commit/abort (the server keeps the
+transaction in that connection's session, so the isolation is exactly the
+embedded one), and so does an unfinished scan outside a transaction (its
+snapshot lives on the server). A client survives a server restart: the next
+request opens new connections.
+
+Scans are streamed: the server sends batches of at most a few thousand items or
+256 KiB, the client asks for the next batch when it has handed out the last, so
+memory stays flat on both sides however many keys a scan covers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Union
+
+from toondb import _btree, errors
+from toondb.db import _KeyValueAPI, _path_prefix, prefix_end
+from toondb.ipc import protocol as P
+
+__all__ = ["IpcClient", "IpcTransaction"]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+PathLike = Union[str, "os.PathLike[str]"]
+
+RECV_SIZE = 65536
+MAX_IDLE = 16  # idle connections a client keeps; more are closed when returned
+FIRST_BATCH = 128  # items asked for in a scan's first batch; doubles up to MAX_BATCH
+
+_HDR = P.HEADER.pack
+_PUT_HEAD = struct.Struct("<IBI").pack
+_SCAN_HEAD = struct.Struct("<IBBII").pack
+_U32 = P.U32.unpack_from
+_BATCH_HEAD = P.BATCH_HEAD.unpack_from
+_ITEM_HEAD = P.ITEM_HEAD.unpack_from
+_BATCH_HEAD_SIZE = P.BATCH_HEAD.size
+_TIMEVAL = struct.Struct("ll")
+_OK = P.ST_OK
+_NIL = P.ST_NIL
+_PING = P.frame(P.OP_PING)
+_COMMIT = P.frame(P.OP_COMMIT)
+_ABORT = P.frame(P.OP_ABORT)
+_TXN_CLOSED = "this transaction was already committed or aborted; begin a new one"
+
+_clients: weakref.WeakSet[IpcClient] = weakref.WeakSet()
+
+
+def _as_bytes(obj: Any, what: str) -> bytes:
+    if obj is None:
+        raise TypeError(f"{what} must be bytes (or another bytes-like object), not NoneType")
+    return _btree.as_bytes(obj, what)
+
+
+class _Conn:
+    """One connection: a blocking Unix socket with kernel-side send/receive timeouts
+    (SO_RCVTIMEO / SO_SNDTIMEO, so the hot path makes no poll() call)."""
+
+    __slots__ = ("sock", "client", "pending", "rbuf", "dead", "__weakref__")
+
+    def __init__(self, client: IpcClient, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+        self.client = client
+        self.pending: list[bytes] = []  # requests whose replies nobody waits for (SCAN_CLOSE)
+        self.rbuf = b""
+        self.dead: Exception | None = None
+
+    def close(self, reason: Exception | None = None) -> None:
+        sock = self.sock
+        if sock is not None:
+            self.sock = None
+            self.dead = reason
+            try:
+                sock.close()
+            except OSError:
+                pass
+        self.client._conns.discard(self)
+
+    def _fail(self, exc: BaseException) -> Exception:
+        """The connection is unusable after exc: close it, return what to raise."""
+        if isinstance(exc, errors.ToonDBError):
+            out: Exception = exc
+        elif isinstance(exc, (BlockingIOError, TimeoutError)):
+            out = errors.ConnectionError(
+                f"the toondb server at {self.client.socket_path} did not answer within "
+                f"{self.client.timeout:g} s"
+            )
+        else:
+            out = errors.ConnectionError(
+                f"lost the connection to the toondb server at {self.client.socket_path}: {exc}"
+            )
+        self.close(out)
+        return out
+
+    def _gone(self) -> Exception:
+        if self.dead is not None:
+            return type(self.dead)(*self.dead.args)
+        return errors.ClosedError("this IpcClient was closed; connect again")
+
+    def call(self, request: bytes) -> tuple[int, bytes]:
+        """Send one request, return (status, payload) of its reply."""
+        sock = self.sock
+        if sock is None:
+            raise self._gone()
+        if self.pending:
+            self._flush()
+        try:
+            sock.sendall(request)
+            if not self.rbuf:
+                data = sock.recv(RECV_SIZE)
+                if len(data) > 4 and _U32(data, 0)[0] + 4 == len(data):
+                    return data[4], data[5:]
+                self.rbuf = data
+                if not data:
+                    raise self._eof()
+            return self._read()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def _flush(self) -> None:
+        pending, self.pending = self.pending, []
+        try:
+            self.sock.sendall(b"".join(pending))  # type: ignore[union-attr]
+            for _ in pending:
+                self._read()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def _eof(self) -> Exception:
+        return errors.ConnectionError(
+            f"the toondb server at {self.client.socket_path} closed the connection "
+            "(it stopped or was killed)"
+        )
+
+    def _read(self) -> tuple[int, bytes]:
+        """One reply frame, whatever the size, from rbuf and the socket."""
+        sock = self.sock
+        assert sock is not None
+        buf = self.rbuf
+        while len(buf) < 4:
+            data = sock.recv(RECV_SIZE)
+            if not data:
+                raise self._eof()
+            buf += data
+        n = _U32(buf, 0)[0]
+        if n == 0:
+            raise self._fail(errors.ProtocolError("the server sent an empty frame"))
+        if len(buf) >= n + 4:
+            self.rbuf = buf[n + 4 :]
+            return buf[4], buf[5 : n + 4]
+        # a large reply: receive the rest straight into one buffer
+        whole = bytearray(n + 4)
+        whole[: len(buf)] = buf
+        view = memoryview(whole)
+        got = len(buf)
+        while got < n + 4:
+            k = sock.recv_into(view[got:])
+            if k == 0:
+                view.release()
+                raise self._eof()
+            got += k
+        view.release()
+        self.rbuf = b""
+        return whole[4], bytes(memoryview(whole)[5:])
+
+
+def _raise_reply(code: int, payload: bytes) -> Exception:
+    if code == P.ST_ERROR:
+        return P.exception_from_error(payload)
+    return errors.ProtocolError(f"unexpected reply status 0x{code:02x}")
+
+
+def _parse_batch(payload: bytes) -> tuple[bool, int, list[tuple[bytes, bytes]]]:
+    if len(payload) < _BATCH_HEAD_SIZE:
+        raise errors.ProtocolError("a scan batch shorter than its header")
+    done, cid, count = _BATCH_HEAD(payload, 0)
+    pos = _BATCH_HEAD_SIZE
+    end = len(payload)
+    items: list[tuple[bytes, bytes]] = []
+    append = items.append
+    for _ in range(count):
+        if end - pos < 8:
+            raise errors.ProtocolError("a scan batch cut short")
+        klen, vlen = _ITEM_HEAD(payload, pos)
+        k = pos + 8 + klen
+        v = k + vlen
+        if v > end:
+            raise errors.ProtocolError("a scan batch item runs past the end of the frame")
+        append((payload[pos + 8 : k], payload[k:v]))
+        pos = v
+    return bool(done), cid, items
+
+
+class _RemoteCursor:
+    """An iterator of (key, value) over [start, end), fed in batches by a server-side
+    cursor. Outside a transaction it reads the snapshot taken when the scan began
+    (the scan holds a connection until it is exhausted or closed); inside one it
+    sees the transaction's own writes, also those made while iterating."""
+
+    __slots__ = (
+        "client", "txn", "conn", "start", "end", "reverse", "items", "pos", "cid",
+        "limit", "done", "stamp", "last", "__weakref__",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        client: IpcClient,
+        txn: IpcTransaction | None,
+        start: Any,
+        end: Any,
+        reverse: bool,
+        one_shot: bool = False,
+    ) -> None:
+        self.client = client
+        self.txn = txn
+        self.conn: _Conn | None = None
+        self.start = _as_bytes(start if start is not None else b"", "start")
+        self.end = None if end is None else _as_bytes(end, "end")
+        self.reverse = bool(reverse)
+        self.items: list[tuple[bytes, bytes]] = []
+        self.pos = 0
+        self.cid = 0
+        self.limit = 1 if one_shot else FIRST_BATCH
+        self.done = False
+        self.stamp = 0
+        self.last: bytes | None = None
+        if self.end is not None and self.end <= self.start:
+            self.done = True
+            return
+        self._open(self.start, self.end, one_shot)
+
+    def _open(self, start: bytes, end: bytes | None, one_shot: bool = False) -> None:
+        txn = self.txn
+        flags = (P.SCAN_REVERSE if self.reverse else 0) | (0 if end is None else P.SCAN_HAS_END)
+        if one_shot:
+            flags |= P.SCAN_ONE_SHOT
+        op = P.OP_SCAN
+        if txn is not None:
+            conn = txn._conn_or_fail()
+            op |= P.TXN
+            self.stamp = txn._mods
+        else:
+            conn = self.client._take()
+        tail = start if end is None else start + end
+        request = _SCAN_HEAD(len(tail) + 10, op, flags, self.limit, len(start)) + tail
+        try:
+            code, payload = conn.call(request)
+        except BaseException:
+            if txn is None:
+                self.client._give(conn)
+            raise
+        if code != _OK:
+            if txn is None:
+                self.client._give(conn)
+            else:
+                txn._check_error(code, payload)
+            raise _raise_reply(code, payload)
+        self._take_batch(payload)
+        if txn is None:
+            if self.cid:
+                self.conn = conn  # the server cursor lives on this connection
+            else:
+                self.client._give(conn)
+
+    def _take_batch(self, payload: bytes) -> None:
+        done, self.cid, self.items = _parse_batch(payload)
+        self.pos = 0
+        self.limit = min(self.limit * 2, P.MAX_BATCH)
+        if done:
+            self.cid = 0
+
+    def __iter__(self) -> _RemoteCursor:
+        return self
+
+    def __next__(self) -> tuple[bytes, bytes]:
+        if self.done:
+            raise StopIteration
+        txn = self.txn
+        if txn is not None:
+            if txn._conn is None:
+                raise errors.TransactionClosedError(_TXN_CLOSED)
+            if txn._mods != self.stamp and self.last is not None:
+                self._reposition()
+        elif self.client._closed:
+            raise errors.ClosedError("this IpcClient was closed; connect again")
+        pos = self.pos
+        items = self.items
+        if pos == len(items):
+            if not self.cid:
+                self._finish()
+            self._fetch()
+            pos = 0
+            items = self.items
+            if not items:
+                self._finish()
+        item = items[pos]
+        self.pos = pos + 1
+        if txn is not None:
+            self.last = item[0]
+        return item
+
+    def _fetch(self) -> None:
+        txn = self.txn
+        conn = txn._conn_or_fail() if txn is not None else self.conn
+        if conn is None:
+            raise errors.ClosedError("this IpcClient was closed; connect again")
+        code, payload = conn.call(
+            P.frame(P.OP_SCAN_NEXT, P.SCAN_NEXT_BODY.pack(self.cid, self.limit))
+        )
+        if code != _OK:
+            self.cid = 0
+            if txn is not None:
+                txn._check_error(code, payload)
+            raise _raise_reply(code, payload)
+        self._take_batch(payload)
+        if not self.cid and txn is None and self.conn is not None:
+            conn, self.conn = self.conn, None
+            self.client._give(conn)
+
+    def _reposition(self) -> None:
+        """The transaction wrote since the batch was fetched: drop what is buffered
+        and continue after the last key returned, as the transaction sees it now."""
+        assert self.txn is not None and self.last is not None
+        self._drop_server_cursor()
+        self.limit = FIRST_BATCH
+        if self.reverse:
+            self._open(self.start, self.last)
+        else:
+            self._open(self.last + b"\x00", self.end)
+
+    def _finish(self) -> None:
+        self.close()
+        raise StopIteration
+
+    def _drop_server_cursor(self) -> None:
+        cid, self.cid = self.cid, 0
+        self.items = []
+        self.pos = 0
+        if cid:
+            conn = self.txn._conn if self.txn is not None else self.conn
+            if conn is not None:
+                conn.pending.append(P.frame(P.OP_SCAN_CLOSE, P.U32.pack(cid)))
+
+    def close(self) -> None:
+        """Stop the scan now and release its snapshot on the server."""
+        self.done = True
+        self._drop_server_cursor()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            self.client._give(conn)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class IpcTransaction(_KeyValueAPI):
+    """A transaction on the server, with the interface of ``toondb.Transaction``.
+
+    It holds a connection of its own until ``commit()`` or ``abort()``; the server
+    aborts it if that connection is lost. Used as a context manager it commits on
+    success and aborts on an exception."""
+
+    def __init__(self, client: IpcClient, conn: _Conn, txnid: int, read_only: bool) -> None:
+        self._client = client
+        self._conn: _Conn | None = conn
+        self._txnid = txnid
+        self._read_only = read_only
+        self._mods = 0
+
+    # ---- state ----
+
+    @property
+    def txnid(self) -> int:
+        """The id of the snapshot this transaction reads."""
+        self._conn_or_fail()
+        return self._txnid
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _conn_or_fail(self) -> _Conn:
+        conn = self._conn
+        if conn is None:
+            raise errors.TransactionClosedError(_TXN_CLOSED)
+        if conn.sock is None:
+            self._conn = None
+            raise conn._gone()
+        return conn
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._client._give(conn)
+
+    def _check_error(self, code: int, payload: bytes) -> None:
+        """An error reply: if the server says the transaction is over, it is over here."""
+        if code == P.ST_ERROR and payload[1 : 1 + payload[0]] == b"TransactionClosedError":
+            self._release()
+
+    def _call(self, request: bytes) -> tuple[int, bytes]:
+        code, payload = self._conn_or_fail().call(request)
+        if code == P.ST_ERROR:
+            self._check_error(code, payload)
+        return code, payload
+
+    # ---- key-value ----
+
+    def get(self, key: BytesLike) -> bytes | None:
+        """The value of key as this transaction sees it (its own writes included)."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_GET | P.TXN) + key)
+        if code == _OK:
+            return payload
+        if code == _NIL:
+            return None
+        raise _raise_reply(code, payload)
+
+    def put(self, key: BytesLike, value: BytesLike) -> None:
+        """Store value under key, visible to this transaction now, to others at commit."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        self._mods += 1
+        code, payload = self._call(self._client._put_frame(P.OP_PUT | P.TXN, key, value))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+
+    def delete(self, key: BytesLike) -> bool:
+        """Delete key; True if it was present."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        self._mods += 1
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE | P.TXN) + key)
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        return payload == b"\x01"
+
+    def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        self._conn_or_fail()
+        return _RemoteCursor(self._client, self, start, end, reverse)
+
+    def list_path(self, path: str = "") -> list[str]:
+        """The names of path's immediate children, sorted (like listing a directory)."""
+        return _list_path(self._client, self, path)
+
+    # ---- the end ----
+
+    def commit(self) -> int:
+        """Apply every change atomically; returns the new transaction id.
+        TransactionConflictError (nothing applied) if another commit changed a key
+        this one wrote since it began. The transaction is over either way."""
+        conn = self._conn_or_fail()
+        try:
+            code, payload = conn.call(_COMMIT)
+        finally:
+            self._release()
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        return int(P.U64.unpack(payload)[0])
+
+    def abort(self) -> None:
+        """Drop every change of this transaction. Idempotent."""
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.sock is None:
+            self._conn = None
+            return
+        try:
+            code, payload = conn.call(_ABORT)
+        finally:
+            self._release()
+        if code != _OK:
+            raise _raise_reply(code, payload)
+
+    def __enter__(self) -> IpcTransaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.closed:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        # abandoned while open: dropping the connection makes the server abort it
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            self._conn = None
+            conn.close(errors.TransactionClosedError(_TXN_CLOSED))
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"snapshot {self._txnid}"
+        kind = "read-only" if self._read_only else "read-write"
+        return f"<toondb IpcTransaction {kind}, {state}>"
+
+
+def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list[str]:
+    prefix = _path_prefix(path)
+    end = prefix_end(prefix) if prefix else None
+    names: list[str] = []
+    start = prefix
+    while True:
+        cur = _RemoteCursor(client, txn, start, end, False, one_shot=True)
+        if not cur.items:
+            break
+        name, slash, _ = cur.items[0][0][len(prefix) :].partition(b"/")
+        names.append(name.decode("utf-8", "surrogateescape"))
+        # skip the child's subtree: every prefix+name+"/..." sorts below prefix+name+"0"
+        start = prefix + name + (b"0" if slash else b"\x00")
+    return names
+
+
+class IpcClient(_KeyValueAPI):
+    """A connection to a toondb server, with the interface of ``toondb.Database``.
+
+    Connect with ``IpcClient.connect(socket_path)``, preferably as a context
+    manager. ``timeout`` is how long to wait to connect and for each reply (None:
+    forever); a server that dies or stops answering raises ``toondb.ConnectionError``
+    (a ``ToonDBError`` and a builtin ``ConnectionError``). A client may be shared
+    by threads; it is not inherited across ``os.fork()`` (the child opens new
+    connections; transactions and scans begun before the fork are unusable there).
+    """
+
+    socket_path: str
+    timeout: float | None
+    info: dict[str, Any]
+
+    def __init__(self, socket_path: PathLike, timeout: float | None = 30.0) -> None:
+        path = os.fspath(socket_path)
+        if not isinstance(path, str):
+            path = os.fsdecode(path)
+        if timeout is not None:
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, (int, float))
+                or not timeout > 0
+            ):
+                raise ValueError("timeout must be a number of seconds > 0, or None")
+            timeout = float(timeout)
+        self.socket_path = os.path.abspath(path)
+        self.timeout = timeout
+        self._idle: list[_Conn] = []
+        self._conns: set[_Conn] = set()
+        self._closed = False
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self.info = {}
+        self._max_request = P.DEFAULT_MAX_FRAME
+        conn = self._connect()
+        self._idle.append(conn)
+        _clients.add(self)
+
+    @classmethod
+    def connect(cls, socket_path: PathLike, timeout: float | None = 30.0) -> IpcClient:
+        """Connect to the toondb server listening on socket_path (a server started
+        with ``toondb-server --db PATH`` listens on ``PATH/toondb.sock``)."""
+        return cls(socket_path, timeout)
+
+    # ---- connections ----
+
+    def _connect(self) -> _Conn:
+        if self._closed:
+            raise errors.ClosedError("this IpcClient was closed; connect again")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address, dirfd = P.unix_address(self.socket_path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(address)
+            sock.settimeout(None)
+            if self.timeout is not None:
+                whole = int(self.timeout)
+                tv = _TIMEVAL.pack(whole, int((self.timeout - whole) * 1e6))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        except OSError as exc:
+            sock.close()
+            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+                why = "no toondb server is listening there (start one with toondb-server --db PATH)"
+            elif isinstance(exc, (TimeoutError, BlockingIOError)):
+                why = f"the server did not accept within {self.timeout:g} s"
+            else:
+                why = str(exc)
+            raise errors.ConnectionError(
+                f"cannot connect to the toondb server at {self.socket_path}: {why}"
+            ) from None
+        finally:
+            if dirfd is not None:
+                os.close(dirfd)
+        conn = _Conn(self, sock)
+        hello = P.HELLO_HEAD.pack(P.MAGIC, P.VERSION, P.VERSION) + f"pid {os.getpid()}".encode()
+        code, payload = conn.call(P.frame(P.OP_HELLO, hello))
+        if code != _OK:
+            conn.close()
+            exc = _raise_reply(code, payload)
+            if not isinstance(exc, errors.ConnectionError):
+                exc = errors.ConnectionError(
+                    f"the toondb server at {self.socket_path} refused the connection: {exc}"
+                )
+            raise exc
+        info = P.decode_value(payload)
+        if not isinstance(info, dict):
+            conn.close()
+            raise errors.ProtocolError("the server's HELLO reply is not a map")
+        self.info = info
+        self._max_request = int(info.get("max_frame_size", P.DEFAULT_MAX_FRAME))
+        self._conns.add(conn)
+        if self._closed:  # closed by another thread meanwhile
+            conn.close()
+            raise errors.ClosedError("this IpcClient was closed; connect again")
+        return conn
+
+    def _take(self) -> _Conn:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect()
+
+    def _give(self, conn: _Conn) -> None:
+        if conn.sock is None:
+            return
+        if self._closed or len(self._idle) >= MAX_IDLE:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def _call(self, request: bytes) -> tuple[int, bytes]:
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._connect()
+        try:
+            return conn.call(request)
+        finally:
+            if conn.sock is not None:
+                if self._closed or len(self._idle) >= MAX_IDLE:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    def _put_frame(self, op: int, key: bytes, value: bytes) -> bytes:
+        n = len(key) + len(value) + 5
+        if n > self._max_request:
+            raise ValueError(
+                f"a put of {len(value)} bytes does not fit in one request to this server "
+                f"(its limit is {self._max_request} bytes; start it with a larger "
+                "--max-frame-size)"
+            )
+        if len(value) < 65536:
+            return _PUT_HEAD(n, op, len(key)) + key + value
+        return b"".join((_PUT_HEAD(n, op, len(key)), key, value))
+
+    # ---- state ----
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def read_only(self) -> bool:
+        """True when the server serves the database read-only (--read-only)."""
+        return bool(self.info.get("read_only", False))
+
+    @property
+    def path(self) -> str:
+        """The database the server serves (its path on the server's machine)."""
+        return str(self.info.get("database", ""))
+
+    @property
+    def page_size(self) -> int:
+        return int(self.info["page_size"])
+
+    @property
+    def max_key_size(self) -> int:
+        return int(self.info["max_key_size"])
+
+    def ping(self) -> float:
+        """One round trip to the server; returns its duration in seconds."""
+        t0 = time.perf_counter()
+        code, payload = self._call(_PING)
+        elapsed = time.perf_counter() - t0
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        return elapsed
+
+    # ---- key-value operations, each its own transaction on the server ----
+
+    def get(self, key: BytesLike) -> bytes | None:
+        """The value stored under key, or None."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_GET) + key)
+        if code == _OK:
+            return payload
+        if code == _NIL:
+            return None
+        raise _raise_reply(code, payload)
+
+    def put(self, key: BytesLike, value: BytesLike) -> None:
+        """Store value under key (a transaction of its own)."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        code, payload = self._call(self._put_frame(P.OP_PUT, key, value))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+
+    def delete(self, key: BytesLike) -> bool:
+        """Delete key; True if it was present (a transaction of its own)."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE) + key)
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        return payload == b"\x01"
+
+    def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        if self._closed:
+            raise errors.ClosedError("this IpcClient was closed; connect again")
+        return _RemoteCursor(self, None, start, end, reverse)
+
+    def list_path(self, path: str = "") -> list[str]:
+        """The names of path's immediate children, sorted (like listing a directory)."""
+        return _list_path(self, None, path)
+
+    # ---- transactions ----
+
+    def begin_transaction(
+        self, *, read_only: bool = False, immediate: bool = False
+    ) -> IpcTransaction:
+        """A new transaction on the server; finish it with commit() or abort().
+
+        read_only=True: a snapshot for reads only. immediate=True: take the write
+        lock now (waiting up to the server's lock_timeout), so the commit can never
+        conflict."""
+        flags = (P.BEGIN_READ_ONLY if read_only else 0) | (P.BEGIN_IMMEDIATE if immediate else 0)
+        conn = self._take()
+        try:
+            code, payload = conn.call(P.frame(P.OP_BEGIN, bytes([flags])))
+        except BaseException:
+            self._give(conn)
+            raise
+        if code != _OK:
+            self._give(conn)
+            raise _raise_reply(code, payload)
+        return IpcTransaction(self, conn, P.U64.unpack(payload)[0], bool(read_only))
+
+    def transaction(self, *, read_only: bool = False, immediate: bool = False) -> IpcTransaction:
+        """A transaction as a context manager: commits on success, aborts on an exception."""
+        return self.begin_transaction(read_only=read_only, immediate=immediate)
+
+    # ---- maintenance ----
+
+    def checkpoint(self) -> None:
+        """Make every committed transaction durable now (fsync), whatever the sync_mode."""
+        code, payload = self._call(P.frame(P.OP_CHECKPOINT))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts that describe the database now (the keys of Database.stats())."""
+        code, payload = self._call(P.frame(P.OP_STATS))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        value = P.decode_value(payload)
+        if not isinstance(value, dict):
+            raise errors.ProtocolError("the server's STATS reply is not a map")
+        return value
+
+    # ---- the end ----
+
+    def close(self) -> None:
+        """Close every connection; the server aborts this client's open transactions.
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        closed = errors.ClosedError("this IpcClient was closed; connect again")
+        for conn in list(self._conns):
+            conn.close(closed)
+        self._idle.clear()
+
+    def _after_fork(self) -> None:
+        # the parent's sockets must not be used by the child: forget them (closing
+        # the child's copies leaves the parent's connections intact)
+        forked = errors.ForkedHandleError(
+            "this transaction or scan was begun before os.fork(); begin it again in the child"
+        )
+        for conn in list(self._conns):
+            conn.close(forked)
+        self._idle.clear()
+        self._pid = os.getpid()
+
+    def __enter__(self) -> IpcClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed:
+                for conn in list(self._conns):
+                    conn.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<toondb IpcClient {self.socket_path!r} ({state})>"
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_clients):
+        client._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
