@@ -10,7 +10,8 @@ with Database.open("./my_database") as db:
 from toondb.db import Database, Transaction
 from toondb.errors import *  # noqa: F401,F403
 from toondb.errors import __all__ as _error_names
+from toondb.ipc import IpcClient
 
 __version__ = "0.3.0"
 
-__all__ = ["Database", "Transaction", "__version__", *_error_names]
+__all__ = ["Database", "Transaction", "IpcClient", "__version__", *_error_names]
