@@ -126,6 +126,8 @@ cdef class HnswGraph:
     cdef pthread_mutex_t pool_lock  # the free list of Ctx
     cdef pthread_rwlock_t rw        # writers (add, mark_deleted) vs searches
     cdef Ctx *pool
+    cdef void **slabs               # owned level-0 memory (chunks point into it)
+    cdef size_t n_slabs
     cdef bint ro
     cdef bint owns_memory
     cdef int simd_lvl

@@ -120,6 +120,7 @@ cdef extern from "_hnsw_kernels.h" nogil:
     uint64_t hnsw_mix64(uint64_t z)
     int hnsw_sorted_contains(const uint64_t *a, size_t n, uint64_t x)
     void *hnsw_aligned_calloc(size_t n)
+    void *hnsw_alloc_slab(size_t n)
     bint HNSW_UNLIKELY(bint x)
     const uint64_t OFF_MASK "HNSW_OFF_MASK"
 
@@ -671,6 +672,8 @@ cdef class HnswGraph:
         self.g.entry = HNSW_NO_ENTRY
         self.g.max_level = -1
         self.pool = NULL
+        self.slabs = NULL
+        self.n_slabs = 0
         self.ro = True
         self.owns_memory = False
         self.exports = 0
@@ -718,10 +721,11 @@ cdef class HnswGraph:
         cdef size_t i
         self.pool_clear()
         if self.owns_memory:
-            for i in range(self.g.n_chunks):
-                free(self.g.chunks[i])
+            for i in range(self.n_slabs):
+                free(self.slabs[i])
             free(self.g.nodes)
             free(self.g.upper)
+        free(self.slabs)
         free(self.g.chunks)
         free(self.g.hkeys)
         free(self.g.hvals)
@@ -768,6 +772,7 @@ cdef class HnswGraph:
         cdef uint64_t cap = g.capacity
         cdef size_t n_chunks, i
         cdef char **chunks
+        cdef char *slab
         cdef void *p
         if <uint64_t>need <= cap:
             return
@@ -780,11 +785,20 @@ cdef class HnswGraph:
         if chunks == NULL:
             raise MemoryError()
         g.chunks = chunks
+        # the new chunks are carved from one slab (huge pages where the OS
+        # gives them: fewer TLB misses on random access to records)
+        p = realloc(self.slabs, (self.n_slabs + 1) * sizeof(void *))
+        if p == NULL:
+            raise MemoryError()
+        self.slabs = <void **>p
+        slab = <char *>hnsw_alloc_slab((n_chunks - g.n_chunks) * chunk * g.record_size)
+        if slab == NULL:
+            raise MemoryError()
+        self.slabs[self.n_slabs] = slab
+        self.n_slabs += 1
         for i in range(g.n_chunks, n_chunks):
-            chunks[i] = <char *>hnsw_aligned_calloc(chunk * g.record_size)
-            if chunks[i] == NULL:
-                raise MemoryError()
-            g.n_chunks = i + 1
+            chunks[i] = slab + (i - g.n_chunks) * chunk * g.record_size
+        g.n_chunks = n_chunks
         cap = n_chunks << g.chunk_shift
         p = realloc(g.nodes, cap * sizeof(uint64_t))
         if p == NULL:

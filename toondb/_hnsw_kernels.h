@@ -21,6 +21,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(__GNUC__)
 #define HNSW_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -177,7 +180,7 @@ HNSW_INLINE void hnsw_prefetch(const void *p) {
 /* Prefetch `bytes` from p, one cache line at a time (at most 32 lines). */
 HNSW_INLINE void hnsw_prefetch_span(const void *p, size_t bytes) {
     const char *c = (const char *)p;
-    if (bytes > 32 * 64) bytes = 32 * 64;
+    if (bytes > 64 * 64) bytes = 64 * 64;
     for (size_t o = 0; o < bytes; o += 64) hnsw_prefetch(c + o);
 }
 
@@ -391,6 +394,23 @@ static void *hnsw_aligned_calloc(size_t n) {
     if (posix_memalign(&p, 64, n)) return NULL;
     memset(p, 0, n);
     return p;
+}
+
+/* Zeroed memory for level-0 chunks: 2 MiB aligned and advised for
+ * transparent huge pages when large (Linux), else 64-byte aligned. */
+static void *hnsw_alloc_slab(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (n >= huge) {
+        n = (n + huge - 1) & ~(huge - 1);
+        if (posix_memalign(&p, huge, n)) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, n, MADV_HUGEPAGE);
+#endif
+        memset(p, 0, n);
+        return p;
+    }
+    return hnsw_aligned_calloc(n);
 }
 
 #endif /* TOONDB_HNSW_KERNELS_H */
