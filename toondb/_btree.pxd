@@ -5,10 +5,6 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from cpython.buffer cimport Py_buffer
 
-cdef extern from "pthread.h" nogil:
-    ctypedef struct pthread_mutex_t:
-        pass
-
 cdef enum:
     MAX_DEPTH = 32
 
@@ -74,8 +70,7 @@ ctypedef struct EnvC:
     double last_sync
     uint64_t last_synced_txnid
     double lock_timeout
-    pthread_mutex_t wmutex
-    int wmutex_ready
+    int active           # write locks this process holds (close waits for them)
     void* io_hook        # borrowed PyObject* (owned by the Env object), or NULL
     # the error of the last failed call: code, page, message
     int err
@@ -123,6 +118,8 @@ ctypedef struct WTxn:
     char* cellbuf        # one cell
     char* sepbuf         # one separator key
     const char** cellptr # split work area
+    char** pool          # spare one-page buffers, reused by dirty_new
+    int npool
     uint32_t* cellsize
 
 

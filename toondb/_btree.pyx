@@ -155,10 +155,23 @@ cdef extern from "_btree_support.h" nogil:
     double tdb_monotonic()
     int tdb_lock_byte(int fd, int kind, off_t at, int wait)
     int tdb_fdatasync(int fd)
+    int tdb_wlock_try(uint32_t* state, uint32_t* owner, uint32_t pid)
+    int tdb_wlock_wait(uint32_t* state, uint32_t* owner, uint32_t pid, long usec)
+    int tdb_wlock_steal(uint32_t* state, uint32_t* owner, uint32_t dead, uint32_t pid)
+    void tdb_wlock_release(uint32_t* state, uint32_t* owner)
     int tdb_pwrite_all(int fd, const char* buf, size_t n, uint64_t off)
     int F_RDLCK
     int F_WRLCK
     int F_UNLCK
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    ssize_t pwritev(int fd, const iovec* iov, int iovcnt, off_t offset)
+
+cdef extern from "<sys/types.h>" nogil:
+    ctypedef long ssize_t
 
 cdef extern from "<sys/mman.h>" nogil:
     void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
@@ -176,12 +189,6 @@ cdef extern from "<sys/stat.h>" nogil:
 cdef extern from "<signal.h>" nogil:
     int kill(int pid, int sig)
 
-cdef extern from "<pthread.h>" nogil:
-    int pthread_mutex_init(pthread_mutex_t*, void*)
-    int pthread_mutex_destroy(pthread_mutex_t*)
-    int pthread_mutex_lock(pthread_mutex_t*)
-    int pthread_mutex_trylock(pthread_mutex_t*)
-    int pthread_mutex_unlock(pthread_mutex_t*)
 
 tdb_crc_init()
 
@@ -229,11 +236,14 @@ cdef enum:
     LF_VERSION = 8
     LF_NSLOTS = 12
     LF_USED = 16
+    LF_WSTATE = 32
+    LF_WOWNER = 36
     LF_SLOTS = 64
     SLOT_SIZE = 64
-    LOCK_WRITER = 0
     LOCK_INIT = 1
     LOCK_PRESENCE = 2
+
+    POOL_PAGES = 64
 
     SYNC_OFF = 0
     SYNC_NORMAL = 1
@@ -688,7 +698,11 @@ cdef uint32_t dirty_new(WTxn* w, uint32_t npages, char** out) noexcept nogil:
             return 0
         w.dirty = nd
         w.capdirty = cap
-    buf = <char*>malloc(<size_t>npages * e.psize)
+    if npages == 1 and w.npool > 0:
+        w.npool -= 1
+        buf = w.pool[w.npool]
+    else:
+        buf = <char*>malloc(<size_t>npages * e.psize)
     if buf == NULL:
         nomem(e)
         return 0
@@ -699,9 +713,16 @@ cdef uint32_t dirty_new(WTxn* w, uint32_t npages, char** out) noexcept nogil:
     w.ndirty += 1
     return (w.ndirty - 1) | TDB_DIRTY
 
+cdef inline void buf_release(WTxn* w, char* buf, uint32_t npages) noexcept nogil:
+    if npages == 1 and w.npool < POOL_PAGES:
+        w.pool[w.npool] = buf
+        w.npool += 1
+    else:
+        free(buf)
+
 cdef void dirty_drop(WTxn* w, uint32_t id) noexcept nogil:
     cdef uint32_t i = id & ~TDB_DIRTY
-    free(w.dirty[i].buf)
+    buf_release(w, w.dirty[i].buf, w.dirty[i].npages)
     w.dirty[i].buf = NULL
 
 cdef int freed_add(WTxn* w, uint32_t pg, uint32_t n, uint64_t written) noexcept nogil:
@@ -1446,42 +1467,55 @@ cdef uint64_t reader_horizon(EnvC* e, uint64_t latest) noexcept nogil:
 # ----------------------------------------------------------------------------
 
 cdef int wlock(EnvC* e, double timeout) noexcept:
-    cdef double deadline = tdb_monotonic() + timeout
-    cdef int r, delay = 50
+    """Take the database's write lock, waiting up to timeout seconds."""
+    cdef uint32_t* state
+    cdef uint32_t* owner
+    cdef double deadline, now, zero_owner_since = 0
+    cdef uint32_t pid
+    cdef int got = 0
     if e.nolock:
         return set_err(e, E_LOCKED, 0, "this handle has no lock file and cannot write")
-    if pthread_mutex_trylock(&e.wmutex) != 0:
-        while True:
-            with nogil:
-                r = pthread_mutex_trylock(&e.wmutex)
-                if r != 0:
-                    usleep(delay)
-            if r == 0:
-                break
-            if delay < 5000:
-                delay *= 2
-            if tdb_monotonic() > deadline:
-                return set_err(e, E_LOCKED, 0, "another thread of this process held the write lock "
-                               "for longer than lock_timeout")
-    delay = 50
+    state = <uint32_t*>(e.lmap + LF_WSTATE)
+    owner = <uint32_t*>(e.lmap + LF_WOWNER)
+    if tdb_wlock_try(state, owner, e.pid):
+        e.active += 1
+        return 0
+    deadline = tdb_monotonic() + timeout
     while True:
-        if tdb_lock_byte(e.lfd, F_WRLCK, LOCK_WRITER, 0) == 0:
+        with nogil:
+            got = tdb_wlock_wait(state, owner, e.pid, 2000)
+        if got:
+            e.active += 1
             return 0
-        if errno != EAGAIN and errno != EACCES:
-            pthread_mutex_unlock(&e.wmutex)
-            return io_err(e, "locking the lock file failed")
-        if tdb_monotonic() > deadline:
-            pthread_mutex_unlock(&e.wmutex)
+        now = tdb_monotonic()
+        pid = tdb_aload32(owner)
+        if pid != 0 and pid != e.pid and kill(pid, 0) < 0 and errno == ESRCH:
+            # the writer died holding the lock (SIGKILL): its commit never
+            # published a meta page, so taking over is safe
+            if tdb_wlock_steal(state, owner, pid, e.pid):
+                e.active += 1
+                return 0
+        elif pid == 0:
+            # held, but no owner recorded: a writer between its two stores, or
+            # one that died there; after a second it is the latter
+            if zero_owner_since == 0:
+                zero_owner_since = now
+            elif now - zero_owner_since > 1.0 and tdb_wlock_steal(state, owner, 0, e.pid):
+                e.active += 1
+                return 0
+        else:
+            zero_owner_since = 0
+        if now > deadline:
+            if pid == e.pid:
+                return set_err(e, E_LOCKED, 0, "another thread of this process held the write "
+                               "lock for longer than lock_timeout (an immediate transaction "
+                               "still open?)")
             return set_err(e, E_LOCKED, 0, "another process held the database's write lock for "
                            "longer than lock_timeout; retry, or open with a larger lock_timeout")
-        with nogil:
-            usleep(delay)
-        if delay < 10000:
-            delay *= 2
 
 cdef void wunlock(EnvC* e) noexcept nogil:
-    tdb_lock_byte(e.lfd, F_UNLCK, LOCK_WRITER, 0)
-    pthread_mutex_unlock(&e.wmutex)
+    e.active -= 1
+    tdb_wlock_release(<uint32_t*>(e.lmap + LF_WSTATE), <uint32_t*>(e.lmap + LF_WOWNER))
 
 # ----------------------------------------------------------------------------
 # The freelist (invariants 1 and 3)
@@ -1509,6 +1543,21 @@ cdef int fl_reserve_free(EnvC* e, size_t n) noexcept nogil:
     e.fl_free = nf
     e.fl_capfree = cap
     return 0
+
+cdef void sort_u32(uint32_t* a, size_t n, bint descending) noexcept nogil:
+    """Sort page ids: insertion sort for the few of a small commit, else qsort."""
+    cdef size_t i, j
+    cdef uint32_t v
+    if n > 24:
+        qsort(a, n, 4, cmp_desc_u32 if descending else cmp_asc_u32)
+        return
+    for i in range(1, n):
+        v = a[i]
+        j = i
+        while j > 0 and ((a[j - 1] < v) if descending else (a[j - 1] > v)):
+            a[j] = a[j - 1]
+            j -= 1
+        a[j] = v
 
 cdef int cmp_desc_u32(const void* a, const void* b) noexcept nogil:
     cdef uint32_t x = (<const uint32_t*>a)[0], y = (<const uint32_t*>b)[0]
@@ -1648,7 +1697,7 @@ cdef int fl_release(EnvC* e, uint64_t horizon, uint64_t durable, bint honor_pins
             k += 1
     free(ready)
     e.fl_npend = k
-    qsort(merged, add, 4, cmp_desc_u32)
+    sort_u32(merged, add, True)
     if fl_reserve_free(e, e.fl_nfree + add) < 0:
         free(merged)
         return -1
@@ -1727,8 +1776,9 @@ cdef WTxn* wtxn_new(EnvC* e) noexcept nogil:
     w.cellsize = <uint32_t*>malloc((e.psize // 2 + 2) * sizeof(uint32_t))
     w.captrees = 8
     w.trees = <TreeSlot*>calloc(w.captrees, sizeof(TreeSlot))
+    w.pool = <char**>malloc(POOL_PAGES * sizeof(char*))
     if (w.scratch == NULL or w.cellbuf == NULL or w.sepbuf == NULL or w.cellptr == NULL
-            or w.cellsize == NULL or w.trees == NULL):
+            or w.cellsize == NULL or w.trees == NULL or w.pool == NULL):
         wtxn_free(w)
         return NULL
     return w
@@ -1738,7 +1788,8 @@ cdef void wtxn_reset(WTxn* w) noexcept nogil:
     cdef uint32_t i
     cdef int t
     for i in range(w.ndirty):
-        free(w.dirty[i].buf)
+        if w.dirty[i].buf != NULL:
+            buf_release(w, w.dirty[i].buf, w.dirty[i].npages)
     w.ndirty = 0
     w.nfreed = 0
     for t in range(2, w.ntrees):
@@ -1753,6 +1804,10 @@ cdef void wtxn_free(WTxn* w) noexcept nogil:
     if w == NULL:
         return
     wtxn_reset(w)
+    while w.npool > 0:
+        w.npool -= 1
+        free(w.pool[w.npool])
+    free(w.pool)
     free(w.dirty)
     free(w.freed)
     free(w.freedtx)
@@ -1979,14 +2034,46 @@ cdef int fl_build(WTxn* w, State* ns) noexcept:
     ns.fl_npages = npages
     return 0
 
+cdef int io_writev(EnvC* e, iovec* iov, int cnt, size_t total, uint64_t off) noexcept:
+    """Write iov[0:cnt] (total bytes) at off: one pwritev, retried on short writes."""
+    cdef ssize_t w
+    cdef int i
+    if e.io_hook != NULL or cnt == 1:
+        for i in range(cnt):
+            if io_write(e, <const char*>iov[i].iov_base, iov[i].iov_len, off) < 0:
+                return -1
+            off += iov[i].iov_len
+        return 0
+    with nogil:
+        w = pwritev(e.fd, iov, cnt, <off_t>off)
+    if w == <ssize_t>total:
+        e.unsynced_bytes += total
+        return 0
+    if w < 0 and errno != EINTR:
+        return io_err(e, "writing the page file failed")
+    # a short or interrupted write: finish piece by piece
+    if w < 0:
+        w = 0
+    for i in range(cnt):
+        if <size_t>w >= iov[i].iov_len:
+            w -= iov[i].iov_len
+            off += iov[i].iov_len
+            continue
+        if io_write(e, <const char*>iov[i].iov_base + w, iov[i].iov_len - w, off + w) < 0:
+            return -1
+        off += iov[i].iov_len
+        w = 0
+    return 0
+
 cdef int write_dirty(WTxn* w) noexcept:
-    """Write every dirty page at its real id, in id order, runs coalesced."""
+    """Write every dirty page at its real id, in id order; a run of consecutive
+    ids goes out in one pwritev."""
     cdef EnvC* e = w.env
     cdef uint32_t* order
     cdef uint32_t n = 0, i, j, k
     cdef size_t total
-    cdef char* run
     cdef Dirty* d
+    cdef iovec iov[64]
     order = <uint32_t*>malloc(<size_t>w.ndirty * 8 + 8)
     if order == NULL:
         return nomem(e)
@@ -1995,35 +2082,34 @@ cdef int write_dirty(WTxn* w) noexcept:
             order[2 * n] = i
             order[2 * n + 1] = w.dirty[i].real
             n += 1
-    qsort(order, n, 8, cmp_dirty_real)
+    if n > 24:
+        qsort(order, n, 8, cmp_dirty_real)
+    else:
+        for i in range(1, n):
+            j = i
+            while j > 0 and order[2 * j - 1] > order[2 * j + 1]:
+                k = order[2 * j]
+                order[2 * j] = order[2 * j - 2]
+                order[2 * j - 2] = k
+                k = order[2 * j + 1]
+                order[2 * j + 1] = order[2 * j - 1]
+                order[2 * j - 1] = k
+                j -= 1
     i = 0
     while i < n:
-        # a run of consecutive page ids goes out in one write
         j = i
-        total = <size_t>w.dirty[order[2 * i]].npages * e.psize
-        while j + 1 < n and order[2 * (j + 1) + 1] == order[2 * j + 1] + w.dirty[order[2 * j]].npages and j - i < 255:
+        while (j + 1 < n and j - i < 63 and
+               order[2 * (j + 1) + 1] == order[2 * j + 1] + w.dirty[order[2 * j]].npages):
             j += 1
-            total += <size_t>w.dirty[order[2 * j]].npages * e.psize
-        if j == i:
-            d = &w.dirty[order[2 * i]]
-            if io_write(e, d.buf, total, <uint64_t>d.real * e.psize) < 0:
-                free(order)
-                return -1
-        else:
-            run = <char*>malloc(total)
-            if run == NULL:
-                free(order)
-                return nomem(e)
-            total = 0
-            for k in range(i, j + 1):
-                d = &w.dirty[order[2 * k]]
-                memcpy(run + total, d.buf, <size_t>d.npages * e.psize)
-                total += <size_t>d.npages * e.psize
-            if io_write(e, run, total, <uint64_t>w.dirty[order[2 * i]].real * e.psize) < 0:
-                free(run)
-                free(order)
-                return -1
-            free(run)
+        total = 0
+        for k in range(i, j + 1):
+            d = &w.dirty[order[2 * k]]
+            iov[k - i].iov_base = d.buf
+            iov[k - i].iov_len = <size_t>d.npages * e.psize
+            total += iov[k - i].iov_len
+        if io_writev(e, iov, j - i + 1, total, <uint64_t>w.dirty[order[2 * i]].real * e.psize) < 0:
+            free(order)
+            return -1
         i = j + 1
     free(order)
     for i in range(w.ndirty):
@@ -2051,8 +2137,8 @@ cdef int push_freed(WTxn* w, uint64_t txnid, uint64_t durable) noexcept nogil:
         else:
             unpin[nfree] = w.freed[i]
             nfree += 1
-    qsort(pin, npin, 4, cmp_asc_u32)
-    qsort(unpin, nfree, 4, cmp_asc_u32)
+    sort_u32(pin, npin, False)
+    sort_u32(unpin, nfree, False)
     if fl_push_pending(e, txnid | TDB_PINNED, pin, <uint32_t>npin) < 0 or \
             fl_push_pending(e, txnid, unpin, <uint32_t>nfree) < 0:
         rc = -1
@@ -2072,7 +2158,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
     cdef TreeSlot* ts
     cdef const char* flp
     cdef State dloc
-    cdef size_t need, pinned
+    cdef size_t need, pinned, deficit
     cdef bint syncpoint = False
     out_txnid[0] = w.snap.txnid
     for i in range(2, w.ntrees):
@@ -2113,7 +2199,10 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
             for i in range(<int>e.fl_npend):
                 if (e.fl_pend[i].txnid & TDB_PINNED) and (e.fl_pend[i].txnid & ~TDB_PINNED) <= horizon:
                     pinned += e.fl_pend[i].n
-            if pinned > 0 and (2 * pinned >= need - e.fl_nfree or 8 * pinned >= w.snap.page_count):
+            deficit = need - e.fl_nfree
+            if pinned > 0 and (
+                    (2 * pinned >= deficit and 16 * deficit >= w.snap.page_count and deficit >= 64)
+                    or (8 * pinned >= w.snap.page_count and pinned * e.psize >= (16 << 20))):
                 if sync_point(e, &w.snap) < 0:
                     fl_clear(e)
                     return -1
@@ -2380,8 +2469,6 @@ cdef class Env:
     def __dealloc__(self):
         if self.e != NULL:
             self._teardown(False)
-            if self.e.wmutex_ready:
-                pthread_mutex_destroy(&self.e.wmutex)
             free(self.e.vbits)
             free(self.e.fl_free)
             fl_clear(self.e)
@@ -2423,9 +2510,6 @@ cdef class Env:
         e.lock_timeout = lock_timeout
         e.last_sync = tdb_monotonic()
         memcpy(e.boot_id, <const char*>boot_id, 16)
-        if pthread_mutex_init(&e.wmutex, NULL) != 0:
-            raise MemoryError("cannot create a mutex")
-        e.wmutex_ready = 1
         try:
             self._open_files(data_path, lock_path, create, read_only, page_size, map_size, max_readers)
         except BaseException:
@@ -2643,11 +2727,10 @@ cdef class Env:
                     self._sync_point_locked()
                 finally:
                     wunlock(e)
-        else:
-            # wait for a commit running in another thread with the GIL released
+        # wait for a commit running in another thread with the GIL released
+        while e.active > 0:
             with nogil:
-                pthread_mutex_lock(&e.wmutex)
-            pthread_mutex_unlock(&e.wmutex)
+                usleep(200)
         self._teardown(True)
 
     cdef _sync_point_locked(self):
@@ -3225,6 +3308,16 @@ cdef bytes as_bound(object b, str what):
     get_buf(b, &view, what)
     try:
         return PyBytes_FromStringAndSize(<const char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+
+
+def _crc32c(data, unsigned int crc=0):
+    """CRC-32C of a bytes-like object (the page checksum), for tests."""
+    cdef Py_buffer view
+    get_buf(data, &view, "data")
+    try:
+        return tdb_crc32c(crc, view.buf, view.len)
     finally:
         PyBuffer_Release(&view)
 
