@@ -424,7 +424,11 @@ cdef int connect(Graph *g, Ctx *c, uint32_t n, uint32_t cur, float d_nc, int lev
         c.tmp[0].d = d_nc
         c.tmp[0].id = cur
         for j in range(cnt):
+            hnsw_prefetch(vec_at(g, lst[1 + j]))
+        for j in range(cnt):
             e = lst[1 + j]
+            if j + 1 < cnt:
+                hnsw_prefetch_span(vec_at(g, lst[2 + j]), g.dim * sizeof(float))
             c.tmp[1 + j].d = g.dist(vn, vec_at(g, e), g.dim)
             c.tmp[1 + j].id = e
         hnsw_sort_pairs(c.tmp, cnt + 1)
