@@ -89,7 +89,9 @@ class _Fatal(Exception):
 class _Session:
     """One client connection, served by one thread."""
 
-    __slots__ = ("server", "db", "sock", "thread", "txn", "cursors", "next_cursor", "peer")
+    __slots__ = (
+        "server", "db", "sock", "thread", "txn", "immediate", "cursors", "next_cursor", "peer",
+    )  # fmt: skip
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
@@ -97,6 +99,7 @@ class _Session:
         self.sock = sock
         self.thread: threading.Thread | None = None
         self.txn: Any = None
+        self.immediate = False  # self.txn holds the write lock
         # cursor id -> [iterator, in_transaction]
         self.cursors: dict[int, list[Any]] = {}
         self.next_cursor = 1
@@ -184,7 +187,7 @@ class _Session:
                 )
             name = buf[5 + P.HELLO_HEAD.size :].decode("utf-8", "replace")[:200]
         except _Fatal as exc:
-            log.warning("refused connection %s: %s", self.peer, exc)
+            log.info("refused connection %s: %s", self.peer, exc)
             self._send(P.error_frame(errors.ProtocolError(str(exc))))
             return False
         if not self.server._admit(self):
@@ -277,7 +280,7 @@ class _Session:
     def _error(self, exc: Exception) -> bytes:
         if isinstance(exc, (errors.ToonDBError, ValueError, TypeError, KeyError)):
             if isinstance(exc, errors.ProtocolError):
-                log.info("session %s: %s", self.peer, exc)
+                log.debug("session %s: %s", self.peer, exc)
             return P.error_frame(exc)
         if isinstance(exc, struct.error):
             return P.error_frame(errors.ProtocolError(f"malformed request payload: {exc}"))
@@ -294,11 +297,21 @@ class _Session:
             )
         return txn
 
+    def no_lock_held(self) -> None:
+        """A write outside this session's immediate transaction would wait for the
+        lock that transaction holds until lock_timeout: fail at once instead."""
+        if self.immediate:
+            raise errors.DatabaseLockedError(
+                "this connection's immediate transaction holds the write lock; write in "
+                "that transaction, or commit or abort it first"
+            )
+
     def _end_txn(self, abort: bool) -> None:
         txn = self.txn
         if txn is None:
             return
         self.txn = None
+        self.immediate = False
         for cid in [c for c, entry in self.cursors.items() if entry[1]]:
             self._close_cursor(cid)
         if abort and not txn.closed:
@@ -402,6 +415,8 @@ def _split_put(buf: Any, a: int, b: int) -> tuple[Any, Any]:
 
 def _h_put(s: _Session, buf: Any, a: int, b: int) -> bytes:
     key, value = _split_put(buf, a, b)
+    if s.immediate:
+        s.no_lock_held()
     s.db.put(key, value)
     return _OK
 
@@ -421,6 +436,8 @@ _DELETED = (P.frame(P.ST_OK, b"\x00"), P.frame(P.ST_OK, b"\x01"))
 
 
 def _h_delete(s: _Session, buf: Any, a: int, b: int) -> bytes:
+    if s.immediate:
+        s.no_lock_held()
     return _DELETED[s.db.delete(buf[a:b])]
 
 
@@ -498,6 +515,7 @@ def _h_begin(s: _Session, buf: Any, a: int, b: int) -> bytes:
         read_only=bool(flags & P.BEGIN_READ_ONLY), immediate=bool(flags & P.BEGIN_IMMEDIATE)
     )
     s.txn = txn
+    s.immediate = bool(flags & P.BEGIN_IMMEDIATE)
     return P.frame(P.ST_OK, P.U64.pack(txn.txnid))
 
 
@@ -516,6 +534,7 @@ def _h_abort(s: _Session, buf: Any, a: int, b: int) -> bytes:
 
 
 def _h_checkpoint(s: _Session, buf: Any, a: int, b: int) -> bytes:
+    s.no_lock_held()
     s.db.checkpoint()
     return _OK
 
