@@ -540,17 +540,17 @@ class IpcTransaction(_KeyValueAPI):
 def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list[str]:
     prefix = _path_prefix(path)
     end = prefix_end(prefix) if prefix else None
-    names: list[str] = []
+    names: set[str] = set()
     start = prefix
     while True:
         cur = _RemoteCursor(client, txn, start, end, False, one_shot=True)
         if not cur.items:
             break
         name, slash, _ = cur.items[0][0][len(prefix) :].partition(b"/")
-        names.append(name.decode("utf-8", "surrogateescape"))
+        names.add(name.decode("utf-8", "surrogateescape"))
         # skip the child's subtree: every prefix+name+"/..." sorts below prefix+name+"0"
         start = prefix + name + (b"0" if slash else b"\x00")
-    return names
+    return sorted(names)
 
 
 class IpcClient(_KeyValueAPI):
