@@ -141,9 +141,12 @@ class Table:
     name: str
     columns: list[Column]
     indexes: list[tuple[bool, list[str]]] = field(default_factory=list)  # (unique, columns)
+    primary_key: list[str] = field(default_factory=list)  # a table constraint
 
     def ddl(self) -> list[str]:
         cols = ", ".join(c.ddl() for c in self.columns)
+        if self.primary_key:
+            cols += f", PRIMARY KEY ({', '.join(self.primary_key)})"
         stmts = [f"CREATE TABLE {self.name}({cols})"]
         for i, (unique, on) in enumerate(self.indexes):
             u = "UNIQUE " if unique else ""
@@ -152,7 +155,7 @@ class Table:
 
     def plain_columns(self) -> list[Column]:
         """Columns an UPDATE may set without order-dependent constraint errors."""
-        unique = {c for u, on in self.indexes if u for c in on}
+        unique = {c for u, on in self.indexes if u for c in on} | set(self.primary_key)
         return [
             c
             for c in self.columns
@@ -198,6 +201,11 @@ def tables_st(draw) -> list[Table]:
             )
             cols.append(Column(f"c{c}", decl, constraint))
         table = Table(f"t{t}", cols)
+        if not cols[0].ipk and draw(st.integers(0, 4)) == 4:
+            names = [c.name for c in cols]
+            table.primary_key = draw(
+                st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)
+            )
         if draw(st.integers(0, 2)) == 2:
             plain = [c.name for c in cols if not c.ipk]
             on = draw(st.lists(st.sampled_from(plain), min_size=1, max_size=2, unique=True))
@@ -544,9 +552,24 @@ def dml_st(draw, tables: list[Table]) -> str:
     scope = Scope(tables, cols, 0, subqueries=False)
     where = f" WHERE {pred(draw, scope, 1)}" if draw(st.integers(0, 3)) else ""
     settable = table.plain_columns()
-    if settable and draw(st.booleans()):
+    kind = draw(st.integers(0, 2))
+    if kind == 0 and settable:
         col = draw(st.sampled_from(settable))
         return f"UPDATE {table.name} SET {col.name} = {expr(draw, scope, 2)}{where}"
+    if kind == 1 and not table.columns[0].ipk and not table.primary_key:
+        # INSERT ... SELECT (not into a table with a rowid alias, as the rowids
+        # it would pick depend on the order of the SELECT's rows)
+        target = draw(
+            st.lists(st.sampled_from(table.columns), min_size=1, unique_by=lambda c: c.name)
+        )
+        source = draw(st.sampled_from(tables))
+        src = Scope(tables, [f"s.{c.name}" for c in source.columns], 0, subqueries=False)
+        items = ", ".join(expr(draw, src, draw(st.integers(0, 2))) for _ in target)
+        src_where = f" WHERE {pred(draw, src, 1)}" if draw(st.booleans()) else ""
+        names = ", ".join(c.name for c in target)
+        return (
+            f"INSERT INTO {table.name}({names}) SELECT {items} FROM {source.name} AS s{src_where}"
+        )
     return f"DELETE FROM {table.name}{where}"
 
 
@@ -554,10 +577,18 @@ def dml_st(draw, tables: list[Table]) -> str:
 def scenario_st(draw, max_queries: int = 4) -> Scenario:
     tables = draw(tables_st())
     setup = [s for t in tables for s in t.ddl()]
+    writes: list[str] = []
     for t in tables:
-        setup += draw(inserts_st(t))
-    if draw(st.integers(0, 3)) == 3:
-        setup += draw(st.lists(dml_st(tables), min_size=1, max_size=2))
+        writes += draw(inserts_st(t))
+    if draw(st.integers(0, 2)) == 2:
+        writes += draw(st.lists(dml_st(tables), min_size=1, max_size=3))
+    if writes and draw(st.integers(0, 4)) == 4:
+        # a transaction around some of the writes, committed or rolled back
+        a = draw(st.integers(0, len(writes) - 1))
+        b = draw(st.integers(a + 1, len(writes)))
+        end = draw(st.sampled_from(["COMMIT", "ROLLBACK", "END"]))
+        writes = writes[:a] + ["BEGIN"] + writes[a:b] + [end] + writes[b:]
+    setup += writes
     queries = draw(st.lists(query_st(tables), min_size=1, max_size=max_queries))
     return Scenario(tables, setup, queries)
 
@@ -678,7 +709,9 @@ def _fail(sc: Scenario, upto: int, what: str, sql: str, expected, actual, proble
 def _run(sc: Scenario, ref: SqliteEngine, engine) -> None:
     for i, stmt in enumerate(sc.setup):
         exp, act = outcome(ref, stmt), outcome(engine, stmt)
-        if stmt.startswith("CREATE") and isinstance(exp, EngineError):
+        if stmt.startswith(("CREATE", "BEGIN", "COMMIT", "ROLLBACK", "END")) and isinstance(
+            exp, EngineError
+        ):
             raise AssertionError(f"the generator made DDL sqlite3 rejects: {stmt}: {exp}")
         if isinstance(exp, EngineError) != isinstance(act, EngineError):
             _fail(sc, i, "statement", stmt, exp, act, "one engine failed, the other did not")
