@@ -287,6 +287,7 @@ def test_view_over_regions_matches_original(graph, clustered):
         assert np.array_equal(vl, ol) and np.array_equal(vd, od)
         sl, sd = v.search(queries[3], k=10, ef=64)
         assert np.array_equal(sl, ol[3])
+    assert 5 in v and N not in v and not v.is_deleted(5)
 
 
 def test_view_over_mmap_and_addresses(tmp_path, clustered):
@@ -316,6 +317,7 @@ def test_view_over_mmap_and_addresses(tmp_path, clustered):
         vl, vd = v.search_batch(queries[:30], k=10, ef=50)
         assert np.array_equal(vl, ol) and np.array_equal(vd, od)
         assert v.deleted_count == 3
+        assert v.is_deleted(7) and not v.is_deleted(21) and 21 in v and 22 not in v
         del v
         for r in regs:
             r.release()
@@ -350,7 +352,7 @@ def test_exported_regions_block_add():
 
 HEADER_FIELDS = {  # name: (offset, struct format)
     "magic": (0, "<I"), "version": (4, "<I"), "dim": (8, "<I"), "metric": (12, "<I"),
-    "m": (16, "<I"), "m0": (20, "<I"), "chunk_shift": (28, "<I"), "count": (32, "<Q"),
+    "m": (16, "<I"), "m0": (20, "<I"), "ef_construction": (24, "<I"), "chunk_shift": (28, "<I"), "count": (32, "<Q"),
     "capacity": (40, "<Q"), "entry_point": (48, "<I"), "max_level": (52, "<i"),
     "record_size": (56, "<I"), "level0_bytes": (72, "<Q"), "upper_bytes": (80, "<Q"),
     "nodes_bytes": (88, "<Q"),
@@ -365,7 +367,7 @@ def patch(buf, off, fmt, value):
 
 @pytest.mark.parametrize("field,value", [
     ("magic", 0x12345678), ("version", 99), ("dim", 0), ("dim", DIM + 1), ("metric", 3),
-    ("m", 1), ("m0", 3), ("chunk_shift", 31), ("count", N + 1), ("count", 2**40),
+    ("m", 1), ("m0", 3), ("chunk_shift", 31), ("ef_construction", 2**31), ("count", N + 1), ("count", 2**40),
     ("entry_point", N), ("max_level", 300), ("max_level", -1), ("record_size", 8),
     ("level0_bytes", 1), ("upper_bytes", 2**60), ("nodes_bytes", 8),
 ])

@@ -694,8 +694,8 @@ cdef class HnswGraph:
             raise ValueError(f"dim must be in 1..65536, got {dim}")
         if m < 2 or m > 4096:
             raise ValueError(f"m must be in 2..4096, got {m}")
-        if ef_construction < 1:
-            raise ValueError(f"ef_construction must be >= 1, got {ef_construction}")
+        if ef_construction < 1 or ef_construction > 1 << 20:
+            raise ValueError(f"ef_construction must be in 1..2**20, got {ef_construction}")
         if capacity < 0:
             raise ValueError("capacity must be >= 0")
         if chunk_shift < 0 or chunk_shift > 24:
@@ -1032,7 +1032,17 @@ cdef class HnswGraph:
             with nogil:
                 pthread_rwlock_unlock(&self.rw)
 
+    def _ensure_map(self):
+        # a view has no label map (not part of the regions): build it on first use
+        cdef uint64_t i
+        if self.ro and self.g.hcap == 0 and self.g.count:
+            if hreserve(&self.g, self.g.count) != OK:
+                raise MemoryError()
+            for i in range(self.g.count):
+                hput(&self.g, label_at(&self.g, <uint32_t>i), <uint32_t>i)
+
     def is_deleted(self, label):
+        self._ensure_map()
         cdef Py_ssize_t idx = hfind(&self.g, <uint64_t>label)
         if idx < 0:
             raise KeyError(f"label {label} is not in the graph")
@@ -1041,6 +1051,7 @@ cdef class HnswGraph:
     def __contains__(self, label):
         if label < 0 or label >= LABEL_NONE:
             return False
+        self._ensure_map()
         return hfind(&self.g, <uint64_t>label) >= 0
 
     def labels(self):
@@ -1309,7 +1320,7 @@ cdef class HnswGraph:
             raise HnswCorruptionError(f"bad dim {h.dim}")
         if h.m < 2 or h.m > 4096 or h.m0 < h.m or h.m0 > 65535:
             raise HnswCorruptionError(f"bad m {h.m} / m0 {h.m0}")
-        if h.ef_construction < 1:
+        if h.ef_construction < 1 or h.ef_construction > 1 << 20:
             raise HnswCorruptionError("bad ef_construction")
         if h.chunk_shift > 30:
             raise HnswCorruptionError(f"bad chunk_shift {h.chunk_shift}")
