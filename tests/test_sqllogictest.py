@@ -31,9 +31,9 @@ baseline after a fix with ``TOONDB_SLT_UPDATE_BASELINE=1 pytest
 tests/test_sqllogictest.py -m "slow or not slow"`` (only the records run are
 updated).
 
-Default run: all of select1-4 and evidence/*, and the first SELECT5_DEFAULT_QUERIES
-queries of select5 (its many-way joins are the slow part); the whole of select5
-is under ``@pytest.mark.slow``. Each record has a CPU-time limit
+Default run: every record of the files but those in DEFAULT_SUBSET, of which it
+runs every statement and a bounded subset of the queries (select5's many-way
+joins are the slow part); those files run whole under ``@pytest.mark.slow``. Each record has a CPU-time limit
 (RECORD_CPU_LIMIT seconds); a record over it fails as "timeout".
 
 TOONDB_SQL_TEST_ENGINE=sqlite3 runs the files against stdlib sqlite3 instead,
@@ -68,7 +68,10 @@ from sql_harness import (
 SLT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sqllogictest"
 BASELINE = Path(__file__).resolve().parent / "sql" / "sqllogictest_baseline.json"
 RECORD_CPU_LIMIT = float(os.environ.get("TOONDB_SLT_RECORD_LIMIT", "10"))
-SELECT5_DEFAULT_QUERIES = 40
+#: the files the default run takes a part of (every statement, and a subset of the
+#: queries): ("prefix", n) the first n queries, ("stride", n) every n-th query. The
+#: whole file runs under @pytest.mark.slow.
+DEFAULT_SUBSET = {"select5.test": ("prefix", 40)}
 ENGINE_NAMES = {"toondb", "sqlite"}
 
 # ---------------------------------------------------------------- parsing
@@ -473,25 +476,32 @@ needs_data = pytest.mark.skipif(not FILES, reason=f"no sqllogictest files in {SL
 
 
 def _default_select(name: str):
-    if name != "select5.test":
+    """The query records the default run takes of a file (None: all of them)."""
+    how = DEFAULT_SUBSET.get(name)
+    if how is None:
         return None
+    kind, n = how
     state = {"queries": 0}
 
     def select(rec: Record) -> bool:
         state["queries"] += 1
-        return state["queries"] <= SELECT5_DEFAULT_QUERIES
+        if kind == "prefix":
+            return state["queries"] <= n
+        return (state["queries"] - 1) % n == 0  # "stride": every n-th query
 
     return select
+
+
+def _subset_id(name: str) -> str:
+    kind, n = DEFAULT_SUBSET[name]
+    return f"{name}-first-{n}-queries" if kind == "prefix" else f"{name}-every-{n}th-query"
 
 
 def _params():
     params = []
     for name in FILES or ["(none)"]:
-        if name == "select5.test":
-            # the default run takes a bounded prefix; the whole file is slow
-            params.append(
-                pytest.param(name, "default", id=f"{name}-first-{SELECT5_DEFAULT_QUERIES}-queries")
-            )
+        if name in DEFAULT_SUBSET:
+            params.append(pytest.param(name, "default", id=_subset_id(name)))
             params.append(pytest.param(name, None, id=name, marks=pytest.mark.slow))
         else:
             params.append(pytest.param(name, None, id=name))
