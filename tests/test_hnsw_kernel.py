@@ -540,3 +540,38 @@ def test_portable_kernels_end_to_end(cap):
     name, first = out.stdout.strip().split("|")
     assert name == cap or (cap == "avx2" and name == "generic" and simd_level() == "generic")
     assert eval(first) == list(range(20))  # each query's own vector comes first
+
+
+def test_searches_concurrent_with_adds(clustered):
+    # add() takes the write lock (the graph grows and moves memory), searches
+    # the read lock: Python threads searching while another adds must always
+    # see a consistent graph and never crash
+    import threading
+
+    base, queries, _ = clustered
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=48, capacity=16, chunk_shift=7)
+    g.add(base[:100], np.arange(100))
+    errors, stop = [], threading.Event()
+
+    def searcher():
+        try:
+            while not stop.is_set():
+                n = g.count
+                sl, _ = g.search(queries[0], k=5, ef=16)
+                assert len(sl) == 5 and int(sl.max()) < 4000 and n <= g.count
+                bl, _ = g.search_batch(queries[:4], k=5, ef=16, threads=2)
+                assert np.all(bl < 4000)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=searcher) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for start in range(100, 4000, 300):
+        stop_ = min(start + 300, 4000)
+        g.add(base[start:stop_], np.arange(start, stop_), threads=2)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert g.count == 4000

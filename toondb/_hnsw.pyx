@@ -121,6 +121,7 @@ cdef extern from "_hnsw_kernels.h" nogil:
     int hnsw_sorted_contains(const uint64_t *a, size_t n, uint64_t x)
     void *hnsw_aligned_calloc(size_t n)
     void *hnsw_alloc_slab(size_t n)
+    int hnsw_rwlock_init(pthread_rwlock_t *l)
     bint HNSW_UNLIKELY(bint x)
     const uint64_t OFF_MASK "HNSW_OFF_MASK"
 
@@ -684,7 +685,7 @@ cdef class HnswGraph:
         self.simd_lvl = _SIMD
         pthread_mutex_init(&self.glock, NULL)
         pthread_mutex_init(&self.pool_lock, NULL)
-        pthread_rwlock_init(&self.rw, NULL)
+        hnsw_rwlock_init(&self.rw)
 
     def __init__(self, int dim, metric="l2", int m=16, int ef_construction=200,
                  Py_ssize_t capacity=1024, seed=100, int chunk_shift=10):

@@ -214,6 +214,21 @@ HNSW_INLINE void hnsw_spin_lock(unsigned char *l) {
     }
 }
 
+/* The graph's reader/writer lock prefers writers where glibc allows it, so a
+ * stream of searches cannot starve add(). */
+static int hnsw_rwlock_init(pthread_rwlock_t *l) {
+#if defined(__GLIBC__) && defined(__USE_GNU)
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int rc = pthread_rwlock_init(l, &a);
+    pthread_rwlockattr_destroy(&a);
+    return rc;
+#else
+    return pthread_rwlock_init(l, NULL);
+#endif
+}
+
 HNSW_INLINE void hnsw_spin_unlock(unsigned char *l) { __atomic_clear(l, __ATOMIC_RELEASE); }
 
 HNSW_INLINE uint64_t hnsw_fetch_add(uint64_t *p, uint64_t v) {
