@@ -61,12 +61,19 @@ label from the record). Label 2**64-1 is reserved (it pads search_batch).
 
 Concurrency: add() takes a write lock; search()/search_batch() a read lock,
 so searches never run concurrently with a build. Inside add() the build runs
-over several threads as hnswlib does: a per-node spinlock guards each
-neighbour list (held only while one list is read or rewritten, never two at
-once), a global mutex guards the entry point and max level, levels are drawn
-up front (deterministic for a seed), and records (vector, label, level) are
-written before the threads start, so a thread that reaches a node through a
-fresh link always finds its data.
+over several threads as hnswlib does: a per-node spinlock (byte 3 of the
+record's word) guards the node's neighbour lists on every level (held only
+while one list is read or rewritten, never two at once, so no lock order can
+deadlock), a global mutex guards the entry point and max level (held for a
+whole insertion that raises the max level), levels are drawn up front with
+hnswlib's generator (the same levels for the same seed), and records
+(vector, label, level) are written before the threads start, so a thread
+that reaches a node through a fresh link always finds its data. Memory for
+level 0 is one slab per growth (huge pages where Linux gives them), with the
+chunk bases pointing into it.
+
+The deleted bits are honoured when the header's deleted_count > 0 (as
+hnswlib checks its num_deleted).
 """
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
