@@ -24,7 +24,7 @@ if not DEBUG:
 
 # Every extension whose source is present; TOONDB_EXTENSIONS="_hnsw" (comma
 # separated) builds only the named ones, for working on one of them alone.
-EXTENSIONS = [n for n in ("_btree", "_hnsw") if os.path.exists(f"toondb/{n}.pyx")]
+EXTENSIONS = [n for n in ("_btree", "_hnsw", "_rowcodec") if os.path.exists(f"toondb/{n}.pyx")]
 if os.environ.get("TOONDB_EXTENSIONS"):
     EXTENSIONS = [n for n in os.environ["TOONDB_EXTENSIONS"].split(",") if n in EXTENSIONS]
 

@@ -22,6 +22,7 @@ from typing import Any, Union
 
 from toondb import _btree
 from toondb.config import validate
+from toondb.sql.api import SQLMixin
 
 __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
@@ -121,7 +122,7 @@ class _KeyValueAPI:
         return self.scan(prefix)
 
 
-class Transaction(_btree.Txn, _KeyValueAPI):
+class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin):
     """A transaction: every write is applied atomically at ``commit()``, or not at all.
 
     Reads see the snapshot taken when the transaction began plus its own writes;
@@ -156,7 +157,7 @@ class Transaction(_btree.Txn, _KeyValueAPI):
         return f"<toondb Transaction {kind}, {state}>"
 
 
-class Database(_btree.Env, _KeyValueAPI):
+class Database(_btree.Env, _KeyValueAPI, SQLMixin):
     """An open toondb database: key-value pairs, SQL tables and vector indexes in
     one crash-safe page file.
 

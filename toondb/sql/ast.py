@@ -1,0 +1,547 @@
+"""The SQL abstract syntax tree: what the grammar builds and the planner reads.
+
+Nodes are plain classes with ``__slots__``; a parsed statement is cached by its
+text and shared by every execution, so nothing downstream ever mutates a node.
+Expression nodes carry no type information: affinity and comparison rules are
+applied when the planner compiles them (``toondb.sql.types``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Node:
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *(_hashable(getattr(self, k)) for k in self.__slots__)))
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    return v
+
+
+# ---------------------------------------------------------------- expressions
+
+
+class Expr(Node):
+    __slots__ = ()
+
+
+class Literal(Expr):
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Param(Expr):
+    """A bound parameter: index into the positional parameter list; name for :name."""
+
+    __slots__ = ("index", "name")
+
+    def __init__(self, index: int, name: str | None = None) -> None:
+        self.index = index
+        self.name = name
+
+
+class Column(Expr):
+    __slots__ = ("table", "name")
+
+    def __init__(self, table: str | None, name: str) -> None:
+        self.table = table
+        self.name = name
+
+
+class Star(Expr):
+    """``*`` or ``t.*`` in a select list."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: str | None = None) -> None:
+        self.table = table
+
+
+class Unary(Expr):
+    __slots__ = ("op", "operand")
+
+    def __init__(self, op: str, operand: Expr) -> None:
+        self.op = op
+        self.operand = operand
+
+
+class Binary(Expr):
+    """op is one of: + - * / % || & | << >> = != < <= > >= AND OR IS ISNOT."""
+
+    __slots__ = ("op", "left", "right")
+
+    def __init__(self, op: str, left: Expr, right: Expr) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+
+
+class Like(Expr):
+    __slots__ = ("op", "expr", "pattern", "escape", "negated")
+
+    def __init__(
+        self, op: str, expr: Expr, pattern: Expr, escape: Expr | None, negated: bool
+    ) -> None:
+        self.op = op  # LIKE or GLOB
+        self.expr = expr
+        self.pattern = pattern
+        self.escape = escape
+        self.negated = negated
+
+
+class Between(Expr):
+    __slots__ = ("expr", "low", "high", "negated")
+
+    def __init__(self, expr: Expr, low: Expr, high: Expr, negated: bool) -> None:
+        self.expr = expr
+        self.low = low
+        self.high = high
+        self.negated = negated
+
+
+class InList(Expr):
+    __slots__ = ("expr", "items", "negated")
+
+    def __init__(self, expr: Expr, items: list[Expr], negated: bool) -> None:
+        self.expr = expr
+        self.items = items
+        self.negated = negated
+
+
+class InSelect(Expr):
+    __slots__ = ("expr", "select", "negated")
+
+    def __init__(self, expr: Expr, select: Select, negated: bool) -> None:
+        self.expr = expr
+        self.select = select
+        self.negated = negated
+
+
+class IsNull(Expr):
+    __slots__ = ("expr", "negated")
+
+    def __init__(self, expr: Expr, negated: bool) -> None:
+        self.expr = expr
+        self.negated = negated
+
+
+class Exists(Expr):
+    __slots__ = ("select",)
+
+    def __init__(self, select: Select) -> None:
+        self.select = select
+
+
+class Subquery(Expr):
+    """A scalar subquery: the first column of its first row, or NULL."""
+
+    __slots__ = ("select",)
+
+    def __init__(self, select: Select) -> None:
+        self.select = select
+
+
+class Case(Expr):
+    __slots__ = ("operand", "whens", "else_")
+
+    def __init__(
+        self, operand: Expr | None, whens: list[tuple[Expr, Expr]], else_: Expr | None
+    ) -> None:
+        self.operand = operand
+        self.whens = whens
+        self.else_ = else_
+
+
+class Cast(Expr):
+    __slots__ = ("expr", "type_name")
+
+    def __init__(self, expr: Expr, type_name: str) -> None:
+        self.expr = expr
+        self.type_name = type_name
+
+
+class Collate(Expr):
+    __slots__ = ("expr", "collation")
+
+    def __init__(self, expr: Expr, collation: str) -> None:
+        self.expr = expr
+        self.collation = collation
+
+
+class Func(Expr):
+    """A function call; star for COUNT(*); distinct for COUNT(DISTINCT x)."""
+
+    __slots__ = ("name", "args", "distinct", "star")
+
+    def __init__(self, name: str, args: list[Expr], distinct: bool = False, star: bool = False):
+        self.name = name
+        self.args = args
+        self.distinct = distinct
+        self.star = star
+
+
+# ---------------------------------------------------------------- FROM clause
+
+
+class TableRef(Node):
+    __slots__ = ("name", "alias")
+
+    def __init__(self, name: str, alias: str | None) -> None:
+        self.name = name
+        self.alias = alias
+
+
+class SubqueryRef(Node):
+    __slots__ = ("select", "alias")
+
+    def __init__(self, select: Select, alias: str | None) -> None:
+        self.select = select
+        self.alias = alias
+
+
+class Join(Node):
+    """kind: INNER, LEFT or CROSS (a comma is CROSS)."""
+
+    __slots__ = ("kind", "left", "right", "on", "using")
+
+    def __init__(
+        self,
+        kind: str,
+        left: Node,
+        right: Node,
+        on: Expr | None,
+        using: list[str] | None,
+    ) -> None:
+        self.kind = kind
+        self.left = left
+        self.right = right
+        self.on = on
+        self.using = using
+
+
+# ---------------------------------------------------------------- statements
+
+
+class Statement(Node):
+    __slots__ = ()
+
+
+class ResultColumn(Node):
+    """One entry of a select list; text is its SQL source (the default column name)."""
+
+    __slots__ = ("expr", "alias", "text")
+
+    def __init__(self, expr: Expr, alias: str | None, text: str) -> None:
+        self.expr = expr
+        self.alias = alias
+        self.text = text
+
+
+class OrderItem(Node):
+    __slots__ = ("expr", "desc", "nulls_first")
+
+    def __init__(self, expr: Expr, desc: bool, nulls_first: bool | None) -> None:
+        self.expr = expr
+        self.desc = desc
+        self.nulls_first = nulls_first
+
+
+class SelectCore(Node):
+    """One SELECT ... [FROM] [WHERE] [GROUP BY] [HAVING], or a VALUES list (values set)."""
+
+    __slots__ = ("distinct", "columns", "from_", "where", "group_by", "having", "values")
+
+    def __init__(
+        self,
+        distinct: bool,
+        columns: list[ResultColumn],
+        from_: Node | None,
+        where: Expr | None,
+        group_by: list[Expr],
+        having: Expr | None,
+        values: list[list[Expr]] | None = None,
+    ) -> None:
+        self.distinct = distinct
+        self.columns = columns
+        self.from_ = from_
+        self.where = where
+        self.group_by = group_by
+        self.having = having
+        self.values = values
+
+
+class Select(Statement):
+    """cores[0] (op cores[i])*, then ORDER BY / LIMIT / OFFSET over the whole."""
+
+    __slots__ = ("cores", "ops", "order_by", "limit", "offset")
+
+    def __init__(
+        self,
+        cores: list[SelectCore],
+        ops: list[str],
+        order_by: list[OrderItem],
+        limit: Expr | None,
+        offset: Expr | None,
+    ) -> None:
+        self.cores = cores
+        self.ops = ops  # UNION, UNION ALL, INTERSECT, EXCEPT
+        self.order_by = order_by
+        self.limit = limit
+        self.offset = offset
+
+
+class Insert(Statement):
+    """source: a Select (VALUES lists are a Select of value cores) or None for DEFAULT VALUES.
+    conflict: None, REPLACE, IGNORE, ABORT, FAIL, ROLLBACK (INSERT OR ...; ON CONFLICT DO
+    NOTHING is IGNORE); upsert: (target columns, [(column, expr)], where) for DO UPDATE."""
+
+    __slots__ = ("table", "columns", "source", "conflict", "upsert", "returning")
+
+    def __init__(
+        self,
+        table: str,
+        columns: list[str] | None,
+        source: Select | None,
+        conflict: str | None,
+        upsert: tuple[Any, ...] | None = None,
+        returning: list[ResultColumn] | None = None,
+    ) -> None:
+        self.table = table
+        self.columns = columns
+        self.source = source
+        self.conflict = conflict
+        self.upsert = upsert
+        self.returning = returning
+
+
+class Update(Statement):
+    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning")
+
+    def __init__(
+        self,
+        table: str,
+        alias: str | None,
+        sets: list[tuple[str, Expr]],
+        where: Expr | None,
+        conflict: str | None,
+        returning: list[ResultColumn] | None = None,
+    ) -> None:
+        self.table = table
+        self.alias = alias
+        self.sets = sets
+        self.where = where
+        self.conflict = conflict
+        self.returning = returning
+
+
+class Delete(Statement):
+    __slots__ = ("table", "alias", "where", "returning")
+
+    def __init__(
+        self,
+        table: str,
+        alias: str | None,
+        where: Expr | None,
+        returning: list[ResultColumn] | None = None,
+    ) -> None:
+        self.table = table
+        self.alias = alias
+        self.where = where
+        self.returning = returning
+
+
+class ForeignKey(Node):
+    __slots__ = ("columns", "ref_table", "ref_columns", "on_delete", "on_update")
+
+    def __init__(
+        self,
+        columns: list[str],
+        ref_table: str,
+        ref_columns: list[str] | None,
+        on_delete: str,
+        on_update: str,
+    ) -> None:
+        self.columns = columns
+        self.ref_table = ref_table
+        self.ref_columns = ref_columns
+        self.on_delete = on_delete
+        self.on_update = on_update
+
+
+class ColumnDef(Node):
+    """A column of CREATE TABLE / ADD COLUMN; default_text and check texts are SQL source."""
+
+    __slots__ = (
+        "name",
+        "type_name",
+        "primary_key",
+        "pk_desc",
+        "autoincrement",
+        "not_null",
+        "unique",
+        "default",
+        "default_text",
+        "checks",
+        "references",
+        "collation",
+    )
+
+    def __init__(self, name: str, type_name: str) -> None:
+        self.name = name
+        self.type_name = type_name
+        self.primary_key = False
+        self.pk_desc = False
+        self.autoincrement = False
+        self.not_null = False
+        self.unique = False
+        self.default: Expr | None = None
+        self.default_text: str | None = None
+        self.checks: list[tuple[str | None, str]] = []
+        self.references: ForeignKey | None = None
+        self.collation: str | None = None
+
+
+class TableConstraint(Node):
+    """kind: PRIMARY, UNIQUE, CHECK or FOREIGN."""
+
+    __slots__ = ("kind", "name", "columns", "check_text", "fk")
+
+    def __init__(
+        self,
+        kind: str,
+        name: str | None,
+        columns: list[str],
+        check_text: str | None = None,
+        fk: ForeignKey | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.columns = columns
+        self.check_text = check_text
+        self.fk = fk
+
+
+class CreateTable(Statement):
+    __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select")
+
+    def __init__(
+        self,
+        name: str,
+        if_not_exists: bool,
+        columns: list[ColumnDef],
+        constraints: list[TableConstraint],
+        as_select: Select | None = None,
+    ) -> None:
+        self.name = name
+        self.if_not_exists = if_not_exists
+        self.columns = columns
+        self.constraints = constraints
+        self.as_select = as_select
+
+
+class DropTable(Statement):
+    __slots__ = ("name", "if_exists")
+
+    def __init__(self, name: str, if_exists: bool) -> None:
+        self.name = name
+        self.if_exists = if_exists
+
+
+class AlterTable(Statement):
+    """action: ADD (column: ColumnDef), RENAME (new_name), RENAME_COLUMN (old, new), DROP_COLUMN."""
+
+    __slots__ = ("name", "action", "column", "old", "new")
+
+    def __init__(
+        self,
+        name: str,
+        action: str,
+        column: ColumnDef | None = None,
+        old: str | None = None,
+        new: str | None = None,
+    ) -> None:
+        self.name = name
+        self.action = action
+        self.column = column
+        self.old = old
+        self.new = new
+
+
+class CreateIndex(Statement):
+    __slots__ = ("name", "table", "columns", "unique", "if_not_exists")
+
+    def __init__(
+        self,
+        name: str,
+        table: str,
+        columns: list[tuple[str, bool]],
+        unique: bool,
+        if_not_exists: bool,
+    ) -> None:
+        self.name = name
+        self.table = table
+        self.columns = columns  # (column name, descending)
+        self.unique = unique
+        self.if_not_exists = if_not_exists
+
+
+class DropIndex(Statement):
+    __slots__ = ("name", "if_exists")
+
+    def __init__(self, name: str, if_exists: bool) -> None:
+        self.name = name
+        self.if_exists = if_exists
+
+
+class TxnControl(Statement):
+    """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK."""
+
+    __slots__ = ("action", "mode")
+
+    def __init__(self, action: str, mode: str | None = None) -> None:
+        self.action = action
+        self.mode = mode
+
+
+class Pragma(Statement):
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+
+class Explain(Statement):
+    __slots__ = ("statement",)
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+
+
+class Parsed:
+    """A parsed statement with what the executor needs about its parameters."""
+
+    __slots__ = ("statement", "nparams", "names", "text")
+
+    def __init__(self, statement: Statement, nparams: int, names: dict[str, int], text: str):
+        self.statement = statement
+        self.nparams = nparams  # positional slots (named parameters get slots too)
+        self.names = names  # parameter name (without its prefix) -> slot
+        self.text = text

@@ -1,0 +1,267 @@
+"""The SQL catalog: table and index definitions, kept in the named tree ``sql:catalog``.
+
+Trees of the SQL engine in the page file (names are bytes; ``sql:`` is reserved
+for SQL, so they never meet the user's key-value keys or other named trees)::
+
+    sql:catalog        the catalog (below)
+    sql:t:<id>         one table's rows: key = keycode.rowid_key(rowid),
+                       value = rowcodec.encode_row(values of every column)
+    sql:i:<id>         one index: key = keycode.encode_values(indexed values)
+                       + rowid_key(rowid); value = rowid_key(rowid)
+
+Catalog tree entries::
+
+    key                 value
+    b"cookie"           8 random bytes, replaced by every schema change: a handle's
+                        cached schema (and plans compiled against it) stay valid
+                        while the cookie it was read with is current
+    b"next_id"          decimal text: the next tree id
+    b"t:" + lower name  JSON of one table: its columns, constraints and indexes
+
+Invariants:
+
+1. Every table has exactly one rows tree and one tree per index; ids are never
+   reused, so a dropped table's tree name cannot be confused with a new one.
+2. An index tree holds exactly one entry per row of its table (NULLs included):
+   rows and index entries change in the same transaction, in the same statement.
+3. A UNIQUE index never holds two entries with equal non-NULL values (NULLs are
+   distinct, as in SQLite).
+4. A schema change replaces the cookie in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from toondb.errors import SchemaError
+from toondb.sql import ast
+from toondb.sql.types import affinity_of
+
+CATALOG_TREE = b"sql:catalog"
+COOKIE_KEY = b"cookie"
+NEXT_ID_KEY = b"next_id"
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
+
+
+class ColumnInfo:
+    __slots__ = (
+        "name",
+        "type_name",
+        "affinity",
+        "not_null",
+        "default_sql",
+        "default",
+        "pk",
+        "collation",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        type_name: str,
+        not_null: bool = False,
+        default_sql: str | None = None,
+        pk: bool = False,
+        collation: str | None = None,
+    ) -> None:
+        self.name = name
+        self.type_name = type_name
+        self.affinity = affinity_of(type_name)
+        self.not_null = not_null
+        self.default_sql = default_sql  # SQL text of the DEFAULT expression, or None
+        self.default: ast.Expr | None = None
+        self.pk = pk
+        self.collation = collation
+        if default_sql is not None:
+            from toondb.sql.grammar import parse_expression
+
+            self.default = parse_expression(default_sql)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type_name,
+            "not_null": self.not_null,
+            "default": self.default_sql,
+            "pk": self.pk,
+            "collation": self.collation,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ColumnInfo:
+        return cls(d["name"], d["type"], d["not_null"], d["default"], d["pk"], d.get("collation"))
+
+
+class IndexInfo:
+    """origin: "c" (CREATE INDEX), "u" (a UNIQUE constraint), "pk" (a PRIMARY KEY
+    that is not the rowid)."""
+
+    __slots__ = ("name", "columns", "unique", "tree", "origin", "col_idx")
+
+    def __init__(self, name: str, columns: list[str], unique: bool, tree: bytes, origin: str):
+        self.name = name
+        self.columns = columns
+        self.unique = unique
+        self.tree = tree
+        self.origin = origin
+        self.col_idx: list[int] = []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "columns": self.columns,
+            "unique": self.unique,
+            "tree": self.tree.decode(),
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> IndexInfo:
+        return cls(d["name"], d["columns"], d["unique"], d["tree"].encode(), d["origin"])
+
+
+class TableInfo:
+    def __init__(
+        self,
+        name: str,
+        tid: int,
+        columns: list[ColumnInfo],
+        pk: list[str],
+        checks: list[tuple[str | None, str]],
+        fks: list[dict[str, Any]],
+        indexes: list[IndexInfo],
+        autoincrement: bool = False,
+    ) -> None:
+        self.name = name
+        self.id = tid
+        self.tree = f"sql:t:{tid}".encode()
+        self.columns = columns
+        self.pk = pk  # PRIMARY KEY column names (empty: none)
+        self.checks = checks  # (constraint name, SQL text)
+        self.fks = fks  # {"columns", "table", "ref_columns", "on_delete", "on_update"}
+        self.indexes = indexes
+        self.autoincrement = autoincrement
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.col_index = {c.name.lower(): i for i, c in enumerate(self.columns)}
+        self.rowid_col: int | None = None
+        if len(self.pk) == 1:
+            i = self.col_index[self.pk[0].lower()]
+            if self.columns[i].type_name.strip().upper() == "INTEGER":
+                self.rowid_col = i
+        for ix in self.indexes:
+            ix.col_idx = [self.col_index[c.lower()] for c in ix.columns]
+        self.affinities = [c.affinity for c in self.columns]
+        self.check_exprs: list[tuple[str | None, str, ast.Expr]] = []
+        if self.checks:
+            from toondb.sql.grammar import parse_expression
+
+            self.check_exprs = [(n, t, parse_expression(t)) for n, t in self.checks]
+
+    def column(self, name: str) -> int:
+        i = self.col_index.get(name.lower())
+        if i is None:
+            raise SchemaError(f"table {self.name} has no column named {name}")
+        return i
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "id": self.id,
+                "columns": [c.to_json() for c in self.columns],
+                "pk": self.pk,
+                "checks": self.checks,
+                "fks": self.fks,
+                "indexes": [ix.to_json() for ix in self.indexes],
+                "autoincrement": self.autoincrement,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: bytes) -> TableInfo:
+        d = json.loads(text)
+        return cls(
+            d["name"],
+            d["id"],
+            [ColumnInfo.from_json(c) for c in d["columns"]],
+            d["pk"],
+            [tuple(c) for c in d["checks"]],  # type: ignore[misc]
+            d["fks"],
+            [IndexInfo.from_json(ix) for ix in d["indexes"]],
+            d.get("autoincrement", False),
+        )
+
+    def copy(self) -> TableInfo:
+        return TableInfo.from_json(self.to_json().encode())
+
+
+class Catalog:
+    """The schema as one snapshot saw it (immutable once built; a change makes a new one)."""
+
+    def __init__(self, cookie: bytes, tables: dict[str, TableInfo]) -> None:
+        self.cookie = cookie
+        self.tables = tables  # lower name -> TableInfo
+
+    def table(self, name: str) -> TableInfo:
+        t = self.tables.get(name.lower())
+        if t is None:
+            raise SchemaError(f"no such table: {name}")
+        return t
+
+    def find_index(self, name: str) -> tuple[TableInfo, IndexInfo] | None:
+        low = name.lower()
+        for t in self.tables.values():
+            for ix in t.indexes:
+                if ix.name.lower() == low:
+                    return t, ix
+        return None
+
+
+_cache: dict[bytes, Catalog] = {}
+
+
+def load(txn: Any) -> Catalog:
+    """The catalog of txn's snapshot; cached by its cookie (random per schema version)."""
+    if not txn.has_tree(CATALOG_TREE):
+        return Catalog(b"", {})
+    tree = txn.tree(CATALOG_TREE)
+    cookie = tree.get(COOKIE_KEY) or b""
+    cat = _cache.get(cookie)
+    if cat is not None:
+        return cat
+    tables = {}
+    for _k, v in tree.scan(b"t:", b"t;"):
+        t = TableInfo.from_json(v)
+        tables[t.name.lower()] = t
+    cat = Catalog(cookie, tables)
+    if len(_cache) > 256:
+        _cache.clear()
+    _cache[cookie] = cat
+    return cat
+
+
+def save(txn: Any, tables: dict[str, TableInfo], changed: list[str], removed: list[str]) -> Catalog:
+    """Write the changed tables, remove the removed ones, replace the cookie."""
+    tree = txn.tree(CATALOG_TREE, create=True)
+    for name in removed:
+        tree.delete(b"t:" + name.lower().encode())
+    for name in changed:
+        t = tables[name.lower()]
+        tree.put(b"t:" + name.lower().encode(), t.to_json().encode())
+    cookie = os.urandom(8)
+    tree.put(COOKIE_KEY, cookie)
+    cat = Catalog(cookie, dict(tables))
+    _cache[cookie] = cat
+    return cat
+
+
+def next_id(txn: Any) -> int:
+    tree = txn.tree(CATALOG_TREE, create=True)
+    raw = tree.get(NEXT_ID_KEY)
+    n = int(raw) if raw else 1
+    tree.put(NEXT_ID_KEY, str(n + 1).encode())
+    return n

@@ -1,0 +1,843 @@
+"""Compiling expressions to Python closures, once per statement.
+
+``ExprCompiler.compile(node, scope)`` returns ``f(row) -> value``: the row is the
+flat tuple an operator produces (the columns of every table joined so far, each
+table's rowid after its columns). Column positions, affinities, constants and
+the choice of comparison are all settled here, so evaluating a row runs no
+dispatch on the AST. Parameters are read from the statement's parameter list
+``P`` (filled before each execution); a correlated subquery reads the outer
+row from its scope's cell.
+
+Conditions (``cond=True``) return True, False or None (NULL); values never are
+Python bools (a comparison used as a value gives 1 or 0, as in SQLite).
+"""
+
+from __future__ import annotations
+
+import re
+from operator import itemgetter
+from typing import Any, Callable
+
+from toondb.errors import SchemaError, SQLError
+from toondb.sql import ast
+from toondb.sql import functions as F
+from toondb.sql import types as T
+from toondb.sql.catalog import ROWID_NAMES
+
+Fn = Callable[[Any], Any]
+
+PREDICATES = (ast.Like, ast.Between, ast.InList, ast.InSelect, ast.IsNull, ast.Exists)
+CMP_OPS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+class Source:
+    """One FROM item as expressions see it: its columns sit at row[offset:offset+n],
+    its rowid (tables only) at row[offset+n]."""
+
+    def __init__(
+        self,
+        name: str,
+        columns: list[str],
+        affinities: list[str | None],
+        offset: int,
+        table: Any = None,
+    ) -> None:
+        self.name = name.lower()
+        self.columns = columns
+        self.lower = {}
+        for i, c in enumerate(columns):
+            self.lower.setdefault(c.lower(), i)
+        self.affinities = affinities
+        self.offset = offset
+        self.table = table
+        self.width = len(columns) + (1 if table is not None else 0)
+        self.hidden: set[str] = set()  # USING columns of a right-hand side
+
+    def rowid_slot(self) -> int | None:
+        if self.table is None:
+            return None
+        return self.offset + len(self.columns)
+
+
+class Scope:
+    def __init__(self, sources: list[Source], parent: Scope | None = None) -> None:
+        self.sources = sources
+        self.parent = parent
+        self.cell: list[Any] = [None]  # the current row, for correlated subqueries
+        self.width = sum(s.width for s in sources)
+        self.correlated = False  # set when a column of a parent scope is used
+
+    def resolve(self, col: ast.Column) -> tuple[int, int, str | None, Source | None]:
+        """(depth, slot, affinity, source) of a column; depth 0 is this scope."""
+        scope: Scope | None = self
+        depth = 0
+        while scope is not None:
+            hit = scope._find(col)
+            if hit is not None:
+                return (depth, *hit)
+            scope = scope.parent
+            depth += 1
+        name = f"{col.table}.{col.name}" if col.table else col.name
+        raise SchemaError(f"no such column: {name}")
+
+    def _find(self, col: ast.Column) -> tuple[int, str | None, Source] | None:
+        name = col.name.lower()
+        if col.table is not None:
+            tl = col.table.lower()
+            for s in self.sources:
+                if s.name == tl:
+                    i = s.lower.get(name)
+                    if i is not None:
+                        return s.offset + i, s.affinities[i], s
+                    if name in ROWID_NAMES and s.table is not None:
+                        return s.rowid_slot(), T.INTEGER, s  # type: ignore[return-value]
+                    raise SchemaError(f"no such column: {col.table}.{col.name}")
+            return None
+        found = None
+        for s in self.sources:
+            i = s.lower.get(name)
+            if i is not None and name not in s.hidden:
+                if found is not None:
+                    raise SchemaError(f"ambiguous column name: {col.name}")
+                found = (s.offset + i, s.affinities[i], s)
+        if found is None and name in ROWID_NAMES:
+            tables = [s for s in self.sources if s.table is not None]
+            if len(tables) == 1:
+                return tables[0].rowid_slot(), T.INTEGER, tables[0]  # type: ignore[return-value]
+        return found
+
+
+class AggMap:
+    """Post-aggregation rows: group keys, then aggregate values, then bare columns."""
+
+    def __init__(self, group_by: list[ast.Expr]) -> None:
+        self.keys = list(group_by)
+        self.aggs: list[ast.Func] = []
+        self.bare: list[ast.Column] = []
+        self.frozen = False
+
+    def slot_of(self, node: ast.Expr) -> int | None:
+        for i, k in enumerate(self.keys):
+            if k == node:
+                return i
+        if isinstance(node, ast.Func):
+            for i, a in enumerate(self.aggs):
+                if a == node:
+                    return len(self.keys) + i
+        return None
+
+    def add_agg(self, node: ast.Func) -> int:
+        s = self.slot_of(node)
+        if s is not None:
+            return s
+        self.aggs.append(node)
+        return len(self.keys) + len(self.aggs) - 1
+
+    def add_bare(self, node: ast.Column) -> int:
+        for i, b in enumerate(self.bare):
+            if b == node:
+                return len(self.keys) + len(self.aggs) + i
+        self.bare.append(node)
+        return -1  # resolved to a final slot by finalize()
+
+
+def contains_aggregate(node: Any) -> bool:
+    if isinstance(node, ast.Func):
+        if F.is_aggregate_call(node.name, len(node.args), node.star):
+            return True
+        return any(contains_aggregate(a) for a in node.args)
+    if isinstance(node, (ast.Select,)):
+        return False
+    if isinstance(node, ast.Node):
+        for k in node.__slots__:
+            v = getattr(node, k)
+            if isinstance(v, (ast.Select, ast.SelectCore)):
+                continue
+            if contains_aggregate(v):
+                return True
+        return False
+    if isinstance(node, (list, tuple)):
+        return any(contains_aggregate(x) for x in node)
+    return False
+
+
+def _as_int(v: bool | None) -> int | None:
+    return None if v is None else (1 if v else 0)
+
+
+def like_regex(pattern: str, escape: str | None, glob: bool) -> re.Pattern[str]:
+    out = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if not glob and escape is not None and c == escape:
+            i += 1
+            if i < n:
+                out.append(re.escape(pattern[i]))
+            i += 1
+            continue
+        if glob:
+            if c == "*":
+                out.append(".*")
+            elif c == "?":
+                out.append(".")
+            elif c == "[":
+                j = i + 1
+                if j < n and pattern[j] == "^":
+                    j += 1
+                if j < n and pattern[j] == "]":
+                    j += 1
+                while j < n and pattern[j] != "]":
+                    j += 1
+                if j >= n:
+                    out.append(re.escape(c))
+                else:
+                    body = pattern[i + 1 : j]
+                    neg = body.startswith("^")
+                    if neg:
+                        body = body[1:]
+                    body = body.replace("\\", "\\\\")
+                    out.append("[" + ("^" if neg else "") + body + "]")
+                    i = j
+            else:
+                out.append(re.escape(c))
+        else:
+            if c == "%":
+                out.append(".*")
+            elif c == "_":
+                out.append(".")
+            else:
+                out.append(re.escape(c))
+        i += 1
+    flags = re.DOTALL | (0 if glob else re.IGNORECASE | re.ASCII)
+    return re.compile("".join(out) + r"\Z", flags)
+
+
+class ExprCompiler:
+    """Compiles expressions of one statement. planner supplies subquery plans."""
+
+    def __init__(self, params: list[Any], planner: Any) -> None:
+        self.P = params
+        self.planner = planner
+
+    # ---------------------------------------------------------- affinity
+
+    def affinity(self, node: ast.Expr, scope: Scope | None) -> str | None:
+        if isinstance(node, ast.Column) and scope is not None:
+            try:
+                return scope.resolve(node)[2]
+            except SchemaError:
+                return None
+        if isinstance(node, ast.Cast):
+            return T.affinity_of(node.type_name)
+        if isinstance(node, ast.Collate):
+            return self.affinity(node.expr, scope)
+        if isinstance(node, ast.Subquery):
+            core = node.select.cores[0]
+            if core.columns and not isinstance(core.columns[0].expr, ast.Star):
+                inner = self.planner.scope_for_affinity(core, scope)
+                if inner is not None:
+                    return self.affinity(core.columns[0].expr, inner)
+        return None
+
+    # ---------------------------------------------------------- constants
+
+    def constant(self, node: ast.Expr) -> tuple[bool, Any]:
+        """(True, value) when node is a constant (literal, or unary minus of one)."""
+        if isinstance(node, ast.Literal):
+            return True, node.value
+        if isinstance(node, ast.Unary) and node.op == "-" and isinstance(node.operand, ast.Literal):
+            v = node.operand.value
+            if type(v) in (int, float):
+                return True, T.neg(v)
+        return False, None
+
+    # ---------------------------------------------------------- compile
+
+    def compile(
+        self,
+        node: ast.Expr,
+        scope: Scope | None,
+        cond: bool = False,
+        agg: AggMap | None = None,
+    ) -> Fn:
+        if agg is not None:
+            slot = agg.slot_of(node)
+            if slot is not None:
+                f = itemgetter(slot)
+                return self._cond(f) if cond else f
+            if isinstance(node, ast.Func) and F.is_aggregate_call(
+                node.name, len(node.args), node.star
+            ):
+                slot = agg.add_agg(node)
+                f = itemgetter(slot)
+                return self._cond(f) if cond else f
+            if isinstance(node, ast.Column):
+                agg.add_bare(node)
+                idx = agg.bare.index(node)
+                holder = agg  # the final slot is known once every expression is compiled
+
+                def bare(r: Any, holder: AggMap = holder, idx: int = idx) -> Any:
+                    return r[len(holder.keys) + len(holder.aggs) + idx]
+
+                return self._cond(bare) if cond else bare
+        f = self._compile(node, scope, cond, agg)
+        return f
+
+    def _cond(self, f: Fn) -> Fn:
+        truth = T.truth
+
+        def c(r: Any) -> Any:
+            return truth(f(r))
+
+        return c
+
+    def _compile(self, node: ast.Expr, scope: Scope | None, cond: bool, agg: AggMap | None) -> Fn:
+        is_pred = (
+            (isinstance(node, ast.Binary) and node.op in CMP_OPS + ("AND", "OR", "IS", "ISNOT"))
+            or (isinstance(node, PREDICATES))
+            or (isinstance(node, ast.Unary) and node.op == "NOT")
+        )
+        if is_pred:
+            f = self._predicate(node, scope, agg)
+            if cond:
+                return f
+
+            def as_value(r: Any) -> Any:
+                v = f(r)
+                return None if v is None else (1 if v else 0)
+
+            return as_value
+        f = self._value(node, scope, agg)
+        return self._cond(f) if cond else f
+
+    def sub(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
+        return self.compile(node, scope, False, agg)
+
+    # ---------------------------------------------------------- values
+
+    def _value(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
+        if isinstance(node, ast.Literal):
+            v = node.value
+            return lambda r: v
+        if isinstance(node, ast.Param):
+            P, i = self.P, node.index
+            return lambda r: P[i]
+        if isinstance(node, ast.Column):
+            if scope is None:
+                raise SchemaError(f"no such column: {node.name}")
+            depth, slot, _, _ = scope.resolve(node)
+            if depth == 0:
+                return itemgetter(slot)
+            s: Scope = scope
+            for _ in range(depth):
+                s.correlated = True
+                s = s.parent  # type: ignore[assignment]
+            cell = s.cell
+            return lambda r: cell[0][slot]
+        if isinstance(node, ast.Star):
+            raise SQLError("'*' is only allowed in a select list or COUNT(*)")
+        if isinstance(node, ast.Unary):
+            f = self.sub(node.operand, scope, agg)
+            if node.op == "-":
+                ok, c = self.constant(node)
+                if ok:
+                    return lambda r: c
+                neg = T.neg
+                return lambda r: neg(f(r))
+            if node.op == "+":
+                return f
+            if node.op == "~":
+                bn = T.bit_not
+                return lambda r: bn(f(r))
+        if isinstance(node, ast.Binary):
+            return self._arith(node, scope, agg)
+        if isinstance(node, ast.Collate):
+            return self.sub(node.expr, scope, agg)
+        if isinstance(node, ast.Cast):
+            f = self.sub(node.expr, scope, agg)
+            tn = node.type_name
+            cast = T.cast
+            return lambda r: cast(f(r), tn)
+        if isinstance(node, ast.Case):
+            return self._case(node, scope, agg)
+        if isinstance(node, ast.Func):
+            return self._func(node, scope, agg)
+        if isinstance(node, ast.Subquery):
+            return self._scalar_subquery(node, scope)
+        raise SQLError(f"unsupported expression {type(node).__name__}")
+
+    def _arith(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
+        op = node.op
+        lf = self.sub(node.left, scope, agg)
+        rf = self.sub(node.right, scope, agg)
+        if op == "||":
+            concat = T.concat
+            return lambda r: concat(lf(r), rf(r))
+        fn = {
+            "+": T.add,
+            "-": T.sub,
+            "*": T.mul,
+            "/": T.div,
+            "%": T.mod,
+            "&": T.bit_and,
+            "|": T.bit_or,
+            "<<": T.shift_left,
+            ">>": T.shift_right,
+        }.get(op)
+        if fn is None:
+            raise SQLError(f"unsupported operator {op}")
+        if op in ("+", "-", "*"):
+            I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
+            pyop = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}[op]
+            slow = fn
+
+            def arith(r: Any) -> Any:
+                a = lf(r)
+                b = rf(r)
+                ta = type(a)
+                if (ta is int or ta is float) and type(b) in (int, float):
+                    v = pyop(a, b)
+                    if type(v) is int and not I64_MIN <= v <= I64_MAX:
+                        return slow(a, b)
+                    return v
+                return slow(a, b)
+
+            return arith
+        return lambda r: fn(lf(r), rf(r))
+
+    def _case(self, node: ast.Case, scope: Scope | None, agg: AggMap | None) -> Fn:
+        results = [self.sub(res, scope, agg) for _, res in node.whens]
+        else_ = self.sub(node.else_, scope, agg) if node.else_ is not None else (lambda r: None)
+        if node.operand is not None:
+            base = self.sub(node.operand, scope, agg)
+            whens = [self.sub(w, scope, agg) for w, _ in node.whens]
+            pairs = list(zip(whens, results))
+            compare = T.compare
+
+            def case_eq(r: Any) -> Any:
+                v = base(r)
+                if v is not None:
+                    for w, res in pairs:
+                        x = w(r)
+                        if x is not None and compare(v, x) == 0:
+                            return res(r)
+                return else_(r)
+
+            return case_eq
+        conds = [self.compile(w, scope, True, agg) for w, _ in node.whens]
+        pairs = list(zip(conds, results))
+
+        def case(r: Any) -> Any:
+            for c, res in pairs:
+                if c(r):
+                    return res(r)
+            return else_(r)
+
+        return case
+
+    def _func(self, node: ast.Func, scope: Scope | None, agg: AggMap | None) -> Fn:
+        name = node.name
+        nargs = len(node.args)
+        if F.is_aggregate_call(name, nargs, node.star):
+            raise SQLError(f"misuse of aggregate function {name}()")
+        spec = F.SCALARS.get(name)
+        if spec is None:
+            raise SQLError(f"no such function: {name}")
+        lo, hi, fn, _ = spec
+        if not lo <= nargs <= hi:
+            raise SQLError(f"wrong number of arguments to function {name}()")
+        args = [self.sub(a, scope, agg) for a in node.args]
+        if name in ("COALESCE", "IFNULL"):
+
+            def coalesce(r: Any) -> Any:
+                for a in args:
+                    v = a(r)
+                    if v is not None:
+                        return v
+                return None
+
+            return coalesce
+        if nargs == 0:
+            return lambda r: fn()
+        if nargs == 1:
+            a0 = args[0]
+            return lambda r: fn(a0(r))
+        if nargs == 2:
+            a0, a1 = args
+            return lambda r: fn(a0(r), a1(r))
+        return lambda r: fn(*[a(r) for a in args])
+
+    def _scalar_subquery(self, node: ast.Subquery, scope: Scope | None) -> Fn:
+        plan, inner_scope = self.planner.subplan(node.select, scope)
+        if plan.ncolumns != 1:
+            raise SQLError(f"sub-select returns {plan.ncolumns} columns - expected 1")
+        cell = scope.cell if scope is not None else [None]
+        ctx = self.planner.ctx
+        if not plan.correlated:
+            memo: list[Any] = [None, None]  # epoch, value
+
+            def scalar_once(r: Any) -> Any:
+                if memo[0] != ctx.epoch:
+                    memo[1] = next(iter(plan.run()), (None,))[0]
+                    memo[0] = ctx.epoch
+                return memo[1]
+
+            return scalar_once
+
+        def scalar(r: Any) -> Any:
+            cell[0] = r
+            for row in plan.run():
+                return row[0]
+            return None
+
+        return scalar
+
+    # ---------------------------------------------------------- predicates
+
+    def _predicate(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
+        if isinstance(node, ast.Unary):  # NOT
+            f = self.compile(node.operand, scope, True, agg)
+
+            def not_(r: Any) -> Any:
+                v = f(r)
+                return None if v is None else not v
+
+            return not_
+        if isinstance(node, ast.Binary):
+            if node.op == "AND":
+                a = self.compile(node.left, scope, True, agg)
+                b = self.compile(node.right, scope, True, agg)
+
+                def and_(r: Any) -> Any:
+                    x = a(r)
+                    if x is False:
+                        return False
+                    y = b(r)
+                    if y is False:
+                        return False
+                    if x is None or y is None:
+                        return None
+                    return True
+
+                return and_
+            if node.op == "OR":
+                a = self.compile(node.left, scope, True, agg)
+                b = self.compile(node.right, scope, True, agg)
+
+                def or_(r: Any) -> Any:
+                    x = a(r)
+                    if x:
+                        return True
+                    y = b(r)
+                    if y:
+                        return True
+                    if x is None or y is None:
+                        return None
+                    return False
+
+                return or_
+            return self._comparison(node, scope, agg)
+        if isinstance(node, ast.IsNull):
+            f = self.sub(node.expr, scope, agg)
+            if node.negated:
+                return lambda r: f(r) is not None
+            return lambda r: f(r) is None
+        if isinstance(node, ast.Between):
+            lo = ast.Binary(">=", node.expr, node.low)
+            hi = ast.Binary("<=", node.expr, node.high)
+            both: ast.Expr = ast.Binary("AND", lo, hi)
+            if node.negated:
+                both = ast.Unary("NOT", both)
+            return self._predicate(both, scope, agg)
+        if isinstance(node, ast.Like):
+            return self._like(node, scope, agg)
+        if isinstance(node, ast.InList):
+            return self._in_list(node, scope, agg)
+        if isinstance(node, ast.InSelect):
+            return self._in_select(node, scope, agg)
+        if isinstance(node, ast.Exists):
+            plan, _ = self.planner.subplan(node.select, scope)
+            cell = scope.cell if scope is not None else [None]
+            ctx = self.planner.ctx
+            if not plan.correlated:
+                memo: list[Any] = [None, None]
+
+                def exists_once(r: Any) -> Any:
+                    if memo[0] != ctx.epoch:
+                        memo[1] = next(iter(plan.run()), None) is not None
+                        memo[0] = ctx.epoch
+                    return memo[1]
+
+                return exists_once
+
+            def exists(r: Any) -> Any:
+                cell[0] = r
+                for _ in plan.run():
+                    return True
+                return False
+
+            return exists
+        raise SQLError(f"unsupported predicate {type(node).__name__}")
+
+    def comparison_converters(
+        self, left: ast.Expr, right: ast.Expr, scope: Scope | None
+    ) -> tuple[Fn | None, Fn | None]:
+        la, ra = self.affinity(left, scope), self.affinity(right, scope)
+        lc, rc = T.comparison_affinity(la, ra)
+        return T.converter(lc), T.converter(rc)
+
+    def _comparison(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
+        op = node.op
+        lconv, rconv = self.comparison_converters(node.left, node.right, scope)
+        lf = self.sub(node.left, scope, agg)
+        rf = self.sub(node.right, scope, agg)
+        compare = T.compare
+        if op in ("IS", "ISNOT"):
+            want = op == "IS"
+
+            def is_(r: Any) -> Any:
+                a = lf(r)
+                b = rf(r)
+                if a is None or b is None:
+                    return (a is None and b is None) == want
+                if lconv is not None:
+                    a = lconv(a)
+                if rconv is not None:
+                    b = rconv(b)
+                return (compare(a, b) == 0) == want
+
+            return is_
+        # a column against a constant: convert the constant once
+        okr, cr = self.constant(node.right)
+        if okr and rconv is not None:
+            cr = rconv(cr)
+            rconv = None
+        if okr and cr is None:
+            return lambda r: None
+        pyop = {
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
+        }[op]
+        cmpres = {
+            "=": lambda c: c == 0,
+            "!=": lambda c: c != 0,
+            "<": lambda c: c < 0,
+            "<=": lambda c: c <= 0,
+            ">": lambda c: c > 0,
+            ">=": lambda c: c >= 0,
+        }[op]
+        if (
+            isinstance(node.left, ast.Column)
+            and okr
+            and lconv is None
+            and agg is None
+            and scope is not None
+        ):
+            depth, slot, _, _ = scope.resolve(node.left)
+            if depth == 0:
+                c = cr
+                tc = type(c)
+                if op == "=":
+
+                    def col_eq(r: Any) -> Any:
+                        a = r[slot]
+                        if a is None:
+                            return None
+                        return a == c
+
+                    return col_eq
+                if op == ">":
+
+                    def col_gt(r: Any) -> Any:
+                        a = r[slot]
+                        if a is None:
+                            return None
+                        if type(a) is tc:
+                            return a > c
+                        return compare(a, c) > 0
+
+                    return col_gt
+                if op == "<":
+
+                    def col_lt(r: Any) -> Any:
+                        a = r[slot]
+                        if a is None:
+                            return None
+                        if type(a) is tc:
+                            return a < c
+                        return compare(a, c) < 0
+
+                    return col_lt
+
+                def col_cmp(r: Any) -> Any:
+                    a = r[slot]
+                    if a is None:
+                        return None
+                    if type(a) is tc:
+                        return pyop(a, c)
+                    return cmpres(compare(a, c))
+
+                return col_cmp
+
+        def cmp(r: Any) -> Any:
+            a = lf(r)
+            if a is None:
+                return None
+            b = rf(r)
+            if b is None:
+                return None
+            if lconv is not None:
+                a = lconv(a)
+            if rconv is not None:
+                b = rconv(b)
+            if type(a) is type(b):
+                return pyop(a, b)
+            return cmpres(compare(a, b))
+
+        return cmp
+
+    def _like(self, node: ast.Like, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        pf = self.sub(node.pattern, scope, agg)
+        ef = self.sub(node.escape, scope, agg) if node.escape is not None else None
+        glob = node.op == "GLOB"
+        negated = node.negated
+        cache: dict[tuple[str, str | None], re.Pattern[str]] = {}
+        to_text = T.to_text
+
+        def like(r: Any) -> Any:
+            v = f(r)
+            p = pf(r)
+            if v is None or p is None:
+                return None
+            esc = None
+            if ef is not None:
+                esc = ef(r)
+                if esc is None:
+                    return None
+                esc = to_text(esc)
+                if len(esc) != 1:
+                    raise SQLError("ESCAPE expression must be a single character")
+            p = to_text(p) if type(p) is not bytes else p.decode("utf-8", "replace")
+            rx = cache.get((p, esc))
+            if rx is None:
+                rx = cache[(p, esc)] = like_regex(p, esc, glob)
+            s = to_text(v) if type(v) is not bytes else v.decode("utf-8", "replace")
+            m = rx.match(s) is not None
+            return (not m) if negated else m
+
+        return like
+
+    def _in_list(self, node: ast.InList, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        negated = node.negated
+        if not node.items:
+            return lambda r: negated
+        laff = self.affinity(node.expr, scope)
+        items = node.items
+        consts = [self.constant(i) for i in items]
+        if all(ok for ok, _ in consts):
+            values = []
+            for (_, v), it in zip(consts, items):
+                _, rc = T.comparison_affinity(laff, self.affinity(it, scope))
+                conv = T.converter(rc)
+                values.append(conv(v) if conv and v is not None else v)
+            has_null = any(v is None for v in values)
+            try:
+                vset = frozenset(v for v in values if v is not None)
+            except TypeError:
+                vset = frozenset()
+            compare = T.compare
+
+            def in_consts(r: Any) -> Any:
+                x = f(r)
+                if x is None:
+                    return None
+                found = x in vset
+                if not found and type(x) is str:
+                    found = False
+                if found:
+                    return not negated
+                if has_null:
+                    return None
+                return negated
+
+            del compare
+            return in_consts
+        fns = [self.sub(i, scope, agg) for i in items]
+        convs = [self.comparison_converters(node.expr, it, scope) for it in items]
+        compare = T.compare
+
+        def in_list(r: Any) -> Any:
+            x = f(r)
+            if x is None:
+                return None
+            saw_null = False
+            for g, (lc, rc) in zip(fns, convs):
+                y = g(r)
+                if y is None:
+                    saw_null = True
+                    continue
+                a = lc(x) if lc else x
+                b = rc(y) if rc else y
+                if compare(a, b) == 0:
+                    return not negated
+            if saw_null:
+                return None
+            return negated
+
+        return in_list
+
+    def _in_select(self, node: ast.InSelect, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        plan, inner = self.planner.subplan(node.select, scope)
+        if plan.ncolumns != 1:
+            raise SQLError(f"sub-select returns {plan.ncolumns} columns - expected 1")
+        negated = node.negated
+        laff = self.affinity(node.expr, scope)
+        raff = plan.affinities[0] if plan.affinities else None
+        lc, rc = T.comparison_affinity(laff, raff)
+        lconv, rconv = T.converter(lc), T.converter(rc)
+        cell = scope.cell if scope is not None else [None]
+        ctx = self.planner.ctx
+        memo: list[Any] = [None, None, False]
+
+        def values() -> tuple[frozenset[Any], bool]:
+            vals = set()
+            has_null = False
+            for (v,) in plan.run():
+                if v is None:
+                    has_null = True
+                else:
+                    vals.add(rconv(v) if rconv else v)
+            return frozenset(vals), has_null
+
+        correlated = plan.correlated
+
+        def in_select(r: Any) -> Any:
+            x = f(r)
+            if correlated:
+                cell[0] = r
+                vset, has_null = values()
+            else:
+                if memo[0] != ctx.epoch:
+                    memo[1], memo[2] = values()
+                    memo[0] = ctx.epoch
+                vset, has_null = memo[1], memo[2]
+            if x is None:
+                return None if (vset or has_null) else negated
+            if lconv is not None:
+                x = lconv(x)
+            if x in vset:
+                return not negated
+            if has_null:
+                return None
+            return negated
+
+        return in_select
