@@ -159,6 +159,29 @@ class ServerProcess:
         self.stop()
 
 
+def read_line(fd: int, timeout: float) -> str:
+    """Bytes from fd up to the first newline (or EOF), waiting at most timeout seconds.
+    Reads the raw descriptor one chunk at a time, so nothing is left in a buffer."""
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line within {timeout} s (got {buf!r})")
+            if not sel.select(left):
+                continue
+            chunk = os.read(fd, 1)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        sel.close()
+    return buf.decode("utf-8", "replace")
+
+
 def raw_connect(path: str, hello: bool = True, timeout: float = 10.0) -> socket.socket:
     """A bare socket to the server (after a valid HELLO unless hello=False)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -9,9 +9,13 @@ its own (a *session*) that reads frames, calls the embedded ``Database`` and
 writes one reply per request with one ``sendall``. The embedded database does
 all concurrency control: a session's transaction is an ordinary server-side
 ``Transaction`` owned by that session, so isolation over IPC is exactly the
-embedded one. One thread per session (not a worker pool) is deliberate: an
-immediate transaction holds the write lock, a pthread mutex, which must be
-released by the thread that took it.
+embedded one. Why a thread per session rather than a selector loop feeding a
+worker pool: a request that blocks (an immediate BEGIN or a commit waiting up to
+lock_timeout for the write lock) blocks only its own connection; a session's
+state needs no locking; and the request path is one ``recv`` in the thread that
+serves it, with no hand-off between threads (the GIL serializes the Python part
+of every request either way). Its cost is a thread per connection, bounded by
+``--max-clients``.
 
 Invariants:
 
@@ -881,6 +885,22 @@ def _peer_name(sock: socket.socket) -> str:
 # ---------------------------------------------------------------------------------
 
 
+def _fewer_malloc_arenas() -> None:
+    """glibc gives each new thread its own malloc arena (up to 8 per core), so a
+    server with a thread per connection fragments into many partly used heaps
+    and its memory creeps up for minutes. The GIL serializes the Python side of
+    every request anyway: two arenas cost nothing and keep the memory flat."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="toondb-server",
@@ -929,6 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """toondb-server: serve until SIGINT or SIGTERM; exit status 0 after a clean stop,
     1 when the server cannot start (another server holds the database, say)."""
     args = _parser().parse_args(argv)
+    _fewer_malloc_arenas()
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s toondb-server[%(process)d] %(levelname)s %(message)s",
