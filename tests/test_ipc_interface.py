@@ -372,3 +372,147 @@ def test_context_manager_closes(db):
     with db as handle:
         handle.put(b"a", b"1")
     assert db.closed
+
+
+# ---- SQL ----------------------------------------------------------------------------
+
+
+def _users(db) -> None:
+    db.execute_sql("DROP TABLE IF EXISTS orders")
+    db.execute_sql("DROP TABLE IF EXISTS users")
+    db.execute_sql(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            email TEXT UNIQUE,
+            age INTEGER
+        )
+        """
+    )
+    db.execute_sql(
+        "INSERT INTO users (id, name, email, age) VALUES (1, 'Alice', 'alice@example.com', 30)"
+    )
+    db.execute_sql(
+        "INSERT INTO users (id, name, email, age) VALUES (2, 'Bob', 'bob@example.com', 25)"
+    )
+
+
+def test_sql_guide_examples(db, capsys):
+    _users(db)
+    results = db.execute_sql("SELECT * FROM users")
+    for row in results:
+        print(row)
+    results = db.execute_sql("SELECT name, age FROM users WHERE age > 26")
+    for row in results:
+        print(f"{row['name']}: {row['age']} years old")
+    db.execute_sql(
+        """
+        CREATE TABLE orders (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER,
+            product TEXT,
+            amount REAL,
+            FOREIGN KEY (user_id) REFERENCES users(id)
+        )
+        """
+    )
+    db.execute_sql("INSERT INTO orders VALUES (1, 1, 'Laptop', 999.99)")
+    db.execute_sql("INSERT INTO orders VALUES (2, 1, 'Mouse', 25.00)")
+    db.execute_sql("INSERT INTO orders VALUES (3, 2, 'Keyboard', 75.00)")
+    results = db.execute_sql(
+        """
+        SELECT users.name, COUNT(*) as order_count, SUM(orders.amount) as total
+        FROM users
+        JOIN orders ON users.id = orders.user_id
+        GROUP BY users.name
+        ORDER BY total DESC
+        """
+    )
+    for row in results:
+        print(f"{row['name']}: {row['order_count']} orders, ${row['total']} total")
+    assert capsys.readouterr().out == (
+        "{'id': 1, 'name': 'Alice', 'email': 'alice@example.com', 'age': 30}\n"
+        "{'id': 2, 'name': 'Bob', 'email': 'bob@example.com', 'age': 25}\n"
+        "Alice: 30 years old\n"
+        "Alice: 2 orders, $1024.99 total\n"
+        "Bob: 1 orders, $75.0 total\n"
+    )
+
+
+def test_sql_values_keep_their_types(db):
+    db.execute_sql("DROP TABLE IF EXISTS t")
+    db.execute_sql("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)")
+    values = (-(2**63), 0.1, "héllo \u2603", b"\x00\xff", None)
+    db.execute_sql("INSERT INTO t VALUES (?, ?, ?, ?, ?)", values)
+    db.execute_sql("INSERT INTO t VALUES (:i, :r, :s, :b, :n)", dict(zip("irsbn", values)))
+    result = db.execute_sql("SELECT * FROM t")
+    assert result.columns == ["i", "r", "s", "b", "n"]
+    assert result.rows == [values, values]
+    assert [type(v) for v in result.rows[0]] == [int, float, str, bytes, type(None)]
+    assert db.execute_sql("SELECT 1 = 1, 2.5, 'x'").rows == [(1, 2.5, "x")]
+    many = db.executemany("INSERT INTO t (i) VALUES (?)", [(1,), (2,), (3,)])
+    assert many.rowcount == 3
+    insert = db.execute_sql("INSERT INTO t (i) VALUES (7)")
+    assert insert.rowcount == 1 and insert.columns == [] and len(insert) == 0
+    assert db.execute_sql("SELECT count(*) FROM t").scalar() == 6
+    assert db.execute("SELECT i FROM t WHERE i = 7").rows == [(7,)]
+
+
+def test_sql_errors_are_the_embedded_classes(db):
+    _users(db)
+    with pytest.raises(toondb.ConstraintError, match="UNIQUE"):
+        db.execute_sql("INSERT INTO users (id, name, email) VALUES (3, 'Eve', 'bob@example.com')")
+    with pytest.raises(toondb.ConstraintError):
+        db.execute_sql("INSERT INTO users (id, name) VALUES (4, NULL)")
+    with pytest.raises(toondb.SQLSyntaxError):
+        db.execute_sql("SELEC * FROM users")
+    with pytest.raises(toondb.SchemaError):
+        db.execute_sql("SELECT * FROM nowhere")
+    assert db.execute_sql("SELECT count(*) FROM users").scalar() == 2
+
+
+def test_sql_begin_commit_rollback_in_this_thread(db):
+    _users(db)
+    db.execute_sql("BEGIN")
+    db.execute_sql("INSERT INTO users (id, name) VALUES (3, 'Carol')")
+    assert db.execute_sql("SELECT count(*) FROM users").scalar() == 3
+    seen = []
+    other = threading.Thread(
+        target=lambda: seen.append(db.execute_sql("SELECT count(*) FROM users").scalar())
+    )
+    other.start()
+    other.join(30)
+    assert seen == [2]  # another thread is not in this thread's transaction
+    db.put(b"kv", b"1")  # key-value calls are not in it either
+    db.execute_sql("ROLLBACK")
+    assert db.execute_sql("SELECT count(*) FROM users").scalar() == 2
+    assert db.get(b"kv") == b"1"
+    db.execute_sql("BEGIN")
+    db.execute_sql("UPDATE users SET age = 31 WHERE name = 'Alice'")
+    db.execute_sql("COMMIT")
+    assert db.execute_sql("SELECT age FROM users WHERE id = 1").rows == [(31,)]
+    with pytest.raises(toondb.SQLError):
+        db.execute_sql("COMMIT")
+
+
+def test_sql_in_a_transaction_commits_with_key_value_writes(db):
+    _users(db)
+    with pytest.raises(RuntimeError):
+        with db.transaction() as t:
+            t.execute_sql("DELETE FROM users WHERE id = 2")
+            t.put(b"audit", b"deleted bob")
+            assert t.execute_sql("SELECT count(*) FROM users").scalar() == 1
+            raise RuntimeError("changed my mind")
+    assert db.execute_sql("SELECT count(*) FROM users").scalar() == 2
+    assert db.get(b"audit") is None
+    with db.transaction() as t:
+        t.execute_sql("DELETE FROM users WHERE id = 2")
+        with pytest.raises(toondb.ConstraintError):  # a failed statement undoes itself only
+            t.execute_sql(
+                "INSERT INTO users (id, name, email) VALUES (5, 'X', 'alice@example.com')"
+            )
+        t.executemany("INSERT INTO users (id, name) VALUES (?, ?)", [(6, "F"), (7, "G")])
+        t.put(b"audit", b"deleted bob")
+    assert db.execute_sql("SELECT id FROM users ORDER BY id").rows == [(1,), (6,), (7,)]
+    assert db.get(b"audit") == b"deleted bob"

@@ -482,3 +482,27 @@ def test_stats_and_ping(server):
         assert stats["entries"] == 1
         assert client.info["pid"] == server.pid
         assert client.path == str(server.socket_path).rsplit("/", 1)[0]
+
+
+def test_interrupted_request_drops_its_connection(server):
+    """A request interrupted between sending and the reply (Ctrl-C) must not leave
+    its reply in a pooled connection for the next request to read."""
+    client = IpcClient.connect(server.socket_path)
+    client.put(b"a", b"1")
+    conn = client._idle[-1]
+    real = conn.sock
+
+    class Interrupting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def recv(self, n):
+            raise KeyboardInterrupt
+
+    conn.sock = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        client.get(b"a")
+    assert conn.sock is None and conn not in client._idle
+    assert client.get(b"a") == b"1"  # a new connection, in step with the server
+    assert client.get(b"b") is None
+    client.close()

@@ -9,7 +9,7 @@
         print(client.get(b"key").decode())
 
 The client has the interface of ``toondb.Database`` (put/get/delete, the path API,
-scans, transactions, checkpoint, stats) and raises the same exceptions; code
+scans, transactions, ``execute_sql``, checkpoint, stats) and raises the same exceptions; code
 written against one runs against the other. Differences are only those of a
 network: a request can fail with ``toondb.ConnectionError`` when the server dies
 (if it was a write, it may or may not have been applied).
@@ -43,6 +43,7 @@ from typing import Any, Union
 from toondb import _btree, errors
 from toondb.db import _KeyValueAPI, _path_prefix, prefix_end
 from toondb.ipc import protocol as P
+from toondb.sql.api import Result
 
 __all__ = ["IpcClient", "IpcTransaction"]
 
@@ -141,6 +142,11 @@ class _Conn:
             return self._read()
         except OSError as exc:
             raise self._fail(exc) from None
+        except BaseException:
+            # interrupted between request and reply (KeyboardInterrupt, say): a reply
+            # may still be on its way, so this connection can never be used again
+            self.close(_interrupted())
+            raise
 
     def _flush(self) -> None:
         pending, self.pending = self.pending, []
@@ -150,6 +156,9 @@ class _Conn:
                 self._read()
         except OSError as exc:
             raise self._fail(exc) from None
+        except BaseException:
+            self.close(_interrupted())
+            raise
 
     def _eof(self) -> Exception:
         return errors.ConnectionError(
@@ -187,6 +196,13 @@ class _Conn:
         view.release()
         self.rbuf = b""
         return whole[4], bytes(memoryview(whole)[5:])
+
+
+def _interrupted() -> Exception:
+    return errors.ConnectionError(
+        "a request on this connection was interrupted before its reply arrived; the "
+        "connection was dropped (its transaction, if any, is aborted by the server)"
+    )
 
 
 def _raise_reply(code: int, payload: bytes) -> Exception:
@@ -474,6 +490,23 @@ class IpcTransaction(_KeyValueAPI):
         self._conn_or_fail()
         return _RemoteCursor(self._client, self, start, end, reverse)
 
+    # ---- SQL ----
+
+    def execute_sql(self, sql: str, params: Any = None) -> Result:
+        """Run SQL inside this transaction, together with its key-value writes (see
+        ``Transaction.execute_sql``)."""
+        self._mods += 1
+        code, payload = self._call(_sql_request(P.OP_SQL | P.TXN, sql, params, False))
+        return _sql_result(code, payload)[0]
+
+    execute = execute_sql
+
+    def executemany(self, sql: str, seq_of_params: Any) -> Result:
+        """Run one statement once per parameter set, in this transaction."""
+        self._mods += 1
+        code, payload = self._call(_sql_request(P.OP_SQL | P.TXN, sql, seq_of_params, True))
+        return _sql_result(code, payload)[0]
+
     def list_path(self, path: str = "") -> list[str]:
         """The names of path's immediate children, sorted (like listing a directory)."""
         return _list_path(self._client, self, path)
@@ -537,6 +570,30 @@ class IpcTransaction(_KeyValueAPI):
         return f"<toondb IpcTransaction {kind}, {state}>"
 
 
+def _sql_request(op: int, sql: str, params: Any, many: bool) -> bytes:
+    if not isinstance(sql, str):
+        raise TypeError(f"sql must be a str, not {type(sql).__name__}")
+    return P.frame(op, P.encode_value([sql, params, many]))
+
+
+def _sql_result(code: int, payload: bytes) -> tuple[Result, bool]:
+    """The Result of an SQL reply, and whether an SQL BEGIN left a transaction open."""
+    if code != _OK:
+        raise _raise_reply(code, payload)
+    reply = P.decode_value(payload)
+    if not isinstance(reply, dict):
+        raise errors.ProtocolError("an SQL reply that is not a map")
+    columns = reply.get("columns")
+    rows = reply.get("rows")
+    result = Result(
+        columns,
+        [tuple(row) for row in rows] if columns is not None and rows is not None else None,
+        reply.get("rowcount", -1),
+        reply.get("lastrowid"),
+    )
+    return result, bool(reply.get("in_transaction"))
+
+
 def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list[str]:
     prefix = _path_prefix(path)
     end = prefix_end(prefix) if prefix else None
@@ -583,10 +640,10 @@ class IpcClient(_KeyValueAPI):
         self.socket_path = os.path.abspath(path)
         self.timeout = timeout
         self._idle: list[_Conn] = []
-        self._conns: set[_Conn] = set()
+        self._conns: weakref.WeakSet[_Conn] = weakref.WeakSet()  # every open connection
+        self._sql_pins = threading.local()  # .conn: the session of this thread's SQL BEGIN
         self._closed = False
         self._pid = os.getpid()
-        self._lock = threading.Lock()
         self.info = {}
         self._max_request = P.DEFAULT_MAX_FRAME
         conn = self._connect()
@@ -761,6 +818,47 @@ class IpcClient(_KeyValueAPI):
         if self._closed:
             raise errors.ClosedError("this IpcClient was closed; connect again")
         return _RemoteCursor(self, None, start, end, reverse)
+
+    # ---- SQL ----
+
+    def execute_sql(self, sql: str, params: Any = None) -> Result:
+        """Run SQL on the server (see ``Database.execute_sql``): its own transaction,
+        or the one an SQL ``BEGIN`` of this thread opened. params: a sequence for
+        ``?``, a dict for ``:name``, a list of those to run it once per item. The
+        Result has the same columns, rows and value types as embedded."""
+        return self._sql(sql, params, False)
+
+    execute = execute_sql
+
+    def executemany(self, sql: str, seq_of_params: Any) -> Result:
+        """Run one statement once per parameter set (parsed and planned once; atomic)."""
+        return self._sql(sql, seq_of_params, True)
+
+    def _sql(self, sql: str, params: Any, many: bool) -> Result:
+        request = _sql_request(P.OP_SQL, sql, params, many)
+        # An SQL BEGIN opens a transaction in the server session that ran it; the
+        # statements this thread runs until COMMIT/ROLLBACK must go to that same
+        # session, as embedded they go to the thread's transaction.
+        pinned = getattr(self._sql_pins, "conn", None)
+        if pinned is not None and pinned.sock is None:
+            self._sql_pins.conn = None
+            raise pinned._gone()
+        conn = pinned if pinned is not None else self._take()
+        try:
+            code, payload = conn.call(request)
+            result, open_txn = _sql_result(code, payload)
+        except BaseException:
+            if pinned is None:
+                self._give(conn)
+            elif conn.sock is None:
+                self._sql_pins.conn = None
+            raise
+        if open_txn:
+            self._sql_pins.conn = conn
+        else:
+            self._sql_pins.conn = None
+            self._give(conn)
+        return result
 
     def list_path(self, path: str = "") -> list[str]:
         """The names of path's immediate children, sorted (like listing a directory)."""

@@ -130,6 +130,10 @@ class _Session:
     def _cleanup(self) -> None:
         try:
             self._end_txn(abort=True)
+            if _sql_txn_open(self.db):  # a transaction begun with SQL BEGIN in this session
+                state = self.db._sql_state()
+                txn, state.txn = state.txn, None
+                txn.abort()
             for cid in list(self.cursors):
                 self._close_cursor(cid)
         except Exception:
@@ -547,6 +551,52 @@ def _h_stats(s: _Session, buf: Any, a: int, b: int) -> bytes:
     return P.frame(P.ST_OK, P.encode_value(s.db.stats()))
 
 
+def _sql_txn_open(db: Any) -> bool:
+    """Is a transaction opened with SQL BEGIN open in this thread (this session)?"""
+    state = getattr(db, "_sql_state", None)
+    if state is None:
+        return False
+    txn = state().txn
+    return txn is not None and not txn.closed
+
+
+def _sql(s: _Session, buf: Any, a: int, b: int, in_txn: bool) -> bytes:
+    request = P.decode_value(buf, a, b)
+    if (
+        not isinstance(request, list)
+        or len(request) != 3
+        or not isinstance(request[0], str)
+        or not isinstance(request[2], bool)
+    ):
+        raise errors.ProtocolError("an SQL payload is a typed list [sql text, params, many]")
+    sql, params, many = request
+    target = s.txn_or_fail() if in_txn else s.db
+    if not hasattr(target, "execute_sql"):
+        raise errors.ProtocolError("this server has no SQL engine")
+    result = target.executemany(sql, params) if many else target.execute_sql(sql, params)
+    reply = {
+        "columns": result.columns or None,
+        "rows": result.rows if result.columns else None,
+        "rowcount": result.rowcount,
+        "lastrowid": result.lastrowid,
+        "in_transaction": False if in_txn else _sql_txn_open(s.db),
+    }
+    return P.frame(P.ST_OK, P.encode_value(reply))
+
+
+def _h_sql(s: _Session, buf: Any, a: int, b: int) -> bytes:
+    return _sql(s, buf, a, b, False)
+
+
+def _h_tsql(s: _Session, buf: Any, a: int, b: int) -> bytes:
+    txn = s.txn_or_fail()
+    try:
+        return _sql(s, buf, a, b, True)
+    finally:
+        if txn.closed:
+            s._end_txn(abort=False)
+
+
 _HANDLERS: list[Callable[[_Session, Any, int, int], bytes]] = [_h_unknown] * 256
 for _op, _fn in {
     P.OP_HELLO: _h_hello,
@@ -566,6 +616,8 @@ for _op, _fn in {
     P.OP_ABORT: _h_abort,
     P.OP_CHECKPOINT: _h_checkpoint,
     P.OP_STATS: _h_stats,
+    P.OP_SQL: _h_sql,
+    P.OP_SQL | P.TXN: _h_tsql,
 }.items():
     _HANDLERS[_op] = _fn
 
