@@ -68,6 +68,7 @@ ctypedef struct EnvC:
     uint64_t sync_bytes
     double sync_interval
     double last_sync
+    double last_pid_check # when reader slots were last checked for dead processes
     uint64_t last_synced_txnid
     double lock_timeout
     int active           # write locks this process holds (close waits for them)

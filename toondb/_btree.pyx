@@ -1442,8 +1442,15 @@ cdef uint64_t reader_horizon(EnvC* e, uint64_t latest) noexcept nogil:
     cdef uint64_t h = latest, t
     cdef uint32_t pid
     cdef int i, used
+    cdef bint check_pids = False
+    cdef double now
     if e.nolock:
         return h
+    now = tdb_monotonic()
+    if now - e.last_pid_check > 0.05:
+        # at most 20 times a second: is a slot that pins pages held by a dead process?
+        check_pids = True
+        e.last_pid_check = now
     used = tdb_aload32(<uint32_t*>(e.lmap + LF_USED))
     if used > <int>e.nslots:
         used = e.nslots
@@ -1454,7 +1461,7 @@ cdef uint64_t reader_horizon(EnvC* e, uint64_t latest) noexcept nogil:
         t = tdb_aload64(slot_txn(e, i))
         if t == 0 or t >= h:
             continue
-        if pid != e.pid and t + 64 < latest and kill(pid, 0) < 0 and errno == ESRCH:
+        if pid != e.pid and check_pids and kill(pid, 0) < 0 and errno == ESRCH:
             tdb_astore64(slot_txn(e, i), 0)
             tdb_acas32(slot_pid(e, i), pid, 0)
             continue
@@ -2932,6 +2939,11 @@ cdef class Env:
             pid = tdb_aload32(slot_pid(e, i))
             t = tdb_aload64(slot_txn(e, i))
             if pid and t:
+                if pid != e.pid and kill(pid, 0) < 0 and errno == ESRCH:
+                    # a reader that died (SIGKILL): free its slot
+                    tdb_astore64(slot_txn(e, i), 0)
+                    tdb_acas32(slot_pid(e, i), pid, 0)
+                    continue
                 out.append((pid, t))
         return out
 
