@@ -321,7 +321,7 @@ def test_read_only_open_of_a_file_the_user_may_not_write(tmp_path):
         )
         assert out.stdout.split() == ["read-only", "ok", "write", "open", "refused"], out.stderr
     finally:
-        for root, dirs, files in os.walk(base):
+        for root, dirs, _files in os.walk(base):
             for d in dirs:
                 os.chmod(os.path.join(root, d), stat.S_IRWXU)
         subprocess.run(["rm", "-rf", base], check=False)
