@@ -301,3 +301,38 @@ def test_guide_quick_start(tmp_path, capsys):
     os.chdir(tmp_path)
     runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"))
     assert capsys.readouterr().out == '{"name":"Alice","age":30}\n'
+
+
+def test_a_database_larger_than_the_memory_spent_on_it(tmp_path):
+    """Opening reads nothing: pages come through the mapping on demand, so a
+    process that opens a 256 MiB database and reads a few values stays small."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "big"
+    chunk = os.urandom(128 * 1024)
+    with Database.open(path) as db:
+        for t in range(8):
+            with db.transaction() as txn:
+                for i in range(256):
+                    txn.put(b"blob:%02d:%03d" % (t, i), chunk[i:] + chunk[:i])
+    assert os.path.getsize(path / "toondb.data") > 256 * 1024 * 1024
+    code = textwrap.dedent(
+        f"""
+        import toondb
+        def rss():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        before = rss()
+        with toondb.Database.open({str(path)!r}) as db:
+            for t in range(8):
+                assert len(db.get(b"blob:%02d:%03d" % (t, 7 * t))) == 128 * 1024
+            print(rss() - before)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    grown = int(out.stdout)
+    assert grown < 32 * 1024 * 1024, grown
