@@ -24,7 +24,9 @@ from toondb.ipc.protocol import ERROR_CLASSES
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("ipc_robust")
-    srv = ServerProcess(root / "db").start()
+    # a short lock_timeout: the fuzz makes sessions that wait for the write lock
+    # their own SQL BEGIN IMMEDIATE holds (as a thread would embedded)
+    srv = ServerProcess(root / "db", "--lock-timeout", "0.05").start()
     yield srv
     alive = srv.alive()
     code = srv.stop()
@@ -227,6 +229,25 @@ _OPS = [
 ]  # fmt: skip
 
 
+_SQL = [
+    "SELECT 1",
+    "SELECT ?",
+    "SELECT :a",
+    "CREATE TABLE IF NOT EXISTS fz (k INTEGER PRIMARY KEY, v TEXT UNIQUE)",
+    "INSERT INTO fz (k, v) VALUES (?, 'x')",
+    "INSERT INTO fz VALUES (?, ?)",
+    "SELECT * FROM fz WHERE k > ?",
+    "DELETE FROM fz WHERE k = ?",
+    "BEGIN",
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "nonsense",
+    "",
+    "SELECT 1; SELECT 2",
+]
+
+
 def _fuzz_payload(rnd: random.Random, op: int) -> bytes:
     kind = rnd.random()
     if kind < 0.3:
@@ -249,7 +270,14 @@ def _fuzz_payload(rnd: random.Random, op: int) -> bytes:
     if base == P.OP_BEGIN:
         return bytes([rnd.randrange(0, 256)])
     if base == P.OP_SQL:
-        return P.encode_value([rnd.choice(["SELECT 1", "nonsense", ""]), None])
+        sql = rnd.choice(_SQL)
+        params = rnd.choice(
+            [None, [], [rnd.randrange(-9, 9)], {"a": "x"}, [[1], [2]], [b"\x00", 1.5, None], [[]]]
+        )
+        many = rnd.random() < 0.2
+        if kind < 0.6:
+            return P.encode_value([sql, params, many])
+        return P.encode_value(rnd.choice([[sql], [sql, params], [1, 2, 3], {"sql": sql}, sql]))
     return rnd.randbytes(rnd.randrange(1, 12))
 
 

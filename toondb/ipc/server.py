@@ -990,6 +990,13 @@ def _parser() -> argparse.ArgumentParser:
         "bounds the largest value a client can put",
     )
     p.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long a write waits for the write lock before DatabaseLockedError "
+        "(default: the database default, 10)",
+    )
+    p.add_argument(
         "--sync-mode",
         choices=["full", "normal", "off"],
         help="the database's sync_mode (default: the database default, normal)",
@@ -1007,7 +1014,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s toondb-server[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    config = {"sync_mode": args.sync_mode} if args.sync_mode else None
+    config: dict[str, Any] = {}
+    if args.sync_mode:
+        config["sync_mode"] = args.sync_mode
+    if args.lock_timeout is not None:
+        config["lock_timeout"] = args.lock_timeout
     try:
         server = Server(
             args.db,
@@ -1015,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_clients=args.max_clients,
             read_only=args.read_only,
             max_frame_size=args.max_frame_size,
-            config=config,
+            config=config or None,
         )
         server.start()
     except (errors.ToonDBError, OSError, ValueError) as exc:
