@@ -99,6 +99,25 @@ def test_a_silent_connection_does_not_block_others(server):
     half.close()
 
 
+def test_a_connect_flood_is_survived(server):
+    flood = []
+    for _ in range(400):
+        try:
+            flood.append(raw_connect(server.socket_path, hello=False))
+        except OSError:  # a full backlog: the server is shedding connections
+            break
+    for s in flood:
+        s.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server sees the closes asynchronously; then it serves again
+        try:
+            _still_serving(server)
+            break
+        except ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+
 # ---- frames -------------------------------------------------------------------------
 
 

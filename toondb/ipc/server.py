@@ -61,6 +61,7 @@ __all__ = ["Server", "main", "SOCKET_NAME", "LOCK_NAME"]
 SOCKET_NAME = "toondb.sock"
 LOCK_NAME = "toondb.server.lock"
 DEFAULT_MAX_CLIENTS = 256
+PENDING_HANDSHAKES = 64  # connections beyond max_clients that may wait for their HELLO
 
 RECV_SIZE = 65536
 HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection has to send its HELLO
@@ -804,6 +805,11 @@ class Server:
                 log.error("accept failed: %s", exc)
                 time.sleep(0.05)
                 return
+            with self._mutex:
+                crowded = len(self._sessions) >= self.max_clients + PENDING_HANDSHAKES
+            if crowded:  # a connect flood: do not spend a thread on each
+                sock.close()
+                continue
             sock.setblocking(True)
             session = _Session(self, sock)
             session.peer = _peer_name(sock)
