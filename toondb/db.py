@@ -22,6 +22,7 @@ from typing import Any, Union
 
 from toondb import _btree
 from toondb.config import validate
+from toondb.query import QueryMixin
 from toondb.sql.api import SQLMixin
 
 __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
@@ -122,7 +123,7 @@ class _KeyValueAPI:
         return self.scan(prefix)
 
 
-class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin):
+class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin, QueryMixin):
     """A transaction: every write is applied atomically at ``commit()``, or not at all.
 
     Reads see the snapshot taken when the transaction began plus its own writes;
@@ -157,7 +158,7 @@ class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin):
         return f"<toondb Transaction {kind}, {state}>"
 
 
-class Database(_btree.Env, _KeyValueAPI, SQLMixin):
+class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
     """An open toondb database: key-value pairs, SQL tables and vector indexes in
     one crash-safe page file.
 

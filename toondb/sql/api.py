@@ -158,10 +158,22 @@ class SQLMixin:
 
     # ---- public
 
-    def execute_sql(self, sql: str, params: Any = None) -> Result:
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: None = None) -> Result: ...
+
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: str) -> str: ...
+
+    def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
         """Run SQL (one statement, or several separated by ';': the last one's
         result is returned). params: a sequence for ``?``, a dict for ``:name``;
-        a list of those runs the statement once per item (see executemany)."""
+        a list of those runs the statement once per item (see executemany).
+        format="toon" / "json": the result as a TOON (spec v4.0) / JSON document
+        instead, for an LLM prompt (see toondb.query.format_result)."""
+        if format is not None:
+            from toondb.query import format_result
+
+            return format_result(self.execute_sql(sql, params), format)
         if _is_batch(params):
             return self.executemany(sql, params)
         stmts = parse(sql)
