@@ -575,3 +575,12 @@ def test_searches_concurrent_with_adds(clustered):
         t.join()
     assert not errors, errors[0]
     assert g.count == 4000
+
+
+def test_view_of_an_empty_graph():
+    g = HnswGraph(4, "ip")
+    v = HnswGraph.view(*serialized(g))
+    assert v.count == 0 and v.max_level == -1 and v.entry_point is None and v.metric == "ip"
+    assert len(v.search(np.ones(4), k=3)[0]) == 0
+    bl, bd = v.search_batch(np.ones((2, 4)), k=3)
+    assert np.all(bl == NONE) and np.all(np.isinf(bd))
