@@ -238,3 +238,123 @@ def encode_row(values):
             memcpy(p + pos, PyBytes_AS_STRING(enc), ln)
             pos += ln
     return buf[:pos]
+
+
+# ---------------------------------------------------------------- scans
+
+cdef class DecodeScan:
+    """Iterator over a tree scan's (key, value) pairs yielding decoded rows
+    (decode_row(value, defaults, key)): the whole loop stays in C."""
+    cdef object it
+    cdef tuple defaults
+
+    def __cinit__(self, it, tuple defaults):
+        self.it = iter(it)
+        self.defaults = defaults
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef object kv = next(self.it)
+        return decode_row((<tuple>kv)[1], self.defaults, (<tuple>kv)[0])
+
+
+# ---------------------------------------------------------------- index keys
+# The format is documented in toondb/sql/keycode.py (encode_value); this is the
+# same encoding in C, with the rare integers beyond 2**53 left to Python.
+
+cdef inline Py_ssize_t put_double(uint8_t* p, double f) noexcept:
+    cdef uint64_t u
+    cdef int i
+    f = f + 0.0
+    memcpy(&u, &f, 8)
+    if u >> 63:
+        u = ~u
+    else:
+        u |= (<uint64_t>1) << 63
+    p[0] = 0x10
+    for i in range(8):
+        p[1 + i] = <uint8_t>(u >> (56 - 8 * i))
+    p[9] = 0x80
+    return 10
+
+_py_encode_value = None
+
+def encode_key(values):
+    """keycode.encode_values(values): the order-preserving key of a tuple."""
+    global _py_encode_value
+    cdef Py_ssize_t n = len(values)
+    cdef Py_ssize_t cap = 0, pos = 0, i, j, ln
+    cdef object v
+    cdef int64_t iv
+    cdef double d
+    cdef bytes buf, enc
+    cdef uint8_t* p
+    cdef const uint8_t* s
+    for i in range(n):
+        v = values[i]
+        if type(v) is str:
+            cap += 2 * len(v) * 4 + 3
+        elif type(v) is bytes:
+            cap += 2 * PyBytes_GET_SIZE(v) + 3
+        else:
+            cap += 18
+    buf = PyBytes_FromStringAndSize(NULL, cap)
+    p = <uint8_t*>PyBytes_AS_STRING(buf)
+    for i in range(n):
+        v = values[i]
+        if v is None:
+            p[pos] = 0x05
+            pos += 1
+        elif type(v) is int or type(v) is bool:
+            if -9007199254740992 <= v <= 9007199254740992:
+                iv = v
+                pos += put_double(p + pos, <double>iv)
+            else:
+                if _py_encode_value is None:
+                    from toondb.sql.keycode import encode_value as f
+                    _py_encode_value = f
+                enc = _py_encode_value(v)
+                ln = PyBytes_GET_SIZE(enc)
+                memcpy(p + pos, PyBytes_AS_STRING(enc), ln)
+                pos += ln
+        elif type(v) is float:
+            d = v
+            if d != d:
+                p[pos] = 0x05
+                pos += 1
+            else:
+                pos += put_double(p + pos, d)
+        elif type(v) is str or type(v) is bytes:
+            if type(v) is str:
+                p[pos] = 0x20
+                enc = v.encode("utf-8", "surrogatepass")
+            else:
+                p[pos] = 0x30
+                enc = v
+            pos += 1
+            s = <const uint8_t*>PyBytes_AS_STRING(enc)
+            ln = PyBytes_GET_SIZE(enc)
+            if pos + 2 * ln + 2 > cap:
+                raise ValueError("key buffer too small")
+            for j in range(ln):
+                p[pos] = s[j]
+                pos += 1
+                if s[j] == 0:
+                    p[pos] = 0xFF
+                    pos += 1
+            p[pos] = 0
+            p[pos + 1] = 1
+            pos += 2
+        else:
+            if _py_encode_value is None:
+                from toondb.sql.keycode import encode_value as f
+                _py_encode_value = f
+            enc = _py_encode_value(v)
+            ln = PyBytes_GET_SIZE(enc)
+            if pos + ln > cap:
+                raise ValueError("key buffer too small")
+            memcpy(p + pos, PyBytes_AS_STRING(enc), ln)
+            pos += ln
+    return buf[:pos]

@@ -56,12 +56,19 @@ class Result(Sequence):  # type: ignore[type-arg]
         self.rows = rows if rows is not None else []
         self.rowcount = rowcount if rows is None else len(self.rows)
         self.lastrowid = lastrowid
-        self._keys = _unique_keys(self.columns)
+        self._keys: list[str] | None = None
         self._dicts: list[dict[str, Any]] | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The dict keys of the rows: the column names, a repeated one as name:1, name:2..."""
+        if self._keys is None:
+            self._keys = _unique_keys(self.columns)
+        return self._keys
 
     def _all(self) -> list[dict[str, Any]]:
         if self._dicts is None:
-            keys = self._keys
+            keys = self.keys
             self._dicts = [dict(zip(keys, r)) for r in self.rows]
         return self._dicts
 
@@ -80,7 +87,7 @@ class Result(Sequence):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self._dicts is not None:
             return iter(self._dicts)
-        keys = self._keys
+        keys = self.keys
         return (dict(zip(keys, r)) for r in self.rows)
 
     def __eq__(self, other: object) -> bool:
@@ -177,11 +184,12 @@ class SQLMixin:
         if _is_batch(params):
             return self.executemany(sql, params)
         stmts = parse(sql)
+        if len(stmts) == 1:
+            return self._run(stmts[0], 0, params, False)
         if not stmts:
             return Result(None, None, 0)
-        if len(stmts) > 1 and params:
+        if params:
             raise SQLError("parameters can only be bound to a single statement")
-        out = Result(None, None, 0)
         for i, parsed in enumerate(stmts):
             out = self._run(parsed, i, params, False)
         return out

@@ -222,13 +222,15 @@ class Catalog:
 
 
 _cache: dict[bytes, Catalog] = {}
+_EMPTY = Catalog(b"", {})
 
 
 def load(txn: Any) -> Catalog:
     """The catalog of txn's snapshot; cached by its cookie (random per schema version)."""
-    if not txn.has_tree(CATALOG_TREE):
-        return Catalog(b"", {})
-    tree = txn.tree(CATALOG_TREE)
+    try:
+        tree = txn.tree(CATALOG_TREE)
+    except KeyError:
+        return _EMPTY
     cookie = tree.get(COOKIE_KEY) or b""
     cat = _cache.get(cookie)
     if cat is not None:

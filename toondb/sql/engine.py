@@ -14,6 +14,7 @@ statement. Outside one, the statement's own transaction is simply aborted.
 
 from __future__ import annotations
 
+import struct
 import threading
 from typing import Any, Callable
 
@@ -28,6 +29,8 @@ from toondb.sql.grammar import parse_expression
 from toondb.sql.keycode import encode_values, key_rowid, prefix_end, rowid_key
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text
 from toondb.sql.rowcodec import decode_row, encode_row
+
+_pack_q = struct.Struct(">Q").pack
 
 Fn = Callable[[Any], Any]
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
@@ -99,6 +102,15 @@ class Compiled:
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         raise NotImplementedError
+
+    def writer(self) -> TableWriter:
+        """The statement's TableWriter, built once (constraint checks compiled),
+        its per-execution state reset."""
+        w: TableWriter | None = getattr(self, "_writer", None)
+        if w is None:
+            w = self._writer = TableWriter(self.ctx, self.table, self.catalog, self.ec, self.fk)  # type: ignore[attr-defined]
+        w.next_rowid = None
+        return w
 
     def explain(self) -> list[str]:
         return [type(self).__name__.upper()]
@@ -201,9 +213,13 @@ class TableWriter:
                     raise ConstraintError(f"CHECK constraint failed: {name}")
         return None
 
-    def unique_conflicts(self, row: list[Any], rowid: int) -> list[tuple[IndexInfo, int]]:
+    def unique_conflicts(
+        self, row: list[Any], rowid: int, old: Any = None
+    ) -> list[tuple[IndexInfo, int]]:
         out = []
         for ix in self.unique:
+            if old is not None and old[-1] == rowid and all(old[i] is row[i] for i in ix.col_idx):
+                continue  # an UPDATE that leaves this index's values alone
             vals = [row[i] for i in ix.col_idx]
             if None in vals:
                 continue
@@ -389,6 +405,8 @@ class TableWriter:
             ):
                 self.on_parent_delete(old, writers, ec, "on_update")
         for ix in self.table.indexes:
+            if ork == nrk and all(old[i] is new[i] for i in ix.col_idx):
+                continue
             ok = self.index_key(ix, old, ork)
             nk = self.index_key(ix, new, nrk)
             if ok != nk:
@@ -461,6 +479,23 @@ class CompiledInsert(Compiled):
             self.select = planner.plan_select(src)
             if self.select.ncolumns != len(targets):
                 raise SQLError(self._count_msg(self.select.ncolumns))
+        # VALUES (?, ?, ...) of exactly the table's columns: rows come from the
+        # parameters directly, converted only where a value's type needs it
+        self.param_slots: list[int] | None = None
+        self.type_fixes: list[tuple[int, tuple[type, ...], str]] = []
+        vrows = self.values_fns is not None and src is not None and src.cores[0].values
+        if vrows and len(vrows) == 1 and all(isinstance(e, ast.Param) for e in vrows[0]):
+            slots = [e.index for e in vrows[0]]
+            if slots == list(range(len(slots))) and parsed.nparams == len(slots):
+                self.param_slots = slots
+                ok_types = {
+                    T.INTEGER: (int, type(None)),
+                    T.NUMERIC: (int, float, type(None)),
+                    T.REAL: (float, type(None)),
+                    T.TEXT: (str, type(None)),
+                    T.BLOB: (int, float, str, bytes, type(None)),
+                }
+                self.type_fixes = [(i, ok_types[a], a) for i, a in enumerate(table.affinities)]
         # DEFAULTs that are not constants are evaluated per row
         self.default_fns: list[Fn | None] = []
         for c in table.columns:
@@ -482,6 +517,7 @@ class CompiledInsert(Compiled):
                 ncols + 1,
                 table,
             )
+            s2.hidden = set(s2.lower)  # excluded.x must be qualified
             scope = Scope([s1, s2], None)
             for name, e in sets:
                 self.upsert_sets.append((table.column(name), ec.compile(e, scope)))
@@ -510,26 +546,48 @@ class CompiledInsert(Compiled):
 
     def run_many(self, txn: Any, batches: Any, undo: list[Any] | None, state: Any) -> Outcome:
         ctx = self.start(txn, undo)
+        w = self.writer()
+        rows = self._rows(batches, w)
+        if self.conflict == "ABORT" and self.upsert is None and not w.fks:
+            return self._insert_fast(w, rows, ctx)
+        count = 0
+        last = None
+        writers: dict[str, TableWriter] = {self.table.name.lower(): w}
+        rowid_col = self.table.rowid_col
+        for row in rows:
+            r = self._insert_one(w, row, rowid_col, self.conflict, writers, ctx)
+            if r is not None:
+                count += 1
+                last = r
+        return Outcome(rowcount=count, lastrowid=last)
+
+    def _rows(self, batches: Any, w: TableWriter) -> Any:
+        """The full rows to insert (affinity applied), one parameter set after another."""
         table = self.table
-        w = TableWriter(ctx, table, self.catalog, self.ec, self.fk)
         ncols = len(table.columns)
         targets = self.targets
         affs = table.affinities
         defaults = w.defaults
         default_fns = self.default_fns
-        rowid_col = table.rowid_col
         apply_aff = T.apply_affinity
-        count = 0
-        last = None
-        conflict = self.conflict
+        check = T.check_value
         simple_targets = targets == list(range(ncols))
         no_dyn_defaults = all(f is None for f in default_fns)
-        writers: dict[str, TableWriter] = {table.name.lower(): w}
         empty: tuple[Any, ...] = ()
+        fast = self.param_slots is not None and simple_targets
+        fixes = self.type_fixes
         for params in batches:
+            if fast and type(params) in (tuple, list) and len(params) == self.nparams:
+                row = list(params)
+                for i, ok, aff in fixes:
+                    v = row[i]
+                    if type(v) not in ok:
+                        row[i] = apply_aff(aff, check(v))
+                yield row
+                continue
             self.bind(params)
             if self.select is not None:
-                ctx.epoch += 1
+                self.ctx.epoch += 1
                 sources: Any = list(self.select.run())
             else:
                 sources = ([f(empty) for f in fns] for fns in self.values_fns or [])
@@ -544,8 +602,62 @@ class CompiledInsert(Compiled):
                                 row[i] = apply_aff(affs[i], f(empty))
                     for i, v in zip(targets, vals):
                         row[i] = apply_aff(affs[i], v)
-                last = self._insert_one(w, row, rowid_col, conflict, writers, ctx) or last
-                count += 1 if last is not None else 0
+                yield row
+
+    def _insert_fast(self, w: TableWriter, rows: Any, ctx: Ctx) -> Outcome:
+        """Plain INSERT (no OR clause, no upsert, no foreign keys to check)."""
+        table = self.table
+        tree = ctx.tree(table.tree)
+        get, put = tree.get, tree.put
+        idx = [(ctx.tree(ix.tree), ix.col_idx, ix.unique, ix) for ix in table.indexes]
+        undo = ctx.undo
+        rowid_col = table.rowid_col
+        not_null = w.not_null
+        checks = w.checks
+        enc_key = encode_values
+        enc_row = encode_row
+        pack = _pack_q
+        bias = 1 << 63
+        count = 0
+        last = None
+        for row in rows:
+            rid = row[rowid_col] if rowid_col is not None else None
+            if rid is None:
+                rid = w.new_rowid()
+                if rowid_col is not None:
+                    row[rowid_col] = rid
+            elif type(rid) is not int:
+                raise SQLError(
+                    f"datatype mismatch: {table.name}.{table.columns[rowid_col].name} is an "  # type: ignore[index]
+                    f"INTEGER PRIMARY KEY and {rid!r} is not an integer"
+                )
+            elif w.next_rowid is not None and rid >= w.next_rowid:
+                w.next_rowid = rid + 1
+            for i in not_null:
+                if row[i] is None:
+                    raise ConstraintError(
+                        f"NOT NULL constraint failed: {table.name}.{table.columns[i].name}"
+                    )
+            if checks:
+                w.check_row(row, rid)
+            rk = pack(rid + bias)
+            if get(rk) is not None:
+                raise w.pk_error(rid)
+            for itree, cols, uniq, ix in idx:
+                vals = [row[i] for i in cols]
+                k = enc_key(vals)
+                if uniq and None not in vals:
+                    for _ in itree.scan(k, prefix_end(k)):
+                        raise w.unique_error(ix, row)
+                k += rk
+                itree.put(k, rk)
+                if undo is not None:
+                    undo.append((itree, k, None))
+            put(rk, enc_row(row))
+            if undo is not None:
+                undo.append((tree, rk, None))
+            count += 1
+            last = rid
         return Outcome(rowcount=count, lastrowid=last)
 
     def _insert_one(
@@ -694,7 +806,7 @@ class CompiledUpdate(_Targeted):
         self.bind(params)
         ctx = self.start(txn, undo)
         table = self.table
-        w = TableWriter(ctx, table, self.catalog, self.ec, self.fk)
+        w = self.writer()
         writers = {table.name.lower(): w}
         ncols = len(table.columns)
         affs = table.affinities
@@ -736,7 +848,7 @@ class CompiledUpdate(_Targeted):
                     )
                 else:
                     raise w.pk_error(new_rid)
-            clashes = w.unique_conflicts(new, old[-1])
+            clashes = w.unique_conflicts(new, old[-1], old)
             if clashes:
                 if self.conflict == "IGNORE":
                     continue
@@ -773,8 +885,8 @@ class CompiledDelete(_Targeted):
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         self.bind(params)
-        ctx = self.start(txn, undo)
-        w = TableWriter(ctx, self.table, self.catalog, self.ec, self.fk)
+        self.start(txn, undo)
+        w = self.writer()
         writers = {self.table.name.lower(): w}
         count = 0
         for old in self.targets():

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from toondb.sql import types as T
 from toondb.sql.keycode import encode_value, prefix_end, rowid_key
-from toondb.sql.rowcodec import decode_row
+from toondb.sql.rowcodec import decode_row, decode_scan
 
 Row = tuple
 Fn = Callable[[Any], Any]
@@ -62,6 +62,10 @@ class Access:
 
     table: Any
     label: str = ""
+    # conjuncts the access path enforces exactly (an equality probe): not re-checked
+    consumed: list[Any] = []
+    pred: Any = None
+    pred_text: str = ""
 
     def rows(self, outer: Row) -> Iterator[Row]:
         raise NotImplementedError
@@ -80,17 +84,10 @@ class FullScan(Access):
 
     def rows(self, outer: Row) -> Iterator[Row]:
         tree = self.ctx.tree(self.table.tree)
-        defaults = self.defaults
-        pred = self.pred
-        dec = decode_row
-        if pred is None:
-            for k, v in tree.scan(b"", None, self.reverse):
-                yield dec(v, defaults, k)
-        else:
-            for k, v in tree.scan(b"", None, self.reverse):
-                r = dec(v, defaults, k)
-                if pred(r):
-                    yield r
+        rows = decode_scan(tree.scan(b"", None, self.reverse), self.defaults)
+        if self.pred is None:
+            return rows
+        return filter(self.pred, rows)
 
     def explain(self) -> str:
         return f"SCAN {self.table.name}" + (" (rowid order, descending)" if self.reverse else "")

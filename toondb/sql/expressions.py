@@ -246,7 +246,10 @@ class ExprCompiler:
     def constant(self, node: ast.Expr) -> tuple[bool, Any]:
         """(True, value) when node is a constant (literal, or unary minus of one)."""
         if isinstance(node, ast.Literal):
-            return True, node.value
+            v = node.value
+            if type(v) is int and v > T.I64_MAX:
+                v = float(v)
+            return True, v
         if isinstance(node, ast.Unary) and node.op == "-" and isinstance(node.operand, ast.Literal):
             v = node.operand.value
             if type(v) in (int, float):
@@ -320,6 +323,8 @@ class ExprCompiler:
     def _value(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
         if isinstance(node, ast.Literal):
             v = node.value
+            if type(v) is int and v > T.I64_MAX:
+                v = float(v)
             return lambda r: v
         if isinstance(node, ast.Param):
             P, i = self.P, node.index
@@ -633,6 +638,16 @@ class ExprCompiler:
             ">=": lambda c: c >= 0,
         }[op]
         if (
+            isinstance(node.right, ast.Param)
+            and isinstance(node.left, ast.Column)
+            and lconv is None
+            and agg is None
+            and scope is not None
+        ):
+            depth, slot, _, _ = scope.resolve(node.left)
+            if depth == 0:
+                return self._column_param(op, slot, node.right.index, rconv, pyop, cmpres)
+        if (
             isinstance(node.left, ast.Column)
             and okr
             and lconv is None
@@ -701,6 +716,59 @@ class ExprCompiler:
             return cmpres(compare(a, b))
 
         return cmp
+
+    def _column_param(
+        self, op: str, slot: int, pi: int, rconv: Fn | None, pyop: Any, cmpres: Any
+    ) -> Fn:
+        """column <op> ?: the parameter converted once per execution, not per row."""
+        P = self.P
+        compare = T.compare
+        memo: list[Any] = [object(), None]
+
+        def param() -> Any:
+            b = P[pi]
+            if rconv is None or b is None:
+                return b
+            if b is not memo[0]:
+                memo[0] = b
+                memo[1] = rconv(b)
+            return memo[1]
+
+        if op == ">":
+
+            def col_gt_p(r: Any) -> Any:
+                a = r[slot]
+                b = param()
+                if a is None or b is None:
+                    return None
+                if type(a) is type(b):
+                    return a > b
+                return compare(a, b) > 0
+
+            return col_gt_p
+        if op == "=":
+
+            def col_eq_p(r: Any) -> Any:
+                a = r[slot]
+                b = param()
+                if a is None or b is None:
+                    return None
+                if type(a) is type(b):
+                    return a == b
+                return compare(a, b) == 0
+
+            return col_eq_p
+
+        def col_op_p(r: Any) -> Any:
+            a = r[slot]
+            b = param()
+            if a is None or b is None:
+                return None
+            if type(a) is type(b):
+                return pyop(a, b)
+            return cmpres(compare(a, b))
+
+        return col_op_p
 
     def _like(self, node: ast.Like, scope: Scope | None, agg: AggMap | None) -> Fn:
         f = self.sub(node.expr, scope, agg)

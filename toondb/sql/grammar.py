@@ -105,6 +105,8 @@ def _int_or_real(t: pp.ParseResults) -> Any:
     if any(c in text for c in ".eE"):
         return ast.Literal(float(text))
     v = int(text)
+    if v == 1 << 63:  # only valid negated (-9223372036854775808); see the unary rule
+        return ast.Literal(v)
     return ast.Literal(v if v <= (1 << 63) - 1 else float(text))
 
 
@@ -241,7 +243,14 @@ def _collate(t: pp.ParseResults) -> ast.Expr:
     return node
 
 
-unary <<= (pp.one_of("- + ~") + unary).set_parse_action(lambda t: ast.Unary(t[0], t[1])) | (
+def _unary(t: pp.ParseResults) -> ast.Expr:
+    op, operand = t[0], t[1]
+    if op == "-" and isinstance(operand, ast.Literal) and operand.value == 1 << 63:
+        return ast.Literal(-(1 << 63))
+    return ast.Unary(op, operand)
+
+
+unary <<= (pp.one_of("- + ~") + unary).set_parse_action(_unary) | (
     primary + collate_suffix
 ).set_parse_action(_collate)
 
@@ -527,7 +536,7 @@ qualified_table = (ident + pp.Optional(DOT + ident)).set_parse_action(lambda t: 
 upsert_clause = (
     K("ON").suppress()
     + K("CONFLICT").suppress()
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)("target")
+    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)
     + K("DO").suppress()
     + (
         K("NOTHING").copy().set_parse_action(lambda: [("nothing",)])
@@ -539,8 +548,20 @@ upsert_clause = (
         ).set_parse_action(
             lambda t: [("update", [(a, b) for a, b in t[0]], t[1] if len(t) > 1 else None)]
         )
-    )("action")
+    )
 ).set_name("ON CONFLICT")
+
+
+def _upsert(t: pp.ParseResults) -> Any:
+    items = list(t)
+    target = None
+    if items and isinstance(items[0], pp.ParseResults):
+        target = list(items[0])
+        items = items[1:]
+    return [("upsert", target, items[0])]
+
+
+upsert_clause.set_parse_action(_upsert)
 
 insert_stmt = (
     (
@@ -570,9 +591,9 @@ def _insert(s: str, loc: int, t: pp.ParseResults) -> ast.Insert:
     src = t.source[0]
     source = None if src[0] == "default" else src[1]
     upsert = None
-    if t.upsert:
-        action = t.upsert.action[0]
-        target = list(t.upsert.target[0]) if t.upsert.target else None
+    up = next((x for x in t if isinstance(x, tuple) and x and x[0] == "upsert"), None)
+    if up is not None:
+        _, target, action = up
         if action[0] == "nothing":
             if conflict is None:
                 conflict = "IGNORE"
@@ -716,7 +737,7 @@ column_def = (
 
 
 def _column_def(s: str, loc: int, t: pp.ParseResults) -> ast.ColumnDef:
-    col = ast.ColumnDef(t.name, t.type[0] if t.type else "")
+    col = ast.ColumnDef(t.name, " ".join(t.type[0].split()) if t.type else "")
     for c in t.cons:
         kind = c[0] if isinstance(c[0], str) else c[1]
         name = c.cname[0] if c.cname else None
@@ -878,7 +899,7 @@ create_index = (
     + RPAR
 ).set_name("CREATE INDEX")
 create_index.set_parse_action(
-    lambda t: ast.CreateIndex(t.name, t.table, list(t.cols[0]), bool(t.unique), bool(t.ine))
+    lambda t: ast.CreateIndex(t.name, t.table, list(t.cols), bool(t.unique), bool(t.ine))
 )
 drop_index = (
     K("DROP").suppress()
@@ -915,7 +936,7 @@ pragma_stmt = (
 def _pragma(t: pp.ParseResults) -> ast.Pragma:
     value = None
     if t.value:
-        v = t.value[0]
+        v = t.value if isinstance(t.value, (str, ast.Literal)) else t.value[0]
         value = v.value if isinstance(v, ast.Literal) else v
     return ast.Pragma(t.name.lower(), value)
 
@@ -949,6 +970,39 @@ _comment = pp.Regex(r"--[^\n]*") | pp.c_style_comment
 sql_script.ignore(_comment)
 _expr_only = expr.copy()
 _expr_only.ignore(_comment)
+
+# ------------------------------------------------------------------ error location
+# A syntax error is reported where the parse got furthest: every terminal records
+# the position at which it failed to match (the caret goes under that token).
+
+_furthest = [0]
+
+
+def _note_failure(s: str, loc: int, expr: pp.ParserElement, err: Exception) -> None:
+    at = getattr(err, "loc", loc)
+    if at > _furthest[0]:
+        _furthest[0] = at
+
+
+def _track_terminals(root: pp.ParserElement) -> None:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        if id(el) in seen:
+            continue
+        seen.add(id(el))
+        if isinstance(el, pp.Token):
+            el.set_fail_action(_note_failure)
+        for child in getattr(el, "exprs", []) or []:
+            stack.append(child)
+        child = getattr(el, "expr", None)
+        if isinstance(child, pp.ParserElement):
+            stack.append(child)
+
+
+_track_terminals(sql_script)
+_track_terminals(_expr_only)
 
 # ------------------------------------------------------------------ parse()
 
@@ -998,7 +1052,11 @@ def _assign_params(node: Any, state: dict[str, Any]) -> None:
 
 
 def _syntax_error(sql: str, e: pp.ParseBaseException) -> SQLSyntaxError:
-    loc = min(e.loc, len(sql))
+    loc = min(
+        max(e.loc, _furthest[0]) if not isinstance(e, pp.ParseFatalException) else e.loc, len(sql)
+    )
+    while loc < len(sql) and sql[loc].isspace():
+        loc += 1
     lineno = sql.count("\n", 0, loc) + 1
     line_start = sql.rfind("\n", 0, loc) + 1
     line_end = sql.find("\n", loc)
@@ -1007,8 +1065,22 @@ def _syntax_error(sql: str, e: pp.ParseBaseException) -> SQLSyntaxError:
     line = sql[line_start:line_end]
     col = loc - line_start + 1
     found = sql[loc:].split(None, 1)[0][:20] if sql[loc:].strip() else "end of input"
-    msg = e.msg if isinstance(e, pp.ParseFatalException) else f"near {found!r}: syntax error"
-    if not isinstance(e, pp.ParseFatalException) and e.msg and e.msg.startswith("Expected"):
+    msg = (
+        e.msg
+        if isinstance(e, pp.ParseFatalException)
+        else (
+            f"near {found!r}: syntax error"
+            if found != "end of input"
+            else "incomplete input: syntax error"
+        )
+    )
+    if (
+        not isinstance(e, pp.ParseFatalException)
+        and e.msg
+        and e.msg.startswith("Expected")
+        and e.loc == loc
+        and "end of text" not in e.msg
+    ):
         msg += f" ({e.msg[:120]})"
     caret = " " * (col - 1) + "^"
     err = SQLSyntaxError(f"{msg} at line {lineno}, column {col}\n  {line}\n  {caret}")
@@ -1023,6 +1095,7 @@ def parse_script(sql: str) -> list[ast.Parsed]:
     if not isinstance(sql, str):
         raise TypeError(f"SQL must be a str, not {type(sql).__name__}")
     with _lock:
+        _furthest[0] = 0
         try:
             result = sql_script.parse_string(sql, parse_all=True)
         except pp.ParseBaseException as e:
@@ -1046,6 +1119,7 @@ def parse(sql: str) -> tuple[ast.Parsed, ...]:
 def parse_expression(text: str) -> ast.Expr:
     """One expression (a DEFAULT or CHECK recorded in the catalog)."""
     with _lock:
+        _furthest[0] = 0
         try:
             node = _expr_only.parse_string(text, parse_all=True)[0]
         except pp.ParseBaseException as e:

@@ -104,3 +104,13 @@ def prefix_end(prefix: bytes) -> bytes | None:
     if not stripped:
         return None
     return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def py_encode_values(values: Any) -> bytes:
+    return b"".join([encode_value(v) for v in values])
+
+
+try:  # the same encoding in C (toondb/_rowcodec.pyx), when the extension is built
+    from toondb._rowcodec import encode_key as encode_values  # noqa: F811
+except ImportError:  # pragma: no cover
+    pass

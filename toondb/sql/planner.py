@@ -349,47 +349,53 @@ class Planner:
                     r = self._refs(x, scope)
                     if r:
                         dep = True
-                probes.append((col, op, e, colexpr, dep))
+                probes.append((col, op, e, colexpr, dep, c))
         aff_of = lambda col: T.INTEGER if col == "rowid" else table.affinities[col]  # noqa: E731
 
         def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
             return self._probe_fn(colexpr, e, scope, aff_of(col))
 
         # 1. rowid equality, IN
-        for col, op, e, colexpr, dep in probes:
+        for col, op, e, colexpr, dep, conj in probes:
             if col == "rowid" and op == "=":
                 f = fn(col, e, colexpr)
                 if f is not None:
-                    return RowidEq(ctx, table, f, f"rowid={sql_text(e)}"), dep, False
-        for col, op, e, colexpr, dep in probes:
+                    acc: Access = RowidEq(ctx, table, f, f"rowid={sql_text(e)}")
+                    acc.consumed = [conj]
+                    return acc, dep, False
+        for col, op, e, colexpr, dep, conj in probes:
             if col == "rowid" and op == "IN":
                 fs = [fn(col, x, colexpr) for x in e]
                 if all(f is not None for f in fs):
-                    return RowidIn(ctx, table, fs, f"rowid IN ({len(fs)} values)"), dep, False  # type: ignore[arg-type]
+                    acc = RowidIn(ctx, table, fs, f"rowid IN ({len(fs)} values)")  # type: ignore[arg-type]
+                    acc.consumed = [conj]
+                    return acc, dep, False
         # 2. indexes
         best = None
         for ix in table.indexes:
+            used: list[ast.Expr] = []
             eqs: list[Fn] = []
             texts = []
             deps = False
             for ci in ix.col_idx:
                 hit = None
-                for col, op, e, colexpr, dep in probes:
+                for col, op, e, colexpr, dep, conj in probes:
                     if col == ci and op == "=":
                         f = fn(col, e, colexpr)
                         if f is not None:
-                            hit = (f, e, dep)
+                            hit = (f, e, dep, conj)
                             break
                 if hit is None:
                     break
                 eqs.append(hit[0])
+                used.append(hit[3])
                 texts.append(f"{table.columns[ci].name}={sql_text(hit[1])}")
                 deps = deps or hit[2]
             lo = hi = None
             in_probes = None
             if len(eqs) < len(ix.col_idx):
                 ci = ix.col_idx[len(eqs)]
-                for col, op, e, colexpr, dep in probes:
+                for col, op, e, colexpr, dep, conj in probes:
                     if col != ci:
                         continue
                     if op in (">", ">=") and lo is None:
@@ -408,6 +414,7 @@ class Planner:
                         fs = [fn(col, x, colexpr) for x in e]
                         if all(f is not None for f in fs):
                             in_probes = fs
+                            used.append(conj)
                             texts.append(f"{table.columns[ci].name} IN ({len(fs)} values)")
                             deps = deps or dep
             if not eqs and lo is None and hi is None and in_probes is None:
@@ -419,21 +426,20 @@ class Planner:
                 -len(ix.col_idx),
             )
             if best is None or score > best[0]:
-                best = (score, ix, eqs, lo, hi, in_probes, " AND ".join(texts), deps)
+                best = (score, ix, eqs, lo, hi, in_probes, " AND ".join(texts), deps, used)
         if best is not None and (best[0][0] >= 1 or not any(p[0] == "rowid" for p in probes)):
-            _, ix, eqs, lo, hi, in_probes, text, deps = best
+            _, ix, eqs, lo, hi, in_probes, text, deps, used = best
             if in_probes is not None:
-                return (
-                    IndexScan(ctx, table, ix, [], None, None, text, in_probes=in_probes),
-                    deps,
-                    False,
-                )
-            return IndexScan(ctx, table, ix, eqs, lo, hi, text), deps, False
+                acc = IndexScan(ctx, table, ix, [], None, None, text, in_probes=in_probes)
+            else:
+                acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+            acc.consumed = used
+            return acc, deps, False
         # 3. rowid range
         lo_f = hi_f = None
         texts = []
         deps = False
-        for col, op, e, colexpr, dep in probes:
+        for col, op, e, colexpr, dep, _conj in probes:
             if col != "rowid":
                 continue
             if op in (">", ">=") and lo_f is None:
@@ -451,8 +457,10 @@ class Planner:
             sat = order is not None and order[0] == "rowid"
             return RowidRange(ctx, table, lo_f, hi_f, " AND ".join(texts), reverse), deps, sat
         if best is not None:
-            _, ix, eqs, lo, hi, in_probes, text, deps = best
-            return IndexScan(ctx, table, ix, eqs, lo, hi, text), deps, False
+            _, ix, eqs, lo, hi, in_probes, text, deps, used = best
+            acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+            acc.consumed = used
+            return acc, deps, False
         # 4. a scan in the requested order
         if order is not None:
             col, desc = order
@@ -536,43 +544,56 @@ class Planner:
             src = step.source
             kind, payload, _, _, _ = items[k]
             allowed = set(range(k))
-            shifted = self._shifted_scope(scope, k)
-            # conjuncts on this source alone are pushed into its scan
-            own = (
-                [c for c in step.filters if self._refs(c, scope) == {k}]
-                if step.kind != "LEFT"
-                else []
-            )
-            own_pred = self._and([ec.compile(c, shifted, True) for c in own]) if own else None
+            left = step.kind == "LEFT"
+            # the conditions this step may use to read its table: a LEFT JOIN's ON
+            # (WHERE applies after the NULL rows are added), an inner step's conjuncts
+            conds = step.on if left else step.filters
+            access: Access
             if isinstance(payload, TableInfo):
-                cand = step.filters + step.on
                 order_req = None
                 if k == 0 and len(steps) == 1 and order is not None:
                     order_req = self._order_column(order, scope)
-                access, dep, sat = self._access(scope, k, cand, allowed, order_req)
+                found, dep, sat = self._access(scope, k, conds, allowed, order_req)
                 if k == 0:
                     in_order = sat
-                if access is None:
-                    access = FullScan(ctx, payload)
+                if found is None:
+                    found = FullScan(ctx, payload)
                     dep = False
+                access = found
                 access.defaults = self._defaults(payload)
-                if own_pred is not None and hasattr(access, "pred") and not dep:
-                    access.pred = own_pred
             else:
                 access = SubquerySource(ctx, payload, src.name)
                 dep = False
+            consumed = access.consumed
+            remaining = [c for c in conds if not any(c is u for u in consumed)]
+            # conjuncts on this table alone are checked while reading it
+            own = [c for c in remaining if self._refs(c, scope) == {k}]
+            if (
+                own
+                and isinstance(payload, TableInfo)
+                and not dep
+                or (own and k == 0 and isinstance(payload, TableInfo))
+            ):
+                shifted = self._shifted_scope(scope, k)
+                access.pred = self._and([ec.compile(c, shifted, True) for c in own])
+                access.pred_text = " AND ".join(sql_text(c) for c in own)
+                remaining = [c for c in remaining if not any(c is o for o in own)]
             if k == 0:
-                rest = [c for c in step.filters if c not in own or not hasattr(access, "pred")]
-                post = self._and([ec.compile(c, scope, True) for c in rest]) if rest else None
+                post = (
+                    self._and([ec.compile(c, scope, True) for c in remaining])
+                    if remaining
+                    else None
+                )
                 gen = self._first_step(access, post)
                 lines.append(access.explain())
-                if rest:
-                    lines.append("  FILTER " + " AND ".join(sql_text(c) for c in rest))
+                shown = ([access.pred_text] if access.pred_text else []) + [
+                    sql_text(c) for c in remaining
+                ]
+                if shown:
+                    lines.append("  FILTER " + " AND ".join(shown))
                 continue
-            left = step.kind == "LEFT"
             null_row = (None,) * src.width
-            pushed = not dep and getattr(access, "pred", None) is not None
-            cond_exprs = step.on if left else [c for c in step.filters if not (pushed and c in own)]
+            cond_exprs = remaining
             post_exprs = step.filters if left else []
             hj = None if dep else self._hash_keys(scope, k, cond_exprs, allowed)
             if hj is not None:
@@ -596,10 +617,11 @@ class Planner:
                 desc = f"{label}NESTED LOOP: {access.explain()} (read once)"
                 gen = self._nl(outer_gen, access, cond, left, null_row, True, post)  # type: ignore[arg-type]
             lines.append(desc)
+            if access.pred_text:
+                lines.append("  FILTER " + access.pred_text)
             if cond_exprs:
                 lines.append(
-                    "  "
-                    + ("ON " if left else "FILTER ")
+                    ("  ON " if left else "  FILTER ")
                     + " AND ".join(sql_text(c) for c in cond_exprs)
                 )
             if post_exprs:

@@ -32,7 +32,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["decode_row", "decode_values", "encode_row", "NATIVE"]
+__all__ = ["decode_row", "decode_values", "encode_row", "decode_scan", "NATIVE"]
 
 _unpack_Q = struct.Struct(">Q").unpack
 _pack_d = struct.Struct("<d").pack
@@ -136,10 +136,18 @@ def py_decode_row(data: bytes, defaults: tuple[Any, ...], key: Any) -> tuple[Any
     return values + (rowid,)
 
 
+def py_decode_scan(it: Any, defaults: tuple[Any, ...]) -> Any:
+    """Decoded rows of a tree scan's (key, value) pairs."""
+    for k, v in it:
+        yield py_decode_row(v, defaults, k)
+
+
 try:
+    from toondb._rowcodec import DecodeScan as decode_scan
     from toondb._rowcodec import decode_row, decode_values, encode_row
 
     NATIVE = True
 except ImportError:  # the extension is not built: the same format in Python
     decode_row, decode_values, encode_row = py_decode_row, py_decode_values, py_encode_row
+    decode_scan = py_decode_scan
     NATIVE = False
