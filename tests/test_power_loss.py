@@ -26,7 +26,10 @@ a reboot, and must satisfy the sync mode's promise:
   with no write pending after a completed sync point must still be exact.
 
 With the SAME boot id and ALL writes up to the cut applied (a process crash: the
-OS page cache survives), every mode must hold every acknowledged commit.
+OS page cache survives), every mode must hold every acknowledged commit. The
+workload itself also survives a process crash halfway (its handle dropped
+without close(), a new one continuing): the power cuts after it must still
+find everything the promise covers.
 
 A recovered database must keep working: more commits, check(), a second power
 cut during those commits, and a clean reopen.
@@ -467,12 +470,24 @@ def _read_tree(db: Database, keys: set) -> None:
 # The scenario
 
 
-def new_run(op: Opener, cfg: dict, rng: random.Random, n_commits: int, page_size: int) -> Run:
+def new_run(
+    op: Opener, cfg: dict, rng: random.Random, n_commits: int, page_size: int, crash_after=None
+) -> Run:
+    """Record a workload. crash_after=n: after n steps the process "crashes" (the
+    handle is dropped without close(): no sync point) and a new handle, same
+    boot, takes the rest; a power cut later must still honour the promise."""
     op.boot(BOOT_A)
     d = op.tmp / "work"
     db = Database.open(d, dict(cfg, page_size=page_size))
     run = Run(_file(d).read_bytes(), _copy(EMPTY))
-    run.record(db, make_steps(rng, n_commits, page_size, EMPTY), close=True)
+    steps = make_steps(rng, n_commits, page_size, EMPTY)
+    if crash_after is None:
+        run.record(db, steps, close=True)
+        return run
+    run.record(db, steps[:crash_after], close=False)
+    del db  # the engine's teardown without close(): no write, no fsync
+    db = Database.open(d, cfg)
+    run.record(db, steps[crash_after:], close=True)
     return run
 
 
@@ -592,7 +607,7 @@ def test_power_loss(scratch, monkeypatch, mode):
     cfg = MODES[mode]
     where = f"[mode={mode} seed={seed}]"
     op = Opener(scratch, monkeypatch)
-    run = new_run(op, cfg, rng, n_commits=40, page_size=1024)
+    run = new_run(op, cfg, rng, n_commits=40, page_size=1024, crash_after=rng.randint(5, 35))
     if mode != "off":
         # the workload must create sync points inside the run, or "normal" is untested
         durable = {i for _, i in run.synced}
@@ -621,7 +636,8 @@ def test_power_loss_every_boundary(scratch, monkeypatch, mode, page_size):
         sub = scratch / f"r{round_}"
         sub.mkdir()
         op = Opener(sub, monkeypatch)
-        run = new_run(op, cfg, rng, n_commits=120, page_size=page_size)
+        crash_after = rng.choice([None, rng.randint(10, 110)])
+        run = new_run(op, cfg, rng, n_commits=120, page_size=page_size, crash_after=crash_after)
         check_cuts(
             op, run, mode, cfg, rng, where, every_boundary=True, reboot=BOOT_B, continue_after=5
         )
