@@ -766,9 +766,10 @@ if __name__ != "__main__":
         assert detected >= 30 and intact >= 30 and forged >= 40, f"seed {seed}: {outcomes}"
 
     @pytest.mark.slow
+    @pytest.mark.timeout(3600)
     def test_random_damage_soak(scratch, bases):
         seed = _seed(None)
-        run_jobs(scratch, bases, n_jobs=4000, truncate_share=0.1, forged_share=0.3, seed=seed)
+        run_jobs(scratch, bases, n_jobs=3000, truncate_share=0.1, forged_share=0.3, seed=seed)
 
     def test_older_meta_damage_reads_newest_state(tmp_path, bases):
         """Destroying the older meta page changes nothing; destroying the newer

@@ -310,6 +310,7 @@ if __name__ != "__main__":
         assert stats["kills"] == 5
 
     @pytest.mark.slow
+    @pytest.mark.timeout(1800)
     @pytest.mark.parametrize("workload", WORKLOADS)
     @pytest.mark.parametrize("mode", MODES)
     def test_sigkill_soak(tmp_path, mode, workload):

@@ -625,6 +625,7 @@ def test_power_loss(scratch, monkeypatch, mode):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("page_size", [512, 1024, 4096])
 @pytest.mark.parametrize("mode", list(MODES))
 def test_power_loss_every_boundary(scratch, monkeypatch, mode, page_size):
