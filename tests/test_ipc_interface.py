@@ -516,3 +516,50 @@ def test_sql_in_a_transaction_commits_with_key_value_writes(db):
         t.put(b"audit", b"deleted bob")
     assert db.execute_sql("SELECT id FROM users ORDER BY id").rows == [(1,), (6,), (7,)]
     assert db.get(b"audit") == b"deleted bob"
+
+
+def test_sql_result_as_toon_and_json(db):
+    _users(db)
+    toon = db.execute_sql("SELECT name, age FROM users ORDER BY id", format="toon")
+    assert toon == "result[2]{name,age}:\n  Alice,30\n  Bob,25"
+    assert db.execute_sql("SELECT name FROM users WHERE id = ?", [2], format="json") == (
+        '[{"name":"Bob"}]'
+    )
+    with db.transaction() as t:
+        assert t.execute_sql("SELECT count(*) AS n FROM users", format="json") == '[{"n":2}]'
+    with pytest.raises(ValueError):
+        db.execute_sql("SELECT 1", format="xml")
+
+
+# ---- the query builder -----------------------------------------------------------------
+
+
+def test_query_builder_guide_example(db, capsys):
+    db.put(b"products/laptop", b'{"name":"Laptop","price":999,"stock":5}')
+    db.put(b"products/mouse", b'{"name":"Mouse","price":25,"stock":20}')
+    results = db.query("products/").select(["name", "price"]).limit(10).to_list()
+    for key, value in results:
+        print(f"{key.decode()}: {value.decode()}")
+    assert capsys.readouterr().out == (
+        "products/laptop: result[1]{name,price}:Laptop,999\n"
+        "products/mouse: result[1]{name,price}:Mouse,25\n"
+    )
+
+
+def test_query_builder_over_many_documents(db):
+    with db.transaction() as t:
+        for i in range(3000):
+            t.put(b"doc/%05d" % i, b'{"n":%d,"even":%s}' % (i, b"true" if i % 2 == 0 else b"false"))
+        t.put(b"doc/zzz", b"not json")
+    q = db.query("doc/").where("n", ">=", 2990).select(["n"])
+    assert q.to_dicts() == [{"n": n} for n in range(2990, 3000)]
+    assert db.query("doc/").where("even", "=", True).count() == 1500
+    top = db.query("doc/").order_by("n", desc=True).limit(2).to_dicts()
+    assert [d["n"] for d in top] == [2999, 2998]
+    assert (
+        db.query("doc/").where("n", "<", 3).select(["n"]).to_toon() == "doc[3]{n}:\n  0\n  1\n  2"
+    )
+    with db.transaction() as t:
+        t.put(b"doc/00000", b'{"n":-1,"even":true}')
+        assert t.query("doc/").first()["n"] == -1  # sees the transaction's own write
+    assert db.query("doc/").first()["n"] == -1

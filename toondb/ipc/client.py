@@ -9,7 +9,8 @@
         print(client.get(b"key").decode())
 
 The client has the interface of ``toondb.Database`` (put/get/delete, the path API,
-scans, transactions, ``execute_sql``, checkpoint, stats) and raises the same exceptions; code
+scans, transactions, ``execute_sql``, ``query``, checkpoint, stats) and raises the
+same exceptions; code
 written against one runs against the other. Differences are only those of a
 network: a request can fail with ``toondb.ConnectionError`` when the server dies
 (if it was a write, it may or may not have been applied).
@@ -43,6 +44,7 @@ from typing import Any, Union
 from toondb import _btree, errors
 from toondb.db import _KeyValueAPI, _path_prefix, prefix_end
 from toondb.ipc import protocol as P
+from toondb.query import QueryMixin, format_result
 from toondb.sql.api import Result
 
 __all__ = ["IpcClient", "IpcTransaction"]
@@ -397,7 +399,7 @@ class _RemoteCursor:
             pass
 
 
-class IpcTransaction(_KeyValueAPI):
+class IpcTransaction(_KeyValueAPI, QueryMixin):
     """A transaction on the server, with the interface of ``toondb.Transaction``.
 
     It holds a connection of its own until ``commit()`` or ``abort()``; the server
@@ -492,12 +494,13 @@ class IpcTransaction(_KeyValueAPI):
 
     # ---- SQL ----
 
-    def execute_sql(self, sql: str, params: Any = None) -> Result:
+    def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
         """Run SQL inside this transaction, together with its key-value writes (see
-        ``Transaction.execute_sql``)."""
+        ``Transaction.execute_sql``); format="toon" / "json": the result as a document."""
         self._mods += 1
         code, payload = self._call(_sql_request(P.OP_SQL | P.TXN, sql, params, False))
-        return _sql_result(code, payload)[0]
+        result = _sql_result(code, payload)[0]
+        return result if format is None else format_result(result, format)
 
     execute = execute_sql
 
@@ -610,7 +613,7 @@ def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list
     return sorted(names)
 
 
-class IpcClient(_KeyValueAPI):
+class IpcClient(_KeyValueAPI, QueryMixin):
     """A connection to a toondb server, with the interface of ``toondb.Database``.
 
     Connect with ``IpcClient.connect(socket_path)``, preferably as a context
@@ -821,12 +824,14 @@ class IpcClient(_KeyValueAPI):
 
     # ---- SQL ----
 
-    def execute_sql(self, sql: str, params: Any = None) -> Result:
+    def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
         """Run SQL on the server (see ``Database.execute_sql``): its own transaction,
         or the one an SQL ``BEGIN`` of this thread opened. params: a sequence for
         ``?``, a dict for ``:name``, a list of those to run it once per item. The
-        Result has the same columns, rows and value types as embedded."""
-        return self._sql(sql, params, False)
+        Result has the same columns, rows and value types as embedded;
+        format="toon" / "json" returns it as a TOON / JSON document instead."""
+        result = self._sql(sql, params, False)
+        return result if format is None else format_result(result, format)
 
     execute = execute_sql
 
