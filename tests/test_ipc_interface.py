@@ -350,6 +350,7 @@ def test_stats_and_checkpoint(db):
     assert stats["durable_txn_id"] == stats["last_txn_id"]
     for key in ("depth", "page_size", "pages", "pages_free", "file_size", "readers", "sync_mode"):
         assert key in stats
+    assert db.check()["entries"] == 100
     assert db.max_key_size == stats["max_key_size"]
     assert db.page_size == stats["page_size"]
     assert db.read_only is False

@@ -244,7 +244,8 @@ def test_a_frame_that_never_finishes_is_dropped(server):
 
 _OPS = [
     P.OP_PING, P.OP_GET, P.OP_PUT, P.OP_DELETE, P.OP_SCAN, P.OP_SCAN_NEXT, P.OP_SCAN_CLOSE,
-    P.OP_BEGIN, P.OP_COMMIT, P.OP_ABORT, P.OP_CHECKPOINT, P.OP_STATS, P.OP_SQL, P.OP_HELLO,
+    P.OP_BEGIN, P.OP_COMMIT, P.OP_ABORT, P.OP_CHECKPOINT, P.OP_STATS, P.OP_CHECK, P.OP_SQL,
+    P.OP_HELLO,
 ]  # fmt: skip
 
 

@@ -913,6 +913,17 @@ class IpcClient(_KeyValueAPI, QueryMixin):
             raise errors.ProtocolError("the server's STATS reply is not a map")
         return value
 
+    def check(self) -> dict[str, Any]:
+        """Verify the whole file on the server (see ``Database.check``); raises
+        CorruptionError listing the problems, returns counts when all is well."""
+        code, payload = self._call(P.frame(P.OP_CHECK))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        value = P.decode_value(payload)
+        if not isinstance(value, dict):
+            raise errors.ProtocolError("the server's CHECK reply is not a map")
+        return value
+
     # ---- the end ----
 
     def close(self) -> None:

@@ -552,6 +552,10 @@ def _h_stats(s: _Session, buf: Any, a: int, b: int) -> bytes:
     return P.frame(P.ST_OK, P.encode_value(s.db.stats()))
 
 
+def _h_check(s: _Session, buf: Any, a: int, b: int) -> bytes:
+    return P.frame(P.ST_OK, P.encode_value(s.db.check()))
+
+
 def _sql_txn_open(db: Any) -> bool:
     """Is a transaction opened with SQL BEGIN open in this thread (this session)?"""
     state = getattr(db, "_sql_state", None)
@@ -617,6 +621,7 @@ for _op, _fn in {
     P.OP_ABORT: _h_abort,
     P.OP_CHECKPOINT: _h_checkpoint,
     P.OP_STATS: _h_stats,
+    P.OP_CHECK: _h_check,
     P.OP_SQL: _h_sql,
     P.OP_SQL | P.TXN: _h_tsql,
 }.items():
