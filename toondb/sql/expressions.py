@@ -65,7 +65,13 @@ class Scope:
         self.parent = parent
         self.cell: list[Any] = [None]  # the current row, for correlated subqueries
         self.width = sum(s.width for s in sources)
-        self.correlated = False  # set when a column of a parent scope is used
+        # set when a column of a parent scope is used (shared with the scopes
+        # derived from this one for pushed-down predicates)
+        self.corr: list[bool] = [False]
+
+    @property
+    def correlated(self) -> bool:
+        return self.corr[0]
 
     def resolve(self, col: ast.Column) -> tuple[int, int, str | None, Source | None]:
         """(depth, slot, affinity, source) of a column; depth 0 is this scope."""
@@ -337,7 +343,7 @@ class ExprCompiler:
                 return itemgetter(slot)
             s: Scope = scope
             for _ in range(depth):
-                s.correlated = True
+                s.corr[0] = True
                 s = s.parent  # type: ignore[assignment]
             cell = s.cell
             return lambda r: cell[0][slot]

@@ -725,6 +725,7 @@ class Planner:
         s = Source(src.name, src.columns, src.affinities, 0, src.table)
         s.hidden = src.hidden
         sc = Scope([s], scope.parent)
+        sc.corr = scope.corr
         return sc
 
     @staticmethod

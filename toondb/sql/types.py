@@ -62,6 +62,8 @@ def format_real(v: float) -> str:
         return "NaN"
     if v in (math.inf, -math.inf):
         return "Inf" if v > 0 else "-Inf"
+    if v == 0:
+        v = 0.0  # SQLite prints -0.0 as 0.0
     s = f"{v:.15g}"
     if "e" in s:
         mant, exp = s.split("e")
