@@ -1,0 +1,10 @@
+"""``python -m toondb``: the toondb command (toondb.cli)."""
+
+from __future__ import annotations
+
+import sys
+
+from toondb.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
