@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from toondb import Database
 from toondb.query import OPS, Query, decode_row, format_result
-from toondb.toon import SPEC_VERSION, decode
+from toondb.toon import SPEC_VERSION, decode, encode
 
 PRODUCTS = {
     b"products/desk": {"name": "Desk", "price": 300, "stock": 0, "tags": ["office"]},
@@ -492,3 +492,30 @@ def test_execute_sql_format_in_a_transaction_and_errors(sqldb):
 def test_format_result_names_and_non_finite_floats(sqldb):
     res = sqldb.execute_sql("SELECT 1.5 AS f")
     assert format_result(res, "toon", name="rows") == "rows[1]{f}:\n  1.5"
+
+
+primitive = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fields=st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=4, unique=True),
+    data=st.data(),
+)
+def test_rows_cut_from_one_table_equal_rows_encoded_one_by_one(fields, data):
+    """to_list() encodes uniform records as one table and cuts it into rows; that must
+    give exactly the text of encoding each record alone."""
+    from toondb.query import _row_text, _row_texts
+
+    n = data.draw(st.integers(0, 6))
+    records = [{f: data.draw(primitive) for f in fields} for _ in range(n)]
+    assert _row_texts(records) == [_row_text(r) for r in records]
+    assert [decode_row(t) for t in _row_texts(records)] == [
+        decode(encode({"x": [r]}))["x"][0] for r in records
+    ]

@@ -270,6 +270,26 @@ def _row_text(record: Record) -> str:
     return text
 
 
+def _row_texts(records: list[Record]) -> list[str]:
+    """_row_text of each record. Records with one key set make one table, encoded at
+    once (column by column) and cut into rows: the same text, many times faster."""
+    if len(records) > 1:
+        keys = list(records[0])
+        if all(len(r) == len(keys) and list(r) == keys for r in records):
+            text = encode({ROW_NAME: records})
+            lines = text.split("\n  ")
+            head = f"{ROW_NAME}[{len(records)}]{{"
+            if (
+                len(lines) == len(records) + 1
+                and lines[0].startswith(head)
+                and "\n" not in text[-1:]
+            ):
+                if all("\n" not in line for line in lines):
+                    header = f"{ROW_NAME}[1]{{" + lines[0][len(head) :]
+                    return [header + row for row in lines[1:]]
+    return [_row_text(r) for r in records]
+
+
 def decode_row(row: bytes | str) -> Record:
     """The record of one ``to_list()`` row (``result[1]{name,price}:Laptop,999``)."""
     text = row.decode("utf-8") if isinstance(row, (bytes, bytearray, memoryview)) else row
@@ -493,7 +513,10 @@ class Query:
     def to_list(self) -> list[tuple[bytes, bytes]]:
         """[(key, row)] with row in ToonDB's one-line form, e.g.
         ``(b"products/laptop", b"result[1]{name,price}:Laptop,999")``."""
-        return [(key, _row_text(rec).encode("utf-8")) for key, rec in self]
+        items = list(self)
+        return [
+            (k, t.encode("utf-8")) for (k, _), t in zip(items, _row_texts([r for _, r in items]))
+        ]
 
     def to_dicts(self) -> list[Record]:
         """The records (projected by select()), as dicts."""
@@ -578,27 +601,61 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _row_dicts(result: Any) -> list[Record]:
+    """The rows as dicts keyed as iterating the Result keys them (a repeated column name
+    as name:1), without converting any value."""
+    rows = result.rows
+    if not rows:
+        return []
+    keys = list(result[0])
+    return [dict(zip(keys, r)) for r in rows]
+
+
 def result_document(result: Any) -> Any:
     """The JSON value a SQL result stands for: the rows as a list of dicts for a statement
-    that returns columns, else ``{"rowcount": n}`` (and ``lastrowid`` when set)."""
-    columns = getattr(result, "columns", None)
-    if columns:
-        # iterating a Result gives dicts whose keys are unique (a repeated name as name:1)
-        return [{k: _plain(v) for k, v in row.items()} for row in result]
+    that returns columns, else ``{"rowcount": n}`` (and ``lastrowid`` when set). BLOBs
+    become base64 text and NaN/infinities null."""
+    if getattr(result, "columns", None):
+        return [{k: _plain(v) for k, v in row.items()} for row in _row_dicts(result)]
     doc: dict[str, Any] = {"rowcount": getattr(result, "rowcount", -1)}
     if getattr(result, "lastrowid", None) is not None:
         doc["lastrowid"] = result.lastrowid
     return doc
 
 
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return _plain(v)
+    raise TypeError(f"cannot write a value of type {type(v).__name__} as JSON")
+
+
 def format_result(result: Any, format: str, name: str = ROW_NAME) -> str:
     """A SQL ``Result`` as a document. ``"toon"``: TOON spec v4.0, the rows as a table
     ``result[N]{col,...}:`` with one indented row per line; ``"json"``: a compact JSON
     array of row objects. A statement without result columns gives ``rowcount: N``
-    (``{"rowcount":N}``). BLOBs are written as base64 text."""
+    (``{"rowcount":N}``). BLOBs are written as base64 text, NaN and infinities as null."""
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    if not getattr(result, "columns", None):
+        doc = result_document(result)
+        if format == "json":
+            return json.dumps(doc, separators=(",", ":"))
+        return encode(doc)
+    rows = _row_dicts(result)
+    # fast path: the values as they are (BLOBs and non-finite floats are rare)
+    try:
+        if format == "json":
+            return json.dumps(
+                rows,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                allow_nan=False,
+                default=_json_default,
+            )
+        return encode({name: rows})
+    except (TypeError, ValueError):
+        pass
     doc = result_document(result)
     if format == "json":
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    return encode({name: doc} if isinstance(doc, list) else doc)
+    return encode({name: doc})
