@@ -1384,6 +1384,8 @@ class CompiledExplain(Compiled):
 def compile_statement(
     parsed: ast.Parsed, stmt: ast.Statement, catalog: Catalog, fk: bool
 ) -> Compiled:
+    if isinstance(stmt, (ast.Insert, ast.Update, ast.Delete)) and stmt.returning is not None:
+        raise SQLError("RETURNING is not supported")
     if isinstance(stmt, ast.Select):
         return CompiledSelect(parsed, stmt, catalog)
     if isinstance(stmt, ast.Insert):

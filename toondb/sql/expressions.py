@@ -790,6 +790,9 @@ class ExprCompiler:
             p = pf(r)
             if v is None or p is None:
                 return None
+            if type(v) is bytes or type(p) is bytes:
+                # SQLite as built for Python (SQLITE_LIKE_DOESNT_MATCH_BLOBS)
+                return negated
             esc = None
             if ef is not None:
                 esc = ef(r)
