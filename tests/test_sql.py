@@ -797,15 +797,11 @@ PLANS = [
     ),
     (
         "UPDATE users SET age = 1 WHERE id = 5",
-        ["UPDATE users", "  SEARCH users USING ROWID (rowid=5)", "    FILTER id = 5"],
+        ["UPDATE users", "  SEARCH users USING ROWID (rowid=5)"],
     ),
     (
         "DELETE FROM orders WHERE user_id = ?",
-        [
-            "DELETE FROM orders",
-            "  SEARCH orders USING INDEX orders_user (user_id=?)",
-            "    FILTER user_id = ?",
-        ],
+        ["DELETE FROM orders", "  SEARCH orders USING INDEX orders_user (user_id=?)"],
     ),
 ]
 

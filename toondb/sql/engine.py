@@ -393,7 +393,8 @@ class TableWriter:
         ork = rowid_key(old_rid)
         nrk = rowid_key(new_rowid)
         tree = self.ctx.tree(self.table.tree)
-        raw = tree.get(ork)
+        # the previous row is needed only for the undo list (inside a transaction)
+        raw = tree.get(ork) if self.ctx.undo is not None else None
         if self.children and writers is not None:
             t = self.table
             keys = {c.lower() for _, f in self.children for c in (f["ref_columns"] or t.pk or [])}
@@ -418,6 +419,13 @@ class TableWriter:
             self._put(tree, nrk, encode_row(new), None)
         else:
             self._put(tree, nrk, encode_row(new), raw)
+
+
+def ast_and(conjs: list[ast.Expr]) -> ast.Expr:
+    node = conjs[0]
+    for c in conjs[1:]:
+        node = ast.Binary("AND", node, c)
+    return node
 
 
 def _table_scope(table: TableInfo, alias: str | None) -> Scope:
@@ -766,8 +774,10 @@ class _Targeted(Compiled):
             access = FullScan(self.ctx, table)
         access.defaults = Planner._defaults(table)
         self.access = access
-        self.where = self.ec.compile(where, scope, True) if where is not None else None
-        self.where_text = sql_text(where) if where is not None else None
+        # equality conjuncts the lookup enforces exactly are not checked again
+        rest = [c for c in conjs if not any(c is u for u in access.consumed)]
+        self.where = self.ec.compile(ast_and(rest), scope, True) if rest else None
+        self.where_text = " AND ".join(sql_text(c) for c in rest) if rest else None
         return scope
 
     def targets(self) -> list[tuple[Any, ...]]:
