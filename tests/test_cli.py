@@ -412,17 +412,22 @@ def test_compact_shrinks_and_keeps_everything(tmp_path, as_file):
     assert not list(path.glob(".toondb-compact-*"))
 
 
-def test_compact_refuses_while_another_process_has_it_open(tmp_path):
+@pytest.mark.parametrize(("held", "named"), [("dir", "dir"), ("dir", "file"), ("file", "dir")])
+def test_compact_refuses_while_another_process_has_it_open(tmp_path, held, named):
+    """Refused whichever name (the directory, or its page file) either side uses."""
     path = tmp_path / "db"
     kept = _fill_and_thin(path)
+    data = path / "toondb.data"
     before = (path / "toondb.data").stat()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [sys.executable, "-c", HOLDER, str(path if held == "dir" else data)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
         ready, _, _ = select.select([holder.stdout], [], [], TIMEOUT)
         assert ready and holder.stdout.readline() == b"open\n"
-        err = fails("compact", path)
+        err = fails("compact", path if named == "dir" else data)
         assert "open in another process" in err
         after = (path / "toondb.data").stat()
         assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
@@ -435,32 +440,34 @@ def test_compact_refuses_while_another_process_has_it_open(tmp_path):
 
 
 def test_an_open_waits_for_compact_and_sees_the_new_file(tmp_path):
-    """A process that opens the database while compact runs waits for it, then sees the
-    compacted file (not the old one, whose pages compact threw away)."""
+    """A process that opens the database while compact runs waits for it, then opens
+    the compacted file (not the old one, whose pages compact threw away)."""
     path = tmp_path / "db"
     kept = _fill_and_thin(path)
-    opener = (
-        "import sys, time\nfrom toondb import Database\n"
-        "time.sleep(0.3)\n"
-        "with Database.open(sys.argv[1]) as db:\n"
-        "    db.put(b'late', b'writer')\n"
-        "    print(db.stats()['file_size'], flush=True)\n"
-    )
     compact = subprocess.Popen(
-        [sys.executable, "-m", "toondb", "compact", str(path)],
+        [sys.executable, "-m", "toondb", "compact", str(path), "--pause", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not list(path.glob(".toondb-compact-*")):  # compact holds its locks now
+        assert compact.poll() is None, compact.communicate()
+        assert time.monotonic() < deadline, "compact did not start"
+        time.sleep(0.01)
+    opener = (
+        "import sys\nfrom toondb import Database\n"
+        "with Database.open(sys.argv[1]) as db:\n"
+        "    db.put(b'late', b'writer')\n"
     )
     late = subprocess.Popen(
         [sys.executable, "-c", opener, str(path)], stdout=subprocess.PIPE, text=True
     )
     out, err = compact.communicate(timeout=TIMEOUT)
-    late_out, _ = late.communicate(timeout=TIMEOUT)
+    assert compact.returncode == 0, err
+    late.communicate(timeout=TIMEOUT)
     assert late.returncode == 0
-    if compact.returncode != 0:
-        # the late process opened first: compact must have refused, changing nothing
-        assert "open in another process" in err
+    # had the late process opened the old page file, its write would be lost with it
     with Database.open(path) as db:
         db.check()
         assert db.get(b"late") == b"writer"

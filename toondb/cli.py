@@ -949,20 +949,32 @@ def cmd_compact(args: argparse.Namespace) -> int:
         open_db(args.path)  # raises the usual "no toondb database" error
     Database.open(args.path, {"create_if_missing": False}).close()  # recovery, if needed
     before = os.path.getsize(data)
-    fd = os.open(lock, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+    # A page file can be opened by two names: as a directory's toondb.data (locked through
+    # toondb.lock) and as a file (locked through toondb.data-lock). Hold both.
+    locks = [lock]
+    directory = os.path.dirname(os.path.abspath(data))
+    if os.path.basename(data) == DATA_FILE:
+        locks = [os.path.join(directory, LOCK_FILE), data + "-lock"]
+    fds = []
     try:
-        deadline = time.monotonic() + args.wait
-        while not _ofd_lock(fd, fcntl.F_WRLCK, LOCK_INIT):
-            if time.monotonic() > deadline:
-                raise CLIError("another process kept opening the database; try again")
-            time.sleep(0.01)
-        if not _ofd_lock(fd, fcntl.F_WRLCK, LOCK_PRESENCE):
-            raise CLIError(
-                f"{args.path} is open in another process; close it first "
-                "(toondb backup copies a database that is in use)"
-            )
-        directory = os.path.dirname(os.path.abspath(data))
+        for path in locks:
+            if path != lock and not os.path.exists(path):
+                continue
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            fds.append(fd)
+            deadline = time.monotonic() + args.wait
+            while not _ofd_lock(fd, fcntl.F_WRLCK, LOCK_INIT):
+                if time.monotonic() > deadline:
+                    raise CLIError("another process kept opening the database; try again")
+                time.sleep(0.01)
+            if not _ofd_lock(fd, fcntl.F_WRLCK, LOCK_PRESENCE):
+                raise CLIError(
+                    f"{args.path} is open in another process; close it first "
+                    "(toondb backup copies a database that is in use)"
+                )
         tmp = tempfile.mkdtemp(prefix=".toondb-compact-", dir=directory)
+        if args.pause:
+            time.sleep(args.pause)  # tests: hold the locks a while, openers must wait
         try:
             # read through a second name of the page file, whose lock file is in tmp:
             # the database's own lock file is held by us
@@ -975,7 +987,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
-        os.close(fd)  # releases both locks: waiting openers open the new file
+        for fd in fds:
+            os.close(fd)  # releases the locks: waiting openers open the new file
     after = os.path.getsize(data)
     sys.stdout.write(
         f"compacted {args.path}: {before} -> {after} bytes, {counts['keys']} keys, "
@@ -1242,6 +1255,7 @@ def build_parser() -> argparse.ArgumentParser:
              "exclusive access: refuses (exit 1) while any other process has the database "
              "open, and makes processes that try to open it meanwhile wait.")  # fmt: skip
     sp.add_argument("--wait", type=float, default=10.0, help=argparse.SUPPRESS)
+    sp.add_argument("--pause", type=float, default=0.0, help=argparse.SUPPRESS)
 
     for name, func, what in (
         ("import", cmd_import, "load rows into a table from a CSV or JSON-lines file"),
