@@ -1267,7 +1267,6 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--format", choices=("csv", "jsonl"),
                         help="default: from the file name (.csv; .jsonl, .ndjson, .json)")  # fmt: skip
 
-    _add_index_commands(sub)
     return p
 
 
@@ -1291,11 +1290,6 @@ def _argparse_int(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return n
-
-
-def _add_index_commands(sub: Any) -> None:
-    """toondb index build|query|info: only when the bulk vector API (toondb.bulk) exists."""
-    return None
 
 
 def _message(e: BaseException, one_line: bool = True) -> str:
