@@ -607,7 +607,7 @@ def _row_dicts(result: Any) -> list[Record]:
     rows = result.rows
     if not rows:
         return []
-    keys = list(result[0])
+    keys = list(next(iter(result)))  # one row's dict: its keys, not every row's
     return [dict(zip(keys, r)) for r in rows]
 
 
