@@ -16,8 +16,8 @@ checksum cannot tell, so values are not compared, but the structural checks
 must still turn every inconsistency into CorruptionError: no crash, no hang,
 no other exception (invariant 6 of the engine).
 
-Engine bugs found here have minimal reproductions at the end of the module,
-each marked xfail(strict=True); the random jobs steer clear of them.
+Engine bugs found here have minimal reproductions at the end of the module
+(they were fixed; the tests keep them fixed).
 
 Meta pages: opening picks the newest valid meta page, so damage to the newest
 one makes the database open at the other (older) one. One base file (sync_mode
@@ -59,16 +59,11 @@ TREE = b"sql:t"
 META_USED = 256
 JOB_TIMEOUT = 60.0
 
-# Engine bugs this module found, each reproduced by its own xfail(strict) test.
-# Forged damage (valid checksums) that runs into one of them is counted, not
-# failed, so the fuzz keeps testing everything else; drop an entry when its
-# test starts passing.
-KNOWN_ENGINE_BUGS = {
-    # a page id with bit 31 set read from a page is taken for a dirty-page id
-    "dangling dirty page reference": "test_page_id_with_bit_31_reports_corruption",
-    # a damaged page count is reported as "the file grew past map_size"
-    "grew past this handle's map_size": "test_page_count_past_map_size_reports_corruption",
-}
+# Engine bugs this module found are each reproduced by their own test at the end
+# of the module. While one is open, forged damage that runs into it can be
+# listed here (message fragment -> test), counted rather than failed, so the
+# fuzz keeps testing everything else. None is open.
+KNOWN_ENGINE_BUGS: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -310,13 +305,6 @@ def forge(rng: random.Random, data: bytes, page_size: int, lay: dict) -> tuple[b
         old = int.from_bytes(out[b + at : b + at + size], "little")
         new = rng.choice([0, 1, 2, old + 1, old - 1, npages, npages + 1, rng.choice(starts),
                           rng.randrange(1 << (8 * size)), (1 << (8 * size)) - 1])  # fmt: skip
-        # steer clear of the known engine bugs (each has its own xfail test)
-        if size == 4:
-            new &= 0x7FFFFFFF  # test_page_id_with_bit_31_reports_corruption
-        elif size == 8:
-            new &= (1 << 62) - 1  # test_transaction_id_at_its_maximum_reports_corruption
-        elif name.endswith("depth") and new % (1 << 16) == 0:
-            new = rng.choice([1, 33, 0xFFFF])  # test_tree_of_depth_0_with_a_root_...
         _put(out, b + at, new, size)
         seal(out, page_size, slot)
         return bytes(out), f"forge-meta: slot {slot} {name} {old} -> {new % (1 << (8 * size))}"
@@ -851,34 +839,16 @@ if __name__ != "__main__":
             print("OK")
     """
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: a page file truncated to a length in [256, page_size] (meta page 0 "
-        "intact, meta page 1 past the end of the file) dies with SIGBUS in read_meta(), which "
-        "reads meta page 1 through the mapping before any size check",
-    )
     def test_truncated_into_meta_page_1_reports_corruption(tmp_path):
         data = _make(tmp_path, **{f"k{i}": b"v" * 100 for i in range(100)})
         _save(tmp_path, data[:3000])
         assert _run(tmp_path, READ_FAILS_OR_CORRUPTION) == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: a page file truncated to 0 bytes is silently re-created as an empty "
-        "database by a read-write open (every key reads as missing) instead of raising "
-        "CorruptionError",
-    )
     def test_truncated_to_zero_reports_corruption(tmp_path):
         _make(tmp_path, k=b"v")
         _save(tmp_path, b"")
         assert _run(tmp_path, READ_FAILS_OR_CORRUPTION) == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: clean_page() trusts the verified bit of every page of a verified "
-        "extent, so a page id that points INSIDE an extent read before is used unverified "
-        "(as an overflow header or a node): wrong data or SIGBUS instead of CorruptionError",
-    )
     @pytest.mark.parametrize("variant", ["wrong-data", "crash"])
     def test_pointer_into_a_verified_extent_reports_corruption(tmp_path, variant):
         ps = 4096
@@ -911,14 +881,6 @@ if __name__ != "__main__":
         )
         assert outcome == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: page_of() takes any page id with bit 31 set for a dirty-page id, and "
-        "ids read from pages are never range-checked against it: ToonDBError 'internal error' "
-        "instead of CorruptionError, and inside a write transaction the id resolves to one of "
-        "the transaction's own dirty pages (another key's value is returned; a delete drops "
-        "that page and the commit then loses a committed value)",
-    )
     @pytest.mark.parametrize("variant", ["get", "get-in-a-write-transaction", "delete-then-commit"])
     def test_page_id_with_bit_31_reports_corruption(tmp_path, variant):
         ps = 4096
@@ -940,15 +902,15 @@ if __name__ != "__main__":
             """,
             "get-in-a-write-transaction": """
                 db = Database.open(db_path)
-                with db.transaction() as t:
-                    t.put(b"new", b"N" * 5000)
-                    try:
+                try:
+                    with db.transaction() as t:
+                        t.put(b"new", b"N" * 5000)  # may already touch the damaged leaf
                         v = t.get(b"victim")
                         print("victim read as", v[:8], len(v))
-                    except CorruptionError:
-                        print("OK")
-                    except ToonDBError as e:
-                        print(type(e).__name__, e)
+                except CorruptionError:
+                    print("OK")
+                except ToonDBError as e:
+                    print(type(e).__name__, e)
             """,
             "delete-then-commit": """
                 db = Database.open(db_path)
@@ -968,11 +930,6 @@ if __name__ != "__main__":
         }
         assert _run(tmp_path, bodies[variant]) == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: a tree descriptor (meta page or catalog entry) with a root page but "
-        "depth 0 is accepted: reads return nothing and a put() indexes path[-1] (SIGSEGV)",
-    )
     @pytest.mark.parametrize("where", ["meta page", "catalog"])
     def test_tree_of_depth_0_with_a_root_reports_corruption(tmp_path, where):
         ps = 4096
@@ -996,24 +953,20 @@ if __name__ != "__main__":
             write = "t = db.transaction(); t.tree(b'sql:t').put(b'new', b'x'); t.commit()"
         _save(tmp_path, data)
         body = f"""
-            db = Database.open(db_path)
             try:
+                db = Database.open(db_path)  # a damaged meta page is caught here
                 got = repr({read})
             except CorruptionError:
                 got = "CorruptionError"
-            try:
-                {write}
-            except CorruptionError:
-                pass
+            else:
+                try:
+                    {write}
+                except CorruptionError:
+                    pass
             print("OK" if got == "CorruptionError" else f"an existing key read as {{got}}")
         """
         assert _run(tmp_path, body) == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: a meta page whose transaction id is 2**64-1 is accepted; the next "
-        "commit wraps to txnid 0, writes a meta page that never wins, and is silently lost",
-    )
     def test_transaction_id_at_its_maximum_reports_corruption(tmp_path):
         ps = 4096
         data = _make(tmp_path, ps, k=b"v")
@@ -1032,12 +985,6 @@ if __name__ != "__main__":
         """
         assert _run(tmp_path, body) == "OK"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: check_file_size() compares the meta page's page count with map_size "
-        "before the file's size, so a damaged page count raises DatabaseFullError ('reopen with "
-        "a larger map_size') instead of CorruptionError",
-    )
     def test_page_count_past_map_size_reports_corruption(tmp_path):
         ps = 4096
         data = _make(tmp_path, ps, k=b"v")

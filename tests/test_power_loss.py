@@ -685,14 +685,6 @@ SPLIT_CASES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: split_insert() picks the split point of a leaf from the direction of the "
-    "transaction's previous insert into it (seq 1: s_at = idx, seq 2: s_at = idx + 1) without "
-    "checking that both halves fit in a page: node_append() then writes past the page buffer "
-    "(heap overflow: SIGSEGV, or a committed page whose cells overlap its header; check() fails "
-    "and keys are lost). Found by test_power_loss_every_boundary.",
-)
 @pytest.mark.parametrize("case", list(SPLIT_CASES))
 def test_leaf_split_keeps_both_halves_in_a_page(tmp_path, case):
     """Two puts into one leaf in one transaction (the second next to the first),

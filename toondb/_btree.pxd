@@ -44,6 +44,8 @@ ctypedef struct EnvC:
     uint8_t boot_id[16]
     uint64_t file_pages  # pages known to exist in the file (fstat)
     uint64_t map_pages   # pages the mapping can address
+    char meta_seen[2][256] # the meta pages as last verified (checksums skipped when unchanged)
+    int meta_ok[2]
     # the freelist as of transaction fl_txnid (0 = not loaded)
     uint64_t fl_txnid
     uint32_t* fl_free    # reusable pages, sorted descending (pop from the end = smallest)
@@ -135,7 +137,7 @@ cdef class Env:
     cdef _open_files(self, str data_path, str lock_path, bint create, bint read_only,
                      int page_size, uint64_t map_size, int max_readers)
     cdef _configure_page_size(self)
-    cdef _create_file(self)
+    cdef _create_file(self, str data_path)
     cdef uint32_t _detect_page_size(self, str path) except 0
     cdef _open_reader_table(self, str lock_path, int max_readers)
     cdef bint _needs_recovery(self, uint64_t* maxtxn)

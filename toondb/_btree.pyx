@@ -366,6 +366,8 @@ cdef int verify_node(EnvC* e, uint32_t pg, const char* p) noexcept nogil:
     cdef bint leaf = p[PH_TYPE] == P_LEAF
     if lower != PH_SIZE + 2 * n or lower > upper or upper > ps:
         return corrupt(e, pg, "bad page header (cell count or free space bounds)")
+    if not leaf and (tdb_ld32(p + PH_AUX) & TDB_DIRTY or tdb_ld32(p + PH_AUX) < 2):
+        return corrupt(e, pg, "branch names an impossible leftmost child page id")
     for i in range(n):
         off = tdb_ld16(p + PH_SIZE + 2 * i)
         if off < lower or off + 6 > ps:
@@ -379,6 +381,17 @@ cdef int verify_node(EnvC* e, uint32_t pg, const char* p) noexcept nogil:
             sz = branch_cell_size(c)
         if off + sz > ps or klen == 0 or klen > e.max_key:
             return corrupt(e, pg, "cell extends past the page or has a bad key length")
+        # page ids stored in committed pages are real ids: bit 31 marks a page of
+        # a write transaction's memory and can only come from damage
+        if not leaf:
+            if tdb_ld32(c) & TDB_DIRTY or tdb_ld32(c) < 2:
+                return corrupt(e, pg, "branch cell names an impossible child page id")
+        elif tdb_ld32(c + 2) & TDB_OVF:
+            if tdb_ld32(c + 6 + klen) & TDB_DIRTY or tdb_ld32(c + 6 + klen) < 2:
+                return corrupt(e, pg, "leaf cell names an impossible overflow page id")
+        elif p[PH_FLAGS] & F_CATALOG:
+            if tdb_ld32(c + 2) != 16 or tdb_ld32(c + 6 + klen) & TDB_DIRTY:
+                return corrupt(e, pg, "catalog entry is not a valid tree descriptor")
         if prevkey != NULL and tdb_keycmp(prevkey, prevlen, <const unsigned char*>(c + 6), klen) >= 0:
             return corrupt(e, pg, "keys out of order")
         prevkey = <const unsigned char*>(c + 6)
@@ -425,7 +438,9 @@ cdef const char* clean_page(EnvC* e, uint32_t limit, uint32_t pg) noexcept nogil
     if vbit(e, pg):
         return e.map + <size_t>pg * e.psize
     p = verify_page(e, limit, pg, &n)
-    if p == NULL or vbits_set(e, pg, n) < 0:
+    # only an extent's first page is marked: an id that points inside an extent
+    # is never a page, and must be verified (and fail) as one
+    if p == NULL or vbits_set(e, pg, 1) < 0:
         return NULL
     return p
 
@@ -914,7 +929,7 @@ cdef int split_insert(WTxn* w, TreeDesc* t, Path* path, int level, uint32_t idx,
     cdef char* p
     cdef char* r
     cdef char* s = w.scratch
-    cdef uint32_t n, i, s_at, total, acc, right_id, root_id, seplen, cpl, alen, blen, lv
+    cdef uint32_t n, i, s_at, total, acc, right_bytes, right_id, root_id, seplen, cpl, alen, blen, lv
     cdef const char** cells = w.cellptr
     cdef uint32_t* sizes = w.cellsize
     cdef bint leaf, rightmost
@@ -939,20 +954,29 @@ cdef int split_insert(WTxn* w, TreeDesc* t, Path* path, int level, uint32_t idx,
         while rightmost and lv < <uint32_t>level:
             rightmost = path.idx[lv] == nkeys(dptr(w, path.pg[lv]))
             lv += 1
+        # a split point suggested by the insert pattern, kept only when both
+        # halves fit in a page; otherwise halve by bytes (that always fits: no
+        # cell is larger than a quarter of a page)
+        s_at = 0
         if leaf and rightmost and n >= 1:
-            s_at = n
+            s_at = n                # appending: the old page stays full
         elif leaf and seq == 1 and idx >= 1:
-            # ascending inserts or growing updates: everything before the new cell
-            # stays (full), the new cell starts the right page
-            s_at = idx
+            s_at = idx              # ascending: the new cell starts the right page
         elif leaf and seq == 2 and idx + 1 <= n:
-            # descending: the new cell ends the left page
-            s_at = idx + 1
+            s_at = idx + 1          # descending: the new cell ends the left page
         elif not leaf and rightmost and n >= 2:
             s_at = n - 1
-        else:
+        if s_at:
             acc = 0
-            s_at = 0
+            for i in range(s_at):
+                acc += sizes[i] + 2
+            right_bytes = total - acc
+            if not leaf:
+                right_bytes -= sizes[s_at] + 2
+            if acc > e.psize - PH_SIZE or right_bytes > e.psize - PH_SIZE:
+                s_at = 0
+        if s_at == 0:
+            acc = 0
             while s_at < n:
                 acc += sizes[s_at] + 2
                 s_at += 1
@@ -1303,14 +1327,26 @@ cdef bint meta_valid(EnvC* e, const char* m) noexcept nogil:
         return False
     return tdb_crc32c(0, m + 4, META_USED - 4) == tdb_ld32(m)
 
+cdef bint meta_valid_cached(EnvC* e, int slot) noexcept nogil:
+    """meta_valid of meta page `slot`, skipping the checksum when the bytes are
+    those this process last verified (every read begins by reading both metas)."""
+    cdef const char* m = e.map + <size_t>slot * e.psize
+    if e.meta_ok[slot] and memcmp(m, e.meta_seen[slot], META_USED) == 0:
+        return True
+    memcpy(e.meta_seen[slot], m, META_USED)
+    e.meta_ok[slot] = meta_valid(e, e.meta_seen[slot])
+    return e.meta_ok[slot]
+
 cdef int read_meta(EnvC* e, State* cur, State* dur) noexcept nogil:
     """The newest valid meta; after a reboot, its durable state when the newest
     one was never synced (see Durability)."""
-    cdef const char* m0 = e.map
-    cdef const char* m1 = e.map + e.psize
-    cdef bint v0 = meta_valid(e, m0)
-    cdef bint v1 = meta_valid(e, m1)
+    cdef const char* m0
+    cdef const char* m1
+    cdef bint v0 = meta_valid_cached(e, 0)
+    cdef bint v1 = meta_valid_cached(e, 1)
     cdef const char* m
+    m0 = e.meta_seen[0]
+    m1 = e.meta_seen[1]
     if v0 and v1:
         m = m0 if tdb_ld64(m0 + M_STATE) >= tdb_ld64(m1 + M_STATE) else m1
     elif v0:
@@ -1324,9 +1360,26 @@ cdef int read_meta(EnvC* e, State* cur, State* dur) noexcept nogil:
     if (memcmp(m + M_BOOT, e.boot_id, 16) != 0 and dur.txnid != 0
             and dur.txnid != cur.txnid):
         cur[0] = dur[0]
-    if cur.page_count < 2 or cur.txnid == 0 and cur.page_count != 2:
+    if not state_sane(cur):
         return corrupt(e, 0, "meta page describes an impossible state")
     return 0
+
+cdef bint desc_sane(const TreeDesc* d, uint32_t page_count) noexcept nogil:
+    if d.root == 0:
+        return d.depth == 0 and d.entries == 0
+    return (d.depth >= 1 and d.depth <= MAX_DEPTH and not (d.root & TDB_DIRTY)
+            and d.root >= 2 and d.root < page_count)
+
+cdef bint state_sane(const State* s) noexcept nogil:
+    """Invariants of a snapshot's own fields (a damaged meta page whose
+    checksum happens to match must not be used)."""
+    if s.page_count < 2 or s.page_count >= TDB_DIRTY or s.txnid == 0 or s.txnid >= (<uint64_t>1 << 62):
+        return False
+    if (s.fl_pgno == 0) != (s.fl_npages == 0):
+        return False
+    if s.fl_pgno and (s.fl_pgno < 2 or <uint64_t>s.fl_pgno + s.fl_npages > s.page_count):
+        return False
+    return desc_sane(&s.kv, s.page_count) and desc_sane(&s.cat, s.page_count)
 
 cdef int write_meta(EnvC* e, uint32_t slot, const State* cur, const State* dur) noexcept:
     cdef char buf[256]
@@ -1347,14 +1400,14 @@ cdef int check_file_size(EnvC* e, uint32_t page_count) noexcept nogil:
     cdef stat st
     if page_count <= e.file_pages:
         return 0
-    if page_count > e.map_pages:
-        return set_err(e, E_FULL, 0, "the page file grew past this handle's map_size; "
-                       "reopen the database with a larger map_size")
     if fstat(e.fd, &st) < 0:
         return io_err(e, "fstat of the page file failed")
     e.file_pages = <uint64_t>st.st_size // e.psize
     if page_count > e.file_pages:
         return corrupt(e, page_count - 1, "the page file is shorter than its meta page says (truncated)")
+    if page_count > e.map_pages:
+        return set_err(e, E_FULL, 0, "the page file grew past this handle's map_size; "
+                       "reopen the database with a larger map_size")
     return 0
 
 # ----------------------------------------------------------------------------
@@ -1926,8 +1979,8 @@ cdef int tree_open(WTxn* w, const unsigned char* name, size_t namelen, bint crea
         if vlen != 16:
             return corrupt(w.env, 0, "catalog entry is not a tree descriptor")
         desc_load(vp, &ts.desc)
-        if ts.desc.depth > MAX_DEPTH:
-            return corrupt(w.env, ts.desc.root, "named tree deeper than any valid tree")
+        if not desc_sane(&ts.desc, w.snap.page_count):
+            return corrupt(w.env, ts.desc.root, "catalog entry describes an impossible tree")
         ts.orig = ts.desc
         ts.exists = 1
     else:
@@ -2120,7 +2173,7 @@ cdef int write_dirty(WTxn* w) noexcept:
         i = j + 1
     free(order)
     for i in range(w.ndirty):
-        if w.dirty[i].buf != NULL and vbits_set(e, w.dirty[i].real, w.dirty[i].npages) < 0:
+        if w.dirty[i].buf != NULL and vbits_set(e, w.dirty[i].real, 1) < 0:
             return -1
     return 0
 
@@ -2547,24 +2600,26 @@ cdef class Env:
             raise OSError(errno, "cannot lock " + lock_path)
         try:
             flags = (_os.O_RDONLY if read_only else _os.O_RDWR) | getattr(_os, "O_CLOEXEC", 0)
-            if create and not read_only:
-                flags |= _os.O_CREAT
-            e.fd = _os.open(data_path, flags, 0o644)
-            size = _os.fstat(e.fd).st_size
-            if size == 0:
-                if read_only:
-                    raise CorruptionError(f"{data_path} is empty: it is not a toondb database "
-                                          "(and a read-only open cannot create one)")
+            if create and not read_only and not _os.path.exists(data_path):
+                # a new file is written whole under another name and renamed into
+                # place, so an empty or short page file is always damage
                 e.psize = page_size if page_size else 4096
                 self._configure_page_size()
-                self._create_file()
-                size = 2 * e.psize
+                self._create_file(data_path)
+            e.fd = _os.open(data_path, flags, 0o644)
+            size = _os.fstat(e.fd).st_size
+            if size < 512:
+                raise CorruptionError(f"{data_path} is {size} bytes long: too short for a toondb "
+                                      "database (truncated, or not a toondb file)")
             else:
                 e.psize = self._detect_page_size(data_path)
                 if page_size and <uint32_t>page_size != e.psize:
                     raise ValueError(f"config page_size={page_size} does not match the existing "
                                      f"database, which uses {e.psize}-byte pages; omit page_size")
                 self._configure_page_size()
+                if size < 2 * e.psize:
+                    raise CorruptionError(f"{data_path} is {size} bytes long: shorter than its two "
+                                          "meta pages (truncated)")
             lsize = <size_t>max(map_size, size)
             lsize = (lsize + e.psize - 1) // e.psize * e.psize
             m = mmap(NULL, lsize, PROT_READ, MAP_SHARED, e.fd, 0)
@@ -2594,17 +2649,35 @@ cdef class Env:
         e.max_key = e.psize // 4 - 32
         e.max_cell = (e.psize - PH_SIZE) // 4 - 2
 
-    cdef _create_file(self):
+    cdef _create_file(self, str data_path):
         cdef EnvC* e = self.e
         cdef State st
+        cdef int rc
         memset(&st, 0, sizeof(State))
         st.txnid = 1
         st.page_count = 2
-        zero = b"\0" * (2 * e.psize)
-        if io_write(e, zero, len(zero), 0) < 0:
-            raise_err(e)
-        if write_meta(e, 0, &st, &st) < 0 or write_meta(e, 1, &st, &st) < 0 or io_sync(e) < 0:
-            raise_err(e)
+        tmp = data_path + ".creating"
+        e.fd = _os.open(tmp, _os.O_RDWR | _os.O_CREAT | _os.O_TRUNC | getattr(_os, "O_CLOEXEC", 0), 0o644)
+        try:
+            zero = b"\0" * (2 * e.psize)
+            rc = io_write(e, zero, len(zero), 0)
+            if rc == 0:
+                rc = write_meta(e, 0, &st, &st)
+            if rc == 0:
+                rc = write_meta(e, 1, &st, &st)
+            if rc == 0:
+                rc = io_sync(e)
+            if rc < 0:
+                raise_err(e)
+        finally:
+            c_close(e.fd)
+            e.fd = -1
+        _os.rename(tmp, data_path)
+        dfd = _os.open(_os.path.dirname(_os.path.abspath(data_path)), _os.O_RDONLY)
+        try:
+            _os.fsync(dfd)
+        finally:
+            _os.close(dfd)
 
     cdef uint32_t _detect_page_size(self, str path) except 0:
         cdef uint32_t cand
@@ -3058,6 +3131,11 @@ cdef class Txn:
     @property
     def read_only(self):
         return self.kind == K_READ
+
+    @property
+    def immediate(self):
+        """True if this transaction holds the write lock from begin to commit."""
+        return self.kind == K_IMMEDIATE
 
     @property
     def closed(self):
