@@ -74,6 +74,7 @@ ctypedef struct EnvC:
     uint64_t last_synced_txnid
     double lock_timeout
     int active           # write locks this process holds (close waits for them)
+    int pins             # users of the mapping with the GIL released (close waits for them)
     void* io_hook        # borrowed PyObject* (owned by the Env object), or NULL
     # the error of the last failed call: code, page, message
     int err

@@ -131,6 +131,8 @@ from toondb.errors import (
 
 cdef extern from "Python.h":
     int PyBytes_CheckExact(object)
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
     PyObject* PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize" (const char*, Py_ssize_t) except NULL
 
 cdef extern from "_btree_support.h" nogil:
@@ -2807,8 +2809,8 @@ cdef class Env:
                     self._sync_point_locked()
                 finally:
                     wunlock(e)
-        # wait for a commit running in another thread with the GIL released
-        while e.active > 0:
+        # wait for commits and searches running in other threads with the GIL released
+        while e.active > 0 or e.pins > 0:
             with nogil:
                 usleep(200)
         self._teardown(True)
@@ -2840,6 +2842,16 @@ cdef class Env:
     @property
     def read_only(self):
         return self.e != NULL and bool(self.e.read_only)
+
+    def _pin(self):
+        """Keep the mapping alive across work done with the GIL released on
+        memory inside it (a vector search); close() waits for _unpin()."""
+        check_open(self)
+        self.e.pins += 1
+
+    def _unpin(self):
+        if self.e != NULL and self.e.pins > 0:
+            self.e.pins -= 1
 
     def _set_io_hook(self, hook):
         """Testing aid: call hook("write", offset, data) / hook("sync", 0, None)
@@ -3377,6 +3389,37 @@ cdef class Tree:
         """(key, value) pairs with start <= key < end, in key order (or reversed)."""
         self._ok()
         return Cursor._new(self.txn.env, self.txn, self.ti, start, end, reverse)
+
+    def _get_view(self, key):
+        """Zero-copy: the value of key as a read-only memoryview of the mapped
+        file when it lives in committed overflow pages (else a bytes copy), or
+        None. Valid only while this transaction is open and the database is not
+        closed: for toondb's own modules (the vector index), never handed out."""
+        cdef Py_buffer kb
+        cdef const char* cell
+        cdef const char* vp = NULL
+        cdef size_t vlen = 0
+        cdef int rc
+        cdef WTxn* w
+        cdef EnvC* e
+        self._ok()
+        w = self.txn.w
+        e = self.txn.env.e
+        get_key(e, key, &kb)
+        try:
+            rc = tree_find(e, w, w.snap.page_count, &w.trees[self.ti].desc,
+                           <const unsigned char*>kb.buf, kb.len, &cell)
+            if rc < 0:
+                raise_err(e)
+            if rc == 0:
+                return None
+            if leaf_value(e, w, w.snap.page_count, cell, &vp, &vlen) < 0:
+                raise_err(e)
+            if (tdb_ld32(cell + 2) & TDB_OVF) and not (tdb_ld32(cell + 6 + tdb_ld16(cell)) & TDB_DIRTY):
+                return PyMemoryView_FromMemory(<char*>vp, vlen, PyBUF_READ)
+            return PyBytes_FromStringAndSize(vp, vlen)
+        finally:
+            PyBuffer_Release(&kb)
 
     def count(self):
         self._ok()

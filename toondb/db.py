@@ -195,7 +195,7 @@ class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
         if not isinstance(path, str):
             path = os.fsdecode(path)
         if os.path.isfile(path):
-            data_path, lock_path = path, path + "-lock"
+            return cls._open_page_file(path, cfg, config)
         else:
             if not os.path.isdir(path):
                 if not cfg["create_if_missing"] or cfg["read_only"]:
@@ -210,6 +210,25 @@ class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
                 raise FileNotFoundError(
                     f"no toondb database in {path!r} (create_if_missing is False)"
                 )
+        return cls._open_at(path, data_path, lock_path, cfg, config)
+
+    @classmethod
+    def _open_page_file(
+        cls, path: str, cfg: dict[str, Any], config: dict[str, Any] | None = None
+    ) -> Database:
+        """Open (or create) a database that is one page file at exactly `path`
+        (a .hnsw index, say), with its lock file beside it as path + "-lock"."""
+        return cls._open_at(path, path, path + "-lock", cfg, config)
+
+    @classmethod
+    def _open_at(
+        cls,
+        path: str,
+        data_path: str,
+        lock_path: str,
+        cfg: dict[str, Any],
+        config: dict[str, Any] | None,
+    ) -> Database:
         boot = _boot_id()
         sync_mode = cfg["sync_mode"]
         if boot is None and sync_mode == "normal":
@@ -234,6 +253,7 @@ class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
         )
         db.path = path
         db.config = cfg
+        db._data_path = data_path
         return db
 
     # ---- transactions ----
@@ -258,7 +278,6 @@ class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
         free = sum(n for _, n in free_runs)
         pinned = sum(n for _, runs in pending for _, n in runs)
         readers = self._readers()
-        data_path = self.path if os.path.isfile(self.path) else os.path.join(self.path, DATA_FILE)
         return {
             "entries": state["kv"][2],
             "depth": state["kv"][1],
@@ -268,7 +287,7 @@ class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
             "pages_free": free,
             "pages_pending": pinned,
             "pages_used": state["page_count"] - free - pinned,
-            "file_size": os.path.getsize(data_path),
+            "file_size": os.path.getsize(self._data_path),
             "last_txn_id": state["txnid"],
             "durable_txn_id": durable["txnid"] or None,
             "readers": len(readers),
