@@ -75,9 +75,9 @@ MODES = {
 
 def _seed(default: int | None) -> int:
     """TOONDB_POWER_SEED=<int> or =random; else `default` (None: random). The
-    default suite runs fixed seeds so that main stays deterministic while
-    test_leaf_split_keeps_both_halves_in_a_page fails (random seeds hit that
-    engine bug in a few percent of runs); the slow tests explore."""
+    default suite runs a fixed seed so that main stays deterministic (random
+    seeds hit the leaf-split bug of test_leaf_split_keeps_both_halves_in_a_page
+    in a few percent of runs while it was open); the slow tests explore."""
     env = os.environ.get("TOONDB_POWER_SEED", "")
     if env and env != "random":
         return int(env)
