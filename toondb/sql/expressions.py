@@ -119,7 +119,7 @@ class AggMap:
     def __init__(self, group_by: list[ast.Expr]) -> None:
         self.keys = list(group_by)
         self.aggs: list[ast.Func] = []
-        self.bare: list[ast.Column] = []
+        self.bare: list[ast.Expr] = []
         self.frozen = False
 
     def slot_of(self, node: ast.Expr) -> int | None:
@@ -139,7 +139,7 @@ class AggMap:
         self.aggs.append(node)
         return len(self.keys) + len(self.aggs) - 1
 
-    def add_bare(self, node: ast.Column) -> int:
+    def add_bare(self, node: ast.Expr) -> int:
         for i, b in enumerate(self.bare):
             if b == node:
                 return len(self.keys) + len(self.aggs) + i
@@ -282,7 +282,13 @@ class ExprCompiler:
                 slot = agg.add_agg(node)
                 f = itemgetter(slot)
                 return self._cond(f) if cond else f
-            if isinstance(node, ast.Column):
+            if (
+                isinstance(node, ast.Column)
+                or isinstance(node, (ast.Subquery, ast.Exists))
+                or (isinstance(node, ast.InSelect) and not contains_aggregate(node.expr))
+            ):
+                # a bare column, or a subquery (which may read the outer row):
+                # evaluated on the group's last row, as SQLite does
                 agg.add_bare(node)
                 idx = agg.bare.index(node)
                 holder = agg  # the final slot is known once every expression is compiled

@@ -978,6 +978,7 @@ class Planner:
                     raise SQLError(f"misuse of aggregate function {a.name}()")
             specs.append((fn, ec.compile(a.args[0], scope), a.distinct, extra_fns))
         bare_fns = [ec.compile(b, scope) for b in agg.bare]
+        null_row = (None,) * scope.width
         nkeys = len(key_fns)
         grouped = nkeys > 0
         if nkeys == 1:
@@ -1007,9 +1008,11 @@ class Planner:
                     out.append(fn(vals, sep))
                 else:
                     out.append(fn(vals))
-            last = grp[-1] if grp else None
+            # bare columns and subqueries read the group's last row (a row of
+            # NULLs for the one group of an empty input, as in SQLite)
+            last = grp[-1] if grp else null_row
             for b in bare_fns:
-                out.append(b(last) if last is not None else None)
+                out.append(b(last))
             return tuple(out)
 
         def run(rows: Iterator[Any]) -> Iterator[Any]:
