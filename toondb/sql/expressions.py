@@ -631,6 +631,8 @@ class ExprCompiler:
         if okr and rconv is not None:
             cr = rconv(cr)
             rconv = None
+            converted = cr
+            rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
         pyop = {
