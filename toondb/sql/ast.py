@@ -456,6 +456,26 @@ class CreateTable(Statement):
         self.as_select = as_select
 
 
+class CreateView(Statement):
+    __slots__ = ("name", "if_not_exists", "columns", "sql")
+
+    def __init__(
+        self, name: str, if_not_exists: bool, columns: list[str] | None, sql: str
+    ) -> None:
+        self.name = name
+        self.if_not_exists = if_not_exists
+        self.columns = columns
+        self.sql = sql  # the SELECT's source text
+
+
+class DropView(Statement):
+    __slots__ = ("name", "if_exists")
+
+    def __init__(self, name: str, if_exists: bool) -> None:
+        self.name = name
+        self.if_exists = if_exists
+
+
 class DropTable(Statement):
     __slots__ = ("name", "if_exists")
 

@@ -17,6 +17,7 @@ Catalog tree entries::
                         while the cookie it was read with is current
     b"next_id"          decimal text: the next tree id
     b"t:" + lower name  JSON of one table: its columns, constraints and indexes
+    b"v:" + lower name  JSON of one view: {"name", "columns" (or null), "sql" (its SELECT)}
 
 Invariants:
 
@@ -202,13 +203,21 @@ class TableInfo:
 class Catalog:
     """The schema as one snapshot saw it (immutable once built; a change makes a new one)."""
 
-    def __init__(self, cookie: bytes, tables: dict[str, TableInfo]) -> None:
+    def __init__(
+        self,
+        cookie: bytes,
+        tables: dict[str, TableInfo],
+        views: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.cookie = cookie
         self.tables = tables  # lower name -> TableInfo
+        self.views = views or {}  # lower name -> {"name", "columns", "sql"}
 
     def table(self, name: str) -> TableInfo:
         t = self.tables.get(name.lower())
         if t is None:
+            if name.lower() in self.views:
+                raise SchemaError(f"cannot modify {name} because it is a view")
             raise SchemaError(f"no such table: {name}")
         return t
 
@@ -239,24 +248,41 @@ def load(txn: Any) -> Catalog:
     for _k, v in tree.scan(b"t:", b"t;"):
         t = TableInfo.from_json(v)
         tables[t.name.lower()] = t
-    cat = Catalog(cookie, tables)
+    cat = Catalog(cookie, tables, _views(tree))
     if len(_cache) > 256:
         _cache.clear()
     _cache[cookie] = cat
     return cat
 
 
-def save(txn: Any, tables: dict[str, TableInfo], changed: list[str], removed: list[str]) -> Catalog:
-    """Write the changed tables, remove the removed ones, replace the cookie."""
+def _views(tree: Any) -> dict[str, dict[str, Any]]:
+    return {k[2:].decode(): json.loads(v) for k, v in tree.scan(b"v:", b"v;")}
+
+
+def save(
+    txn: Any,
+    tables: dict[str, TableInfo],
+    changed: list[str],
+    removed: list[str],
+    view: tuple[str, dict[str, Any] | None] | None = None,
+) -> Catalog:
+    """Write the changed tables, remove the removed ones, write or (None) remove
+    one view, replace the cookie."""
     tree = txn.tree(CATALOG_TREE, create=True)
     for name in removed:
         tree.delete(b"t:" + name.lower().encode())
     for name in changed:
         t = tables[name.lower()]
         tree.put(b"t:" + name.lower().encode(), t.to_json().encode())
+    if view is not None:
+        vname, vdef = view
+        if vdef is None:
+            tree.delete(b"v:" + vname.lower().encode())
+        else:
+            tree.put(b"v:" + vname.lower().encode(), json.dumps(vdef).encode())
     cookie = os.urandom(8)
     tree.put(COOKIE_KEY, cookie)
-    cat = Catalog(cookie, dict(tables))
+    cat = Catalog(cookie, dict(tables), _views(tree))
     _cache[cookie] = cat
     return cat
 

@@ -187,9 +187,8 @@ class TableWriter:
     def new_rowid(self) -> int:
         if self.next_rowid is None:
             last = next(iter(self.ctx.tree(self.table.tree).scan(b"", None, True)), None)
+            # max(rowid) + 1, or 1 for an empty table (as SQLite)
             self.next_rowid = key_rowid(last[0]) + 1 if last is not None else 1
-            if self.next_rowid < 1:
-                self.next_rowid = 1
         rid = self.next_rowid
         if rid > T.I64_MAX:
             raise SQLError(f"table {self.table.name} has used every rowid (the largest is 2**63-1)")
@@ -934,8 +933,36 @@ class CompiledDDL(Compiled):
         s = self.stmt
         if isinstance(s, ast.CreateTable):
             return self._create_table(txn, ctx, cat, tables, s, state)
+        if isinstance(s, ast.CreateView):
+            low = s.name.lower()
+            if low in cat.views or low in tables or cat.find_index(s.name) is not None:
+                if s.if_not_exists and low in cat.views:
+                    return Outcome(rowcount=0)
+                raise SchemaError(
+                    f"view {s.name} already exists"
+                    if low in cat.views
+                    else f"there is already a table or index named {s.name}"
+                )
+            vdef = {"name": s.name, "columns": s.columns, "sql": s.sql}
+            trial = Catalog(cat.cookie, tables, {**cat.views, low: vdef})
+            Planner(trial, ctx, self.P)._view_ref(
+                ast.TableRef(s.name, None)
+            )  # fails on a broken view
+            C.save(txn, tables, [], [], (s.name, vdef))
+            return Outcome(rowcount=0)
+        if isinstance(s, ast.DropView):
+            if s.name.lower() not in cat.views:
+                if s.if_exists:
+                    return Outcome(rowcount=0)
+                if s.name.lower() in tables:
+                    raise SchemaError(f"use DROP TABLE to delete table {s.name}")
+                raise SchemaError(f"no such view: {s.name}")
+            C.save(txn, tables, [], [], (s.name, None))
+            return Outcome(rowcount=0)
         if isinstance(s, ast.DropTable):
             t = tables.get(s.name.lower())
+            if t is None and s.name.lower() in cat.views:
+                raise SchemaError(f"use DROP VIEW to delete view {s.name}")
             if t is None:
                 if s.if_exists:
                     return Outcome(rowcount=0)
@@ -998,10 +1025,11 @@ class CompiledDDL(Compiled):
         s: ast.CreateTable,
         state: Any,
     ) -> Outcome:
-        if s.name.lower() in tables:
+        if s.name.lower() in tables or s.name.lower() in cat.views:
             if s.if_not_exists:
                 return Outcome(rowcount=0)
-            raise SchemaError(f"table {s.name} already exists")
+            kind = "table" if s.name.lower() in tables else "view"
+            raise SchemaError(f"{kind} {s.name} already exists")
         if s.name.lower().startswith("sqlite_"):
             raise SchemaError(f"object name reserved for internal use: {s.name}")
         if s.as_select is not None:
@@ -1405,7 +1433,16 @@ def compile_statement(
     if isinstance(stmt, ast.Delete):
         return CompiledDelete(parsed, stmt, catalog, fk)
     if isinstance(
-        stmt, (ast.CreateTable, ast.DropTable, ast.CreateIndex, ast.DropIndex, ast.AlterTable)
+        stmt,
+        (
+            ast.CreateTable,
+            ast.DropTable,
+            ast.CreateIndex,
+            ast.DropIndex,
+            ast.AlterTable,
+            ast.CreateView,
+            ast.DropView,
+        ),
     ):
         return CompiledDDL(parsed, stmt)
     if isinstance(stmt, ast.Pragma):

@@ -430,15 +430,21 @@ class ExprCompiler:
         if node.operand is not None:
             base = self.sub(node.operand, scope, agg)
             whens = [self.sub(w, scope, agg) for w, _ in node.whens]
-            pairs = list(zip(whens, results))
+            # CASE x WHEN y compares as x = y does, affinities included
+            convs = [self.comparison_converters(node.operand, w, scope) for w, _ in node.whens]
+            triples = list(zip(whens, results, convs))
             compare = T.compare
 
             def case_eq(r: Any) -> Any:
                 v = base(r)
                 if v is not None:
-                    for w, res in pairs:
+                    for w, res, (lc, rc) in triples:
                         x = w(r)
-                        if x is not None and compare(v, x) == 0:
+                        if x is None:
+                            continue
+                        a = lc(v) if lc is not None else v
+                        b = rc(x) if rc is not None else x
+                        if compare(a, b) == 0:
                             return res(r)
                 return else_(r)
 
@@ -824,15 +830,16 @@ class ExprCompiler:
         negated = node.negated
         if not node.items:
             return lambda r: negated
+        # x IN (list): the left side's affinity (if any) applies to every item;
+        # the items' own affinities play no part (SQLite)
         laff = self.affinity(node.expr, scope)
+        item_conv = T.converter(laff if laff in (T.INTEGER, T.REAL, T.NUMERIC, T.TEXT) else None)
         items = node.items
         consts = [self.constant(i) for i in items]
         if all(ok for ok, _ in consts):
             values = []
-            for (_, v), it in zip(consts, items):
-                _, rc = T.comparison_affinity(laff, self.affinity(it, scope))
-                conv = T.converter(rc)
-                values.append(conv(v) if conv and v is not None else v)
+            for _, v in consts:
+                values.append(item_conv(v) if item_conv and v is not None else v)
             has_null = any(v is None for v in values)
             try:
                 vset = frozenset(v for v in values if v is not None)
@@ -856,7 +863,7 @@ class ExprCompiler:
             del compare
             return in_consts
         fns = [self.sub(i, scope, agg) for i in items]
-        convs = [self.comparison_converters(node.expr, it, scope) for it in items]
+        convs = [(None, item_conv) for _ in items]
         compare = T.compare
 
         def in_list(r: Any) -> Any:

@@ -120,12 +120,14 @@ def f_rtrim(v: Any, chars: Any = ...) -> Any:
 
 
 def f_replace(v: Any, old: Any, new: Any) -> Any:
-    if v is None or old is None or new is None:
+    if v is None or old is None:
         return None
-    s, o = _text(v), _text(old)
+    o = _text(old) if type(old) is not bytes else old.decode("utf-8", "replace")
     if o == "":
-        return s
-    return s.replace(o, _text(new))
+        return v  # unchanged, type and all (SQLite)
+    if new is None:
+        return None
+    return _text(v).replace(o, _text(new))
 
 
 def f_abs(v: Any) -> Any:
@@ -165,7 +167,7 @@ def f_min(*args: Any) -> Any:
     for a in args:
         if a is None:
             return None
-        if best is None or T.compare(a, best) < 0:
+        if best is None or T.compare(a, best) <= 0:  # the last of equals, as SQLite
             best = a
     return best
 
@@ -322,10 +324,13 @@ def agg_sum(vals: list[Any]) -> Any:
     vals = _nonnull(vals)
     if not vals:
         return None
-    s = _sum_values(vals)
-    if type(s) is int and not T.I64_MIN <= s <= T.I64_MAX:
-        raise SQLError("integer overflow")
-    return s
+    if all(type(v) is int for v in vals):
+        s = sum(vals)
+        if not T.I64_MIN <= s <= T.I64_MAX:
+            raise SQLError("integer overflow")
+        return s
+    # any value that is not an INTEGER makes the sum REAL (texts by their numeric prefix)
+    return float(_sum_values([float(T.numeric_prefix(v)) for v in vals]))
 
 
 def agg_total(vals: list[Any]) -> Any:

@@ -438,9 +438,10 @@ result_column = (
 ).set_name("result column")
 
 table_source = pp.Forward().set_name("table")
-table_name_ref = (ident + pp.Optional(DOT + ident) + pp.Optional(alias)("alias")).set_name(
-    "table name"
-)
+_index_hint = pp.Optional(KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)).suppress()
+table_name_ref = (
+    ident + pp.Optional(DOT + ident) + pp.Optional(alias)("alias") + _index_hint
+).set_name("table name")
 
 
 def _table_ref(t: pp.ParseResults) -> ast.TableRef:
@@ -892,6 +893,33 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
 
 create_table.set_parse_action(_create_table)
 
+create_view = (
+    K("CREATE").suppress()
+    + pp.Optional(K("TEMP") | K("TEMPORARY")).suppress()
+    + K("VIEW").suppress()
+    + pp.Optional(KS("IF NOT EXISTS"))("ine")
+    + qualified_table("name")
+    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)("cols")
+    + K("AS").suppress()
+    + pp.original_text_for(select_stmt)("sql")
+).set_name("CREATE VIEW")
+
+
+def _create_view(t: pp.ParseResults) -> ast.CreateView:
+    sql = t.sql if isinstance(t.sql, str) else t.sql[0]
+    cols = list(t.cols[0]) if t.cols else None
+    return ast.CreateView(t.name, bool(t.ine), cols, sql)
+
+
+create_view.set_parse_action(_create_view)
+drop_view = (
+    K("DROP").suppress()
+    + K("VIEW").suppress()
+    + pp.Optional(KS("IF EXISTS"))("ie")
+    + qualified_table("name")
+).set_name("DROP VIEW")
+drop_view.set_parse_action(lambda t: ast.DropView(t.name, bool(t.ie)))
+
 drop_table = (
     K("DROP").suppress()
     + K("TABLE").suppress()
@@ -1011,8 +1039,10 @@ statement <<= (
     | update_stmt
     | delete_stmt
     | create_table
+    | create_view
     | create_index
     | drop_table
+    | drop_view
     | drop_index
     | alter_table
     | txn_stmt

@@ -224,6 +224,9 @@ class Planner:
         offset = 0
         seen: set[str] = set()
         for kind, node, on, using in items:
+            low = node.name.lower() if isinstance(node, ast.TableRef) else ""
+            if low and low not in self.catalog.tables and low in self.catalog.views:
+                node = self._view_ref(node)
             if isinstance(node, ast.TableRef):
                 table = self.catalog.table(node.name)
                 name = node.alias or node.name
@@ -247,6 +250,50 @@ class Planner:
             sources.append(src)
             out.append((kind, payload, on, using, src))
         return sources, out
+
+    def _view_ref(self, node: ast.TableRef) -> ast.SubqueryRef:
+        """A view in FROM: its SELECT, planned as a subquery named by the view."""
+        from toondb.sql.grammar import parse
+
+        view = self.catalog.views[node.name.lower()]
+        depth = getattr(self, "_view_depth", 0)
+        if depth > 32:
+            raise SQLError(f"view {view['name']} is circularly defined")
+        sel = parse(view["sql"])[0].statement
+        if view.get("columns"):
+            core = sel.cores[0]
+            if (
+                len(sel.cores) == 1
+                and core.values is None
+                and not any(isinstance(rc.expr, ast.Star) for rc in core.columns)
+            ):
+                if len(view["columns"]) != len(core.columns):
+                    raise SQLError(
+                        f"expected {len(core.columns)} columns for '{view['name']}' but got "
+                        f"{len(view['columns'])}"
+                    )
+                cols = [
+                    ast.ResultColumn(rc.expr, name, rc.text)
+                    for rc, name in zip(core.columns, view["columns"])
+                ]
+                sel = ast.Select(
+                    [
+                        ast.SelectCore(
+                            core.distinct, cols, core.from_, core.where, core.group_by, core.having
+                        )
+                    ],
+                    [],
+                    sel.order_by,
+                    sel.limit,
+                    sel.offset,
+                )
+        self._view_depth = depth + 1
+        try:
+            # planned here only to fail early on a broken view; the SubqueryRef plans it again
+            self.plan_select(sel, None)
+        finally:
+            self._view_depth = depth
+        return ast.SubqueryRef(sel, node.alias or view["name"])
 
     def _refs(self, node: Any, scope: Scope) -> set[int] | None:
         """Indexes of the sources (of this scope) an expression reads; None: it holds
@@ -965,6 +1012,8 @@ class Planner:
                 continue
             if not a.args:
                 raise SQLError(f"wrong number of arguments to function {a.name}()")
+            if a.distinct and len(a.args) != 1:
+                raise SQLError("DISTINCT aggregates must have exactly one argument")
             if a.name in ("GROUP_CONCAT", "STRING_AGG"):
                 if len(a.args) > 2:
                     raise SQLError(f"wrong number of arguments to function {a.name}()")

@@ -186,9 +186,9 @@ def cast(v: Any, type_name: str) -> Any:
     if aff == REAL:
         n = numeric_prefix(v)
         return float(n)
-    # NUMERIC
+    # NUMERIC: a number is unchanged (a REAL stays REAL, as in SQLite)
     if t is int or t is float:
-        return apply_affinity(NUMERIC, v)
+        return v
     n = numeric_prefix(v)
     if type(n) is float and n.is_integer() and -9.223372036854775e18 <= n <= 9.223372036854775e18:
         return int(n)
@@ -339,9 +339,27 @@ def div(a: Any, b: Any) -> Any:
         return math.inf if (a > 0) == (b > 0) else -math.inf
 
 
+def _int_part(v: Any) -> int:
+    """The integer % works on: a text's integer prefix ('1e3' is 1), a real truncated."""
+    if type(v) is int:
+        return v
+    if type(v) is float:
+        return float_to_int(v)
+    return cast(v, "INTEGER")
+
+
 def mod(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
+    ta, tb = type(a), type(b)
+    if (ta is str or ta is bytes) or (tb is str or tb is bytes):
+        na, nb = _num(a), _num(b)  # a text counts as REAL when it reads as one
+        ia, ib = _int_part(a), _int_part(b)
+        if ib == 0:
+            return None
+        r = abs(ia) % abs(ib)
+        r = -r if ia < 0 else r
+        return float(r) if (type(na) is float or type(nb) is float) else r
     a, b = _num(a), _num(b)
     if type(a) is int and type(b) is int:
         if b == 0:
@@ -349,7 +367,7 @@ def mod(a: Any, b: Any) -> Any:
         r = abs(a) % abs(b)
         return -r if a < 0 else r
     # SQLite: a REAL operand makes the result REAL, computed on the integer parts
-    ia, ib = float_to_int(float(a)), float_to_int(float(b))
+    ia, ib = _int_part(a), _int_part(b)
     if ib == 0:
         return None
     r = abs(ia) % abs(ib)
