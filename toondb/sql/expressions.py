@@ -740,27 +740,29 @@ class ExprCompiler:
     def _column_param(
         self, op: str, slot: int, pi: int, rconv: Fn | None, pyop: Any, cmpres: Any
     ) -> Fn:
-        """column <op> ?: the parameter converted once per execution, not per row."""
+        """column <op> ?: a parameter that is a number needs no conversion, so the
+        common case is one tuple index, one list index and one comparison."""
         P = self.P
         compare = T.compare
-        memo: list[Any] = [object(), None]
-
-        def param() -> Any:
-            b = P[pi]
-            if rconv is None or b is None:
-                return b
-            if b is not memo[0]:
-                memo[0] = b
-                memo[1] = rconv(b)
-            return memo[1]
+        conv = rconv if rconv is not None else (lambda v: v)
+        # the parameter types the conversion changes: numeric affinity changes
+        # texts, TEXT affinity changes numbers, no affinity changes nothing
+        if rconv is T.converter(T.NUMERIC):
+            needs: tuple[type, ...] = (str,)
+        elif rconv is T.converter(T.TEXT):
+            needs = (int, float)
+        else:
+            needs = ()
 
         if op == ">":
 
             def col_gt_p(r: Any) -> Any:
                 a = r[slot]
-                b = param()
+                b = P[pi]
                 if a is None or b is None:
                     return None
+                if type(b) in needs:
+                    b = conv(b)
                 if type(a) is type(b):
                     return a > b
                 return compare(a, b) > 0
@@ -770,9 +772,11 @@ class ExprCompiler:
 
             def col_eq_p(r: Any) -> Any:
                 a = r[slot]
-                b = param()
+                b = P[pi]
                 if a is None or b is None:
                     return None
+                if type(b) in needs:
+                    b = conv(b)
                 if type(a) is type(b):
                     return a == b
                 return compare(a, b) == 0
@@ -781,9 +785,11 @@ class ExprCompiler:
 
         def col_op_p(r: Any) -> Any:
             a = r[slot]
-            b = param()
+            b = P[pi]
             if a is None or b is None:
                 return None
+            if type(b) in needs:
+                b = conv(b)
             if type(a) is type(b):
                 return pyop(a, b)
             return cmpres(compare(a, b))
