@@ -222,15 +222,7 @@ class SQLMixin:
                 state.txn = None
             else:
                 return self._in_txn(state.txn, parsed, index, params, many, state)
-        read_only = (
-            isinstance(stmt, (ast.Select,))
-            or (isinstance(stmt, ast.Explain))
-            or (
-                isinstance(stmt, ast.Pragma)
-                and stmt.name != "foreign_keys"
-                or (isinstance(stmt, ast.Pragma) and stmt.value is None)
-            )
-        )
+        read_only = parsed.read_only
         if read_only and not many:
             txn = self.begin_transaction(read_only=True)  # type: ignore[attr-defined]
             try:

@@ -459,9 +459,7 @@ class CreateTable(Statement):
 class CreateView(Statement):
     __slots__ = ("name", "if_not_exists", "columns", "sql")
 
-    def __init__(
-        self, name: str, if_not_exists: bool, columns: list[str] | None, sql: str
-    ) -> None:
+    def __init__(self, name: str, if_not_exists: bool, columns: list[str] | None, sql: str) -> None:
         self.name = name
         self.if_not_exists = if_not_exists
         self.columns = columns
@@ -558,10 +556,15 @@ class Explain(Statement):
 class Parsed:
     """A parsed statement with what the executor needs about its parameters."""
 
-    __slots__ = ("statement", "nparams", "names", "text")
+    __slots__ = ("statement", "nparams", "names", "text", "read_only")
 
     def __init__(self, statement: Statement, nparams: int, names: dict[str, int], text: str):
         self.statement = statement
+        # only reads: a SELECT, EXPLAIN, or a PRAGMA that sets nothing
+        self.read_only = isinstance(statement, (Select, Explain)) or (
+            isinstance(statement, Pragma)
+            and (statement.name != "foreign_keys" or statement.value is None)
+        )
         self.nparams = nparams  # positional slots (named parameters get slots too)
         self.names = names  # parameter name (without its prefix) -> slot
         self.text = text

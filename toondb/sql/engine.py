@@ -31,6 +31,7 @@ from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text
 from toondb.sql.rowcodec import decode_row, encode_row
 
 _pack_q = struct.Struct(">Q").pack
+_PLAIN = {int, float, str, bytes, type(None)}  # parameter types bound as they are
 
 Fn = Callable[[Any], Any]
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
@@ -83,6 +84,14 @@ class Compiled:
             if len(self.names) < n:
                 raise SQLError("positional parameters ('?') need a sequence of values, not a dict")
             return
+        tp = type(params)
+        if (tp is tuple or tp is list) and len(params) == n:
+            P[:] = params
+            for v in params:
+                if type(v) not in _PLAIN:
+                    break
+            else:
+                return
         if isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
             raise SQLError("parameters must be a sequence (for ?) or a dict (for :name)")
         if len(params) != n:
@@ -213,10 +222,10 @@ class TableWriter:
         return None
 
     def unique_conflicts(
-        self, row: list[Any], rowid: int, old: Any = None
+        self, row: list[Any], rowid: int, old: Any = None, only: list[IndexInfo] | None = None
     ) -> list[tuple[IndexInfo, int]]:
         out = []
-        for ix in self.unique:
+        for ix in self.unique if only is None else only:
             if old is not None and old[-1] == rowid and all(old[i] is row[i] for i in ix.col_idx):
                 continue  # an UPDATE that leaves this index's values alone
             vals = [row[i] for i in ix.col_idx]
@@ -387,6 +396,7 @@ class TableWriter:
         new_rowid: int,
         writers: dict[str, TableWriter] | None = None,
         ec: Any = None,
+        indexes: list[IndexInfo] | None = None,
     ) -> None:
         old_rid = old[-1]
         ork = rowid_key(old_rid)
@@ -404,7 +414,7 @@ class TableWriter:
                 for c in keys
             ):
                 self.on_parent_delete(old, writers, ec, "on_update")
-        for ix in self.table.indexes:
+        for ix in self.table.indexes if indexes is None else indexes:
             if ork == nrk and all(old[i] is new[i] for i in ix.col_idx):
                 continue
             ok = self.index_key(ix, old, ork)
@@ -804,6 +814,13 @@ class CompiledUpdate(_Targeted):
                     raise SchemaError(f"no such column: {name}")
             self.sets.append((i, self.ec.compile(e, scope)))
         self.conflict = stmt.conflict or "ABORT"
+        # the indexes an UPDATE that keeps the rowid can change
+        changed = {ci for ci, _ in self.sets}
+        self.changed_indexes = [ix for ix in table.indexes if changed & set(ix.col_idx)]
+        self.changed_unique = [ix for ix in self.changed_indexes if ix.unique]
+        self.checks_needed = bool(table.check_exprs) or any(
+            table.columns[ci].not_null for ci in changed if ci >= 0
+        )
 
     def explain(self) -> list[str]:
         lines = [f"UPDATE {self.table.name}", "  " + self.access.explain()]
@@ -839,13 +856,15 @@ class CompiledUpdate(_Targeted):
                         f"NOT NULL constraint failed: {table.name}.{table.columns[rowid_col].name}"
                     )
                 raise SQLError(f"datatype mismatch: the rowid must be an integer, not {new_rid!r}")
-            try:
-                w.check_row(new, new_rid)
-            except ConstraintError:
-                if self.conflict == "IGNORE":
-                    continue
-                raise
-            if new_rid != old[-1] and tree.get(rowid_key(new_rid)) is not None:
+            if self.checks_needed:
+                try:
+                    w.check_row(new, new_rid)
+                except ConstraintError:
+                    if self.conflict == "IGNORE":
+                        continue
+                    raise
+            moved = new_rid != old[-1]
+            if moved and tree.get(rowid_key(new_rid)) is not None:
                 if self.conflict == "IGNORE":
                     continue
                 if self.conflict == "REPLACE":
@@ -857,7 +876,11 @@ class CompiledUpdate(_Targeted):
                     )
                 else:
                     raise w.pk_error(new_rid)
-            clashes = w.unique_conflicts(new, old[-1], old)
+            clashes = (
+                w.unique_conflicts(new, old[-1], old, None if moved else self.changed_unique)
+                if (moved or self.changed_unique)
+                else None
+            )
             if clashes:
                 if self.conflict == "IGNORE":
                     continue
@@ -875,7 +898,14 @@ class CompiledUpdate(_Targeted):
                     raise w.unique_error(clashes[0][0], new)
             if w.fks:
                 w.check_fk_parent(new)
-            w.update_row(old, new, new_rid, writers if self.fk else None, self.ec)
+            w.update_row(
+                old,
+                new,
+                new_rid,
+                writers if self.fk else None,
+                self.ec,
+                None if moved else self.changed_indexes,
+            )
             count += 1
         return Outcome(rowcount=count)
 

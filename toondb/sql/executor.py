@@ -10,6 +10,7 @@ combine their inputs. ``explain()`` gives the operator's line in EXPLAIN
 from __future__ import annotations
 
 import heapq
+import struct
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ Row = tuple
 Fn = Callable[[Any], Any]
 
 _MIN_KEY = b""
+_pack_q = struct.Struct(">Q").pack
 
 
 class Ctx:
@@ -101,16 +103,20 @@ class RowidEq(Access):
         self.text = text
         self.defaults: tuple[Any, ...] = ()
 
-    def rows(self, outer: Row) -> Iterator[Row]:
-        rid = rowid_probe(self.probe(outer))
-        if rid is None:
-            return
-        key = rowid_key(rid) if -(1 << 63) <= rid < (1 << 63) else None
-        if key is None:
-            return
+    def rows(self, outer: Row) -> Any:
+        # a list, not a generator: the one-row case is the hot path of point queries
+        rid = self.probe(outer)
+        if type(rid) is not int:
+            rid = rowid_probe(rid)
+            if rid is None:
+                return ()
+        if not -(1 << 63) <= rid < (1 << 63):
+            return ()
+        key = _pack_q(rid + (1 << 63))
         v = self.ctx.tree(self.table.tree).get(key)
-        if v is not None:
-            yield decode_row(v, self.defaults, key)
+        if v is None:
+            return ()
+        return (decode_row(v, self.defaults, key),)
 
     def explain(self) -> str:
         return f"SEARCH {self.table.name} USING ROWID ({self.text})"
