@@ -521,6 +521,18 @@ def test_begin_commit_rollback_through_sql(people):
     people.execute("ROLLBACK")
 
 
+def test_concurrent_inserts_of_one_unique_value_conflict(db):
+    db.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT UNIQUE)")
+    a = db.begin_transaction()
+    b = db.begin_transaction()
+    a.execute("INSERT INTO u VALUES (1, 'x@y')")
+    b.execute("INSERT INTO u VALUES (2, 'x@y')")
+    a.commit()
+    with pytest.raises(toondb.TransactionConflictError):
+        b.commit()
+    assert db.execute("SELECT id, email FROM u").rows == [(1, "x@y")]
+
+
 def test_sql_transaction_belongs_to_its_thread(people):
     people.execute("BEGIN")
     people.execute("INSERT INTO people (id, name) VALUES (60, 'mine')")

@@ -6,8 +6,10 @@ for SQL, so they never meet the user's key-value keys or other named trees)::
     sql:catalog        the catalog (below)
     sql:t:<id>         one table's rows: key = keycode.rowid_key(rowid),
                        value = rowcodec.encode_row(values of every column)
-    sql:i:<id>         one index: key = keycode.encode_values(indexed values)
-                       + rowid_key(rowid); value = rowid_key(rowid)
+    sql:i:<id>...      one index: key = keycode.encode_values(indexed values)
+                       + rowid_key(rowid); value = rowid_key(rowid). In a UNIQUE
+                       index an entry whose values hold no NULL has no rowid
+                       suffix: the values alone are the key (invariant 3)
 
 Catalog tree entries::
 
@@ -26,7 +28,10 @@ Invariants:
 2. An index tree holds exactly one entry per row of its table (NULLs included):
    rows and index entries change in the same transaction, in the same statement.
 3. A UNIQUE index never holds two entries with equal non-NULL values (NULLs are
-   distinct, as in SQLite).
+   distinct, as in SQLite). Such an entry is keyed by the values alone, so two
+   optimistic transactions that insert the same value write the same key and
+   the later commit fails with TransactionConflictError (first committer wins)
+   rather than both committing a duplicate.
 4. A schema change replaces the cookie in the same transaction as the change.
 """
 

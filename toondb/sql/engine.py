@@ -231,12 +231,11 @@ class TableWriter:
             vals = [row[i] for i in ix.col_idx]
             if None in vals:
                 continue
-            prefix = encode_values(vals)
-            for _, rk in self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix)):
+            rk = self.ctx.tree(ix.tree).get(encode_values(vals))
+            if rk is not None:
                 other = key_rowid(rk)
                 if other != rowid:
                     out.append((ix, other))
-                break
         return out
 
     def unique_error(self, ix: IndexInfo, row: list[Any]) -> ConstraintError:
@@ -366,7 +365,7 @@ class TableWriter:
     # -- row operations
 
     def index_key(self, ix: IndexInfo, row: Any, rk: bytes) -> bytes:
-        return encode_values([row[i] for i in ix.col_idx]) + rk
+        return index_entry_key(ix, [row[i] for i in ix.col_idx], rk)
 
     def insert_row(self, row: list[Any], rowid: int) -> None:
         rk = rowid_key(rowid)
@@ -428,6 +427,17 @@ class TableWriter:
             self._put(tree, nrk, encode_row(new), None)
         else:
             self._put(tree, nrk, encode_row(new), raw)
+
+
+def index_entry_key(ix: IndexInfo, vals: list[Any], rk: bytes) -> bytes:
+    """An index entry's key (catalog.py, invariant 3): the encoded values, then the
+    rowid key, except in a UNIQUE index when no value is NULL: there the values
+    alone, so two transactions inserting the same value write the same key and
+    the second to commit gets a conflict instead of a duplicate."""
+    k = encode_values(vals)
+    if ix.unique and None not in vals:
+        return k
+    return k + rk
 
 
 def ast_and(conjs: list[ast.Expr]) -> ast.Expr:
@@ -664,9 +674,10 @@ class CompiledInsert(Compiled):
                 vals = [row[i] for i in cols]
                 k = enc_key(vals)
                 if uniq and None not in vals:
-                    for _ in itree.scan(k, prefix_end(k)):
+                    if itree.get(k) is not None:
                         raise w.unique_error(ix, row)
-                k += rk
+                else:
+                    k += rk
                 itree.put(k, rk)
                 if undo is not None:
                     undo.append((itree, k, None))
@@ -1253,7 +1264,7 @@ class CompiledDDL(Compiled):
                         f"(values {', '.join(map(repr, vals))} appear in rows {seen[p]} and {r[-1]}; index {s.name})"
                     )
                 seen[p] = r[-1]
-            itree.put(encode_values(vals) + k, k)
+            itree.put(index_entry_key(ix, vals, k), k)
         tables[t.name.lower()] = nt
         C.save(txn, tables, [t.name], [])
         return Outcome(rowcount=0)
