@@ -219,22 +219,35 @@ exists_expr.set_parse_action(_exists)
 scalar_subquery = subquery.copy().set_parse_action(lambda t: ast.Subquery(t[0]))
 paren_expr = (LPAR + expr + RPAR).set_name("parenthesised expression")
 
+
+# Each alternative is guarded by a one-regex look at the next token, so an operand
+# costs a few match attempts instead of one per kind of operand (parsing speed).
+def _ahead(pattern: str) -> pp.ParserElement:
+    return pp.FollowedBy(pp.Regex(pattern, flags=re.IGNORECASE))
+
+
+_kw_operand = (
+    exists_expr | cast_expr | case_expr | _time_literal | null_literal | bool_literal
+).set_name("operand")
 primary = (
-    literal
+    (_ahead(r"[0-9.]") + numeric_literal)
+    | string_literal
+    | (_ahead(r"[xX]'") + blob_literal)
     | param
-    | exists_expr
-    | cast_expr
-    | case_expr
-    | _time_literal
+    | (_ahead(r"\(") + (scalar_subquery | paren_expr))
+    | (
+        _ahead(r"(?:NOT|EXISTS|CAST|CASE|NULL|TRUE|FALSE|CURRENT_(?:TIMESTAMP|DATE|TIME))\b")
+        + _kw_operand
+    )
     | func_call
-    | scalar_subquery
-    | paren_expr
     | column_ref
 ).set_name("operand")
 
 # unary prefix operators and COLLATE
 unary = pp.Forward().set_name("unary expression")
-collate_suffix = pp.ZeroOrMore(K("COLLATE").suppress() + any_name)
+collate_suffix = pp.Optional(
+    _ahead(r"COLLATE\b") + pp.OneOrMore(K("COLLATE").suppress() + any_name)
+)
 
 
 def _collate(t: pp.ParseResults) -> ast.Expr:
@@ -251,7 +264,7 @@ def _unary(t: pp.ParseResults) -> ast.Expr:
     return ast.Unary(op, operand)
 
 
-unary <<= (pp.one_of("- + ~") + unary).set_parse_action(_unary) | (
+unary <<= (pp.Regex(r"[-+~]") + unary).set_parse_action(_unary) | (
     primary + collate_suffix
 ).set_parse_action(_collate)
 
@@ -409,13 +422,12 @@ expr <<= (
     pp.ZeroOrMore(_not_prefix)
     + unary
     + pp.ZeroOrMore(
-        null_tail
-        | in_tail
-        | like_tail
-        | between_tail
-        | (_is_op + unary)
-        | (_sym_op + unary)
+        (_sym_op + unary)
         | (_logic_op + pp.ZeroOrMore(_not_prefix) + unary)
+        | (
+            _ahead(r"(?:IS|ISNULL|NOTNULL|NOT|IN|LIKE|GLOB|BETWEEN)\b")
+            + (null_tail | in_tail | like_tail | between_tail | (_is_op + unary))
+        )
     )
 ).set_parse_action(_fold_action)
 
