@@ -4,11 +4,12 @@ regions, corruption handling and input validation."""
 
 import mmap
 import struct
+import time
 
 import numpy as np
 import pytest
 
-from toondb._hnsw import HnswCorruptionError, HnswGraph, _distance, simd_level
+from toondb._hnsw import HnswCorruptionError, HnswGraph, _distance, neighbors, simd_level
 
 NONE = np.uint64(2**64 - 1)
 
@@ -38,7 +39,9 @@ def brute_force(data, queries, k, metric):
 
 
 def recall(found, truth):
-    return float(np.mean([len(set(map(int, f)) & set(map(int, t))) / len(t) for f, t in zip(found, truth)]))
+    return float(
+        np.mean([len(set(map(int, f)) & set(map(int, t))) / len(t) for f, t in zip(found, truth)])
+    )
 
 
 DIM = 64
@@ -351,10 +354,21 @@ def test_exported_regions_block_add():
 
 
 HEADER_FIELDS = {  # name: (offset, struct format)
-    "magic": (0, "<I"), "version": (4, "<I"), "dim": (8, "<I"), "metric": (12, "<I"),
-    "m": (16, "<I"), "m0": (20, "<I"), "ef_construction": (24, "<I"), "chunk_shift": (28, "<I"), "count": (32, "<Q"),
-    "capacity": (40, "<Q"), "entry_point": (48, "<I"), "max_level": (52, "<i"),
-    "record_size": (56, "<I"), "level0_bytes": (72, "<Q"), "upper_bytes": (80, "<Q"),
+    "magic": (0, "<I"),
+    "version": (4, "<I"),
+    "dim": (8, "<I"),
+    "metric": (12, "<I"),
+    "m": (16, "<I"),
+    "m0": (20, "<I"),
+    "ef_construction": (24, "<I"),
+    "chunk_shift": (28, "<I"),
+    "count": (32, "<Q"),
+    "capacity": (40, "<Q"),
+    "entry_point": (48, "<I"),
+    "max_level": (52, "<i"),
+    "record_size": (56, "<I"),
+    "level0_bytes": (72, "<Q"),
+    "upper_bytes": (80, "<Q"),
     "nodes_bytes": (88, "<Q"),
 }
 
@@ -365,12 +379,29 @@ def patch(buf, off, fmt, value):
     return bytes(b)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("magic", 0x12345678), ("version", 99), ("dim", 0), ("dim", DIM + 1), ("metric", 3),
-    ("m", 1), ("m0", 3), ("chunk_shift", 31), ("ef_construction", 2**31), ("count", N + 1), ("count", 2**40),
-    ("entry_point", N), ("max_level", 300), ("max_level", -1), ("record_size", 8),
-    ("level0_bytes", 1), ("upper_bytes", 2**60), ("nodes_bytes", 8),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("magic", 0x12345678),
+        ("version", 99),
+        ("dim", 0),
+        ("dim", DIM + 1),
+        ("metric", 3),
+        ("m", 1),
+        ("m0", 3),
+        ("chunk_shift", 31),
+        ("ef_construction", 2**31),
+        ("count", N + 1),
+        ("count", 2**40),
+        ("entry_point", N),
+        ("max_level", 300),
+        ("max_level", -1),
+        ("record_size", 8),
+        ("level0_bytes", 1),
+        ("upper_bytes", 2**60),
+        ("nodes_bytes", 8),
+    ],
+)
 def test_corrupt_header_raises(graph, field, value):
     header, chunks, upper, nodes = serialized(graph)
     off, fmt = HEADER_FIELDS[field]
@@ -536,7 +567,9 @@ def test_portable_kernels_end_to_end(cap):
         "print(simd_level(), l[:, 0].tolist(), sep='|')\n"
     )
     env = dict(os.environ, TOONDB_HNSW_SIMD=cap)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     name, first = out.stdout.strip().split("|")
     assert name == cap or (cap == "avx2" and name == "generic" and simd_level() == "generic")
     assert eval(first) == list(range(20))  # each query's own vector comes first
@@ -584,3 +617,123 @@ def test_view_of_an_empty_graph():
     assert len(v.search(np.ones(4), k=3)[0]) == 0
     bl, bd = v.search_batch(np.ones((2, 4)), k=3)
     assert np.all(bl == NONE) and np.all(np.isinf(bd))
+
+
+# ---------------------------------------------------------------------------
+# what the stored index needs: owned copies, dirty chunks, re-pointed labels,
+# the label table, progress and cancellation, Neighbor results
+
+
+def test_copy_of_a_view_continues_like_the_original(clustered):
+    base, queries, _ = clustered
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=48, capacity=10, chunk_shift=6)
+    g.add(base[:1000], np.arange(1000))
+    g.mark_deleted([3, 4])
+    c = HnswGraph.from_regions(*serialized(g), capacity=2000)
+    assert not c.readonly and c.count == 1000 and c.capacity >= 2000
+    assert c.deleted_count == 2 and c.is_deleted(3) and 999 in c
+    assert len(c.dirty_chunks()) == 0 and not c.upper_dirty
+    assert c.header_bytes() != b"" and c.nbytes == g.nbytes
+    # the copy continues the level generator: the same further adds give the same graph
+    g.add(base[1000:1500], np.arange(1000, 1500))
+    c.add(base[1000:1500], np.arange(1000, 1500))
+    assert serialized(g)[1:] == serialized(c)[1:]
+    gl, gd = g.search_batch(queries, k=10, ef=32)
+    cl, cd = c.search_batch(queries, k=10, ef=32)
+    assert np.array_equal(gl, cl) and np.array_equal(gd, cd)
+
+
+def test_copy_checks_every_neighbour_list(graph):
+    header, chunks, upper, nodes = serialized(graph)
+    bad = bytearray(chunks[2])
+    bad[4:8] = struct.pack("<I", N + 7)  # a neighbour id past the count, in record 0 of chunk 2
+    v = HnswGraph.view(header, chunks[:2] + [bytes(bad)] + chunks[3:], upper, nodes)
+    with pytest.raises(HnswCorruptionError, match="neighbour list"):
+        v.copy()
+    bad = bytearray(chunks[0])
+    bad[0:2] = struct.pack("<H", 200)  # a count above m0
+    v = HnswGraph.view(header, [bytes(bad)] + chunks[1:], upper, nodes)
+    with pytest.raises(HnswCorruptionError):
+        v.copy()
+
+
+def test_dirty_chunks_name_what_changed(clustered):
+    base, _, _ = clustered
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=48, capacity=10, chunk_shift=6)
+    g.add(base[:2000], np.arange(2000))
+    assert list(g.dirty_chunks()) == list(range(32)) and g.upper_dirty
+    g.clear_dirty()
+    assert len(g.dirty_chunks()) == 0 and not g.upper_dirty
+    before = [bytes(c) for c in g.level0_regions()]
+    g.mark_deleted([5, 700])
+    assert list(g.dirty_chunks()) == [0, 10] and not g.upper_dirty
+    g.clear_dirty()
+    g.add(base[2000:2010], np.arange(2000, 2010))
+    after = [bytes(c) for c in g.level0_regions()]
+    changed = [i for i in range(len(after)) if i >= len(before) or before[i] != after[i]]
+    # every chunk whose bytes changed is flagged (the new records' chunk among them)
+    assert set(changed) <= set(g.dirty_chunks().tolist()) and 31 in changed and g.upper_dirty
+
+
+def test_a_deleted_label_can_be_added_again(clustered):
+    base, queries, _ = clustered
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=48, capacity=100)
+    g.add(base[:100], np.arange(100))
+    with pytest.raises(ValueError, match="already in the graph"):
+        g.add(base[100:101], [7])
+    g.mark_deleted([7])
+    g.add(base[100:101], [7])  # the label now names the new record
+    assert g.count == 101 and g.deleted_count == 1 and not g.is_deleted(7)
+    sl, sd = g.search(base[100], k=1)
+    assert int(sl[0]) == 7 and sd[0] == 0
+    labels, ids = g.label_table()
+    assert list(labels) == list(range(100)) and int(ids[7]) == 100 and len(ids) == 100
+    assert np.array_equal(g.vector(100), base[100]) and np.array_equal(g.vector(0), base[0])
+    with pytest.raises(IndexError):
+        g.vector(101)
+    # never two live records: the old one is never returned
+    bl, _ = g.search_batch(np.stack([base[7], base[100]]), k=100, ef=200)
+    assert all(list(row).count(7) == 1 for row in bl)
+
+
+def test_label_table_of_a_view_matches(graph):
+    v = HnswGraph.view(*serialized(graph))
+    labels, ids = v.label_table()
+    assert np.array_equal(labels, np.arange(N, dtype=np.uint64))
+    assert all(int(graph.labels()[i]) == int(lab) for lab, i in zip(labels[:50], ids[:50]))
+
+
+def test_progress_is_reported_and_an_exception_stops_the_build(clustered):
+    base, _, _ = clustered
+    seen = []
+    g = HnswGraph(DIM, "l2", m=16, ef_construction=200, capacity=N)
+    g.add(base[:4000], np.arange(4000), threads=2, progress=seen.append)
+    assert seen and seen[-1] == 4000 and seen == sorted(seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop(done):
+        raise Stop
+
+    g = HnswGraph(DIM, "l2", m=16, ef_construction=400, capacity=N)
+    t0 = time.perf_counter()
+    with pytest.raises(Stop):
+        g.add(base, np.arange(N), threads=1, progress=stop)
+    assert time.perf_counter() - t0 < 5  # stopped early: the whole build takes longer
+
+
+def test_neighbor_results():
+    g = HnswGraph(4, "l2", capacity=8)
+    g.add(np.diag([1, 2, 3, 4]).astype(np.float32), [10, 11, 12, 13])
+    res = g.search_neighbors(np.array([1, 0, 0, 0], np.float32), k=2)
+    assert [r.id for r in res] == [10, 11] and res[0].distance == 0.0
+    i, d = res[1]
+    assert (i, d) == (11, 5.0) and res[1] == (11, 5.0) and res[1][0] == 11 and len(res[1]) == 2
+    assert repr(res[0]) == "Neighbor(id=10, distance=0.0)"
+    import pickle
+
+    assert pickle.loads(pickle.dumps(res[1])) == res[1]
+    assert neighbors(np.array([5, 2**64 - 1], np.uint64), np.array([0.5, np.inf], np.float32)) == [
+        (5, 0.5)
+    ]

@@ -96,6 +96,10 @@ cdef struct Graph:
     uint64_t *hkeys
     uint32_t *hvals
     uint64_t hcap
+    # owned graph only: one flag per level-0 chunk written since clear_dirty(),
+    # and whether the upper arena / node table changed (what a store rewrites)
+    unsigned char *dirty
+    bint upper_dirty
 
 
 # Per-thread scratch: visited tags with an epoch, heaps, small buffers.

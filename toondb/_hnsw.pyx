@@ -57,7 +57,17 @@ The label -> internal id mapping used by add (duplicates) and mark_deleted
 is an open-addressing hash table (u64 label -> u32 id, multiplicative
 splitmix hash, linear probing, load <= 1/2) owned by the in-memory graph and
 NOT part of the regions: a read-only view does not need it (search reads the
-label from the record). Label 2**64-1 is reserved (it pads search_batch).
+label from the record). Label 2**64-1 is reserved (it pads search_batch). A
+store that needs labels without a hash keeps label_table() beside the regions
+(toondb/vector.py). A label may name several records, all but the newest
+marked deleted: add() accepts a label whose records are all deleted and points
+it at the new record (an upsert is mark_deleted + add).
+
+For a store that writes the regions back after a change (toondb/vector.py):
+copy() / from_regions() make an owned, mutable graph from a view (every
+neighbour list checked, since a build writes through them); an owned graph
+flags each level-0 chunk that add() or mark_deleted() writes (dirty_chunks(),
+upper_dirty, clear_dirty()), so only those are rewritten.
 
 Concurrency: add() takes a write lock; search()/search_batch() a read lock,
 so searches never run concurrently with a build. Inside add() the build runs
@@ -83,7 +93,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -93,7 +103,7 @@ from toondb.errors import CorruptionError
 
 cnp.import_array()
 
-__all__ = ["HnswGraph", "HnswCorruptionError", "simd_level"]
+__all__ = ["HnswGraph", "HnswCorruptionError", "Neighbor", "neighbors", "simd_level"]
 
 
 class HnswCorruptionError(CorruptionError, ValueError):
@@ -110,6 +120,8 @@ cdef extern from "_hnsw_kernels.h" nogil:
     void hnsw_spin_lock(unsigned char *l)
     void hnsw_spin_unlock(unsigned char *l)
     uint64_t hnsw_fetch_add(uint64_t *p, uint64_t v)
+    void hnsw_set_flag(unsigned char *p)
+    int hnsw_load_flag(const int *p)
     int hnsw_heap_reserve(hnsw_heap *h, size_t cap)
     void hnsw_heap_free(hnsw_heap *h)
     int hnsw_max_push(hnsw_heap *h, float d, uint32_t id)
@@ -421,6 +433,8 @@ cdef int connect(Graph *g, Ctx *c, uint32_t n, uint32_t cur, float d_nc, int lev
     cdef uint32_t w, cnt, j, e
     cdef size_t r
     cdef const float *vn
+    if level == 0 and g.dirty != NULL:
+        hnsw_set_flag(g.dirty + (n >> g.chunk_shift))
     hnsw_spin_lock(lock_of(g, n))
     w = lst[0]
     cnt = w & HNSW_COUNT_MASK
@@ -599,6 +613,7 @@ cdef class _Job:
     cdef uint64_t n
     cdef uint64_t first
     cdef int error
+    cdef int cancel
     cdef const float *queries
     cdef size_t k, ef
     cdef Filter filt
@@ -632,6 +647,76 @@ cdef _region(HnswGraph graph, char *ptr, Py_ssize_t size):
     r.ptr = ptr
     r.size = size
     return memoryview(r)
+
+
+cdef class Neighbor:
+    """One search result: ``id`` (int) and ``distance`` (float), nearest first in
+    a result list. Behaves as the tuple ``(id, distance)``: unpacks, indexes,
+    compares equal to it. Made in C by the search (a NamedTuple costs ~0.3 us
+    apiece, a third of a fast query's time at k=10)."""
+    cdef readonly object id
+    cdef readonly double distance
+
+    def __init__(self, id, distance):
+        self.id = int(id)
+        self.distance = float(distance)
+
+    def __iter__(self):
+        yield self.id
+        yield self.distance
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return (self.id, self.distance)[i]
+
+    def _tuple(self):
+        return (self.id, self.distance)
+
+    def __eq__(self, other):
+        if isinstance(other, Neighbor):
+            return self.id == (<Neighbor>other).id and self.distance == (<Neighbor>other).distance
+        if isinstance(other, tuple):
+            return (self.id, self.distance) == other
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.id, self.distance))
+
+    def __repr__(self):
+        return f"Neighbor(id={self.id!r}, distance={self.distance!r})"
+
+    def __reduce__(self):
+        return (Neighbor, (self.id, self.distance))
+
+
+cdef object _neighbors_of(cnp.ndarray labels, cnp.ndarray dists, Py_ssize_t n):
+    cdef const uint64_t *lp = <const uint64_t *>cnp.PyArray_DATA(labels)
+    cdef const float *dp = <const float *>cnp.PyArray_DATA(dists)
+    cdef list out = [None] * n
+    cdef Py_ssize_t i
+    cdef Neighbor nb
+    for i in range(n):
+        nb = Neighbor.__new__(Neighbor)
+        nb.id = lp[i]
+        nb.distance = dp[i]
+        out[i] = nb
+    return out
+
+
+def neighbors(labels, dists):
+    """[Neighbor(id, distance)] from a result row (uint64 labels, float32 distances),
+    stopping at the first padding label (2**64-1)."""
+    cdef cnp.ndarray l = np.ascontiguousarray(labels, dtype=np.uint64)
+    cdef cnp.ndarray d = np.ascontiguousarray(dists, dtype=np.float32)
+    if l.ndim != 1 or d.ndim != 1 or l.shape[0] != d.shape[0]:
+        raise ValueError("labels and dists must be 1-D arrays of the same length")
+    cdef Py_ssize_t n = 0, m = l.shape[0]
+    cdef const uint64_t *lp = <const uint64_t *>cnp.PyArray_DATA(l)
+    while n < m and lp[n] != LABEL_NONE:
+        n += 1
+    return _neighbors_of(l, d, n)
 
 
 def _as_vectors(x, Py_ssize_t dim, int ndim, what):
@@ -741,6 +826,7 @@ cdef class HnswGraph:
         free(self.g.chunks)
         free(self.g.hkeys)
         free(self.g.hvals)
+        free(self.g.dirty)
         pthread_mutex_destroy(&self.glock)
         pthread_mutex_destroy(&self.pool_lock)
         pthread_rwlock_destroy(&self.rw)
@@ -797,6 +883,11 @@ cdef class HnswGraph:
         if chunks == NULL:
             raise MemoryError()
         g.chunks = chunks
+        p = realloc(g.dirty, n_chunks)
+        if p == NULL:
+            raise MemoryError()
+        g.dirty = <unsigned char *>p
+        memset(g.dirty + g.n_chunks, 0, n_chunks - g.n_chunks)
         # the new chunks are carved from one slab (huge pages where the OS
         # gives them: fewer TLB misses on random access to records)
         p = realloc(self.slabs, (self.n_slabs + 1) * sizeof(void *))
@@ -890,10 +981,18 @@ cdef class HnswGraph:
 
     # -- add --------------------------------------------------------------------
 
-    def add(self, vectors, labels, int threads=1):
+    def add(self, vectors, labels, int threads=1, progress=None):
         """Insert vectors (n, dim) with unique uint64 labels (n,), over `threads`
-        threads with the GIL released. Labels must be new: a label given twice or
-        already in the graph raises ValueError and nothing is added."""
+        threads with the GIL released. Labels must be new, or have only deleted
+        records (the label then names the new record: an upsert is
+        mark_deleted + add); a label given twice or live in the graph raises
+        ValueError and nothing is added.
+
+        progress: a callable given the number of vectors inserted so far, called
+        from this thread about every 0.2 s while the build runs (and at its end);
+        an exception in this thread meanwhile (KeyboardInterrupt, or raised by
+        progress) stops the build early and is re-raised: the graph is then
+        incomplete and must be discarded."""
         if self.ro:
             raise ValueError("this HnswGraph is a read-only view")
         if self.exports:
@@ -922,11 +1021,13 @@ cdef class HnswGraph:
         cdef char *r
         cdef float *v
         cdef void *p
+        cdef Py_ssize_t old
         with nogil:
             pthread_rwlock_wrlock(&self.rw)
         try:
             for i in range(n):
-                if hfind(g, L[i]) >= 0:
+                old = hfind(g, L[i])
+                if old >= 0 and not ((<uint32_t *>rec_at(g, <uint32_t>old))[0] & HNSW_DELETED_BIT):
                     raise ValueError(f"label {L[i]} is already in the graph")
             first = g.count
             self._grow(first + n)
@@ -966,25 +1067,41 @@ cdef class HnswGraph:
                 else:
                     g.nodes[id_] = 0
                 hput(g, L[i], <uint32_t>id_)
+                g.dirty[id_ >> g.chunk_shift] = 1
             g.count = first + n
-            self._build(first, n, threads)
+            g.upper_dirty = True
+            self._build(first, n, threads, progress)
         finally:
             with nogil:
                 pthread_rwlock_unlock(&self.rw)
 
-    def _build(self, uint64_t first, Py_ssize_t n, int threads):
+    def _build(self, uint64_t first, Py_ssize_t n, int threads, progress=None):
         cdef _Job job = _Job.__new__(_Job)
         job.next = 0
         job.n = n
         job.first = first
         job.error = 0
+        job.cancel = 0
         if threads > n // 4:
             threads = max(1, <int>(n // 4))
-        if threads == 1:
+        if threads == 1 and progress is None:
             self._build_worker(job)
         else:
+            # the workers release the GIL; this thread reports progress and
+            # stops them (cancel flag) if it is interrupted meanwhile
             with ThreadPoolExecutor(max_workers=threads) as ex:
                 futs = [ex.submit(self._build_worker, job) for _ in range(threads)]
+                try:
+                    while True:
+                        _, pending = wait(futs, timeout=0.2)
+                        if progress is not None:
+                            progress(int(min(job.next, job.n)))
+                        if not pending:
+                            break
+                except BaseException:
+                    job.cancel = 1
+                    wait(futs)
+                    raise
                 for fu in futs:
                     fu.result()
         if job.error == ERR_NOMEM:
@@ -1001,7 +1118,7 @@ cdef class HnswGraph:
             if c == NULL:
                 job.error = ERR_NOMEM
             else:
-                while True:
+                while not hnsw_load_flag(&job.cancel):
                     i = hnsw_fetch_add(&job.next, 1)
                     if i >= job.n:
                         break
@@ -1036,6 +1153,7 @@ cdef class HnswGraph:
                 if not (w[0] & HNSW_DELETED_BIT):
                     w[0] |= HNSW_DELETED_BIT
                     self.g.deleted += 1
+                    self.g.dirty[<uint32_t>idx >> self.g.chunk_shift] = 1
         finally:
             with nogil:
                 pthread_rwlock_unlock(&self.rw)
@@ -1070,6 +1188,174 @@ cdef class HnswGraph:
         for i in range(self.g.count):
             o[i] = label_at(&self.g, <uint32_t>i)
         return out
+
+    def vector(self, Py_ssize_t i):
+        """A copy of the stored vector of internal id i (float32, (dim,); for
+        cosine the normalized vector). IndexError when i is out of range."""
+        if i < 0 or <uint64_t>i >= self.g.count:
+            raise IndexError(f"internal id {i} out of range (count {self.g.count})")
+        out = np.empty(self.g.dim, dtype=np.float32)
+        cdef float[::1] o = out
+        memcpy(&o[0], vec_at(&self.g, <uint32_t>i), self.g.dim * sizeof(float))
+        return out
+
+    def label_table(self):
+        """The live records as (labels uint64[n], ids uint32[n]) sorted by label:
+        the label -> internal id map a store keeps beside the regions (searched
+        with numpy.searchsorted, so a view needs no hash). Deleted records are
+        left out; a label with two live records raises HnswCorruptionError."""
+        cdef Graph *g = &self.g
+        cdef uint64_t live = g.count - g.deleted if g.deleted <= g.count else 0
+        cdef uint64_t i, j = 0
+        cdef bint has_del = g.deleted > 0
+        labels = np.empty(live, dtype=np.uint64)
+        ids = np.empty(live, dtype=np.uint32)
+        cdef uint64_t[::1] L = labels
+        cdef uint32_t[::1] I = ids
+        with nogil:
+            pthread_rwlock_rdlock(&self.rw)
+            for i in range(g.count):
+                if has_del and ((<uint32_t *>rec_at(g, <uint32_t>i))[0] & HNSW_DELETED_BIT):
+                    continue
+                if j >= live:
+                    j = live + 1
+                    break
+                L[j] = label_at(g, <uint32_t>i)
+                I[j] = <uint32_t>i
+                j += 1
+            pthread_rwlock_unlock(&self.rw)
+        if j != live:
+            raise HnswCorruptionError("deleted_count does not match the records' deleted bits")
+        order = np.argsort(labels, kind="stable")
+        labels = labels[order]
+        ids = ids[order]
+        if live > 1 and not (labels[1:] != labels[:live - 1]).all():
+            raise HnswCorruptionError("a label has two live records")
+        return labels, ids
+
+    # -- dirty tracking (owned graphs) --------------------------------------------
+
+    def dirty_chunks(self):
+        """Indices (int64, ascending) of the level-0 chunks written by add() or
+        mark_deleted() since the graph was made or clear_dirty() was called: a
+        store rewrites only these. Empty for a view."""
+        if self.g.dirty == NULL:
+            return np.empty(0, dtype=np.int64)
+        cdef uint64_t chunk = <uint64_t>1 << self.g.chunk_shift
+        cdef uint64_t n_used = (self.g.count + chunk - 1) >> self.g.chunk_shift
+        flags = np.frombuffer((<char *>self.g.dirty)[:n_used], dtype=np.uint8)
+        return np.flatnonzero(flags).astype(np.int64)
+
+    @property
+    def upper_dirty(self):
+        """True when add() changed the upper-links arena and node table since the
+        graph was made or clear_dirty() was called."""
+        return bool(self.g.upper_dirty)
+
+    def clear_dirty(self):
+        """Forget which chunks were written (after they were stored)."""
+        if self.g.dirty != NULL:
+            memset(self.g.dirty, 0, self.g.n_chunks)
+        self.g.upper_dirty = False
+
+    # -- owned copies ---------------------------------------------------------------
+
+    def _check_links(self):
+        # every neighbour list in range, as a build that writes through them needs
+        # (a search checks as it goes; a build must not write out of bounds)
+        cdef Graph *g = &self.g
+        cdef uint64_t i
+        cdef uint32_t w, cnt, j, nid
+        cdef int lev, l
+        cdef uint32_t *lst
+        cdef Py_ssize_t bad = -1
+        with nogil:
+            for i in range(g.count):
+                w = (<uint32_t *>rec_at(g, <uint32_t>i))[0]
+                cnt = w & HNSW_COUNT_MASK
+                if cnt > g.m0 or (w & 0xfffe0000u):
+                    bad = i
+                    break
+                lst = <uint32_t *>rec_at(g, <uint32_t>i)
+                for j in range(cnt):
+                    if lst[1 + j] >= g.count:
+                        bad = i
+                        break
+                if bad >= 0:
+                    break
+                lev = level_of(g, <uint32_t>i)
+                for l in range(1, lev + 1):
+                    lst = list_at(g, <uint32_t>i, l)
+                    cnt = lst[0] & HNSW_COUNT_MASK
+                    if cnt > g.m or (lst[0] & ~HNSW_COUNT_MASK):
+                        bad = i
+                        break
+                    for j in range(cnt):
+                        nid = lst[1 + j]
+                        if nid >= g.count or level_of(g, nid) < l:
+                            bad = i
+                            break
+                    if bad >= 0:
+                        break
+                if bad >= 0:
+                    break
+        if bad >= 0:
+            raise HnswCorruptionError(f"corrupt HNSW graph: node {bad} has a neighbour list out of range")
+
+    def copy(self, Py_ssize_t capacity=0):
+        """An owned, mutable deep copy of this graph (a view or an owned graph),
+        with room for `capacity` records (at least its count): the same chunk
+        layout, levels generator state and label map (the newest record of a
+        label wins), no dirty chunks. Every neighbour list is checked first
+        (HnswCorruptionError), since add() writes through them."""
+        cdef Graph *s = &self.g
+        cdef HnswGraph out
+        cdef Graph *d
+        cdef uint64_t chunk, n_used, i
+        cdef void *p
+        if s.m0 != 2 * s.m:
+            raise HnswCorruptionError(f"m0 {s.m0} is not 2 * m ({s.m}): cannot continue this graph")
+        with nogil:
+            pthread_rwlock_rdlock(&self.rw)
+        try:
+            self._check_links()
+            out = HnswGraph(s.dim, _METRIC_NAMES[s.metric], s.m, s.ef_construction,
+                            max(capacity, <Py_ssize_t>s.count, 1), 0, s.chunk_shift)
+            d = &out.g
+            chunk = <uint64_t>1 << s.chunk_shift
+            n_used = (s.count + chunk - 1) >> s.chunk_shift
+            for i in range(n_used):
+                memcpy(d.chunks[i], s.chunks[i], min(chunk, s.count - i * chunk) * s.record_size)
+            if s.count:
+                memcpy(d.nodes, s.nodes, s.count * sizeof(uint64_t))
+            if s.upper_bytes:
+                p = malloc(max(s.upper_bytes, <uint64_t>4096))
+                if p == NULL:
+                    raise MemoryError()
+                memcpy(p, s.upper, s.upper_bytes)
+                d.upper = <char *>p
+                d.upper_cap = max(s.upper_bytes, <uint64_t>4096)
+                d.upper_bytes = s.upper_bytes
+            d.count = s.count
+            d.entry = s.entry
+            d.max_level = s.max_level
+            d.deleted = s.deleted
+            d.level_mult = s.level_mult
+            d.rng = s.rng
+            if hreserve(d, s.count) != OK:
+                raise MemoryError()
+            for i in range(s.count):  # ascending: an upsert's newer record wins
+                hput(d, label_at(d, <uint32_t>i), <uint32_t>i)
+        finally:
+            with nogil:
+                pthread_rwlock_unlock(&self.rw)
+        return out
+
+    @staticmethod
+    def from_regions(header, level0, upper, nodes, Py_ssize_t capacity=0):
+        """An owned, mutable graph copied from regions (as view() takes them):
+        view(...).copy(capacity)."""
+        return HnswGraph.view(header, level0, upper, nodes).copy(capacity)
 
     # -- search -----------------------------------------------------------------
 
@@ -1131,6 +1417,12 @@ cdef class HnswGraph:
         if <size_t>n == kk:
             return out_l, out_d
         return out_l[:n], out_d[:n]
+
+    def search_neighbors(self, query, int k=10, int ef=64, filter=None):
+        """search() as a list of Neighbor(id, distance), nearest first."""
+        cdef cnp.ndarray labels, dists
+        labels, dists = self.search(query, k, ef, filter)
+        return _neighbors_of(labels, dists, cnp.PyArray_DIM(labels, 0))
 
     def search_batch(self, queries, int k=10, int ef=64, int threads=1, filter=None):
         """search() for each row of queries (nq, dim) over `threads` threads with

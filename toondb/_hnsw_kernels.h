@@ -235,6 +235,13 @@ HNSW_INLINE uint64_t hnsw_fetch_add(uint64_t *p, uint64_t v) {
     return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
+/* Set a per-chunk dirty flag: build threads may set the same one at once
+ * (all store 1), so the store is atomic to be a defined race. */
+HNSW_INLINE void hnsw_set_flag(unsigned char *p) { __atomic_store_n(p, 1, __ATOMIC_RELAXED); }
+
+/* The cancel flag of a parallel job, read by workers between insertions. */
+HNSW_INLINE int hnsw_load_flag(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 /* ------------------------------------------------------------------------ */
 /* Binary heaps of (distance, id). max-heap: results; min-heap: candidates. */
 
