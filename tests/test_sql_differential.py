@@ -43,6 +43,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
@@ -57,6 +58,8 @@ from sql_harness import (
     engine_under_test_name,
     make_engine_under_test,
     multiset_diff,
+    row_cmp,
+    rows_equal,
     sql_literal,
     toondb_has_sql,
 )
@@ -83,7 +86,8 @@ TEXTS = [
     "é",
     "0x10",
 ]
-BLOBS = [b"", b"a", b"\x00", b"abc", b"1", b"\x01\x02"]
+# no NUL byte: SQLite's C string functions stop at one (LIKE, LENGTH of text...)
+BLOBS = [b"", b"a", b"\xc3\xa9", b"abc", b"1", b"\x01\x02"]
 
 #: declared types: affinity INTEGER, REAL, TEXT, BLOB (none), NUMERIC and aliases
 DECLS = [
@@ -110,6 +114,70 @@ CAST_TYPES = ["INTEGER", "TEXT", "REAL", "NUMERIC", "BLOB"]
 CMP_OPS = ["=", "<>", "<", "<=", ">", ">=", "IS", "IS NOT", "==", "!="]
 ARITH_OPS = ["+", "-", "*", "/", "%"]
 SEPARATOR = "|"  # never inside the data or the literals
+
+# ---------------------------------------------------------------- known engine bugs
+# Each entry: a bug of toondb's engine this harness found, with its minimal
+# reproduction (setup statements, a query), which test_known_engine_bug runs as a
+# strict xfail: when the engine is fixed, it XPASSes and fails the suite; then
+# delete the entry. While an entry is here, the generator steers around the
+# construct (see `avoid`), so that the differential tests keep finding other bugs.
+KNOWN_BUGS: dict[str, tuple[list[str], str]] = {
+    # SQLite: SUM over texts that are integers is an INTEGER (3); toondb: 3.0 (REAL)
+    "sum-of-integer-text": (
+        ["CREATE TABLE t(x TEXT)", "INSERT INTO t VALUES ('1'), ('2')"],
+        "SELECT SUM(x), SUM('-100') FROM t",
+    ),
+}
+
+# Bugs this harness found and that were fixed (SQLite's answer, then toondb's at
+# the time), kept as regression tests: test_fixed_engine_bug.
+REGRESSIONS: dict[str, tuple[list[str], str]] = {
+    # SQLite: CAST of a REAL to NUMERIC is a no-op (1.0 stays REAL); toondb: 1
+    "cast-real-as-numeric": ([], "SELECT CAST(1.0 AS NUMERIC), CAST(0.0 AS NUMERIC)"),
+    # SQLite: a NULL INTEGER PRIMARY KEY gets max(rowid)+1, here 0; toondb: 1
+    "new-rowid-after-negative": (
+        ["CREATE TABLE t(k INTEGER PRIMARY KEY, v)", "INSERT INTO t VALUES (-1, 'a'), (NULL, 'b')"],
+        "SELECT k, v FROM t",
+    ),
+    # SQLite: SUM over a text or blob that is not a number is REAL (0.0); toondb: 0
+    "sum-of-non-numeric-text": ([], "SELECT SUM('abc'), SUM(X'61')"),
+    # SQLite: scalar MIN keeps the last of equal arguments (MIN(0, 0.0) is 0.0); toondb the first
+    "scalar-min-ties": ([], "SELECT MIN(0, 0.0), MIN(1.0, 1)"),
+    # SQLite: % takes the integer prefix of a text operand ('1e3' is 1, the result REAL): 1 % '1e3' = 0.0; toondb 1.0
+    "remainder-of-text": ([], "SELECT 1 % '1e3', 7 % '2.5'"),
+    # SQLite: x IN (list) applies no affinity when x has none: '1' IN (i) is 0 for an
+    # INTEGER column i holding 1 (while '1' = i is 1); toondb: 1
+    "in-list-affinity": (
+        ["CREATE TABLE t(b BLOB, i INTEGER)", "INSERT INTO t VALUES ('1.0', 1)"],
+        "SELECT '1' IN (i), b IN (i) FROM t",
+    ),
+    # SQLite: CASE x WHEN y compares as x = y does, with affinity; toondb: without
+    "case-operand-affinity": (
+        ["CREATE TABLE t(r REAL, i INTEGER)", "INSERT INTO t VALUES (2.5, 1)"],
+        "SELECT CASE '2.5' WHEN r THEN 'y' ELSE 'n' END, CASE i WHEN '1' THEN 'y' ELSE 'n' END FROM t",
+    ),
+    # SQLite: REPLACE(x, '', z) is x unchanged (its type too, z NULL or not); toondb: '0', NULL
+    "replace-empty-pattern": ([], "SELECT REPLACE(0, '', 'x'), REPLACE('a', '', NULL)"),
+    # a correlated subquery in an aggregate query, over a GROUP BY key that is not
+    # the table's first column: toondb raises IndexError (in HAVING EXISTS: no rows)
+    "correlated-subquery-on-group-key": (
+        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
+        "SELECT b, (SELECT COUNT(*) FROM t AS s WHERE s.a < t.b) FROM t GROUP BY b",
+    ),
+    "correlated-exists-in-having": (
+        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
+        "SELECT COUNT(*) FROM t GROUP BY b HAVING EXISTS (SELECT 1 FROM t AS s WHERE s.a < t.b)",
+    ),
+}
+
+AVOID = set(KNOWN_BUGS)
+
+
+def avoid(name: str) -> bool:
+    """True while the construct named after a known bug is to be steered around."""
+    assert name in KNOWN_BUGS or name in REGRESSIONS, name
+    return name in AVOID
+
 
 values = st.one_of(
     st.none(),
@@ -153,6 +221,9 @@ class Table:
             stmts.append(f"CREATE {u}INDEX {self.name}_i{i} ON {self.name}({', '.join(on)})")
         return stmts
 
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
     def plain_columns(self) -> list[Column]:
         """Columns an UPDATE may set without order-dependent constraint errors."""
         unique = {c for u, on in self.indexes if u for c in on} | set(self.primary_key)
@@ -171,6 +242,7 @@ class Query:
     offset: int = 0
     limit: int | None = None
     concat: dict[int, str] = field(default_factory=dict)  # column -> GROUP_CONCAT separator
+    members: list[str] = field(default_factory=list)  # of a compound select
 
 
 @dataclass
@@ -206,6 +278,10 @@ def tables_st(draw) -> list[Table]:
             table.primary_key = draw(
                 st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)
             )
+            pk = table.primary_key
+            if len(pk) == 1 and table.column(pk[0]).decl == "INTEGER":  # a rowid alias
+                if avoid("new-rowid-after-negative"):
+                    table.primary_key = [c for c in names if table.column(c).decl != "INTEGER"]
         if draw(st.integers(0, 2)) == 2:
             plain = [c.name for c in cols if not c.ipk]
             on = draw(st.lists(st.sampled_from(plain), min_size=1, max_size=2, unique=True))
@@ -217,8 +293,9 @@ def tables_st(draw) -> list[Table]:
 def ipk_values():
     # mostly fresh integers; now and then NULL (a new rowid), a text or real that
     # converts to an integer, or one that does not (datatype mismatch)
+    neg = 0 if avoid("new-rowid-after-negative") else -1
     return st.integers(0, 39).map(
-        lambda i: i if i < 30 else [None, None, None, None, "3", 2.0, 2.5, "x", -1, 0][i - 30]
+        lambda i: i if i < 30 else [None, None, None, None, "3", 2.0, 2.5, "x", neg, 0][i - 30]
     )
 
 
@@ -232,13 +309,18 @@ def inserts_st(draw, table: Table) -> list[str]:
             cols = draw(
                 st.lists(st.sampled_from(table.columns), min_size=1, unique_by=lambda c: c.name)
             )
-        rows = []
-        for _ in range(draw(st.integers(1, 3))):
-            vals = [draw(ipk_values()) if c.ipk else draw(values) for c in cols]
-            rows.append("(" + ", ".join(sql_literal(v) for v in vals) + ")")
         verb = ["INSERT", "INSERT", "INSERT", "INSERT OR IGNORE", "INSERT OR REPLACE"][
             draw(st.integers(0, 4))
         ]
+        rows = []
+        for _ in range(draw(st.integers(1, 3))):
+            vals = [draw(ipk_values()) if c.ipk else draw(values) for c in cols]
+            if verb != "INSERT":
+                # SQLite runs OR IGNORE/REPLACE without a statement journal: in a
+                # transaction, a "datatype mismatch" keeps the rows before it (toondb's
+                # statements are atomic, as they should be)
+                vals = [None if c.ipk and v in (2.5, "x") else v for c, v in zip(cols, vals)]
+            rows.append("(" + ", ".join(sql_literal(v) for v in vals) + ")")
         col_list = "(" + ", ".join(c.name for c in cols) + ")" if explicit else ""
         stmts.append(f"{verb} INTO {table.name}{col_list} VALUES {', '.join(rows)}")
     return stmts
@@ -253,6 +335,7 @@ class Scope:
     cols: list[str]  # column references visible (qualified), incl. outer ones
     level: int = 0  # subquery nesting
     subqueries: bool = True
+    correlate: bool = True  # subqueries may refer to cols
 
 
 def literal(draw) -> str:
@@ -279,7 +362,10 @@ def expr(draw, scope: Scope, depth: int, leaf=None) -> str:
     if kind <= 1:
         return simple_leaf()
     if kind == 2:
-        return f"({sub()} {draw(st.sampled_from(ARITH_OPS))} {sub()})"
+        op = draw(st.sampled_from(ARITH_OPS))
+        if op == "%" and avoid("remainder-of-text"):
+            return f"(({sub()} + 0) % ({sub()} + 0))"
+        return f"({sub()} {op} {sub()})"
     if kind == 3:
         return f"({sub()} {draw(st.sampled_from(CMP_OPS))} {sub()})"
     if kind == 4:
@@ -291,7 +377,7 @@ def expr(draw, scope: Scope, depth: int, leaf=None) -> str:
     if kind == 7:
         return function(draw, sub)
     if kind == 8:
-        if draw(st.booleans()):
+        if draw(st.booleans()) or avoid("case-operand-affinity"):
             whens = " ".join(
                 f"WHEN {pred(draw, scope, depth - 1, leaf)} THEN {sub()}"
                 for _ in range(draw(st.integers(1, 2)))
@@ -303,27 +389,28 @@ def expr(draw, scope: Scope, depth: int, leaf=None) -> str:
         els = f" ELSE {sub()}" if draw(st.booleans()) else ""
         return f"(CASE{base} {whens}{els} END)"
     if kind == 9:
-        return f"CAST({sub()} AS {draw(st.sampled_from(CAST_TYPES))})"
+        types = [t for t in CAST_TYPES if t != "NUMERIC" or not avoid("cast-real-as-numeric")]
+        return f"CAST({sub()} AS {draw(st.sampled_from(types))})"
     if kind == 10:
-        items = ", ".join(sub() for _ in range(draw(st.integers(1, 3))))
+        item = literal if avoid("in-list-affinity") else (lambda draw: sub())
+        items = ", ".join(item(draw) for _ in range(draw(st.integers(1, 3))))
         neg = "NOT " if draw(st.booleans()) else ""
         return f"({sub()} {neg}IN ({items}))"
     if kind == 11:
         neg = "NOT " if draw(st.booleans()) else ""
         return f"({sub()} {neg}BETWEEN {sub()} AND {sub()})"
     if kind == 12:
+        # the operands go through CAST(... AS TEXT), which is what LIKE and GLOB
+        # do to them anyway, but for blobs: stdlib sqlite3 is built with
+        # SQLITE_LIKE_DOESNT_MATCH_BLOBS, not SQLite's default
         neg = "NOT " if draw(st.booleans()) else ""
-        if draw(st.booleans()):
-            pat = (
-                sql_literal(draw(st.sampled_from(LIKE_PATTERNS)))
-                if draw(st.integers(0, 3))
-                else sub()
-            )
-            return f"({sub()} {neg}LIKE {pat})"
+        op, pool = ("LIKE", LIKE_PATTERNS) if draw(st.booleans()) else ("GLOB", GLOB_PATTERNS)
         pat = (
-            sql_literal(draw(st.sampled_from(GLOB_PATTERNS))) if draw(st.integers(0, 3)) else sub()
+            sql_literal(draw(st.sampled_from(pool)))
+            if draw(st.integers(0, 3))
+            else f"CAST({sub()} AS TEXT)"
         )
-        return f"({sub()} {neg}GLOB {pat})"
+        return f"(CAST({sub()} AS TEXT) {neg}{op} {pat})"
     if kind == 13:
         return f"({sub()} {draw(st.sampled_from(['IS NULL', 'IS NOT NULL', 'ISNULL', 'NOTNULL']))})"
     if kind == 14 and scope.subqueries and scope.level < 1:
@@ -354,6 +441,13 @@ def pred(draw, scope: Scope, depth: int, leaf=None) -> str:
 
 
 def function(draw, sub) -> str:
+    def small() -> str:
+        # SUBSTR's and ROUND's integer arguments: small numbers (SQLite's answers
+        # for arguments near 2**63 come from C integer overflow, not from a rule)
+        if draw(st.booleans()):
+            return sql_literal(draw(st.integers(-3, 6)))
+        return f"LENGTH({sub()})"
+
     name = draw(
         st.sampled_from(
             [
@@ -368,7 +462,8 @@ def function(draw, sub) -> str:
                 "ROUND",
                 "SUBSTR",
             ]
-            + ["TRIM", "REPLACE", "MIN", "MAX"]
+            + ["TRIM", "REPLACE", "MAX"]
+            + ([] if avoid("scalar-min-ties") else ["MIN"])
         )
     )
     if name in ("LENGTH", "LOWER", "UPPER", "ABS", "TYPEOF"):
@@ -378,13 +473,16 @@ def function(draw, sub) -> str:
     elif name in ("COALESCE", "MIN", "MAX"):
         args = [sub() for _ in range(draw(st.integers(2, 3)))]
     elif name == "ROUND":
-        args = [sub()] + ([sub()] if draw(st.booleans()) else [])
+        args = [sub()] + ([small()] if draw(st.booleans()) else [])
     elif name == "SUBSTR":
-        args = [sub(), sub()] + ([sub()] if draw(st.booleans()) else [])
+        args = [sub(), small()] + ([small()] if draw(st.booleans()) else [])
     elif name == "TRIM":
         args = [sub()] + ([sub()] if draw(st.booleans()) else [])
     else:  # REPLACE
-        args = [sub(), sub(), sub()]
+        pattern = sub()
+        if avoid("replace-empty-pattern"):
+            pattern = sql_literal(draw(st.sampled_from(["1", "a", "b", ".", "-", " ", "abc", "0"])))
+        args = [sub(), pattern, sub()]
     return f"{name}({', '.join(args)})"
 
 
@@ -393,12 +491,14 @@ def subquery(draw, scope: Scope, sub) -> str:
     alias = f"s{scope.level + 1}"
     inner_cols = [f"{alias}.{c.name}" for c in table.columns]
     inner = Scope(scope.tables, inner_cols, scope.level + 1)
-    both = Scope(scope.tables, inner_cols + scope.cols, scope.level + 1)
+    both = Scope(
+        scope.tables, inner_cols + (scope.cols if scope.correlate else []), scope.level + 1
+    )
     where = f" WHERE {pred(draw, both, 2)}" if draw(st.integers(0, 3)) else ""
     kind = draw(st.integers(0, 2))
     if kind == 0:
         agg = draw(st.sampled_from(["COUNT", "SUM", "MIN", "MAX", "TOTAL", "AVG", "COUNT(*)"]))
-        call = "COUNT(*)" if agg == "COUNT(*)" else f"{agg}({expr(draw, inner, 1)})"
+        call = "COUNT(*)" if agg == "COUNT(*)" else f"{agg}({sum_arg(agg, expr(draw, inner, 1))})"
         return f"(SELECT {call} FROM {table.name} AS {alias}{where})"
     if kind == 1:
         neg = "NOT " if draw(st.booleans()) else ""
@@ -421,7 +521,13 @@ def aggregate(draw, scope: Scope, concat_ok: bool = False) -> str:
         return f"COUNT(DISTINCT {arg})"
     if name == "GROUP_CONCAT":
         return f"GROUP_CONCAT({arg}, '{SEPARATOR}')"
-    return f"{name}({arg})"
+    return f"{name}({sum_arg(name, arg)})"
+
+
+def sum_arg(name: str, arg: str) -> str:
+    if name == "SUM" and (avoid("sum-of-non-numeric-text") or avoid("sum-of-integer-text")):
+        return f"({arg}) + 0"
+    return arg
 
 
 # ---------------------------------------------------------------- queries
@@ -473,7 +579,8 @@ def select_st(draw, tables: list[Table], concat_ok: bool, subqueries: bool = Tru
         tail = ""
     else:  # aggregate
         keys = draw(st.lists(st.sampled_from(cols), max_size=2, unique=True))
-        key_scope = Scope(tables, keys, 0, subqueries)
+        correlate = not avoid("correlated-subquery-on-group-key")
+        key_scope = Scope(tables, keys, 0, subqueries, correlate)
 
         def leaf(draw) -> str:
             choice = draw(st.integers(0, 3))
@@ -507,6 +614,7 @@ def query_st(draw, tables: list[Table]) -> Query:
     if draw(st.integers(0, 4)) == 4:  # compound
         first = select_st(draw, tables, concat_ok=False)
         parts = [first.sql]
+        members = [first.sql]
         for _ in range(draw(st.integers(1, 2))):
             op = draw(st.sampled_from(["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]))
             while True:
@@ -516,8 +624,10 @@ def query_st(draw, tables: list[Table]) -> Query:
                 # shrink-friendly: pad or cut the select list is not possible in
                 # text, so draw again (small column counts make this quick)
             parts.append(f" {op} {other.sql}")
+            members.append(other.sql)
         body, ncols, concat, aliases = "".join(parts), first.ncols, {}, None
     else:
+        members = []
         sel = select_st(draw, tables, concat_ok=True)
         body, ncols, concat, aliases = sel.sql, sel.ncols, sel.concat, sel.aliases
     order: list[tuple[int, bool]] = []
@@ -542,7 +652,7 @@ def query_st(draw, tables: list[Table]) -> Query:
         if draw(st.booleans()):
             offset = draw(st.integers(0, 4))
             limit_tail += f" OFFSET {offset}"
-    return Query(body + tail + limit_tail, body + tail, order, offset, limit, concat)
+    return Query(body + tail + limit_tail, body + tail, order, offset, limit, concat, members)
 
 
 @st.composite
@@ -634,6 +744,8 @@ def compare(q: Query, expected, expected_full, actual) -> str | None:
             else "sqlite3 raised an error, the engine did not"
         )
     if isinstance(actual, EngineError):
+        if isinstance(expected_full, EngineError):
+            return None  # sqlite3 raises without the LIMIT: it only stopped before the error
         return "the engine raised an error, sqlite3 did not"
     if actual is None:
         return "the engine returned no result set"
@@ -641,11 +753,37 @@ def compare(q: Query, expected, expected_full, actual) -> str | None:
     if any(len(r) != len(expected.columns) for r in rows):
         return f"rows of the wrong width (expected {len(expected.columns)} columns)"
     if q.order:
-        return check_ordered(normalize(q, expected_full.rows), rows, q.order, q.offset, q.limit)
+        full = expected if isinstance(expected_full, EngineError) else expected_full
+        return check_ordered(normalize(q, full.rows), rows, q.order, q.offset, q.limit)
     missing, excess = multiset_diff(normalize(q, expected.rows), rows)
     if missing or excess:
         return f"missing rows {missing!r}, unexpected rows {excess!r}"
     return None
+
+
+def _class_key(row: tuple) -> tuple:
+    # numbers by value (0 == 0.0 and hash alike), the rest by type and value
+    return tuple(v if isinstance(v, (int, float)) else (type(v).__name__, v) for v in row)
+
+
+def compound_representatives_differ(q: Query, ref: SqliteEngine, exp, act) -> bool:
+    """UNION, INTERSECT and EXCEPT keep one row of those that compare equal (1 and
+    1.0); which one is the engine's choice (SQLite keeps the last member's). True
+    unless act is exp up to that choice: the same rows up to int/real, each of
+    act's rows one that a member of the compound yields, in ORDER BY order."""
+    if isinstance(exp, EngineError) or isinstance(act, EngineError) or act is None:
+        return True
+    cands = outcome(ref, " UNION ALL ".join(q.members))
+    if isinstance(cands, EngineError):
+        return True
+    if Counter(map(_class_key, exp.rows)) != Counter(map(_class_key, act.rows)):
+        return True
+    if any(not any(rows_equal(r, c) for c in cands.rows) for r in act.rows):
+        return True
+    if q.order:
+        cmp = row_cmp(q.order)
+        return any(cmp(a, b) > 0 for a, b in zip(act.rows, act.rows[1:]))
+    return False
 
 
 def alternative_answers(sc: Scenario, ref: SqliteEngine, q: Query, seed: int):
@@ -725,12 +863,15 @@ def _run(sc: Scenario, ref: SqliteEngine, engine) -> None:
     for q in sc.queries:
         exp = outcome(ref, q.sql)
         exp_full = outcome(ref, q.sql_nolimit) if q.limit is not None else exp
-        if isinstance(exp_full, EngineError) and not isinstance(exp, EngineError):
-            exp_full = exp  # only LIMIT 0 kept the error away; no rows to compare
         act = outcome(engine, q.sql)
         problem = compare(q, exp, exp_full, act)
         if not problem:
             _event("match" if not isinstance(exp, EngineError) else "both raised")
+            continue
+        if not sc.tables:  # a hand-written scenario: no data to lay out otherwise
+            _fail(sc, len(sc.setup), "query", q.sql, exp, act, problem)
+        if q.members and not compound_representatives_differ(q, ref, exp, act):
+            _event("compound: another representative of equal values")
             continue
         alts = alternative_answers(sc, ref, q, seed=zlib.crc32(q.sql.encode()))
         order_sensitive = any(compare(q, exp, exp_full, a) for a, _ in alts)
@@ -771,7 +912,7 @@ COMMON = dict(
 
 
 @needs_engine
-@settings(max_examples=90, derandomize=True, **COMMON)
+@settings(max_examples=150, derandomize=True, **COMMON)
 @given(scenario_st())
 def test_differential(sc: Scenario) -> None:
     check_scenario(sc)
@@ -873,3 +1014,24 @@ def test_harness_accepts_any_order_of_ties() -> None:
             return res
 
     run_scenario(sc, Other())
+
+
+@pytest.mark.skipif(ENGINE != "toondb", reason="known bugs are toondb's")
+@needs_engine
+@pytest.mark.parametrize(
+    ("setup", "query"),
+    [
+        pytest.param(*repro, id=name, marks=pytest.mark.xfail(strict=True, reason=name))
+        for name, repro in KNOWN_BUGS.items()
+    ],
+)
+def test_known_engine_bug(setup: list[str], query: str) -> None:
+    """The minimal reproduction of a known engine bug still fails."""
+    check_scenario(Scenario([], list(setup), [Query(query, query, [])]))
+
+
+@needs_engine
+@pytest.mark.parametrize(("setup", "query"), list(REGRESSIONS.values()), ids=list(REGRESSIONS))
+def test_fixed_engine_bug(setup: list[str], query: str) -> None:
+    """A bug the differential tests found stays fixed."""
+    check_scenario(Scenario([], list(setup), [Query(query, query, [])]))
