@@ -244,20 +244,145 @@ def encode_row(values):
 
 cdef class DecodeScan:
     """Iterator over a tree scan's (key, value) pairs yielding decoded rows
-    (decode_row(value, defaults, key)): the whole loop stays in C."""
+    (decode_row(value, defaults, key)): the whole loop stays in C.
+
+    filter (optional): (column, op, number, pred) with op 0..5 for < <= > >= = !=:
+    rows whose value in that column does not satisfy `value op number` under
+    SQLite's comparison (NULL never does; text and blobs sort above numbers) are
+    skipped after decoding that one value, without building the row. When C
+    cannot decide exactly (an integer beyond 2**53 against a real), the row is
+    decoded and pred(row) decides."""
     cdef object it
     cdef tuple defaults
+    cdef bint has_filter
+    cdef Py_ssize_t fcol
+    cdef int fop
+    cdef bint fint
+    cdef int64_t fi
+    cdef double fd
+    cdef object fpred
 
-    def __cinit__(self, it, tuple defaults):
+    def __cinit__(self, it, tuple defaults, filter=None):
         self.it = iter(it)
         self.defaults = defaults
+        self.has_filter = False
+        if filter is not None:
+            col, op, value, pred = filter
+            self.fcol = col
+            self.fop = op
+            self.fpred = pred
+            if type(value) is int:
+                self.fint = True
+                self.fi = value
+                self.fd = <double>self.fi
+            else:
+                self.fint = False
+                self.fd = value
+            self.has_filter = True
 
     def __iter__(self):
         return self
 
+    cdef inline int _cmp_result(self, int c) noexcept:
+        # c: -1, 0, 1 = value <, =, > the filter number
+        if self.fop == 0:
+            return c < 0
+        if self.fop == 1:
+            return c <= 0
+        if self.fop == 2:
+            return c > 0
+        if self.fop == 3:
+            return c >= 0
+        if self.fop == 4:
+            return c == 0
+        return c != 0
+
+    cdef int _test(self, bytes data) except -2:
+        """1 keep, 0 skip, -1 undecided."""
+        cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t pos = 0
+        cdef uint64_t ncols, j, ln
+        cdef uint8_t tag
+        cdef int64_t iv
+        cdef double d
+        cdef object dv
+        read_varint(p, n, &pos, &ncols)
+        if <uint64_t>self.fcol >= ncols:
+            dv = self.defaults[self.fcol]
+            if dv is None:
+                return 0
+            if type(dv) is int or type(dv) is float:
+                return -1
+            return self._cmp_result(1)
+        for j in range(<uint64_t>self.fcol):  # skip the values before the column
+            if pos >= n:
+                raise RowFormatError("truncated row")
+            tag = p[pos]
+            pos += 1
+            if tag == T_I8:
+                pos += 1
+            elif tag == T_I16:
+                pos += 2
+            elif tag == T_I32:
+                pos += 4
+            elif tag == T_I64 or tag == T_F64:
+                pos += 8
+            elif tag == T_TEXT or tag == T_BLOB:
+                read_varint(p, n, &pos, &ln)
+                pos += <Py_ssize_t>ln
+            elif tag > T_BLOB:
+                raise RowFormatError(f"bad value tag {tag}")
+        if pos >= n:
+            raise RowFormatError("truncated row")
+        tag = p[pos]
+        pos += 1
+        if tag == T_NULL:
+            return 0
+        if tag == T_TEXT or tag == T_BLOB:
+            return self._cmp_result(1)
+        if tag == T_F64:
+            if pos + 8 > n:
+                raise RowFormatError("truncated row")
+            memcpy(&d, p + pos, 8)
+            if d != d:
+                return 0
+            if self.fint and not (-9007199254740992 <= self.fi <= 9007199254740992):
+                return -1
+            return self._cmp_result((d > self.fd) - (d < self.fd))
+        if tag == T_ZERO:
+            iv = 0
+        elif tag == T_ONE:
+            iv = 1
+        else:
+            ln = 1 if tag == T_I8 else (2 if tag == T_I16 else (4 if tag == T_I32 else 8))
+            if pos + <Py_ssize_t>ln > n:
+                raise RowFormatError("truncated row")
+            iv = load_le(p + pos, <int>ln)
+        if self.fint:
+            return self._cmp_result((iv > self.fi) - (iv < self.fi))
+        if self.fd != self.fd:
+            return 0
+        if not (-9007199254740992 <= iv <= 9007199254740992):
+            return -1
+        d = <double>iv
+        return self._cmp_result((d > self.fd) - (d < self.fd))
+
     def __next__(self):
-        cdef object kv = next(self.it)
-        return decode_row((<tuple>kv)[1], self.defaults, (<tuple>kv)[0])
+        cdef object kv
+        cdef object row
+        cdef int r
+        while True:
+            kv = next(self.it)
+            if self.has_filter:
+                r = self._test(<bytes>(<tuple>kv)[1])
+                if r == 0:
+                    continue
+                row = decode_row((<tuple>kv)[1], self.defaults, (<tuple>kv)[0])
+                if r < 0 and not self.fpred(row):
+                    continue
+                return row
+            return decode_row((<tuple>kv)[1], self.defaults, (<tuple>kv)[0])
 
 
 # ---------------------------------------------------------------- index keys

@@ -68,6 +68,23 @@ class Access:
     consumed: list[Any] = []
     pred: Any = None
     pred_text: str = ""
+    # (column, op code, value function, predicate): one "column op number" conjunct
+    # the C row decoder evaluates itself (see _rowcodec.DecodeScan)
+    cfilter: Any = None
+
+    def _decoded(self, it: Any) -> Any:
+        """The rows of a table scan's (key, value) pairs, pushed predicates applied."""
+        spec = self.cfilter
+        pred = self.pred
+        if spec is not None:
+            v = spec[2]()
+            if type(v) is int or type(v) is float:
+                rows = decode_scan(it, self.defaults, (spec[0], spec[1], v, spec[3]))
+            else:
+                rows = filter(spec[3], decode_scan(it, self.defaults))
+        else:
+            rows = decode_scan(it, self.defaults)
+        return rows if pred is None else filter(pred, rows)
 
     def rows(self, outer: Row) -> Iterator[Row]:
         raise NotImplementedError
@@ -86,10 +103,7 @@ class FullScan(Access):
 
     def rows(self, outer: Row) -> Iterator[Row]:
         tree = self.ctx.tree(self.table.tree)
-        rows = decode_scan(tree.scan(b"", None, self.reverse), self.defaults)
-        if self.pred is None:
-            return rows
-        return filter(self.pred, rows)
+        return self._decoded(tree.scan(b"", None, self.reverse))
 
     def explain(self) -> str:
         return f"SCAN {self.table.name}" + (" (rowid order, descending)" if self.reverse else "")
@@ -208,13 +222,7 @@ class RowidRange(Access):
                 if b < (1 << 63) - 1:
                     end = rowid_key(b + 1)
         tree = self.ctx.tree(self.table.tree)
-        defaults = self.defaults
-        pred = self.pred
-        dec = decode_row
-        for k, v in tree.scan(start, end, self.reverse):
-            r = dec(v, defaults, k)
-            if pred is None or pred(r):
-                yield r
+        yield from self._decoded(tree.scan(start, end, self.reverse))
 
     def explain(self) -> str:
         return f"SEARCH {self.table.name} USING ROWID RANGE ({self.text})" + (

@@ -622,7 +622,15 @@ class Planner:
                 or (own and k == 0 and isinstance(payload, TableInfo))
             ):
                 shifted = self._shifted_scope(scope, k)
-                access.pred = self._and([ec.compile(c, shifted, True) for c in own])
+                rest_own = list(own)
+                if isinstance(access, (FullScan, RowidRange)):
+                    for c in own:
+                        spec = self._c_filter(c, shifted)
+                        if spec is not None:
+                            access.cfilter = spec
+                            rest_own = [o for o in own if o is not c]
+                            break
+                access.pred = self._and([ec.compile(c, shifted, True) for c in rest_own])
                 access.pred_text = " AND ".join(sql_text(c) for c in own)
                 remaining = [c for c in remaining if not any(c is o for o in own)]
             if k == 0:
@@ -674,6 +682,40 @@ class Planner:
             if post_exprs:
                 lines.append("  FILTER " + " AND ".join(sql_text(c) for c in post_exprs))
         return scope, gen, lines, in_order  # type: ignore[return-value]
+
+    _C_OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}
+    _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+
+    def _c_filter(self, c: ast.Expr, shifted: Scope) -> Any:
+        """(column, op code, value function, predicate) when c is `column op ?` or
+        `column op constant` with no affinity conversion on the column's side (the
+        C decoder then tests that column itself), else None."""
+        if not (isinstance(c, ast.Binary) and c.op in self._C_OPS):
+            return None
+        col, other, op = c.left, c.right, c.op
+        if not isinstance(col, ast.Column):
+            col, other, op = c.right, c.left, self._FLIP[c.op]
+        if not isinstance(col, ast.Column) or not isinstance(other, (ast.Param, ast.Literal)):
+            return None
+        try:
+            depth, slot, _, src = shifted.resolve(col)
+        except SchemaError:
+            return None
+        if depth != 0 or src is None or src.table is None or slot >= len(src.columns):
+            return None
+        lconv, rconv = self.ec.comparison_converters(col, other, shifted)
+        if lconv is not None:
+            return None
+        if isinstance(other, ast.Param):
+            P, i = self.ec.P, other.index
+            value = (lambda: rconv(P[i])) if rconv is not None else (lambda: P[i])
+        else:
+            v = other.value
+            if type(v) is int and v > T.I64_MAX:
+                v = float(v)
+            cv = rconv(v) if rconv is not None and v is not None else v
+            value = lambda: cv  # noqa: E731
+        return (slot, self._C_OPS[op], value, self.ec.compile(c, shifted, True))
 
     def _order_column(self, order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool] | None:
         expr, desc = order

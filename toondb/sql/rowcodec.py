@@ -136,10 +136,15 @@ def py_decode_row(data: bytes, defaults: tuple[Any, ...], key: Any) -> tuple[Any
     return values + (rowid,)
 
 
-def py_decode_scan(it: Any, defaults: tuple[Any, ...]) -> Any:
-    """Decoded rows of a tree scan's (key, value) pairs."""
+def py_decode_scan(it: Any, defaults: tuple[Any, ...], filter: Any = None) -> Any:
+    """Decoded rows of a tree scan's (key, value) pairs; with a filter
+    (column, op, number, pred), only the rows pred accepts (the C version
+    decides most rows from the one column without building them)."""
+    pred = filter[3] if filter is not None else None
     for k, v in it:
-        yield py_decode_row(v, defaults, k)
+        row = py_decode_row(v, defaults, k)
+        if pred is None or pred(row):
+            yield row
 
 
 try:
