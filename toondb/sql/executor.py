@@ -130,7 +130,10 @@ class RowidEq(Access):
         v = self.ctx.tree(self.table.tree).get(key)
         if v is None:
             return ()
-        return (decode_row(v, self.defaults, key),)
+        row = decode_row(v, self.defaults, key)
+        if self.pred is not None and not self.pred(row):
+            return ()
+        return (row,)
 
     def explain(self) -> str:
         return f"SEARCH {self.table.name} USING ROWID ({self.text})"
@@ -151,11 +154,14 @@ class RowidIn(Access):
             if rid is not None and -(1 << 63) <= rid < (1 << 63):
                 ids.add(rid)
         tree = self.ctx.tree(self.table.tree)
+        pred = self.pred
         for rid in sorted(ids):
             key = rowid_key(rid)
             v = tree.get(key)
             if v is not None:
-                yield decode_row(v, self.defaults, key)
+                row = decode_row(v, self.defaults, key)
+                if pred is None or pred(row):
+                    yield row
 
     def explain(self) -> str:
         return f"SEARCH {self.table.name} USING ROWID ({self.text})"
