@@ -162,3 +162,4 @@ cdef class Txn:
     cdef object _get(self, int ti, key)
     cdef int _put(self, int ti, key, value) except -1
     cdef int _delete(self, int ti, key) except -1
+    cdef int _tree_slot(self, name, bint create, bint log) except -3

@@ -3277,55 +3277,46 @@ cdef class Txn:
 
     # ---- named trees ----
 
+    cdef int _tree_slot(self, name, bint create, bint log) except -3:
+        """The slot of named tree `name` in this transaction, or -2 when missing."""
+        cdef Py_buffer nb
+        cdef int i
+        get_key(self.env.e, name, &nb, "name")
+        try:
+            i = tree_open(self.w, <const unsigned char*>nb.buf, nb.len, create, log)
+        finally:
+            PyBuffer_Release(&nb)
+        if i == -1:
+            self._fail()
+        return i
+
     def tree(self, name, bint create=False):
         """The named tree `name` (bytes) in this transaction. With create=True it
         is created when missing; otherwise a missing tree raises KeyError."""
-        cdef Py_buffer nb
         cdef int i
         self._usable()
         if create:
             self._writable()
-        get_key(self.env.e, name, &nb, "name")
-        try:
-            i = tree_open(self.w, <const unsigned char*>nb.buf, nb.len, create, self.kind == K_WRITE)
-            if i == -1:
-                self._fail()
-            if i == -2:
-                raise KeyError(bytes(name))
-            return Tree._new(self, i, bytes(name))
-        finally:
-            PyBuffer_Release(&nb)
+        i = self._tree_slot(name, create, create and self.kind == K_WRITE)
+        if i == -2:
+            raise KeyError(bytes(name))
+        return Tree._new(self, i, bytes(name))
 
     def has_tree(self, name):
-        cdef Py_buffer nb
-        cdef int i
+        """True if the named tree exists (as this transaction sees it)."""
         self._usable()
-        get_key(self.env.e, name, &nb, "name")
-        try:
-            i = tree_open(self.w, <const unsigned char*>nb.buf, nb.len, False, False)
-            if i == -1:
-                self._fail()
-            return i >= 0
-        finally:
-            PyBuffer_Release(&nb)
+        return self._tree_slot(name, False, False) >= 0
 
     def drop_tree(self, name):
         """Delete the named tree and everything in it; True if it existed."""
-        cdef Py_buffer nb
         cdef int i
         self._writable()
-        get_key(self.env.e, name, &nb, "name")
-        try:
-            i = tree_open(self.w, <const unsigned char*>nb.buf, nb.len, False, False)
-            if i == -1:
-                self._fail()
-            if i == -2:
-                return False
-            if tree_drop(self.w, i, self.kind == K_WRITE) < 0:
-                self._fail()
-            return True
-        finally:
-            PyBuffer_Release(&nb)
+        i = self._tree_slot(name, False, False)
+        if i == -2:
+            return False
+        if tree_drop(self.w, i, self.kind == K_WRITE) < 0:
+            self._fail()
+        return True
 
     def tree_names(self, prefix=b""):
         """The names of the named trees that start with prefix, in order."""
