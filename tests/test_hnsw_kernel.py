@@ -737,3 +737,21 @@ def test_neighbor_results():
     assert neighbors(np.array([5, 2**64 - 1], np.uint64), np.array([0.5, np.inf], np.float32)) == [
         (5, 0.5)
     ]
+
+
+def test_nodes_added_after_the_entry_point_was_deleted_are_reachable(clustered):
+    # the entry point is never a search result once deleted; a build must still link
+    # new nodes to it (as hnswlib does), or they would be unreachable
+    base, _, _ = clustered
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=32, capacity=4)
+    g.add(base[:1], [0])
+    g.mark_deleted([0])
+    g.add(base[1:2], [1])
+    assert [int(x) for x in g.search(base[1], k=1)[0]] == [1]
+    # most of a graph deleted, its entry point among them, then new nodes
+    g = HnswGraph(DIM, "l2", m=8, ef_construction=32, capacity=3000)
+    g.add(base[:2000], np.arange(2000))
+    g.mark_deleted(np.arange(2000))
+    g.add(base[2000:2500], np.arange(2000, 2500))
+    labels, _ = g.search_batch(base[2000:2500], k=1, ef=32)
+    assert (labels[:, 0] == np.arange(2000, 2500)).mean() >= 0.99

@@ -466,9 +466,10 @@ cdef int insert(Graph *g, Ctx *c, pthread_mutex_t *glock, uint32_t cur) noexcept
     cdef int level = level_of(g, cur)
     cdef const float *q = vec_at(g, cur)
     cdef int maxl, l, rc
-    cdef uint32_t ep
-    cdef bint hold
-    cdef size_t n, r, j
+    cdef uint32_t ep, ep0
+    cdef bint hold, ep_deleted
+    cdef size_t n, r, j, cap
+    cdef float d0
     cdef uint32_t *lst
     pthread_mutex_lock(glock)
     maxl = g.max_level
@@ -482,6 +483,13 @@ cdef int insert(Graph *g, Ctx *c, pthread_mutex_t *glock, uint32_t cur) noexcept
         pthread_mutex_unlock(glock)
         return OK
     rc = OK
+    # A deleted entry point is never a search result, so (as hnswlib's addPoint
+    # does) it is offered as a candidate on every level: without it a node added
+    # after the entry point's deletion could get no links and be unreachable.
+    ep0 = ep
+    ep_deleted = g.deleted > 0 and ((<uint32_t *>rec_at(g, ep0))[0] & HNSW_DELETED_BIT) != 0
+    d0 = g.dist(q, vec_at(g, ep0), g.dim) if ep_deleted else 0
+    cap = g.ef_construction if g.ef_construction > g.m0 + 1 else g.m0 + 1
     if level < maxl:
         rc = descend(g, q, &ep, maxl, level, True)
     l = level if level < maxl else maxl
@@ -490,7 +498,17 @@ cdef int insert(Graph *g, Ctx *c, pthread_mutex_t *glock, uint32_t cur) noexcept
         if rc != OK:
             break
         n = hnsw_max_drain_sorted(&c.top, c.sorted)
-        if n == 0:  # only deleted nodes reached: keep the entry point
+        if ep_deleted and (n < g.ef_construction or d0 < c.sorted[n - 1].d):
+            if n == g.ef_construction or n == cap:
+                n -= 1  # the farthest makes room, as hnswlib pops it
+            j = n
+            while j > 0 and c.sorted[j - 1].d > d0:
+                c.sorted[j] = c.sorted[j - 1]
+                j -= 1
+            c.sorted[j].d = d0
+            c.sorted[j].id = ep0
+            n += 1
+        if n == 0:  # only deleted nodes reached (cannot happen with the above)
             l -= 1
             continue
         r = select_neighbors(g, c.sorted, n, g.m, c.sel)

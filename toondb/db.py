@@ -24,6 +24,7 @@ from toondb import _btree
 from toondb.config import validate
 from toondb.query import QueryMixin
 from toondb.sql.api import SQLMixin
+from toondb.vector import VectorMixin
 
 __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
@@ -123,7 +124,7 @@ class _KeyValueAPI:
         return self.scan(prefix)
 
 
-class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin, QueryMixin):
+class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin, QueryMixin, VectorMixin):
     """A transaction: every write is applied atomically at ``commit()``, or not at all.
 
     Reads see the snapshot taken when the transaction began plus its own writes;
@@ -158,7 +159,7 @@ class Transaction(_btree.Txn, _KeyValueAPI, SQLMixin, QueryMixin):
         return f"<toondb Transaction {kind}, {state}>"
 
 
-class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin):
+class Database(_btree.Env, _KeyValueAPI, SQLMixin, QueryMixin, VectorMixin):
     """An open toondb database: key-value pairs, SQL tables and vector indexes in
     one crash-safe page file.
 
