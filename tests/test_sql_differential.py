@@ -127,6 +127,22 @@ KNOWN_BUGS: dict[str, tuple[list[str], str]] = {
         ["CREATE TABLE t(x TEXT)", "INSERT INTO t VALUES ('1'), ('2')"],
         "SELECT SUM(x), SUM('-100') FROM t",
     ),
+    # SQLite: with a single MIN() or MAX(), bare columns come from the row that has
+    # the minimum or maximum (documented); toondb takes another row's
+    "bare-column-with-min-max": (
+        ["CREATE TABLE t(k INTEGER PRIMARY KEY, v)", "INSERT INTO t VALUES (13, 'x'), (20, 'y')"],
+        "SELECT v, MIN(k) FROM t",
+    ),
+    # SQLite: once rowid 2**63-1 is taken, a new rowid is an unused one picked at
+    # random (documented); toondb raises "table t has used every rowid"
+    "new-rowid-after-max": (
+        [
+            "CREATE TABLE t(k INTEGER PRIMARY KEY, v)",
+            "INSERT INTO t VALUES (9223372036854775807, 'a')",
+            "INSERT INTO t(v) VALUES ('b')",
+        ],
+        "SELECT COUNT(*) FROM t",
+    ),
 }
 
 # Bugs this harness found and that were fixed (SQLite's answer, then toondb's at
