@@ -113,6 +113,15 @@ class Scope:
         return found
 
 
+class InValues(ast.Expr):
+    """Internal: the value set of an IN subquery for one row (see _in_select)."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: ast.InSelect) -> None:
+        self.node = node
+
+
 class AggMap:
     """Post-aggregation rows: group keys, then aggregate values, then bare columns."""
 
@@ -383,6 +392,8 @@ class ExprCompiler:
             return self._func(node, scope, agg)
         if isinstance(node, ast.Subquery):
             return self._scalar_subquery(node, scope)
+        if isinstance(node, InValues):
+            return self._in_select_values(node.node, scope)[0]
         raise SQLError(f"unsupported expression {type(node).__name__}")
 
     def _arith(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
@@ -892,21 +903,21 @@ class ExprCompiler:
 
         return in_list
 
-    def _in_select(self, node: ast.InSelect, scope: Scope | None, agg: AggMap | None) -> Fn:
-        f = self.sub(node.expr, scope, agg)
-        plan, inner = self.planner.subplan(node.select, scope)
+    def _in_select_values(self, node: ast.InSelect, scope: Scope | None) -> tuple[Fn, Fn | None]:
+        """(values(row) -> (set of the subquery's values, has a NULL), conversion of
+        the left side): the subquery runs once per execution, or per row when correlated."""
+        plan, _ = self.planner.subplan(node.select, scope)
         if plan.ncolumns != 1:
             raise SQLError(f"sub-select returns {plan.ncolumns} columns - expected 1")
-        negated = node.negated
         laff = self.affinity(node.expr, scope)
         raff = plan.affinities[0] if plan.affinities else None
         lc, rc = T.comparison_affinity(laff, raff)
         lconv, rconv = T.converter(lc), T.converter(rc)
         cell = scope.cell if scope is not None else [None]
         ctx = self.planner.ctx
-        memo: list[Any] = [None, None, False]
+        memo: list[Any] = [None, None]
 
-        def values() -> tuple[frozenset[Any], bool]:
+        def compute() -> tuple[frozenset[Any], bool]:
             vals = set()
             has_null = False
             for (v,) in plan.run():
@@ -916,18 +927,27 @@ class ExprCompiler:
                     vals.add(rconv(v) if rconv else v)
             return frozenset(vals), has_null
 
-        correlated = plan.correlated
+        if plan.correlated:
 
+            def values(r: Any) -> Any:
+                cell[0] = r
+                return compute()
+
+        else:
+
+            def values(r: Any) -> Any:
+                if memo[0] != ctx.epoch:
+                    memo[1] = compute()
+                    memo[0] = ctx.epoch
+                return memo[1]
+
+        return values, lconv
+
+    @staticmethod
+    def _membership(f: Fn, values: Fn, lconv: Fn | None, negated: bool) -> Fn:
         def in_select(r: Any) -> Any:
             x = f(r)
-            if correlated:
-                cell[0] = r
-                vset, has_null = values()
-            else:
-                if memo[0] != ctx.epoch:
-                    memo[1], memo[2] = values()
-                    memo[0] = ctx.epoch
-                vset, has_null = memo[1], memo[2]
+            vset, has_null = values(r)
             if x is None:
                 return None if (vset or has_null) else negated
             if lconv is not None:
@@ -939,3 +959,20 @@ class ExprCompiler:
             return negated
 
         return in_select
+
+    def _in_select(self, node: ast.InSelect, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        if agg is not None:
+            # an aggregate on the left (x IN ... is bare otherwise): the subquery's
+            # values come from the group's last row, like a bare column
+            holder = InValues(node)
+            agg.add_bare(holder)
+            idx = agg.bare.index(holder)
+
+            def values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
+                return r[len(agg.keys) + len(agg.aggs) + idx]
+
+            _, lconv = self._in_select_values(node, scope)
+            return self._membership(f, values, lconv, node.negated)
+        values, lconv = self._in_select_values(node, scope)
+        return self._membership(f, values, lconv, node.negated)
