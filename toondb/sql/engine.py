@@ -200,7 +200,17 @@ class TableWriter:
             self.next_rowid = key_rowid(last[0]) + 1 if last is not None else 1
         rid = self.next_rowid
         if rid > T.I64_MAX:
-            raise SQLError(f"table {self.table.name} has used every rowid (the largest is 2**63-1)")
+            # the largest rowid is taken: an unused one at random, as SQLite does
+            import random
+
+            tree = self.ctx.tree(self.table.tree)
+            for _ in range(100):
+                rid = random.randint(1, T.I64_MAX)
+                if tree.get(rowid_key(rid)) is None:
+                    return rid
+            raise SQLError(
+                f"database or disk is full: no free rowid found in table {self.table.name}"
+            )
         self.next_rowid = rid + 1
         return rid
 

@@ -324,13 +324,18 @@ def agg_sum(vals: list[Any]) -> Any:
     vals = _nonnull(vals)
     if not vals:
         return None
-    if all(type(v) is int for v in vals):
-        s = sum(vals)
-        if not T.I64_MIN <= s <= T.I64_MAX:
-            raise SQLError("integer overflow")
-        return s
-    # any value that is not an INTEGER makes the sum REAL (texts by their numeric prefix)
-    return float(_sum_values([float(T.numeric_prefix(v)) for v in vals]))
+    if not all(type(v) is int for v in vals):
+        # SQLite sums what sqlite3_value_numeric_type makes of each value: a text
+        # that is an integer literal counts as an INTEGER; anything else that is
+        # not an integer makes the sum REAL (texts by their numeric prefix)
+        nums = [T.numeric_value(v) for v in vals]
+        if not all(type(n) is int for n in nums):
+            return float(_sum_values([float(T.numeric_prefix(v)) for v in vals]))
+        vals = nums
+    s = sum(vals)
+    if not T.I64_MIN <= s <= T.I64_MAX:
+        raise SQLError("integer overflow")
+    return s
 
 
 def agg_total(vals: list[Any]) -> Any:

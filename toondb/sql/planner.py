@@ -1069,6 +1069,9 @@ class Planner:
                     raise SQLError(f"misuse of aggregate function {a.name}()")
             specs.append((fn, ec.compile(a.args[0], scope), a.distinct, extra_fns))
         bare_fns = [ec.compile(b, scope) for b in agg.bare]
+        minmax_arg = None
+        if len(specs) == 1 and agg.aggs[0].name in ("MIN", "MAX") and not agg.aggs[0].distinct:
+            minmax_arg = specs[0][1]
         null_row = (None,) * scope.width
         nkeys = len(key_fns)
         grouped = nkeys > 0
@@ -1100,8 +1103,17 @@ class Planner:
                 else:
                     out.append(fn(vals))
             # bare columns and subqueries read the group's last row (a row of
-            # NULLs for the one group of an empty input, as in SQLite)
+            # NULLs for the one group of an empty input, as in SQLite); with a
+            # single MIN() or MAX(), the row that holds that minimum or maximum
             last = grp[-1] if grp else null_row
+            if minmax_arg is not None and grp and bare_fns:
+                best = out[nkeys]
+                if best is not None:
+                    for row in grp:
+                        v = minmax_arg(row)
+                        if v is not None and T.compare(v, best) == 0:
+                            last = row
+                            break
             for b in bare_fns:
                 out.append(b(last))
             return tuple(out)

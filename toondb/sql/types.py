@@ -139,6 +139,19 @@ def apply_affinity(aff: str | None, v: Any) -> Any:
     return v
 
 
+def numeric_value(v: Any) -> Any:
+    """v as SQLite's sqlite3_value_numeric_type sees it: a number, or a text that
+    is wholly an integer (-> int) or a real (-> float) literal; else None."""
+    t = type(v)
+    if t is int or t is float:
+        return v
+    if t is str:
+        m = _NUM_FULL.match(v)
+        if m is not None:
+            return _int_or_float(v, m)
+    return None
+
+
 def numeric_prefix(v: Any) -> Any:
     """v as a number for arithmetic: text and blobs by their longest numeric prefix
     (0 when there is none); NULL stays NULL."""
