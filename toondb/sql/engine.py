@@ -592,10 +592,13 @@ class CompiledInsert(Compiled):
         writers: dict[str, TableWriter] = {self.table.name.lower(): w}
         rowid_col = self.table.rowid_col
         for row in rows:
+            saved = w.next_rowid
             r = self._insert_one(w, row, rowid_col, self.conflict, writers, ctx)
             if r is not None:
                 count += 1
                 last = r
+            else:
+                w.next_rowid = saved  # an ignored row takes no rowid
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:
