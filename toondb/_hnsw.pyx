@@ -748,7 +748,7 @@ def _as_vectors(x, Py_ssize_t dim, int ndim, what):
         shape = f"({dim},)" if ndim == 1 else f"(n, {dim})"
         raise ValueError(f"{what} must be a {ndim}-D array {shape}, got shape {a.shape}")
     if a.shape[ndim - 1] != dim:
-        raise ValueError(f"{what}: dimension {a.shape[ndim - 1]} does not match the graph's dimension {dim}")
+        raise ValueError(f"{what}: dimension {a.shape[ndim - 1]}, but the index holds {dim}-dimensional vectors")
     a = np.ascontiguousarray(a)
     if not np.isfinite(a).all():
         raise ValueError(f"{what} contain NaN or infinity")

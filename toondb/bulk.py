@@ -196,7 +196,7 @@ class _Bar:
                     delay=self.delay,
                     file=sys.stderr,
                     dynamic_ncols=True,
-                    leave=progress is True,
+                    leave=False,  # a finished bar stays, with the index size (close())
                 )
         elif callable(progress):
             self.fn = progress
@@ -218,8 +218,12 @@ class _Bar:
         if self.bar is not None and time.monotonic() - self.t0 >= self.delay:
             self.bar.set_postfix_str(text)
 
-    def close(self) -> None:
+    def close(self, summary: str | None = None) -> None:
+        """Close the bar; a bar that was shown stays, ending with summary."""
         if self.bar is not None:
+            if summary is not None and time.monotonic() - self.t0 >= self.delay:
+                self.bar.set_postfix_str(summary, refresh=False)
+                self.bar.leave = True
             self.bar.close()
 
 
@@ -286,8 +290,11 @@ def bulk_build_index(
         sorted_labels, lids = labels[order], order.astype(np.uint32)
         bar.note("writing")
         _write(out, name, g, meta, sorted_labels, lids)
-    finally:
+    except BaseException:
         bar.close()
+        raise
+    size = _size(out)
+    bar.close(f"index {size / 1e6:.1f} MB")
     t_end = time.perf_counter()
     seconds = t_end - t0
     return BuildStats(
@@ -295,7 +302,7 @@ def bulk_build_index(
         dimension=dim,
         seconds=seconds,
         rate=n / seconds if seconds > 0 else 0.0,
-        index_bytes=_size(out),
+        index_bytes=size,
         build_seconds=t_built - t0,
         write_seconds=t_end - t_built,
         threads=nthreads,

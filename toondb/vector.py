@@ -378,7 +378,7 @@ def as_vectors(vectors: Any, dim: int | None, what: str = "vectors", ndim: int =
         raise ValueError(f"{what} must be a {ndim}-D array {shape}, got shape {a.shape}")
     if dim is not None and a.shape[-1] != dim:
         raise ValueError(
-            f"{what} have dimension {a.shape[-1]}, but the index holds {dim}-dimensional vectors"
+            f"{what}: dimension {a.shape[-1]}, but the index holds {dim}-dimensional vectors"
         )
     a = np.ascontiguousarray(a)
     if a.size and not np.isfinite(a).all():
