@@ -121,39 +121,7 @@ SEPARATOR = "|"  # never inside the data or the literals
 # strict xfail: when the engine is fixed, it XPASSes and fails the suite; then
 # delete the entry. While an entry is here, the generator steers around the
 # construct (see `avoid`), so that the differential tests keep finding other bugs.
-KNOWN_BUGS: dict[str, tuple[list[str], str]] = {
-    # SQLite: SUM over texts that are integers is an INTEGER (3); toondb: 3.0 (REAL)
-    "sum-of-integer-text": (
-        ["CREATE TABLE t(x TEXT)", "INSERT INTO t VALUES ('1'), ('2')"],
-        "SELECT SUM(x), SUM('-100') FROM t",
-    ),
-    # an aggregate IN a subquery correlated on a GROUP BY key: SQLite (0), (1);
-    # toondb (0), (0), and with a join in FROM an IndexError
-    "aggregate-in-correlated-subquery": (
-        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
-        "SELECT COUNT(*) IN (SELECT s.a FROM t AS s WHERE t.b = 4) FROM t GROUP BY t.b",
-    ),
-    "aggregate-in-correlated-subquery-join": (
-        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
-        "SELECT COUNT(*) IN (SELECT s.a FROM t AS s WHERE y.b = 4) FROM t AS x, t AS y GROUP BY x.a, y.b",
-    ),
-    # SQLite: with a single MIN() or MAX(), bare columns come from the row that has
-    # the minimum or maximum (documented); toondb takes another row's
-    "bare-column-with-min-max": (
-        ["CREATE TABLE t(k INTEGER PRIMARY KEY, v)", "INSERT INTO t VALUES (13, 'x'), (20, 'y')"],
-        "SELECT v, MIN(k) FROM t",
-    ),
-    # SQLite: once rowid 2**63-1 is taken, a new rowid is an unused one picked at
-    # random (documented); toondb raises "table t has used every rowid"
-    "new-rowid-after-max": (
-        [
-            "CREATE TABLE t(k INTEGER PRIMARY KEY, v)",
-            "INSERT INTO t VALUES (9223372036854775807, 'a')",
-            "INSERT INTO t(v) VALUES ('b')",
-        ],
-        "SELECT COUNT(*) FROM t",
-    ),
-}
+KNOWN_BUGS: dict[str, tuple[list[str], str]] = {}
 
 # Bugs this harness found and that were fixed (SQLite's answer, then toondb's at
 # the time), kept as regression tests: test_fixed_engine_bug.
@@ -193,6 +161,46 @@ REGRESSIONS: dict[str, tuple[list[str], str]] = {
     "correlated-exists-in-having": (
         ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
         "SELECT COUNT(*) FROM t GROUP BY b HAVING EXISTS (SELECT 1 FROM t AS s WHERE s.a < t.b)",
+    ),
+    # SQLite: SUM over texts that are integers is an INTEGER (3); toondb: 3.0 (REAL)
+    "sum-of-integer-text": (
+        ["CREATE TABLE t(x TEXT)", "INSERT INTO t VALUES ('1'), ('2')"],
+        "SELECT SUM(x), SUM('-100') FROM t",
+    ),
+    # an aggregate IN a subquery correlated on a GROUP BY key: SQLite (0), (1);
+    # toondb (0), (0), and with a join in FROM an IndexError
+    "aggregate-in-correlated-subquery": (
+        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
+        "SELECT COUNT(*) IN (SELECT s.a FROM t AS s WHERE t.b = 4) FROM t GROUP BY t.b",
+    ),
+    "aggregate-in-correlated-subquery-join": (
+        ["CREATE TABLE t(a, b)", "INSERT INTO t VALUES (1, 2), (3, 4)"],
+        "SELECT COUNT(*) IN (SELECT s.a FROM t AS s WHERE y.b = 4) FROM t AS x, t AS y GROUP BY x.a, y.b",
+    ),
+    # SQLite: with a single MIN() or MAX(), bare columns come from the row that has
+    # the minimum or maximum (documented); toondb takes another row's
+    "bare-column-with-min-max": (
+        ["CREATE TABLE t(k INTEGER PRIMARY KEY, v)", "INSERT INTO t VALUES (13, 'x'), (20, 'y')"],
+        "SELECT v, MIN(k) FROM t",
+    ),
+    # SQLite: once rowid 2**63-1 is taken, a new rowid is an unused one picked at
+    # random (documented); toondb raises "table t has used every rowid"
+    "new-rowid-after-max": (
+        [
+            "CREATE TABLE t(k INTEGER PRIMARY KEY, v)",
+            "INSERT INTO t VALUES (9223372036854775807, 'a')",
+            "INSERT INTO t(v) VALUES ('b')",
+        ],
+        "SELECT COUNT(*) FROM t",
+    ),
+    # SQLite: a row INSERT OR IGNORE skips does not use up a rowid; toondb: it did
+    "ignored-row-uses-no-rowid": (
+        [
+            "CREATE TABLE t(k INTEGER PRIMARY KEY, c INTEGER UNIQUE)",
+            "INSERT INTO t VALUES (0, 0)",
+            "INSERT OR IGNORE INTO t(c) VALUES (0), (NULL)",
+        ],
+        "SELECT k, c FROM t",
     ),
 }
 
