@@ -2325,6 +2325,8 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
+    if ns.page_count > e.file_pages:
+        e.file_pages = ns.page_count  # this commit's writes extended the file
     out_txnid[0] = ns.txnid
     return 0
 
