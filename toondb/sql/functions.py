@@ -60,6 +60,8 @@ def f_octet_length(v: Any) -> Any:
 def f_substr(v: Any, start: Any, length: Any = ...) -> Any:
     if v is None or start is None or length is None:
         return None
+    if type(v) is bytes and not v:
+        return None  # SQLite: sqlite3_value_blob() of an empty blob is NULL
     s = v if type(v) is bytes else _text(v)
     p1 = T.cast(start, "INTEGER")
     n = len(s)
