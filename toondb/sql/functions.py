@@ -126,7 +126,8 @@ def f_replace(v: Any, old: Any, new: Any) -> Any:
         return None
     o = _text(old) if type(old) is not bytes else old.decode("utf-8", "replace")
     if o == "":
-        return v  # unchanged, type and all (SQLite)
+        # unchanged: a number keeps its type, a blob comes back as text (SQLite)
+        return v if type(v) in (int, float) else _text(v)
     if new is None:
         return None
     return _text(v).replace(o, _text(new))
