@@ -691,6 +691,10 @@ def test_a_deleted_label_can_be_added_again(clustered):
     assert np.array_equal(g.vector(100), base[100]) and np.array_equal(g.vector(0), base[0])
     with pytest.raises(IndexError):
         g.vector(101)
+    assert np.array_equal(g.vectors([100, 0, 5]), base[[100, 0, 5]])
+    assert g.vectors([]).shape == (0, DIM)
+    with pytest.raises(IndexError):
+        g.vectors([3, 101])
     # never two live records: the old one is never returned
     bl, _ = g.search_batch(np.stack([base[7], base[100]]), k=100, ef=200)
     assert all(list(row).count(7) == 1 for row in bl)

@@ -635,3 +635,32 @@ def test_threads_search_while_another_adds(db, data):
     for t in ts:
         t.join()
     assert not errors and len(idx) == 3000
+
+
+def test_rebuild_drops_tombstones(db, data, filled):
+    filled.delete(np.arange(0, 30000, 20))  # every other id
+    filled.upsert([10, 30], data[:2] + 2)
+    assert filled.info().deleted == 1502 and len(filled) == 1500
+    before_ids = filled.ids()
+    q = data[1::40] + 0.01
+    found_before = filled.search_arrays(q, k=10, ef_search=200)[0]
+    v30 = filled.get(30)
+    assert filled.rebuild() == 1502
+    info = filled.info()
+    assert info.deleted == 0 and info.vectors == 1500 and len(filled) == 1500
+    assert np.array_equal(filled.ids(), before_ids)
+    np.testing.assert_array_equal(filled.get(30), v30)
+    found = filled.search_arrays(q, k=10, ef_search=200)[0]
+    assert recall(found.tolist(), found_before.tolist()) >= 0.95
+    assert not set(found.ravel().tolist()) & set(range(0, 30000, 20))
+    # the file holds only the live records now (the chunks past them are gone)
+    with db.transaction(read_only=True) as t:
+        keys = [k for k, _ in t.tree(b"vec:docs").scan(b"l0:", b"l0;")]
+    per = 1 << filled._state.meta.chunk_shift
+    assert len(keys) == (1500 + per - 1) // per
+    # aborted: nothing changes
+    filled.delete([50])
+    with pytest.raises(RuntimeError), db.transaction() as txn:
+        txn.vector_index("docs").rebuild()
+        raise RuntimeError
+    assert filled.info().deleted == 1

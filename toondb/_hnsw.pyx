@@ -1217,6 +1217,24 @@ cdef class HnswGraph:
         memcpy(&o[0], vec_at(&self.g, <uint32_t>i), self.g.dim * sizeof(float))
         return out
 
+    def vectors(self, ids):
+        """Copies of the stored vectors of internal ids (float32, (n, dim))."""
+        cdef cnp.ndarray a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        cdef Py_ssize_t n = a.shape[0], i
+        cdef const int64_t *ip = <const int64_t *>cnp.PyArray_DATA(a)
+        for i in range(n):
+            if ip[i] < 0 or <uint64_t>ip[i] >= self.g.count:
+                raise IndexError(f"internal id {ip[i]} out of range (count {self.g.count})")
+        out = np.empty((n, self.g.dim), dtype=np.float32)
+        cdef float *op = <float *>cnp.PyArray_DATA(<cnp.ndarray>out)
+        cdef size_t vb = self.g.dim * sizeof(float)
+        with nogil:
+            pthread_rwlock_rdlock(&self.rw)
+            for i in range(n):
+                memcpy(op + i * self.g.dim, vec_at(&self.g, <uint32_t>ip[i]), vb)
+            pthread_rwlock_unlock(&self.rw)
+        return out
+
     def label_table(self):
         """The live records as (labels uint64[n], ids uint32[n]) sorted by label:
         the label -> internal id map a store keeps beside the regions (searched

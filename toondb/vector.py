@@ -867,6 +867,13 @@ class VectorIndex:
         id is never returned by a search; its record stays in the graph as a tombstone."""
         raise NotImplementedError  # pragma: no cover
 
+    def rebuild(self, *, threads: int | None = None) -> int:
+        """Rebuild the graph from the live vectors, dropping the tombstones that deletes
+        and upserts left (``info().deleted``): the index then searches as a fresh build
+        of its vectors. Atomic like every write. Returns the number of tombstones
+        dropped."""
+        raise NotImplementedError  # pragma: no cover
+
 
 class _DbIndex(VectorIndex):
     """A handle bound to a Database: reads see every new commit, each write is its own
@@ -952,6 +959,9 @@ class _DbIndex(VectorIndex):
 
     def delete(self, ids: IdsLike) -> int:
         return self._write("delete", ids)
+
+    def rebuild(self, *, threads: int | None = None) -> int:
+        return self._write("rebuild", threads=threads)
 
     @property
     def database(self) -> Any:
@@ -1133,6 +1143,47 @@ class _TxnIndex(VectorIndex):
             raise
         self._store(s)
         return int(present.size)
+
+    def rebuild(self, *, threads: int | None = None) -> int:
+        t = _threads(threads)
+        s = self._load()
+        if self._txn.read_only:
+            raise ReadOnlyError(
+                "this is a read-only transaction; begin one with write=True to write"
+            )
+        self._db._pin()
+        try:
+            labels = np.array(s.labels, dtype=np.uint64)
+            vecs = s.graph.vectors(np.asarray(s.lids, dtype=np.int64))
+            dropped, old_count = int(s.graph.deleted_count), int(s.graph.count)
+        finally:
+            self._db._unpin()
+        meta = s.meta
+        g = HnswGraph(
+            meta.dim,
+            meta.metric_name,
+            meta.m,
+            meta.ef_construction,
+            capacity=max(1, labels.size),
+            seed=meta.seed,
+            chunk_shift=meta.chunk_shift,
+        )
+        if labels.size:
+            g.add(vecs, labels, threads=t)
+        lids = np.arange(labels.size, dtype=np.uint32)  # records in id order
+        try:
+            tree = self._txn.tree(self._tname)
+            new = write_graph(tree, g, meta, labels, lids, full=True)
+            per = 1 << meta.chunk_shift
+            for i in range((labels.size + per - 1) // per, (old_count + per - 1) // per):
+                tree.delete(_chunk_key(i))
+        except BaseException:
+            self._discard()
+            if not self._txn.closed:
+                self._txn.abort()
+            raise
+        self._states()[self._tname] = _State(self._name, new, g, labels, lids, owned=True)
+        return dropped
 
     @property
     def transaction(self) -> Any:
