@@ -1218,6 +1218,12 @@ class Planner:
             acc: list[tuple[Any, ...]] = list(plans[0].run())
             distinct_sorted = False
             for op, p in zip(ops, plans[1:]):
+                if terms and not acc and op in ("EXCEPT", "INTERSECT"):
+                    # the result stays empty; SQLite (merging the sorted parts
+                    # for an ORDER BY) never runs the right part then, so an
+                    # error it would raise is not raised here either
+                    distinct_sorted = True
+                    continue
                 rows = list(p.run())
                 if op == "UNION ALL":
                     acc.extend(rows)
