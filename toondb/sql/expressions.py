@@ -733,10 +733,8 @@ class ExprCompiler:
 
         def cmp(r: Any) -> Any:
             a = lf(r)
-            if a is None:
-                return None
-            b = rf(r)
-            if b is None:
+            b = rf(r)  # both sides always evaluated, as SQLite does (errors included)
+            if a is None or b is None:
                 return None
             if lconv is not None:
                 a = lconv(a)
