@@ -664,3 +664,34 @@ def test_rebuild_drops_tombstones(db, data, filled):
         txn.vector_index("docs").rebuild()
         raise RuntimeError
     assert filled.info().deleted == 1
+
+
+# ---------------------------------------------------------------------------------------
+# damage in the level-0 chunks (mapped without a checksum pass at open)
+
+
+def test_a_damaged_chunk_is_found_by_the_first_search_that_reaches_it(tmp_path):
+    """Opening an index reads no chunk (so it costs the same at any size); the
+    first search that reaches a damaged chunk raises CorruptionError instead of
+    ranking on wrong vectors, and so does every later one."""
+    from toondb.errors import CorruptionError
+
+    data = gaussian_mixture(2000, DIM, 4, seed=11)
+    path = tmp_path / "db"
+    with Database.open(path) as db:
+        db.create_vector_index("v", DIM, "l2", m=8, ef_construction=64).add(
+            np.arange(len(data)), data
+        )
+    raw = bytearray((path / "toondb.data").read_bytes())
+    at = raw.find(data[7].tobytes())
+    assert at > 0
+    raw[at + 5] ^= 0x40  # one bit of vector 7, inside its chunk's extent
+    (path / "toondb.data").write_bytes(bytes(raw))
+    with Database.open(path) as db:
+        idx = db.vector_index("v")  # opening does not read the chunk
+        assert idx.count == len(data)
+        for _ in range(2):
+            with pytest.raises(CorruptionError, match="checksum"):
+                idx.search(data[7], k=5)
+        with pytest.raises(CorruptionError):
+            idx.get(7)

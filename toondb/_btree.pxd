@@ -75,6 +75,7 @@ ctypedef struct EnvC:
     double lock_timeout
     int active           # write locks this process holds (close waits for them)
     int pins             # users of the mapping with the GIL released (close waits for them)
+    int closing          # close() is waiting: no new pins
     void* io_hook        # borrowed PyObject* (owned by the Env object), or NULL
     # the error of the last failed call: code, page, message
     int err

@@ -2812,6 +2812,7 @@ cdef class Env:
                 finally:
                     wunlock(e)
         # wait for commits and searches running in other threads with the GIL released
+        e.closing = 1
         while e.active > 0 or e.pins > 0:
             with nogil:
                 usleep(200)
@@ -2847,9 +2848,21 @@ cdef class Env:
 
     def _pin(self):
         """Keep the mapping alive across work done with the GIL released on
-        memory inside it (a vector search); close() waits for _unpin()."""
+        memory inside it (a vector search); close() waits for _unpin(), and
+        once it waits, no new pin is granted."""
         check_open(self)
+        if self.e.closing:
+            raise ClosedError("the database is being closed")
         self.e.pins += 1
+
+    def _commit_stamp(self):
+        """The newest committed transaction id (any process's): cheap, for
+        caches that must notice commits."""
+        cdef State st, dur
+        check_open(self)
+        if read_meta(self.e, &st, &dur) < 0:
+            raise_err(self.e)
+        return st.txnid
 
     def _unpin(self):
         if self.e != NULL and self.e.pins > 0:
@@ -3147,6 +3160,11 @@ cdef class Txn:
         return self.kind == K_READ
 
     @property
+    def database(self):
+        """The database this transaction belongs to."""
+        return self.env
+
+    @property
     def immediate(self):
         """True if this transaction holds the write lock from begin to commit."""
         return self.kind == K_IMMEDIATE
@@ -3411,6 +3429,54 @@ cdef class Tree:
             if (tdb_ld32(cell + 2) & TDB_OVF) and not (tdb_ld32(cell + 6 + tdb_ld16(cell)) & TDB_DIRTY):
                 return PyMemoryView_FromMemory(<char*>vp, vlen, PyBUF_READ)
             return PyBytes_FromStringAndSize(vp, vlen)
+        finally:
+            PyBuffer_Release(&kb)
+
+    def _get_extent(self, key):
+        """Zero-copy without the checksum pass, for values too large to verify
+        at once (a vector index's level-0 chunks): (data, span, crc) where data
+        is a read-only memoryview of the value in the mapped file, span the
+        bytes its extent's checksum covers and crc the checksum the extent
+        carries, so the caller verifies a chunk when it first reads it. The
+        extent's header (type, length, own id) is checked here. A value that is
+        inline, or written in this transaction, comes back as (bytes, None,
+        None); a missing key as None. Same lifetime rule as _get_view."""
+        cdef Py_buffer kb
+        cdef const char* cell
+        cdef const char* op
+        cdef uint32_t klen, v, pg, n
+        cdef int rc
+        cdef WTxn* w
+        cdef EnvC* e
+        self._ok()
+        w = self.txn.w
+        e = self.txn.env.e
+        get_key(e, key, &kb)
+        try:
+            rc = tree_find(e, w, w.snap.page_count, &w.trees[self.ti].desc,
+                           <const unsigned char*>kb.buf, kb.len, &cell)
+            if rc < 0:
+                raise_err(e)
+            if rc == 0:
+                return None
+            klen = tdb_ld16(cell)
+            v = tdb_ld32(cell + 2)
+            if not (v & TDB_OVF) or (tdb_ld32(cell + 6 + klen) & TDB_DIRTY):
+                return (value_bytes(e, w, w.snap.page_count, cell), None, None)
+            v &= ~TDB_OVF
+            pg = tdb_ld32(cell + 6 + klen)
+            if pg < 2 or pg >= w.snap.page_count:
+                corrupt(e, pg, "overflow page id out of range of the snapshot")
+                raise_err(e)
+            op = e.map + <size_t>pg * e.psize
+            n = tdb_ld32(op + PH_AUX)
+            if (<uint8_t>op[PH_TYPE] != P_OVERFLOW or n == 0 or <uint64_t>pg + n > w.snap.page_count
+                    or tdb_ld32(op + PH_PGNO) != pg or <uint64_t>n * e.psize < <uint64_t>v + OV_DATA):
+                corrupt(e, pg, "bad overflow extent header")
+                raise_err(e)
+            return (PyMemoryView_FromMemory(<char*>op + OV_DATA, v, PyBUF_READ),
+                    PyMemoryView_FromMemory(<char*>op + 4, <Py_ssize_t>n * e.psize - 4, PyBUF_READ),
+                    tdb_ld32(op))
         finally:
             PyBuffer_Release(&kb)
 

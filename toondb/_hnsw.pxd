@@ -100,6 +100,12 @@ cdef struct Graph:
     # and whether the upper arena / node table changed (what a store rewrites)
     unsigned char *dirty
     bint upper_dirty
+    # view of a store's pages: each level-0 chunk is verified against its
+    # extent's checksum when a search first reaches it (NULL: nothing to check)
+    unsigned char *chk_ok
+    const char **chk_span
+    size_t *chk_len
+    uint32_t *chk_crc
 
 
 # Per-thread scratch: visited tags with an epoch, heaps, small buffers.

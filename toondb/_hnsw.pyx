@@ -142,6 +142,8 @@ cdef extern from "_hnsw_kernels.h" nogil:
     void *hnsw_alloc_slab(size_t n)
     int hnsw_rwlock_init(pthread_rwlock_t *l)
     bint HNSW_UNLIKELY(bint x)
+    void hnsw_flag_set(unsigned char *p)
+    int hnsw_flag_get(const unsigned char *p)
     const uint64_t OFF_MASK "HNSW_OFF_MASK"
 
 
@@ -151,6 +153,13 @@ cdef enum:
     ERR_NOMEM = -1
     ERR_CORRUPT = -2
     ERR_NONFINITE = -3
+    ERR_CHECKSUM = -4
+
+cdef extern from "_btree_support.h" nogil:
+    void tdb_crc_init()
+    uint32_t tdb_crc32c(uint32_t crc, const void *buf, size_t n)
+
+tdb_crc_init()
 
 
 def _raise(Py_ssize_t code, what):
@@ -158,6 +167,9 @@ def _raise(Py_ssize_t code, what):
         raise MemoryError()
     if code == ERR_NONFINITE:
         raise ValueError(f"{what} contain NaN or infinity")
+    if code == ERR_CHECKSUM:
+        raise HnswCorruptionError("corrupt HNSW graph: a level-0 chunk fails its checksum "
+                                  "(the file is damaged)")
     raise HnswCorruptionError("corrupt HNSW graph: a neighbour count or id is out of range")
 
 # The best kernels this CPU runs; TOONDB_HNSW_SIMD=generic|avx2|avx512 caps the
@@ -214,6 +226,25 @@ cdef inline uint32_t *list_at(const Graph *g, uint32_t i, int level) noexcept no
 # node's lists on every level.
 cdef inline unsigned char *lock_of(const Graph *g, uint32_t i) noexcept nogil:
     return <unsigned char *>rec_at(g, i) + 3
+
+cdef int verify_chunk(const Graph *g, uint64_t c) noexcept nogil:
+    """Check level-0 chunk c of a view against its extent's checksum, once."""
+    if tdb_crc32c(0, g.chk_span[c], g.chk_len[c]) != g.chk_crc[c]:
+        return ERR_CHECKSUM
+    hnsw_flag_set(&g.chk_ok[c])
+    return OK
+
+cdef inline int ensure_chunk(const Graph *g, uint32_t i) noexcept nogil:
+    """Before a search reads record i of a view: its chunk's checksum holds.
+    Every record a search reads is the entry point or a neighbour it reached,
+    and both pass here first."""
+    cdef uint64_t c
+    if g.chk_ok == NULL:
+        return OK
+    c = i >> g.chunk_shift
+    if HNSW_UNLIKELY(not hnsw_flag_get(&g.chk_ok[c])):
+        return verify_chunk(g, c)
+    return OK
 
 cdef inline bint accepted(const Graph *g, uint32_t i, const Filter *f, bint has_del) noexcept nogil:
     cdef char *r = rec_at(g, i)
@@ -332,6 +363,8 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
             if HNSW_UNLIKELY(nid >= count):
                 return ERR_CORRUPT
             if vis[nid] != tag:
+                if HNSW_UNLIKELY(ensure_chunk(g, nid) != OK):
+                    return ERR_CHECKSUM
                 vis[nid] = tag
                 ids2[m] = nid
                 m += 1
@@ -387,6 +420,8 @@ cdef int descend(const Graph *g, const float *q, uint32_t *ep_io, int top, int s
                 nid = buf[j]
                 if HNSW_UNLIKELY(nid >= count or level_of(g, nid) < level):
                     return ERR_CORRUPT
+                if HNSW_UNLIKELY(ensure_chunk(g, nid) != OK):
+                    return ERR_CHECKSUM
                 d = g.dist(q, vec_at(g, nid), g.dim)
                 if d < curd:
                     curd = d
@@ -550,6 +585,8 @@ cdef Py_ssize_t knn(const Graph *g, Ctx *c, const float *query, size_t k, size_t
         hnsw_normalize(query, c.qbuf, g.dim)
         q = c.qbuf
     ep = g.entry
+    if ensure_chunk(g, ep) != OK:
+        return ERR_CHECKSUM
     rc = descend(g, q, &ep, g.max_level, 0, False)
     if rc != OK:
         return rc
@@ -845,6 +882,10 @@ cdef class HnswGraph:
         free(self.g.hkeys)
         free(self.g.hvals)
         free(self.g.dirty)
+        free(self.g.chk_ok)
+        free(<void *>self.g.chk_span)
+        free(self.g.chk_len)
+        free(self.g.chk_crc)
         pthread_mutex_destroy(&self.glock)
         pthread_mutex_destroy(&self.pool_lock)
         pthread_rwlock_destroy(&self.rw)
@@ -1176,10 +1217,21 @@ cdef class HnswGraph:
             with nogil:
                 pthread_rwlock_unlock(&self.rw)
 
+    def _verify_all(self):
+        """A view with lazy chunk checksums: verify every chunk now (before an
+        operation that reads records outside a search: labels, copies, ...)."""
+        cdef uint64_t c
+        if self.g.chk_ok == NULL:
+            return
+        for c in range(self.g.n_chunks):
+            if not self.g.chk_ok[c] and verify_chunk(&self.g, c) != OK:
+                _raise(ERR_CHECKSUM, "")
+
     def _ensure_map(self):
         # a view has no label map (not part of the regions): build it on first use
         cdef uint64_t i
         if self.ro and self.g.hcap == 0 and self.g.count:
+            self._verify_all()
             if hreserve(&self.g, self.g.count) != OK:
                 raise MemoryError()
             for i in range(self.g.count):
@@ -1200,6 +1252,7 @@ cdef class HnswGraph:
 
     def labels(self):
         """All labels in internal-id order (a copy)."""
+        self._verify_all()
         out = np.empty(self.g.count, dtype=np.uint64)
         cdef uint64_t[::1] o = out
         cdef uint64_t i
@@ -1210,6 +1263,7 @@ cdef class HnswGraph:
     def vector(self, Py_ssize_t i):
         """A copy of the stored vector of internal id i (float32, (dim,); for
         cosine the normalized vector). IndexError when i is out of range."""
+        self._verify_all()
         if i < 0 or <uint64_t>i >= self.g.count:
             raise IndexError(f"internal id {i} out of range (count {self.g.count})")
         out = np.empty(self.g.dim, dtype=np.float32)
@@ -1219,6 +1273,7 @@ cdef class HnswGraph:
 
     def vectors(self, ids):
         """Copies of the stored vectors of internal ids (float32, (n, dim))."""
+        self._verify_all()
         cdef cnp.ndarray a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
         cdef Py_ssize_t n = a.shape[0], i
         cdef const int64_t *ip = <const int64_t *>cnp.PyArray_DATA(a)
@@ -1240,6 +1295,7 @@ cdef class HnswGraph:
         the label -> internal id map a store keeps beside the regions (searched
         with numpy.searchsorted, so a view needs no hash). Deleted records are
         left out; a label with two live records raises HnswCorruptionError."""
+        self._verify_all()
         cdef Graph *g = &self.g
         cdef uint64_t live = g.count - g.deleted if g.deleted <= g.count else 0
         cdef uint64_t i, j = 0
@@ -1351,6 +1407,7 @@ cdef class HnswGraph:
         cdef void *p
         if s.m0 != 2 * s.m:
             raise HnswCorruptionError(f"m0 {s.m0} is not 2 * m ({s.m}): cannot continue this graph")
+        self._verify_all()
         with nogil:
             pthread_rwlock_rdlock(&self.rw)
         try:
@@ -1601,7 +1658,7 @@ cdef class HnswGraph:
                 + self.g.upper_bytes + self.g.count * 8)
 
     @staticmethod
-    def view(header, level0, upper, nodes, owner=None):
+    def view(header, level0, upper, nodes, owner=None, level0_checks=None):
         """A read-only, searchable HnswGraph over existing memory, without copying.
 
         Each region is a buffer object (bytes, mmap, memoryview, ...) or an
@@ -1609,11 +1666,16 @@ cdef class HnswGraph:
         as long as the view and must keep that memory valid. `level0` is one
         region holding all records contiguously, or a list with one region per
         chunk. Every structural field is checked (HnswCorruptionError); neighbour
-        ids are checked during search."""
+        ids are checked during search. `level0_checks`, with a list of chunks:
+        one (span, crc) per chunk, span a buffer that contains the chunk and
+        whose CRC-32C must be crc; a chunk is verified when a search first
+        reaches it (or before any other read of records), so opening costs
+        nothing per chunk and a damaged chunk raises HnswCorruptionError."""
         cdef HnswGraph self = HnswGraph.__new__(HnswGraph)
         cdef hnsw_header_t h
         cdef Graph *g = &self.g
         cdef uint64_t i, chunk, n_chunks, need, lev, off, x
+        cdef uintptr_t sa
         keep = [owner]
         self.keep = keep
 
@@ -1715,6 +1777,27 @@ cdef class HnswGraph:
             for i in range(n_chunks):
                 g.chunks[i] = <char *><uintptr_t>base + i * chunk * h.record_size
         g.n_chunks = n_chunks
+        if level0_checks is not None:
+            if not isinstance(level0, list) or <uint64_t>len(level0_checks) < n_chunks:
+                raise ValueError("level0_checks needs one (span, crc) per level-0 chunk")
+            g.chk_ok = <unsigned char *>calloc(n_chunks if n_chunks else 1, 1)
+            g.chk_span = <const char **>calloc(n_chunks if n_chunks else 1, sizeof(char *))
+            g.chk_len = <size_t *>calloc(n_chunks if n_chunks else 1, sizeof(size_t))
+            g.chk_crc = <uint32_t *>calloc(n_chunks if n_chunks else 1, sizeof(uint32_t))
+            if g.chk_ok == NULL or g.chk_span == NULL or g.chk_len == NULL or g.chk_crc == NULL:
+                raise MemoryError()
+            for i in range(n_chunks):
+                span, crc = level0_checks[i]
+                sm = memoryview(span).cast("B")
+                keep.append(sm)
+                sa = <uintptr_t>region(sm, f"level0 check span {i}", 1, 1)
+                need = min(chunk, h.count - i * chunk) * h.record_size
+                if not (sa <= <uintptr_t>g.chunks[i] and
+                        <uintptr_t>g.chunks[i] + need <= sa + <uint64_t>sm.nbytes):
+                    raise ValueError(f"level0 check span {i} does not contain its chunk")
+                g.chk_span[i] = <const char *><uintptr_t>sa
+                g.chk_len[i] = sm.nbytes
+                g.chk_crc[i] = <uint32_t>crc
         g.upper = <char *><uintptr_t>region(upper, "upper", h.upper_bytes, 4)
         g.nodes = <uint64_t *><uintptr_t>region(nodes, "nodes", h.nodes_bytes, 8)
         for i in range(h.count):

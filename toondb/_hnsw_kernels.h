@@ -435,4 +435,8 @@ static void *hnsw_alloc_slab(size_t n) {
     return hnsw_aligned_calloc(n);
 }
 
+/* one-byte flags shared by search threads (a chunk verified once) */
+static inline void hnsw_flag_set(unsigned char *p) { __atomic_store_n(p, 1, __ATOMIC_RELEASE); }
+static inline int hnsw_flag_get(const unsigned char *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
 #endif /* TOONDB_HNSW_KERNELS_H */

@@ -106,9 +106,10 @@ class ConstraintError(SQLError):
     statement changed nothing."""
 
 
-class VectorIndexError(ToonDBError):
+class VectorIndexError(ToonDBError, ValueError):
     """A vector index operation failed: a file that is not an index, a dimension or
-    metric mismatch with an existing index, or an index name that does not exist."""
+    metric mismatch with an existing index, or an index name that does not exist.
+    Also a ``ValueError``: each is a bad argument for the index at hand."""
 
 
 class ConnectionError(ToonDBError, builtins.ConnectionError):

@@ -87,9 +87,7 @@ as tombstones, traversed but never returned, as in hnswlib.
 
 from __future__ import annotations
 
-import gc
 import math
-import mmap
 import os
 import struct
 import threading
@@ -377,7 +375,7 @@ def as_vectors(vectors: Any, dim: int | None, what: str = "vectors", ndim: int =
         shape = f"({dim or 'dimension'},)" if ndim == 1 else f"(n, {dim or 'dimension'})"
         raise ValueError(f"{what} must be a {ndim}-D array {shape}, got shape {a.shape}")
     if dim is not None and a.shape[-1] != dim:
-        raise ValueError(
+        raise VectorIndexError(
             f"{what}: dimension {a.shape[-1]}, but the index holds {dim}-dimensional vectors"
         )
     a = np.ascontiguousarray(a)
@@ -395,45 +393,14 @@ def _unique_or_raise(labels: np.ndarray) -> None:
 
 
 def _db_of_txn(txn: Any) -> Any:
-    """The Database a transaction belongs to (for pinning the mapping). The engine
-    does not expose it, so it is found once among the transaction's references."""
-    db = txn.__dict__.get("_vec_db")
-    if db is None:
-        for ref in gc.get_referents(txn):
-            if isinstance(ref, _btree.Env):
-                db = ref
-                break
-        if db is None:  # pragma: no cover - the engine always references its Env
-            raise RuntimeError("cannot find the database of this transaction")
-        txn.__dict__["_vec_db"] = db
-    return db
+    """The Database a transaction belongs to (for pinning the mapping)."""
+    return txn.database
 
 
 def _stamp_reader(db: Any) -> Callable[[], Any]:
-    """A function returning the database's commit stamp: the transaction ids in its two
-    meta pages (page 0 and 1, state at byte 24; _btree.pyx's file format), read through
-    a private read-only mapping of those two pages. Any commit, in any process, changes
-    it. A torn read only causes one more refresh, which then reads properly."""
-    fn = db.__dict__.get("_vec_stamp")
-    if fn is not None:
-        return fn  # type: ignore[no-any-return]
-    ps = db.page_size
-    try:
-        with open(db._data_path, "rb") as f:
-            mm = mmap.mmap(f.fileno(), 2 * ps, access=mmap.ACCESS_READ)
-        q = memoryview(mm).cast("Q")
-        a, b = 3, ps // 8 + 3
-
-        def fn() -> tuple[int, int]:
-            return (q[a], q[b])
-
-    except (OSError, ValueError, AttributeError):  # pragma: no cover - exotic file systems
-
-        def fn() -> tuple[int, int]:
-            return (db._state()[0]["txnid"], 0)
-
-    db.__dict__["_vec_stamp"] = fn
-    return fn
+    """A function returning the database's commit stamp: the newest committed
+    transaction id, which any commit in any process changes."""
+    return db._commit_stamp
 
 
 def _threads(threads: int | None) -> int:
@@ -515,15 +482,23 @@ def _read_state(txn: Any, name: str, tname: bytes) -> _State:
     if shift != meta.chunk_shift or count >= 1 << 32:
         raise CorruptionError(f"vector index {name!r}: header and meta disagree")
     n_chunks = (count + (1 << shift) - 1) >> shift
-    chunks = [get(_chunk_key(i)) for i in range(n_chunks)]
+    # the level-0 chunks are most of an index: they are mapped without the
+    # checksum pass, and the kernel checks each one when a search first reaches
+    # it, so opening costs the same for a thousand vectors or a million
+    extents = [tree._get_extent(_chunk_key(i)) for i in range(n_chunks)]
+    chunks = [x[0] if x is not None else None for x in extents]
     upper, nodes, lab = get(K_UPPER), get(K_NODES), get(K_LABELS)
     missing = [
         what for what, v in (("upper", upper), ("nodes", nodes), ("labels", lab)) if v is None
     ] + [f"chunk {i}" for i, c in enumerate(chunks) if c is None]
     if missing:
         raise CorruptionError(f"vector index {name!r}: missing {', '.join(missing[:5])}")
+    checks = [
+        (span, crc) if span is not None else (data, _btree._crc32c(data))
+        for data, span, crc in extents
+    ]
     try:
-        graph = HnswGraph.view(header, chunks, upper, nodes)
+        graph = HnswGraph.view(header, chunks, upper, nodes, level0_checks=checks)
     except CorruptionError as e:
         raise CorruptionError(f"vector index {name!r}: {e}") from e
     if (
