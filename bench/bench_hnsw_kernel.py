@@ -21,7 +21,10 @@ from toondb._hnsw import HnswGraph, simd_level  # noqa: E402
 
 N_BIG = int(os.environ.get("TOONDB_BENCH_N", 100_000))
 NQ = int(os.environ.get("TOONDB_BENCH_NQ", 1000))
-DATASETS = {"768d-cos-10k": (10_000, 768, "cosine"), f"128d-l2-{N_BIG // 1000}k": (N_BIG, 128, "l2")}
+DATASETS = {
+    "768d-cos-10k": (10_000, 768, "cosine"),
+    f"128d-l2-{N_BIG // 1000}k": (N_BIG, 128, "l2"),
+}
 EFS = (16, 32, 64, 128, 256)
 M, EFC, K = 16, 100, 10
 
@@ -72,7 +75,9 @@ def index(lib, name, threads=1):
 
 
 def recall(found, truth):
-    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth)]) / K)
+    return float(
+        np.mean([len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth)]) / K
+    )
 
 
 def search_all(lib, idx, q, ef):
@@ -119,7 +124,9 @@ def test_build(benchmark, name, threads):
     # recall of these builds at ef=64 (two-thread builds are not deterministic)
     h.set_ef(64)
     _res[("build_recall64", name, threads, "toondb")] = recall(g.search_batch(q, K, 64)[0], truth)
-    _res[("build_recall64", name, threads, "hnswlib")] = recall(h.knn_query(q, k=K, num_threads=1)[0], truth)
+    _res[("build_recall64", name, threads, "hnswlib")] = recall(
+        h.knn_query(q, k=K, num_threads=1)[0], truth
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -131,7 +138,9 @@ def test_search_single(benchmark, name, ef):
     _, q, truth, _ = data(name)
     g, h = index("toondb", name, 1), index("hnswlib", name, 1)
     other = Alternate(search_all, "hnswlib", h, q, ef)
-    found = benchmark.pedantic(search_all, args=("toondb", g, q, ef), setup=other, rounds=5, warmup_rounds=1)
+    found = benchmark.pedantic(
+        search_all, args=("toondb", g, q, ef), setup=other, rounds=5, warmup_rounds=1
+    )
     _res[("qps", name, ef, "toondb")] = len(q) / benchmark.stats.stats.min
     _res[("qps", name, ef, "hnswlib")] = len(q) / min(other.times)
     _res[("recall", name, ef, "toondb")] = recall(found, truth)
@@ -155,7 +164,9 @@ def test_search_batch(benchmark, name, threads):
     _, q, truth, _ = data(name)
     g, h = index("toondb", name, 1), index("hnswlib", name, 1)
     other = Alternate(batch, "hnswlib", h, q, threads)
-    found = benchmark.pedantic(batch, args=("toondb", g, q, threads), setup=other, rounds=7, warmup_rounds=1)
+    found = benchmark.pedantic(
+        batch, args=("toondb", g, q, threads), setup=other, rounds=7, warmup_rounds=1
+    )
     _res[("bqps", name, threads, "toondb")] = len(q) / benchmark.stats.stats.min
     _res[("bqps", name, threads, "hnswlib")] = len(q) / min(other.times)
     _res[("brecall", name, threads, "toondb")] = recall(found, truth)
@@ -175,7 +186,12 @@ def test_size(benchmark, name):
         h.save_index(path)
         hsize = os.path.getsize(path)
     regions = benchmark(g.regions)
-    tsize = len(regions["header"]) + sum(map(len, regions["level0"])) + len(regions["upper"]) + len(regions["nodes"])
+    tsize = (
+        len(regions["header"])
+        + sum(map(len, regions["level0"]))
+        + len(regions["upper"])
+        + len(regions["nodes"])
+    )
     del regions
     assert tsize == g.nbytes
     _res[("size", name, "toondb")] = tsize
@@ -188,8 +204,10 @@ def test_size(benchmark, name):
 
 def test_zz_report(benchmark, capsys):
     benchmark(time.perf_counter)
-    lines = [f"\nHNSW kernel vs hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else ''}"
-             f" (toondb kernels: {simd_level()}; m={M}, ef_construction={EFC}, k={K}, {NQ} queries)"]
+    lines = [
+        f"\nHNSW kernel vs hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else ''}"
+        f" (toondb kernels: {simd_level()}; m={M}, ef_construction={EFC}, k={K}, {NQ} queries)"
+    ]
     for name in DATASETS:
         n, dim, metric = DATASETS[name]
         lines.append(f"\n== {name}: {n} x {dim} {metric}")
@@ -197,16 +215,24 @@ def test_zz_report(benchmark, capsys):
         for t in (1, 2):
             a, b = _res.get(("build", name, t, "toondb")), _res.get(("build", name, t, "hnswlib"))
             if a and b:
-                lines.append(f"{f'build rate {t} thr (vec/s)':28}{n / a:12.0f}{n / b:12.0f}{b / a:9.2f}")
-            a, b = _res.get(("build_recall64", name, t, "toondb")), _res.get(("build_recall64", name, t, "hnswlib"))
+                lines.append(
+                    f"{f'build rate {t} thr (vec/s)':28}{n / a:12.0f}{n / b:12.0f}{b / a:9.2f}"
+                )
+            a, b = (
+                _res.get(("build_recall64", name, t, "toondb")),
+                _res.get(("build_recall64", name, t, "hnswlib")),
+            )
             if a is not None and b is not None:
                 lines.append(f"{f'  recall@10 ef=64 ({t} thr)':28}{a:12.4f}{b:12.4f}{a - b:+9.4f}")
         for ef in EFS:
             a, b = _res.get(("qps", name, ef, "toondb")), _res.get(("qps", name, ef, "hnswlib"))
-            ra, rb = _res.get(("recall", name, ef, "toondb")), _res.get(("recall", name, ef, "hnswlib"))
+            ra, rb = (
+                _res.get(("recall", name, ef, "toondb")),
+                _res.get(("recall", name, ef, "hnswlib")),
+            )
             if a and b:
                 lines.append(f"{f'ef={ef} 1-query QPS':28}{a:12.0f}{b:12.0f}{a / b:9.2f}")
-                lines.append(f"{f'  recall@10':28}{ra:12.4f}{rb:12.4f}{ra - rb:+9.4f}")
+                lines.append(f"{'  recall@10':28}{ra:12.4f}{rb:12.4f}{ra - rb:+9.4f}")
         for t in (1, 2):
             a, b = _res.get(("bqps", name, t, "toondb")), _res.get(("bqps", name, t, "hnswlib"))
             if a and b:
