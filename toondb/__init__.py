@@ -11,7 +11,8 @@ from toondb.db import Database, Transaction
 from toondb.errors import *  # noqa: F401,F403
 from toondb.errors import __all__ as _error_names
 from toondb.ipc import IpcClient
+from toondb.vector import VectorIndex
 
 __version__ = "0.3.0"
 
-__all__ = ["Database", "Transaction", "IpcClient", "__version__", *_error_names]
+__all__ = ["Database", "Transaction", "IpcClient", "VectorIndex", "__version__", *_error_names]
