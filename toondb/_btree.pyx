@@ -2514,6 +2514,21 @@ cdef object value_bytes(EnvC* e, WTxn* w, uint32_t limit, const char* cell):
         raise_err(e)
     return PyBytes_FromStringAndSize(vp, vlen)
 
+cdef const char* find_cell(EnvC* e, WTxn* w, int ti, key) except? NULL:
+    """The leaf cell of key in tree slot ti of a transaction, or NULL when absent."""
+    cdef Py_buffer kb
+    cdef const char* cell = NULL
+    cdef int rc
+    get_key(e, key, &kb)
+    try:
+        rc = tree_find(e, w, w.snap.page_count, &w.trees[ti].desc,
+                       <const unsigned char*>kb.buf, kb.len, &cell)
+    finally:
+        PyBuffer_Release(&kb)
+    if rc < 0:
+        raise_err(e)
+    return cell if rc == 1 else NULL
+
 cdef inline int check_open(Env env) except -1:
     if env.e == NULL or env.e.status != 0:
         env._raise_status()
@@ -3174,22 +3189,10 @@ cdef class Txn:
         return bool(self.done)
 
     cdef object _get(self, int ti, key):
-        cdef Py_buffer kb
-        cdef const char* cell
-        cdef int rc
-        cdef WTxn* w = self.w
-        cdef EnvC* e = self.env.e
-        get_key(e, key, &kb)
-        try:
-            rc = tree_find(e, w, w.snap.page_count, &w.trees[ti].desc,
-                           <const unsigned char*>kb.buf, kb.len, &cell)
-            if rc < 0:
-                raise_err(e)
-            if rc == 0:
-                return None
-            return value_bytes(e, w, w.snap.page_count, cell)
-        finally:
-            PyBuffer_Release(&kb)
+        cdef const char* cell = find_cell(self.env.e, self.w, ti, key)
+        if cell == NULL:
+            return None
+        return value_bytes(self.env.e, self.w, self.w.snap.page_count, cell)
 
     cdef int _put(self, int ti, key, value) except -1:
         cdef Py_buffer kb, vb
@@ -3406,31 +3409,22 @@ cdef class Tree:
         file when it lives in committed overflow pages (else a bytes copy), or
         None. Valid only while this transaction is open and the database is not
         closed: for toondb's own modules (the vector index), never handed out."""
-        cdef Py_buffer kb
         cdef const char* cell
         cdef const char* vp = NULL
         cdef size_t vlen = 0
-        cdef int rc
         cdef WTxn* w
         cdef EnvC* e
         self._ok()
         w = self.txn.w
         e = self.txn.env.e
-        get_key(e, key, &kb)
-        try:
-            rc = tree_find(e, w, w.snap.page_count, &w.trees[self.ti].desc,
-                           <const unsigned char*>kb.buf, kb.len, &cell)
-            if rc < 0:
-                raise_err(e)
-            if rc == 0:
-                return None
-            if leaf_value(e, w, w.snap.page_count, cell, &vp, &vlen) < 0:
-                raise_err(e)
-            if (tdb_ld32(cell + 2) & TDB_OVF) and not (tdb_ld32(cell + 6 + tdb_ld16(cell)) & TDB_DIRTY):
-                return PyMemoryView_FromMemory(<char*>vp, vlen, PyBUF_READ)
-            return PyBytes_FromStringAndSize(vp, vlen)
-        finally:
-            PyBuffer_Release(&kb)
+        cell = find_cell(e, w, self.ti, key)
+        if cell == NULL:
+            return None
+        if leaf_value(e, w, w.snap.page_count, cell, &vp, &vlen) < 0:
+            raise_err(e)
+        if (tdb_ld32(cell + 2) & TDB_OVF) and not (tdb_ld32(cell + 6 + tdb_ld16(cell)) & TDB_DIRTY):
+            return PyMemoryView_FromMemory(<char*>vp, vlen, PyBUF_READ)
+        return PyBytes_FromStringAndSize(vp, vlen)
 
     def _get_extent(self, key):
         """Zero-copy without the checksum pass, for values too large to verify
@@ -3441,44 +3435,35 @@ cdef class Tree:
         extent's header (type, length, own id) is checked here. A value that is
         inline, or written in this transaction, comes back as (bytes, None,
         None); a missing key as None. Same lifetime rule as _get_view."""
-        cdef Py_buffer kb
         cdef const char* cell
         cdef const char* op
         cdef uint32_t klen, v, pg, n
-        cdef int rc
         cdef WTxn* w
         cdef EnvC* e
         self._ok()
         w = self.txn.w
         e = self.txn.env.e
-        get_key(e, key, &kb)
-        try:
-            rc = tree_find(e, w, w.snap.page_count, &w.trees[self.ti].desc,
-                           <const unsigned char*>kb.buf, kb.len, &cell)
-            if rc < 0:
-                raise_err(e)
-            if rc == 0:
-                return None
-            klen = tdb_ld16(cell)
-            v = tdb_ld32(cell + 2)
-            if not (v & TDB_OVF) or (tdb_ld32(cell + 6 + klen) & TDB_DIRTY):
-                return (value_bytes(e, w, w.snap.page_count, cell), None, None)
-            v &= ~TDB_OVF
-            pg = tdb_ld32(cell + 6 + klen)
-            if pg < 2 or pg >= w.snap.page_count:
-                corrupt(e, pg, "overflow page id out of range of the snapshot")
-                raise_err(e)
-            op = e.map + <size_t>pg * e.psize
-            n = tdb_ld32(op + PH_AUX)
-            if (<uint8_t>op[PH_TYPE] != P_OVERFLOW or n == 0 or <uint64_t>pg + n > w.snap.page_count
-                    or tdb_ld32(op + PH_PGNO) != pg or <uint64_t>n * e.psize < <uint64_t>v + OV_DATA):
-                corrupt(e, pg, "bad overflow extent header")
-                raise_err(e)
-            return (PyMemoryView_FromMemory(<char*>op + OV_DATA, v, PyBUF_READ),
-                    PyMemoryView_FromMemory(<char*>op + 4, <Py_ssize_t>n * e.psize - 4, PyBUF_READ),
-                    tdb_ld32(op))
-        finally:
-            PyBuffer_Release(&kb)
+        cell = find_cell(e, w, self.ti, key)
+        if cell == NULL:
+            return None
+        klen = tdb_ld16(cell)
+        v = tdb_ld32(cell + 2)
+        if not (v & TDB_OVF) or (tdb_ld32(cell + 6 + klen) & TDB_DIRTY):
+            return (value_bytes(e, w, w.snap.page_count, cell), None, None)
+        v &= ~TDB_OVF
+        pg = tdb_ld32(cell + 6 + klen)
+        if pg < 2 or pg >= w.snap.page_count:
+            corrupt(e, pg, "overflow page id out of range of the snapshot")
+            raise_err(e)
+        op = e.map + <size_t>pg * e.psize
+        n = tdb_ld32(op + PH_AUX)
+        if (<uint8_t>op[PH_TYPE] != P_OVERFLOW or n == 0 or <uint64_t>pg + n > w.snap.page_count
+                or tdb_ld32(op + PH_PGNO) != pg or <uint64_t>n * e.psize < <uint64_t>v + OV_DATA):
+            corrupt(e, pg, "bad overflow extent header")
+            raise_err(e)
+        return (PyMemoryView_FromMemory(<char*>op + OV_DATA, v, PyBUF_READ),
+                PyMemoryView_FromMemory(<char*>op + 4, <Py_ssize_t>n * e.psize - 4, PyBUF_READ),
+                tdb_ld32(op))
 
     def count(self):
         self._ok()
