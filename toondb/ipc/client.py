@@ -399,7 +399,56 @@ class _RemoteCursor:
             pass
 
 
-class IpcTransaction(_KeyValueAPI, QueryMixin):
+class _RemoteKeyValue:
+    """get/put/delete over the wire, shared by IpcClient (each call a transaction
+    of its own on the server) and IpcTransaction (in the connection's server-side
+    transaction: the TXN bit of the opcode)."""
+
+    _txn_bit = 0
+
+    def _call(self, request: bytes) -> tuple[int, bytes]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _note_write(self) -> None:
+        """Called before every write (a transaction counts them for its cursors)."""
+
+    def _put_request(self, op: int, key: bytes, value: bytes) -> bytes:  # pragma: no cover
+        raise NotImplementedError
+
+    def get(self, key: BytesLike) -> bytes | None:
+        """The value stored under key (in a transaction: as it sees it), or None."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_GET | self._txn_bit) + key)
+        if code == _OK:
+            return payload
+        if code == _NIL:
+            return None
+        raise _raise_reply(code, payload)
+
+    def put(self, key: BytesLike, value: BytesLike) -> None:
+        """Store value under key (a transaction of its own, or in the transaction)."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "value")
+        self._note_write()
+        code, payload = self._call(self._put_request(P.OP_PUT | self._txn_bit, key, value))
+        if code != _OK:
+            raise _raise_reply(code, payload)
+
+    def delete(self, key: BytesLike) -> bool:
+        """Delete key; True if it was present."""
+        if type(key) is not bytes:
+            key = _as_bytes(key, "key")
+        self._note_write()
+        code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE | self._txn_bit) + key)
+        if code != _OK:
+            raise _raise_reply(code, payload)
+        return payload == b"\x01"
+
+
+class IpcTransaction(_RemoteKeyValue, _KeyValueAPI, QueryMixin):
     """A transaction on the server, with the interface of ``toondb.Transaction``.
 
     It holds a connection of its own until ``commit()`` or ``abort()``; the server
@@ -456,37 +505,13 @@ class IpcTransaction(_KeyValueAPI, QueryMixin):
 
     # ---- key-value ----
 
-    def get(self, key: BytesLike) -> bytes | None:
-        """The value of key as this transaction sees it (its own writes included)."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        code, payload = self._call(_HDR(len(key) + 1, P.OP_GET | P.TXN) + key)
-        if code == _OK:
-            return payload
-        if code == _NIL:
-            return None
-        raise _raise_reply(code, payload)
+    _txn_bit = P.TXN
 
-    def put(self, key: BytesLike, value: BytesLike) -> None:
-        """Store value under key, visible to this transaction now, to others at commit."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        if type(value) is not bytes:
-            value = _as_bytes(value, "value")
+    def _note_write(self) -> None:
         self._mods += 1
-        code, payload = self._call(self._client._put_frame(P.OP_PUT | P.TXN, key, value))
-        if code != _OK:
-            raise _raise_reply(code, payload)
 
-    def delete(self, key: BytesLike) -> bool:
-        """Delete key; True if it was present."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        self._mods += 1
-        code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE | P.TXN) + key)
-        if code != _OK:
-            raise _raise_reply(code, payload)
-        return payload == b"\x01"
+    def _put_request(self, op: int, key: bytes, value: bytes) -> bytes:
+        return self._client._put_frame(op, key, value)
 
     def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         self._conn_or_fail()
@@ -613,7 +638,7 @@ def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list
     return sorted(names)
 
 
-class IpcClient(_KeyValueAPI, QueryMixin):
+class IpcClient(_RemoteKeyValue, _KeyValueAPI, QueryMixin):
     """A connection to a toondb server, with the interface of ``toondb.Database``.
 
     Connect with ``IpcClient.connect(socket_path)``, preferably as a context
@@ -787,35 +812,7 @@ class IpcClient(_KeyValueAPI, QueryMixin):
 
     # ---- key-value operations, each its own transaction on the server ----
 
-    def get(self, key: BytesLike) -> bytes | None:
-        """The value stored under key, or None."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        code, payload = self._call(_HDR(len(key) + 1, P.OP_GET) + key)
-        if code == _OK:
-            return payload
-        if code == _NIL:
-            return None
-        raise _raise_reply(code, payload)
-
-    def put(self, key: BytesLike, value: BytesLike) -> None:
-        """Store value under key (a transaction of its own)."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        if type(value) is not bytes:
-            value = _as_bytes(value, "value")
-        code, payload = self._call(self._put_frame(P.OP_PUT, key, value))
-        if code != _OK:
-            raise _raise_reply(code, payload)
-
-    def delete(self, key: BytesLike) -> bool:
-        """Delete key; True if it was present (a transaction of its own)."""
-        if type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE) + key)
-        if code != _OK:
-            raise _raise_reply(code, payload)
-        return payload == b"\x01"
+    _put_request = _put_frame
 
     def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         if self._closed:
