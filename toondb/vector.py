@@ -1055,7 +1055,6 @@ class _TxnIndex(VectorIndex):
 
     def add(self, ids: IdsLike, vectors: npt.ArrayLike, *, threads: int | None = None) -> int:
         labels, vecs = self._batch(ids, vectors)
-        t = _threads(threads)
         present = self._find(labels)
         if (present >= 0).any():
             dup = int(labels[np.flatnonzero(present >= 0)[0]])
@@ -1063,32 +1062,27 @@ class _TxnIndex(VectorIndex):
                 f"id {dup} is already in the vector index {self._name!r} (use upsert() to "
                 "replace its vector)"
             )
-        if labels.size == 0:
-            return 0
-        s = self._owned(labels.size)
-        first = s.graph.count
-        try:
-            s.graph.add(vecs, labels, threads=t)
-            s.labels, s.lids = _merge(
-                s.labels, s.lids, labels, np.arange(first, first + labels.size)
-            )
-        except BaseException:
-            self._discard()
-            raise
-        self._store(s)
-        return int(labels.size)
+        return self._insert(labels, vecs, threads, replace=False)
 
     def upsert(self, ids: IdsLike, vectors: npt.ArrayLike, *, threads: int | None = None) -> int:
         labels, vecs = self._batch(ids, vectors)
+        return self._insert(labels, vecs, threads, replace=True)
+
+    def _insert(
+        self, labels: np.ndarray, vecs: np.ndarray, threads: int | None, *, replace: bool
+    ) -> int:
+        """Add the batch to the working graph (marking the ids' old records deleted
+        first when replacing) and store what changed; on failure nothing is kept."""
         t = _threads(threads)
         if labels.size == 0:
             return 0
         s = self._owned(labels.size)
         first = s.graph.count
         try:
-            present = s.find(labels)
-            if (present >= 0).any():
-                s.graph.mark_deleted(labels[present >= 0])
+            if replace:
+                present = s.find(labels)
+                if (present >= 0).any():
+                    s.graph.mark_deleted(labels[present >= 0])
             s.graph.add(vecs, labels, threads=t)
             s.labels, s.lids = _merge(
                 s.labels, s.lids, labels, np.arange(first, first + labels.size)
