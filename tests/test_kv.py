@@ -336,3 +336,28 @@ def test_a_database_larger_than_the_memory_spent_on_it(tmp_path):
     assert out.returncode == 0, out.stderr
     grown = int(out.stdout)
     assert grown < 32 * 1024 * 1024, grown
+
+
+def test_key_value_program_does_not_import_numpy_or_the_sql_grammar(tmp_path):
+    """`import toondb` and key-value work stay light: NumPy and pyparsing load only
+    when a vector index or SQL is first used (a CLI call or a worker starts fast)."""
+    import subprocess
+    import sys
+
+    program = f"""
+import sys
+import toondb
+with toondb.Database.open({str(tmp_path / "db")!r}) as db:
+    db.put(b"k", b"v")
+    assert db.get(b"k") == b"v"
+    light = [m for m in ("numpy", "pyparsing", "toondb.vector", "toondb.sql.engine")
+             if m in sys.modules]
+    db.execute_sql("CREATE TABLE t (a INTEGER)")
+    assert "pyparsing" in sys.modules and "numpy" not in sys.modules
+    assert db.vector_indexes() == [] and "numpy" in sys.modules
+    assert toondb.VectorIndex.__module__ == "toondb.vector"
+print(light)
+"""
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

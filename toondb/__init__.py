@@ -7,12 +7,26 @@ with Database.open("./my_database") as db:
     print(db.get(b"user:123").decode())
 """
 
+from typing import TYPE_CHECKING, Any
+
 from toondb.db import Database, Transaction
 from toondb.errors import *  # noqa: F401,F403
 from toondb.errors import __all__ as _error_names
 from toondb.ipc import IpcClient
-from toondb.vector import VectorIndex
+
+if TYPE_CHECKING:
+    from toondb.vector import VectorIndex
 
 __version__ = "0.3.0"
 
 __all__ = ["Database", "Transaction", "IpcClient", "VectorIndex", "__version__", *_error_names]
+
+
+def __getattr__(name: str) -> Any:
+    # VectorIndex lives with NumPy in toondb.vector, imported on first use so
+    # that `import toondb` stays light for key-value and SQL programs
+    if name == "VectorIndex":
+        from toondb.vector import VectorIndex
+
+        return VectorIndex
+    raise AttributeError(f"module 'toondb' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from toondb import _btree
 from toondb.config import validate
 from toondb.query import QueryMixin
 from toondb.sql.api import SQLMixin
-from toondb.vector import VectorMixin
+from toondb.vector_api import VectorMixin
 
 __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 

@@ -109,7 +109,6 @@ from toondb.errors import (
 
 __all__ = [
     "VectorIndex",
-    "VectorMixin",
     "Neighbor",
     "IndexInfo",
     "METRICS",
@@ -1200,64 +1199,3 @@ def create_in_txn(
     write_graph(tree, g, meta, e, e.astype(np.uint32), full=True)
     txn.__dict__.get("_vec_states", {}).pop(tname, None)
     return True
-
-
-class VectorMixin:
-    """The vector-index methods of Database and Transaction."""
-
-    def create_vector_index(
-        self,
-        name: str,
-        dimension: int,
-        metric: str = "cosine",
-        m: int = 16,
-        ef_construction: int = 100,
-        *,
-        exist_ok: bool = False,
-    ) -> VectorIndex:
-        """Create an empty vector index `name` for vectors of `dimension` floats and
-        return it. metric: "cosine" (1 - cosine similarity), "l2" (squared Euclidean)
-        or "ip" (1 - inner product). m: links per node (16; 2*m on the bottom layer);
-        ef_construction: build-time candidate list (100). A name that exists raises
-        VectorIndexError, unless exist_ok=True and its parameters are the same."""
-        if isinstance(self, _btree.Txn):
-            create_in_txn(self, name, dimension, metric, m, ef_construction, exist_ok=exist_ok)
-            return _TxnIndex(self, name)
-        with self.transaction(immediate=True) as txn:  # type: ignore[attr-defined]
-            create_in_txn(txn, name, dimension, metric, m, ef_construction, exist_ok=exist_ok)
-        return self.vector_index(name)
-
-    def vector_index(self, name: str) -> VectorIndex:
-        """The vector index `name` (VectorIndexError if there is none). From a Database
-        the handle is shared and sees every new commit; from a Transaction it reads and
-        writes in that transaction."""
-        if isinstance(self, _btree.Txn):
-            return _TxnIndex(self, name)
-        handles = self.__dict__.setdefault("_vec_handles", {})
-        h = handles.get(name)
-        if h is None:
-            h = handles[name] = _DbIndex(self, name)
-        else:
-            h._peek_state()  # raises VectorIndexError if it was dropped since
-        return h  # type: ignore[no-any-return]
-
-    def vector_indexes(self) -> list[str]:
-        """The names of the vector indexes, sorted."""
-        if isinstance(self, _btree.Txn):
-            names = self.tree_names(TREE_PREFIX)
-        else:
-            txn = self.begin(write=False)  # type: ignore[attr-defined]
-            try:
-                names = txn.tree_names(TREE_PREFIX)
-            finally:
-                txn.abort()
-        return [n[len(TREE_PREFIX) :].decode("utf-8", "surrogateescape") for n in names]
-
-    def drop_vector_index(self, name: str) -> bool:
-        """Delete the vector index `name` and its vectors; True if it existed."""
-        tname = _tree_name(name)
-        if isinstance(self, _btree.Txn):
-            self.__dict__.get("_vec_states", {}).pop(tname, None)
-            return bool(self.drop_tree(tname))
-        with self.transaction(immediate=True) as txn:  # type: ignore[attr-defined]
-            return bool(txn.drop_tree(tname))

@@ -22,18 +22,38 @@ parameter set, parsed and planned once; the whole batch is atomic.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, overload
 
 from toondb import _btree
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import catalog as C
-from toondb.sql.engine import CompiledInsert, Outcome, compiled_for, undo_writes
-from toondb.sql.grammar import parse
+
+if TYPE_CHECKING:
+    from toondb.sql.engine import Outcome
 
 __all__ = ["SQLMixin", "Result"]
+
+
+@functools.cache
+def _engine() -> ModuleType:
+    """toondb.sql.engine, imported on first use: it and the pyparsing grammar take
+    about 0.2 s to import, which a program that never runs SQL should not pay."""
+    from toondb.sql import engine
+
+    return engine
+
+
+@functools.cache
+def _grammar() -> ModuleType:
+    """toondb.sql.grammar, imported on first use (see _engine)."""
+    from toondb.sql import grammar
+
+    return grammar
 
 
 class Result(Sequence):  # type: ignore[type-arg]
@@ -183,7 +203,7 @@ class SQLMixin:
             return format_result(self.execute_sql(sql, params), format)
         if _is_batch(params):
             return self.executemany(sql, params)
-        stmts = parse(sql)
+        stmts = _grammar().parse(sql)
         if len(stmts) == 1:
             return self._run(stmts[0], 0, params, False)
         if not stmts:
@@ -198,7 +218,7 @@ class SQLMixin:
 
     def executemany(self, sql: str, seq_of_params: Any) -> Result:
         """Run one statement once per parameter set (parsed and planned once; atomic)."""
-        stmts = parse(sql)
+        stmts = _grammar().parse(sql)
         if len(stmts) != 1:
             raise SQLError("executemany takes exactly one statement")
         return self._run(stmts[0], 0, seq_of_params, True)
@@ -246,7 +266,7 @@ class SQLMixin:
             return self._exec(txn, parsed, index, params, many, undo, state)
         except BaseException:
             if undo and not txn.closed:
-                undo_writes(undo)
+                _engine().undo_writes(undo)
             raise
 
     @staticmethod
@@ -259,14 +279,15 @@ class SQLMixin:
         undo: list[Any] | None,
         state: _State,
     ) -> Result:
+        engine = _engine()
         catalog = C.load(txn)
-        compiled = compiled_for(parsed, index, catalog, state.foreign_keys)
+        compiled = engine.compiled_for(parsed, index, catalog, state.foreign_keys)
         if many:
-            if isinstance(compiled, CompiledInsert):
+            if isinstance(compiled, engine.CompiledInsert):
                 out: Outcome = compiled.run_many(txn, params, undo, state)
             else:
                 total = 0
-                out = Outcome(rowcount=0)
+                out = engine.Outcome(rowcount=0)
                 for p in params:
                     out = compiled.run(txn, p, undo, state)
                     total += max(out.rowcount, 0)
