@@ -231,11 +231,41 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def _settle():
+    """Write back every dirty page of the machine before a timed round, so that
+    no engine is timed while the kernel flushes what an earlier one wrote."""
+    os.sync()
+
+
+class Rounds:
+    """A fresh engine per benchmark round; the previous round's files are deleted
+    (their unwritten pages are then dropped, not flushed during the next round)."""
+
+    def __init__(self, cls, workdir, tag, sync="off"):
+        self.cls, self.workdir, self.tag, self.sync = cls, workdir, tag, sync
+        self.n = 0
+        self.engine = None
+
+    def fresh(self):
+        self.discard()
+        self.n += 1
+        self.path = os.path.join(self.workdir, f"{self.tag}-{self.cls.name}-{self.n}")
+        self.engine = self.cls(self.path, self.sync)
+        return self.engine
+
+    def discard(self):
+        if self.engine is not None:
+            self.engine.close()
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.engine = None
+
+
 @pytest.fixture(scope="module", params=ENGINES, ids=ids)
 def loaded(request, workdir):
     """Each engine with the 200k keys loaded once, shared by the read benchmarks."""
     engine = request.param(os.path.join(workdir, "loaded-" + request.param.name))
     engine.load(zip(KEYS, [VALUE] * N))
+    _settle()
     yield engine
     engine.close()
 
@@ -250,22 +280,18 @@ def _info(benchmark, engine, ops, unit="ops/s"):
 @pytest.mark.parametrize("cls", ENGINES, ids=ids)
 def test_bulk_load(benchmark, cls, workdir):
     benchmark.group = "bulk load 200k in one transaction"
-    counter = iter(range(10**6))
-    state = {}
+    rounds = Rounds(cls, workdir, "bulk")
 
     def setup():
-        state["e"] = cls(os.path.join(workdir, f"bulk-{cls.name}-{next(counter)}"))
+        rounds.fresh()
+        _settle()
         return (), {}
 
-    def run():
-        state["e"].load(zip(KEYS, [VALUE] * N))
-
-    def teardown_last():
-        state["e"].close()
-
-    benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
-    teardown_last()
-    _info(benchmark, state["e"], N, "puts/s")
+    benchmark.pedantic(
+        lambda: rounds.engine.load(zip(KEYS, [VALUE] * N)), setup=setup, rounds=3, iterations=1
+    )
+    rounds.discard()
+    _info(benchmark, cls, N, "puts/s")
 
 
 def test_get_present(benchmark, loaded):
@@ -309,19 +335,18 @@ def test_file_size(benchmark, loaded):
 @pytest.mark.parametrize("cls", ENGINES, ids=ids)
 def test_random_deletes(benchmark, cls, workdir):
     benchmark.group = "delete 100k random keys in one transaction"
-    counter = iter(range(10**6))
-    state = {}
+    rounds = Rounds(cls, workdir, "del")
 
     def setup():
-        if "e" in state:
-            state["e"].close()
-        state["e"] = cls(os.path.join(workdir, f"del-{cls.name}-{next(counter)}"))
-        state["e"].load(zip(KEYS, [VALUE] * N))
+        rounds.fresh().load(zip(KEYS, [VALUE] * N))
+        _settle()
         return (), {}
 
-    benchmark.pedantic(lambda: state["e"].delete_many(DOOMED), setup=setup, rounds=3, iterations=1)
-    state["e"].close()
-    _info(benchmark, state["e"], len(DOOMED), "deletes/s")
+    benchmark.pedantic(
+        lambda: rounds.engine.delete_many(DOOMED), setup=setup, rounds=3, iterations=1
+    )
+    rounds.discard()
+    _info(benchmark, cls, len(DOOMED), "deletes/s")
 
 
 @pytest.mark.parametrize("sync", ["off", "normal", "full"])
@@ -329,17 +354,14 @@ def test_random_deletes(benchmark, cls, workdir):
 def test_autocommit_puts(benchmark, cls, sync, workdir):
     benchmark.group = f"autocommit put, sync {sync}"
     count = AUTOCOMMIT_FULL if sync == "full" else AUTOCOMMIT
-    counter = iter(range(10**6))
-    state = {}
+    rounds = Rounds(cls, workdir, f"auto-{sync}", sync)
 
     def setup():
-        if "e" in state:
-            state["e"].close()
-        state["e"] = cls(os.path.join(workdir, f"auto-{cls.name}-{sync}-{next(counter)}"), sync)
-        state["e"].load(zip(KEYS[:10_000], [VALUE] * 10_000))
+        rounds.fresh().load(zip(KEYS[:10_000], [VALUE] * 10_000))
+        _settle()
         return (), {}
 
     items = [(KEYS[i % N], b"w" * 100) for i in range(count)]
-    benchmark.pedantic(lambda: state["e"].put_each(items), setup=setup, rounds=3, iterations=1)
-    state["e"].close()
-    _info(benchmark, state["e"], count, "commits/s")
+    benchmark.pedantic(lambda: rounds.engine.put_each(items), setup=setup, rounds=3, iterations=1)
+    rounds.discard()
+    _info(benchmark, cls, count, "commits/s")
