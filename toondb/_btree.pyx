@@ -148,6 +148,7 @@ cdef extern from "_btree_support.h" nogil:
     int tdb_keycmp(const unsigned char*, size_t, const unsigned char*, size_t)
     void tdb_crc_init()
     uint32_t tdb_crc32c(uint32_t, const void*, size_t)
+    int tdb_crc32c_impl(int, uint32_t, const void*, size_t, uint32_t*)
     uint32_t tdb_aload32(const uint32_t*)
     uint64_t tdb_aload64(const uint64_t*)
     void tdb_astore32(uint32_t*, uint32_t)
@@ -3489,14 +3490,24 @@ cdef bytes as_bound(object b, str what):
         PyBuffer_Release(&view)
 
 
-def _crc32c(data, unsigned int crc=0):
-    """CRC-32C of a bytes-like object (the page checksum), for tests."""
+_CRC_IMPLS = {"auto": 0, "table": 1, "crc32": 2, "clmul": 3}
+
+
+def _crc32c(data, unsigned int crc=0, impl="auto"):
+    """CRC-32C of a bytes-like object (the page checksum), for tests; impl names
+    one implementation ("table", "crc32", "clmul"): ValueError if this CPU lacks it."""
     cdef Py_buffer view
+    cdef uint32_t out = 0
+    cdef int which = _CRC_IMPLS[impl]
+    cdef int rc
     get_buf(data, &view, "data")
     try:
-        return tdb_crc32c(crc, view.buf, view.len)
+        rc = tdb_crc32c_impl(which, crc, view.buf, view.len, &out)
     finally:
         PyBuffer_Release(&view)
+    if rc < 0:
+        raise ValueError(f"this CPU has no {impl!r} CRC-32C path")
+    return out
 
 
 def as_bytes(obj, str what="value"):
