@@ -2,7 +2,8 @@
 ``benchmark.extra_info["engine"]`` and give the operations per call in
 ``extra_info["ops"]``; at the end of the session a table per benchmark group
 prints each engine's rate and its ratio to toondb's, measured in this one run
-(this machine is shared and noisy: absolute numbers mean little, ratios do)."""
+(this machine is shared and noisy: absolute numbers mean little, ratios do).
+Lines in ``extra_info["summary"]`` are printed after the table."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     groups: dict[str, dict[str, float]] = defaultdict(dict)
     units: dict[str, str] = {}
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    summary: list[str] = []
     for bench in session.benchmarks:
         info = bench.extra_info or {}
+        summary.extend(info.get("summary", ()))
         if "size" in info and "engine" in info:
             sizes[bench.group or bench.name][info["engine"]] = info["size"]
             continue
@@ -39,11 +42,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         info = bench.extra_info
         groups[bench.group or bench.name][info["engine"]] = rate
         units[bench.group or bench.name] = info.get("unit", "ops/s")
-    if not groups:
+    if not (groups or sizes or summary):
         return
     tr = terminalreporter
     tr.section("toondb vs anchors (same run; ratio = toondb rate / anchor rate)")
-    tr.write_line(f"{'workload':44s} {'engine':10s} {'rate':>14s} {'toondb/this':>12s}")
+    if groups or sizes:
+        tr.write_line(f"{'workload':44s} {'engine':10s} {'rate':>14s} {'toondb/this':>12s}")
     for group in sorted(groups):
         rates = groups[group]
         mine = rates.get("toondb")
@@ -56,3 +60,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for engine, size in sorted(sizes[group].items(), key=lambda kv: (kv[0] != "toondb", kv[0])):
             ratio = "" if engine == "toondb" or not mine else f"{mine / size:11.2f}x"
             tr.write_line(f"{group:44s} {engine:10s} {size:12,d} bytes  {ratio}")
+    for line in summary:
+        tr.write_line(line)
