@@ -611,7 +611,7 @@ def test_shell_key_value_commands_join_an_open_transaction(tmp_path):
 def test_shell_schema_round_trips(tmp_path):
     ddl = (
         "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT UNIQUE NOT NULL, "
-        "age INTEGER DEFAULT 18 CHECK (age > 0), name TEXT COLLATE NOCASE);\n"
+        "age INTEGER DEFAULT 18 CHECK (age > 0), name TEXT COLLATE BINARY);\n"
         'CREATE TABLE "order items" (a INTEGER, b TEXT, user_id INTEGER REFERENCES users(id) '
         "ON DELETE CASCADE, PRIMARY KEY (a, b), CONSTRAINT small CHECK (a < 100));\n"
         "CREATE INDEX ix_age ON users (age, name);\n"

@@ -245,8 +245,21 @@ primary = (
 
 # unary prefix operators and COLLATE
 unary = pp.Forward().set_name("unary expression")
+
+
+def _binary_only(s: str, loc: int, t: pp.ParseResults) -> None:
+    # toondb compares text byte by byte; a collation it would ignore is refused
+    # rather than giving other rows than SQLite would (a ParseSyntaxException:
+    # named elements around it keep its message)
+    if t[0].upper() != "BINARY":
+        raise pp.ParseSyntaxException(
+            s, loc, f"COLLATE {t[0]} is not supported: toondb compares text as BINARY only"
+        )
+
+
+collation_name = any_name.copy().add_parse_action(_binary_only).set_name("collation")
 collate_suffix = pp.Optional(
-    _ahead(r"COLLATE\b") + pp.OneOrMore(K("COLLATE").suppress() + any_name)
+    _ahead(r"COLLATE\b") + pp.OneOrMore(K("COLLATE").suppress() + collation_name)
 )
 
 
@@ -783,7 +796,7 @@ column_constraint = pp.Group(
                 | any_name.copy().set_parse_action(lambda t: ast.Literal(t[0]))
             )
         )
-        | (K("COLLATE") + any_name)
+        | (K("COLLATE") + collation_name)
         | fk_clause.copy().add_parse_action(lambda t: ["REFERENCES", t])
         | (
             pp.Optional(KS("GENERATED ALWAYS"))
@@ -846,7 +859,7 @@ ident_list = (
     + pp.Group(
         pp.DelimitedList(
             ident
-            + pp.Optional(K("COLLATE") + any_name).suppress()
+            + pp.Optional(K("COLLATE") + collation_name).suppress()
             + pp.Optional(K("ASC") | K("DESC")).suppress()
         )
     )
@@ -980,7 +993,7 @@ alter_table.set_parse_action(_alter)
 
 index_column = (
     ident
-    + pp.Optional(K("COLLATE") + any_name).suppress()
+    + pp.Optional(K("COLLATE") + collation_name).suppress()
     + pp.Optional(K("ASC") | K("DESC"))("dir")
 ).set_parse_action(lambda t: [(t[0], _word(t.dir) == "DESC")])
 create_index = (
