@@ -288,9 +288,9 @@ class SelectCore(Node):
 
 
 class Select(Statement):
-    """cores[0] (op cores[i])*, then ORDER BY / LIMIT / OFFSET over the whole."""
+    """[WITH ctes] cores[0] (op cores[i])*, then ORDER BY / LIMIT / OFFSET over the whole."""
 
-    __slots__ = ("cores", "ops", "order_by", "limit", "offset")
+    __slots__ = ("cores", "ops", "order_by", "limit", "offset", "ctes")
 
     def __init__(
         self,
@@ -299,12 +299,25 @@ class Select(Statement):
         order_by: list[OrderItem],
         limit: Expr | None,
         offset: Expr | None,
+        ctes: list[Cte] | None = None,
     ) -> None:
         self.cores = cores
         self.ops = ops  # UNION, UNION ALL, INTERSECT, EXCEPT
         self.order_by = order_by
         self.limit = limit
         self.offset = offset
+        self.ctes = ctes or []  # WITH: visible in the body and to each other
+
+
+class Cte(Node):
+    """A common table expression: name [(columns)] AS (select)."""
+
+    __slots__ = ("name", "columns", "select")
+
+    def __init__(self, name: str, columns: list[str] | None, select: Select) -> None:
+        self.name = name
+        self.columns = columns
+        self.select = select
 
 
 class Insert(Statement):
@@ -312,7 +325,15 @@ class Insert(Statement):
     conflict: None, REPLACE, IGNORE, ABORT, FAIL, ROLLBACK (INSERT OR ...; ON CONFLICT DO
     NOTHING is IGNORE); upsert: (target columns, [(column, expr)], where) for DO UPDATE."""
 
-    __slots__ = ("table", "columns", "source", "conflict", "upsert", "returning")
+    __slots__ = (
+        "table",
+        "columns",
+        "source",
+        "conflict",
+        "upsert",
+        "returning",
+        "ctes",
+    )
 
     def __init__(
         self,
@@ -329,10 +350,11 @@ class Insert(Statement):
         self.conflict = conflict
         self.upsert = upsert
         self.returning = returning
+        self.ctes: list[Cte] = []  # a statement-level WITH
 
 
 class Update(Statement):
-    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning")
+    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning", "ctes")
 
     def __init__(
         self,
@@ -349,10 +371,11 @@ class Update(Statement):
         self.where = where
         self.conflict = conflict
         self.returning = returning
+        self.ctes: list[Cte] = []  # a statement-level WITH
 
 
 class Delete(Statement):
-    __slots__ = ("table", "alias", "where", "returning")
+    __slots__ = ("table", "alias", "where", "returning", "ctes")
 
     def __init__(
         self,
@@ -365,6 +388,7 @@ class Delete(Statement):
         self.alias = alias
         self.where = where
         self.returning = returning
+        self.ctes: list[Cte] = []  # a statement-level WITH
 
 
 class ForeignKey(Node):

@@ -474,6 +474,7 @@ class CompiledInsert(Compiled):
         self.table = table = catalog.table(stmt.table)
         self.fk = fk
         planner = Planner(catalog, self.ctx, self.P)
+        planner.with_ctes(stmt.ctes)
         self.planner = planner
         ec = planner.ec
         ncols = len(table.columns)
@@ -506,6 +507,7 @@ class CompiledInsert(Compiled):
             and src.cores[0].values is not None
             and not src.order_by
             and src.limit is None
+            and not src.ctes
         ):
             rows = src.cores[0].values or []
             for r in rows:
@@ -792,12 +794,12 @@ class CompiledInsert(Compiled):
 class _Targeted(Compiled):
     """UPDATE and DELETE: find the target rows through the planner's access path."""
 
-    def _setup(
-        self, catalog: Catalog, table_name: str, alias: str | None, where: ast.Expr | None
-    ) -> Scope:
+    def _setup(self, catalog: Catalog, stmt: ast.Update | ast.Delete) -> Scope:
+        table_name, alias, where = stmt.table, stmt.alias, stmt.where
         self.catalog = catalog
         self.table = table = catalog.table(table_name)
         planner = Planner(catalog, self.ctx, self.P)
+        planner.with_ctes(stmt.ctes)
         self.planner = planner
         self.ec = planner.ec
         scope = _table_scope(table, alias)
@@ -823,7 +825,7 @@ class _Targeted(Compiled):
 class CompiledUpdate(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Update, catalog: Catalog, fk: bool) -> None:
         super().__init__(parsed.nparams, parsed.names)
-        scope = self._setup(catalog, stmt.table, stmt.alias, stmt.where)
+        scope = self._setup(catalog, stmt)
         table = self.table
         self.fk = fk
         self.sets: list[tuple[int, Fn]] = []
@@ -937,7 +939,7 @@ class CompiledUpdate(_Targeted):
 class CompiledDelete(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Delete, catalog: Catalog, fk: bool) -> None:
         super().__init__(parsed.nparams, parsed.names)
-        self._setup(catalog, stmt.table, stmt.alias, stmt.where)
+        self._setup(catalog, stmt)
         self.fk = fk
 
     def explain(self) -> list[str]:

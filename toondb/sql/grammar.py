@@ -43,7 +43,7 @@ ALL AND AS ASC BETWEEN BY CASE CAST CHECK COLLATE CONSTRAINT CREATE CROSS DEFAUL
 DESC DISTINCT DROP ELSE END ESCAPE EXCEPT EXISTS FOREIGN FROM GLOB GROUP HAVING IN INDEX
 INNER INSERT INTERSECT INTO IS ISNULL JOIN LEFT LIKE LIMIT NATURAL NOT NOTNULL NULL OFFSET
 ON OR ORDER OUTER PRIMARY REFERENCES RETURNING RIGHT FULL SELECT SET TABLE THEN UNION
-UNIQUE UPDATE USING VALUES WHEN WHERE
+UNIQUE UPDATE USING VALUES WHEN WHERE WITH
 """.split()
 
 _K: dict[str, pp.CaselessKeyword] = {}
@@ -585,8 +585,25 @@ def _limit(t: pp.ParseResults) -> Any:
 
 limit_clause.set_parse_action(_limit)
 
+cte_def = (
+    any_name("name")
+    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(any_name)) + RPAR)("cols")
+    + K("AS").suppress()
+    + pp.Optional(pp.Optional(K("NOT")) + K("MATERIALIZED")).suppress()
+    + LPAR
+    + select_stmt("body")
+    + RPAR
+).set_name("common table expression")
+cte_def.set_parse_action(lambda t: ast.Cte(t.name, list(t.cols[0]) if t.cols else None, t.body))
+with_clause = pp.Group(
+    K("WITH").suppress()
+    + pp.Optional(K("RECURSIVE")).suppress()  # SQLite's WITH is recursive either way
+    + pp.Group(pp.DelimitedList(cte_def))("ctes")
+)
+
 select_stmt <<= (
-    any_core
+    pp.Optional(with_clause)("with")
+    + any_core
     + pp.ZeroOrMore(compound_op + any_core)
     + pp.Optional(
         K("ORDER").suppress() + K("BY").suppress() + pp.Group(pp.DelimitedList(ordering_term))
@@ -603,6 +620,10 @@ def _select(t: pp.ParseResults) -> ast.Select:
     limit = offset = None
     if t.limit:
         _, limit, offset = t.limit[0]
+    w = t.get("with")
+    if w:
+        w = w[0]
+        return ast.Select(cores, ops, order, limit, offset, list(w.ctes))
     return ast.Select(cores, ops, order, limit, offset)
 
 
@@ -1057,9 +1078,20 @@ statement = pp.Forward().set_name("statement")
 explain_stmt = (
     K("EXPLAIN").suppress() + pp.Optional(K("QUERY") + K("PLAN")).suppress() + statement
 ).set_parse_action(lambda t: ast.Explain(t[0]))
+
+
+def _dml_with(t: pp.ParseResults) -> ast.Statement:
+    w, stmt = t[0], t[1]
+    stmt.ctes = list(w.ctes)
+    return stmt
+
+
+dml_with = (with_clause + (insert_stmt | update_stmt | delete_stmt)).set_parse_action(_dml_with)
+
 statement <<= (
     explain_stmt
     | select_stmt
+    | dml_with
     | insert_stmt
     | update_stmt
     | delete_stmt

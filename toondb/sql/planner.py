@@ -22,6 +22,7 @@ Rules (docs/sql.md has the long form):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from itertools import islice
 from operator import itemgetter
@@ -151,6 +152,37 @@ def _flatten_from(
     return [(None, node, None, None)]
 
 
+def _names_table(node: Any, low: str) -> bool:
+    """Whether a FROM clause anywhere in node names the table low (a WITH that
+    defines low again hides it below)."""
+    if isinstance(node, ast.TableRef):
+        return node.name.lower() == low
+    if isinstance(node, ast.Select) and any(c.name.lower() == low for c in node.ctes):
+        return any(_names_table(c.select, low) for c in node.ctes[: _first_cte(node, low)])
+    if isinstance(node, ast.Node):
+        return any(_names_table(getattr(node, k), low) for k in node.__slots__)
+    if isinstance(node, (list, tuple)):
+        return any(_names_table(x, low) for x in node)
+    return False
+
+
+def _first_cte(select: ast.Select, low: str) -> int:
+    return next(i for i, c in enumerate(select.ctes) if c.name.lower() == low) + 1
+
+
+def _named_columns(plan: SelectPlan, cte: ast.Cte) -> SelectPlan:
+    """plan with the column names a WITH name(a, b) gives it."""
+    if cte.columns is None:
+        return plan
+    if len(cte.columns) != plan.ncolumns:
+        raise SQLError(
+            f"table {cte.name} has {plan.ncolumns} values for {len(cte.columns)} columns"
+        )
+    return SelectPlan(
+        list(cte.columns), plan.affinities, plan.run, plan.explain_lines, plan.correlated
+    )
+
+
 class Step:
     def __init__(self, source: Source, kind: str | None) -> None:
         self.source = source
@@ -159,11 +191,34 @@ class Step:
         self.filters: list[ast.Expr] = []  # applied after this step
 
 
+class CteBinding:
+    """A WITH name in scope: its definition and the names its SELECT sees (every
+    name of its WITH, itself included, and those of enclosing ones); for the
+    working table of a recursive CTE, the plan that yields its current rows."""
+
+    __slots__ = ("cte", "env", "working")
+
+    def __init__(self, cte: ast.Cte, working: SelectPlan | None = None) -> None:
+        self.cte = cte
+        self.env: list[CteBinding] = []
+        self.working = working
+
+
+def _bind(env: list[CteBinding], ctes: list[ast.Cte]) -> list[CteBinding]:
+    """env with the names of one WITH added; as in SQLite each sees all of them."""
+    new = env + [CteBinding(cte) for cte in ctes]
+    for b in new[len(env) :]:
+        b.env = new
+    return new
+
+
 class Planner:
     def __init__(self, catalog: Catalog, ctx: Ctx, params: list[Any]) -> None:
         self.catalog = catalog
         self.ctx = ctx
         self.ec = ExprCompiler(params, self)
+        self._ctes: list[CteBinding] = []  # WITH names in scope, innermost last
+        self._expanding: set[int] = set()  # ids of the bindings being planned
 
     # ------------------------------------------------------------ helpers for expressions
 
@@ -180,7 +235,22 @@ class Planner:
 
     # ------------------------------------------------------------ SELECT
 
+    def with_ctes(self, ctes: list[ast.Cte]) -> None:
+        """Put the names of a statement-level WITH (INSERT/UPDATE/DELETE) in scope
+        for everything this planner plans."""
+        self._ctes = _bind(self._ctes, ctes)
+
     def plan_select(self, select: ast.Select, parent: Scope | None = None) -> SelectPlan:
+        if select.ctes:
+            saved = self._ctes
+            self._ctes = _bind(saved, select.ctes)
+            try:
+                return self._plan_select_body(select, parent)
+            finally:
+                self._ctes = saved
+        return self._plan_select_body(select, parent)
+
+    def _plan_select_body(self, select: ast.Select, parent: Scope | None) -> SelectPlan:
         if len(select.cores) == 1:
             return self._plan_core(
                 select.cores[0], parent, select.order_by, select.limit, select.offset
@@ -225,9 +295,22 @@ class Planner:
         seen: set[str] = set()
         for kind, node, on, using in items:
             low = node.name.lower() if isinstance(node, ast.TableRef) else ""
-            if low and low not in self.catalog.tables and low in self.catalog.views:
+            binding = self._cte(low) if low else None
+            if (
+                low
+                and binding is None
+                and low not in self.catalog.tables
+                and low in self.catalog.views
+            ):
                 node = self._view_ref(node)
-            if isinstance(node, ast.TableRef):
+            if binding is not None:
+                if not plan_subqueries:
+                    raise SQLError("subquery")
+                plan = self._plan_cte(binding)
+                name = node.alias or node.name
+                src = Source(name, plan.columns, list(plan.affinities), offset, None)
+                payload = plan
+            elif isinstance(node, ast.TableRef):
                 table = self.catalog.table(node.name)
                 name = node.alias or node.name
                 src = Source(
@@ -250,6 +333,117 @@ class Planner:
             sources.append(src)
             out.append((kind, payload, on, using, src))
         return sources, out
+
+    # ------------------------------------------------------------ WITH
+
+    def _cte(self, low: str) -> CteBinding | None:
+        for b in reversed(self._ctes):
+            if b.cte.name.lower() == low:
+                return b
+        return None
+
+    def _plan_cte(self, b: CteBinding) -> SelectPlan:
+        """A reference to a WITH name: its SELECT planned with the names of where it
+        was defined, once per reference (SQLite inlines it likewise). One that
+        names itself is recursive; names that lead back to themselves otherwise
+        are a circular reference."""
+        if b.working is not None:
+            return b.working
+        if id(b) in self._expanding:
+            raise SQLError(f"circular reference: {b.cte.name}")
+        saved = self._ctes
+        self._expanding.add(id(b))
+        try:
+            if _names_table(b.cte.select, b.cte.name.lower()):
+                return self._plan_recursive_cte(b)
+            self._ctes = b.env
+            return _named_columns(self.plan_select(b.cte.select, None), b.cte)
+        finally:
+            self._ctes = saved
+            self._expanding.discard(id(b))
+
+    def _plan_recursive_cte(self, b: CteBinding) -> SelectPlan:
+        """initial-select UNION [ALL] recursive-select, as SQLite runs it: the rows
+        of the initial select go to a queue; each row taken from the queue is
+        output and then the recursive select runs with that one row as the
+        working table, its rows joining the queue (UNION: only rows not seen
+        before). A LIMIT on the CTE stops the recursion."""
+        cte = b.cte
+        sel = cte.select
+        if len(sel.cores) < 2 or sel.ops[-1] not in ("UNION", "UNION ALL"):
+            raise SQLError(f"circular reference: {cte.name}")
+        if sel.order_by:
+            raise SQLError(
+                f"ORDER BY in the recursive common table expression {cte.name} is not supported"
+            )
+        initial = ast.Select(sel.cores[:-1], sel.ops[:-1], [], None, None)
+        step = ast.Select([sel.cores[-1]], [], [], None, None)
+        low = cte.name.lower()
+        if any(_names_table(c, low) for c in initial.cores):
+            raise SQLError(f"circular reference: {cte.name}")
+        core = sel.cores[-1]
+        in_from = [n for _, n, _, _ in _flatten_from(core.from_)]
+        direct = sum(isinstance(n, ast.TableRef) and n.name.lower() == low for n in in_from)
+        elsewhere = _names_table(
+            [n for n in in_from if not isinstance(n, ast.TableRef)], low
+        ) or any(_names_table(getattr(core, k), low) for k in core.__slots__ if k != "from_")
+        if direct != 1 or elsewhere:
+            raise SQLError(
+                f"the recursive select of {cte.name} must name {cte.name} exactly once, "
+                "in its FROM clause and not in a subquery"
+            )
+        saved = self._ctes
+        self._ctes = b.env
+        try:
+            init_plan = _named_columns(self.plan_select(initial, None), cte)
+            current: list[tuple[Any, ...]] = []
+            # "correlated": a FROM that reads it reads it again at every step
+            working = SelectPlan(
+                init_plan.columns,
+                init_plan.affinities,
+                lambda: iter(current),
+                [f"RECURSIVE TABLE {cte.name}"],
+                True,
+            )
+            self._ctes = b.env + [CteBinding(cte, working)]
+            step_plan = self.plan_select(step, None)
+            lf, of = self._limit_fns(sel.limit, sel.offset)
+        finally:
+            self._ctes = saved
+        if step_plan.ncolumns != init_plan.ncolumns:
+            raise SQLError(
+                "SELECTs to the left and right of UNION do not have the same number of result columns"
+            )
+        distinct = sel.ops[-1] == "UNION"
+        apply_limit = self._apply_limit
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            seen: set[tuple[Any, ...]] = set()
+            queue: deque[tuple[Any, ...]] = deque()
+            for r in init_plan.run():
+                if distinct:
+                    if r in seen:
+                        continue
+                    seen.add(r)
+                queue.append(r)
+            while queue:
+                r = queue.popleft()
+                yield r
+                current[:] = [r]
+                for n in step_plan.run():
+                    if distinct:
+                        if n in seen:
+                            continue
+                        seen.add(n)
+                    queue.append(n)
+
+        def run() -> Iterator[tuple[Any, ...]]:
+            return apply_limit(rows(), lf, of)
+
+        explain = [f"RECURSIVE CTE {cte.name}", *init_plan.explain_lines, "RECURSIVE STEP"]
+        return SelectPlan(
+            init_plan.columns, init_plan.affinities, run, explain + step_plan.explain_lines, False
+        )
 
     def _view_ref(self, node: ast.TableRef) -> ast.SubqueryRef:
         """A view in FROM: its SELECT, planned as a subquery named by the view."""
