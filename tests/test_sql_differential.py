@@ -673,6 +673,8 @@ def query_st(draw, tables: list[Table]) -> Query:
         members = []
         sel = select_st(draw, tables, concat_ok=True)
         body, ncols, concat, aliases = sel.sql, sel.ncols, sel.concat, sel.aliases
+        if draw(st.integers(0, 5)) == 5:  # the same rows through a WITH name
+            body = f"WITH q AS ({body}) SELECT * FROM q"
     order: list[tuple[int, bool]] = []
     tail = ""
     orderable = [i for i in range(ncols) if i not in concat]
