@@ -82,6 +82,12 @@ QUERIES = [
         " SELECT boss FROM emp, up WHERE emp.id = up.id AND boss IS NOT NULL) SELECT id FROM up",
         True,
     ),
+    # an inner WITH of the same name hides the recursive one in its subquery
+    (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c"
+        " WHERE n < (WITH c AS (SELECT 4 AS n) SELECT n FROM c)) SELECT n FROM c",
+        True,
+    ),
     # UNION ends a cycle: rows seen before are not queued again
     ("WITH RECURSIVE c(x) AS (VALUES (1) UNION SELECT x % 3 + 1 FROM c) SELECT x FROM c", True),
     (

@@ -153,21 +153,17 @@ def _flatten_from(
 
 
 def _names_table(node: Any, low: str) -> bool:
-    """Whether a FROM clause anywhere in node names the table low (a WITH that
-    defines low again hides it below)."""
+    """Whether a FROM clause anywhere in node names the table low. Below a WITH
+    that defines low again, low means that one (its bodies included)."""
     if isinstance(node, ast.TableRef):
         return node.name.lower() == low
     if isinstance(node, ast.Select) and any(c.name.lower() == low for c in node.ctes):
-        return any(_names_table(c.select, low) for c in node.ctes[: _first_cte(node, low)])
+        return False
     if isinstance(node, ast.Node):
         return any(_names_table(getattr(node, k), low) for k in node.__slots__)
     if isinstance(node, (list, tuple)):
         return any(_names_table(x, low) for x in node)
     return False
-
-
-def _first_cte(select: ast.Select, low: str) -> int:
-    return next(i for i, c in enumerate(select.ctes) if c.name.lower() == low) + 1
 
 
 def _named_columns(plan: SelectPlan, cte: ast.Cte) -> SelectPlan:
