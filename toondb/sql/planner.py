@@ -416,22 +416,21 @@ class Planner:
         def rows() -> Iterator[tuple[Any, ...]]:
             seen: set[tuple[Any, ...]] = set()
             queue: deque[tuple[Any, ...]] = deque()
-            for r in init_plan.run():
-                if distinct:
-                    if r in seen:
-                        continue
-                    seen.add(r)
-                queue.append(r)
+
+            def enqueue(new: Iterator[tuple[Any, ...]]) -> None:
+                for r in new:
+                    if distinct:
+                        if r in seen:
+                            continue
+                        seen.add(r)
+                    queue.append(r)
+
+            enqueue(init_plan.run())
             while queue:
                 r = queue.popleft()
                 yield r
                 current[:] = [r]
-                for n in step_plan.run():
-                    if distinct:
-                        if n in seen:
-                            continue
-                        seen.add(n)
-                    queue.append(n)
+                enqueue(step_plan.run())
 
         def run() -> Iterator[tuple[Any, ...]]:
             return apply_limit(rows(), lf, of)
