@@ -17,40 +17,12 @@ import numpy as np
 import pytest
 
 hnswlib = pytest.importorskip("hnswlib")
+from vector_data import DATASETS, EFC, EFS, NQ, K, M, data  # noqa: E402
+
 from toondb._hnsw import HnswGraph, simd_level  # noqa: E402
 
-N_BIG = int(os.environ.get("TOONDB_BENCH_N", 100_000))
-NQ = int(os.environ.get("TOONDB_BENCH_NQ", 1000))
-DATASETS = {
-    "768d-cos-10k": (10_000, 768, "cosine"),
-    f"128d-l2-{N_BIG // 1000}k": (N_BIG, 128, "l2"),
-}
-EFS = (16, 32, 64, 128, 256)
-M, EFC, K = 16, 100, 10
-
-_data = {}
 _index = {}
 _res = {}
-
-
-def data(name):
-    if name not in _data:
-        n, dim, metric = DATASETS[name]
-        rng = np.random.default_rng(42)
-        x = rng.standard_normal((n, dim)).astype(np.float32)
-        q = rng.standard_normal((NQ, dim)).astype(np.float32)
-        if metric == "cosine":
-            xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-            qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-        else:
-            xn, qn = x, q
-        truth = np.empty((NQ, K), dtype=np.int64)
-        sq = (xn**2).sum(1)
-        for s in range(0, NQ, 100):
-            d = sq[None, :] - 2 * qn[s : s + 100] @ xn.T  # same order as l2 / 1 - cos
-            truth[s : s + 100] = np.argpartition(d, K, axis=1)[:, :K]
-        _data[name] = (x, q, truth, metric)
-    return _data[name]
 
 
 def build(lib, name, threads):
