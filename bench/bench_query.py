@@ -15,12 +15,11 @@ import json
 from typing import Any
 
 import pytest
-from bench_toon import _COUNTER, _COUNTER_NAME, UNIT, count
+from token_savings import Savings, rows_per_s
 
 from toondb import Database
 
 ROWS = 1000
-SAVINGS: list[tuple[str, int, int, int, int]] = []
 
 
 def _user(i: int) -> dict[str, Any]:
@@ -84,47 +83,13 @@ GUIDE_SQL = {
 }
 
 
-def _record(benchmark: Any, label: str, toon: str, js: str) -> None:
-    toon_n, json_n = count(toon), count(js)
-    SAVINGS.append((label, json_n, toon_n, len(js), len(toon)))
-    benchmark.extra_info.update(
-        {
-            "unit": UNIT,
-            f"json_{UNIT}": json_n,
-            f"toon_{UNIT}": toon_n,
-            "saving_pct": round(100 * (1 - toon_n / json_n), 1),
-        }
-    )
-
-
-def _rows_per_s(benchmark: Any, rows: int) -> None:
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None and stats.stats.mean:
-        benchmark.extra_info["rows_per_s"] = round(rows / stats.stats.mean)
-
-
-class _Summary:
-    @pytest.hookimpl(trylast=True)
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not SAVINGS:
-            return
-        write = terminalreporter.write_line
-        counted = f"tiktoken {_COUNTER_NAME}" if _COUNTER is not None else "characters"
-        terminalreporter.section("query results: TOON vs compact JSON")
-        write(f"counted in {counted}")
-        head = f"{'result':<34} {'JSON ' + UNIT:>12} {'TOON ' + UNIT:>12} {'saving':>8}   chars JSON/TOON"
-        write(head)
-        write("-" * len(head))
-        for label, json_n, toon_n, json_c, toon_c in SAVINGS:
-            saving = 100 * (1 - toon_n / json_n)
-            write(f"{label:<34} {json_n:>12} {toon_n:>12} {saving:>7.1f}%   {json_c}/{toon_c}")
+SAVINGS = Savings("query results: TOON vs compact JSON", "result", 34)
+_record = SAVINGS.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _print_summary(request: pytest.FixtureRequest) -> Any:
-    plugin = _Summary()
-    if not request.config.pluginmanager.is_registered(plugin):
-        request.config.pluginmanager.register(plugin, "query-bench-summary")
+    SAVINGS.register(request.config)
     yield
 
 
@@ -162,22 +127,22 @@ def test_tokens_query_builder_table(benchmark: Any, db: Any) -> None:
 
 
 @pytest.mark.parametrize("terminal", ["to_toon", "to_json", "to_list", "to_dicts"])
-def test_query_builder_rows_per_s(benchmark: Any, db: Any, terminal: str) -> None:
+def test_query_builderrows_per_s(benchmark: Any, db: Any, terminal: str) -> None:
     q = db.query("members/")
     out = benchmark(getattr(q, terminal))
     assert len(out) > 0
-    _rows_per_s(benchmark, ROWS)
+    rows_per_s(benchmark, ROWS)
 
 
-def test_query_builder_filtered_sorted_rows_per_s(benchmark: Any, db: Any) -> None:
+def test_query_builder_filtered_sortedrows_per_s(benchmark: Any, db: Any) -> None:
     q = db.query("members/").where("active", "=", True).select(["name", "score"])
     q = q.order_by("score", desc=True).limit(50)
     assert benchmark(q.to_toon).startswith("members[50]{name,score}:")
-    _rows_per_s(benchmark, ROWS)  # every document is read to sort
+    rows_per_s(benchmark, ROWS)  # every document is read to sort
 
 
 @pytest.mark.parametrize("fmt", ["toon", "json", None])
-def test_execute_sql_rows_per_s(benchmark: Any, db: Any, fmt: str | None) -> None:
+def test_execute_sqlrows_per_s(benchmark: Any, db: Any, fmt: str | None) -> None:
     out = benchmark(db.execute_sql, "SELECT * FROM members", format=fmt)
     assert len(out) > 0
-    _rows_per_s(benchmark, ROWS)
+    rows_per_s(benchmark, ROWS)
