@@ -24,21 +24,24 @@ if not DEBUG:
 
 # Every extension whose source is present; TOONDB_EXTENSIONS="_hnsw" (comma
 # separated) builds only the named ones, for working on one of them alone.
-EXTENSIONS = [n for n in ("_btree", "_hnsw", "_rowcodec") if os.path.exists(f"toondb/{n}.pyx")]
+MODULES = {"_btree": "storage", "_hnsw": "vector", "_rowcodec": "codec"}
+EXTENSIONS = [n for n, pkg in MODULES.items() if os.path.exists(f"toondb/{pkg}/{n}.pyx")]
 if os.environ.get("TOONDB_EXTENSIONS"):
     EXTENSIONS = [n for n in os.environ["TOONDB_EXTENSIONS"].split(",") if n in EXTENSIONS]
 
 
 def extension(name):
-    include_dirs = ["toondb"]
+    pkg = MODULES[name]
+    include_dirs = [f"toondb/{pkg}"]
     libraries = []
     if name == "_hnsw":
         import numpy
 
-        include_dirs.append(numpy.get_include())
+        # the kernel checksums its chunks with the storage engine's CRC-32C
+        include_dirs += ["toondb/storage", numpy.get_include()]
     return Extension(
-        f"toondb.{name}",
-        [f"toondb/{name}.pyx"],
+        f"toondb.{pkg}.{name}",
+        [f"toondb/{pkg}/{name}.pyx"],
         include_dirs=include_dirs,
         libraries=libraries,
         extra_compile_args=compile_args,

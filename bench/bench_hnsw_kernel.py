@@ -19,7 +19,7 @@ import pytest
 hnswlib = pytest.importorskip("hnswlib")
 from vector_data import DATASETS, EFC, EFS, NQ, K, M, data  # noqa: E402
 
-from toondb._hnsw import HnswGraph, simd_level  # noqa: E402
+from toondb.vector._hnsw import HnswGraph, simd_level  # noqa: E402
 
 _index = {}
 _res = {}

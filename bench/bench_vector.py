@@ -1,4 +1,4 @@
-"""Benchmark of the PUBLIC vector API (toondb.bulk, VectorIndex) side by side with
+"""Benchmark of the PUBLIC vector API (toondb.vector.bulk, VectorIndex) side by side with
 hnswlib, with the same parameters and threads.
 
     python -m pytest bench/bench_vector.py --benchmark-only -p no:cacheprovider -q
@@ -10,7 +10,7 @@ k=10 on both sides.
 - build: ``bulk_build_index(x, path, threads=t)`` -- the whole call: checks, build,
   writing the page file and its fsync -- against hnswlib's ``add_items`` alone (the
   strict ratio) and ``add_items`` + ``save_index`` (the like-for-like one).
-- search: an index opened with ``toondb.bulk.open_index`` (mapped, searched in place);
+- search: an index opened with ``toondb.vector.bulk.open_index`` (mapped, searched in place);
   single queries through ``index.search(q, k, ef)`` (a list of Neighbor) against
   ``knn_query(q)`` one at a time, at ef 16..256, one thread; batches through
   ``index.search_arrays(Q, k, 64, threads=t)`` against ``knn_query(Q, num_threads=t)``;
@@ -35,8 +35,8 @@ import pytest
 hnswlib = pytest.importorskip("hnswlib")
 from vector_data import DATASETS, EFC, EFS, NQ, K, M, data  # noqa: E402
 
-from toondb._hnsw import simd_level  # noqa: E402
-from toondb.bulk import bulk_build_index, open_index  # noqa: E402
+from toondb.vector._hnsw import simd_level  # noqa: E402
+from toondb.vector.bulk import bulk_build_index, open_index  # noqa: E402
 
 THREADS = (1, 2)
 

@@ -18,17 +18,17 @@ import time
 import numpy as np
 import pytest
 
-import toondb.bulk
+import toondb.vector.bulk
 from toondb import Database
-from toondb.bulk import (
+from toondb.errors import ClosedError, VectorIndexError
+from toondb.vector import Neighbor, VectorIndex
+from toondb.vector.bulk import (
     BuildStats,
     bulk_build_index,
     bulk_info,
     bulk_query_index,
     open_index,
 )
-from toondb.errors import ClosedError, VectorIndexError
-from toondb.vector import Neighbor, VectorIndex
 
 
 def gaussian_mixture(n, dim, centers, seed, spread=0.35):
@@ -285,7 +285,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch):
     x = np.random.default_rng(1).standard_normal((3000, 16)).astype(np.float32)
-    monkeypatch.setattr(toondb.bulk, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(toondb.vector.bulk, "PROGRESS_DELAY", 0.0)
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     bulk_build_index(x, tmp_path / "a.hnsw", progress=None)
@@ -361,7 +361,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from toondb.bulk import bulk_build_index
+    from toondb.vector.bulk import bulk_build_index
     path, gen = sys.argv[1], int(sys.argv[2])
     x = np.random.default_rng(gen).standard_normal((3000, 192)).astype(np.float32)
     print("start", flush=True)
@@ -465,7 +465,7 @@ def test_opening_a_million_vector_index_takes_milliseconds(tmp_path):
     code = textwrap.dedent(
         f"""
         import time
-        from toondb.bulk import open_index
+        from toondb.vector.bulk import open_index
         t = time.perf_counter()
         idx = open_index({str(path)!r})
         first = time.perf_counter() - t

@@ -13,7 +13,7 @@ import pytest
 from test_cli import fails, ok, run
 
 from toondb import Database
-from toondb.bulk import bulk_info
+from toondb.vector.bulk import bulk_info
 
 
 @pytest.fixture

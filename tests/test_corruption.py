@@ -224,7 +224,7 @@ def test_page_checksum_is_crc32c_on_every_path_length_and_alignment():
     512-bit carry-less folding for 256 bytes and more) equals the bitwise
     definition, at any length and alignment and continued from any CRC: a fast
     path that differed would make a file look damaged on another machine."""
-    from toondb._btree import _crc32c
+    from toondb.storage._btree import _crc32c
 
     impls = ["auto", "table"]
     for impl in ("crc32", "clmul"):

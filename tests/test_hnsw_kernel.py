@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from toondb._hnsw import HnswCorruptionError, HnswGraph, _distance, neighbors, simd_level
+from toondb.vector._hnsw import HnswCorruptionError, HnswGraph, _distance, neighbors, simd_level
 
 NONE = np.uint64(2**64 - 1)
 
@@ -558,7 +558,7 @@ def test_portable_kernels_end_to_end(cap):
 
     code = (
         "import numpy as np\n"
-        "from toondb._hnsw import HnswGraph, simd_level\n"
+        "from toondb.vector._hnsw import HnswGraph, simd_level\n"
         "rng = np.random.default_rng(1)\n"
         "x = rng.standard_normal((1500, 40)).astype(np.float32)\n"
         "g = HnswGraph(40, 'cosine', m=8, ef_construction=64)\n"

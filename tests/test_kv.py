@@ -355,7 +355,7 @@ with toondb.Database.open({str(tmp_path / "db")!r}) as db:
     db.execute_sql("CREATE TABLE t (a INTEGER)")
     assert "pyparsing" in sys.modules and "numpy" not in sys.modules
     assert db.vector_indexes() == [] and "numpy" in sys.modules
-    assert toondb.VectorIndex.__module__ == "toondb.vector"
+    assert toondb.VectorIndex.__module__ == "toondb.vector.index"
 print(light)
 """
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)

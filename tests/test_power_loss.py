@@ -53,7 +53,8 @@ from pathlib import Path
 import pytest
 
 import toondb
-import toondb.db
+import toondb.database
+import toondb.storage.env
 from toondb import CorruptionError, Database
 
 BOOT_A = b"\xaa" * 16  # the machine session that runs the workload
@@ -353,7 +354,7 @@ def _write(img: bytearray, off: int, data: bytes) -> None:
 
 
 def _file(path: Path) -> Path:
-    return path / toondb.db.DATA_FILE
+    return path / toondb.database.DATA_FILE
 
 
 class Opener:
@@ -365,7 +366,7 @@ class Opener:
         self.n = 0
 
     def boot(self, boot_id: bytes) -> None:
-        self.mp.setattr(toondb.db, "_boot_id", lambda: boot_id)
+        self.mp.setattr(toondb.storage.env, "boot_id", lambda: boot_id)
 
     def place(self, image: bytes) -> Path:
         self.n += 1

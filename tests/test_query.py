@@ -1,4 +1,4 @@
-"""The query builder (toondb.query): filters, projection, order, paging, laziness, the
+"""The query builder (toondb.toon.query): filters, projection, order, paging, laziness, the
 TOON/JSON outputs, and execute_sql(format=...)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toondb import Database
-from toondb.query import OPS, Query, decode_row, format_result
 from toondb.toon import SPEC_VERSION, decode, encode
+from toondb.toon.query import OPS, Query, decode_row
+from toondb.toon.results import format_result
 
 PRODUCTS = {
     b"products/desk": {"name": "Desk", "price": 300, "stock": 0, "tags": ["office"]},
@@ -511,7 +512,7 @@ primitive = st.one_of(
 def test_rows_cut_from_one_table_equal_rows_encoded_one_by_one(fields, data):
     """to_list() encodes uniform records as one table and cuts it into rows; that must
     give exactly the text of encoding each record alone."""
-    from toondb.query import _row_text, _row_texts
+    from toondb.toon.query import _row_text, _row_texts
 
     n = data.draw(st.integers(0, 6))
     records = [{f: data.draw(primitive) for f in fields} for _ in range(n)]

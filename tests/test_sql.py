@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 import toondb
 from toondb import ConstraintError, Database, SchemaError, SQLError, SQLSyntaxError
-from toondb.sql import grammar, keycode, rowcodec
+from toondb.codec import keycode, rowcodec
+from toondb.sql import grammar
 from toondb.sql import types as T
 
 # ---------------------------------------------------------------- the guide

@@ -9,13 +9,13 @@ with Database.open("./my_database") as db:
 
 from typing import TYPE_CHECKING, Any
 
-from toondb.db import Database, Transaction
+from toondb.database import Database, Transaction
 from toondb.errors import *  # noqa: F401,F403
 from toondb.errors import __all__ as _error_names
 from toondb.ipc import IpcClient
 
 if TYPE_CHECKING:
-    from toondb.vector import VectorIndex
+    from toondb.vector.index import VectorIndex
 
 __version__ = "0.3.0"
 
@@ -23,10 +23,10 @@ __all__ = ["Database", "Transaction", "IpcClient", "VectorIndex", "__version__",
 
 
 def __getattr__(name: str) -> Any:
-    # VectorIndex lives with NumPy in toondb.vector, imported on first use so
+    # VectorIndex lives with NumPy in toondb.vector.index, imported on first use so
     # that `import toondb` stays light for key-value and SQL programs
     if name == "VectorIndex":
-        from toondb.vector import VectorIndex
+        from toondb.vector.index import VectorIndex
 
         return VectorIndex
     raise AttributeError(f"module 'toondb' has no attribute {name!r}")

@@ -41,11 +41,13 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Union
 
-from toondb import _btree, errors
-from toondb.db import _KeyValueAPI, _path_prefix, prefix_end
+from toondb import errors
 from toondb.ipc import protocol as P
-from toondb.query import QueryMixin, format_result
-from toondb.sql.api import Result
+from toondb.sql.result import Result
+from toondb.storage import _btree
+from toondb.storage.keyspace import KeyValueAPI, path_prefix, prefix_end
+from toondb.toon.query import Prefix, Query
+from toondb.toon.results import format_result
 
 __all__ = ["IpcClient", "IpcTransaction"]
 
@@ -415,6 +417,10 @@ class _RemoteKeyValue:
     def _put_request(self, op: int, key: bytes, value: bytes) -> bytes:  # pragma: no cover
         raise NotImplementedError
 
+    def query(self, prefix: Prefix = "") -> Query:
+        """A query builder over the JSON documents stored under prefix (see toondb.toon.query)."""
+        return Query(self, prefix)
+
     def get(self, key: BytesLike) -> bytes | None:
         """The value stored under key (in a transaction: as it sees it), or None."""
         if type(key) is not bytes:
@@ -448,7 +454,7 @@ class _RemoteKeyValue:
         return payload == b"\x01"
 
 
-class IpcTransaction(_RemoteKeyValue, _KeyValueAPI, QueryMixin):
+class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
     """A transaction on the server, with the interface of ``toondb.Transaction``.
 
     It holds a connection of its own until ``commit()`` or ``abort()``; the server
@@ -623,7 +629,7 @@ def _sql_result(code: int, payload: bytes) -> tuple[Result, bool]:
 
 
 def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list[str]:
-    prefix = _path_prefix(path)
+    prefix = path_prefix(path)
     end = prefix_end(prefix) if prefix else None
     names: set[str] = set()
     start = prefix
@@ -638,7 +644,7 @@ def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list
     return sorted(names)
 
 
-class IpcClient(_RemoteKeyValue, _KeyValueAPI, QueryMixin):
+class IpcClient(_RemoteKeyValue, KeyValueAPI):
     """A connection to a toondb server, with the interface of ``toondb.Database``.
 
     Connect with ``IpcClient.connect(socket_path)``, preferably as a context

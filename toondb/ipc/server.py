@@ -52,7 +52,7 @@ from typing import Any, Callable
 
 import toondb
 from toondb import errors
-from toondb.db import Database
+from toondb.database import Database
 from toondb.ipc import protocol as P
 from toondb.ipc.protocol import unix_address
 
@@ -131,10 +131,7 @@ class _Session:
     def _cleanup(self) -> None:
         try:
             self._end_txn(abort=True)
-            if _sql_txn_open(self.db):  # a transaction begun with SQL BEGIN in this session
-                state = self.db._sql_state()
-                txn, state.txn = state.txn, None
-                txn.abort()
+            self.db.rollback()  # a transaction begun with SQL BEGIN in this session
             for cid in list(self.cursors):
                 self._close_cursor(cid)
         except Exception:
@@ -558,11 +555,7 @@ def _h_check(s: _Session, buf: Any, a: int, b: int) -> bytes:
 
 def _sql_txn_open(db: Any) -> bool:
     """Is a transaction opened with SQL BEGIN open in this thread (this session)?"""
-    state = getattr(db, "_sql_state", None)
-    if state is None:
-        return False
-    txn = state().txn
-    return txn is not None and not txn.closed
+    return bool(getattr(db, "in_transaction", False))
 
 
 def _sql(s: _Session, buf: Any, a: int, b: int, in_txn: bool) -> bytes:

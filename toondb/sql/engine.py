@@ -18,6 +18,8 @@ import struct
 import threading
 from typing import Any, Callable
 
+from toondb.codec.keycode import encode_values, key_rowid, prefix_end, rowid_key
+from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import catalog as C
@@ -26,9 +28,7 @@ from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo
 from toondb.sql.executor import Ctx, FullScan, rowid_probe
 from toondb.sql.expressions import Scope, Source
 from toondb.sql.grammar import parse_expression
-from toondb.sql.keycode import encode_values, key_rowid, prefix_end, rowid_key
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text
-from toondb.sql.rowcodec import decode_row, encode_row
 
 _pack_q = struct.Struct(">Q").pack
 _PLAIN = {int, float, str, bytes, type(None)}  # parameter types bound as they are

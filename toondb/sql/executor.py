@@ -14,9 +14,9 @@ import struct
 from collections.abc import Iterator
 from typing import Any, Callable
 
+from toondb.codec.keycode import encode_value, prefix_end, rowid_key
+from toondb.codec.rowcodec import decode_row, decode_scan
 from toondb.sql import types as T
-from toondb.sql.keycode import encode_value, prefix_end, rowid_key
-from toondb.sql.rowcodec import decode_row, decode_scan
 
 Row = tuple
 Fn = Callable[[Any], Any]

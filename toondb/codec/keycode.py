@@ -34,6 +34,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from toondb.storage.keyspace import prefix_end
+
 __all__ = [
     "ROWID_BIAS",
     "rowid_key",
@@ -98,19 +100,14 @@ def encode_values(values: Any) -> bytes:
     return b"".join([encode_value(v) for v in values])
 
 
-def prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key above every key that starts with prefix (None: no bound)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
 def py_encode_values(values: Any) -> bytes:
     return b"".join([encode_value(v) for v in values])
 
 
-try:  # the same encoding in C (toondb/_rowcodec.pyx), when the extension is built
-    from toondb._rowcodec import encode_key as encode_values  # noqa: F811
+try:  # the same encoding in C (toondb/codec/_rowcodec.pyx), when the extension is built
+    from toondb.codec._rowcodec import encode_key as encode_values  # noqa: F811
+    from toondb.codec._rowcodec import set_fallback_encoder
+
+    set_fallback_encoder(encode_value)
 except ImportError:  # pragma: no cover
     pass

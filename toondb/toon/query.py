@@ -53,7 +53,6 @@ Output forms:
 
 from __future__ import annotations
 
-import base64
 import functools
 import heapq
 import json
@@ -65,7 +64,7 @@ from typing import Any, Callable, Union
 
 from toondb.toon import SPEC_VERSION, decode, encode
 
-__all__ = ["Query", "QueryMixin", "OPS", "decode_row", "format_result", "SPEC_VERSION"]
+__all__ = ["Query", "OPS", "decode_row", "SPEC_VERSION"]
 
 Prefix = Union[str, bytes, bytearray, memoryview]
 Record = dict[str, Any]
@@ -575,87 +574,3 @@ class Query:
         if self._limit is not None:
             parts.append(f"limit({self._limit})")
         return "<Query " + ".".join(parts) + ">"
-
-
-class QueryMixin:
-    """``query(prefix)`` for Database, Transaction and IpcClient (any class with scan())."""
-
-    def query(self, prefix: Prefix = "") -> Query:
-        """A query builder over the JSON documents stored under prefix (see toondb.query)."""
-        return Query(self, prefix)
-
-
-# ---------------------------------------------------------------------------------------
-# execute_sql(..., format="toon" | "json")
-# ---------------------------------------------------------------------------------------
-
-FORMATS = ("toon", "json")
-
-
-def _plain(v: Any) -> Any:
-    """A SQL value as a JSON value: a BLOB becomes its base64 text, NaN/inf null."""
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(v)).decode("ascii")
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _row_dicts(result: Any) -> list[Record]:
-    """The rows as dicts keyed as iterating the Result keys them (a repeated column name
-    as name:1), without converting any value."""
-    rows = result.rows
-    if not rows:
-        return []
-    keys = list(next(iter(result)))  # one row's dict: its keys, not every row's
-    return [dict(zip(keys, r)) for r in rows]
-
-
-def result_document(result: Any) -> Any:
-    """The JSON value a SQL result stands for: the rows as a list of dicts for a statement
-    that returns columns, else ``{"rowcount": n}`` (and ``lastrowid`` when set). BLOBs
-    become base64 text and NaN/infinities null."""
-    if getattr(result, "columns", None):
-        return [{k: _plain(v) for k, v in row.items()} for row in _row_dicts(result)]
-    doc: dict[str, Any] = {"rowcount": getattr(result, "rowcount", -1)}
-    if getattr(result, "lastrowid", None) is not None:
-        doc["lastrowid"] = result.lastrowid
-    return doc
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return _plain(v)
-    raise TypeError(f"cannot write a value of type {type(v).__name__} as JSON")
-
-
-def format_result(result: Any, format: str, name: str = ROW_NAME) -> str:
-    """A SQL ``Result`` as a document. ``"toon"``: TOON spec v4.0, the rows as a table
-    ``result[N]{col,...}:`` with one indented row per line; ``"json"``: a compact JSON
-    array of row objects. A statement without result columns gives ``rowcount: N``
-    (``{"rowcount":N}``). BLOBs are written as base64 text, NaN and infinities as null."""
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
-    if not getattr(result, "columns", None):
-        doc = result_document(result)
-        if format == "json":
-            return json.dumps(doc, separators=(",", ":"))
-        return encode(doc)
-    rows = _row_dicts(result)
-    # fast path: the values as they are (BLOBs and non-finite floats are rare)
-    try:
-        if format == "json":
-            return json.dumps(
-                rows,
-                separators=(",", ":"),
-                ensure_ascii=False,
-                allow_nan=False,
-                default=_json_default,
-            )
-        return encode({name: rows})
-    except (TypeError, ValueError):
-        pass
-    doc = result_document(result)
-    if format == "json":
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    return encode({name: doc})

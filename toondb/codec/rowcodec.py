@@ -22,7 +22,7 @@ Row (byte offsets)::
 Varints are unsigned LEB128 (7 bits a byte, low first). The rowid is not in the
 row: it is the table key (``keycode.rowid_key``).
 
-The functions come from the C extension ``toondb._rowcodec`` when it is built,
+The functions come from the C extension ``toondb.codec._rowcodec`` when it is built,
 else from the Python versions below (same format, same results).
 """
 
@@ -148,8 +148,8 @@ def py_decode_scan(it: Any, defaults: tuple[Any, ...], filter: Any = None) -> An
 
 
 try:
-    from toondb._rowcodec import DecodeScan as decode_scan
-    from toondb._rowcodec import decode_row, decode_values, encode_row
+    from toondb.codec._rowcodec import DecodeScan as decode_scan
+    from toondb.codec._rowcodec import decode_row, decode_values, encode_row
 
     NATIVE = True
 except ImportError:  # the extension is not built: the same format in Python

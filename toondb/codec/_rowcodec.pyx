@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The binary row codec of toondb's SQL tables, in C (``toondb.sql.rowcodec``
+"""The binary row codec of toondb's SQL tables, in C (``toondb.codec.rowcodec``
 has the same functions in Python and documents the format).
 
 ``decode_row(data, defaults, key)`` returns the row's values padded with
@@ -404,11 +404,20 @@ cdef inline Py_ssize_t put_double(uint8_t* p, double f) noexcept:
     p[9] = 0x80
     return 10
 
+# keycode.encode_value, for the values this encoder leaves to Python (integers
+# beyond 2**53, other types); toondb.codec.keycode registers it when it imports
+# this module, so that the two modules do not import each other.
 _py_encode_value = None
+
+
+def set_fallback_encoder(f):
+    """Register keycode.encode_value for the values encode_key leaves to Python."""
+    global _py_encode_value
+    _py_encode_value = f
+
 
 def encode_key(values):
     """keycode.encode_values(values): the order-preserving key of a tuple."""
-    global _py_encode_value
     cdef Py_ssize_t n = len(values)
     cdef Py_ssize_t cap = 0, pos = 0, i, j, ln
     cdef object v
@@ -437,9 +446,6 @@ def encode_key(values):
                 iv = v
                 pos += put_double(p + pos, <double>iv)
             else:
-                if _py_encode_value is None:
-                    from toondb.sql.keycode import encode_value as f
-                    _py_encode_value = f
                 enc = _py_encode_value(v)
                 ln = PyBytes_GET_SIZE(enc)
                 memcpy(p + pos, PyBytes_AS_STRING(enc), ln)
@@ -473,9 +479,6 @@ def encode_key(values):
             p[pos + 1] = 1
             pos += 2
         else:
-            if _py_encode_value is None:
-                from toondb.sql.keycode import encode_value as f
-                _py_encode_value = f
             enc = _py_encode_value(v)
             ln = PyBytes_GET_SIZE(enc)
             if pos + ln > cap:

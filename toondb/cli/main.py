@@ -36,9 +36,9 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any, Callable
 
 import toondb
-from toondb.db import DATA_FILE, LOCK_FILE, Database
+from toondb.database import DATA_FILE, LOCK_FILE, Database
 from toondb.errors import CorruptionError, ToonDBError
-from toondb.query import format_result
+from toondb.toon.results import format_result
 
 __all__ = ["main", "Shell", "render", "MODES"]
 
@@ -507,9 +507,9 @@ class Shell:
 
     def _kv(self) -> Any:
         """The open SQL transaction (BEGIN ...) if there is one, else the database."""
-        state = getattr(self.db, "_sql_state", None)
-        txn = state().txn if state is not None else None
-        return txn if txn is not None and not txn.closed else self.db
+        current = getattr(self.db, "current_transaction", None)
+        txn = current() if current is not None else None
+        return txn if txn is not None else self.db
 
     def _cmd_get(self, args: list[str]) -> None:
         self._nargs(args, 1, 1, ".get KEY")
@@ -617,11 +617,8 @@ class Shell:
     # ---- the terminal
 
     def _close_open_transaction(self) -> None:
-        state = getattr(self.db, "_sql_state", None)
-        txn = state().txn if state is not None else None
-        if txn is not None and not txn.closed:
-            txn.abort()
-            state().txn = None  # type: ignore[misc]
+        rollback = getattr(self.db, "rollback", None)
+        if rollback is not None and rollback():
             self.err.write("Warning: the open transaction was rolled back\n")
 
     def _start_readline(self) -> Callable[[], None] | None:
@@ -1168,7 +1165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# ---- vector indexes (toondb.bulk) ---------------------------------------------------------
+# ---- vector indexes (toondb.vector.bulk) ---------------------------------------------------------
 
 VECTOR_FORMATS = ".npy (a NumPy array), .fvecs (float32 rows), .csv/.tsv/.txt (one vector per line)"
 
@@ -1224,7 +1221,7 @@ def _query_vectors(text: str) -> Any:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from toondb.bulk import bulk_build_index
+    from toondb.vector.bulk import bulk_build_index
 
     vectors = _load_array(args.vectors, "vectors")
     ids = None
@@ -1252,7 +1249,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_index_query(args: argparse.Namespace) -> int:
-    from toondb.bulk import open_index
+    from toondb.vector.bulk import open_index
 
     q = _query_vectors(args.query)
     with open_index(args.index, args.name) as idx:
@@ -1280,7 +1277,7 @@ def cmd_index_query(args: argparse.Namespace) -> int:
 
 
 def cmd_index_info(args: argparse.Namespace) -> int:
-    from toondb.bulk import bulk_info, open_index
+    from toondb.vector.bulk import bulk_info, open_index
 
     with open_index(args.index, args.name) as idx:
         info = bulk_info(idx).as_dict()
@@ -1292,7 +1289,7 @@ def cmd_index_info(args: argparse.Namespace) -> int:
 
 
 def _add_index_commands(sub: Any) -> None:
-    """toondb index build|query|info INDEX ...: the bulk vector API (toondb.bulk)."""
+    """toondb index build|query|info INDEX ...: the bulk vector API (toondb.vector.bulk)."""
     ip = sub.add_parser(
         "index",
         help="build, query and describe a vector index file (.hnsw)",

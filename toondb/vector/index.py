@@ -98,14 +98,14 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
-from toondb import _btree
-from toondb._hnsw import HnswGraph, Neighbor, neighbors
 from toondb.errors import (
     CorruptionError,
     ReadOnlyError,
     TransactionClosedError,
     VectorIndexError,
 )
+from toondb.storage import _btree
+from toondb.vector._hnsw import HnswGraph, Neighbor, neighbors
 
 __all__ = [
     "VectorIndex",
@@ -153,7 +153,7 @@ def _chunk_shift(dim: int, m: int) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-# Neighbor (toondb._hnsw): one search result, ``.id`` and ``.distance`` (cosine:
+# Neighbor (toondb.vector._hnsw): one search result, ``.id`` and ``.distance`` (cosine:
 # 1 - cosine similarity; l2: squared Euclidean; ip: 1 - inner product); it behaves as
 # the tuple (id, distance). Made in C by the search.
 
@@ -583,7 +583,7 @@ class VectorIndex:
 
     Get one from ``db.vector_index(name)`` (reads see every new commit; each write
     is its own atomic commit), from ``txn.vector_index(name)`` (reads and writes
-    inside that transaction), or ``toondb.bulk.open_index(path)``.
+    inside that transaction), or ``toondb.vector.bulk.open_index(path)``.
     """
 
     __slots__ = ("_name", "_tname", "__weakref__")
@@ -944,7 +944,7 @@ class _DbIndex(VectorIndex):
 
     def close(self) -> None:
         """Drop this handle's snapshot (and close the database when the handle opened
-        it: toondb.bulk.open_index). Idempotent."""
+        it: toondb.vector.bulk.open_index). Idempotent."""
         self._state = None
         if self._own_db:
             self._db.close()

@@ -1,0 +1,255 @@
+"""``Database`` and ``Transaction``: the public face, assembled from the layers below.
+
+The storage engine (``toondb.storage``) gives the key-value core: both classes are
+its Python face (``StorageEnvironment``, ``StorageTransaction``), so ``get``,
+``put``, ``delete`` and scans run in C with no Python object per page or per key.
+Each front end is reached by delegation, and imported on first use so that
+``import toondb`` stays light for key-value programs:
+
+============================  ====================================================
+methods                       front end
+============================  ====================================================
+``execute_sql``, ``execute``,  ``toondb.sql.session`` (pyparsing grammar, planner,
+``executemany``               operators over B+tree cursors)
+``query``                     ``toondb.toon.query`` (the query builder)
+``format="toon" | "json"``    ``toondb.toon.results``
+``create_vector_index``, ...  ``toondb.vector.api`` (NumPy and the HNSW kernel)
+============================  ====================================================
+
+A ``Database`` runs each call in a transaction of its own; a ``Transaction`` runs
+them inside itself, together with its key-value writes.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, overload
+
+from toondb.storage.env import DATA_FILE, LOCK_FILE, StorageEnvironment, StorageTransaction
+
+if TYPE_CHECKING:
+    from toondb.sql.result import Result
+    from toondb.sql.session import Session
+    from toondb.toon.query import Prefix, Query
+    from toondb.vector.index import VectorIndex
+
+__all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
+
+
+@functools.cache
+def _sql() -> ModuleType:
+    from toondb.sql import session
+
+    return session
+
+
+@functools.cache
+def _vectors() -> ModuleType:
+    from toondb.vector import api
+
+    return api
+
+
+def _format(result: Result, format: str) -> str:
+    from toondb.toon.results import format_result
+
+    return format_result(result, format)
+
+
+def _query(source: Any, prefix: Prefix) -> Query:
+    from toondb.toon.query import Query
+
+    return Query(source, prefix)
+
+
+class Transaction(StorageTransaction):
+    """A transaction: every write is applied atomically at ``commit()``, or not at all.
+
+    Reads see the snapshot taken when the transaction began plus its own writes;
+    a scan merges them in key order. Isolation is snapshot isolation with
+    first-committer-wins: if another transaction committed a write to a key this
+    one also wrote, after this one began, ``commit()`` raises
+    ``TransactionConflictError`` and applies nothing (retry it). An
+    ``immediate=True`` transaction takes the write lock when it begins and never
+    conflicts. Used as a context manager it commits on success and aborts on an
+    exception.
+    """
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    # ---- SQL (toondb.sql.session)
+
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: None = None) -> Result: ...
+
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: str) -> str: ...
+
+    def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
+        """Run SQL in this transaction (see ``Database.execute_sql``). If a statement
+        fails, its own writes are undone and the transaction stays usable."""
+        result = _sql().execute_in(self, sql, params)
+        return result if format is None else _format(result, format)
+
+    execute = execute_sql
+
+    def executemany(self, sql: str, seq_of_params: Any) -> Result:
+        """Run one statement once per parameter set (parsed and planned once)."""
+        return _sql().execute_in(self, sql, seq_of_params, many=True)  # type: ignore[no-any-return]
+
+    # ---- the query builder (toondb.toon.query)
+
+    def query(self, prefix: Prefix = "") -> Query:
+        """A query builder over the JSON documents stored under prefix, in this transaction."""
+        return _query(self, prefix)
+
+    # ---- vector indexes (toondb.vector.api)
+
+    def create_vector_index(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        m: int = 16,
+        ef_construction: int = 100,
+        *,
+        exist_ok: bool = False,
+    ) -> VectorIndex:
+        """Create an empty vector index in this transaction (see ``Database.create_vector_index``)."""
+        api = _vectors()
+        api.create(self, name, dimension, metric, m, ef_construction, exist_ok)
+        return api.index_in_txn(self, name)  # type: ignore[no-any-return]
+
+    def vector_index(self, name: str) -> VectorIndex:
+        """The vector index `name`, read and written in this transaction."""
+        return _vectors().index_in_txn(self, name)  # type: ignore[no-any-return]
+
+    def vector_indexes(self) -> list[str]:
+        """The names of the vector indexes this transaction sees, sorted."""
+        return _vectors().names(self)  # type: ignore[no-any-return]
+
+    def drop_vector_index(self, name: str) -> bool:
+        """Delete the vector index `name` and its vectors; True if it existed."""
+        return _vectors().drop(self, name)  # type: ignore[no-any-return]
+
+
+class Database(StorageEnvironment):
+    """An open toondb database: key-value pairs, SQL tables and vector indexes in
+    one crash-safe page file.
+
+    Open it with ``Database.open(path)``, preferably as a context manager. Any
+    number of threads and processes may open the same database; one writes at a
+    time, all read concurrently from snapshots.
+    """
+
+    transaction_class = Transaction
+    _sql_session: Session | None = None
+    _vector_handles: dict[str, VectorIndex] | None = None
+
+    def begin_transaction(self, *, read_only: bool = False, immediate: bool = False) -> Transaction:
+        """A new transaction; finish it with commit() or abort().
+
+        read_only=True: a snapshot for reads only. immediate=True: take the write
+        lock now (waiting up to lock_timeout), so the commit can never conflict."""
+        return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+
+    def transaction(self, *, read_only: bool = False, immediate: bool = False) -> Transaction:
+        """A transaction as a context manager: commits on success, aborts on an exception."""
+        return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+
+    # ---- SQL (toondb.sql.session)
+
+    def _session(self) -> Session:
+        session = self._sql_session
+        if session is None:
+            session = self._sql_session = _sql().Session(self)
+        return session
+
+    @property
+    def in_transaction(self) -> bool:
+        """True while a transaction opened with SQL ``BEGIN`` is open in this thread."""
+        return self._sql_session is not None and self._sql_session.in_transaction
+
+    def current_transaction(self) -> Transaction | None:
+        """The transaction an SQL ``BEGIN`` opened in this thread, or None."""
+        if self._sql_session is None:
+            return None
+        return self._sql_session.current_transaction()  # type: ignore[no-any-return]
+
+    def rollback(self) -> bool:
+        """Roll back the transaction an SQL ``BEGIN`` opened in this thread (as SQL
+        ``ROLLBACK`` does); True if there was one, False (and nothing done) if not."""
+        return self._sql_session is not None and self._sql_session.rollback()
+
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: None = None) -> Result: ...
+
+    @overload
+    def execute_sql(self, sql: str, params: Any = None, *, format: str) -> str: ...
+
+    def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
+        """Run SQL (one statement, or several separated by ';': the last one's
+        result is returned). params: a sequence for ``?``, a dict for ``:name``;
+        a list of those runs the statement once per item (see executemany).
+        format="toon" / "json": the result as a TOON (spec v4.0) / JSON document
+        instead, for an LLM prompt (see toondb.toon.results.format_result).
+
+        Each statement runs in its own transaction, unless an SQL ``BEGIN`` opened
+        one in this thread (see toondb.sql.session)."""
+        result = self._session().execute(sql, params)
+        return result if format is None else _format(result, format)
+
+    execute = execute_sql
+
+    def executemany(self, sql: str, seq_of_params: Any) -> Result:
+        """Run one statement once per parameter set (parsed and planned once; atomic)."""
+        return self._session().execute(sql, seq_of_params, many=True)
+
+    # ---- the query builder (toondb.toon.query)
+
+    def query(self, prefix: Prefix = "") -> Query:
+        """A query builder over the JSON documents stored under prefix (see toondb.toon.query)."""
+        return _query(self, prefix)
+
+    # ---- vector indexes (toondb.vector.api)
+
+    def create_vector_index(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        m: int = 16,
+        ef_construction: int = 100,
+        *,
+        exist_ok: bool = False,
+    ) -> VectorIndex:
+        """Create an empty vector index `name` for vectors of `dimension` floats and
+        return it. metric: "cosine" (1 - cosine similarity), "l2" (squared Euclidean)
+        or "ip" (1 - inner product). m: links per node (16; 2*m on the bottom layer);
+        ef_construction: build-time candidate list (100). A name that exists raises
+        VectorIndexError, unless exist_ok=True and its parameters are the same."""
+        with self.transaction(immediate=True) as txn:
+            _vectors().create(txn, name, dimension, metric, m, ef_construction, exist_ok)
+        return self.vector_index(name)
+
+    def vector_index(self, name: str) -> VectorIndex:
+        """The vector index `name` (VectorIndexError if there is none). The handle is
+        shared and sees every new commit."""
+        if self._vector_handles is None:
+            self._vector_handles = {}
+        return _vectors().index_of_db(self, self._vector_handles, name)  # type: ignore[no-any-return]
+
+    def vector_indexes(self) -> list[str]:
+        """The names of the vector indexes, sorted."""
+        txn = self.begin(write=False)
+        try:
+            return _vectors().names(txn)  # type: ignore[no-any-return]
+        finally:
+            txn.abort()
+
+    def drop_vector_index(self, name: str) -> bool:
+        """Delete the vector index `name` and its vectors; True if it existed."""
+        with self.transaction(immediate=True) as txn:
+            return _vectors().drop(txn, name)  # type: ignore[no-any-return]
