@@ -17,11 +17,11 @@ from test_ipc_harness import ServerProcess, server_command
 
 import toondb
 from toondb import (
-    ConnectionError,
     Database,
     DatabaseLockedError,
     IpcClient,
     ReadOnlyError,
+    ServerConnectionError,
     ToonDBError,
 )
 from toondb.ipc import protocol as P
@@ -168,7 +168,7 @@ def test_bad_arguments_exit_nonzero(tmp_path):
 
 def test_connect_without_a_server_fails_promptly(tmp_path):
     t0 = time.monotonic()
-    with pytest.raises(ConnectionError) as info:
+    with pytest.raises(ServerConnectionError) as info:
         IpcClient.connect(tmp_path / "nothing.sock", timeout=5)
     assert time.monotonic() - t0 < 2
     assert isinstance(info.value, ToonDBError)
@@ -196,9 +196,9 @@ def test_clean_stop_aborts_open_transactions(tmp_path, sig):
     immediate.put(b"uncommitted2", b"1")
     assert srv.stop(sig) == 0, srv.log()
     assert not os.path.exists(srv.socket_path)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ServerConnectionError):
         t.put(b"more", b"1")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ServerConnectionError):
         client.get(b"committed")
     with Database.open(tmp_path / "db") as db:
         assert db.get(b"committed") == b"1"
@@ -220,7 +220,7 @@ def test_stop_lets_the_request_in_flight_finish(tmp_path):
             for _ in range(200):
                 try:
                     got.append(sum(1 for _ in client.scan(b"k")))
-                except ConnectionError:
+                except ServerConnectionError:
                     return
 
         th = threading.Thread(target=reader)
@@ -254,7 +254,7 @@ def test_sigkill_keeps_every_committed_write_and_clients_get_connection_error(tm
                     acknowledged[key + b"+"] = value
                 else:
                     client.put(key, value)
-            except ConnectionError:
+            except ServerConnectionError:
                 return
             except BaseException as exc:
                 failures.append(exc)
@@ -277,7 +277,7 @@ def test_sigkill_keeps_every_committed_write_and_clients_get_connection_error(tm
     stop.set()
     assert not failures, failures
     for client in clients:
-        with pytest.raises(ConnectionError):
+        with pytest.raises(ServerConnectionError):
             client.get(b"anything")
     assert len(acknowledged) >= 2000
     again = ServerProcess(tmp_path / "db", log_path=tmp_path / "again.log").start()
@@ -296,7 +296,7 @@ def test_client_survives_a_server_restart(tmp_path):
     client = IpcClient.connect(srv.socket_path)
     client.put(b"a", b"1")
     srv.stop(signal.SIGKILL)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ServerConnectionError):
         client.get(b"a")
     srv2 = ServerProcess(tmp_path / "db").start()
     try:
@@ -321,7 +321,7 @@ def test_hung_server_gives_connection_error_after_the_timeout(server):
             assert time.monotonic() < deadline
             time.sleep(0.001)
         t0 = time.monotonic()
-        with pytest.raises(ConnectionError, match="did not answer"):
+        with pytest.raises(ServerConnectionError, match="did not answer"):
             client.get(b"a")
         assert time.monotonic() - t0 < 5
     finally:
@@ -375,7 +375,7 @@ def test_max_clients(tmp_path):
     try:
         a = IpcClient.connect(srv.socket_path)
         b = IpcClient.connect(srv.socket_path)
-        with pytest.raises(ConnectionError, match="max-clients"):
+        with pytest.raises(ServerConnectionError, match="max-clients"):
             IpcClient.connect(srv.socket_path)
         a.close()
         deadline = time.monotonic() + 10
@@ -383,7 +383,7 @@ def test_max_clients(tmp_path):
             try:
                 c = IpcClient.connect(srv.socket_path)
                 break
-            except ConnectionError:
+            except ServerConnectionError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)

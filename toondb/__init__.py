@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from toondb.database import Database, Transaction
 from toondb.errors import *  # noqa: F401,F403
+from toondb.errors import ConnectionError  # noqa: F401,A004  (the old name, not in __all__)
 from toondb.errors import __all__ as _error_names
 from toondb.ipc import IpcClient
 

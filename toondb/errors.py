@@ -29,10 +29,17 @@ __all__ = [
     "SQLSyntaxError",
     "SchemaError",
     "ConstraintError",
+    "RowFormatError",
     "VectorIndexError",
-    "ConnectionError",
+    "HnswCorruptionError",
+    "ToonDecodeError",
+    "ServerConnectionError",
     "ProtocolError",
+    "CLIError",
 ]
+# ``ConnectionError`` is also an attribute of this module and of ``toondb``: the name
+# ServerConnectionError had before 0.4, kept for one release. It is not in __all__,
+# so ``from toondb.errors import *`` does not hide the builtin ConnectionError.
 
 
 class ToonDBError(Exception):
@@ -106,16 +113,49 @@ class ConstraintError(SQLError):
     statement changed nothing."""
 
 
+class RowFormatError(CorruptionError):
+    """A stored SQL row or index key does not decode (a bad tag, a truncated value,
+    a wrong column count): the page holding it is intact by its checksum, but its
+    contents are not what toondb wrote."""
+
+
 class VectorIndexError(ToonDBError, ValueError):
     """A vector index operation failed: a file that is not an index, a dimension or
     metric mismatch with an existing index, or an index name that does not exist.
     Also a ``ValueError``: each is a bad argument for the index at hand."""
 
 
-class ConnectionError(ToonDBError, builtins.ConnectionError):
+class HnswCorruptionError(CorruptionError, ValueError):
+    """The regions of a stored HNSW graph are not a consistent graph (a bad header
+    field, a region too short, a neighbour id out of range, a chunk whose checksum
+    fails)."""
+
+
+class ToonDecodeError(ToonDBError, ValueError):
+    """The text is not valid TOON (or breaks a strict-mode rule of spec §14).
+
+    ``line`` is the 1-based line number where the problem was found (``None`` when it
+    concerns the document as a whole); the message starts with it.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        self.reason = message
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+class ServerConnectionError(ToonDBError, builtins.ConnectionError):
     """The connection to a toondb server failed or was lost (the server is not
     running, was killed, or closed the connection). Also a builtin ``ConnectionError``."""
 
 
+ConnectionError = ServerConnectionError  # the name before 0.4 (see __all__)
+
+
 class ProtocolError(ToonDBError):
     """A peer sent a frame that does not follow the toondb IPC protocol."""
+
+
+class CLIError(ToonDBError):
+    """A mistake in a ``toondb`` command line, or an operation it refused: the command
+    reports it as one line and exits with status 1."""

@@ -37,17 +37,13 @@ from typing import IO, Any, Callable
 
 import toondb
 from toondb.database import DATA_FILE, LOCK_FILE, Database
-from toondb.errors import CorruptionError, ToonDBError
+from toondb.errors import CLIError, CorruptionError, ToonDBError
 from toondb.toon.results import format_result
 
 __all__ = ["main", "Shell", "render", "MODES"]
 
 MODES = ("table", "toon", "json", "csv", "line")
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CLIError(Exception):
-    """A user's mistake or a refused operation: reported as one line, exit status 1."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ cdef enum:
     T_TEXT = 8
     T_BLOB = 9
 
-class RowFormatError(ValueError):
-    pass
+from toondb.errors import RowFormatError
 
 cdef inline int read_varint(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos, uint64_t* out) except -1:
     cdef uint64_t v = 0

@@ -12,7 +12,7 @@ The client has the interface of ``toondb.Database`` (put/get/delete, the path AP
 scans, transactions, ``execute_sql``, ``query``, checkpoint, stats) and raises the
 same exceptions; code
 written against one runs against the other. Differences are only those of a
-network: a request can fail with ``toondb.ConnectionError`` when the server dies
+network: a request can fail with ``toondb.ServerConnectionError`` when the server dies
 (if it was a write, it may or may not have been applied).
 
 Connections: a client keeps a small pool of connections to the server. A request
@@ -111,12 +111,12 @@ class _Conn:
         if isinstance(exc, errors.ToonDBError):
             out: Exception = exc
         elif isinstance(exc, (BlockingIOError, TimeoutError)):
-            out = errors.ConnectionError(
+            out = errors.ServerConnectionError(
                 f"the toondb server at {self.client.socket_path} did not answer within "
                 f"{self.client.timeout:g} s"
             )
         else:
-            out = errors.ConnectionError(
+            out = errors.ServerConnectionError(
                 f"lost the connection to the toondb server at {self.client.socket_path}: {exc}"
             )
         self.close(out)
@@ -165,7 +165,7 @@ class _Conn:
             raise
 
     def _eof(self) -> Exception:
-        return errors.ConnectionError(
+        return errors.ServerConnectionError(
             f"the toondb server at {self.client.socket_path} closed the connection "
             "(it stopped or was killed)"
         )
@@ -203,7 +203,7 @@ class _Conn:
 
 
 def _interrupted() -> Exception:
-    return errors.ConnectionError(
+    return errors.ServerConnectionError(
         "a request on this connection was interrupted before its reply arrived; the "
         "connection was dropped (its transaction, if any, is aborted by the server)"
     )
@@ -649,7 +649,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
 
     Connect with ``IpcClient.connect(socket_path)``, preferably as a context
     manager. ``timeout`` is how long to wait to connect and for each reply (None:
-    forever); a server that dies or stops answering raises ``toondb.ConnectionError``
+    forever); a server that dies or stops answering raises ``toondb.ServerConnectionError``
     (a ``ToonDBError`` and a builtin ``ConnectionError``). A client may be shared
     by threads; it is not inherited across ``os.fork()`` (the child opens new
     connections; transactions and scans begun before the fork are unusable there).
@@ -714,7 +714,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
                 why = f"the server did not accept within {self.timeout:g} s"
             else:
                 why = str(exc)
-            raise errors.ConnectionError(
+            raise errors.ServerConnectionError(
                 f"cannot connect to the toondb server at {self.socket_path}: {why}"
             ) from None
         finally:
@@ -726,8 +726,8 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         if code != _OK:
             conn.close()
             exc = _raise_reply(code, payload)
-            if not isinstance(exc, errors.ConnectionError):
-                exc = errors.ConnectionError(
+            if not isinstance(exc, errors.ServerConnectionError):
+                exc = errors.ServerConnectionError(
                     f"the toondb server at {self.socket_path} refused the connection: {exc}"
                 )
             raise exc

@@ -199,7 +199,7 @@ class _Session:
         if not self.server._admit(self):
             self._send(
                 P.error_frame(
-                    errors.ConnectionError(
+                    errors.ServerConnectionError(
                         f"the toondb server already serves its maximum of "
                         f"{self.server.max_clients} clients (--max-clients); retry later"
                     )

@@ -1,4 +1,4 @@
-"""Type stubs of the storage engine extension (toondb/_btree.pyx)."""
+"""Type stubs of the storage engine extension (toondb/storage/_btree.pyx)."""
 
 from collections.abc import Callable, Iterator
 from typing import Any

@@ -26,26 +26,13 @@ from numbers import Integral, Real
 from operator import itemgetter
 from typing import Any, Callable, NamedTuple, Optional, Union
 
-from toondb.errors import ToonDBError
+from toondb.errors import ToonDecodeError
 
 __all__ = ["ToonDecodeError", "encode", "decode", "JsonValue"]
 
 JsonValue = Union[None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"]
 
 _DELIMITERS = (",", "\t", "|")
-
-
-class ToonDecodeError(ToonDBError, ValueError):
-    """The text is not valid TOON (or breaks a strict-mode rule of spec §14).
-
-    ``line`` is the 1-based line number where the problem was found (``None`` when it
-    concerns the document as a whole); the message starts with it.
-    """
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        self.line = line
-        self.reason = message
-        super().__init__(f"line {line}: {message}" if line is not None else message)
 
 
 # ---------------------------------------------------------------------------------------

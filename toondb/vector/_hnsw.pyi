@@ -1,4 +1,4 @@
-"""Type stubs of the HNSW kernel (toondb/_hnsw.pyx)."""
+"""Type stubs of the HNSW kernel (toondb/vector/_hnsw.pyx)."""
 
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, Literal
@@ -6,12 +6,10 @@ from typing import Any, Callable, Literal
 import numpy as np
 import numpy.typing as npt
 
-from toondb.errors import CorruptionError
+from toondb.errors import HnswCorruptionError as HnswCorruptionError
 
 Metric = Literal["l2", "ip", "cosine"]
 Region = Any | tuple[int, int]  # a buffer object, or (address, nbytes)
-
-class HnswCorruptionError(CorruptionError, ValueError): ...
 
 class Neighbor:
     @property

@@ -99,16 +99,13 @@ import numpy as np
 
 cimport numpy as cnp
 
-from toondb.errors import CorruptionError
+from toondb.errors import HnswCorruptionError
 
 cnp.import_array()
 
 __all__ = ["HnswGraph", "HnswCorruptionError", "Neighbor", "neighbors", "simd_level"]
 
 
-class HnswCorruptionError(CorruptionError, ValueError):
-    """The regions given to HnswGraph.view() are not a consistent HNSW graph
-    (bad header field, region too short, neighbour id out of range, ...)."""
 
 
 cdef extern from "_hnsw_kernels.h" nogil:

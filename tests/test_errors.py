@@ -1,0 +1,58 @@
+"""Every error toondb raises on purpose is a class of toondb.errors (the one place a
+user reads to learn what can go wrong), and the public names do not hide builtins."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import inspect
+import pkgutil
+
+import toondb
+import toondb.errors
+
+
+def _modules():
+    for info in pkgutil.walk_packages(toondb.__path__, "toondb."):
+        if info.name.endswith("__main__"):
+            continue
+        yield importlib.import_module(info.name)
+
+
+def test_every_exception_class_lives_in_errors():
+    strays = []
+    for module in _modules():
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == module.__name__
+                and module.__name__ != "toondb.errors"
+                and not name.startswith("_")  # private control flow, caught where raised
+            ):
+                strays.append(f"{module.__name__}.{name}")
+    assert strays == []
+
+
+def test_every_error_derives_from_toondberror_and_is_exported():
+    for name in toondb.errors.__all__:
+        cls = getattr(toondb.errors, name)
+        assert issubclass(cls, toondb.errors.ToonDBError), name
+        assert getattr(toondb, name) is cls, name
+
+
+def test_no_public_error_name_hides_a_builtin():
+    assert not set(toondb.errors.__all__) & set(dir(builtins))
+    namespace: dict[str, object] = {}
+    exec("from toondb import *", namespace)
+    assert "ConnectionError" not in namespace
+
+
+def test_the_old_connection_error_name_still_works():
+    assert toondb.ConnectionError is toondb.ServerConnectionError
+    assert issubclass(toondb.ServerConnectionError, builtins.ConnectionError)
+
+
+def test_damaged_row_formats_are_corruption():
+    assert issubclass(toondb.RowFormatError, toondb.CorruptionError)
+    assert issubclass(toondb.HnswCorruptionError, toondb.CorruptionError)
