@@ -1,7 +1,7 @@
 """Tests of toondb's SQL engine through its public API: the product guide's SQL
 examples with their exact printed output, results, parameters, errors,
 atomicity, transactions mixing key-value and SQL writes, persistence, the key and
-row formats, and pinned EXPLAIN plans. (Data-driven goldens: tests/sql/*.slt via
+row formats, and pinned EXPLAIN plans. (Data-driven goldens: tests/sql/golden/*.slt via
 test_sql_golden.py; differential tests against sqlite3: test_sql_differential.py.)"""
 
 from __future__ import annotations

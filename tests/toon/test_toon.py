@@ -9,18 +9,18 @@ import enum
 import json
 import math
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from paths import SHARED_DATA
 
 from toondb.errors import ToonDBError
 from toondb.toon import SPEC_VERSION, ToonDecodeError, decode, encode
 
 # ../shared/data relative to the project root; never copied into the project.
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "toon-spec" / "v4.0"
+SPEC_DIR = SHARED_DATA / "toon-spec" / "v4.0"
 FIXTURES = SPEC_DIR / "fixtures"
 
 # The fixtures' option names and ours.

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from test_ipc_harness import ServerProcess, server_command
+from ipc_harness import ServerProcess, server_command
 
 import toondb
 from toondb import (

@@ -14,7 +14,7 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_ipc_harness import ServerProcess, error_of, raw_connect, read_frame
+from ipc_harness import ServerProcess, error_of, raw_connect, read_frame
 
 from toondb import Database, IpcClient, ProtocolError
 from toondb.ipc import protocol as P

@@ -111,7 +111,7 @@ class Model:
 
 
 # ---------------------------------------------------------------------------
-# The child: python tests/test_crash.py child <path> <mode> <workload> <start>
+# The child: python tests/storage/test_crash.py child <path> <mode> <workload> <start>
 
 
 def child_main(path: str, mode: str, workload: str, start: int) -> None:

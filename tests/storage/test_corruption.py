@@ -55,6 +55,8 @@ from toondb import CorruptionError, Database
 if __name__ != "__main__":  # the worker process skips pytest's import time
     import pytest
 
+    pytestmark = pytest.mark.damages_files  # every test here damages files on purpose
+
 TREE = b"sql:t"
 META_USED = 256
 JOB_TIMEOUT = 60.0
@@ -415,7 +417,7 @@ def expected_states(original: bytes, damaged: bytes, page_size: int) -> list[str
 
 
 # ---------------------------------------------------------------------------
-# The worker: python tests/test_corruption.py worker <states.pickle>
+# The worker: python tests/storage/test_corruption.py worker <states.pickle>
 # reads one JSON job per line on stdin, answers one JSON verdict per line.
 
 

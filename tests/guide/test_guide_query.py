@@ -8,9 +8,9 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from paths import SEED
 
 from toondb import Database
 
@@ -18,7 +18,6 @@ GUIDE_OUTPUT = (
     "products/laptop: result[1]{name,price}:Laptop,999\n"
     "products/mouse: result[1]{name,price}:Mouse,25\n"
 )
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed"
 
 
 def run_guide_example(db) -> None:
@@ -50,7 +49,7 @@ def test_guide_query_builder_in_a_transaction(tmp_path, capsys):
 def test_guide_query_builder_over_ipc(tmp_path, capsys):
     """IpcClient.query (in the guide's API reference): the same builder over the
     client's scan()."""
-    from test_ipc_harness import ServerProcess
+    from ipc_harness import ServerProcess
 
     from toondb import IpcClient
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_ipc_harness import ServerProcess
+from ipc_harness import ServerProcess
 
 import toondb
 from toondb import (

@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from test_ipc_harness import ServerProcess, read_line
+from ipc_harness import ServerProcess, read_line
 
 from toondb import Database, IpcClient
 

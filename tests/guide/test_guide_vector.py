@@ -14,11 +14,9 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed"
+from paths import SEED
 
 GUIDE_BUILD = """\
 from toondb.bulk import bulk_build_index, bulk_query_index

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from paths import ROOT
 
 import toondb
 from toondb import Database
@@ -294,12 +295,11 @@ def test_file_does_not_grow_under_autocommit_updates(tmp_path):
         assert sizes[-1] <= sizes[9] + 4 * db.page_size, (first, sizes)
 
 
-def test_guide_quick_start(tmp_path, capsys):
+def test_guide_quick_start(tmp_path, capsys, monkeypatch):
     import runpy
-    from pathlib import Path
 
-    os.chdir(tmp_path)
-    runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"))
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"))
     assert capsys.readouterr().out == '{"name":"Alice","age":30}\n'
 
 

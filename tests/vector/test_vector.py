@@ -670,6 +670,7 @@ def test_rebuild_drops_tombstones(db, data, filled):
 # damage in the level-0 chunks (mapped without a checksum pass at open)
 
 
+@pytest.mark.damages_files
 def test_a_damaged_chunk_is_found_by_the_first_search_that_reaches_it(tmp_path):
     """Opening an index reads no chunk (so it costs the same at any size); the
     first search that reaches a damaged chunk raises CorruptionError instead of

@@ -28,7 +28,7 @@ Policy (a ratchet): the records of each file that pass against toondb are listed
 query records). A file's item fails when a record of the baseline fails now; it
 prints the file's current pass rate and the records that newly pass. Refresh the
 baseline after a fix with ``TOONDB_SLT_UPDATE_BASELINE=1 pytest
-tests/test_sqllogictest.py -m "slow or not slow"`` (only the records run are
+tests/sql/test_sqllogictest.py -m "slow or not slow"`` (only the records run are
 updated).
 
 Default run (about a minute and a half on 2 cores): evidence/* whole, and of
@@ -69,6 +69,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+from paths import SHARED_DATA
 from sql_harness import (
     SKIP_NO_ENGINE,
     EngineError,
@@ -78,8 +79,8 @@ from sql_harness import (
     toondb_has_sql,
 )
 
-SLT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sqllogictest"
-BASELINE = Path(__file__).resolve().parent / "sql" / "sqllogictest_baseline.json"
+SLT_DIR = SHARED_DATA / "sqllogictest"
+BASELINE = Path(__file__).resolve().parent / "sqllogictest_baseline.json"
 RECORD_CPU_LIMIT = float(os.environ.get("TOONDB_SLT_RECORD_LIMIT", "10"))
 #: the files the default run takes a part of (every statement, and a subset of the
 #: queries): ("prefix", n) the first n queries, ("stride", n) every n-th query. The
@@ -483,7 +484,7 @@ def _save_baseline(name: str, out: Outcome, total: int) -> None:
     data["files"] = dict(sorted(data["files"].items()))
     data["about"] = (
         "sqllogictest records (indices among a file's statement and query records) that pass "
-        "against toondb; tests/test_sqllogictest.py fails when one of them fails (a ratchet)"
+        "against toondb; tests/sql/test_sqllogictest.py fails when one of them fails (a ratchet)"
     )
     tmp = BASELINE.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -1,4 +1,4 @@
-"""Data-driven SQL goldens: every ``tests/sql/*.slt`` file, run record by record.
+"""Data-driven SQL goldens: every ``tests/sql/golden/*.slt`` file, run record by record.
 
 The format is sqllogictest's, simplified to one row per line::
 
@@ -39,7 +39,7 @@ import pytest
 
 from toondb import Database, SQLError
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "sql"
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 FILES = sorted(GOLDEN_DIR.glob("*.slt"))
 
 

@@ -272,6 +272,7 @@ def test_check_ok(shop):
     assert ok("check", shop).startswith("ok: pages ")
 
 
+@pytest.mark.damages_files
 def test_check_names_the_damaged_pages(tmp_path):
     path = tmp_path / "db"
     with Database.open(path) as db, db.transaction() as t:
