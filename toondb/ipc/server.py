@@ -17,6 +17,10 @@ serves it, with no hand-off between threads (the GIL serializes the Python part
 of every request either way). Its cost is a thread per connection, bounded by
 ``--max-clients``.
 
+Modules: this one (the Server: bind, accept, admit, shut down; and the command line),
+toondb.ipc.session (one connection: handshake, frame loop, its transaction and scans),
+toondb.ipc.handlers (one function per request opcode), toondb.ipc.protocol (the bytes).
+
 Invariants:
 
 1. A session's transaction and cursors belong to it alone and die with it: when
@@ -48,584 +52,24 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any
 
 import toondb
 from toondb import errors
 from toondb.database import Database
 from toondb.ipc import protocol as P
+from toondb.ipc.handlers import register_handler
 from toondb.ipc.protocol import unix_address
+from toondb.ipc.session import FRAME_TIMEOUT, Session
 
-__all__ = ["Server", "main", "SOCKET_NAME", "LOCK_NAME"]
+__all__ = ["Server", "main", "SOCKET_NAME", "LOCK_NAME", "FRAME_TIMEOUT", "register_handler"]
 
 SOCKET_NAME = "toondb.sock"
 LOCK_NAME = "toondb.server.lock"
 DEFAULT_MAX_CLIENTS = 256
 PENDING_HANDSHAKES = 64  # connections beyond max_clients that may wait for their HELLO
 
-RECV_SIZE = 65536
-HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection has to send its HELLO
-FRAME_TIMEOUT = 10.0  # seconds the rest of a started frame may take to arrive
-SEND_TIMEOUT = 30.0  # seconds a reply may wait for a client that does not read
-
 log = logging.getLogger("toondb.server")
-
-_OK = P.frame(P.ST_OK)
-_NIL = P.frame(P.ST_NIL)
-_HEADER = P.HEADER.pack
-_U32 = P.U32.unpack_from
-_TIMEVAL = struct.Struct("ll")
-
-
-def _timeval(seconds: float) -> bytes:
-    whole = int(seconds)
-    return _TIMEVAL.pack(whole, int((seconds - whole) * 1e6))
-
-
-class _Fatal(Exception):
-    """Close the connection after replying with this error (ProtocolError)."""
-
-
-# ---------------------------------------------------------------------------------
-# Sessions
-# ---------------------------------------------------------------------------------
-
-
-class _Session:
-    """One client connection, served by one thread."""
-
-    __slots__ = (
-        "server", "db", "sock", "thread", "txn", "immediate", "cursors", "next_cursor", "peer",
-    )  # fmt: skip
-
-    def __init__(self, server: Server, sock: socket.socket) -> None:
-        self.server = server
-        self.db = server.db
-        self.sock = sock
-        self.thread: threading.Thread | None = None
-        self.txn: Any = None
-        self.immediate = False  # self.txn holds the write lock
-        # cursor id -> [iterator, in_transaction]
-        self.cursors: dict[int, list[Any]] = {}
-        self.next_cursor = 1
-        self.peer = ""
-
-    # ---- life ----
-
-    def run(self) -> None:
-        try:
-            if self._handshake():
-                self._serve()
-        except Exception:  # a bug: log it, drop only this connection
-            log.exception("session %s failed", self.peer)
-        finally:
-            self._cleanup()
-
-    def wake(self) -> None:
-        """Server shutdown: let the request in flight finish, then end the session."""
-        try:
-            self.sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
-
-    def _cleanup(self) -> None:
-        try:
-            self._end_txn(abort=True)
-            self.db.rollback()  # a transaction begun with SQL BEGIN in this session
-            for cid in list(self.cursors):
-                self._close_cursor(cid)
-        except Exception:
-            log.exception("cleaning up session %s", self.peer)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.server._forget(self)
-        log.debug("session %s closed", self.peer)
-
-    def _send(self, data: bytes) -> bool:
-        try:
-            self.sock.sendall(data)
-            return True
-        except OSError:
-            return False
-
-    # ---- handshake ----
-
-    def _read_small_frame(self, limit: int) -> bytes | None:
-        buf = b""
-        while True:
-            if len(buf) >= 4:
-                n = _U32(buf, 0)[0]
-                if n == 0 or n > limit:
-                    raise _Fatal(f"a handshake frame of {n} bytes (the limit is {limit})")
-                if len(buf) >= 4 + n:
-                    if len(buf) > 4 + n:
-                        raise _Fatal("a request was sent before the HELLO reply")
-                    return buf
-            try:
-                data = self.sock.recv(4096)
-            except (BlockingIOError, TimeoutError):
-                raise _Fatal(f"no HELLO within {HANDSHAKE_TIMEOUT:g} s of connecting") from None
-            except OSError:
-                return None
-            if not data:
-                return None
-            buf += data
-
-    def _handshake(self) -> bool:
-        sock = self.sock
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(HANDSHAKE_TIMEOUT))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
-        try:
-            buf = self._read_small_frame(4096)
-            if buf is None:
-                return False
-            if buf[4] != P.OP_HELLO or len(buf) < 5 + P.HELLO_HEAD.size:
-                raise _Fatal("the first frame on a connection must be HELLO")
-            magic, lo, hi = P.HELLO_HEAD.unpack_from(buf, 5)
-            if magic != P.MAGIC:
-                raise _Fatal("not a toondb IPC client (bad magic in HELLO)")
-            if not lo <= P.VERSION <= hi:
-                raise _Fatal(
-                    f"the client speaks protocol versions {lo}..{hi}; this server "
-                    f"speaks version {P.VERSION}"
-                )
-            name = buf[5 + P.HELLO_HEAD.size :].decode("utf-8", "replace")[:200]
-        except _Fatal as exc:
-            log.info("refused connection %s: %s", self.peer, exc)
-            self._send(P.error_frame(errors.ProtocolError(str(exc))))
-            return False
-        if not self.server._admit(self):
-            self._send(
-                P.error_frame(
-                    errors.ServerConnectionError(
-                        f"the toondb server already serves its maximum of "
-                        f"{self.server.max_clients} clients (--max-clients); retry later"
-                    )
-                )
-            )
-            return False
-        self.peer = f"{self.peer}({name})" if name else self.peer
-        log.debug("session %s opened", self.peer)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(FRAME_TIMEOUT))
-        return self._send(P.frame(P.ST_OK, P.encode_value(self.server.info)))
-
-    # ---- the request loop ----
-
-    def _serve(self) -> None:
-        sock = self.sock
-        recv = sock.recv
-        sendall = sock.sendall
-        max_frame = self.server.max_frame
-        handlers = _HANDLERS
-        server = self.server
-        buf: bytes | bytearray = b""
-        while True:
-            try:
-                data = recv(RECV_SIZE)
-            except (BlockingIOError, TimeoutError):
-                # SO_RCVTIMEO: idle connections just keep waiting, a half-sent frame is dropped
-                if buf:
-                    self._send(
-                        P.error_frame(
-                            errors.ProtocolError(
-                                f"the rest of a frame did not arrive within {FRAME_TIMEOUT:g} s"
-                            )
-                        )
-                    )
-                    return
-                if server._stopping:
-                    return
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            if buf:
-                buf += data
-            else:
-                buf = data
-            n = len(buf)
-            pos = 0
-            replies: list[bytes] = []
-            fatal = None
-            while n - pos >= 4:
-                flen = _U32(buf, pos)[0]
-                if flen == 0 or flen > max_frame:
-                    fatal = P.error_frame(
-                        errors.ProtocolError(
-                            f"a frame of {flen} bytes; this server accepts 1 to {max_frame} "
-                            "(--max-frame-size); closing the connection"
-                        )
-                    )
-                    break
-                end = pos + 4 + flen
-                if end > n:
-                    break
-                try:
-                    replies.append(handlers[buf[pos + 4]](self, buf, pos + 5, end))
-                except Exception as exc:
-                    replies.append(self._error(exc))
-                pos = end
-            if fatal is not None:
-                replies.append(fatal)
-            if replies:
-                try:
-                    sendall(replies[0] if len(replies) == 1 else b"".join(replies))
-                except OSError:
-                    return
-            if fatal is not None:
-                return
-            if pos == n:
-                buf = b""
-            elif pos or type(buf) is bytes:
-                # keep the partial frame in a bytearray: appending stays linear
-                buf = bytearray(memoryview(buf)[pos:])
-
-    def _error(self, exc: Exception) -> bytes:
-        if isinstance(exc, (errors.ToonDBError, ValueError, TypeError, KeyError)):
-            if isinstance(exc, errors.ProtocolError):
-                log.debug("session %s: %s", self.peer, exc)
-            return P.error_frame(exc)
-        if isinstance(exc, struct.error):
-            return P.error_frame(errors.ProtocolError(f"malformed request payload: {exc}"))
-        log.error("session %s: unexpected %r", self.peer, exc, exc_info=exc)
-        return P.error_frame(exc)
-
-    # ---- transactions and cursors ----
-
-    def txn_or_fail(self) -> Any:
-        txn = self.txn
-        if txn is None:
-            raise errors.TransactionClosedError(
-                "this transaction was already committed or aborted; begin a new one"
-            )
-        return txn
-
-    def no_lock_held(self) -> None:
-        """A write outside this session's immediate transaction would wait for the
-        lock that transaction holds until lock_timeout: fail at once instead."""
-        if self.immediate:
-            raise errors.DatabaseLockedError(
-                "this connection's immediate transaction holds the write lock; write in "
-                "that transaction, or commit or abort it first"
-            )
-
-    def _end_txn(self, abort: bool) -> None:
-        txn = self.txn
-        if txn is None:
-            return
-        self.txn = None
-        self.immediate = False
-        for cid in [c for c, entry in self.cursors.items() if entry[1]]:
-            self._close_cursor(cid)
-        if abort and not txn.closed:
-            txn.abort()
-
-    def _close_cursor(self, cid: int) -> None:
-        entry = self.cursors.pop(cid, None)
-        if entry is not None:
-            close = getattr(entry[0], "close", None)
-            if close is not None:
-                close()
-
-    def batch(self, cid: int, it: Any, limit: int, in_txn: bool) -> bytes:
-        """Up to limit items of it (fewer once BATCH_BYTES are reached) as a batch reply;
-        the cursor stays registered under cid unless the scan is done (cid 0: one shot)."""
-        limit = max(1, min(limit, P.MAX_BATCH))
-        parts: list[Any] = [b""]
-        append = parts.append
-        pack = P.ITEM_HEAD.pack
-        count = 0
-        size = 0
-        budget = P.BATCH_BYTES
-        done = True
-        for key, value in it:
-            append(pack(len(key), len(value)))
-            append(key)
-            append(value)
-            count += 1
-            size += 8 + len(key) + len(value)
-            if count >= limit or size >= budget:
-                done = False
-                break
-        if cid == 0 or done:
-            if cid in self.cursors:
-                self._close_cursor(cid)
-            elif not done:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
-            done = True
-            cid = 0
-        elif cid not in self.cursors:
-            self.cursors[cid] = [it, in_txn]
-        parts[0] = _HEADER(size + 1 + P.BATCH_HEAD.size, P.ST_OK) + P.BATCH_HEAD.pack(
-            done, cid, count
-        )
-        return b"".join(parts)
-
-    def new_cursor_id(self) -> int:
-        if len(self.cursors) >= P.MAX_CURSORS:
-            raise errors.ToonDBError(
-                f"this connection has {P.MAX_CURSORS} open scans; exhaust or close some"
-            )
-        cid = self.next_cursor
-        self.next_cursor = cid + 1 if cid < 0xFFFFFFFF else 1
-        while cid in self.cursors:
-            cid = cid + 1 if cid < 0xFFFFFFFF else 1
-        return cid
-
-
-# ---------------------------------------------------------------------------------
-# Request handlers: handler(session, buf, start, end) -> reply frame. buf[start:end]
-# is the payload. Every length is checked before use (invariant 2).
-# ---------------------------------------------------------------------------------
-
-
-def _h_unknown(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    raise errors.ProtocolError(f"unknown opcode 0x{buf[a - 1]:02x}")
-
-
-def _h_hello(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    raise errors.ProtocolError("HELLO was already received on this connection")
-
-
-def _h_ping(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return _OK
-
-
-def _h_get(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    value = s.db.get(buf[a:b])
-    if value is None:
-        return _NIL
-    return _HEADER(len(value) + 1, 0) + value
-
-
-def _h_tget(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    value = s.txn_or_fail().get(buf[a:b])
-    if value is None:
-        return _NIL
-    return _HEADER(len(value) + 1, 0) + value
-
-
-def _split_put(buf: Any, a: int, b: int) -> tuple[Any, Any]:
-    if b - a < 4:
-        raise errors.ProtocolError("a PUT payload shorter than its key-length field")
-    k = a + 4 + _U32(buf, a)[0]
-    if k > b:
-        raise errors.ProtocolError("a PUT key length that runs past the end of the frame")
-    return buf[a + 4 : k], buf[k:b]
-
-
-def _h_put(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    key, value = _split_put(buf, a, b)
-    if s.immediate:
-        s.no_lock_held()
-    s.db.put(key, value)
-    return _OK
-
-
-def _h_tput(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    key, value = _split_put(buf, a, b)
-    txn = s.txn_or_fail()
-    try:
-        txn.put(key, value)
-    finally:
-        if txn.closed:
-            s._end_txn(abort=False)
-    return _OK
-
-
-_DELETED = (P.frame(P.ST_OK, b"\x00"), P.frame(P.ST_OK, b"\x01"))
-
-
-def _h_delete(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    if s.immediate:
-        s.no_lock_held()
-    return _DELETED[s.db.delete(buf[a:b])]
-
-
-def _h_tdelete(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    txn = s.txn_or_fail()
-    try:
-        return _DELETED[txn.delete(buf[a:b])]
-    finally:
-        if txn.closed:
-            s._end_txn(abort=False)
-
-
-def _scan(s: _Session, buf: Any, a: int, b: int, in_txn: bool) -> bytes:
-    if b - a < P.SCAN_HEAD.size:
-        raise errors.ProtocolError("a SCAN payload shorter than its header")
-    flags, limit, slen = P.SCAN_HEAD.unpack_from(buf, a)
-    k = a + P.SCAN_HEAD.size + slen
-    if k > b:
-        raise errors.ProtocolError("a SCAN start length that runs past the end of the frame")
-    start = bytes(buf[a + P.SCAN_HEAD.size : k])
-    end = bytes(buf[k:b]) if flags & P.SCAN_HAS_END else None
-    if end is None and k != b:
-        raise errors.ProtocolError("stray bytes after a SCAN start key")
-    target = s.txn_or_fail() if in_txn else s.db
-    one_shot = bool(flags & P.SCAN_ONE_SHOT)
-    cid = 0 if one_shot else s.new_cursor_id()
-    it = target._scan(start, end, bool(flags & P.SCAN_REVERSE))
-    return s.batch(cid, it, limit, in_txn)
-
-
-def _h_scan(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return _scan(s, buf, a, b, False)
-
-
-def _h_tscan(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return _scan(s, buf, a, b, True)
-
-
-def _h_scan_next(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    if b - a != P.SCAN_NEXT_BODY.size:
-        raise errors.ProtocolError("a SCAN_NEXT payload is u32 cursor | u32 limit")
-    cid, limit = P.SCAN_NEXT_BODY.unpack_from(buf, a)
-    entry = s.cursors.get(cid)
-    if entry is None:
-        raise errors.ProtocolError(f"no open scan {cid} on this connection")
-    if entry[1] and s.txn is None:
-        s._close_cursor(cid)
-        raise errors.TransactionClosedError(
-            "this transaction was already committed or aborted; begin a new one"
-        )
-    try:
-        return s.batch(cid, entry[0], limit, entry[1])
-    except BaseException:
-        s._close_cursor(cid)
-        raise
-
-
-def _h_scan_close(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    if (b - a) % 4:
-        raise errors.ProtocolError("a SCAN_CLOSE payload is a sequence of u32 cursor ids")
-    for i in range(a, b, 4):
-        s._close_cursor(_U32(buf, i)[0])
-    return _OK
-
-
-def _h_begin(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    if b - a != 1:
-        raise errors.ProtocolError("a BEGIN payload is one flags byte")
-    if s.txn is not None:
-        raise errors.TransactionError(
-            "this connection already has an open transaction (one per connection)"
-        )
-    flags = buf[a]
-    txn = s.db.begin_transaction(
-        read_only=bool(flags & P.BEGIN_READ_ONLY), immediate=bool(flags & P.BEGIN_IMMEDIATE)
-    )
-    s.txn = txn
-    s.immediate = bool(flags & P.BEGIN_IMMEDIATE)
-    return P.frame(P.ST_OK, P.U64.pack(txn.txnid))
-
-
-def _h_commit(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    txn = s.txn_or_fail()
-    try:
-        txnid = txn.commit()
-    finally:
-        s._end_txn(abort=True)  # the transaction is over whatever commit() did
-    return P.frame(P.ST_OK, P.U64.pack(txnid))
-
-
-def _h_abort(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    s._end_txn(abort=True)
-    return _OK
-
-
-def _h_checkpoint(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    s.no_lock_held()
-    s.db.checkpoint()
-    return _OK
-
-
-def _h_stats(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return P.frame(P.ST_OK, P.encode_value(s.db.stats()))
-
-
-def _h_check(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return P.frame(P.ST_OK, P.encode_value(s.db.check()))
-
-
-def _sql_txn_open(db: Any) -> bool:
-    """Is a transaction opened with SQL BEGIN open in this thread (this session)?"""
-    return bool(getattr(db, "in_transaction", False))
-
-
-def _sql(s: _Session, buf: Any, a: int, b: int, in_txn: bool) -> bytes:
-    request = P.decode_value(buf, a, b)
-    if (
-        not isinstance(request, list)
-        or len(request) != 3
-        or not isinstance(request[0], str)
-        or not isinstance(request[2], bool)
-    ):
-        raise errors.ProtocolError("an SQL payload is a typed list [sql text, params, many]")
-    sql, params, many = request
-    target = s.txn_or_fail() if in_txn else s.db
-    if not hasattr(target, "execute_sql"):
-        raise errors.ProtocolError("this server has no SQL engine")
-    result = target.executemany(sql, params) if many else target.execute_sql(sql, params)
-    reply = {
-        "columns": result.columns or None,
-        "rows": result.rows if result.columns else None,
-        "rowcount": result.rowcount,
-        "lastrowid": result.lastrowid,
-        "in_transaction": False if in_txn else _sql_txn_open(s.db),
-    }
-    return P.frame(P.ST_OK, P.encode_value(reply))
-
-
-def _h_sql(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    return _sql(s, buf, a, b, False)
-
-
-def _h_tsql(s: _Session, buf: Any, a: int, b: int) -> bytes:
-    txn = s.txn_or_fail()
-    try:
-        return _sql(s, buf, a, b, True)
-    finally:
-        if txn.closed:
-            s._end_txn(abort=False)
-
-
-_HANDLERS: list[Callable[[_Session, Any, int, int], bytes]] = [_h_unknown] * 256
-for _op, _fn in {
-    P.OP_HELLO: _h_hello,
-    P.OP_PING: _h_ping,
-    P.OP_GET: _h_get,
-    P.OP_GET | P.TXN: _h_tget,
-    P.OP_PUT: _h_put,
-    P.OP_PUT | P.TXN: _h_tput,
-    P.OP_DELETE: _h_delete,
-    P.OP_DELETE | P.TXN: _h_tdelete,
-    P.OP_SCAN: _h_scan,
-    P.OP_SCAN | P.TXN: _h_tscan,
-    P.OP_SCAN_NEXT: _h_scan_next,
-    P.OP_SCAN_CLOSE: _h_scan_close,
-    P.OP_BEGIN: _h_begin,
-    P.OP_COMMIT: _h_commit,
-    P.OP_ABORT: _h_abort,
-    P.OP_CHECKPOINT: _h_checkpoint,
-    P.OP_STATS: _h_stats,
-    P.OP_CHECK: _h_check,
-    P.OP_SQL: _h_sql,
-    P.OP_SQL | P.TXN: _h_tsql,
-}.items():
-    _HANDLERS[_op] = _fn
-
-
-def register_handler(op: int, handler: Callable[[_Session, Any, int, int], bytes]) -> None:
-    """Add an opcode: handler(session, buf, start, end) returns the reply frame."""
-    if _HANDLERS[op] is not _h_unknown:
-        raise ValueError(f"opcode 0x{op:02x} is already taken")
-    _HANDLERS[op] = handler
 
 
 # ---------------------------------------------------------------------------------
@@ -673,8 +117,8 @@ class Server:
         self._lock_fd = -1
         self._listener: socket.socket | None = None
         self._socket_ino: tuple[int, int] | None = None
-        self._sessions: set[_Session] = set()
-        self._admitted: set[_Session] = set()  # sessions past their handshake
+        self._sessions: set[Session] = set()
+        self._admitted: set[Session] = set()  # sessions past their handshake
         self._mutex = threading.Lock()
         self._stopping = False
         self.stop_reason = "stop() called"
@@ -809,7 +253,7 @@ class Server:
                 sock.close()
                 continue
             sock.setblocking(True)
-            session = _Session(self, sock)
+            session = Session(self, sock)
             session.peer = _peer_name(sock)
             thread = threading.Thread(target=session.run, name="toondb-session", daemon=True)
             session.thread = thread
@@ -823,14 +267,24 @@ class Server:
                     self._sessions.discard(session)
                 sock.close()
 
-    def _admit(self, session: _Session) -> bool:
+    # ---- what sessions ask of their server ----
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called: sessions end after their request in flight."""
+        return self._stopping
+
+    def admit(self, session: Session) -> bool:
+        """A session that completed its handshake asks to be served: False when the
+        server already serves max_clients (or is stopping)."""
         with self._mutex:
             if self._stopping or len(self._admitted) >= self.max_clients:
                 return False
             self._admitted.add(session)
             return True
 
-    def _forget(self, session: _Session) -> None:
+    def forget(self, session: Session) -> None:
+        """A session ended (its thread's last act)."""
         with self._mutex:
             self._sessions.discard(session)
             self._admitted.discard(session)

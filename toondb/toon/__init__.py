@@ -35,7 +35,7 @@ type, not value: a float with an integral value decodes as ``int`` (``2.0`` -> `
 the spec writes it ``2``; ``1e300`` is written as the exact integer that float holds, so
 the int decoded is equal to it), and tabular rows take the first row's key order.
 ``encode`` also accepts tuples, other mappings, ``Decimal``/``Fraction``/NumPy numbers,
-enums, dates and UUIDs (see ``codec._normalize``); NaN and infinities encode as ``null``.
+enums, dates and UUIDs (see ``encoder._normalize``); NaN and infinities encode as ``null``.
 
 Options. v4.0 fixtures use ``delimiter`` and ``indentSize`` (encode; here ``indent``)
 and ``indentSize`` and ``strict`` (decode); those are all the options there are. The
@@ -75,9 +75,8 @@ objects and non-uniform lists take more tokens than compact JSON (the nested doc
 +44%), because indentation costs more than braces. Use TOON for tabular data.
 """
 
-from toondb.toon.codec import JsonValue, ToonDecodeError, decode, encode
+from toondb.toon.decoder import ToonDecodeError, decode
+from toondb.toon.encoder import encode
+from toondb.toon.lexical import SPEC_VERSION, JsonValue
 
 __all__ = ["encode", "decode", "ToonDecodeError", "JsonValue", "SPEC_VERSION"]
-
-SPEC_VERSION = "4.0"
-"""The TOON specification version this package implements (and is tested against)."""

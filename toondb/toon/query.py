@@ -62,7 +62,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, Callable, Union
 
-from toondb.toon import SPEC_VERSION, decode, encode
+from toondb.toon.decoder import decode
+from toondb.toon.encoder import encode
+from toondb.toon.lexical import SPEC_VERSION
 
 __all__ = ["Query", "OPS", "decode_row", "SPEC_VERSION"]
 

@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from toondb.toon.codec import encode
+from toondb.toon.encoder import encode
 
 __all__ = ["format_result", "result_document", "FORMATS", "ROW_NAME"]
 

@@ -1,10 +1,4 @@
-"""TOON encoder and decoder (spec v4.0); see the package docstring for the format.
-
-The encoder renders a value in one pass, choosing each value's form from its shape and
-position. It works on the exact built-in JSON types (``dict``, ``list``, ``str``,
-``int``, ``float``, ``bool``, ``None``) so that the common case costs no copy; the first
-value of any other type aborts that pass, the whole input is normalized once to the
-JSON data model (:func:`_normalize`) and the pass runs again.
+"""The TOON decoder (spec v4.0); see the package docstring for the format.
 
 The decoder splits the text into lines once (dropping blank and comment lines, but
 remembering where the blank ones were, for the strict checks), then walks the lines
@@ -13,487 +7,32 @@ with a recursive-descent parser keyed on each line's depth.
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
-import uuid
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from enum import Enum
+from collections.abc import Sequence
 from itertools import repeat
-from numbers import Integral, Real
-from operator import itemgetter
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple
 
 from toondb.errors import ToonDecodeError
-
-__all__ = ["ToonDecodeError", "encode", "decode", "JsonValue"]
-
-JsonValue = Union[None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"]
-
-_DELIMITERS = (",", "\t", "|")
-
-
-# ---------------------------------------------------------------------------------------
-# Shared lexical rules
-# ---------------------------------------------------------------------------------------
-
-# §7.3: keys that may stay unquoted (ASCII letters, digits, underscore, dot).
-_UNQUOTED_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-# §7.2: strings that a decoder (of any version) could take for a number must be quoted.
-_NUMERIC_LIKE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-# §4: what a decoder reads as a number (no leading zeros, no '+', ASCII digits only).
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-# The rest of a quoted token after its opening quote, through the closing quote.
-_QUOTED_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
-_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|(.)|\Z)", re.DOTALL)
-_SIMPLE_UNESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"'}
-_NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f]')
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# str.translate table: the five short escapes, \u00XX for the other control characters
-_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
-_ESCAPES.update({ord(c): e for c, e in zip('\\"\n\r\t', ("\\\\", '\\"', "\\n", "\\r", "\\t"))})
-_LITERALS = {"true": True, "false": False, "null": None}
-
-
-def _quote(s: str) -> str:
-    """Quote and escape ``s`` (§7.1); lone surrogates have no UTF-8 form and are refused."""
-    bad = _SURROGATE.search(s)
-    if bad is not None:
-        raise ValueError(f"cannot encode a string with a lone surrogate U+{ord(bad.group()):04X}")
-    if _NEEDS_ESCAPE.search(s) is not None:
-        s = s.translate(_ESCAPES)
-    return f'"{s}"'
-
-
-# ---------------------------------------------------------------------------------------
-# Encoder
-# ---------------------------------------------------------------------------------------
-
-_PRIMITIVE_TYPES = frozenset((str, int, float, bool, type(None)))
-
-
-class _NotJson(Exception):
-    """Raised inside the fast encoding pass at the first value that needs normalizing."""
-
-
-def _format_float(f: float) -> str:
-    """Canonical decimal form of a float (§2): no exponent, no trailing zeros, -0 -> 0.
-
-    Integral floats are written as the exact integer they hold (``1e23`` is written as
-    ``99999999999999991611392``), so that decoding -- integers decode to ``int`` -- gives
-    back an equal number. NaN and the infinities become ``null`` (§3).
-    """
-    r = float.__repr__(f)
-    if "e" in r or "n" in r:  # exponent form, or nan/inf
-        if f != f or f in (math.inf, -math.inf):
-            return "null"
-        if f.is_integer():
-            return str(int(f))
-        return format(Decimal(r), "f")
-    if r[-2:] == ".0":
-        return "0" if r == "-0.0" else r[:-2]
-    return r
-
-
-def _floats(values: Sequence[float]) -> list[str]:
-    """:func:`_format_float` over a column; the common reprs need at most a '.0' cut."""
-    reprs = list(map(float.__repr__, values))
-    joined = "".join(reprs)
-    if "e" in joined or "n" in joined or "-0.0" in reprs:
-        return list(map(_format_float, values))
-    return [r[:-2] if r[-2:] == ".0" else r for r in reprs]
-
-
-class _CellEncoders(NamedTuple):
-    string: Callable[[str], str]
-    cell: Callable[[Any], str]
-    column: Callable[[Sequence[Any]], list[str]]
-
-
-def _key_encoder() -> Callable[[str], str]:
-    cache: dict[str, str] = {}
-    match = _UNQUOTED_KEY.fullmatch
-
-    def key(k: str) -> str:
-        try:
-            return cache[k]
-        except KeyError:
-            pass
-        if type(k) is not str:
-            raise _NotJson
-        enc = k if match(k) is not None else _quote(k)
-        if len(cache) < 4096:
-            cache[k] = enc
-        return enc
-
-    return key
-
-
-def _make_encoders(delimiter: str) -> _CellEncoders:
-    """Build the primitive encoders for one delimiter (§7.2 quoting rules)."""
-    unsafe = re.compile(r'[:"\\\[\]{}\x00-\x1f\ud800-\udfff' + re.escape(delimiter) + "]").search
-    numeric_like = _NUMERIC_LIKE.fullmatch
-    literals = _LITERALS
-    numstart = frozenset("0123456789+")
-    edge = frozenset(" -#")
-    risky_start = edge | numstart
-
-    def string(v: str) -> str:
-        if not v:
-            return '""'
-        if v.isalnum():
-            # letters and digits only: the only risks are literals and numbers
-            if v in literals or (v[0] in numstart and numeric_like(v) is not None):
-                return f'"{v}"'
-            return v
-        if unsafe(v) is not None or v[0] in edge or v[-1] == " ":
-            return _quote(v)
-        if v in literals or (v[0] in numstart and numeric_like(v) is not None):
-            return f'"{v}"'
-        return v
-
-    def strings(values: Sequence[str]) -> list[str]:
-        if unsafe("".join(values)) is not None:
-            return list(map(string, values))
-        # no unsafe character anywhere: only the first and last characters and the
-        # literal/number look-alikes remain to check, and they are rare
-        return [
-            v if v and v[0] not in risky_start and v[-1] != " " and v not in literals else string(v)
-            for v in values
-        ]
-
-    def cell(v: Any) -> str:
-        t = type(v)
-        if t is str:
-            return string(v)
-        if t is int:
-            return int.__repr__(v)
-        if t is float:
-            return _format_float(v)
-        if t is bool:
-            return "true" if v else "false"
-        if v is None:
-            return "null"
-        raise _NotJson
-
-    def column(values: Sequence[Any]) -> list[str]:
-        """Encode a column of cells, with a vectorised path when it has a single type."""
-        types = set(map(type, values))
-        if len(types) == 1:
-            t = types.pop()
-            if t is str:
-                return strings(values)
-            if t is int:
-                return list(map(int.__repr__, values))
-            if t is float:
-                return _floats(values)
-        return list(map(cell, values))
-
-    return _CellEncoders(string, cell, column)
-
-
-_ENCODERS = {d: _make_encoders(d) for d in _DELIMITERS}
-
-# A header field: (name, subfields) -- subfields is None for a leaf (one cell per row).
-_Field = tuple[str, Optional[list]]
-
-
-def _tabular(rows: Sequence[Any]) -> tuple[list[_Field], list[Sequence[Any]]] | None:
-    """The field list of a tabular form of ``rows`` (§9.3) and its leaf columns (depth
-    first), or None when the rows have no tabular form.
-
-    Every row must be a non-empty dict with the same key set; every column must hold
-    only primitives (a leaf field) or only non-empty dicts that are themselves tabular
-    (a nested field group). Field order is the first row's key order.
-    """
-    if not rows:
-        return None
-    first = rows[0]
-    if type(first) is not dict or not first:
-        return None
-    width = len(first)
-    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {width}:
-        return None
-    names = list(first)
-    try:  # rows of equal size that all hold the first row's keys have its key set
-        if width == 1:
-            columns: list[Sequence[Any]] = [list(map(itemgetter(names[0]), rows))]
-        else:
-            columns = list(zip(*map(itemgetter(*names), rows)))
-    except KeyError:
-        return None
-    fields: list[_Field] = []
-    leaves: list[Sequence[Any]] = []
-    prim = _PRIMITIVE_TYPES
-    for name, column in zip(names, columns):
-        if prim.issuperset(map(type, column)):
-            fields.append((name, None))
-            leaves.append(column)
-            continue
-        sub = _tabular(column)
-        if sub is None:
-            return None
-        fields.append((name, sub[0]))
-        leaves.extend(sub[1])
-    return fields, leaves
-
-
-def _keyed(obj: dict[str, Any]) -> tuple[list[_Field], list[Sequence[Any]]] | None:
-    """:func:`_tabular` of the values of ``obj``, when it has a keyed tabular form (§9.5):
-    at least two entries whose values are uniform non-empty dicts."""
-    if len(obj) < 2 or type(next(iter(obj.values()))) is not dict:
-        return None
-    return _tabular(list(obj.values()))
-
-
-class _Encoder:
-    __slots__ = ("out", "delim", "dsym", "unit", "pads", "cell", "column", "key")
-
-    def __init__(self, delimiter: str, indent: int) -> None:
-        self.out: list[str] = []
-        self.delim = delimiter
-        self.dsym = "" if delimiter == "," else delimiter
-        self.unit = " " * indent
-        self.pads = [""]
-        encoders = _ENCODERS[delimiter]
-        self.cell = encoders.cell
-        self.column = encoders.column
-        self.key = _key_encoder()
-
-    def pad(self, depth: int) -> str:
-        pads = self.pads
-        while len(pads) <= depth:
-            pads.append(pads[-1] + self.unit)
-        return pads[depth]
-
-    # -- headers ------------------------------------------------------------------------
-
-    def fields_segment(self, fields: list[_Field]) -> str:
-        key = self.key
-        parts = [
-            key(name) if sub is None else f"{key(name)}{{{self.fields_segment(sub)}}}"
-            for name, sub in fields
-        ]
-        return self.delim.join(parts)
-
-    # -- values -------------------------------------------------------------------------
-
-    def root(self, value: Any) -> None:
-        t = type(value)
-        if t in _PRIMITIVE_TYPES:
-            self.out.append(self.cell(value))
-        elif t is list:
-            if not value:
-                self.out.append("[]")
-            else:
-                self.array("", "", value, 1, True)
-        elif t is dict:
-            table = _keyed(value)
-            if table is not None:
-                self.keyed("", "", value, table, 1)
-            else:
-                self.object(value, 0)
-        else:
-            raise _NotJson
-
-    def object(self, obj: dict[str, Any], depth: int) -> None:
-        field = self.field
-        for k, v in obj.items():
-            field(k, v, depth)
-
-    def field(self, k: str, v: Any, depth: int) -> None:
-        t = type(v)
-        if t in _PRIMITIVE_TYPES:
-            self.out.append(f"{self.pad(depth)}{self.key(k)}: {self.cell(v)}")
-        elif t is list:
-            self.array(self.pad(depth), self.key(k), v, depth + 1, True)
-        elif t is dict:
-            table = _keyed(v)
-            if table is not None:
-                self.keyed(self.pad(depth), self.key(k), v, table, depth + 1)
-            else:
-                self.out.append(f"{self.pad(depth)}{self.key(k)}:")
-                if v:
-                    self.object(v, depth + 1)
-        else:
-            raise _NotJson
-
-    def array(self, lead: str, head: str, arr: list[Any], child: int, tabular: bool) -> None:
-        """Emit ``arr`` with its header line starting ``lead + head`` and its rows or
-        items at depth ``child``. ``tabular`` is False for an anonymous list item, which
-        never takes a fields-bearing header."""
-        out = self.out
-        n = len(arr)
-        if n == 0:
-            out.append(f"{lead}{head}: []" if head else f"{lead}[0]:")
-            return
-        prim = _PRIMITIVE_TYPES
-        if prim.issuperset(map(type, arr)):
-            cells = self.delim.join(map(self.cell, arr))
-            out.append(f"{lead}{head}[{n}{self.dsym}]: {cells}")
-            return
-        if tabular and type(arr[0]) is dict:
-            table = _tabular(arr)
-            if table is not None:
-                out.append(f"{lead}{head}[{n}{self.dsym}]{{{self.fields_segment(table[0])}}}:")
-                pad = self.pad(child)
-                out.extend([pad + t for t in self.row_texts(table[1])])
-                return
-        out.append(f"{lead}{head}[{n}{self.dsym}]:")
-        item = self.list_item
-        for v in arr:
-            item(v, child)
-
-    def row_texts(self, leaves: list[Sequence[Any]]) -> list[str]:
-        """The rows of a tabular form (§9.3): their leaf cells joined by the delimiter."""
-        cells = list(map(self.column, leaves))
-        if len(cells) == 1:
-            return cells[0]
-        return list(map(self.delim.join, zip(*cells)))
-
-    def keyed(self, lead: str, head: str, obj: dict, table: tuple, child: int) -> None:
-        """An object of uniform objects in the keyed tabular form (§9.5)."""
-        fields, leaves = table
-        self.out.append(f"{lead}{head}[{len(obj)}:{self.dsym}]{{{self.fields_segment(fields)}}}:")
-        pad = self.pad(child)
-        key = self.key
-        self.out.extend([f"{pad}{key(k)}: {t}" for k, t in zip(obj, self.row_texts(leaves))])
-
-    def list_item(self, v: Any, depth: int) -> None:
-        t = type(v)
-        if t in _PRIMITIVE_TYPES:
-            self.out.append(f"{self.pad(depth)}- {self.cell(v)}")
-        elif t is dict:
-            self.object_item(v, depth)
-        elif t is list:
-            self.array(self.pad(depth) + "- ", "", v, depth + 1, False)
-        else:
-            raise _NotJson
-
-    def object_item(self, obj: dict[str, Any], depth: int) -> None:
-        """An object as a list item (§10): its first field on the hyphen line."""
-        if not obj:
-            self.out.append(self.pad(depth) + "-")
-            return
-        items = iter(obj.items())
-        k, v = next(items)
-        lead = self.pad(depth) + "- "
-        t = type(v)
-        if t in _PRIMITIVE_TYPES:
-            self.out.append(f"{lead}{self.key(k)}: {self.cell(v)}")
-        elif t is list:
-            self.array(lead, self.key(k), v, depth + 2, True)
-        elif t is dict:
-            table = _keyed(v)
-            if table is not None:
-                self.keyed(lead, self.key(k), v, table, depth + 2)
-            else:
-                self.out.append(f"{lead}{self.key(k)}:")
-                if v:
-                    self.object(v, depth + 2)
-        else:
-            raise _NotJson
-        field = self.field
-        for k, v in items:
-            field(k, v, depth + 1)
-
-
-def _normalize(value: Any, _active: set[int] | None = None) -> Any:
-    """Map a Python value onto the JSON data model (§3).
-
-    ``Mapping`` -> dict (keys must be ``str``; ``int``/``float``/``bool``/``None`` keys
-    are converted as :func:`json.dumps` does), ``list``/``tuple`` -> list, ``str``
-    subclasses -> ``str``, ``Integral`` (``IntEnum``, NumPy integers) -> ``int``, other
-    ``Real`` (``Decimal``, ``Fraction``, NumPy floats) -> ``float``, ``Enum`` -> its
-    value, ``datetime``/``date``/``time`` -> ISO 8601 string, ``UUID`` -> string.
-    Anything else raises ``TypeError``; a reference cycle raises ``ValueError``.
-    """
-    t = type(value)
-    if value is None or t is bool or t is int or t is str:
-        return value
-    if t is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, (list, tuple, Mapping)):
-        active = _active if _active is not None else set()
-        if id(value) in active:
-            raise ValueError("cannot encode a value that contains itself (reference cycle)")
-        active.add(id(value))
-        try:
-            if isinstance(value, Mapping):
-                return {_normalize_key(k): _normalize(v, active) for k, v in value.items()}
-            return [_normalize(v, active) for v in value]
-        finally:
-            active.discard(id(value))
-    if isinstance(value, Enum):
-        return _normalize(value.value, _active)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, (Real, Decimal)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot encode a value of type {t.__name__} as TOON")
-
-
-def _normalize_key(k: Any) -> str:
-    """Object keys are strings; scalar keys are converted as :func:`json.dumps` does."""
-    if isinstance(k, str):
-        return str.__str__(k)
-    if k is None:
-        return "null"
-    if isinstance(k, bool):
-        return "true" if k else "false"
-    if isinstance(k, Integral):
-        return str(int(k))
-    if isinstance(k, float):
-        return _format_float(k)
-    raise TypeError(f"object keys must be str, not {type(k).__name__}")
-
-
-def encode(obj: Any, *, delimiter: str = ",", indent: int = 2) -> str:
-    """Encode ``obj`` as a TOON document (spec v4.0), without a trailing newline.
-
-    ``delimiter`` is the document delimiter for inline arrays and tabular rows: ``","``
-    (the default), ``"\\t"`` or ``"|"``. ``indent`` is the number of spaces per
-    indentation level (the spec's ``indentSize``, default 2).
-
-    Raises ``TypeError`` for a value with no JSON form (see :func:`_normalize` for the
-    mapping of other Python types) and ``ValueError`` for a reference cycle or a string
-    holding a lone surrogate.
-    """
-    if delimiter not in _DELIMITERS:
-        raise ValueError(f"delimiter must be ',', '\\t' or '|', not {delimiter!r}")
-    if type(indent) is not int or indent < 1:
-        raise ValueError(f"indent must be a positive int, not {indent!r}")
-    enc = _Encoder(delimiter, indent)
-    try:
-        try:
-            enc.root(obj)
-        except _NotJson:
-            enc = _Encoder(delimiter, indent)
-            enc.root(_normalize(obj))
-    except RecursionError:
-        raise ValueError("cannot encode: nested too deeply (or a reference cycle)") from None
-    return "\n".join(enc.out)
-
-
-# ---------------------------------------------------------------------------------------
-# Decoder
-# ---------------------------------------------------------------------------------------
+from toondb.toon.lexical import (
+    DELIMITERS,
+    LITERALS,
+    NUMBER,
+    Field,
+    closing_quote,
+    find_unquoted,
+    unescape,
+)
+
+__all__ = ["decode", "ToonDecodeError"]
 
 
 class _Header(NamedTuple):
     key: str | None  # None for a keyless header ("[2]: ...")
     length: int
     delim: str
-    fields: list[_Field] | None
+    fields: list[Field] | None
     keyed: bool
 
 
@@ -501,65 +40,14 @@ class _BadHeader(Exception):
     """A line shaped like an array header that breaks the header grammar (§6)."""
 
 
-def _closing_quote(s: str, start: int) -> int:
-    """Index of the quote closing the one at ``start``, or -1."""
-    m = _QUOTED_REST.match(s, start + 1)
-    return -1 if m is None else m.end() - 1
-
-
-def _find_unquoted(s: str, ch: str, start: int = 0) -> int:
-    """Index of the first ``ch`` at or after ``start`` outside double quotes, or -1."""
-    q = s.find('"', start)
-    if q < 0:
-        return s.find(ch, start)
-    i = start
-    while True:
-        j = s.find(ch, i)
-        if j < 0:
-            return -1
-        if q < 0 or j < q:
-            return j
-        end = _closing_quote(s, q)
-        if end < 0:
-            return -1
-        i = end + 1
-        q = s.find('"', i)
-
-
-def _unescape(body: str, line: int) -> str:
-    if "\\" not in body:
-        return body
-
-    def repl(m: re.Match[str]) -> str:
-        hexdigits, ch = m.group(1), m.group(2)
-        if hexdigits is not None:
-            cp = int(hexdigits, 16)
-            if 0xD800 <= cp <= 0xDFFF:
-                raise ToonDecodeError(
-                    f"invalid escape \\u{hexdigits}: a lone surrogate (write characters "
-                    "outside the BMP as literal UTF-8)",
-                    line,
-                )
-            return chr(cp)
-        if ch is None:
-            raise ToonDecodeError("invalid escape: backslash at the end of a string", line)
-        if ch in _SIMPLE_UNESCAPES:
-            return _SIMPLE_UNESCAPES[ch]
-        if ch == "u":
-            raise ToonDecodeError("invalid escape: \\u must be followed by 4 hex digits", line)
-        raise ToonDecodeError(f'invalid escape \\{ch} (only \\\\ \\" \\n \\r \\t \\uXXXX)', line)
-
-    return _ESCAPE.sub(repl, body)
-
-
 def _string_literal(tok: str, line: int) -> str:
     """Decode a token that starts with a quote; it must end with the closing quote."""
-    end = _closing_quote(tok, 0)
+    end = closing_quote(tok, 0)
     if end < 0:
         raise ToonDecodeError(f"unterminated string: {tok}", line)
     if end != len(tok) - 1:
         raise ToonDecodeError(f"unexpected characters after the closing quote: {tok}", line)
-    return _unescape(tok[1:end], line)
+    return unescape(tok[1:end], line)
 
 
 def _primitive(tok: str, line: int) -> Any:
@@ -570,7 +58,7 @@ def _primitive(tok: str, line: int) -> Any:
     if c == '"':
         return _string_literal(tok, line)
     if c in "-0123456789":
-        m = _NUMBER.fullmatch(tok)
+        m = NUMBER.fullmatch(tok)
         if m is not None:
             if m.lastindex is None:
                 try:
@@ -582,8 +70,8 @@ def _primitive(tok: str, line: int) -> Any:
                 return tok  # outside the host's numeric range: kept as a string
             return f if f else 0.0  # -0 decodes to 0
         return tok
-    if c in "tfn" and tok in _LITERALS:
-        return _LITERALS[tok]
+    if c in "tfn" and tok in LITERALS:
+        return LITERALS[tok]
     return tok
 
 
@@ -607,7 +95,7 @@ def _decode_column(tokens: Sequence[str]) -> list[Any]:
             # no exponent and under 300 characters: every float is finite (and -0 is not)
             return [float(t) if "." in t else int(t) for t in tokens]
     if _NUMERIC_START.search("\n" + joined) is None:
-        get = _LITERALS.get
+        get = LITERALS.get
         return [get(t, t) for t in tokens]  # strings, true, false, null
     return [_primitive(t, 0) for t in tokens]
 
@@ -643,7 +131,7 @@ def _split(s: str, delim: str) -> list[str]:
         j = s.find(delim, i)
         q = s.find('"', i)
         if q >= 0 and (j < 0 or q < j):
-            end = _closing_quote(s, q)
+            end = closing_quote(s, q)
             if end < 0:  # unterminated: the rest is one token (and an error later)
                 out.append(s[start:].strip(" "))
                 return out
@@ -659,23 +147,23 @@ def _split(s: str, delim: str) -> list[str]:
 def _is_data_row(content: str, delim: str) -> bool:
     """A line at row depth is a row unless an unquoted colon comes before any unquoted
     delimiter (then it is a key-value line ending the rows, §9.3)."""
-    colon = _find_unquoted(content, ":")
+    colon = find_unquoted(content, ":")
     if colon < 0:
         return True
-    d = _find_unquoted(content, delim)
+    d = find_unquoted(content, delim)
     return 0 <= d < colon
 
 
 def _key_token(content: str, line: int) -> tuple[str, int]:
     """Parse the key at the start of ``content``; return it and the index after its colon."""
     if content.startswith('"'):
-        end = _closing_quote(content, 0)
+        end = closing_quote(content, 0)
         if end < 0:
             raise ToonDecodeError(f"unterminated quoted key: {content}", line)
         if content[end + 1 : end + 2] != ":":
             raise ToonDecodeError(f"missing colon after key: {content}", line)
-        return _unescape(content[1:end], line), end + 2
-    colon = _find_unquoted(content, ":")
+        return unescape(content[1:end], line), end + 2
+    colon = find_unquoted(content, ":")
     if colon < 0:
         raise ToonDecodeError(f"missing colon after key: {content}", line)
     return content[:colon].strip(" "), colon + 1
@@ -691,7 +179,7 @@ def _matching_brace(s: str, start: int) -> int:
     while i < n:
         c = s[i]
         if c == '"':
-            end = _closing_quote(s, i)
+            end = closing_quote(s, i)
             if end < 0:
                 return -1
             i = end + 1
@@ -714,7 +202,7 @@ def _split_fields(s: str, delim: str) -> list[str]:
     while i < n:
         c = s[i]
         if c == '"':
-            end = _closing_quote(s, i)
+            end = closing_quote(s, i)
             i = n if end < 0 else end + 1
             continue
         if c == "{":
@@ -738,13 +226,13 @@ def _field_name(tok: str, line: int) -> str:
     return tok
 
 
-def _parse_fields(s: str, delim: str, line: int) -> list[_Field]:
-    fields: list[_Field] = []
+def _parse_fields(s: str, delim: str, line: int) -> list[Field]:
+    fields: list[Field] = []
     for part in _split_fields(s, delim):
         entry = part.strip(" ")
         if not entry:
             raise _BadHeader("empty field name in the field list")
-        brace = _find_unquoted(entry, "{")
+        brace = find_unquoted(entry, "{")
         if brace < 0:
             fields.append((_field_name(entry, line), None))
             continue
@@ -762,7 +250,7 @@ def _parse_fields(s: str, delim: str, line: int) -> list[_Field]:
     return fields
 
 
-def _duplicate_field(fields: list[_Field]) -> str | None:
+def _duplicate_field(fields: list[Field]) -> str | None:
     seen: set[str] = set()
     for name, sub in fields:
         if name in seen:
@@ -775,7 +263,7 @@ def _duplicate_field(fields: list[_Field]) -> str | None:
     return None
 
 
-def _leaf_count(fields: list[_Field]) -> int:
+def _leaf_count(fields: list[Field]) -> int:
     return sum(1 if sub is None else _leaf_count(sub) for _, sub in fields)
 
 
@@ -788,23 +276,23 @@ def _parse_header(content: str, line: int) -> tuple[_Header, str, str | None] | 
     reads the line as an ordinary key-value line).
     """
     if content.startswith('"'):
-        end = _closing_quote(content, 0)
+        end = closing_quote(content, 0)
         if end < 0 or content[end + 1 : end + 2] != "[":
             return None
         bracket = end + 1
     else:
-        bracket = _find_unquoted(content, "[")
+        bracket = find_unquoted(content, "[")
         if bracket < 0:
             return None
-    colon = _find_unquoted(content, ":")
+    colon = find_unquoted(content, ":")
     if 0 <= colon < bracket:
         return None  # the key ends before the bracket: an ordinary key-value line
-    close = _find_unquoted(content, "]", bracket)
+    close = find_unquoted(content, "]", bracket)
     if close < 0:
         return None
     after = close + 1
-    colon = _find_unquoted(content, ":", close)
-    brace = _find_unquoted(content, "{", close)
+    colon = find_unquoted(content, ":", close)
+    brace = find_unquoted(content, "{", close)
     fields_end = after
     if 0 <= brace < colon:
         if brace != after:
@@ -816,7 +304,7 @@ def _parse_header(content: str, line: int) -> tuple[_Header, str, str | None] | 
         match = _matching_brace(content, brace)
         if match >= 0:
             fields_end = match + 1
-        colon = _find_unquoted(content, ":", fields_end)
+        colon = find_unquoted(content, ":", fields_end)
     if colon < 0:
         return None
     if colon != fields_end:
@@ -843,11 +331,11 @@ def _parse_header(content: str, line: int) -> tuple[_Header, str, str | None] | 
     length = int(m.group(1))
     keyed = bool(m.group(2))
     delim = m.group(3) or ","
-    fields: list[_Field] | None = None
+    fields: list[Field] | None = None
     if fields_end != after:
         inner = content[brace + 1 : fields_end - 1]
-        for other in _DELIMITERS:
-            if other != delim and _find_unquoted(inner, other) >= 0:
+        for other in DELIMITERS:
+            if other != delim and find_unquoted(inner, other) >= 0:
                 raise _BadHeader(
                     f"the bracket declares delimiter {delim!r} but the field list uses {other!r}"
                 )
@@ -866,7 +354,7 @@ def _parse_header(content: str, line: int) -> tuple[_Header, str, str | None] | 
 
 
 def _looks_like_header(content: str) -> bool:
-    return content.strip(" ").startswith("[") and _find_unquoted(content, ":") >= 0
+    return content.strip(" ").startswith("[") and find_unquoted(content, ":") >= 0
 
 
 class _Decoder:
@@ -988,7 +476,7 @@ class _Decoder:
                 self.nums[i],
             )
         content = self.texts[i]
-        if not (content.startswith("- ") or content == "-" or _find_unquoted(content, ":") >= 0):
+        if not (content.startswith("- ") or content == "-" or find_unquoted(content, ":") >= 0):
             raise ToonDecodeError(
                 f"unexpected bare value outside a root value: {content}", self.nums[i]
             )
@@ -1041,7 +529,7 @@ class _Decoder:
     @staticmethod
     def is_key_value_line(content: str) -> bool:
         if content.startswith('"'):
-            end = _closing_quote(content, 0)
+            end = closing_quote(content, 0)
             return end >= 0 and ":" in content[end + 1 :]
         return ":" in content
 
@@ -1115,10 +603,10 @@ class _Decoder:
             return self.table(h, depth, line)
         return self.list_array(h, depth, line)
 
-    def row_object(self, fields: list[_Field], cells: list[Any]) -> dict[str, Any]:
+    def row_object(self, fields: list[Field], cells: list[Any]) -> dict[str, Any]:
         pos = 0
 
-        def build(group: list[_Field]) -> dict[str, Any]:
+        def build(group: list[Field]) -> dict[str, Any]:
             nonlocal pos
             obj: dict[str, Any] = {}
             for name, sub in group:
@@ -1212,7 +700,7 @@ class _Decoder:
                     raise ToonDecodeError("unexpected indentation inside a keyed object", num)
                 self.i += 1
                 continue
-            if _find_unquoted(content, ":") < 0:
+            if find_unquoted(content, ":") < 0:
                 if self.strict:
                     raise ToonDecodeError(f"expected an entry row 'key: cells', got {content}", num)
                 self.i += 1
@@ -1292,7 +780,7 @@ class _Decoder:
                     else "a keyless header with a field list is only valid at the root",
                     line,
                 )
-        if _find_unquoted(rest, ":") >= 0:
+        if find_unquoted(rest, ":") >= 0:
             self.key_value(obj, rest, line, depth + 1)
             self.siblings(obj, depth + 1)
             return obj

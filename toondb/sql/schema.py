@@ -1,0 +1,128 @@
+"""The SQL schema as a transaction sees it, for readers outside the SQL engine: the
+tables, their columns and indexes, and CREATE statements equivalent to them. The CLI's
+``.tables``, ``.schema`` and ``.indexes`` and ``toondb import`` read the schema only
+through this module; how the catalog stores it (toondb.sql.catalog) stays the engine's
+business. Everything here is a read-only snapshot: values, not live catalog objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from toondb.sql import catalog
+
+__all__ = ["Column", "Index", "Table", "tables", "table", "table_names", "quote_identifier"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    declared_type: str  # as written in CREATE TABLE ("" when none was)
+    affinity: str  # INTEGER, REAL, NUMERIC, TEXT or BLOB (SQLite's rules, datatype3.html)
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index of a table: made by CREATE INDEX, or by a UNIQUE or (non-rowid)
+    PRIMARY KEY constraint."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    indexes: tuple[Index, ...]
+    create_sql: tuple[str, ...]
+    """CREATE TABLE, then CREATE INDEX for each index made by CREATE INDEX: statements
+    (each ending with ';') that make an equal table."""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def tables(txn: Any) -> list[Table]:
+    """Every table txn sees, by name (case-insensitively)."""
+    infos = catalog.load(txn).tables.values()
+    return [_table(t) for t in sorted(infos, key=lambda t: t.name.lower())]
+
+
+def table(txn: Any, name: str) -> Table | None:
+    """The table called name (case-insensitively) that txn sees, or None."""
+    info = catalog.load(txn).tables.get(name.lower())
+    return None if info is None else _table(info)
+
+
+def table_names(txn: Any) -> list[str]:
+    """The names of the tables txn sees, sorted case-insensitively."""
+    return sorted((t.name for t in catalog.load(txn).tables.values()), key=str.lower)
+
+
+def quote_identifier(name: str) -> str:
+    """name as a SQL identifier: bare when it is a plain ASCII identifier, else quoted."""
+    if name.isidentifier() and name.isascii():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table(info: catalog.TableInfo) -> Table:
+    return Table(
+        name=info.name,
+        columns=tuple(Column(c.name, c.type_name, c.affinity) for c in info.columns),
+        indexes=tuple(
+            Index(ix.name, info.name, tuple(ix.columns), ix.unique) for ix in info.indexes
+        ),
+        create_sql=tuple(_create_statements(info)),
+    )
+
+
+def _create_statements(table: catalog.TableInfo) -> list[str]:
+    """CREATE TABLE (and CREATE INDEX) statements equivalent to a catalog TableInfo."""
+    ident = quote_identifier
+    defs = []
+    inline_pk = len(table.pk) == 1
+    for c in table.columns:
+        parts = [ident(c.name)]
+        if c.type_name.strip():
+            parts.append(c.type_name.strip())
+        if c.pk and inline_pk:
+            parts.append("PRIMARY KEY")
+            if table.autoincrement:
+                parts.append("AUTOINCREMENT")
+        if c.not_null:
+            parts.append("NOT NULL")
+        if c.default_sql is not None:
+            parts.append(f"DEFAULT {c.default_sql}")
+        if c.collation:
+            parts.append(f"COLLATE {c.collation}")
+        defs.append(" ".join(parts))
+    if len(table.pk) > 1:
+        defs.append("PRIMARY KEY (" + ", ".join(map(ident, table.pk)) + ")")
+    for ix in table.indexes:
+        if ix.origin == "u":
+            defs.append("UNIQUE (" + ", ".join(map(ident, ix.columns)) + ")")
+    for name, text in table.checks:
+        defs.append((f"CONSTRAINT {ident(name)} " if name else "") + f"CHECK ({text})")
+    for fk in table.fks:
+        ref = ident(fk["table"])
+        if fk.get("ref_columns"):
+            ref += "(" + ", ".join(map(ident, fk["ref_columns"])) + ")"
+        s = "FOREIGN KEY (" + ", ".join(map(ident, fk["columns"])) + f") REFERENCES {ref}"
+        for what in ("on_delete", "on_update"):
+            act = fk.get(what)
+            if act and act != "NO ACTION":
+                s += f" {what.replace('_', ' ').upper()} {act}"
+        defs.append(s)
+    out = [f"CREATE TABLE {ident(table.name)} (\n  " + ",\n  ".join(defs) + "\n);"]
+    for ix in table.indexes:
+        if ix.origin == "c":
+            unique = "UNIQUE " if ix.unique else ""
+            cols = ", ".join(map(ident, ix.columns))
+            out.append(f"CREATE {unique}INDEX {ident(ix.name)} ON {ident(table.name)} ({cols});")
+    return out
