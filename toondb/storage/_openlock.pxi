@@ -89,3 +89,79 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
     e.nslots = <uint32_t>tdb_ld32(e.lmap + LF_NSLOTS)
     return 0
 
+cdef class ExclusiveAccess:
+    """A database's lock file held for maintenance: its init and presence bytes
+    exclusively. While held, no handle has the database open, in any process
+    (this one included), and every open waits, before it touches the page
+    file. A context manager; release() (or leaving the ``with`` block) lets the
+    waiting openers in. Make one with exclusive_access()."""
+
+    cdef int fd
+    cdef readonly str lock_path
+
+    def __cinit__(self):
+        self.fd = -1
+
+    def __init__(self, str lock_path, double timeout=10.0, str name=None):
+        cdef int fd, rc, err = 0
+        cdef double deadline
+        what = name if name is not None else lock_path
+        self.lock_path = lock_path
+        fd = _os.open(lock_path, _os.O_RDWR | getattr(_os, "O_CLOEXEC", 0))
+        try:
+            deadline = tdb_monotonic() + timeout
+            while True:
+                rc = tdb_lock_byte(fd, F_WRLCK, LOCK_INIT, 0)
+                if rc == 0:
+                    break
+                err = errno
+                if err != EAGAIN and err != EACCES:
+                    raise OSError(err, "cannot lock " + lock_path)
+                if tdb_monotonic() > deadline:
+                    raise DatabaseLockedError(
+                        f"another process kept opening {what} for longer than {timeout:g} "
+                        "seconds; try again")
+                with nogil:
+                    usleep(10000)
+            if tdb_lock_byte(fd, F_WRLCK, LOCK_PRESENCE, 0) < 0:
+                err = errno
+                if err != EAGAIN and err != EACCES:
+                    raise OSError(err, "cannot lock " + lock_path)
+                raise DatabaseLockedError(
+                    f"{what} is open in another process; close it first "
+                    "(toondb backup copies a database that is in use)")
+        except BaseException:
+            c_close(fd)
+            raise
+        self.fd = fd
+
+    @property
+    def held(self):
+        """True until release()."""
+        return self.fd >= 0
+
+    def release(self):
+        """Let openers in (closing the descriptor drops both locks). Idempotent."""
+        if self.fd >= 0:
+            c_close(self.fd)
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.release()
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            c_close(self.fd)
+
+
+def exclusive_access(str lock_path, double timeout=10.0, str name=None):
+    """Hold the database whose lock file is lock_path for maintenance: take its
+    init byte exclusively (retrying for up to timeout seconds while other
+    handles open the database), then its presence byte (DatabaseLockedError,
+    at once, when a handle has the database open). Returns an ExclusiveAccess
+    (a context manager). name (the database's path as the user gave it) is
+    used in error messages. The lock file must exist."""
+    return ExclusiveAccess(lock_path, timeout, name)
