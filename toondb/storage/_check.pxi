@@ -1,5 +1,5 @@
-# check(): invariants 3, 5 and 6 over the whole file, for Env._check (stats
-# and ``toondb check``). Reads one snapshot, published in a reader slot
+# check(): invariants 3, 5 and 6 over the whole file, for Env._check (the
+# ``check()`` of a database, ``toondb check``). Reads one snapshot, published in a reader slot
 # (invariant 1), walks every tree from the meta (each page verified as in
 # _pages.pxi, invariant 6; keys within the bounds the parent assigns and all
 # leaves at one depth, invariant 5), marks every page reachable and every page

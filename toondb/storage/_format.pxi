@@ -111,9 +111,11 @@
 #     16  48 zero (one slot per 64-byte cache line)
 #
 # Byte-range locks (fcntl, one byte each, taken on the offsets without reading
-# or writing the bytes; open-file-description locks where the OS has them, so
-# two handles of one process exclude each other, and the OS drops them when
-# the last descriptor of the open file closes, a dying process included)::
+# or writing the bytes; open-file-description locks where the OS has them
+# (Linux), so two handles of one process exclude each other, and the OS drops
+# them when the last descriptor of the open file closes, a dying process
+# included; elsewhere process-associated locks, which do not exclude the
+# handles of one process from each other)::
 #
 #     byte  name           held
 #     1     LOCK_INIT      exclusively while a handle opens: creating the page

@@ -92,8 +92,8 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
 cdef class ExclusiveAccess:
     """A database's lock file held for maintenance: its init and presence bytes
     exclusively. While held, no handle has the database open, in any process
-    (this one included), and every open waits, before it touches the page
-    file. A context manager; release() (or leaving the ``with`` block) lets the
+    (this one included, on Linux: see "Byte-range locks" in _format.pxi), and
+    every open waits, before it touches the page file. A context manager; release() (or leaving the ``with`` block) lets the
     waiting openers in. Make one with exclusive_access()."""
 
     cdef int fd

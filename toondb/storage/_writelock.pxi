@@ -2,8 +2,8 @@
 # (LF_WSTATE: 0 free, 1 held, 2 held and a waiter may sleep) with its owner's
 # pid beside it (LF_WOWNER); layout: "Lock file" in _format.pxi, the atomic
 # operations: tdb_wlock_* in _btree_support.h. Uncontended, taking it is one
-# compare-and-swap and a store of the pid, releasing it one exchange (and a
-# futex wake only when the word said 2). A waiter sleeps on the futex with
+# compare-and-swap and a store of the pid, releasing it a store and an
+# exchange (and a futex wake only when the word said 2). A waiter sleeps on the futex with
 # the GIL released, 2 ms at a time, and between sleeps looks at the owner: the
 # lock of a dead owner (kill(pid, 0) fails with ESRCH) is taken over, and so is
 # a lock held for over a second with no owner recorded (a writer that died

@@ -172,8 +172,8 @@ def compact(path: PathLike, *, wait: float = 10.0, pause: float = 0.0) -> dict[s
     """Rewrite the page file of the database at path (a directory, or a page file)
     without its free pages, replacing it atomically.
 
-    Refuses (DatabaseLockedError) when a handle in any process, this one included,
-    has the database open; waits up to ``wait`` seconds for handles that are being
+    Refuses (DatabaseLockedError) when a handle in any process (this one included,
+    on Linux) has the database open; waits up to ``wait`` seconds for handles that are being
     opened. Openers that arrive meanwhile wait, then open the compacted file.
     ``pause`` (seconds, for tests) holds the locks that long before copying.
 
