@@ -5,7 +5,8 @@ layers above it (SQL, vectors, TOON, the server).
 Reading order: ``_btree.pyx`` (the Cython core, split into ``_*.pxi`` includes
 along its parts; the file format as offset tables in ``_format.pxi``),
 ``keyspace.py`` (scans and the path API), ``env.py`` (opening by path, the
-Python face). docs/architecture.md tours it bottom up.
+Python face), ``maintenance.py`` (backup and compaction). docs/architecture.md
+tours it bottom up.
 """
 
 from toondb.storage.env import (

@@ -1,6 +1,9 @@
-# C-level declarations of the storage engine, shared with other extensions
-# (the vector index keeps its graph in values of named trees and reads them
-# through the same mmap). The file format is described at the top of _btree.pyx.
+# C-level declarations of the storage engine, read by Cython when it compiles
+# _btree.pyx (a .pxd beside a .pyx of the same name is its declaration file):
+# the C structs and the C attributes and methods of the classes Env and Txn.
+# No other extension cimports it; the vector index reads its graph through the
+# Python API (Tree._get_view / Tree._get_extent). The file format is in
+# _format.pxi; the reading guide is the docstring of _btree.pyx.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from cpython.buffer cimport Py_buffer
@@ -141,7 +144,6 @@ cdef class Env:
     cdef _configure_page_size(self)
     cdef _create_file(self, str data_path)
     cdef uint32_t _detect_page_size(self, str path) except 0
-    cdef _open_reader_table(self, str lock_path, int max_readers)
     cdef bint _needs_recovery(self, uint64_t* maxtxn)
     cdef _recover(self, uint64_t maxtxn)
     cdef _teardown(self, bint sync)

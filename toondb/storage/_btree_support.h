@@ -1,7 +1,9 @@
 /*
  * Small C helpers for _btree.pyx: unaligned little-endian loads and stores,
  * CRC-32C (Castagnoli) with a hardware path, atomics and fences for the
- * shared reader table, and the monotonic clock.
+ * shared reader table, the write lock word (a futex in the mapped lock file),
+ * the monotonic clock, one-byte fcntl locks (the open protocol), fdatasync
+ * and a pwrite that finishes short writes.
  *
  * The page file is little-endian on every platform; big-endian hosts are
  * refused at compile time rather than silently writing a different format.
@@ -347,7 +349,7 @@ static inline double tdb_monotonic(void) {
 
 /* ---- open-file-description locks (per open file, not per process) ---- */
 #ifndef F_OFD_SETLK
-#define F_OFD_SETLK F_SETLK   /* non-Linux: per-process locks; documented */
+#define F_OFD_SETLK F_SETLK   /* elsewhere: per-process locks (_format.pxi, "Byte-range locks") */
 #define F_OFD_SETLKW F_SETLKW
 #define TDB_OFD_IS_PROCESS_LOCK 1
 #endif

@@ -78,7 +78,7 @@ DEFAULT_NAME = "default"
 PathLike = Union[str, "os.PathLike[str]"]
 Progress = Union[None, bool, Callable[[int, int], Any]]
 
-# the engine's magic, at byte 8 of each meta page (toondb/_btree.pyx, "Meta page")
+# the engine's magic, at byte 8 of each meta page (toondb/storage/_format.pxi, "Meta page")
 _DB_MAGIC = b"toondb\x00\x1a"
 _PAGE_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 # a build is shown with a bar (on a terminal) once it has run this long

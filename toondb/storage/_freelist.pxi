@@ -1,0 +1,286 @@
+# The freelist (invariants 1 and 3), in memory as of transaction e.fl_txnid:
+# e.fl_free, the reusable pages (sorted descending, so the smallest is popped
+# from the end), and e.fl_pend, groups of pages freed by one transaction that
+# some snapshot may still see. fl_load reads it from a snapshot's freelist
+# extent ("Freelist extent" in _format.pxi); fl_release moves a group to the
+# reusable set once no reader, and for pinned pages no durable snapshot, can
+# see it (invariant 1); fl_alloc hands out pages, reused ones first; commit
+# writes it back as a new extent (fl_build, _commit.pxi), so that every page
+# not reachable from the meta is listed (invariant 3). _read_freelist decodes
+# an extent for stats() and check().
+
+cdef void fl_clear(EnvC* e) noexcept nogil:
+    cdef size_t i
+    for i in range(e.fl_npend):
+        free(e.fl_pend[i].pages)
+    e.fl_npend = 0
+    e.fl_nfree = 0
+    e.fl_txnid = 0
+
+cdef int fl_reserve_free(EnvC* e, size_t n) noexcept nogil:
+    cdef size_t cap
+    cdef uint32_t* nf
+    if n <= e.fl_capfree:
+        return 0
+    cap = e.fl_capfree * 2 if e.fl_capfree else 1024
+    while cap < n:
+        cap *= 2
+    nf = <uint32_t*>realloc(e.fl_free, cap * 4)
+    if nf == NULL:
+        return nomem(e)
+    e.fl_free = nf
+    e.fl_capfree = cap
+    return 0
+
+cdef void sort_u32(uint32_t* a, size_t n, bint descending) noexcept nogil:
+    """Sort page ids: insertion sort for the few of a small commit, else qsort."""
+    cdef size_t i, j
+    cdef uint32_t v
+    if n > 24:
+        qsort(a, n, 4, cmp_desc_u32 if descending else cmp_asc_u32)
+        return
+    for i in range(1, n):
+        v = a[i]
+        j = i
+        while j > 0 and ((a[j - 1] < v) if descending else (a[j - 1] > v)):
+            a[j] = a[j - 1]
+            j -= 1
+        a[j] = v
+
+cdef int cmp_desc_u32(const void* a, const void* b) noexcept nogil:
+    cdef uint32_t x = (<const uint32_t*>a)[0], y = (<const uint32_t*>b)[0]
+    return (x < y) - (x > y)
+
+cdef int cmp_asc_u32(const void* a, const void* b) noexcept nogil:
+    cdef uint32_t x = (<const uint32_t*>a)[0], y = (<const uint32_t*>b)[0]
+    return (x > y) - (x < y)
+
+cdef int fl_push_pending(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_t n) noexcept nogil:
+    cdef Pending* np
+    cdef size_t cap
+    if n == 0:
+        return 0
+    if e.fl_npend >= e.fl_cappend:
+        cap = e.fl_cappend * 2 if e.fl_cappend else 16
+        np = <Pending*>realloc(e.fl_pend, cap * sizeof(Pending))
+        if np == NULL:
+            return nomem(e)
+        e.fl_pend = np
+        e.fl_cappend = cap
+    e.fl_pend[e.fl_npend].pages = <uint32_t*>malloc(<size_t>n * 4)
+    if e.fl_pend[e.fl_npend].pages == NULL:
+        return nomem(e)
+    memcpy(e.fl_pend[e.fl_npend].pages, pages, <size_t>n * 4)
+    e.fl_pend[e.fl_npend].n = n
+    e.fl_pend[e.fl_npend].txnid = txnid
+    e.fl_npend += 1
+    return 0
+
+cdef int fl_load(EnvC* e, const State* st) noexcept nogil:
+    """Load the freelist of snapshot st into memory."""
+    cdef const char* p
+    cdef const char* q
+    cdef const char* end
+    cdef uint32_t nruns, ngroups, i, j, start, cnt, gruns
+    cdef uint64_t txnid
+    cdef size_t total
+    cdef uint32_t* tmp
+    fl_clear(e)
+    if st.fl_pgno == 0:
+        e.fl_txnid = st.txnid
+        return 0
+    p = clean_page(e, st.page_count, st.fl_pgno)
+    if p == NULL:
+        return -1
+    if <uint8_t>p[PH_TYPE] != P_FREELIST or tdb_ld32(p + PH_AUX) != st.fl_npages:
+        return corrupt(e, st.fl_pgno, "expected the freelist extent")
+    end = p + <size_t>st.fl_npages * e.psize
+    nruns = tdb_ld32(p + FL_NRUNS)
+    ngroups = tdb_ld32(p + FL_NGROUPS)
+    q = p + FL_RUNS
+    total = 0
+    if q + <size_t>nruns * 8 > end:
+        return corrupt(e, st.fl_pgno, "freelist runs extend past the extent")
+    for i in range(nruns):
+        total += tdb_ld32(q + 8 * i + 4)
+    if total > st.page_count:
+        return corrupt(e, st.fl_pgno, "freelist lists more pages than the file has")
+    if fl_reserve_free(e, total) < 0:
+        return -1
+    for i in range(nruns):
+        start = tdb_ld32(q)
+        cnt = tdb_ld32(q + 4)
+        q += 8
+        if start < 2 or <uint64_t>start + cnt > st.page_count:
+            return corrupt(e, st.fl_pgno, "freelist run out of range")
+        for j in range(cnt):
+            e.fl_free[e.fl_nfree] = start + j
+            e.fl_nfree += 1
+    qsort(e.fl_free, e.fl_nfree, 4, cmp_desc_u32)
+    for i in range(ngroups):
+        if q + 12 > end:
+            return corrupt(e, st.fl_pgno, "freelist group extends past the extent")
+        txnid = tdb_ld64(q)
+        gruns = tdb_ld32(q + 8)
+        q += 12
+        if q + <size_t>gruns * 8 > end:
+            return corrupt(e, st.fl_pgno, "freelist group extends past the extent")
+        total = 0
+        for j in range(gruns):
+            total += tdb_ld32(q + 8 * j + 4)
+        if total > st.page_count:
+            return corrupt(e, st.fl_pgno, "freelist group lists more pages than the file has")
+        tmp = <uint32_t*>malloc(total * 4 + 4)
+        if tmp == NULL:
+            return nomem(e)
+        total = 0
+        for j in range(gruns):
+            start = tdb_ld32(q)
+            cnt = tdb_ld32(q + 4)
+            q += 8
+            if start < 2 or <uint64_t>start + cnt > st.page_count:
+                free(tmp)
+                return corrupt(e, st.fl_pgno, "freelist run out of range")
+            while cnt > 0:
+                tmp[total] = start
+                total += 1
+                start += 1
+                cnt -= 1
+        if fl_push_pending(e, txnid, tmp, <uint32_t>total) < 0:
+            free(tmp)
+            return -1
+        free(tmp)
+    e.fl_txnid = st.txnid
+    return 0
+
+cdef int fl_release(EnvC* e, uint64_t horizon, uint64_t durable, bint honor_pins) noexcept nogil:
+    """Move to the reusable set the pages freed by transactions f <= horizon (no
+    reader can see them) and, for pages the durable snapshot sees, f <= durable."""
+    cdef size_t i, k = 0, add = 0, a, b, o
+    cdef uint32_t* merged
+    cdef uint64_t f
+    cdef bint* ready = <bint*>malloc(e.fl_npend * sizeof(bint) + 1)
+    if ready == NULL:
+        return nomem(e)
+    for i in range(e.fl_npend):
+        f = e.fl_pend[i].txnid & ~TDB_PINNED
+        ready[i] = f <= horizon and (not (e.fl_pend[i].txnid & TDB_PINNED) or not honor_pins or f <= durable)
+        if ready[i]:
+            add += e.fl_pend[i].n
+    if add == 0:
+        free(ready)
+        return 0
+    merged = <uint32_t*>malloc(add * 4 + 4)
+    if merged == NULL:
+        free(ready)
+        return nomem(e)
+    o = 0
+    for i in range(e.fl_npend):
+        if ready[i]:
+            memcpy(merged + o, e.fl_pend[i].pages, e.fl_pend[i].n * 4)
+            o += e.fl_pend[i].n
+            free(e.fl_pend[i].pages)
+        else:
+            e.fl_pend[k] = e.fl_pend[i]
+            k += 1
+    free(ready)
+    e.fl_npend = k
+    sort_u32(merged, add, True)
+    if fl_reserve_free(e, e.fl_nfree + add) < 0:
+        free(merged)
+        return -1
+    # merge two descending arrays in place, from the small end
+    a = e.fl_nfree
+    b = add
+    o = e.fl_nfree + add
+    while b > 0:
+        if a > 0 and e.fl_free[a - 1] < merged[b - 1]:
+            e.fl_free[o - 1] = e.fl_free[a - 1]
+            a -= 1
+        else:
+            e.fl_free[o - 1] = merged[b - 1]
+            b -= 1
+        o -= 1
+    e.fl_nfree += add
+    free(merged)
+    return 0
+
+cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
+    """n contiguous pages: from the reusable set (smallest first), else at the
+    end of the file. 0 on error."""
+    cdef size_t i, j
+    cdef uint32_t pg
+    if n == 1 and e.fl_nfree > 0:
+        e.fl_nfree -= 1
+        return e.fl_free[e.fl_nfree]
+    if n > 1 and e.fl_nfree >= n:
+        # a run of n consecutive ids; the array is descending, scan from the small end
+        i = e.fl_nfree
+        while i >= n:
+            if e.fl_free[i - n] == e.fl_free[i - 1] + n - 1:
+                pg = e.fl_free[i - 1]
+                memmove(e.fl_free + i - n, e.fl_free + i, (e.fl_nfree - i) * 4)
+                e.fl_nfree -= n
+                return pg
+            i -= 1
+    if <uint64_t>ns.page_count + n > e.map_pages or <uint64_t>ns.page_count + n >= TDB_DIRTY:
+        set_err(e, E_FULL, 0, "the database reached map_size; reopen it with a larger map_size")
+        return 0
+    pg = ns.page_count
+    ns.page_count += n
+    return pg
+
+cdef size_t runs_of(const uint32_t* pages, size_t n, char* out) noexcept nogil:
+    """Write ascending pages as (first, count) runs; returns the number of runs.
+    With out NULL only counts."""
+    cdef size_t i = 0, runs = 0
+    cdef uint32_t start, cnt
+    while i < n:
+        start = pages[i]
+        cnt = 1
+        while i + cnt < n and pages[i + cnt] == start + cnt:
+            cnt += 1
+        if out != NULL:
+            tdb_st32(out + 8 * runs, start)
+            tdb_st32(out + 8 * runs + 4, cnt)
+        runs += 1
+        i += cnt
+    return runs
+
+cdef tuple _read_freelist(EnvC* e, State* st):
+    """(reusable runs, [(txnid, runs)] of pending groups) of st's freelist extent."""
+    cdef const char* p
+    cdef uint32_t nruns, ngroups, i, j, gr
+    cdef size_t off
+    free_pages = []
+    pending = []
+    if st.fl_pgno == 0:
+        return free_pages, pending
+    p = clean_page(e, st.page_count, st.fl_pgno)
+    if p == NULL:
+        raise_err(e)
+    if <uint8_t>p[PH_TYPE] != P_FREELIST:
+        raise CorruptionError(f"page {st.fl_pgno}: expected the freelist extent")
+    end = <size_t>st.fl_npages * e.psize
+    nruns = tdb_ld32(p + FL_NRUNS)
+    ngroups = tdb_ld32(p + FL_NGROUPS)
+    off = FL_RUNS
+    if off + <size_t>nruns * 8 > end:
+        raise CorruptionError(f"page {st.fl_pgno}: freelist runs extend past the extent")
+    for i in range(nruns):
+        free_pages.append((tdb_ld32(p + off), tdb_ld32(p + off + 4)))
+        off += 8
+    for i in range(ngroups):
+        if off + 12 > end:
+            raise CorruptionError(f"page {st.fl_pgno}: freelist group extends past the extent")
+        txnid = tdb_ld64(p + off) & ~TDB_PINNED
+        gr = tdb_ld32(p + off + 8)
+        off += 12
+        if off + <size_t>gr * 8 > end:
+            raise CorruptionError(f"page {st.fl_pgno}: freelist group extends past the extent")
+        runs = []
+        for j in range(gr):
+            runs.append((tdb_ld32(p + off), tdb_ld32(p + off + 4)))
+            off += 8
+        pending.append((txnid, runs))
+    return free_pages, pending

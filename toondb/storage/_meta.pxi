@@ -1,0 +1,136 @@
+# Meta pages: loading and storing a state and a tree descriptor (the offset
+# tables "Meta page", "State" and "Tree descriptor" in _format.pxi), validating
+# a meta page, picking the newest valid one (invariant 2; after a reboot, its
+# durable state when the newest was never synced: "Durability" in
+# _commit.pxi), writing one, and refusing a snapshot that names pages beyond
+# the end of the file.
+
+cdef void state_load(const char* b, State* s) noexcept nogil:
+    # offsets: the "State" and "Tree descriptor" tables in _format.pxi
+    s.txnid = tdb_ld64(b)
+    s.page_count = tdb_ld32(b + 8)
+    s.fl_pgno = tdb_ld32(b + 12)
+    s.fl_npages = tdb_ld32(b + 16)
+    s.kv.root = tdb_ld32(b + 24)
+    s.kv.depth = tdb_ld16(b + 28)
+    s.kv.flags = 0
+    s.kv.entries = tdb_ld64(b + 32)
+    s.cat.root = tdb_ld32(b + 40)
+    s.cat.depth = tdb_ld16(b + 44)
+    s.cat.flags = 0
+    s.cat.entries = tdb_ld64(b + 48)
+
+cdef void state_store(char* b, const State* s) noexcept nogil:
+    memset(b, 0, STATE_SIZE)
+    tdb_st64(b, s.txnid)
+    tdb_st32(b + 8, s.page_count)
+    tdb_st32(b + 12, s.fl_pgno)
+    tdb_st32(b + 16, s.fl_npages)
+    tdb_st32(b + 24, s.kv.root)
+    tdb_st16(b + 28, s.kv.depth)
+    tdb_st64(b + 32, s.kv.entries)
+    tdb_st32(b + 40, s.cat.root)
+    tdb_st16(b + 44, s.cat.depth)
+    tdb_st64(b + 48, s.cat.entries)
+
+cdef inline void desc_store(char* b, const TreeDesc* d) noexcept nogil:
+    tdb_st32(b, d.root)
+    tdb_st16(b + 4, d.depth)
+    tdb_st16(b + 6, d.flags)
+    tdb_st64(b + 8, d.entries)
+
+cdef inline void desc_load(const char* b, TreeDesc* d) noexcept nogil:
+    d.root = tdb_ld32(b)
+    d.depth = tdb_ld16(b + 4)
+    d.flags = tdb_ld16(b + 6)
+    d.entries = tdb_ld64(b + 8)
+
+cdef bint meta_valid(EnvC* e, const char* m) noexcept nogil:
+    if memcmp(m + M_MAGIC, b"toondb\x00\x1a", 8) != 0:
+        return False
+    if tdb_ld32(m + M_VERSION) != FORMAT_VERSION or tdb_ld32(m + M_PSIZE) != e.psize:
+        return False
+    return tdb_crc32c(0, m + 4, META_USED - 4) == tdb_ld32(m)
+
+cdef bint meta_valid_cached(EnvC* e, int slot) noexcept nogil:
+    """meta_valid of meta page `slot`, skipping the checksum when the bytes are
+    those this process last verified (every read begins by reading both metas)."""
+    cdef const char* m = e.map + <size_t>slot * e.psize
+    if e.meta_ok[slot] and memcmp(m, e.meta_seen[slot], META_USED) == 0:
+        return True
+    memcpy(e.meta_seen[slot], m, META_USED)
+    e.meta_ok[slot] = meta_valid(e, e.meta_seen[slot])
+    return e.meta_ok[slot]
+
+cdef int read_meta(EnvC* e, State* cur, State* dur) noexcept nogil:
+    """The newest valid meta (invariant 2); after a reboot, its durable state
+    when the newest one was never synced (see Durability in _commit.pxi)."""
+    cdef const char* m0
+    cdef const char* m1
+    cdef bint v0 = meta_valid_cached(e, 0)
+    cdef bint v1 = meta_valid_cached(e, 1)
+    cdef const char* m
+    m0 = e.meta_seen[0]
+    m1 = e.meta_seen[1]
+    if v0 and v1:
+        m = m0 if tdb_ld64(m0 + M_STATE) >= tdb_ld64(m1 + M_STATE) else m1
+    elif v0:
+        m = m0
+    elif v1:
+        m = m1
+    else:
+        return corrupt(e, 0, "neither meta page is valid (bad magic, version or checksum)")
+    state_load(m + M_STATE, cur)
+    state_load(m + M_DURABLE, dur)
+    if (memcmp(m + M_BOOT, e.boot_id, 16) != 0 and dur.txnid != 0
+            and dur.txnid != cur.txnid):
+        cur[0] = dur[0]
+    if not state_sane(cur):
+        return corrupt(e, 0, "meta page describes an impossible state")
+    return 0
+
+cdef bint desc_sane(const TreeDesc* d, uint32_t page_count) noexcept nogil:
+    if d.root == 0:
+        return d.depth == 0 and d.entries == 0
+    return (d.depth >= 1 and d.depth <= MAX_DEPTH and not (d.root & TDB_DIRTY)
+            and d.root >= 2 and d.root < page_count)
+
+cdef bint state_sane(const State* s) noexcept nogil:
+    """Invariants of a snapshot's own fields (a damaged meta page whose
+    checksum happens to match must not be used)."""
+    if s.page_count < 2 or s.page_count >= TDB_DIRTY or s.txnid == 0 or s.txnid >= (<uint64_t>1 << 62):
+        return False
+    if (s.fl_pgno == 0) != (s.fl_npages == 0):
+        return False
+    if s.fl_pgno and (s.fl_pgno < 2 or <uint64_t>s.fl_pgno + s.fl_npages > s.page_count):
+        return False
+    return desc_sane(&s.kv, s.page_count) and desc_sane(&s.cat, s.page_count)
+
+cdef int write_meta(EnvC* e, uint32_t slot, const State* cur, const State* dur) noexcept:
+    cdef char buf[256]
+    memset(buf, 0, 256)
+    buf[M_TYPE] = P_META
+    memcpy(buf + M_MAGIC, b"toondb\x00\x1a", 8)
+    tdb_st32(buf + M_VERSION, FORMAT_VERSION)
+    tdb_st32(buf + M_PSIZE, e.psize)
+    state_store(buf + M_STATE, cur)
+    state_store(buf + M_DURABLE, dur)
+    memcpy(buf + M_BOOT, e.boot_id, 16)
+    tdb_st32(buf, tdb_crc32c(0, buf + 4, META_USED - 4))
+    return io_write(e, buf, 256, <uint64_t>slot * e.psize)
+
+cdef int check_file_size(EnvC* e, uint32_t page_count) noexcept nogil:
+    """Pages below page_count must exist in the file and fit the mapping: a
+    truncated file is corruption, not a SIGBUS."""
+    cdef stat st
+    if page_count <= e.file_pages:
+        return 0
+    if fstat(e.fd, &st) < 0:
+        return io_err(e, "fstat of the page file failed")
+    e.file_pages = <uint64_t>st.st_size // e.psize
+    if page_count > e.file_pages:
+        return corrupt(e, page_count - 1, "the page file is shorter than its meta page says (truncated)")
+    if page_count > e.map_pages:
+        return set_err(e, E_FULL, 0, "the page file grew past this handle's map_size; "
+                       "reopen the database with a larger map_size")
+    return 0
