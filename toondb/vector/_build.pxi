@@ -217,7 +217,7 @@ cdef int grow(HnswGraph self, Py_ssize_t need) except -1:
 
 cdef int add_batch(HnswGraph self, vectors, labels, int threads, progress) except -1:
     """HnswGraph.add(): check the batch, write its records (B2, B3), build."""
-    if self.ro:
+    if self.ro:  # (G2)
         raise ValueError("this HnswGraph is a read-only view")
     if self.exports:  # (B1)
         raise BufferError("regions of this graph are exported (memoryviews alive): release them before add()")

@@ -547,7 +547,7 @@ cdef class HnswGraph:
                 self.ctx_put(c)  # (G4)
             pthread_rwlock_unlock(&self.rw)
         if n < 0:
-            _raise(n, "query")
+            _raise(n, "query")  # (S5)
         if <size_t>n == kk:
             return out_l, out_d
         return out_l[:n], out_d[:n]
@@ -604,7 +604,7 @@ cdef class HnswGraph:
                 for fu in futs:
                     fu.result()
         if job.error:
-            _raise(job.error, "queries")
+            _raise(job.error, "queries")  # (S5)
         return out_l, out_d
 
     def _search_worker(self, _Job job):
