@@ -488,9 +488,9 @@ def test_a_commit_too_big_for_the_file_applies_nothing(tmp_path):
 def test_an_interrupted_change_leaves_the_transaction_usable(db, data, filled, monkeypatch):
     # interrupted after the working graph changed, before its values were written:
     # the working copy is dropped, the transaction keeps its earlier writes
-    import toondb.vector.index
+    import toondb.vector.store
 
-    real_merge = toondb.vector.index._merge
+    real_merge = toondb.vector.store._merge
 
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
@@ -498,12 +498,12 @@ def test_an_interrupted_change_leaves_the_transaction_usable(db, data, filled, m
     txn = db.transaction()
     tidx = txn.vector_index("docs")
     tidx.add([1], data[:1])
-    monkeypatch.setattr(toondb.vector.index, "_merge", interrupted)
+    monkeypatch.setattr(toondb.vector.store, "_merge", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tidx.add([2], data[1:2])
     with pytest.raises(KeyboardInterrupt):
         tidx.upsert([1], data[1:2])
-    monkeypatch.setattr(toondb.vector.index, "_merge", real_merge)
+    monkeypatch.setattr(toondb.vector.store, "_merge", real_merge)
     assert not txn.closed and 1 in tidx and 2 not in tidx
     np.testing.assert_array_equal(tidx.get(1), data[0])
     tidx.add([3], data[2:3])

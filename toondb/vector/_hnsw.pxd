@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""C-level declarations of the HNSW kernel (toondb/_hnsw.pyx), for cimport."""
+"""C-level declarations of the HNSW kernel (toondb/vector/_hnsw.pyx), for cimport."""
 
 from libc.stdint cimport int32_t, uint16_t, uint32_t, uint64_t
 
@@ -147,4 +147,3 @@ cdef class HnswGraph:
     cdef Ctx *ctx_get(self) noexcept nogil
     cdef void ctx_put(self, Ctx *c) noexcept nogil
     cdef void pool_clear(self) noexcept nogil
-    cdef hnsw_header_t _header(self) noexcept

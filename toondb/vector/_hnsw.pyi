@@ -45,6 +45,7 @@ class HnswGraph:
         upper: Region,
         nodes: Region,
         owner: Any = None,
+        level0_checks: Sequence[tuple[Any, int]] | None = None,
     ) -> HnswGraph: ...
     @staticmethod
     def from_regions(

@@ -1,5 +1,5 @@
 /*
- * C helpers for toondb/_hnsw.pyx: distance kernels with runtime SIMD dispatch,
+ * C helpers for toondb/vector/_hnsw.pyx: distance kernels with runtime SIMD dispatch,
  * a per-node spinlock, binary heaps of (distance, id) pairs, prefetch and the
  * on-disk header struct.
  *
@@ -36,7 +36,7 @@
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* On-disk header (128 bytes, native little-endian; see the table in _hnsw.pyx) */
+/* On-disk header (128 bytes, native little-endian; see the table in _layout.pxi) */
 
 #define HNSW_MAGIC 0x4e484454u /* "TDHN" read as little-endian u32 */
 #define HNSW_VERSION 1u

@@ -1,7 +1,7 @@
 """The vector-index operations the public ``Database`` and ``Transaction`` offer,
 as functions of a storage transaction or environment (``toondb.database`` calls them).
 
-Indexes live in named trees of the page file (``toondb.vector.index``); a handle
+Indexes live in named trees of the page file (``toondb.vector.store``); a handle
 from a database is shared and sees every new commit, one from a transaction reads
 and writes in that transaction.
 """
@@ -10,14 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toondb.vector.index import (
-    TREE_PREFIX,
-    VectorIndex,
-    _DbIndex,
-    _tree_name,
-    _TxnIndex,
-    create_in_txn,
-)
+from toondb.vector.index import VectorIndex, _DbIndex, _TxnIndex
+from toondb.vector.store import TREE_PREFIX, _tree_name, create_in_txn
 
 __all__ = ["create", "index_in_txn", "index_of_db", "names", "drop"]
 

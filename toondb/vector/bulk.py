@@ -45,23 +45,16 @@ from toondb.errors import ToonDBError, VectorIndexError
 from toondb.storage.env import DATA_FILE, StorageEnvironment
 from toondb.vector._hnsw import HnswGraph
 from toondb.vector.api import names as index_names
-from toondb.vector.index import (
-    DEFAULT_SEED,
-    IndexInfo,
-    Neighbor,
-    VectorIndex,
-    _chunk_shift,
-    _DbIndex,
-    _Meta,
+from toondb.vector.checks import (
     _threads,
-    _tree_name,
     _unique_or_raise,
     as_ids,
     as_vectors,
     check_metric,
     check_params,
-    write_graph,
 )
+from toondb.vector.index import IndexInfo, Neighbor, VectorIndex, _DbIndex
+from toondb.vector.store import DEFAULT_SEED, _chunk_shift, _Meta, _tree_name, write_graph
 
 __all__ = [
     "bulk_build_index",

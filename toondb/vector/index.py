@@ -12,47 +12,11 @@ pages of the page file, searched in place through the mmap.
             txn.vector_index("docs").upsert([7], [vector])
             txn.put(b"doc:7", body)
 
-Storage layout
-==============
-
-One index is one named tree, ``b"vec:" + name.encode()``, holding the four
-regions of the HNSW kernel (toondb/_hnsw.pyx documents their bytes) and two
-small values of its own. Keys and values:
-
-==============  ==============================================================
-key             value
-==============  ==============================================================
-``meta``        64 bytes, the META table below
-``header``      the kernel's 128-byte header (count, entry point, max level, ...)
-``l0:%08d``     level-0 chunk i: the fixed-size records of internal ids
-                ``[i << chunk_shift, (i + 1) << chunk_shift)``, the last chunk
-                cut at count (``count | neighbours | vector | label`` each)
-``upper``       the upper-links arena (levels >= 1)
-``nodes``       the node table: count x u64 (level << 56 | arena offset)
-``labels``      the live ids: n x u64 ascending, then n x u32 their internal ids
-                (n = len // 12; searched with numpy.searchsorted on the mapping)
-==============  ==============================================================
-
-META (little-endian)::
-
-    off  size  field
-      0     8  magic b"tdbvec\\x00\\x01"
-      8     4  format version (1)
-     12     4  dimension
-     16     4  metric: 0 l2, 1 ip, 2 cosine (the kernel's codes)
-     20     4  m
-     24     4  ef_construction
-     28     4  chunk_shift: records per level-0 chunk = 1 << chunk_shift
-     32     8  seed of the level generator (its state continues in the header)
-     40     8  incarnation: random, drawn when the index is created
-     48     8  version: + 1 by every write of the index (add, upsert, delete)
-     56     8  live vectors (= n of ``labels``)
-
-Values larger than about a quarter page are overflow extents (contiguous pages,
-the value 24 bytes into its first page, so 8-byte aligned): the kernel's
-``HnswGraph.view`` points straight into the mapping, and opening an index
-costs one lookup per chunk whatever its size. A chunk is about 128-256 KiB
-(``_chunk_shift``), so a write rewrites only the chunks it touched.
+The stored form of an index (its named tree, keys, META and label table) is in
+``toondb.vector.store``; the checks of arguments in ``toondb.vector.checks``; the
+HNSW kernel in ``toondb.vector._hnsw``. This module holds the handles:
+``VectorIndex`` and its two forms, bound to a Database (``_DbIndex``) or to a
+Transaction (``_TxnIndex``).
 
 Reading
 =======
@@ -87,25 +51,39 @@ as tombstones, traversed but never returned, as in hnswlib.
 
 from __future__ import annotations
 
-import math
 import os
-import struct
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from toondb.errors import (
-    CorruptionError,
-    ReadOnlyError,
-    TransactionClosedError,
-    VectorIndexError,
-)
-from toondb.storage import _btree
+from toondb.errors import ReadOnlyError, TransactionClosedError, VectorIndexError
+from toondb.vector import store
 from toondb.vector._hnsw import HnswGraph, Neighbor, neighbors
+from toondb.vector.checks import (
+    MAX_ID,
+    METRICS,
+    Filter,
+    IdsLike,
+    _threads,
+    _unique_or_raise,
+    as_ids,
+    as_vectors,
+    check_search,
+)
+from toondb.vector.store import (
+    FORMAT_VERSION,
+    K_META,
+    _chunk_key,
+    _Meta,
+    _read_state,
+    _State,
+    _tree_name,
+    write_graph,
+)
 
 __all__ = [
     "VectorIndex",
@@ -114,38 +92,6 @@ __all__ = [
     "METRICS",
     "MAX_ID",
 ]
-
-METRICS = ("cosine", "l2", "ip")
-_METRIC_CODE = {"l2": 0, "ip": 1, "cosine": 2}
-_METRIC_NAME = {v: k for k, v in _METRIC_CODE.items()}
-MAX_ID = 2**63 - 1  # ids are 0 .. 2**63-1 (int64 in arrays; -1 pads missing results)
-TREE_PREFIX = b"vec:"
-FORMAT_VERSION = 1
-DEFAULT_SEED = 100  # hnswlib's default random_seed: a 1-thread build draws its levels
-
-MAGIC = b"tdbvec\x00\x01"
-_META = struct.Struct("<8sIIIIIIQQQQ")
-assert _META.size == 64
-K_META, K_HEADER, K_UPPER, K_NODES, K_LABELS = b"meta", b"header", b"upper", b"nodes", b"labels"
-_HDR_COUNT = struct.Struct("<Q")  # header offset 32: count
-_HDR_SHIFT = struct.Struct("<I")  # header offset 28: chunk_shift
-
-IdsLike = Union[Sequence[int], npt.ArrayLike, Iterable[int]]
-Filter = Union[None, Iterable[int], npt.ArrayLike, Callable[[int], bool]]
-
-
-def _chunk_key(i: int) -> bytes:
-    return b"l0:%08d" % i
-
-
-def _chunk_shift(dim: int, m: int) -> int:
-    """Records per level-0 chunk (log2): chunks of 128-256 KiB, between 16 and 65536
-    records. Small enough that a write rewrites few of them, large enough that a
-    big index is a few thousand values."""
-    m0 = 2 * m
-    vec_off = (4 + 4 * m0 + 7) & ~7
-    record = ((vec_off + 4 * dim + 7) & ~7) + 8
-    return max(4, min(16, int(math.floor(math.log2(max(1, (256 << 10) // record))))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,214 +129,6 @@ class IndexInfo:
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------------------
-# meta
-# ---------------------------------------------------------------------------------------
-
-
-class _Meta:
-    __slots__ = (
-        "dim",
-        "metric",
-        "m",
-        "ef_construction",
-        "chunk_shift",
-        "seed",
-        "incarnation",
-        "version",
-        "live",
-    )
-
-    def __init__(
-        self,
-        dim: int,
-        metric: int,
-        m: int,
-        ef_construction: int,
-        chunk_shift: int,
-        seed: int,
-        incarnation: int,
-        version: int,
-        live: int,
-    ) -> None:
-        self.dim = dim
-        self.metric = metric
-        self.m = m
-        self.ef_construction = ef_construction
-        self.chunk_shift = chunk_shift
-        self.seed = seed
-        self.incarnation = incarnation
-        self.version = version
-        self.live = live
-
-    @classmethod
-    def new(cls, dim: int, metric: str, m: int, ef_construction: int, seed: int) -> _Meta:
-        inc = int.from_bytes(os.urandom(8), "little")
-        # version 0: the first write_graph (the empty graph, at creation) makes it 1
-        return cls(
-            dim, _METRIC_CODE[metric], m, ef_construction, _chunk_shift(dim, m), seed, inc, 0, 0
-        )
-
-    @classmethod
-    def unpack(cls, raw: bytes | None, name: str) -> _Meta:
-        if raw is None or len(raw) != _META.size:
-            raise CorruptionError(f"vector index {name!r}: its meta value is missing or damaged")
-        magic, fmt, dim, metric, m, efc, shift, seed, inc, version, live = _META.unpack(raw)
-        if magic != MAGIC:
-            raise CorruptionError(f"vector index {name!r}: bad meta magic (not a vector index)")
-        if fmt != FORMAT_VERSION:
-            raise VectorIndexError(
-                f"vector index {name!r} has format version {fmt}; this toondb reads version "
-                f"{FORMAT_VERSION} (upgrade toondb, or rebuild the index)"
-            )
-        if metric not in _METRIC_NAME:
-            raise CorruptionError(f"vector index {name!r}: unknown metric code {metric}")
-        return cls(dim, metric, m, efc, shift, seed, inc, version, live)
-
-    def pack(self) -> bytes:
-        return _META.pack(
-            MAGIC,
-            FORMAT_VERSION,
-            self.dim,
-            self.metric,
-            self.m,
-            self.ef_construction,
-            self.chunk_shift,
-            self.seed,
-            self.incarnation,
-            self.version,
-            self.live,
-        )
-
-    def bumped(self, live: int) -> _Meta:
-        return _Meta(
-            self.dim,
-            self.metric,
-            self.m,
-            self.ef_construction,
-            self.chunk_shift,
-            self.seed,
-            self.incarnation,
-            self.version + 1,
-            live,
-        )
-
-    @property
-    def metric_name(self) -> str:
-        return _METRIC_NAME[self.metric]
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.incarnation, self.version)
-
-
-# ---------------------------------------------------------------------------------------
-# argument checks (each raises before anything is written)
-# ---------------------------------------------------------------------------------------
-
-
-def _tree_name(name: str) -> bytes:
-    if not isinstance(name, str):
-        raise TypeError(f"a vector index name must be a str, not {type(name).__name__}")
-    if not name or "\x00" in name or len(name.encode("utf-8")) > 200:
-        raise ValueError(
-            f"invalid vector index name {name!r}: 1 to 200 bytes of UTF-8, without NUL"
-        )
-    return TREE_PREFIX + name.encode("utf-8")
-
-
-def check_metric(metric: str) -> str:
-    if not isinstance(metric, str) or metric not in _METRIC_CODE:
-        raise ValueError(
-            f"unknown metric {metric!r}: use 'cosine' (1 - cosine similarity), 'l2' (squared "
-            "Euclidean distance) or 'ip' (1 - inner product)"
-        )
-    return metric
-
-
-def check_params(dimension: int, m: int, ef_construction: int) -> None:
-    for what, v, lo, hi in (
-        ("dimension", dimension, 1, 65536),
-        ("m", m, 2, 4096),
-        ("ef_construction", ef_construction, 1, 1 << 20),
-    ):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
-        if not lo <= v <= hi:
-            raise ValueError(f"{what} must be in {lo}..{hi}, got {v}")
-
-
-def check_search(k: int, ef_search: int) -> None:
-    for what, v in (("k", k), ("ef_search", ef_search)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"{what} must be an integer, not {type(v).__name__}")
-        if v < 1:
-            raise ValueError(f"{what} must be >= 1, got {v}")
-
-
-def as_ids(ids: Any, what: str = "ids") -> np.ndarray:
-    """ids as a 1-D uint64 array; each must be an integer in 0 .. 2**63-1."""
-    if not isinstance(ids, (np.ndarray, list, tuple, range, str, bytes)) and isinstance(
-        ids, Iterable
-    ):
-        ids = list(ids)  # a set, a dict's keys, a generator
-    try:
-        a = np.asarray(ids)
-    except (OverflowError, ValueError) as e:
-        raise ValueError(f"{what} must be integers in 0..2**63-1 ({e})") from None
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim != 1:
-        raise ValueError(f"{what} must be a 1-D sequence of integers, got shape {a.shape}")
-    if a.size == 0:
-        return np.empty(0, np.uint64)
-    if a.dtype == np.bool_ or a.dtype.kind not in "iu":
-        items = a.tolist() if a.dtype.kind == "O" else ids if isinstance(ids, (list, tuple)) else []
-        if (
-            a.dtype.kind in "fO"
-            and items
-            and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in items)
-        ):
-            # Python ints beyond int64, which NumPy made objects or floats
-            raise ValueError(f"{what} must be integers in 0..2**63-1")
-        raise TypeError(f"{what} must be integers, got dtype {a.dtype}")
-    if a.dtype.kind == "i" and int(a.min()) < 0:
-        raise ValueError(f"{what} must be >= 0, got {int(a.min())}")
-    if a.dtype.kind == "u" and int(a.max()) > MAX_ID:
-        raise ValueError(f"{what} must be <= 2**63-1, got {int(a.max())}")
-    return np.ascontiguousarray(a, dtype=np.uint64)
-
-
-def as_vectors(vectors: Any, dim: int | None, what: str = "vectors", ndim: int = 2) -> np.ndarray:
-    """vectors as a C-contiguous float32 array of ndim dimensions (the last one dim):
-    real dtypes are converted; NaN, infinity, and values too large for float32 raise."""
-    a = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
-    if a.dtype != np.float32:
-        if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
-            raise TypeError(f"{what} must be real numbers (float32 preferred), got dtype {a.dtype}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            a = a.astype(np.float32)
-    if a.ndim != ndim:
-        shape = f"({dim or 'dimension'},)" if ndim == 1 else f"(n, {dim or 'dimension'})"
-        raise ValueError(f"{what} must be a {ndim}-D array {shape}, got shape {a.shape}")
-    if dim is not None and a.shape[-1] != dim:
-        raise VectorIndexError(
-            f"{what}: dimension {a.shape[-1]}, but the index holds {dim}-dimensional vectors"
-        )
-    a = np.ascontiguousarray(a)
-    if a.size and not np.isfinite(a).all():
-        raise ValueError(f"{what} contain NaN or infinity (or values too large for float32)")
-    return a
-
-
-def _unique_or_raise(labels: np.ndarray) -> None:
-    if labels.size > 1:
-        s = np.sort(labels)
-        dup = s[1:][s[1:] == s[:-1]]
-        if dup.size:
-            raise ValueError(f"duplicate ids in one batch: {int(dup[0])}")
-
-
 def _db_of_txn(txn: Any) -> Any:
     """The Database a transaction belongs to (for pinning the mapping)."""
     return txn.database
@@ -400,176 +138,6 @@ def _stamp_reader(db: Any) -> Callable[[], Any]:
     """A function returning the database's commit stamp: the newest committed
     transaction id, which any commit in any process changes."""
     return db._commit_stamp
-
-
-def _threads(threads: int | None) -> int:
-    if threads is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except (AttributeError, OSError):  # pragma: no cover - not Linux
-            return max(1, os.cpu_count() or 1)
-    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(
-            f"threads must be an integer >= 1 (or None for every core), got {threads!r}"
-        )
-    return int(threads)
-
-
-# ---------------------------------------------------------------------------------------
-# a state of one index: the graph, the label table, the meta
-# ---------------------------------------------------------------------------------------
-
-
-class _State:
-    """One readable state of an index. A view state holds zero-copy views of one
-    transaction's values (valid while `holder`, that transaction, is open); an owned
-    state holds a mutable copy (a write transaction's working graph)."""
-
-    __slots__ = ("meta", "graph", "labels", "lids", "holder", "stamp", "owned", "name")
-
-    def __init__(
-        self,
-        name: str,
-        meta: _Meta,
-        graph: HnswGraph,
-        labels: np.ndarray,
-        lids: np.ndarray,
-        holder: Any = None,
-        stamp: Any = None,
-        owned: bool = False,
-    ) -> None:
-        self.name = name
-        self.meta = meta
-        self.graph = graph
-        self.labels = labels
-        self.lids = lids
-        self.holder = holder
-        self.stamp = stamp
-        self.owned = owned
-
-    def find(self, labels: np.ndarray) -> np.ndarray:
-        """Internal ids of labels (int64), -1 where a label is not live."""
-        L = self.labels
-        if L.size == 0 or labels.size == 0:
-            return np.full(labels.shape, -1, np.int64)
-        pos = np.searchsorted(L, labels)
-        pos_c = np.minimum(pos, L.size - 1)
-        hit = L[pos_c] == labels
-        out = np.where(hit, self.lids[pos_c].astype(np.int64), -1)
-        if hit.any() and int(out.max()) >= self.graph.count:
-            raise CorruptionError(f"vector index {self.name!r}: its id table points past the graph")
-        return out
-
-    def nbytes(self) -> int:
-        return int(self.graph.nbytes) + 12 * int(self.labels.size) + _META.size
-
-
-def _read_state(txn: Any, name: str, tname: bytes) -> _State:
-    """The index `name` as stored in txn: views of its values (zero copy where the engine
-    maps them), checked against each other."""
-    try:
-        tree = txn.tree(tname)
-    except KeyError:
-        raise VectorIndexError(f"no vector index named {name!r}") from None
-    meta = _Meta.unpack(tree.get(K_META), name)
-    get = tree._get_view
-    header = tree.get(K_HEADER)
-    if header is None or len(header) != 128:
-        raise CorruptionError(f"vector index {name!r}: its header is missing or damaged")
-    count = _HDR_COUNT.unpack_from(header, 32)[0]
-    shift = _HDR_SHIFT.unpack_from(header, 28)[0]
-    if shift != meta.chunk_shift or count >= 1 << 32:
-        raise CorruptionError(f"vector index {name!r}: header and meta disagree")
-    n_chunks = (count + (1 << shift) - 1) >> shift
-    # the level-0 chunks are most of an index: they are mapped without the
-    # checksum pass, and the kernel checks each one when a search first reaches
-    # it, so opening costs the same for a thousand vectors or a million
-    extents = [tree._get_extent(_chunk_key(i)) for i in range(n_chunks)]
-    chunks = [x[0] if x is not None else None for x in extents]
-    upper, nodes, lab = get(K_UPPER), get(K_NODES), get(K_LABELS)
-    missing = [
-        what for what, v in (("upper", upper), ("nodes", nodes), ("labels", lab)) if v is None
-    ] + [f"chunk {i}" for i, c in enumerate(chunks) if c is None]
-    if missing:
-        raise CorruptionError(f"vector index {name!r}: missing {', '.join(missing[:5])}")
-    checks = [
-        (span, crc) if span is not None else (data, _btree._crc32c(data))
-        for data, span, crc in extents
-    ]
-    try:
-        graph = HnswGraph.view(header, chunks, upper, nodes, level0_checks=checks)
-    except CorruptionError as e:
-        raise CorruptionError(f"vector index {name!r}: {e}") from e
-    if (
-        graph.dim != meta.dim
-        or graph.metric != meta.metric_name
-        or graph.m != meta.m
-        or graph.ef_construction != meta.ef_construction
-    ):
-        raise CorruptionError(f"vector index {name!r}: header and meta disagree")
-    nl = len(lab) // 12
-    if len(lab) != 12 * nl or nl != graph.count - graph.deleted_count or nl != meta.live:
-        raise CorruptionError(f"vector index {name!r}: its id table does not match the graph")
-    labels = np.frombuffer(lab, np.uint64, nl, 0)
-    lids = np.frombuffer(lab, np.uint32, nl, 8 * nl)
-    return _State(name, meta, graph, labels, lids)
-
-
-def _empty_graph(meta: _Meta) -> HnswGraph:
-    return HnswGraph(
-        meta.dim,
-        meta.metric_name,
-        meta.m,
-        meta.ef_construction,
-        capacity=0,
-        seed=meta.seed,
-        chunk_shift=meta.chunk_shift,
-    )
-
-
-def write_graph(
-    tree: Any, graph: HnswGraph, meta: _Meta, labels: np.ndarray, lids: np.ndarray, *, full: bool
-) -> _Meta:
-    """Write a graph's regions into an index tree (every chunk when full, else the dirty
-    ones); returns the meta written (version + 1)."""
-    regs = graph.level0_regions()
-    try:
-        chunks = range(len(regs)) if full else graph.dirty_chunks().tolist()
-        for i in chunks:
-            tree.put(_chunk_key(i), regs[i])
-    finally:
-        del regs
-    if full or graph.upper_dirty:
-        tree.put(K_UPPER, graph.upper_region())
-        tree.put(K_NODES, graph.node_region())
-    tree.put(K_HEADER, graph.header_bytes())
-    table = np.empty(12 * labels.size, np.uint8)
-    table[: 8 * labels.size] = labels.view(np.uint8)
-    table[8 * labels.size :] = lids.astype(np.uint32, copy=False).view(np.uint8)
-    tree.put(K_LABELS, table)
-    new = meta.bumped(int(labels.size))
-    tree.put(K_META, new.pack())
-    graph.clear_dirty()
-    return new
-
-
-def _merge(labels: np.ndarray, lids: np.ndarray, new_l: np.ndarray, new_i: np.ndarray):
-    """The label table with (new_l -> new_i) set (new ones inserted, present ones re-pointed)."""
-    order = np.argsort(new_l, kind="stable")
-    nl, ni = new_l[order], new_i[order].astype(np.uint32)
-    if labels.size == 0:
-        return nl.copy(), ni.copy()
-    pos = np.searchsorted(labels, nl)
-    pos_c = np.minimum(pos, labels.size - 1)
-    hit = labels[pos_c] == nl
-    labels = np.array(labels, copy=True)
-    lids = np.array(lids, copy=True)
-    lids[pos_c[hit]] = ni[hit]
-    miss = ~hit
-    if miss.any():
-        labels = np.insert(labels, pos[miss], nl[miss])
-        lids = np.insert(lids, pos[miss], ni[miss])
-    return labels, lids
 
 
 # ---------------------------------------------------------------------------------------
@@ -883,7 +451,7 @@ class _DbIndex(VectorIndex):
                     tree_meta is not None
                     and _Meta.unpack(tree_meta, self._name).key == old.meta.key
                 ):  # type: ignore[union-attr]
-                    # the index did not change: its pages are the same ones, reachable
+                    # the index did not change (store V4): its pages are the same ones, reachable
                     # from the new snapshot; keep the graph, hold the new snapshot
                     assert old is not None
                     s = _State(self._name, old.meta, old.graph, old.labels, old.lids, txn, stamp)
@@ -1034,7 +602,7 @@ class _TxnIndex(VectorIndex):
             tree = self._txn.tree(self._tname)
             s.meta = write_graph(tree, s.graph, s.meta, s.labels, s.lids, full=False)
         except BaseException:
-            # half of the index's values may be written: the transaction cannot commit
+            # half of the index's values may be written: the transaction cannot commit (store V5)
             self._discard()
             if not self._txn.closed:
                 self._txn.abort()
@@ -1083,7 +651,8 @@ class _TxnIndex(VectorIndex):
                 if (present >= 0).any():
                     s.graph.mark_deleted(labels[present >= 0])
             s.graph.add(vecs, labels, threads=t)
-            s.labels, s.lids = _merge(
+            # store._merge, looked up on the module: a test interrupts a change there
+            s.labels, s.lids = store._merge(
                 s.labels, s.lids, labels, np.arange(first, first + labels.size)
             )
         except BaseException:
@@ -1144,7 +713,7 @@ class _TxnIndex(VectorIndex):
             new = write_graph(tree, g, meta, labels, lids, full=True)
             per = 1 << meta.chunk_shift
             for i in range((labels.size + per - 1) // per, (old_count + per - 1) // per):
-                tree.delete(_chunk_key(i))
+                tree.delete(_chunk_key(i))  # no chunk past the new count (store V3)
         except BaseException:
             self._discard()
             if not self._txn.closed:
@@ -1157,45 +726,3 @@ class _TxnIndex(VectorIndex):
     def transaction(self) -> Any:
         """The Transaction this handle reads and writes in."""
         return self._txn
-
-
-# ---------------------------------------------------------------------------------------
-# Database and Transaction methods
-# ---------------------------------------------------------------------------------------
-
-
-def create_in_txn(
-    txn: Any,
-    name: str,
-    dimension: int,
-    metric: str,
-    m: int,
-    ef_construction: int,
-    *,
-    exist_ok: bool = False,
-    seed: int = DEFAULT_SEED,
-) -> bool:
-    """Create the index in txn; False when it exists (exist_ok) with the same parameters."""
-    tname = _tree_name(name)
-    check_metric(metric)
-    check_params(dimension, m, ef_construction)
-    if txn.has_tree(tname):
-        if not exist_ok:
-            raise VectorIndexError(f"a vector index named {name!r} already exists")
-        meta = _Meta.unpack(txn.tree(tname).get(K_META), name)
-        want = (dimension, metric, m, ef_construction)
-        have = (meta.dim, meta.metric_name, meta.m, meta.ef_construction)
-        if want != have:
-            raise VectorIndexError(
-                f"the vector index {name!r} exists with dimension={have[0]}, metric={have[1]!r}, "
-                f"m={have[2]}, ef_construction={have[3]}; asked for dimension={want[0]}, "
-                f"metric={want[1]!r}, m={want[2]}, ef_construction={want[3]}"
-            )
-        return False
-    meta = _Meta.new(int(dimension), metric, int(m), int(ef_construction), int(seed))
-    g = _empty_graph(meta)
-    tree = txn.tree(tname, create=True)
-    e = np.empty(0, np.uint64)
-    write_graph(tree, g, meta, e, e.astype(np.uint32), full=True)
-    txn.__dict__.get("_vec_states", {}).pop(tname, None)
-    return True
