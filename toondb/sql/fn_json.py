@@ -26,8 +26,9 @@ path: '...'".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import jsonvalue as J
@@ -609,6 +610,11 @@ def _root_row_path(root: Node, rp: str, row_id: int) -> int:
 
 
 def _each(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
+    with J.deep_recursion():
+        yield from _each_rows(x, root_path, recursive)
+
+
+def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
     root = _parse(x)
     if root is None:
         return
@@ -618,7 +624,7 @@ def _each(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
     if found is None:
         return
     node, parent, pos, offset, slot = found
-    json_col = x if isinstance(x, str) else J.render(root)
+    json_col = x.split("\x00", 1)[0] if isinstance(x, str) else J.render(root)
     root_col = rp
     # json_tree's first row: its key and path are read off the root path
     root_id = slot if parent is not None and parent.t == OBJECT else offset
@@ -689,29 +695,41 @@ def json_tree(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
 
 # ---------------------------------------------------------------- registration
 
+
+def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn with room for the recursion of JSON nested 1000 deep."""
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        with J.deep_recursion():
+            return fn(*args)
+
+    return call
+
+
 # name -> (min args, max args, function, deterministic)
 SCALARS = {
-    "JSON": (1, 1, f_json, True),
-    "JSON_VALID": (1, 2, f_json_valid, True),
-    "JSON_ERROR_POSITION": (1, 1, f_json_error_position, True),
-    "JSON_TYPE": (1, 2, f_json_type, True),
-    "JSON_ARRAY_LENGTH": (1, 2, f_json_array_length, True),
-    "JSON_EXTRACT": (1, 999, f_json_extract, True),
-    "JSON_QUOTE": (1, 1, f_json_quote, True),
-    "JSON_ARRAY": (0, 999, f_json_array, True),
-    "JSON_OBJECT": (0, 999, f_json_object, True),
-    "JSON_INSERT": (1, 999, f_json_insert, True),
-    "JSON_REPLACE": (1, 999, f_json_replace, True),
-    "JSON_SET": (1, 999, f_json_set, True),
-    "JSON_REMOVE": (1, 999, f_json_remove, True),
-    "JSON_PATCH": (2, 2, f_json_patch, True),
-    "JSON_PRETTY": (1, 2, f_json_pretty, True),
-    "JSON_ARROW": (2, 2, f_json_arrow, True),
-    "JSON_ARROW2": (2, 2, f_json_arrow2, True),
+    "JSON": (1, 1, _deep(f_json), True),
+    "JSON_VALID": (1, 2, _deep(f_json_valid), True),
+    "JSON_ERROR_POSITION": (1, 1, _deep(f_json_error_position), True),
+    "JSON_TYPE": (1, 2, _deep(f_json_type), True),
+    "JSON_ARRAY_LENGTH": (1, 2, _deep(f_json_array_length), True),
+    "JSON_EXTRACT": (1, 999, _deep(f_json_extract), True),
+    "JSON_QUOTE": (1, 1, _deep(f_json_quote), True),
+    "JSON_ARRAY": (0, 999, _deep(f_json_array), True),
+    "JSON_OBJECT": (0, 999, _deep(f_json_object), True),
+    "JSON_INSERT": (1, 999, _deep(f_json_insert), True),
+    "JSON_REPLACE": (1, 999, _deep(f_json_replace), True),
+    "JSON_SET": (1, 999, _deep(f_json_set), True),
+    "JSON_REMOVE": (1, 999, _deep(f_json_remove), True),
+    "JSON_PATCH": (2, 2, _deep(f_json_patch), True),
+    "JSON_PRETTY": (1, 2, _deep(f_json_pretty), True),
+    "JSON_ARROW": (2, 2, _deep(f_json_arrow), True),
+    "JSON_ARROW2": (2, 2, _deep(f_json_arrow2), True),
 }
 
 # name -> (number of arguments, finisher over the group's argument values)
 AGGREGATES = {
-    "JSON_GROUP_ARRAY": (1, agg_json_group_array),
-    "JSON_GROUP_OBJECT": (2, agg_json_group_object),
+    "JSON_GROUP_ARRAY": (1, _deep(agg_json_group_array)),
+    "JSON_GROUP_OBJECT": (2, _deep(agg_json_group_object)),
 }
