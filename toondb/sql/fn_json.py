@@ -423,7 +423,7 @@ def _edit(name: str, mode: int, x: Any, args: tuple[Any, ...]) -> Any:
             continue
         if not p.startswith("$"):
             raise _bad_path(p)
-        value = J.from_sql(args[k + 1])
+        value = J.from_sql(args[k + 1], edit=True)
         ed = _Editor(mode, value)
         ed.root = root
         rc = ed.lookup(root, p, 1, None, 0)

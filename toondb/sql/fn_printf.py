@@ -28,7 +28,6 @@ import math
 import struct
 from typing import Any
 
-from toondb.errors import SQLError
 from toondb.sql import types as T
 
 __all__ = [
@@ -44,7 +43,8 @@ __all__ = [
 
 SPACES = b" \t\n\v\f\r"
 DIGITS = b"0123456789"
-MAX_LENGTH = 1_000_000_000  # SQLITE_MAX_LENGTH: longer results are an error
+MAX_LENGTH = 1_000_000_000  # SQLITE_MAX_LENGTH: printf() of a longer result is NULL
+FP_PRECISION_LIMIT = 100_000_000  # SQLITE_FP_PRECISION_LIMIT: larger float precisions clamp
 
 # ---------------------------------------------------------------- double-double
 
@@ -421,9 +421,15 @@ def _c_int(v: int) -> int:
     return v - (1 << 32) if v >> 31 else v
 
 
+class _TooBig(Exception):
+    """The output would pass SQLite's length limit: printf() returns NULL."""
+
+
 def _check_size(n: int) -> None:
-    if n > MAX_LENGTH:
-        raise SQLError("string or blob too big")
+    """Stop before building a piece that would take the output past the limit
+    (SQLite's accumulator gives up the same way, before writing)."""
+    if n + 1 > MAX_LENGTH:
+        raise _TooBig
 
 
 def _format(fmt: bytes, args: _SqlArgs) -> bytes | None:
@@ -529,7 +535,7 @@ def _format(fmt: bytes, args: _SqlArgs) -> bytes | None:
         if conv is None:
             break  # unknown conversion, %T, %S or the end: SQLite stops here
         kind = conv[0]
-        _check_size(sp.width)
+        _check_size(len(out) + sp.width)
         if kind in ("float", "exp", "generic"):
             out += _render_float(kind, conv, sp, args.double())
             touched = True
@@ -603,7 +609,7 @@ def _render_int(kind: str, conv: tuple[Any, ...], sp: _Spec, v: int) -> bytes:
 def _render_float(kind: str, conv: tuple[Any, ...], sp: _Spec, value: float) -> bytes:
     letter = conv[4]
     precision = sp.precision if sp.precision >= 0 else 6
-    _check_size(precision)
+    precision = min(precision, FP_PRECISION_LIMIT)
     if kind == "float":
         iround = -precision
     elif kind == "generic":
@@ -641,7 +647,7 @@ def _render_float(kind: str, conv: tuple[Any, ...], sp: _Spec, value: float) -> 
     else:
         rtz = sp.alt2
     e2 = 0 if kind == "exp" else idp - 1
-    _check_size(max(e2, 0) + precision)
+    _check_size(max(e2, 0) + precision + sp.width + 10)
     nd = len(digits)
     buf = bytearray(prefix)
     dp = precision > 0 or sp.alt or sp.alt2
@@ -814,7 +820,10 @@ def _render_escape(kind: str, sp: _Spec, text: bytes | None) -> bytes:
 def sqlite_format(fmt: str, *args: Any) -> str:
     """Format Python values as SQLite's internal printf would (for the date
     functions: %d with ints, %f/%g with floats)."""
-    out = _format(fmt.encode(), _PyArgs(args))
+    try:
+        out = _format(fmt.encode(), _PyArgs(args))
+    except _TooBig:
+        return ""
     return "" if out is None else out.decode("utf-8", "replace")
 
 
@@ -824,7 +833,10 @@ def f_printf(fmt: Any, *args: Any) -> Any:
         return None
     f = value_text(fmt)
     assert f is not None
-    out = _format(f, _SqlArgs(args))
+    try:
+        out = _format(f, _SqlArgs(args))
+    except _TooBig:
+        return None
     if out is None:
         return None
     return out.decode("utf-8", "replace")

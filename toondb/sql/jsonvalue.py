@@ -18,6 +18,7 @@ json_error_position(). A BLOB argument is read as JSONB (:func:`from_jsonb`).
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -61,15 +62,12 @@ def malformed() -> SQLError:
 
 @contextlib.contextmanager
 def deep_recursion() -> Iterator[None]:
-    """JSON nests up to 1000 levels; the walks here recurse once per level."""
-    old = sys.getrecursionlimit()
-    if old < 5000:
+    """Room for the walks here, which recurse once per level of JSON nested up
+    to 1000 deep: the interpreter's recursion limit is raised to 5000 if it is
+    lower (and left there: lowering it again would race with other threads)."""
+    if sys.getrecursionlimit() < 5000:
         sys.setrecursionlimit(5000)
-    try:
-        yield
-    finally:
-        if old < 5000:
-            sys.setrecursionlimit(old)
+    yield
 
 
 # ---------------------------------------------------------------- characters
@@ -887,15 +885,18 @@ def text_node(s: str) -> Node:
     return Node(TEXTRAW, s)
 
 
-def from_sql(v: Any, what: str = "JSON") -> Node:
+def from_sql(v: Any, edit: bool = False) -> Node:
     """The JSON an SQL value becomes as an argument of json_array() and friends:
-    JSON text from a JSON function as JSON, other text as a string."""
+    JSON text from a JSON function as JSON, other text as a string. The edit
+    functions (json_set...) write an infinity as 9e999, the others as 9.0e+999."""
     if v is None:
         return Node(NULL)
     t = type(v)
     if t is int:
         return Node(INT, str(v))
     if t is float:
+        if edit and v in (math.inf, -math.inf):
+            return Node(FLOAT, "9e999" if v > 0 else "-9e999")
         text = sqlite_format("%!0.15g", v)
         if text == "null":
             return Node(NULL)
