@@ -646,7 +646,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
         elif tail:
             key0 = tail[1:]
 
-    def children(n: Node, off: int) -> Iterator[tuple[Any, Node, int, str, Node, int]]:
+    def children(n: Node, off: int) -> Iterator[tuple[Any, Node, int, str, int]]:
         child = off + J.header_size(sum(J.size(c) for c in n.v))
         step = 2 if n.t == OBJECT else 1
         for k in range(0, len(n.v), step):
@@ -655,7 +655,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
             kid_id = child
             if step == 2:
                 child += J.size(n.v[k])
-            yield key, kid, kid_id, _path_step(n, k if step == 2 else k), n, child
+            yield key, kid, kid_id, _path_step(n, k), child
             child += J.size(kid)
 
     if not recursive:
@@ -663,7 +663,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
             v, t, a = _row_values(node)
             yield (None, v, t, a, root_id, None, rp, rp, json_col, root_col)
             return
-        for key, kid, kid_id, step, _n, _value_off in children(node, offset):
+        for key, kid, kid_id, step, _value_off in children(node, offset):
             v, t, a = _row_values(kid)
             yield (key, v, t, a, kid_id, None, rp + step, rp, json_col, root_col)
         return
@@ -674,7 +674,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
         v, t, a = _row_values(n)
         yield (key, v, t, a, node_id, parent_id, full, path, json_col, root_col)
         if n.t >= ARRAY:
-            for k2, kid, kid_id, step, _n, kid_value_off in children(n, value_off):
+            for k2, kid, kid_id, step, kid_value_off in children(n, value_off):
                 yield from tree(kid, k2, kid_id, kid_value_off, node_id, full + step, full)
 
     with J.deep_recursion():
