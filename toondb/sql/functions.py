@@ -1,18 +1,33 @@
-"""Scalar SQL functions (SQLite's semantics) and the aggregate functions' finishers.
+"""The function table: scalar SQL functions (SQLite's semantics), the aggregate
+functions' finishers and the table-valued functions.
 
 A scalar function takes its evaluated arguments and returns a value; NULL in
 gives NULL out unless SQLite says otherwise (COALESCE, IFNULL, TYPEOF, ...).
+The core string and number functions live here; the larger libraries in their
+own modules, registered below: fn_datetime (date and time), fn_json (JSON),
+fn_printf (printf/format).
 """
 
 from __future__ import annotations
 
-import datetime
 from typing import Any, Callable
 
 from toondb.errors import SQLError
+from toondb.sql import fn_datetime, fn_json
 from toondb.sql import types as T
+from toondb.sql.fn_printf import f_printf
 
-AGGREGATES = {"COUNT", "SUM", "TOTAL", "AVG", "MIN", "MAX", "GROUP_CONCAT", "STRING_AGG"}
+AGGREGATES = {
+    "COUNT",
+    "SUM",
+    "TOTAL",
+    "AVG",
+    "MIN",
+    "MAX",
+    "GROUP_CONCAT",
+    "STRING_AGG",
+    *fn_json.AGGREGATES,
+}
 
 
 def _text(v: Any) -> Any:
@@ -245,18 +260,6 @@ def f_random() -> Any:
     return random.randint(T.I64_MIN, T.I64_MAX)
 
 
-def f_datetime_now(kind: str) -> Callable[[], Any]:
-    def now() -> Any:
-        t = datetime.datetime.now(datetime.timezone.utc)
-        if kind == "CURRENT_DATE":
-            return t.strftime("%Y-%m-%d")
-        if kind == "CURRENT_TIME":
-            return t.strftime("%H:%M:%S")
-        return t.strftime("%Y-%m-%d %H:%M:%S")
-
-    return now
-
-
 # name -> (min args, max args, function, deterministic)
 SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "LOWER": (1, 1, f_lower, True),
@@ -286,9 +289,29 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "ZEROBLOB": (1, 1, f_zeroblob, True),
     "IIF": (3, 3, f_iif, True),
     "RANDOM": (0, 0, f_random, False),
-    "CURRENT_TIMESTAMP": (0, 0, f_datetime_now("CURRENT_TIMESTAMP"), False),
-    "CURRENT_DATE": (0, 0, f_datetime_now("CURRENT_DATE"), False),
-    "CURRENT_TIME": (0, 0, f_datetime_now("CURRENT_TIME"), False),
+    # date and time (fn_datetime); 'now' is per statement under statement_clock()
+    "CURRENT_TIMESTAMP": (0, 0, fn_datetime.f_current_timestamp, False),
+    "CURRENT_DATE": (0, 0, fn_datetime.f_current_date, False),
+    "CURRENT_TIME": (0, 0, fn_datetime.f_current_time, False),
+    "DATE": (0, 999, fn_datetime.f_date, False),
+    "TIME": (0, 999, fn_datetime.f_time, False),
+    "DATETIME": (0, 999, fn_datetime.f_datetime, False),
+    "JULIANDAY": (0, 999, fn_datetime.f_julianday, False),
+    "UNIXEPOCH": (0, 999, fn_datetime.f_unixepoch, False),
+    "STRFTIME": (0, 999, fn_datetime.f_strftime, False),
+    "TIMEDIFF": (2, 2, fn_datetime.f_timediff, False),
+    # printf (fn_printf)
+    "PRINTF": (0, 999, f_printf, True),
+    "FORMAT": (0, 999, f_printf, True),
+    # JSON (fn_json); JSON_ARROW/JSON_ARROW2 are the -> and ->> operators
+    **fn_json.SCALARS,
+}
+
+# table-valued functions for FROM: name -> (row generator, column names); the
+# generator takes the call's arguments (json_each(X [, PATH]))
+TABLE_FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
+    "JSON_EACH": (fn_json.json_each, fn_json.EACH_COLUMNS),
+    "JSON_TREE": (fn_json.json_tree, fn_json.EACH_COLUMNS),
 }
 
 
@@ -387,6 +410,7 @@ def agg_group_concat(vals: list[Any], sep: Any = ",") -> Any:
 
 
 AGG_FUNCS: dict[str, Callable[..., Any]] = {
+    **{name: fn for name, (_, fn) in fn_json.AGGREGATES.items()},
     "COUNT": agg_count,
     "SUM": agg_sum,
     "TOTAL": agg_total,
@@ -396,3 +420,8 @@ AGG_FUNCS: dict[str, Callable[..., Any]] = {
     "GROUP_CONCAT": agg_group_concat,
     "STRING_AGG": agg_group_concat,
 }
+
+# aggregates of more than one argument: name -> number of arguments. Their
+# finisher takes one tuple of argument values per row (json_group_object(K, V)
+# gets [(k, v), ...]); the planner passes only single-argument aggregates so far.
+AGG_ARITY: dict[str, int] = {name: n for name, (n, _) in fn_json.AGGREGATES.items() if n > 1}

@@ -31,6 +31,24 @@ I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
 
 
+class JsonText(str):
+    """TEXT that carries SQLite's JSON subtype: the result of a JSON function.
+
+    Another JSON function taking it as an argument embeds it as JSON rather
+    than as a string (``json_array(json('[1]'))`` is ``[[1]]``, while
+    ``json_array('[1]')`` is ``["[1]"]``). Everywhere else it is plain TEXT, and
+    the subtype is lost where SQLite loses it: storing the value (affinity),
+    concatenating it, casting it (:func:`to_text`), handing it to the caller
+    (:func:`plain`)."""
+
+    __slots__ = ()
+
+
+def plain(v: Any) -> Any:
+    """v without a subtype: a JsonText becomes a plain str."""
+    return str(v) if type(v) is JsonText else v
+
+
 def affinity_of(type_name: str) -> str:
     """The affinity of a declared column type (the rules of datatype3.html 3.1)."""
     t = type_name.upper()
@@ -84,6 +102,8 @@ def to_text(v: Any) -> Any:
         return str(int(v))
     if t is float:
         return format_real(v)
+    if t is JsonText:
+        return str(v)
     return bytes(v).decode("utf-8", "replace")
 
 
@@ -120,6 +140,8 @@ def apply_affinity(aff: str | None, v: Any) -> Any:
         return None
     if t is bool:
         v, t = int(v), int
+    elif t is JsonText:
+        v, t = str(v), str  # a stored value loses its subtype
     if aff == TEXT:
         if t is int or t is float:
             return to_text(v)
@@ -227,7 +249,7 @@ def type_class(v: Any) -> int:
     t = type(v)
     if t is int or t is float or t is bool:
         return 1
-    if t is str:
+    if t is str or t is JsonText:
         return 2
     return 3
 
@@ -250,7 +272,7 @@ def sort_key(v: Any) -> tuple[int, Any]:
     t = type(v)
     if t is int or t is float:
         return (1, v)
-    if t is str:
+    if t is str or t is JsonText:
         return (2, v)
     return (3, v)
 
@@ -483,7 +505,7 @@ def typeof(v: Any) -> str:
         return "integer"
     if t is float:
         return "real"
-    if t is str:
+    if t is str or t is JsonText:
         return "text"
     return "blob"
 
