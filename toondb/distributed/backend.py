@@ -3,7 +3,8 @@
 Two backends implement it:
 
 - ``"local"`` (local_backend.py, the default): processes on this machine, started with
-  the spawn context (a toondb handle never crosses a fork); needs nothing but toondb.
+  the forkserver (or spawn) context: a toondb handle never crosses a fork; needs
+  nothing but toondb.
 - ``"ray"`` (ray_backend.py): Ray tasks build, Ray actors serve, anywhere on the
   cluster ``ray.init(address=...)`` connected to. Ray is imported only here.
 
@@ -67,18 +68,6 @@ class ShardPool(abc.ABC):
         answer within timeout is killed)."""
 
 
-def verify_shards(pool: ShardPool, manifest: Manifest, timeout: float) -> None:
-    """Every shard checks its file's SHA-256 against the manifest's (entries written
-    since the last close have none and are skipped); raises the first mismatch
-    (ShardChecksumError) or ShardUnavailableError."""
-    args = {e.shard: (e.sha256,) for e in manifest.shards if e.sha256 is not None}
-    out = pool.call("verify", args, timeout)
-    if out.raised:
-        raise out.raised[min(out.raised)]
-    if out.missing:
-        raise unavailable(out.missing, manifest)
-
-
 def unavailable(missing: Mapping[int, str], manifest: Manifest) -> ShardUnavailableError:
     """The error naming every shard of missing (shard -> why) and its file."""
     parts = [f"shard {s} ({manifest.shards[s].file}): {why}" for s, why in sorted(missing.items())]
@@ -100,6 +89,7 @@ def open_pool(
     *,
     read_only: bool,
     threads: int | None,
+    verify: bool,
     open_timeout: float,
     options: Mapping[str, Any] | None,
 ) -> ShardPool:
@@ -108,11 +98,11 @@ def open_pool(
         from toondb.distributed.ray_backend import RayShardPool
 
         return RayShardPool(location, manifest, read_only=read_only, threads=threads,
-                            open_timeout=open_timeout, options=options)  # fmt: skip
+                            verify=verify, open_timeout=open_timeout, options=options)  # fmt: skip
     from toondb.distributed.local_backend import LocalShardPool
 
     return LocalShardPool(location, manifest, read_only=read_only, threads=threads,
-                          open_timeout=open_timeout, options=options)  # fmt: skip
+                          verify=verify, open_timeout=open_timeout, options=options)  # fmt: skip
 
 
 def run_builds(

@@ -1,7 +1,8 @@
 """The local backend: one process per shard on this machine (the default; needs no Ray).
 
-Workers are started with multiprocessing's spawn context: a fresh interpreter that
-opens its shard file itself, so no toondb handle ever crosses a fork
+Workers are started with multiprocessing's forkserver context (spawn where there is
+none): each is forked from a server process that imported toondb but never opened a
+handle, and opens its shard file itself, so no toondb handle ever crosses a fork
 (docs/concurrency.md). Each worker holds a ShardServer and answers requests from a
 pipe, one at a time, in order:
 
@@ -49,7 +50,21 @@ from toondb.errors import ShardUnavailableError
 
 __all__ = ["LocalShardPool", "run_builds_local"]
 
-_CTX = multiprocessing.get_context("spawn")
+
+def _context() -> Any:
+    """forkserver where the platform has it, else spawn. Either way a worker starts
+    from a process that never opened a toondb handle: the fork server is a fresh
+    interpreter that only imported the modules below (once: a worker then starts in
+    milliseconds instead of importing NumPy and toondb again)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "toondb.distributed.shard_build",
+                                    "toondb.distributed.local_backend"])  # fmt: skip
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - not Linux / macOS
+
+
+_CTX = _context()
 DEFAULT_MAX_RESTARTS = 3
 _OPTIONS = ("max_restarts", "processes")
 
@@ -92,10 +107,11 @@ def _serve(conn: Connection, location: StorageLocation, shard: int, file: str,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         server = ShardServer(location, shard, file, **kw)
+        opened = server.ping()  # raises what the open raised
     except BaseException as e:  # noqa: BLE001 - reported to the parent
         conn.send((0, False, _portable(e)))
         return
-    conn.send((0, True, server.ping()))
+    conn.send((0, True, opened))
     while True:
         try:
             rid, method, args = conn.recv()
@@ -181,6 +197,7 @@ class LocalShardPool(ShardPool):
         *,
         read_only: bool,
         threads: int | None,
+        verify: bool,
         open_timeout: float,
         options: Mapping[str, Any] | None,
     ) -> None:
@@ -191,7 +208,8 @@ class LocalShardPool(ShardPool):
         self._lock = threading.Lock()
         self._workers = []
         for e in manifest.shards:
-            kw = {"read_only": read_only, "threads": per_shard}
+            kw = {"read_only": read_only, "threads": per_shard,
+                  "sha256": e.sha256 if verify else None}  # fmt: skip
             self._workers.append(_Worker(e.shard, (location, e.shard, e.file, kw)))
         try:
             for w in self._workers:
@@ -303,7 +321,7 @@ def run_builds_local(
     options: Mapping[str, Any] | None,
     on_done: Callable[[Any], None],
 ) -> list[Any]:
-    """fn(*job, threads) in spawned processes: `processes` (option; default as many as
+    """fn(*job, threads) in worker processes: `processes` (option; default as many as
     cores, at most one per job) at a time, each with threads (default cores //
     processes) build threads; a fresh process per job."""
     opts = _check_options(options)

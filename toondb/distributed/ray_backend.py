@@ -81,6 +81,7 @@ class RayShardPool(ShardPool):
         *,
         read_only: bool,
         threads: int | None,
+        verify: bool,
         open_timeout: float,
         options: Mapping[str, Any] | None,
     ) -> None:
@@ -90,8 +91,13 @@ class RayShardPool(ShardPool):
         actor_class = ray.remote(ShardServer)
         self._actors = [
             actor_class.options(**opts).remote(
-                location, e.shard, e.file, read_only=read_only, threads=threads
-            )
+                location,
+                e.shard,
+                e.file,
+                read_only=read_only,
+                threads=threads,
+                sha256=e.sha256 if verify else None,
+            )  # fmt: skip
             for e in manifest.shards
         ]
         out = self.call("ping", {s: () for s in range(self.shards)}, open_timeout)
@@ -116,13 +122,16 @@ class RayShardPool(ShardPool):
                 return ref
             return v
 
+        out = Outcome()
+        if not ray.is_initialized():  # ray.shutdown() ended the actors with the cluster
+            out.missing.update(dict.fromkeys(args, "Ray was shut down"))
+            return out
         refs = {
             s: getattr(self._actors[s], method).remote(*(put(v) for v in a))
             for s, a in args.items()
         }
         ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=max(timeout, 0.0))
         done = set(ready)
-        out = Outcome()
         for s, ref in refs.items():
             if ref not in done:
                 out.missing[s] = f"no answer within {timeout:g} s"
@@ -136,6 +145,8 @@ class RayShardPool(ShardPool):
         return out
 
     def _kill_all(self) -> None:
+        if not self._ray.is_initialized():
+            return
         for a in self._actors:
             try:
                 self._ray.kill(a, no_restart=True)

@@ -1,6 +1,6 @@
 """The build of one shard: its spool in, its ``.hnsw`` page file out.
 
-Runs in a worker (a spawned process of the local backend, a Ray task of the ray
+Runs in a worker (a process of the local backend, a Ray task of the ray
 backend): maps the shard's spool (spool.py), builds the HNSW graph with the bulk
 builder (``toondb.vector.bulk.bulk_build_index``: the kernel's parallel insertion, one
 transaction, the file synced before it returns), then checksums the file for the

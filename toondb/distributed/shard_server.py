@@ -5,8 +5,9 @@ It opens its shard file through the mapping (``toondb.bulk.open_index``: nothing
 read or rebuilt; the pages are searched in place), read-only unless the sharded index
 was opened for writing. It is made in the worker, never handed across a fork: a
 toondb handle belongs to the process that opened it (docs/concurrency.md), which is
-why the local backend starts its processes with the spawn context and a Ray actor
-restarted after a death opens the file again in its constructor.
+why the local backend forks its workers from a server that never opened one (or
+spawns them), and why a Ray actor restarted after a death opens the file again in
+its constructor.
 
 Every method takes and returns plain data (NumPy arrays, ints, dicts, IndexInfo), so
 the same object serves both backends.
@@ -24,9 +25,9 @@ import numpy as np
 
 from toondb.distributed.location import StorageLocation
 from toondb.distributed.manifest import file_sha256
-from toondb.errors import ShardChecksumError
+from toondb.errors import ClosedError, ShardChecksumError
 from toondb.vector.bulk import open_index
-from toondb.vector.index import IndexInfo
+from toondb.vector.index import IndexInfo, VectorIndex
 
 __all__ = ["ShardServer", "MAX_STALL"]
 
@@ -39,7 +40,13 @@ class ShardServer:
     """Shard `shard` of a sharded index, opened from `file` in `location`.
 
     threads: search/insert threads of this shard (None: the CPUs Ray assigned to the
-    actor, else every core of the machine)."""
+    actor, else every core of the machine). sha256: when given, the file is checked
+    against it before it is opened (ShardChecksumError).
+
+    The constructor never raises: a failure to verify or open the file is kept and
+    raised by every method, ``ping`` first (the open's probe), with the shard named. A
+    Ray actor whose constructor raised would die with the error flattened to text; this
+    way the caller gets the original class (CorruptionError, FileNotFoundError, ...)."""
 
     def __init__(
         self,
@@ -49,14 +56,39 @@ class ShardServer:
         *,
         read_only: bool = True,
         threads: int | None = None,
+        sha256: str | None = None,
     ) -> None:
         self.shard = shard
         self.file = file
-        self.path = location.local_path(file)
-        self.index = open_index(self.path, read_only=read_only)
         self.threads = threads if threads is not None else _default_threads()
         self.written = False
         self._stall = 0.0
+        self._index: VectorIndex | None = None
+        self._error: BaseException | None = None
+        try:
+            self.path = location.local_path(file)
+            if sha256 is not None:
+                self._verify(sha256)
+            self._index = open_index(self.path, read_only=read_only)
+        except Exception as e:  # noqa: BLE001 - kept for the caller (see the docstring)
+            self._error = _naming(e, shard, file)
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            assert self._error is not None
+            raise self._error
+        return self._index
+
+    def _verify(self, sha256: str) -> None:
+        got = file_sha256(self.path)
+        if got != sha256:
+            raise ShardChecksumError(
+                f"shard {self.shard} ({self.file}): SHA-256 {got[:16]}... but the manifest "
+                f"records {sha256[:16]}... (the file was damaged or replaced)",
+                self.shard,
+                self.file,
+            )
 
     # -- reads --------------------------------------------------------------------------
 
@@ -76,35 +108,28 @@ class ShardServer:
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """Which of ids (uint64) the shard holds (bool array)."""
-        return np.fromiter((int(i) in self.index for i in ids), dtype=bool, count=len(ids))
+        index = self.index
+        return np.fromiter((int(i) in index for i in ids), dtype=bool, count=len(ids))
 
     def info(self) -> IndexInfo:
         return self.index.info()
 
-    def verify(self, sha256: str) -> None:
-        """Raise ShardChecksumError unless the file's SHA-256 is sha256 (reads it all)."""
-        got = file_sha256(self.path)
-        if got != sha256:
-            raise ShardChecksumError(
-                f"shard {self.shard} ({self.file}): SHA-256 {got[:16]}... but the manifest "
-                f"records {sha256[:16]}... (the file was damaged or replaced)",
-                self.shard,
-                self.file,
-            )
-
     # -- writes (each an atomic commit to the shard file) ---------------------------------
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> int:
+        index = self.index
         self.written = True
-        return self.index.add(ids, vectors, threads=self.threads)
+        return index.add(ids, vectors, threads=self.threads)
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> int:
+        index = self.index
         self.written = True
-        return self.index.upsert(ids, vectors, threads=self.threads)
+        return index.upsert(ids, vectors, threads=self.threads)
 
     def delete(self, ids: np.ndarray) -> int:
+        index = self.index
         self.written = True
-        return self.index.delete(ids)
+        return index.delete(ids)
 
     # -- fault injection and the end ------------------------------------------------------
 
@@ -118,8 +143,12 @@ class ShardServer:
         """Close the shard file. A shard that was written returns its new size,
         checksum and count for the manifest (invariant 3 of manifest.py); any other
         returns {}."""
-        vectors = self.index.count
-        self.index.close()
+        if self._index is None:
+            return {}
+        vectors = self._index.count
+        self._index.close()
+        self._index = None
+        self._error = ClosedError(f"shard {self.shard} ({self.file}) is closed")
         if not self.written:
             return {}
         return {
@@ -127,6 +156,20 @@ class ShardServer:
             "bytes": os.path.getsize(self.path),
             "sha256": file_sha256(self.path),
         }
+
+
+def _naming(e: Exception, shard: int, file: str) -> Exception:
+    """e with the shard named in its message, as the same class where that class can
+    be made from a message alone (toondb's errors, OSError's kin); else e."""
+    prefix = f"shard {shard} ({file}): "
+    if str(e).startswith(prefix[:-2]):
+        return e
+    try:
+        named = type(e)(prefix + str(e))
+    except Exception:  # noqa: BLE001 - a class with another constructor
+        return e
+    named.__cause__ = e
+    return named
 
 
 def _default_threads() -> int:

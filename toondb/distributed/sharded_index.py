@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from toondb.distributed.backend import Outcome, ShardPool, open_pool, unavailable, verify_shards
+from toondb.distributed.backend import Outcome, ShardPool, open_pool, unavailable
 from toondb.distributed.build import Progress, ShardedBuildStats, build_sharded
 from toondb.distributed.location import StorageLocation, resolve_location
 from toondb.distributed.manifest import Manifest, ShardEntry
@@ -113,7 +113,7 @@ class ShardedIndex:
         larger than memory), each a 2-D array (numbered on from 0) or a pair
         ``(vectors, ids)``. The input is streamed to per-shard spools (this process
         holds one batch, of at most batch_size rows of an array, at a time), then each
-        shard is built by the bulk builder on a worker, in parallel: spawned processes
+        shard is built by the bulk builder on a worker, in parallel: local processes
         (backend="local") or Ray tasks (backend="ray"; build_options are the task's
         Ray options, default ``num_cpus=1``). threads: build threads per shard
         (default: the cores divided among the parallel builds, or the task's
@@ -140,7 +140,7 @@ class ShardedIndex:
         verify: bool = False,
         options: Mapping[str, Any] | None = None,
     ) -> ShardedIndex:
-        """Open the sharded index in `path`: start one worker per shard (a spawned
+        """Open the sharded index in `path`: start one worker per shard (a local
         process, or a Ray actor on the cluster) that maps its shard file, and wait
         until every shard is open (at most open_timeout seconds).
 
@@ -157,13 +157,7 @@ class ShardedIndex:
         manifest = Manifest.read(location)
         _check_files(location, manifest)
         pool = open_pool(backend, location, manifest, read_only=read_only, threads=threads,
-                         open_timeout=open_timeout, options=options)  # fmt: skip
-        try:
-            if verify:
-                verify_shards(pool, manifest, open_timeout)
-        except BaseException:
-            pool.close(1.0)
-            raise
+                         verify=verify, open_timeout=open_timeout, options=options)  # fmt: skip
         return cls(location, manifest, pool, read_only=read_only, timeout=float(timeout))
 
     # -- description ------------------------------------------------------------------
@@ -209,6 +203,11 @@ class ShardedIndex:
         """Where each shard is served: ``{"shard", "pid", "host", "vectors"}`` each."""
         out = self._call("ping", {s: () for s in range(self.shards)}, timeout)
         return [{"shard": s, **out.answers[s]} for s in range(self.shards)]
+
+    def _inject_stall(self, shard: int, seconds: float) -> None:
+        """Fault injection for tests: shard's next search sleeps `seconds` (at most
+        shard_server.MAX_STALL) before answering, as a hung shard would."""
+        self._call("stall", {shard: (float(seconds),)}, None)
 
     def info(self, *, timeout: float | None = None) -> ShardedIndexInfo:
         """The shards' IndexInfo and their totals (asks every shard)."""

@@ -114,7 +114,7 @@ def batches_of(vectors: Any, ids: Any, batch: int = 65536) -> Iterator[tuple[Any
     vectors: a 2-D array (sliced into batches; ids None means 0 .. n-1), or an iterable
     of batches, each a 2-D array (ids numbered on from 0 across batches) or a pair
     (vectors, ids). ids with an iterable of batches is a TypeError: give them in the
-    batches."""
+    batches. An array's shape and ids are checked here, before the first batch."""
     if isinstance(vectors, np.ndarray) or _array_like(vectors):
         x = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
         if x.ndim != 2:
@@ -123,17 +123,19 @@ def batches_of(vectors: Any, ids: Any, batch: int = 65536) -> Iterator[tuple[Any
         labels = np.arange(n, dtype=np.uint64) if ids is None else as_ids(ids)
         if labels.size != n:
             raise ValueError(f"{n} vectors but {labels.size} ids")
-        for start in range(0, n, batch):
-            yield x[start : start + batch], labels[start : start + batch]
-        return
+        return ((x[i : i + batch], labels[i : i + batch]) for i in range(0, n, batch))
     if ids is not None:
         raise TypeError("with an iterable of batches, give ids in the batches: (vectors, ids)")
     if not isinstance(vectors, Iterable):
         raise TypeError(
             f"vectors must be a 2-D array or an iterable of batches, not {type(vectors).__name__}"
         )
+    return _numbered(vectors)
+
+
+def _numbered(batches: Iterable[Any]) -> Iterator[tuple[Any, np.ndarray]]:
     next_id = 0
-    for b in vectors:
+    for b in batches:
         if isinstance(b, tuple) and len(b) == 2:
             xb, ib = b
             yield xb, as_ids(ib)
