@@ -26,7 +26,8 @@ restart) is ``missing``.
 
 Builds. ``run_builds_ray`` runs one task per shard (options: ``num_cpus`` default 1,
 which is also the task's build threads unless ``threads`` is given; ``max_retries``
-default 2, so a task whose worker died is rerun from its spool).
+default 2, so a task whose worker died is rerun from its spool; ``max_calls`` default
+1, a fresh worker process per shard, so its memory is returned and its peak measured).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "num_cpus": 0,
     "scheduling_strategy": "SPREAD",
 }
-BUILD_DEFAULTS: dict[str, Any] = {"num_cpus": 1, "max_retries": 2}
+BUILD_DEFAULTS: dict[str, Any] = {"num_cpus": 1, "max_retries": 2, "max_calls": 1}
 
 
 def import_ray() -> Any:
