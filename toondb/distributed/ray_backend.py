@@ -171,7 +171,9 @@ def run_builds_ray(
     ray = import_ray()
     opts = {**BUILD_DEFAULTS, **dict(options or {})}
     per_task = threads if threads is not None else max(1, int(opts.get("num_cpus") or 1))
-    task = ray.remote(fn).options(**opts)
+    # max_calls is a property of the remote function, not an option of a call
+    fixed = {k: opts.pop(k) for k in ("max_calls",) if k in opts}
+    task = (ray.remote(**fixed)(fn) if fixed else ray.remote(fn)).options(**opts)
     refs = [task.remote(*job, per_task) for job in jobs]
     position = {ref: i for i, ref in enumerate(refs)}
     results: list[Any] = [None] * len(jobs)

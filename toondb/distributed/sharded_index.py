@@ -18,6 +18,7 @@ guide.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -75,8 +76,8 @@ class ShardedIndexInfo:
 class ShardedIndex:
     """A sharded vector index, opened: one worker per shard (see the module docstring).
 
-    Thread-safe: any thread may search; calls to a local backend's workers are made
-    one at a time, a Ray backend's concurrently."""
+    Thread-safe: any thread may search or write; calls to a local backend's workers
+    are made one at a time, a Ray backend's concurrently; writes one at a time."""
 
     def __init__(self, location: StorageLocation, manifest: Manifest, pool: ShardPool,
                  *, read_only: bool, timeout: float) -> None:  # fmt: skip
@@ -86,6 +87,7 @@ class ShardedIndex:
         self._read_only = read_only
         self._timeout = timeout
         self._written: set[int] = set()
+        self._write_lock = threading.Lock()  # one write (and its manifest update) at a time
 
     # -- build and open ---------------------------------------------------------------
 
@@ -357,6 +359,11 @@ class ShardedIndex:
 
     def _write(self, op: str, ids: npt.ArrayLike, vectors: npt.ArrayLike | None,
                timeout: float | None) -> int:  # fmt: skip
+        with self._write_lock:
+            return self._write_locked(op, ids, vectors, timeout)
+
+    def _write_locked(self, op: str, ids: npt.ArrayLike, vectors: npt.ArrayLike | None,
+                      timeout: float | None) -> int:  # fmt: skip
         self._live()
         if self._read_only:
             raise ReadOnlyError(
