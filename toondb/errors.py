@@ -32,6 +32,9 @@ __all__ = [
     "RowFormatError",
     "VectorIndexError",
     "HnswCorruptionError",
+    "ShardedIndexError",
+    "ShardChecksumError",
+    "ShardUnavailableError",
     "ToonDecodeError",
     "ServerConnectionError",
     "ProtocolError",
@@ -129,6 +132,44 @@ class HnswCorruptionError(CorruptionError, ValueError):
     """The regions of a stored HNSW graph are not a consistent graph (a bad header
     field, a region too short, a neighbour id out of range, a chunk whose checksum
     fails)."""
+
+
+class ShardedIndexError(VectorIndexError):
+    """A sharded vector index (toondb.distributed) cannot be used as asked: a directory
+    without a manifest (not a sharded index, or a build that did not finish), a manifest
+    that does not parse, a shard file that is missing or is not the one the manifest
+    describes, or a directory a build refuses to write into."""
+
+
+class ShardChecksumError(CorruptionError):
+    """A shard file of a sharded index does not have the SHA-256 its manifest records
+    (``ShardedIndex.open(path, verify=True)``): it was damaged or replaced. ``shard`` is
+    the shard's number, ``file`` its file name."""
+
+    def __init__(self, message: str, shard: int = -1, file: str = "") -> None:
+        self.shard = shard
+        self.file = file
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.shard, self.file))
+
+
+class ShardUnavailableError(ToonDBError):
+    """One or more shards of a sharded index did not answer: no reply within the
+    timeout (a hung or overloaded shard), or a worker that died and could not be
+    restarted. Nothing was returned (pass ``allow_partial=True`` to get the other
+    shards' results, flagged). ``shard`` is the first failed shard's number,
+    ``shards`` all of them, ``reasons`` maps each to what happened."""
+
+    def __init__(self, message: str, reasons: dict[int, str] | None = None) -> None:
+        self.reasons = dict(reasons or {})
+        self.shards = tuple(sorted(self.reasons))
+        self.shard = self.shards[0] if self.shards else -1
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.reasons))
 
 
 class ToonDecodeError(ToonDBError, ValueError):
