@@ -453,6 +453,7 @@ def test_writes_route_to_the_owning_shard(backend, tmp_path, built, request):
         assert again.search(new_x[20], 1, 64)[0].id == N + 20
 
 
+@pytest.mark.damages_files
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_damaged_shard_is_named(backend, tmp_path, built, request):
     if backend == "ray":

@@ -24,7 +24,8 @@ from toondb.distributed.location import resolve_location
 from toondb.distributed.manifest import Manifest, ShardEntry
 from toondb.distributed.shard_build import ShardBuildStats, build_shard
 from toondb.distributed.spool import SpoolWriter, batches_of
-from toondb.vector.index import DEFAULT_SEED, check_metric, check_params
+from toondb.vector.checks import check_metric, check_params
+from toondb.vector.store import DEFAULT_SEED
 
 __all__ = ["ShardedBuildStats", "build_sharded"]
 

@@ -52,7 +52,7 @@ from typing import Any
 from toondb.distributed.location import StorageLocation
 from toondb.distributed.partition import HASH, SCHEME
 from toondb.errors import ShardedIndexError
-from toondb.vector.index import METRICS
+from toondb.vector.checks import METRICS
 
 __all__ = ["Manifest", "ShardEntry", "MANIFEST_NAME", "shard_file_name", "file_sha256"]
 

@@ -35,14 +35,9 @@ from toondb.distributed.partition import SCHEME, shard_of, split_by_shard
 from toondb.distributed.results import ShardedArrays, ShardedNeighbors
 from toondb.errors import ClosedError, ReadOnlyError, ShardedIndexError, VectorIndexError
 from toondb.vector._hnsw import neighbors
-from toondb.vector.index import (
-    DEFAULT_SEED,
-    IndexInfo,
-    _unique_or_raise,
-    as_ids,
-    as_vectors,
-    check_search,
-)
+from toondb.vector.checks import _unique_or_raise, as_ids, as_vectors, check_search
+from toondb.vector.index import IndexInfo
+from toondb.vector.store import DEFAULT_SEED
 
 __all__ = ["ShardedIndex", "ShardedIndexInfo"]
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from toondb.distributed.location import StorageLocation
 from toondb.distributed.partition import split_by_shard
-from toondb.vector.index import as_ids, as_vectors
+from toondb.vector.checks import as_ids, as_vectors
 
 __all__ = ["SpoolWriter", "read_spool", "spool_names", "batches_of"]
 
