@@ -329,10 +329,20 @@ class Connection:
             return runner.executemany(sql, batch)
         except SQLError as e:
             if not _unsupported_type(e):
-                raise
+                # the batch changed nothing (it is atomic); as sqlite3, the parameter
+                # sets before the failing one stay done: run them one by one
+                return self._one_by_one(runner, sql, batch)
         # a value the engine does not bind: adapt every parameter set and run again
-        # (the failed run changed nothing: a statement is atomic)
+        # (the failed run changed nothing)
         return runner.executemany(sql, [_adapted(p) for p in batch])
+
+    def _one_by_one(self, runner: Any, sql: str, batch: Any) -> Any:
+        for p in batch:
+            result = runner.execute_sql(sql, p)
+            self.total_changes += max(result.rowcount, 0)
+            if result.lastrowid is not None:
+                self._last_rowid = result.lastrowid
+        raise AssertionError("executemany failed as a batch but not row by row")
 
     def _runner(self) -> Any:
         """Where the next statement runs: the open transaction, or the handle."""

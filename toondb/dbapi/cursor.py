@@ -53,7 +53,8 @@ class Cursor:
         self._reset()
         result, info = self.connection._run(sql, parameters, False)
         self._take(sql, result, info)
-        self.lastrowid = self.connection._last_rowid
+        if info.count:
+            self.lastrowid = self.connection._last_rowid
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Any) -> Cursor:
