@@ -118,12 +118,12 @@ class Report:
         """The report as terminal lines: every floor, every regression."""
         out = []
         if self.floors:
-            out.append(f"{'ratio':60s} {'value':>8s} {'bound':>9s}  verdict  source")
+            out.append(f"{'ratio':72s} {'value':>8s} {'bound':>9s}  verdict  source")
             for c in sorted(self.floors, key=lambda c: c.name):
                 bound = _bound(c.floor)
                 verdict = "ok" if c.ok else "FAIL"
                 out.append(
-                    f"{c.name[:60]:60s} {c.value:7.2f}x {bound:>9s}  {verdict:7s}  {c.floor.source}"
+                    f"{c.name[:72]:72s} {c.value:8.3f} {bound:>9s}  {verdict:7s}  {c.floor.source}"
                 )
         for floor in self.unmeasured:
             out.append(f"not measured in this run: {floor.ratio} ({_bound(floor)})")
@@ -183,9 +183,7 @@ def evaluate(
     return report
 
 
-def _threshold(
-    fullname: str, info: dict[str, Any], floors: Floors, option: float | None
-) -> float:
+def _threshold(fullname: str, info: dict[str, Any], floors: Floors, option: float | None) -> float:
     mine = info.get("threshold")
     if isinstance(mine, (int, float)) and not isinstance(mine, bool):
         return float(mine)

@@ -57,7 +57,9 @@ def table(runs: list[Run]) -> list[str]:
     labels = [_label(r) for r in runs]
     width = max(12, *(len(label) for label in labels))
     ratio_names = sorted({n for r in runs for n in r.ratios})
-    bench_names = sorted({b.fullname for r in runs for b in r.results if "size" not in b.extra_info})
+    bench_names = sorted(
+        {b.fullname for r in runs for b in r.results if "size" not in b.extra_info}
+    )
     name_width = min(60, max([20, *(len(n) for n in ratio_names + bench_names)]))
     head = f"{'':{name_width}s} " + " ".join(f"{label:>{width}s}" for label in labels)
     lines = [head + f" {'change':>8s}"]

@@ -381,9 +381,7 @@ class Connection:
             self._begin(info.mode)
         elif action in ("COMMIT", "ROLLBACK"):
             if not self.in_transaction:
-                raise OperationalError(
-                    f"cannot {action.lower()} - no transaction is active"
-                )
+                raise OperationalError(f"cannot {action.lower()} - no transaction is active")
             self._finish(commit=action == "COMMIT")
         else:
             raise NotSupportedError(
