@@ -9,10 +9,19 @@ the socket, the statement parsed on the client).
 
 from __future__ import annotations
 
+import functools
 import shutil
+from types import ModuleType
 from typing import Any
 
 __all__ = ["Embedded", "Remote"]
+
+
+@functools.cache
+def _describe() -> ModuleType:
+    from toondb.sql import describe
+
+    return describe
 
 
 class Embedded:
@@ -27,8 +36,7 @@ class Embedded:
         self.temp_dir = temp_dir
 
     def declared_types(self, sql: str, txn: Any) -> list[str | None] | None:
-        from toondb.sql.describe import declared_types_in
-
+        declared_types_in = _describe().declared_types_in
         if txn is not None:
             return declared_types_in(txn, sql)
         snapshot = self.session.begin_transaction(read_only=True)

@@ -40,14 +40,33 @@ def declared_types(statement: ast.Statement, columns_of: ColumnsOf) -> list[str 
     return None
 
 
+# (sql, catalog cookie) -> declared types: a schema change replaces the cookie
+_cache: dict[tuple[str, bytes], list[str | None] | None] = {}
+_CACHE_SIZE = 512
+
+
 def declared_types_in(txn: Any, sql: str) -> list[str | None] | None:
-    """declared_types of sql's (last) statement, from the catalog txn sees."""
+    """declared_types of sql's (last) statement, from the catalog txn sees (cached by
+    the text and the schema's version)."""
+    catalog = C.load(txn)
+    key = (sql, catalog.cookie)
+    try:
+        return _cache[key]
+    except KeyError:
+        pass
+    types = _declared_types_in(catalog, sql)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[key] = types
+    return types
+
+
+def _declared_types_in(catalog: C.Catalog, sql: str) -> list[str | None] | None:
     from toondb.sql import grammar
 
     parsed = grammar.parse(sql)
     if not parsed:
         return []
-    catalog = C.load(txn)
     seen: set[str] = set()
 
     def columns_of(name: str) -> Columns | None:
