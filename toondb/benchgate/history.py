@@ -102,10 +102,11 @@ def draw(runs: list[Run], image: str | os.PathLike[str]) -> None:
 
     xs = list(range(len(runs)))
     labels = [_label(r) for r in runs]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(15, 9), sharex=True)
     for name in sorted({n for r in runs for n in r.ratios}):
         top.plot(xs, [r.ratios.get(name) for r in runs], marker="o", label=name[:50])
-    top.set_ylabel("ratio")
+    top.set_ylabel("ratio (log scale)")
+    top.set_yscale("log")
     top.set_title("ratios to anchors measured in the same run")
     names = sorted({b.fullname for r in runs for b in r.results if "size" not in b.extra_info})
     for name in names:
@@ -118,7 +119,7 @@ def draw(runs: list[Run], image: str | os.PathLike[str]) -> None:
     bottom.set_xticks(xs)
     bottom.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     if top.lines:
-        top.legend(fontsize=6, loc="best")
+        top.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1)
     fig.tight_layout()
     fig.savefig(os.fspath(image), dpi=100)
     plt.close(fig)
