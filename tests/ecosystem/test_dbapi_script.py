@@ -11,6 +11,7 @@ import sqlite3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import toondb.dbapi as tdb
 from toondb.dbapi.script import classify, first_words, split
 
 FRAGMENTS = [
@@ -68,6 +69,13 @@ def _meaningful(piece: str) -> bool:
     """Not just spaces, comments and semicolons (empty statements are dropped)."""
     text = re.sub(r"--[^\n]*(\n|$)|/\*.*?(\*/|$)", " ", piece, flags=re.S)
     return any(not c.isspace() and c != ";" for c in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=10))
+def test_complete_statement_is_sqlite3s(parts):
+    script = "".join(parts)
+    assert tdb.complete_statement(script) == sqlite3.complete_statement(script)
 
 
 def test_triggers_keep_their_body():

@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from toondb.dbapi.backend import Embedded, Remote
 from toondb.dbapi.connection import LEGACY_TRANSACTION_CONTROL, Connection
 from toondb.dbapi.cursor import Cursor
+from toondb.dbapi.script import complete as complete_statement
 from toondb.dbapi.types import (
     BINARY,
     DATETIME,
@@ -87,6 +88,7 @@ __all__ = [
     "sqlite_version_info",
     "connect",
     "connect_ipc",
+    "complete_statement",
     "Connection",
     "Cursor",
     "Row",

@@ -23,7 +23,7 @@ import functools
 import re
 from typing import NamedTuple
 
-__all__ = ["Statement", "classify", "split", "first_words"]
+__all__ = ["Statement", "classify", "complete", "split", "first_words"]
 
 # One token per match. Strings and quoted identifiers may hold anything but their
 # own quote (doubled to escape it); an unterminated one runs to the end of the
@@ -69,6 +69,27 @@ _TXN = frozenset(("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"))
 _BEGIN_MODES = frozenset(("DEFERRED", "IMMEDIATE", "EXCLUSIVE"))
 
 
+def _token(m: re.Match[str]) -> int:
+    kind = m.lastgroup
+    if kind == "ws":
+        return _WS
+    if kind == "semi":
+        return _SEMI
+    if kind == "word":
+        return _KEYWORDS.get(m.group().upper(), _OTHER)
+    return _OTHER
+
+
+def complete(sql: str) -> bool:
+    """True if sql ends a statement (sqlite3.complete_statement: SQLite's
+    sqlite3_complete()): its last token that is not a space or a comment is a ';'
+    that ends a statement (not one inside a string, a comment or a trigger body)."""
+    state = 0
+    for m in _TOKEN.finditer(sql):
+        state = _TRANSITIONS[state][_token(m)]
+    return state == _START
+
+
 def split(script: str) -> list[str]:
     """The statements of script, each with its text as written (a trailing ';' kept
     when it had one); empty statements (only spaces and comments) are left out."""
@@ -77,16 +98,8 @@ def split(script: str) -> list[str]:
     start = 0
     meaningful = False
     for m in _TOKEN.finditer(script):
-        kind = m.lastgroup
-        if kind == "ws":
-            token = _WS
-        elif kind == "semi":
-            token = _SEMI
-        elif kind == "word":
-            token = _KEYWORDS.get(m.group().upper(), _OTHER)
-            meaningful = True
-        else:
-            token = _OTHER
+        token = _token(m)
+        if token != _WS and token != _SEMI:
             meaningful = True
         state = _TRANSITIONS[state][token]
         if token == _SEMI and state == _START:
