@@ -149,6 +149,10 @@ def test_build(benchmark, name, threads):
     _res[("size", name, "toondb")] = os.path.getsize(path)
     _res[("size", name, "hnswlib")] = other.size
     benchmark.extra_info["hnswlib_vec_per_s"] = n / min(other.built)
+    benchmark.extra_info["ratios"] = {  # for the gate (toondb.benchgate)
+        "build rate vs hnswlib": (n / benchmark.stats.stats.min) / (n / min(other.built)),
+        "file size vs hnswlib": os.path.getsize(path) / other.size,
+    }
     with open_index(path) as idx:
         other.result.set_ef(64)
         _res[("build_recall", name, threads, "toondb")] = recall(
@@ -190,6 +194,11 @@ def test_search_single(benchmark, name, ef):
     )
     _res[("recall", name, ef, "hnswlib")] = recall(np.array(other.result), truth)
     benchmark.extra_info["hnswlib_qps"] = _res[("qps", name, ef, "hnswlib")]
+    benchmark.extra_info["ratios"] = {  # for the gate (toondb.benchgate)
+        "qps vs hnswlib": _res[("qps", name, ef, "toondb")] / _res[("qps", name, ef, "hnswlib")],
+        "recall@10 minus hnswlib's": _res[("recall", name, ef, "toondb")]
+        - _res[("recall", name, ef, "hnswlib")],
+    }
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ methods                       front end
 ``query``                     ``toondb.toon.query`` (the query builder)
 ``format="toon" | "json"``    ``toondb.toon.results``
 ``create_vector_index``, ...  ``toondb.vector.api`` (NumPy and the HNSW kernel)
+``connection``                ``toondb.dbapi`` (PEP 249, as sqlite3)
 ============================  ====================================================
 
 A ``Database`` runs each call in a transaction of its own; a ``Transaction`` runs
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, overload
 from toondb.storage.env import DATA_FILE, LOCK_FILE, StorageEnvironment, StorageTransaction
 
 if TYPE_CHECKING:
+    from toondb.dbapi import Connection
     from toondb.sql.result import Result
     from toondb.sql.session import Session
     from toondb.toon.query import Prefix, Query
@@ -206,6 +208,17 @@ class Database(StorageEnvironment):
     def executemany(self, sql: str, seq_of_params: Any) -> Result:
         """Run one statement once per parameter set (parsed and planned once; atomic)."""
         return self._session().execute(sql, seq_of_params, many=True)
+
+    # ---- the DB-API (toondb.dbapi)
+
+    def connection(self, **options: Any) -> Connection:
+        """A PEP 249 connection over this open database, as sqlite3's (cursors, rows as
+        tuples, transactions begun before DML and ended by commit() / rollback());
+        closing it leaves the database open. options: toondb.dbapi.connect's
+        (isolation_level, autocommit, detect_types, check_same_thread, factory)."""
+        from toondb import dbapi
+
+        return dbapi.connect(self, **options)
 
     # ---- the query builder (toondb.toon.query)
 

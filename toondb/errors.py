@@ -1,7 +1,21 @@
 """Every error toondb raises on purpose, in one place.
 
 All of them derive from :class:`ToonDBError`, so ``except toondb.ToonDBError``
-catches anything the database itself reports. Misuse of an argument is reported
+catches anything the database itself reports.
+
+PEP 249 (the DB-API, ``toondb.dbapi``) names its own hierarchy: ``Warning``, ``Error``
+and under it ``InterfaceError`` and ``DatabaseError`` (``DataError``,
+``OperationalError``, ``IntegrityError``, ``InternalError``, ``ProgrammingError``,
+``NotSupportedError``). Those classes are defined here too, under ``ToonDBError``, and
+every toondb error also derives from the one of them that says what it is: a
+``ConstraintError`` is an ``IntegrityError``, an ``SQLSyntaxError`` or a
+``SchemaError`` a ``ProgrammingError``, a write conflict or a locked database an
+``OperationalError``, damage a ``DatabaseError``, use after close a
+``ProgrammingError`` (as sqlite3). So ``except toondb.dbapi.IntegrityError`` catches a
+UNIQUE violation from ``Database.execute_sql`` as well as from a cursor, and no error
+is wrapped on its way out. The PEP 249 names are not in ``__all__`` (``Warning`` would
+hide the builtin, and ``toondb.Error`` says nothing): reach them as
+``toondb.dbapi.<Name>`` or ``toondb.errors.<Name>`` (listed in ``DBAPI_ERRORS``). Misuse of an argument is reported
 with Python's own ``TypeError`` / ``ValueError`` (a ``str`` where ``bytes`` is
 needed, an empty key, an unknown config key), because that is what Python
 programmers expect; those never leave the database changed.
@@ -40,6 +54,19 @@ __all__ = [
     "ProtocolError",
     "CLIError",
 ]
+# PEP 249's names, in the order of its hierarchy (see the module docstring)
+DBAPI_ERRORS = (
+    "Warning",
+    "Error",
+    "InterfaceError",
+    "DatabaseError",
+    "DataError",
+    "OperationalError",
+    "IntegrityError",
+    "InternalError",
+    "ProgrammingError",
+    "NotSupportedError",
+)
 # ``ConnectionError`` is also an attribute of this module and of ``toondb``: the name
 # ServerConnectionError had before 0.4, kept for one release. It is not in __all__,
 # so ``from toondb.errors import *`` does not hide the builtin ConnectionError.
@@ -49,68 +76,121 @@ class ToonDBError(Exception):
     """Base class of every error toondb raises on purpose."""
 
 
-class ClosedError(ToonDBError):
+# ---- PEP 249 (the DB-API): every class below also derives from one of these
+
+
+class Warning(ToonDBError):  # noqa: A001  (PEP 249's name; not in __all__)
+    """PEP 249's Warning: an important warning (toondb raises none today)."""
+
+
+class Error(ToonDBError):
+    """PEP 249's Error: the base class of every DB-API error."""
+
+
+class InterfaceError(Error):
+    """The database interface failed rather than the database: the server's frames
+    do not follow the protocol."""
+
+
+class DatabaseError(Error):
+    """An error of the database itself (PEP 249's DatabaseError)."""
+
+
+class DataError(DatabaseError):
+    """A value cannot be processed: out of range (an int beyond 64 bits), not valid
+    in its format."""
+
+
+class OperationalError(DatabaseError):
+    """The database could not do what was asked, through nobody's programming fault:
+    a write conflict, a locked or full or read-only database, a lost server connection,
+    or an SQL statement that failed while running (as sqlite3's OperationalError)."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint would break (UNIQUE, NOT NULL, CHECK, FOREIGN KEY, a datatype
+    mismatch on a rowid)."""
+
+
+class InternalError(DatabaseError):
+    """The database hit an internal inconsistency (toondb raises none today)."""
+
+
+class ProgrammingError(DatabaseError):
+    """The program is wrong: an SQL syntax error, a table that does not exist or
+    already does, the wrong number of parameters, use after close."""
+
+
+class NotSupportedError(DatabaseError):
+    """A method or an SQL feature toondb does not provide (savepoints, user-defined
+    SQL functions)."""
+
+
+# ---- toondb's own errors
+
+
+class ClosedError(ProgrammingError):
     """The database (or client) was used after ``close()``. Open it again."""
 
 
-class ReadOnlyError(ToonDBError):
+class ReadOnlyError(OperationalError):
     """A write was attempted through a handle opened with ``read_only=True``."""
 
 
-class DatabaseLockedError(ToonDBError):
+class DatabaseLockedError(OperationalError):
     """Another writer held the database's write lock for longer than ``lock_timeout``
     seconds (or another live server serves the database)."""
 
 
-class DatabaseFullError(ToonDBError):
+class DatabaseFullError(OperationalError):
     """The page file would grow past ``map_size``; reopen with a larger ``map_size``."""
 
 
-class ReadersFullError(ToonDBError):
+class ReadersFullError(OperationalError):
     """Every slot of the shared reader table is taken by a live reader; close some
     iterators or transactions, or reopen with a larger ``max_readers``."""
 
 
-class CorruptionError(ToonDBError):
+class CorruptionError(DatabaseError):
     """The page file is damaged: a checksum, a page header or a structural invariant
     does not hold. The message names the page. Restore from a backup; ``toondb check``
     lists every damaged page."""
 
 
-class TransactionError(ToonDBError):
+class TransactionError(DatabaseError):
     """Base class for errors about the life of a transaction."""
 
 
-class TransactionClosedError(TransactionError):
+class TransactionClosedError(TransactionError, ProgrammingError):
     """A transaction was used after ``commit()`` or ``abort()``; begin a new one."""
 
 
-class TransactionConflictError(TransactionError):
+class TransactionConflictError(TransactionError, OperationalError):
     """Another transaction committed a write to a key this transaction also wrote,
     after this one began (first committer wins). Nothing of this transaction was
     applied; retry it."""
 
 
-class ForkedHandleError(ToonDBError):
+class ForkedHandleError(ProgrammingError):
     """A handle opened before ``os.fork()`` was used in the child process. The child
     must open the database itself: ``Database.open(path)``."""
 
 
-class SQLError(ToonDBError):
+class SQLError(DatabaseError):
     """Base class for errors reported by the SQL engine."""
 
 
-class SQLSyntaxError(SQLError):
+class SQLSyntaxError(SQLError, ProgrammingError):
     """The SQL text does not parse; the message shows the line, the column and a
     caret under the offending token."""
 
 
-class SchemaError(SQLError):
+class SchemaError(SQLError, ProgrammingError):
     """A statement names a table, column or index that does not exist (or one that
     already exists), or is otherwise inconsistent with the schema."""
 
 
-class ConstraintError(SQLError):
+class ConstraintError(SQLError, IntegrityError):
     """A statement would break a constraint (NOT NULL, UNIQUE, PRIMARY KEY, CHECK,
     FOREIGN KEY); the message names the constraint and the offending values. The
     statement changed nothing."""
@@ -122,7 +202,7 @@ class RowFormatError(CorruptionError):
     contents are not what toondb wrote."""
 
 
-class VectorIndexError(ToonDBError, ValueError):
+class VectorIndexError(DatabaseError, ValueError):
     """A vector index operation failed: a file that is not an index, a dimension or
     metric mismatch with an existing index, or an index name that does not exist.
     Also a ``ValueError``: each is a bad argument for the index at hand."""
@@ -172,7 +252,7 @@ class ShardUnavailableError(ToonDBError):
         return (type(self), (str(self), self.reasons))
 
 
-class ToonDecodeError(ToonDBError, ValueError):
+class ToonDecodeError(DataError, ValueError):
     """The text is not valid TOON (or breaks a strict-mode rule of spec §14).
 
     ``line`` is the 1-based line number where the problem was found (``None`` when it
@@ -185,7 +265,7 @@ class ToonDecodeError(ToonDBError, ValueError):
         super().__init__(f"line {line}: {message}" if line is not None else message)
 
 
-class ServerConnectionError(ToonDBError, builtins.ConnectionError):
+class ServerConnectionError(OperationalError, builtins.ConnectionError):
     """The connection to a toondb server failed or was lost (the server is not
     running, was killed, or closed the connection). Also a builtin ``ConnectionError``."""
 
@@ -193,7 +273,7 @@ class ServerConnectionError(ToonDBError, builtins.ConnectionError):
 ConnectionError = ServerConnectionError  # the name before 0.4 (see __all__)
 
 
-class ProtocolError(ToonDBError):
+class ProtocolError(InterfaceError):
     """A peer sent a frame that does not follow the toondb IPC protocol."""
 
 

@@ -1,0 +1,104 @@
+"""The statement splitter behind executescript() and execute()'s one-statement rule,
+against SQLite's own answer: sqlite3.complete_statement() is SQLite's
+sqlite3_complete(), whose state machine toondb.dbapi.script ports. A script is cut
+exactly where a prefix of it becomes complete, and nowhere else."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import toondb.dbapi as tdb
+from toondb.dbapi.script import classify, first_words, split
+
+FRAGMENTS = [
+    "SELECT 1",
+    ";",
+    " ",
+    "\n",
+    "'a;b'",
+    "'it''s; fine'",
+    '"col;umn"',
+    "[brack;et]",
+    "`back;tick`",
+    "-- comment; here\n",
+    "/* block; comment */",
+    "CREATE TRIGGER tr AFTER INSERT ON t BEGIN ",
+    "CREATE TEMP TRIGGER tr2 BEFORE DELETE ON t BEGIN ",
+    "UPDATE u SET a = 1",
+    "END",
+    "CASE WHEN 1 THEN 2 END",
+    "EXPLAIN ",
+    "CREATE TABLE t (a)",
+    "x'00'",
+    "ÿé",
+]
+
+
+def _cuts(script: str) -> list[int]:
+    """Where SQLite says a statement ends: each ';' after which the prefix is complete
+    and was not complete just before that ';'."""
+    out = []
+    start = 0
+    for i, ch in enumerate(script):
+        if ch == ";" and sqlite3.complete_statement(script[start : i + 1]):
+            out.append(i + 1)
+            start = i + 1
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=14))
+def test_split_cuts_where_sqlite_completes(parts):
+    script = "".join(parts)
+    expected, start = [], 0
+    for end in _cuts(script):
+        piece = script[start:end]
+        if _meaningful(piece):
+            expected.append(piece.strip())
+        start = end
+    if _meaningful(script[start:]):
+        expected.append(script[start:].strip())
+    assert split(script) == expected
+
+
+def _meaningful(piece: str) -> bool:
+    """Not just spaces, comments and semicolons (empty statements are dropped)."""
+    text = re.sub(r"--[^\n]*(\n|$)|/\*.*?(\*/|$)", " ", piece, flags=re.S)
+    return any(not c.isspace() and c != ";" for c in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=10))
+def test_complete_statement_is_sqlite3s(parts):
+    script = "".join(parts)
+    assert tdb.complete_statement(script) == sqlite3.complete_statement(script)
+
+
+def test_triggers_keep_their_body():
+    script = (
+        "CREATE TABLE t (a); CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+        "INSERT INTO u VALUES (1); UPDATE u SET a = CASE WHEN 1 THEN 2 END; END; SELECT 1"
+    )
+    assert split(script) == [
+        "CREATE TABLE t (a);",
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); "
+        "UPDATE u SET a = CASE WHEN 1 THEN 2 END; END;",
+        "SELECT 1",
+    ]
+
+
+def test_classify():
+    assert classify("  -- c\n/* d */ insert into t values (1)").is_dml
+    assert classify("SELECT 1; -- trailing").count == 1
+    assert classify("SELECT 1; SELECT 2").count == 2
+    assert classify("select ';'").count == 1
+    assert classify("").count == 0 and classify("-- only").count == 0
+    assert classify("BEGIN IMMEDIATE TRANSACTION").mode == "IMMEDIATE"
+    assert classify("END").txn == "COMMIT"
+    assert classify("ROLLBACK TRANSACTION TO sp").txn == "ROLLBACK TO"
+    assert classify("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x").is_dml is False
+    assert first_words("'quoted' select", 2) == []
