@@ -6,6 +6,8 @@ injected slowdown, against the stored history and against a floor."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -215,3 +217,12 @@ def test_bench_history_prints_the_trend(pytester, monkeypatch, capsys):
     assert "sum of squares: toondb/anchor" in out and "test_mine" in out
     assert "#1 " in out and "#2 " in out
     assert benchgate.bench_history(pytester.path / "nothing") == 1
+    # the same through the command line
+    cli = subprocess.run(
+        [sys.executable, "-m", "toondb", "bench-history", str(store), "--last", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert (
+        "test_mine" in cli.stdout and "#2 " in cli.stdout and "#1 " not in cli.stdout
+    )  # the newest

@@ -149,7 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default: from the file name (.csv; .jsonl, .ndjson, .json)")  # fmt: skip
 
     add_index_commands(sub)
+
+    sp = sub.add_parser(
+        "bench-history",
+        help="print the trend of stored benchmark runs",
+        description="Print the trend of the pytest-benchmark runs stored by the toondb "
+        "pytest plugin (--toondb-bench-store PATH) as a table; --image also draws it "
+        "(needs matplotlib). See docs/testing.md.",
+    )
+    sp.set_defaults(func=cmd_bench_history)
+    sp.add_argument("path", metavar="PATH", help="the run store (a toondb database)")
+    sp.add_argument("--last", type=argparse_int, default=8, help="how many runs (default 8)")
+    sp.add_argument("--image", metavar="FILE.png", help="also draw the trend to this PNG file")
     return p
+
+
+def cmd_bench_history(args: argparse.Namespace) -> int:
+    from toondb.benchgate import bench_history
+
+    return bench_history(args.path, last=args.last, image=args.image)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
