@@ -625,6 +625,18 @@ def test_create_if_not_exists_drop_if_exists_and_alter(db):
         db.execute("DROP TABLE t2")
 
 
+def test_a_parenthesised_column_default_is_an_expression_as_in_sqlite(db):
+    # parsing DEFAULT (expr) parses the expression text again inside parse():
+    # this used to wait forever on the parser's own lock
+    ddl = "CREATE TABLE t (a, b DEFAULT (1 + 2), c TEXT DEFAULT (upper('x')))"
+    ref = sqlite3.connect(":memory:")
+    for conn in (db, ref):
+        conn.execute(ddl)
+        conn.execute("INSERT INTO t (a) VALUES (1)")
+    assert db.execute("SELECT * FROM t").rows == ref.execute("SELECT * FROM t").fetchall()
+    assert db.execute("SELECT * FROM t").rows == [(1, 3, "X")]
+
+
 def test_unique_index_creation_fails_on_duplicates(people):
     with pytest.raises(ConstraintError, match="UNIQUE constraint failed: people.city"):
         people.execute("CREATE UNIQUE INDEX ucity ON people(city)")

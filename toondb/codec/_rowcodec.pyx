@@ -5,19 +5,26 @@ has the same functions in Python and documents the format).
 ``decode_row(data, defaults, key)`` returns the row's values padded with
 ``defaults`` up to ``len(defaults)`` columns, plus the rowid taken from the
 8-byte table key ``key`` as the last item: one tuple allocation per row.
+
+A row or key that does not decode (truncated, a bad tag, text that is not
+UTF-8, a table key that is not 8 bytes) raises ``RowFormatError``, a
+``CorruptionError``; never reads outside ``data``.
 """
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.long cimport PyLong_FromLongLong
 from cpython.float cimport PyFloat_FromDouble
 
 cdef extern from "Python.h":
     object PyUnicode_AsUTF8String(object)
+    # returns NULL with an exception set on bad UTF-8: turned into RowFormatError
+    PyObject* PyUnicode_DecodeUTF8_or_NULL "PyUnicode_DecodeUTF8" (
+        const char* s, Py_ssize_t size, const char* errors)
+    void PyErr_Clear()
 
 cdef enum:
     T_NULL = 0
@@ -58,6 +65,16 @@ cdef inline int64_t load_le(const uint8_t* p, int nbytes) noexcept nogil:
         u |= (~(<uint64_t>0)) << (8 * nbytes)
     return <int64_t>u
 
+cdef inline object decode_text(const uint8_t* p, Py_ssize_t n):
+    cdef PyObject* u = PyUnicode_DecodeUTF8_or_NULL(<const char*>p, n, "surrogatepass")
+    cdef object s
+    if u == NULL:
+        PyErr_Clear()
+        raise RowFormatError("a text value is not UTF-8")
+    s = <object>u  # a new reference of its own: drop the one the call returned
+    Py_DECREF(s)
+    return s
+
 cdef object decode_value(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos):
     cdef uint8_t tag
     cdef uint64_t ln
@@ -95,7 +112,7 @@ cdef object decode_value(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos):
             raise RowFormatError("truncated row")
         pos[0] = at + <Py_ssize_t>ln
         if tag == T_TEXT:
-            return PyUnicode_DecodeUTF8(<const char*>(p + at), <Py_ssize_t>ln, "surrogatepass")
+            return decode_text(p + at, <Py_ssize_t>ln)
         return PyBytes_FromStringAndSize(<const char*>(p + at), <Py_ssize_t>ln)
     raise RowFormatError(f"bad value tag {tag}")
 
@@ -119,7 +136,9 @@ def decode_row(bytes data, tuple defaults, key):
             v = defaults[j]
         Py_INCREF(v)
         PyTuple_SET_ITEM(out, <Py_ssize_t>j, v)
-    if type(key) is bytes and PyBytes_GET_SIZE(key) >= 8:
+    if type(key) is bytes:
+        if PyBytes_GET_SIZE(key) != 8:
+            raise RowFormatError(f"a table key is 8 bytes, not {PyBytes_GET_SIZE(key)}")
         k = <const uint8_t*>PyBytes_AS_STRING(key)
         for b in range(8):
             u = (u << 8) | k[b]
@@ -329,6 +348,8 @@ cdef class DecodeScan:
                 pos += 8
             elif tag == T_TEXT or tag == T_BLOB:
                 read_varint(p, n, &pos, &ln)
+                if ln > <uint64_t>(n - pos):
+                    raise RowFormatError("truncated row")
                 pos += <Py_ssize_t>ln
             elif tag > T_BLOB:
                 raise RowFormatError(f"bad value tag {tag}")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from toondb.errors import RowFormatError
 from toondb.storage.keyspace import prefix_end
 
 __all__ = [
@@ -63,7 +64,10 @@ def rowid_key(rowid: int) -> bytes:
 
 
 def key_rowid(key: bytes) -> int:
-    return _unpack_Q(key[:8])[0] - ROWID_BIAS
+    """The rowid of an 8-byte row key (RowFormatError for anything else)."""
+    if len(key) != 8:
+        raise RowFormatError(f"a rowid key is 8 bytes, not {len(key)}")
+    return _unpack_Q(key)[0] - ROWID_BIAS
 
 
 def _double(f: float) -> bytes:

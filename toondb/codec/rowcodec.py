@@ -20,7 +20,11 @@ Row (byte offsets)::
         9    varint length, bytes        blob
 
 Varints are unsigned LEB128 (7 bits a byte, low first). The rowid is not in the
-row: it is the table key (``keycode.rowid_key``).
+row: it is the table key (``keycode.rowid_key``, 8 bytes).
+
+A row or key that does not decode (truncated, a bad tag, text that is not UTF-8,
+a table key that is not 8 bytes) raises ``RowFormatError``, a ``CorruptionError``,
+in C and in Python alike.
 
 The functions come from the C extension ``toondb.codec._rowcodec`` when it is built,
 else from the Python versions below (same format, same results).
@@ -31,6 +35,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from typing import Any
+
+from toondb.errors import RowFormatError
 
 __all__ = ["decode_row", "decode_values", "encode_row", "decode_scan", "NATIVE"]
 
@@ -52,6 +58,8 @@ def _varint(v: int) -> bytes:
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     v = shift = 0
     while True:
+        if pos >= len(data) or shift > 63:
+            raise RowFormatError("truncated row")
         b = data[pos]
         pos += 1
         v |= (b & 0x7F) << shift
@@ -94,6 +102,8 @@ def py_encode_row(values: Sequence[Any]) -> bytes:
 
 
 def _decode(data: bytes, pos: int) -> tuple[Any, int]:
+    if pos >= len(data):
+        raise RowFormatError("truncated row")
     tag = data[pos]
     pos += 1
     if tag == 0:
@@ -104,20 +114,31 @@ def _decode(data: bytes, pos: int) -> tuple[Any, int]:
         return 1, pos
     if tag in _INT_FORMATS:
         fmt, n = _INT_FORMATS[tag]
+        if pos + n > len(data):
+            raise RowFormatError("truncated row")
         return struct.unpack_from(fmt, data, pos)[0], pos + n
     if tag == 7:
+        if pos + 8 > len(data):
+            raise RowFormatError("truncated row")
         return _unpack_d(data, pos)[0], pos + 8
+    if tag != 8 and tag != 9:
+        raise RowFormatError(f"bad value tag {tag}")
     n, pos = _read_varint(data, pos)
+    if n > len(data) - pos:
+        raise RowFormatError("truncated row")
     raw = data[pos : pos + n]
-    if tag == 8:
-        return raw.decode("utf-8", "surrogatepass"), pos + n
     if tag == 9:
         return bytes(raw), pos + n
-    raise ValueError(f"bad value tag {tag}")
+    try:
+        return raw.decode("utf-8", "surrogatepass"), pos + n
+    except UnicodeDecodeError:
+        raise RowFormatError("a text value is not UTF-8") from None
 
 
 def py_decode_values(data: bytes) -> tuple[Any, ...]:
     n, pos = _read_varint(data, 0)
+    if n > len(data):
+        raise RowFormatError("bad column count")
     out = []
     for _ in range(n):
         v, pos = _decode(data, pos)
@@ -126,14 +147,23 @@ def py_decode_values(data: bytes) -> tuple[Any, ...]:
 
 
 def py_decode_row(data: bytes, defaults: tuple[Any, ...], key: Any) -> tuple[Any, ...]:
-    values = py_decode_values(data)
-    width = len(defaults)
-    if len(values) < width:
-        values = values + defaults[len(values) :]
-    elif len(values) > width:
-        values = values[:width]
-    rowid = _unpack_Q(key[:8])[0] - (1 << 63) if type(key) is bytes and len(key) >= 8 else key
-    return values + (rowid,)
+    """The row's values padded with defaults (values past len(defaults) are not
+    read, as in C), then the rowid of its 8-byte table key."""
+    ncols, pos = _read_varint(data, 0)
+    out = []
+    for j in range(len(defaults)):
+        if j < ncols:
+            v, pos = _decode(data, pos)
+        else:
+            v = defaults[j]
+        out.append(v)
+    if type(key) is bytes:
+        if len(key) != 8:
+            raise RowFormatError(f"a table key is 8 bytes, not {len(key)}")
+        out.append(_unpack_Q(key)[0] - (1 << 63))
+    else:
+        out.append(key)
+    return tuple(out)
 
 
 def py_decode_scan(it: Any, defaults: tuple[Any, ...], filter: Any = None) -> Any:

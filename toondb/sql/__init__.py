@@ -1,9 +1,16 @@
 """toondb's SQL engine: pyparsing grammar -> AST -> planner -> operators over B+tree cursors.
 
-Reading order: grammar.py (the dialect), ast.py, catalog.py (where tables live),
-keycode.py and rowcodec.py (the key and row formats), types.py (SQLite's value
-semantics), expressions.py (expressions compiled to closures), planner.py
-(access paths and joins), executor.py (the operators), engine.py (statements),
-api.py (``execute_sql`` on Database and Transaction). schema.py shows the schema as plain
-values to readers outside the engine (the CLI). docs/sql.md is the guide.
+Reading order: grammar.py (parse; the dialect in grammar_expressions.py and
+grammar_statements.py), ast.py, catalog.py (where tables live; the key and row
+formats are toondb/codec/keycode.py and rowcodec.py), types.py (SQLite's value
+semantics), expressions.py (expressions compiled to closures), functions.py (the
+function table; the libraries fn_datetime.py, fn_json.py with jsonvalue.py,
+fn_printf.py; collation.py), planner/ (access paths, joins, the select core,
+compound selects, WITH and views), executor.py (the operators), compiled.py (a
+compiled statement), engine.py (compiling and caching statements; SELECT, PRAGMA,
+EXPLAIN), dml.py and writer.py (INSERT, UPDATE, DELETE and how a row reaches its
+table and indexes), ddl.py (CREATE, DROP, ALTER), session.py (the entry points),
+result.py. schema.py and describe.py show the schema and result column types as
+plain values to readers outside the engine (the CLI, the DB-API driver).
+docs/sql.md is the guide.
 """

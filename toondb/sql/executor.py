@@ -14,8 +14,9 @@ import struct
 from collections.abc import Iterator
 from typing import Any, Callable
 
-from toondb.codec.keycode import encode_value, prefix_end, rowid_key
+from toondb.codec.keycode import encode_value, key_rowid, prefix_end, rowid_key
 from toondb.codec.rowcodec import decode_row, decode_scan
+from toondb.errors import CorruptionError
 from toondb.sql import types as T
 
 Row = tuple
@@ -321,10 +322,19 @@ class IndexScan(Access):
             for _, rk in tree.scan(start, end, self.reverse):
                 v = get(rk)
                 if v is None:
-                    continue
+                    raise self._no_row(rk)
                 r = dec(v, defaults, rk)
                 if pred is None or pred(r):
                     yield r
+
+    def _no_row(self, rk: bytes) -> CorruptionError:
+        """An index entry whose row is not in the table: the index and its table
+        are written in the same transaction, so only damage makes one."""
+        rowid = key_rowid(rk)  # RowFormatError when the entry's value is no rowid key
+        return CorruptionError(
+            f"index {self.index.name} of table {self.table.name} has an entry for "
+            f"rowid {rowid}, which has no row"
+        )
 
     def explain(self) -> str:
         how = "SEARCH" if (self.eq or self.lo or self.hi or self.in_probes) else "SCAN"

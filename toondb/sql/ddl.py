@@ -1,0 +1,464 @@
+"""Compiled CREATE, DROP and ALTER (tables, indexes, views).
+
+DDL runs against the catalog as read at run time (it is never cached), validates
+everything before its first write, and saves the catalog last (catalog.save
+replaces the schema cookie, so every cached statement is compiled again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toondb.codec.keycode import encode_values, rowid_key
+from toondb.codec.rowcodec import decode_row, encode_row
+from toondb.errors import ConstraintError, SchemaError, SQLError
+from toondb.sql import ast
+from toondb.sql import catalog as C
+from toondb.sql import types as T
+from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo
+from toondb.sql.compiled import Compiled, Outcome
+from toondb.sql.executor import Ctx
+from toondb.sql.grammar import parse_expression
+from toondb.sql.planner import Planner, sql_text, table_defaults, table_scope
+from toondb.sql.planner.ctes import view_ref
+from toondb.sql.writer import index_entry_key
+
+
+def _column_info(cd: ast.ColumnDef) -> ColumnInfo:
+    default_sql = None
+    if cd.default is not None:
+        default_sql = cd.default_text if cd.default_text is not None else sql_text(cd.default)
+    return ColumnInfo(cd.name, cd.type_name, cd.not_null, default_sql, cd.primary_key, cd.collation)
+
+
+class CompiledDDL(Compiled):
+    """CREATE/DROP/ALTER: run against the catalog as read at run time."""
+
+    def __init__(self, parsed: ast.Parsed, stmt: ast.Statement) -> None:
+        super().__init__(parsed.nparams, parsed.names)
+        self.stmt = stmt
+        self.parsed = parsed
+
+    def explain(self) -> list[str]:
+        return [type(self.stmt).__name__.upper()]
+
+    def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
+        self.bind(params)
+        ctx = self.start(txn, undo)
+        cat = C.load(txn)
+        tables = dict(cat.tables)
+        s = self.stmt
+        if isinstance(s, ast.CreateTable):
+            return self._create_table(txn, ctx, cat, tables, s, state)
+        if isinstance(s, ast.CreateView):
+            low = s.name.lower()
+            if low in cat.views or low in tables or cat.find_index(s.name) is not None:
+                if s.if_not_exists and low in cat.views:
+                    return Outcome(rowcount=0)
+                raise SchemaError(
+                    f"view {s.name} already exists"
+                    if low in cat.views
+                    else f"there is already a table or index named {s.name}"
+                )
+            vdef = {"name": s.name, "columns": s.columns, "sql": s.sql}
+            trial = Catalog(cat.cookie, tables, {**cat.views, low: vdef})
+            view_ref(
+                Planner(trial, ctx, self.P), ast.TableRef(s.name, None)
+            )  # fails on a broken view
+            C.save(txn, tables, [], [], (s.name, vdef))
+            return Outcome(rowcount=0)
+        if isinstance(s, ast.DropView):
+            if s.name.lower() not in cat.views:
+                if s.if_exists:
+                    return Outcome(rowcount=0)
+                if s.name.lower() in tables:
+                    raise SchemaError(f"use DROP TABLE to delete table {s.name}")
+                raise SchemaError(f"no such view: {s.name}")
+            C.save(txn, tables, [], [], (s.name, None))
+            return Outcome(rowcount=0)
+        if isinstance(s, ast.DropTable):
+            t = tables.get(s.name.lower())
+            if t is None and s.name.lower() in cat.views:
+                raise SchemaError(f"use DROP VIEW to delete view {s.name}")
+            if t is None:
+                if s.if_exists:
+                    return Outcome(rowcount=0)
+                raise SchemaError(f"no such table: {s.name}")
+            if state is not None and state.foreign_keys:
+                for other in tables.values():
+                    if other is t:
+                        continue
+                    for f in other.fks:
+                        if (
+                            f["table"].lower() == t.name.lower()
+                            and len(txn.tree(other.tree))
+                            and len(txn.tree(t.tree))
+                        ):
+                            raise ConstraintError(
+                                f"FOREIGN KEY constraint failed: {other.name} references {t.name}"
+                            )
+            self._drop_tree(txn, t.tree, undo)
+            for ix in t.indexes:
+                self._drop_tree(txn, ix.tree, undo)
+            del tables[s.name.lower()]
+            C.save(txn, tables, [], [t.name])
+            return Outcome(rowcount=0)
+        if isinstance(s, ast.CreateIndex):
+            return self._create_index(txn, ctx, cat, tables, s)
+        if isinstance(s, ast.DropIndex):
+            hit = cat.find_index(s.name)
+            if hit is None:
+                if s.if_exists:
+                    return Outcome(rowcount=0)
+                raise SchemaError(f"no such index: {s.name}")
+            t, ix = hit
+            if ix.origin != "c":
+                raise SQLError(
+                    f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {ix.name}"
+                )
+            nt = t.copy()
+            nt.indexes = [i for i in nt.indexes if i.name != ix.name]
+            nt.refresh()
+            tables[t.name.lower()] = nt
+            self._drop_tree(txn, ix.tree, undo)
+            C.save(txn, tables, [t.name], [])
+            return Outcome(rowcount=0)
+        if isinstance(s, ast.AlterTable):
+            return self._alter(txn, ctx, cat, tables, s, undo)
+        raise SQLError(f"unsupported statement {type(s).__name__}")
+
+    @staticmethod
+    def _drop_tree(txn: Any, name: bytes, undo: list[Any] | None) -> None:
+        # DDL validates everything before its first write and saves the catalog
+        # last, so a failing DDL statement has written nothing to undo
+        txn.drop_tree(name)
+
+    def _create_table(
+        self,
+        txn: Any,
+        ctx: Ctx,
+        cat: Catalog,
+        tables: dict[str, TableInfo],
+        s: ast.CreateTable,
+        state: Any,
+    ) -> Outcome:
+        if s.name.lower() in tables or s.name.lower() in cat.views:
+            if s.if_not_exists:
+                return Outcome(rowcount=0)
+            kind = "table" if s.name.lower() in tables else "view"
+            raise SchemaError(f"{kind} {s.name} already exists")
+        if s.name.lower().startswith("sqlite_"):
+            raise SchemaError(f"object name reserved for internal use: {s.name}")
+        if s.as_select is not None:
+            planner = Planner(cat, ctx, self.P)
+            plan = planner.plan_select(s.as_select)
+            cols = []
+            seen: set[str] = set()
+            for name, aff in zip(plan.columns, plan.affinities):
+                base = name
+                n = 1
+                while name.lower() in seen:
+                    name = f"{base}:{n}"
+                    n += 1
+                seen.add(name.lower())
+                tn = {"INTEGER": "INT", "REAL": "REAL", "TEXT": "TEXT", "NUMERIC": "NUM"}.get(
+                    aff or "", ""
+                )
+                cols.append(ColumnInfo(name, tn))
+            tid = C.next_id(txn)
+            t = TableInfo(s.name, tid, cols, [], [], [], [])
+            tables[s.name.lower()] = t
+            rows = list(plan.run())
+            txn.tree(t.tree, create=True)
+            tree = txn.tree(t.tree)
+            for i, r in enumerate(rows, 1):
+                vals = [T.apply_affinity(c.affinity, v) for c, v in zip(cols, r)]
+                tree.put(rowid_key(i), encode_row(vals))
+            C.save(txn, tables, [s.name], [])
+            return Outcome(rowcount=0)
+        names: set[str] = set()
+        cols = []
+        pk: list[str] = []
+        uniques: list[list[str]] = []
+        checks: list[tuple[str | None, str]] = []
+        fks: list[dict[str, Any]] = []
+        autoinc = False
+        if not s.columns:
+            raise SQLError(f"table {s.name} needs at least one column")
+        for cd in s.columns:
+            if cd.name.lower() in names:
+                raise SchemaError(f"duplicate column name: {cd.name}")
+            names.add(cd.name.lower())
+            ci = _column_info(cd)
+            if ci.default is not None:
+                self._check_default(ci)
+            cols.append(ci)
+            if cd.primary_key:
+                if pk:
+                    raise SchemaError(f"table {s.name} has more than one primary key")
+                pk = [cd.name]
+                autoinc = cd.autoincrement
+            if cd.unique:
+                uniques.append([cd.name])
+            for name, text in cd.checks:
+                checks.append((name, text))
+            if cd.references is not None:
+                fks.append(self._fk_json(cd.references))
+        for tc in s.constraints:
+            for c in tc.columns:
+                if c.lower() not in names:
+                    raise SchemaError(f"no such column: {c} (in a constraint of {s.name})")
+            if tc.kind == "PRIMARY":
+                if pk:
+                    raise SchemaError(f"table {s.name} has more than one primary key")
+                pk = list(tc.columns)
+            elif tc.kind == "UNIQUE":
+                uniques.append(list(tc.columns))
+            elif tc.kind == "CHECK":
+                checks.append((tc.name, tc.check_text or ""))
+            elif tc.kind == "FOREIGN" and tc.fk is not None:
+                fks.append(self._fk_json(tc.fk))
+        for c in cols:
+            c.pk = c.name.lower() in {p.lower() for p in pk}
+        if autoinc and not (
+            len(pk) == 1
+            and cols[[c.name.lower() for c in cols].index(pk[0].lower())].type_name.strip().upper()
+            == "INTEGER"
+        ):
+            raise SQLError("AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY")
+        for _, text in checks:
+            parse_expression(text)
+        tid = C.next_id(txn)
+        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc)
+        indexes = []
+        n = 0
+        if pk and t.rowid_col is None:
+            n += 1
+            indexes.append(
+                IndexInfo(
+                    f"sqlite_autoindex_{s.name}_{n}",
+                    list(pk),
+                    True,
+                    f"sql:i:{tid}.{n}".encode(),
+                    "pk",
+                )
+            )
+        for u in uniques:
+            if any(u == ix.columns for ix in indexes):
+                continue
+            if len(u) == 1 and t.rowid_col is not None and u[0].lower() == pk[0].lower():
+                continue
+            n += 1
+            indexes.append(
+                IndexInfo(
+                    f"sqlite_autoindex_{s.name}_{n}",
+                    list(u),
+                    True,
+                    f"sql:i:{tid}.{n}".encode(),
+                    "u",
+                )
+            )
+        t.indexes = indexes
+        t.refresh()
+        # validate CHECK expressions against the new table (unknown columns fail now)
+        scope = table_scope(t, None)
+        planner = Planner(cat, ctx, self.P)
+        for _, _, e in t.check_exprs:
+            planner.ec.compile(e, scope, True)
+        txn.tree(t.tree, create=True)
+        for ix in indexes:
+            txn.tree(ix.tree, create=True)
+        tables[s.name.lower()] = t
+        C.save(txn, tables, [s.name], [])
+        return Outcome(rowcount=0)
+
+    @staticmethod
+    def _check_default(ci: ColumnInfo) -> None:
+        d = ci.default
+        ok = isinstance(d, ast.Literal) or (
+            isinstance(d, ast.Unary) and isinstance(d.operand, ast.Literal)
+        )
+        if not ok:
+            # any expression without columns is allowed (evaluated per row)
+            def walk(n: Any) -> None:
+                if isinstance(n, ast.Column):
+                    raise SQLError(f"default value of column [{ci.name}] is not constant")
+                if isinstance(n, ast.Node):
+                    for k in n.__slots__:
+                        walk(getattr(n, k))
+                elif isinstance(n, (list, tuple)):
+                    for x in n:
+                        walk(x)
+
+            walk(d)
+
+    @staticmethod
+    def _fk_json(fk: ast.ForeignKey) -> dict[str, Any]:
+        return {
+            "columns": list(fk.columns),
+            "table": fk.ref_table,
+            "ref_columns": list(fk.ref_columns) if fk.ref_columns else None,
+            "on_delete": fk.on_delete,
+            "on_update": fk.on_update,
+        }
+
+    def _create_index(
+        self, txn: Any, ctx: Ctx, cat: Catalog, tables: dict[str, TableInfo], s: ast.CreateIndex
+    ) -> Outcome:
+        if cat.find_index(s.name) is not None or s.name.lower() in tables:
+            if s.if_not_exists:
+                return Outcome(rowcount=0)
+            raise SchemaError(f"index {s.name} already exists")
+        t = tables.get(s.table.lower())
+        if t is None:
+            raise SchemaError(f"no such table: {s.table}")
+        cols = []
+        for name, _desc in s.columns:
+            i = t.col_index.get(name.lower())
+            if i is None:
+                raise SchemaError(f"no such column: {name} (table {t.name})")
+            cols.append(t.columns[i].name)
+        nt = t.copy()
+        n = len(nt.indexes) + 1
+        tree_name = f"sql:i:{nt.id}.c{C.next_id(txn)}".encode()
+        ix = IndexInfo(s.name, cols, s.unique, tree_name, "c")
+        nt.indexes.append(ix)
+        nt.refresh()
+        del n
+        itree = txn.tree(tree_name, create=True)
+        defaults = table_defaults(nt)
+        seen: dict[bytes, int] = {}
+        for k, v in list(txn.tree(nt.tree).scan()):
+            r = decode_row(v, defaults, k)
+            vals = [r[i] for i in ix.col_idx]
+            if s.unique and None not in vals:
+                p = encode_values(vals)
+                if p in seen:
+                    txn.drop_tree(tree_name)
+                    raise ConstraintError(
+                        f"UNIQUE constraint failed: {', '.join(t.name + '.' + c for c in cols)} "
+                        f"(values {', '.join(map(repr, vals))} appear in rows {seen[p]} and {r[-1]}; index {s.name})"
+                    )
+                seen[p] = r[-1]
+            itree.put(index_entry_key(ix, vals, k), k)
+        tables[t.name.lower()] = nt
+        C.save(txn, tables, [t.name], [])
+        return Outcome(rowcount=0)
+
+    def _alter(
+        self,
+        txn: Any,
+        ctx: Ctx,
+        cat: Catalog,
+        tables: dict[str, TableInfo],
+        s: ast.AlterTable,
+        undo: list[Any] | None,
+    ) -> Outcome:
+        t = tables.get(s.name.lower())
+        if t is None:
+            raise SchemaError(f"no such table: {s.name}")
+        nt = t.copy()
+        if s.action == "RENAME":
+            new = s.new or ""
+            if new.lower() in tables and new.lower() != t.name.lower():
+                raise SchemaError(f"there is already another table or index with this name: {new}")
+            old = nt.name
+            nt.name = new
+            del tables[old.lower()]
+            tables[new.lower()] = nt
+            changed = [new]
+            for other in list(tables.values()):
+                if other is nt:
+                    for f in nt.fks:
+                        if f["table"].lower() == old.lower():
+                            f["table"] = new
+                    continue
+                if any(f["table"].lower() == old.lower() for f in other.fks):
+                    o2 = other.copy()
+                    for f in o2.fks:
+                        if f["table"].lower() == old.lower():
+                            f["table"] = new
+                    tables[o2.name.lower()] = o2
+                    changed.append(o2.name)
+            C.save(txn, tables, changed, [old])
+            return Outcome(rowcount=0)
+        if s.action == "ADD":
+            cd = s.column
+            assert cd is not None
+            if cd.name.lower() in nt.col_index:
+                raise SchemaError(f"duplicate column name: {cd.name}")
+            if cd.primary_key or cd.unique:
+                raise SQLError("Cannot add a PRIMARY KEY or UNIQUE column")
+            ci = _column_info(cd)
+            if ci.default is not None and not (
+                isinstance(ci.default, ast.Literal)
+                or (
+                    isinstance(ci.default, ast.Unary)
+                    and isinstance(ci.default.operand, ast.Literal)
+                )
+            ):
+                raise SQLError("Cannot add a column with non-constant default")
+            if ci.not_null and (
+                ci.default is None
+                or (isinstance(ci.default, ast.Literal) and ci.default.value is None)
+            ):
+                raise SQLError("Cannot add a NOT NULL column with default value NULL")
+            nt.columns.append(ci)
+            for name, text in cd.checks:
+                nt.checks.append((name, text))
+            if cd.references is not None:
+                nt.fks.append(self._fk_json(cd.references))
+            nt.refresh()
+            tables[nt.name.lower()] = nt
+            C.save(txn, tables, [nt.name], [])
+            return Outcome(rowcount=0)
+        if s.action == "RENAME_COLUMN":
+            i = nt.col_index.get((s.old or "").lower())
+            if i is None:
+                raise SchemaError(f"no such column: {s.old}")
+            if (s.new or "").lower() in nt.col_index and (s.new or "").lower() != (
+                s.old or ""
+            ).lower():
+                raise SchemaError(f"duplicate column name: {s.new}")
+            oldname = nt.columns[i].name
+            nt.columns[i].name = s.new or ""
+            nt.pk = [s.new or "" if p.lower() == oldname.lower() else p for p in nt.pk]
+            for ix in nt.indexes:
+                ix.columns = [
+                    s.new or "" if c.lower() == oldname.lower() else c for c in ix.columns
+                ]
+            for f in nt.fks:
+                f["columns"] = [
+                    s.new or "" if c.lower() == oldname.lower() else c for c in f["columns"]
+                ]
+            nt.refresh()
+            tables[nt.name.lower()] = nt
+            C.save(txn, tables, [nt.name], [])
+            return Outcome(rowcount=0)
+        if s.action == "DROP_COLUMN":
+            i = nt.col_index.get((s.old or "").lower())
+            if i is None:
+                raise SchemaError(f"no such column: {s.old}")
+            name = nt.columns[i].name
+            if nt.columns[i].pk or any(
+                name.lower() in [c.lower() for c in ix.columns] for ix in nt.indexes
+            ):
+                raise SQLError(
+                    f"cannot drop column {name}: it is in a PRIMARY KEY, UNIQUE constraint or index"
+                )
+            if len(nt.columns) == 1:
+                raise SQLError(f"cannot drop column {name}: no other columns exist")
+            defaults = table_defaults(t)
+            tree = txn.tree(t.tree)
+            for k, v in list(tree.scan()):
+                r = list(decode_row(v, defaults, k)[:-1])
+                del r[i]
+                if undo is not None:
+                    undo.append((tree, k, v))
+                tree.put(k, encode_row(r))
+            del nt.columns[i]
+            nt.refresh()
+            tables[nt.name.lower()] = nt
+            C.save(txn, tables, [nt.name], [])
+            return Outcome(rowcount=0)
+        raise SQLError(f"unsupported ALTER TABLE action {s.action}")

@@ -1,0 +1,281 @@
+"""Access paths: how one table of a FROM clause is read (planner rules 2, 4 and 5).
+
+``choose_access`` picks, from the conjuncts that name the table, a rowid lookup,
+a rowid IN list, an index probe (equality on its leading columns, then a range or
+an IN list), a rowid range, an index range, or a scan in a requested order; the
+conjuncts it enforces exactly are the access's ``consumed``. ``c_filter`` finds
+the one comparison the C row decoder may test itself while scanning
+(``executor.Access.cfilter``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from toondb.errors import SchemaError
+from toondb.sql import ast
+from toondb.sql import types as T
+from toondb.sql.catalog import TableInfo
+from toondb.sql.executor import Access, FullScan, IndexScan, RowidEq, RowidIn, RowidRange
+from toondb.sql.expressions import ExprCompiler, Scope
+from toondb.sql.planner.common import Fn, refs, sql_text
+
+if TYPE_CHECKING:
+    from toondb.sql.planner.planner import Planner
+
+
+def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
+    """Sargable forms of conj for source k: yields (column index or 'rowid', op, expr(s))."""
+    src = scope.sources[k]
+
+    def col_of(e: ast.Expr) -> Any:
+        if not isinstance(e, ast.Column):
+            return None
+        try:
+            depth, slot, _, s = scope.resolve(e)
+        except SchemaError:
+            return None
+        if depth != 0 or s is not src:
+            return None
+        if src.table is not None and slot == src.rowid_slot():
+            return "rowid"
+        ci = slot - src.offset
+        if src.table is not None and src.table.rowid_col == ci:
+            return "rowid"
+        return ci
+
+    def ok_probe(e: ast.Expr) -> bool:
+        r = refs(e, scope)
+        return r is not None and r <= allowed and k not in r
+
+    flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
+    if isinstance(conj, ast.Binary) and conj.op in flip:
+        c = col_of(conj.left)
+        if c is not None and ok_probe(conj.right):
+            return [(c, conj.op, conj.right, conj.left)]
+        c = col_of(conj.right)
+        if c is not None and ok_probe(conj.left):
+            return [(c, flip[conj.op], conj.left, conj.right)]
+    if isinstance(conj, ast.Between) and not conj.negated:
+        c = col_of(conj.expr)
+        if c is not None and ok_probe(conj.low) and ok_probe(conj.high):
+            return [(c, ">=", conj.low, conj.expr), (c, "<=", conj.high, conj.expr)]
+    if isinstance(conj, ast.InList) and not conj.negated and conj.items:
+        c = col_of(conj.expr)
+        if c is not None and all(ok_probe(i) for i in conj.items):
+            return [(c, "IN", conj.items, conj.expr)]
+    return []
+
+
+def probe_fn(
+    ec: ExprCompiler, colexpr: ast.Expr, probe: ast.Expr, scope: Scope, col_aff: str | None
+) -> Fn | None:
+    """The probe's value as the column compares it, or None if a lookup cannot
+    honour the comparison's affinity (the column side would be converted)."""
+    lc, rc = T.comparison_affinity(col_aff, ec.affinity(probe, scope))
+    if lc is not None:
+        return None
+    f = ec.compile(probe, scope)
+    conv = T.converter(rc)
+    if conv is None:
+        return f
+    # f runs twice: once to test the value for NULL, once to convert it
+    return lambda r: conv(f(r)) if (v := f(r)) is not None else None  # noqa: F841
+
+
+def choose_access(
+    planner: Planner,
+    scope: Scope,
+    k: int,
+    conjs: list[ast.Expr],
+    allowed: set[int],
+    order: tuple[Any, bool] | None = None,
+) -> tuple[Access | None, bool, bool]:
+    """The best access path for source k given conjuncts; (access, depends on
+    outer row, satisfies order)."""
+    src = scope.sources[k]
+    table: TableInfo = src.table
+    ctx = planner.ctx
+    probes: list[tuple[Any, str, Any, ast.Expr, bool]] = []
+    for c in conjs:
+        for col, op, e, colexpr in probe_columns(c, scope, k, allowed):
+            dep = False
+            es = e if isinstance(e, list) else [e]
+            for x in es:
+                r = refs(x, scope)
+                if r:
+                    dep = True
+            probes.append((col, op, e, colexpr, dep, c))
+    aff_of = lambda col: T.INTEGER if col == "rowid" else table.affinities[col]  # noqa: E731
+
+    def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
+        return probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
+
+    # 1. rowid equality, IN
+    for col, op, e, colexpr, dep, conj in probes:
+        if col == "rowid" and op == "=":
+            f = fn(col, e, colexpr)
+            if f is not None:
+                acc: Access = RowidEq(ctx, table, f, f"rowid={sql_text(e)}")
+                acc.consumed = [conj]
+                return acc, dep, False
+    for col, op, e, colexpr, dep, conj in probes:
+        if col == "rowid" and op == "IN":
+            fs = [fn(col, x, colexpr) for x in e]
+            if all(f is not None for f in fs):
+                acc = RowidIn(ctx, table, fs, f"rowid IN ({len(fs)} values)")  # type: ignore[arg-type]
+                acc.consumed = [conj]
+                return acc, dep, False
+    # 2. indexes
+    best = None
+    for ix in table.indexes:
+        used: list[ast.Expr] = []
+        eqs: list[Fn] = []
+        texts = []
+        deps = False
+        for ci in ix.col_idx:
+            hit = None
+            for col, op, e, colexpr, dep, conj in probes:
+                if col == ci and op == "=":
+                    f = fn(col, e, colexpr)
+                    if f is not None:
+                        hit = (f, e, dep, conj)
+                        break
+            if hit is None:
+                break
+            eqs.append(hit[0])
+            used.append(hit[3])
+            texts.append(f"{table.columns[ci].name}={sql_text(hit[1])}")
+            deps = deps or hit[2]
+        lo = hi = None
+        in_probes = None
+        if len(eqs) < len(ix.col_idx):
+            ci = ix.col_idx[len(eqs)]
+            for col, op, e, colexpr, dep, conj in probes:
+                if col != ci:
+                    continue
+                if op in (">", ">=") and lo is None:
+                    f = fn(col, e, colexpr)
+                    if f is not None:
+                        lo = (f, op == ">=")
+                        texts.append(f"{table.columns[ci].name}{op}{sql_text(e)}")
+                        deps = deps or dep
+                elif op in ("<", "<=") and hi is None:
+                    f = fn(col, e, colexpr)
+                    if f is not None:
+                        hi = (f, op == "<=")
+                        texts.append(f"{table.columns[ci].name}{op}{sql_text(e)}")
+                        deps = deps or dep
+                elif op == "IN" and not eqs and in_probes is None and lo is None and hi is None:
+                    fs = [fn(col, x, colexpr) for x in e]
+                    if all(f is not None for f in fs):
+                        in_probes = fs
+                        used.append(conj)
+                        texts.append(f"{table.columns[ci].name} IN ({len(fs)} values)")
+                        deps = deps or dep
+        if not eqs and lo is None and hi is None and in_probes is None:
+            continue
+        full_unique = ix.unique and len(eqs) == len(ix.col_idx)
+        score = (
+            len(eqs) + (0.5 if (lo or hi or in_probes) else 0),
+            full_unique,
+            -len(ix.col_idx),
+        )
+        if best is None or score > best[0]:
+            best = (score, ix, eqs, lo, hi, in_probes, " AND ".join(texts), deps, used)
+    if best is not None and (best[0][0] >= 1 or not any(p[0] == "rowid" for p in probes)):
+        _, ix, eqs, lo, hi, in_probes, text, deps, used = best
+        if in_probes is not None:
+            acc = IndexScan(ctx, table, ix, [], None, None, text, in_probes=in_probes)
+        else:
+            acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+        acc.consumed = used
+        return acc, deps, False
+    # 3. rowid range
+    lo_f = hi_f = None
+    texts = []
+    deps = False
+    for col, op, e, colexpr, dep, _conj in probes:
+        if col != "rowid":
+            continue
+        if op in (">", ">=") and lo_f is None:
+            lo_f = fn(col, e, colexpr)
+            if lo_f is not None:
+                texts.append(f"rowid{op}{sql_text(e)}")
+                deps = deps or dep
+        elif op in ("<", "<=") and hi_f is None:
+            hi_f = fn(col, e, colexpr)
+            if hi_f is not None:
+                texts.append(f"rowid{op}{sql_text(e)}")
+                deps = deps or dep
+    if lo_f is not None or hi_f is not None:
+        reverse = order is not None and order[0] == "rowid" and order[1]
+        sat = order is not None and order[0] == "rowid"
+        return RowidRange(ctx, table, lo_f, hi_f, " AND ".join(texts), reverse), deps, sat
+    if best is not None:
+        _, ix, eqs, lo, hi, in_probes, text, deps, used = best
+        acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+        acc.consumed = used
+        return acc, deps, False
+    # 4. a scan in the requested order
+    if order is not None:
+        col, desc = order
+        if col == "rowid":
+            return FullScan(ctx, table, desc), False, True
+        for ix in table.indexes:
+            if ix.col_idx and ix.col_idx[0] == col:
+                return IndexScan(ctx, table, ix, [], None, None, "", reverse=desc), False, True
+    return None, False, False
+
+
+C_OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+
+
+def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
+    """(column, op code, value function, predicate) when c is `column op ?` or
+    `column op constant` with no affinity conversion on the column's side (the
+    C decoder then tests that column itself), else None."""
+    if not (isinstance(c, ast.Binary) and c.op in C_OPS):
+        return None
+    col, other, op = c.left, c.right, c.op
+    if not isinstance(col, ast.Column):
+        col, other, op = c.right, c.left, FLIP[c.op]
+    if not isinstance(col, ast.Column) or not isinstance(other, (ast.Param, ast.Literal)):
+        return None
+    try:
+        depth, slot, _, src = shifted.resolve(col)
+    except SchemaError:
+        return None
+    if depth != 0 or src is None or src.table is None or slot >= len(src.columns):
+        return None
+    lconv, rconv = ec.comparison_converters(col, other, shifted)
+    if lconv is not None:
+        return None
+    if isinstance(other, ast.Param):
+        P, i = ec.P, other.index
+        value = (lambda: rconv(P[i])) if rconv is not None else (lambda: P[i])
+    else:
+        v = other.value
+        if type(v) is int and v > T.I64_MAX:
+            v = float(v)
+        cv = rconv(v) if rconv is not None and v is not None else v
+        value = lambda: cv  # noqa: E731
+    return (slot, C_OPS[op], value, ec.compile(c, shifted, True))
+
+
+def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool] | None:
+    """The ORDER BY term as (column index or 'rowid', descending) when it is a
+    column of a table of this scope (a scan might deliver that order), else None."""
+    expr, desc = order
+    if not isinstance(expr, ast.Column):
+        return None
+    try:
+        depth, slot, _, src = scope.resolve(expr)
+    except SchemaError:
+        return None
+    if depth != 0 or src is None or src.table is None:
+        return None
+    if slot == src.rowid_slot() or src.table.rowid_col == slot - src.offset:
+        return ("rowid", desc)
+    return (slot - src.offset, desc)

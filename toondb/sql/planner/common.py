@@ -1,0 +1,220 @@
+"""What every part of the planner shares: the SelectPlan it produces, the FROM
+clause as a list, which sources an expression reads, and LIMIT/OFFSET."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any, Callable
+
+from toondb.errors import SQLError
+from toondb.sql import ast
+from toondb.sql import types as T
+from toondb.sql.catalog import TableInfo
+from toondb.sql.expressions import ExprCompiler, Scope, Source
+
+Fn = Callable[[Any], Any]
+
+
+def split_and(node: ast.Expr | None) -> list[ast.Expr]:
+    """The conjuncts of a WHERE or ON expression (AND split apart)."""
+    if node is None:
+        return []
+    if isinstance(node, ast.Binary) and node.op == "AND":
+        return split_and(node.left) + split_and(node.right)
+    return [node]
+
+
+def sql_text(node: Any) -> str:
+    """An expression back as SQL text (for EXPLAIN and messages)."""
+    if isinstance(node, ast.Literal):
+        v = node.value
+        if v is None:
+            return "NULL"
+        if isinstance(v, str):
+            return "'" + v.replace("'", "''") + "'"
+        if isinstance(v, bytes):
+            return "X'" + v.hex().upper() + "'"
+        return repr(v)
+    if isinstance(node, ast.Param):
+        return "?" if node.name is None else ":" + node.name
+    if isinstance(node, ast.Column):
+        return f"{node.table}.{node.name}" if node.table else node.name
+    if isinstance(node, ast.Star):
+        return f"{node.table}.*" if node.table else "*"
+    if isinstance(node, ast.Unary):
+        return (
+            f"{node.op} {sql_text(node.operand)}"
+            if node.op == "NOT"
+            else f"{node.op}{sql_text(node.operand)}"
+        )
+    if isinstance(node, ast.Binary):
+        op = {"ISNOT": "IS NOT"}.get(node.op, node.op)
+        return f"{sql_text(node.left)} {op} {sql_text(node.right)}"
+    if isinstance(node, ast.Func):
+        if node.star:
+            return f"{node.name}(*)"
+        d = "DISTINCT " if node.distinct else ""
+        return f"{node.name}({d}{', '.join(sql_text(a) for a in node.args)})"
+    if isinstance(node, ast.IsNull):
+        return f"{sql_text(node.expr)} IS {'NOT ' if node.negated else ''}NULL"
+    if isinstance(node, ast.Between):
+        n = "NOT " if node.negated else ""
+        return f"{sql_text(node.expr)} {n}BETWEEN {sql_text(node.low)} AND {sql_text(node.high)}"
+    if isinstance(node, ast.InList):
+        n = "NOT " if node.negated else ""
+        return f"{sql_text(node.expr)} {n}IN ({', '.join(sql_text(i) for i in node.items)})"
+    if isinstance(node, ast.InSelect):
+        return f"{sql_text(node.expr)} {'NOT ' if node.negated else ''}IN (subquery)"
+    if isinstance(node, ast.Like):
+        return f"{sql_text(node.expr)} {'NOT ' if node.negated else ''}{node.op} {sql_text(node.pattern)}"
+    if isinstance(node, ast.Cast):
+        return f"CAST({sql_text(node.expr)} AS {node.type_name})"
+    if isinstance(node, ast.Exists):
+        return "EXISTS (subquery)"
+    if isinstance(node, ast.Subquery):
+        return "(subquery)"
+    if isinstance(node, ast.Case):
+        return "CASE ... END"
+    if isinstance(node, ast.Collate):
+        return f"{sql_text(node.expr)} COLLATE {node.collation}"
+    return type(node).__name__
+
+
+class SelectPlan:
+    """A compiled SELECT: run() yields output tuples."""
+
+    def __init__(
+        self,
+        columns: list[str],
+        affinities: list[str | None],
+        run: Callable[[], Iterator[tuple[Any, ...]]],
+        explain: list[str],
+        correlated: bool,
+    ) -> None:
+        self.columns = columns
+        self.ncolumns = len(columns)
+        self.affinities = affinities
+        self.run = run
+        self.explain_lines = explain
+        self.correlated = correlated
+
+
+def flatten_from(
+    node: ast.Node | None,
+) -> list[tuple[str | None, ast.Node, ast.Expr | None, list[str] | None]]:
+    """The FROM clause as a list of (join kind, item, ON, USING), left to right
+    (the first item's kind is None)."""
+    if node is None:
+        return []
+    if isinstance(node, ast.Join):
+        left = flatten_from(node.left)
+        right = flatten_from(node.right)
+        if not right:
+            return left
+        first_kind, first_node, first_on, first_using = right[0]
+        kind = node.kind
+        items = left + [(kind, first_node, node.on, node.using)] + right[1:]
+        return items
+    return [(None, node, None, None)]
+
+
+def refs(node: Any, scope: Scope) -> set[int] | None:
+    """Indexes of the sources (of this scope) an expression reads; None: it holds
+    a subquery (treated as reading every source)."""
+    out: set[int] = set()
+
+    def walk(n: Any) -> bool:
+        if isinstance(n, (ast.Subquery, ast.Exists, ast.InSelect)):
+            return False
+        if isinstance(n, ast.Column):
+            depth, slot, _, src = scope.resolve(n)
+            if depth == 0 and src is not None:
+                out.add(scope.sources.index(src))
+            return True
+        if isinstance(n, ast.Node):
+            return all(walk(getattr(n, k)) for k in n.__slots__)
+        if isinstance(n, (list, tuple)):
+            return all(walk(x) for x in n)
+        return True
+
+    if not walk(node):
+        return None
+    return out
+
+
+def shifted_scope(scope: Scope, k: int) -> Scope:
+    """A scope of source k alone, at offset 0: for expressions evaluated on that
+    table's row before it is joined (pushed-down filters, hash join keys)."""
+    src = scope.sources[k]
+    s = Source(src.name, src.columns, src.affinities, 0, src.table)
+    s.hidden = src.hidden
+    sc = Scope([s], scope.parent)
+    sc.corr = scope.corr
+    return sc
+
+
+def and_all(preds: list[Fn]) -> Fn | None:
+    """One predicate true when all of preds are (None for none)."""
+    if not preds:
+        return None
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda r: a(r) and b(r)
+    return lambda r: all(p(r) for p in preds)
+
+
+def table_defaults(table: TableInfo) -> tuple[Any, ...]:
+    """The columns' constant DEFAULT values (None where there is none or it is an
+    expression): what a row stored before ALTER TABLE ADD COLUMN is padded with."""
+    vals = []
+    for c in table.columns:
+        v = None
+        if c.default is not None and isinstance(c.default, ast.Literal):
+            v = T.apply_affinity(c.affinity, c.default.value)
+        elif (
+            c.default is not None
+            and isinstance(c.default, ast.Unary)
+            and isinstance(c.default.operand, ast.Literal)
+        ):
+            v = T.apply_affinity(c.affinity, T.neg(c.default.operand.value))
+        vals.append(v)
+    return tuple(vals)
+
+
+def limit_fns(
+    ec: ExprCompiler, limit: ast.Expr | None, offset: ast.Expr | None
+) -> tuple[Fn | None, Fn | None]:
+    """LIMIT and OFFSET compiled (None where absent); apply_limit runs them."""
+    lf = ec.compile(limit, None) if limit is not None else None
+    of = ec.compile(offset, None) if offset is not None else None
+    return lf, of
+
+
+def apply_limit(rows: Iterator[Any], lf: Fn | None, of: Fn | None) -> Iterator[Any]:
+    """rows with OFFSET and LIMIT applied (a negative LIMIT: none)."""
+    if lf is None and of is None:
+        return rows
+    n = None
+    if lf is not None:
+        v = lf(())
+        n = T.cast(v, "INTEGER") if v is not None else -1
+        if type(v) is str and not isinstance(T.text_to_numeric(v, T.NUMERIC), int):
+            raise SQLError("datatype mismatch: LIMIT must be an integer")
+        if n < 0:
+            n = None
+    off = 0
+    if of is not None:
+        v = of(())
+        off = max(T.cast(v, "INTEGER"), 0) if v is not None else 0
+    return islice(rows, off, None if n is None else off + n)
+
+
+def table_scope(table: TableInfo, alias: str | None) -> Scope:
+    """The scope of one table's rows (UPDATE, DELETE, CHECK constraints)."""
+    src = Source(
+        alias or table.name, [c.name for c in table.columns], list(table.affinities), 0, table
+    )
+    return Scope([src], None)

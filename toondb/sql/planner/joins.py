@@ -1,0 +1,350 @@
+"""The FROM clause: its items resolved to sources, then joined (planner rules 1 and 3).
+
+``resolve_from`` turns each FROM item (a table, a WITH name, a view, a subquery)
+into a Source of the statement's scope. ``plan_from`` places every WHERE and
+inner-join ON conjunct at the first step where all the tables it names are
+joined, reads the first table through its access path (access.py) and joins each
+next one, left-deep in the order written: an index nested loop when its access
+path probes columns of the tables before it; else a hash join on an equality
+conjunct (``hash_keys``); else a nested loop over its rows, read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Callable
+
+from toondb.errors import SchemaError, SQLError
+from toondb.sql import ast
+from toondb.sql import types as T
+from toondb.sql.catalog import TableInfo
+from toondb.sql.executor import (
+    Access,
+    FullScan,
+    RowidRange,
+    SubquerySource,
+    hash_join,
+    nested_loop,
+)
+from toondb.sql.expressions import ExprCompiler, Scope, Source
+from toondb.sql.planner.access import c_filter, choose_access, order_column
+from toondb.sql.planner.common import (
+    Fn,
+    and_all,
+    flatten_from,
+    refs,
+    shifted_scope,
+    split_and,
+    sql_text,
+    table_defaults,
+)
+from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
+
+if TYPE_CHECKING:
+    from toondb.sql.planner.planner import Planner
+
+
+class Step:
+    """One FROM item in the join: its source, how it joins, and its conjuncts."""
+
+    def __init__(self, source: Source, kind: str | None) -> None:
+        self.source = source
+        self.kind = kind  # None (first), INNER, LEFT, CROSS
+        self.on: list[ast.Expr] = []  # LEFT JOIN conditions
+        self.filters: list[ast.Expr] = []  # applied after this step
+
+
+def resolve_from(
+    planner: Planner, core: ast.SelectCore, parent: Scope | None, plan_subqueries: bool = True
+) -> tuple[
+    list[Source],
+    list[tuple[str | None, Any, ast.Expr | None, list[str] | None, Source]],
+]:
+    """The FROM items as Sources (their columns at consecutive offsets of the
+    joined row) and, for each, (join kind, table or plan, ON, USING, source).
+    plan_subqueries=False (for expression affinities) refuses what needs planning."""
+    items = flatten_from(core.from_)
+    sources: list[Source] = []
+    out = []
+    offset = 0
+    seen: set[str] = set()
+    for kind, node, on, using in items:
+        low = node.name.lower() if isinstance(node, ast.TableRef) else ""
+        binding = lookup(planner, low) if low else None
+        if (
+            low
+            and binding is None
+            and low not in planner.catalog.tables
+            and low in planner.catalog.views
+        ):
+            node = view_ref(planner, node)
+        if binding is not None:
+            if not plan_subqueries:
+                raise SQLError("subquery")
+            plan = plan_cte(planner, binding)
+            name = node.alias or node.name
+            src = Source(name, plan.columns, list(plan.affinities), offset, None)
+            payload = plan
+        elif isinstance(node, ast.TableRef):
+            table = planner.catalog.table(node.name)
+            name = node.alias or node.name
+            src = Source(
+                name, [c.name for c in table.columns], list(table.affinities), offset, table
+            )
+            payload: Any = table
+        elif isinstance(node, ast.SubqueryRef):
+            if not plan_subqueries:
+                raise SQLError("subquery")
+            plan = planner.plan_select(node.select, parent)
+            name = node.alias or f"(subquery-{len(sources) + 1})"
+            src = Source(name, plan.columns, list(plan.affinities), offset, None)
+            payload = plan
+        else:
+            raise SQLError("unsupported FROM item")
+        if src.name in seen:
+            raise SchemaError(f"ambiguous table name in FROM: {name} (give it an alias)")
+        seen.add(src.name)
+        offset += src.width
+        sources.append(src)
+        out.append((kind, payload, on, using, src))
+    return sources, out
+
+
+def plan_from(
+    planner: Planner,
+    core: ast.SelectCore,
+    parent: Scope | None,
+    order: tuple[ast.Expr, bool] | None = None,
+) -> tuple[Scope, Callable[[], Iterator[tuple[Any, ...]]], list[str], bool]:
+    """Scope, a row generator with WHERE applied, EXPLAIN lines, and whether
+    the rows come out in the requested order."""
+    sources, items = resolve_from(planner, core, parent)
+    scope = Scope(sources, parent)
+    ec = planner.ec
+    ctx = planner.ctx
+    conjs = split_and(core.where)
+    if not items:
+        preds = [ec.compile(c, scope, True) for c in conjs]
+
+        def no_from() -> Iterator[tuple[Any, ...]]:
+            r: tuple[Any, ...] = ()
+            if all(p(r) for p in preds):
+                yield r
+
+        lines = ["SCAN CONSTANT ROW"] + ([f"FILTER {sql_text(core.where)}"] if conjs else [])
+        return scope, no_from, lines, False
+    steps = [Step(src, kind) for kind, _, _, _, src in items]
+    pool: list[tuple[ast.Expr, int]] = []  # (conjunct, step it applies at)
+    last = len(steps) - 1
+
+    def place(c: ast.Expr) -> int:
+        r = refs(c, scope)
+        if r is None:
+            return last
+        return max(r) if r else 0
+
+    # USING -> equality conditions, and the right side's USING columns hide
+    for i, (kind, _, on, using, src) in enumerate(items):
+        if using:
+            for name in using:
+                left_src = None
+                for s in sources[:i]:
+                    if name.lower() in s.lower and name.lower() not in s.hidden:
+                        left_src = s
+                        break
+                if left_src is None or name.lower() not in src.lower:
+                    raise SchemaError(
+                        f"cannot join using column {name} - column not present in both tables"
+                    )
+                eq = ast.Binary("=", ast.Column(left_src.name, name), ast.Column(src.name, name))
+                if kind == "LEFT":
+                    steps[i].on.append(eq)
+                else:
+                    pool.append((eq, i))
+                src.hidden.add(name.lower())
+        if on is not None:
+            for c in split_and(on):
+                if kind == "LEFT":
+                    steps[i].on.append(c)
+                else:
+                    pool.append((c, max(place(c), i) if False else place(c)))
+    for c in conjs:
+        pool.append((c, place(c)))
+    # a conjunct placed before a LEFT JOIN step that it does not name stays where it is
+    for c, at in pool:
+        steps[at].filters.append(c)
+
+    lines: list[str] = []
+    in_order = False
+    gen: Callable[[], Iterator[tuple[Any, ...]]] | None = None
+    for k, step in enumerate(steps):
+        src = step.source
+        kind, payload, _, _, _ = items[k]
+        allowed = set(range(k))
+        left = step.kind == "LEFT"
+        # the conditions this step may use to read its table: a LEFT JOIN's ON
+        # (WHERE applies after the NULL rows are added), an inner step's conjuncts
+        conds = step.on if left else step.filters
+        access: Access
+        if isinstance(payload, TableInfo):
+            order_req = None
+            if k == 0 and len(steps) == 1 and order is not None:
+                order_req = order_column(order, scope)
+            found, dep, sat = choose_access(planner, scope, k, conds, allowed, order_req)
+            if k == 0:
+                in_order = sat
+            if found is None:
+                found = FullScan(ctx, payload)
+                dep = False
+            access = found
+            access.defaults = table_defaults(payload)
+        else:
+            access = SubquerySource(ctx, payload, src.name)
+            dep = False
+        consumed = access.consumed
+        remaining = [c for c in conds if not any(c is u for u in consumed)]
+        # conjuncts on this table alone are checked while reading it
+        own = [c for c in remaining if refs(c, scope) == {k}]
+        if (
+            own
+            and isinstance(payload, TableInfo)
+            and not dep
+            or (own and k == 0 and isinstance(payload, TableInfo))
+        ):
+            shifted = shifted_scope(scope, k)
+            rest_own = list(own)
+            if isinstance(access, (FullScan, RowidRange)):
+                for c in own:
+                    spec = c_filter(ec, c, shifted)
+                    if spec is not None:
+                        access.cfilter = spec
+                        rest_own = [o for o in own if o is not c]
+                        break
+            access.pred = and_all([ec.compile(c, shifted, True) for c in rest_own])
+            access.pred_text = " AND ".join(sql_text(c) for c in own)
+            remaining = [c for c in remaining if not any(c is o for o in own)]
+        if k == 0:
+            post = and_all([ec.compile(c, scope, True) for c in remaining]) if remaining else None
+            gen = first_step(access, post)
+            lines.append(access.explain())
+            shown = ([access.pred_text] if access.pred_text else []) + [
+                sql_text(c) for c in remaining
+            ]
+            if shown:
+                lines.append("  FILTER " + " AND ".join(shown))
+            continue
+        null_row = (None,) * src.width
+        cond_exprs = remaining
+        post_exprs = step.filters if left else []
+        hj = None if dep else hash_keys(ec, scope, k, cond_exprs, allowed)
+        if hj is not None:
+            cond_exprs = [c for c in cond_exprs if not any(c is u for u in hj[3])]
+        cond = and_all([ec.compile(c, scope, True) for c in cond_exprs]) if cond_exprs else None
+        post = and_all([ec.compile(c, scope, True) for c in post_exprs]) if post_exprs else None
+        outer_gen = gen
+        label = "LEFT " if left else ""
+        if dep:
+            desc = f"{label}NESTED LOOP: {access.explain()}"
+            gen = nested_loop_step(outer_gen, access, cond, left, null_row, False, post)  # type: ignore[arg-type]
+        elif hj is not None:
+            ok_f, ik_f, text, _ = hj
+            desc = f"{label}HASH JOIN ON {text}: build {access.explain()}"
+            gen = hash_join_step(outer_gen, access, ok_f, ik_f, cond, left, null_row, post)  # type: ignore[arg-type]
+        else:
+            desc = f"{label}NESTED LOOP: {access.explain()} (read once)"
+            gen = nested_loop_step(outer_gen, access, cond, left, null_row, True, post)  # type: ignore[arg-type]
+        lines.append(desc)
+        if access.pred_text:
+            lines.append("  FILTER " + access.pred_text)
+        if cond_exprs:
+            lines.append(
+                ("  ON " if left else "  FILTER ") + " AND ".join(sql_text(c) for c in cond_exprs)
+            )
+        if post_exprs:
+            lines.append("  FILTER " + " AND ".join(sql_text(c) for c in post_exprs))
+    return scope, gen, lines, in_order  # type: ignore[return-value]
+
+
+def first_step(access: Access, post: Fn | None) -> Callable[[], Iterator[tuple[Any, ...]]]:
+    """The rows of the first FROM item, with the conjuncts that apply there."""
+    if post is None:
+        return lambda: access.rows(())
+    return lambda: filter(post, access.rows(()))
+
+
+def nested_loop_step(
+    outer: Callable[[], Iterator[Any]],
+    access: Access,
+    cond: Fn | None,
+    left: bool,
+    null_row: tuple[Any, ...],
+    materialize: bool,
+    post: Fn | None,
+) -> Callable[[], Iterator[Any]]:
+    """Join the next FROM item to the rows so far by a nested loop (materialize:
+    its rows read once, when they do not depend on the outer row)."""
+
+    def run() -> Iterator[Any]:
+        it = nested_loop(outer(), access, cond, left, null_row, materialize)
+        return filter(post, it) if post is not None else it
+
+    return run
+
+
+def hash_join_step(
+    outer: Callable[[], Iterator[Any]],
+    access: Access,
+    ok: Fn,
+    ik: Fn,
+    cond: Fn | None,
+    left: bool,
+    null_row: tuple[Any, ...],
+    post: Fn | None,
+) -> Callable[[], Iterator[Any]]:
+    """Join the next FROM item to the rows so far by a hash join on (ok, ik)."""
+
+    def run() -> Iterator[Any]:
+        it = hash_join(outer(), access, ok, ik, cond, left, null_row)
+        return filter(post, it) if post is not None else it
+
+    return run
+
+
+def hash_keys(
+    ec: ExprCompiler, scope: Scope, k: int, conjs: list[ast.Expr], allowed: set[int]
+) -> tuple[Fn, Fn, str, list[ast.Expr]] | None:
+    """An equality between a column of source k and an expression of the outer
+    sources: (outer key, inner key on the inner row alone, text)."""
+    shifted = shifted_scope(scope, k)
+    outs, ins, texts = [], [], []
+    used: list[ast.Expr] = []
+    for c in conjs:
+        if not (isinstance(c, ast.Binary) and c.op == "="):
+            continue
+        for a, b in ((c.left, c.right), (c.right, c.left)):
+            ra, rb = refs(a, scope), refs(b, scope)
+            if ra == {k} and rb is not None and rb <= allowed and rb:
+                la, lb = ec.affinity(a, scope), ec.affinity(b, scope)
+                ca, cb = T.comparison_affinity(la, lb)
+                conv_a, conv_b = T.converter(ca), T.converter(cb)
+                fa = ec.compile(a, shifted)
+                fb = ec.compile(b, scope)
+                ins.append(fa if conv_a is None else (lambda r, f=fa, cv=conv_a: cv(f(r))))
+                outs.append(fb if conv_b is None else (lambda r, f=fb, cv=conv_b: cv(f(r))))
+                texts.append(sql_text(c))
+                used.append(c)
+                break
+    if not outs:
+        return None
+    if len(outs) == 1:
+        return outs[0], ins[0], texts[0], used
+
+    def ok(r: Any) -> Any:
+        key = tuple(f(r) for f in outs)
+        return None if None in key else key
+
+    def ik(r: Any) -> Any:
+        key = tuple(f(r) for f in ins)
+        return None if None in key else key
+
+    return ok, ik, " AND ".join(texts), used

@@ -1,0 +1,330 @@
+"""One SELECT core: result columns, WHERE (through the FROM plan), GROUP BY and
+aggregates, HAVING, DISTINCT, ORDER BY (planner rule 4), LIMIT and OFFSET."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Callable
+
+from toondb.errors import SchemaError, SQLError
+from toondb.sql import ast
+from toondb.sql import types as T
+from toondb.sql.executor import sort_rows, top_rows
+from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
+from toondb.sql.functions import AGG_FUNCS
+from toondb.sql.planner.common import Fn, SelectPlan, apply_limit, limit_fns, sql_text
+from toondb.sql.planner.joins import plan_from
+
+if TYPE_CHECKING:
+    from toondb.sql.planner.planner import Planner
+
+
+def plan_select_core(
+    planner: Planner,
+    core: ast.SelectCore,
+    parent: Scope | None,
+    order_by: list[ast.OrderItem],
+    limit: ast.Expr | None,
+    offset: ast.Expr | None,
+) -> SelectPlan:
+    """A SELECT core (not VALUES) with the ORDER BY and LIMIT of its statement."""
+    ec = planner.ec
+    # the ORDER BY a scan might deliver: one plain column term
+    order_hint = None
+    if len(order_by) == 1 and order_by[0].nulls_first in (None, not order_by[0].desc):
+        order_hint = (order_by[0].expr, order_by[0].desc)
+    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint)
+    columns = expand_columns(core, scope)
+    names = [column_name(rc) for rc in columns]
+    aggregated = (
+        bool(core.group_by)
+        or core.having is not None
+        or any(contains_aggregate(rc.expr) for rc in columns)
+        or any(contains_aggregate(o.expr) for o in order_by)
+    )
+    aliases = {}
+    for i, rc in enumerate(columns):
+        if rc.alias is not None:
+            aliases.setdefault(rc.alias.lower(), i)
+    agg: AggMap | None = None
+    if aggregated:
+        group_by = [resolve_alias(g, columns, aliases) for g in core.group_by]
+        agg = AggMap(group_by)
+    proj_fns = [ec.compile(rc.expr, scope, False, agg) for rc in columns]
+    affs = [ec.affinity(rc.expr, scope) for rc in columns]
+    having = ec.compile(core.having, scope, True, agg) if core.having is not None else None
+    # ORDER BY terms: (kind, fn) where kind "out" reads the output row, "src" the source row
+    order_terms = []
+    for o in order_by:
+        e = o.expr
+        ok, v = ec.constant(e)
+        if ok and type(v) is int:
+            if not 1 <= v <= len(columns):
+                raise SQLError(
+                    f"ORDER BY term out of range - should be between 1 and {len(columns)}"
+                )
+            order_terms.append(("out", itemgetter(v - 1), o))
+            continue
+        if isinstance(e, ast.Column) and e.table is None and e.name.lower() in aliases:
+            order_terms.append(("out", itemgetter(aliases[e.name.lower()]), o))
+            continue
+        # an expression equal to a select-list expression reads the output
+        hit = next((i for i, rc in enumerate(columns) if rc.expr == e), None)
+        if hit is not None:
+            order_terms.append(("out", itemgetter(hit), o))
+            continue
+        order_terms.append(("src", ec.compile(e, scope, False, agg), o))
+    lf, of = limit_fns(ec, limit, offset)
+    distinct = core.distinct
+    agg_run = aggregate(ec, agg, scope) if agg is not None else None
+    if agg is not None:
+        lines = lines + [
+            f"AGGREGATE{' GROUP BY ' + ', '.join(sql_text(g) for g in agg.keys) if agg.keys else ''}"
+        ]
+        if having is not None:
+            lines.append(f"  HAVING {sql_text(core.having)}")
+    need_sort = bool(order_terms) and not (in_order and agg is None and not distinct)
+    if order_terms:
+        lines.append(
+            "ORDER BY (scan order)"
+            if not need_sort
+            else "SORT BY "
+            + ", ".join(sql_text(t[2].expr) + (" DESC" if t[2].desc else "") for t in order_terms)
+        )
+    if distinct:
+        lines.append("DISTINCT")
+    if limit is not None:
+        lines.append(
+            f"LIMIT {sql_text(limit)}"
+            + (f" OFFSET {sql_text(offset)}" if offset is not None else "")
+        )
+    lines.append("PROJECT " + ", ".join(names))
+    nproj = len(proj_fns)
+    if nproj == 1:
+        p0 = proj_fns[0]
+        project: Fn = lambda r: (p0(r),)  # noqa: E731
+    else:
+        slots = plain_slots(columns, scope, agg)
+        if slots is not None:
+            project = itemgetter(*slots)
+        else:
+            project = lambda r: tuple([p(r) for p in proj_fns])  # noqa: E731
+    sort_terms = [
+        (
+            (lambda it, f=f: f(it[1])) if kind == "out" else (lambda it, f=f: f(it[0])),
+            o.desc,
+            o.nulls_first,
+        )
+        for kind, f, o in order_terms
+    ]
+    only_out = all(kind == "out" for kind, _, _ in order_terms)
+    has_limit = limit is not None
+
+    def run() -> Iterator[tuple[Any, ...]]:
+        rows: Any = source()
+        if agg_run is not None:
+            rows = agg_run(rows)
+            if having is not None:
+                rows = filter(having, rows)
+        if not need_sort:
+            out = map(project, rows)
+            if distinct:
+                out = distinct_rows(out)
+            return apply_limit(out, lf, of)
+        if only_out and not distinct:
+            items = [((), project(r)) for r in rows]
+        elif distinct:
+            items = []
+            seen = set()
+            for r in rows:
+                p = project(r)
+                if p not in seen:
+                    seen.add(p)
+                    items.append((r, p))
+        else:
+            items = [(r, project(r)) for r in rows]
+        if has_limit and of is None and lf is not None:
+            n = lf(())
+            if type(n) is int and 0 <= n < len(items) // 4:
+                return iter([p for _, p in top_rows(iter(items), sort_terms, n)])
+        items = sort_rows(items, sort_terms)
+        return apply_limit((p for _, p in items), lf, of)
+
+    return SelectPlan(names, affs, run, lines, scope.correlated)
+
+
+def expand_columns(core: ast.SelectCore, scope: Scope) -> list[ast.ResultColumn]:
+    """The result columns with * and table.* expanded (USING columns hidden by *)."""
+    out = []
+    for rc in core.columns:
+        if isinstance(rc.expr, ast.Star):
+            srcs = scope.sources
+            if rc.expr.table is not None:
+                srcs = [s for s in scope.sources if s.name == rc.expr.table.lower()]
+                if not srcs:
+                    raise SchemaError(f"no such table: {rc.expr.table}")
+            if not srcs:
+                raise SQLError("no tables specified")
+            for s in srcs:
+                for c in s.columns:
+                    if rc.expr.table is None and c.lower() in s.hidden:
+                        continue
+                    out.append(ast.ResultColumn(ast.Column(s.name, c), None, c))
+        else:
+            out.append(rc)
+    return out
+
+
+def column_name(rc: ast.ResultColumn) -> str:
+    """A result column's name: its alias, its column name, or its text."""
+    if rc.alias is not None:
+        return rc.alias
+    if isinstance(rc.expr, ast.Column):
+        return rc.expr.name
+    return rc.text
+
+
+def plain_slots(
+    columns: list[ast.ResultColumn], scope: Scope, agg: AggMap | None
+) -> list[int] | None:
+    """The row slots of the result columns when all are plain columns of this
+    query (the projection is then an itemgetter), else None."""
+    if agg is not None:
+        return None
+    slots = []
+    for rc in columns:
+        if not isinstance(rc.expr, ast.Column):
+            return None
+        depth, slot, _, _ = scope.resolve(rc.expr)
+        if depth != 0:
+            return None
+        slots.append(slot)
+    return slots
+
+
+def resolve_alias(
+    g: ast.Expr, columns: list[ast.ResultColumn], aliases: dict[str, int]
+) -> ast.Expr:
+    """A GROUP BY term: a result column's position or alias means its expression."""
+    if isinstance(g, ast.Literal) and type(g.value) is int:
+        if not 1 <= g.value <= len(columns):
+            raise SQLError(f"GROUP BY term out of range - should be between 1 and {len(columns)}")
+        return columns[g.value - 1].expr
+    if isinstance(g, ast.Column) and g.table is None and g.name.lower() in aliases:
+        return columns[aliases[g.name.lower()]].expr
+    return g
+
+
+def aggregate(
+    ec: ExprCompiler, agg: AggMap, scope: Scope
+) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The aggregation step: rows -> one row per group (group keys, aggregate
+    values, then the bare columns AggMap found, read from one row of the group)."""
+    key_fns = [ec.compile(k, scope) for k in agg.keys]
+    specs = []
+    for a in agg.aggs:
+        fn = AGG_FUNCS[a.name]
+        if a.star:
+            specs.append((None, None, False, ()))
+            continue
+        if a.name == "COUNT" and not a.args:
+            specs.append((None, None, False, ()))
+            continue
+        if not a.args:
+            raise SQLError(f"wrong number of arguments to function {a.name}()")
+        if a.distinct and len(a.args) != 1:
+            raise SQLError("DISTINCT aggregates must have exactly one argument")
+        if a.name in ("GROUP_CONCAT", "STRING_AGG"):
+            if len(a.args) > 2:
+                raise SQLError(f"wrong number of arguments to function {a.name}()")
+            extra_fns = [ec.compile(x, scope) for x in a.args[1:]]
+        elif len(a.args) != 1:
+            raise SQLError(f"wrong number of arguments to function {a.name}()")
+        else:
+            extra_fns = []
+        for x in a.args:
+            if contains_aggregate(x):
+                raise SQLError(f"misuse of aggregate function {a.name}()")
+        specs.append((fn, ec.compile(a.args[0], scope), a.distinct, extra_fns))
+    bare_fns = [ec.compile(b, scope) for b in agg.bare]
+    minmax_arg = None
+    if len(specs) == 1 and agg.aggs[0].name in ("MIN", "MAX") and not agg.aggs[0].distinct:
+        minmax_arg = specs[0][1]
+    null_row = (None,) * scope.width
+    nkeys = len(key_fns)
+    grouped = nkeys > 0
+    if nkeys == 1:
+        kf0 = key_fns[0]
+        keyf: Fn = kf0
+    elif nkeys > 1:
+        keyf = lambda r: tuple([f(r) for f in key_fns])  # noqa: E731
+    sort_key = T.sort_key
+
+    def finish(key: Any, grp: list[Any]) -> tuple[Any, ...]:
+        out = list(key) if nkeys > 1 else ([key] if nkeys == 1 else [])
+        for fn, arg, distinct, extra in specs:
+            if fn is None:
+                out.append(len(grp))
+                continue
+            vals = list(map(arg, grp))
+            if distinct:
+                seen = set()
+                dv = []
+                for v in vals:
+                    if v not in seen:
+                        seen.add(v)
+                        dv.append(v)
+                vals = dv
+            if extra:
+                sep = extra[0](grp[0]) if grp else ","
+                out.append(fn(vals, sep))
+            else:
+                out.append(fn(vals))
+        # bare columns and subqueries read the group's last row (a row of
+        # NULLs for the one group of an empty input, as in SQLite); with a
+        # single MIN() or MAX(), the row that holds that minimum or maximum
+        last = grp[-1] if grp else null_row
+        if minmax_arg is not None and grp and bare_fns:
+            best = out[nkeys]
+            if best is not None:
+                for row in grp:
+                    v = minmax_arg(row)
+                    if v is not None and T.compare(v, best) == 0:
+                        last = row
+                        break
+        for b in bare_fns:
+            out.append(b(last))
+        return tuple(out)
+
+    def run(rows: Iterator[Any]) -> Iterator[Any]:
+        if not grouped:
+            yield finish(None, list(rows))
+            return
+        groups: dict[Any, list[Any]] = {}
+        get = groups.get
+        for r in rows:
+            k = keyf(r)
+            g = get(k)
+            if g is None:
+                groups[k] = [r]
+            else:
+                g.append(r)
+        keys = list(groups)
+        try:
+            keys.sort() if nkeys == 1 else keys.sort(key=lambda k: tuple(sort_key(x) for x in k))
+        except TypeError:
+            keys.sort(key=sort_key)
+        for k in keys:
+            yield finish(k, groups[k])
+
+    return run
+
+
+def distinct_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """rows without repeats, in first-seen order."""
+    seen = set()
+    for r in rows:
+        if r not in seen:
+            seen.add(r)
+            yield r
