@@ -14,11 +14,11 @@ from toondb.errors import *  # noqa: F401,F403
 from toondb.errors import ConnectionError  # noqa: F401,A004  (the old name, not in __all__)
 from toondb.errors import __all__ as _error_names
 from toondb.ipc import IpcClient
+from toondb.version import __version__
 
 if TYPE_CHECKING:
     from toondb.vector.index import VectorIndex
 
-__version__ = "0.3.0"
 
 __all__ = ["Database", "Transaction", "IpcClient", "VectorIndex", "__version__", *_error_names]
 

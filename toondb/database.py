@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, overload
 from toondb.storage.env import DATA_FILE, LOCK_FILE, StorageEnvironment, StorageTransaction
 
 if TYPE_CHECKING:
-    from toondb.dbapi import Connection
+    from toondb.dbapi.connection import Connection
     from toondb.sql.result import Result
     from toondb.sql.session import Session
     from toondb.toon.query import Prefix, Query
@@ -216,9 +216,11 @@ class Database(StorageEnvironment):
         tuples, transactions begun before DML and ended by commit() / rollback());
         closing it leaves the database open. options: toondb.dbapi.connect's
         (isolation_level, autocommit, detect_types, check_same_thread, factory)."""
-        from toondb import dbapi
+        from toondb.dbapi.backend import Embedded
+        from toondb.dbapi.connection import Connection
 
-        return dbapi.connect(self, **options)
+        make = options.pop("factory", None) or Connection
+        return make(Embedded(self, owned=False), **options)  # type: ignore[no-any-return]
 
     # ---- the query builder (toondb.toon.query)
 

@@ -32,7 +32,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
-import toondb
 from toondb.cli.commands import (
     cmd_check,
     cmd_delete,
@@ -49,6 +48,7 @@ from toondb.cli.render import MODES
 from toondb.cli.transfer import EXPORT_DESCRIPTION, IMPORT_DESCRIPTION, cmd_export, cmd_import
 from toondb.cli.vectors import add_index_commands
 from toondb.errors import CLIError, ToonDBError
+from toondb.version import __version__
 
 __all__ = ["main", "build_parser"]
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'toondb COMMAND --help' for a command's options. The server is "
         "'toondb-server --db PATH'.",
     )
-    p.add_argument("--version", action="version", version=f"toondb {toondb.__version__}")
+    p.add_argument("--version", action="version", version=f"toondb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any, Callable
 
-import toondb
 from toondb.cli.common import EXIT_ERROR, EXIT_OK, error_message, key_bytes, snapshot, whole_number
 from toondb.cli.render import MODES, is_blank_sql, print_mapping, render, show_bytes, split_sql
 from toondb.database import Database
 from toondb.errors import CLIError, CorruptionError, ToonDBError
+from toondb.version import __version__
 
 __all__ = ["Shell", "HELP"]
 
@@ -104,7 +104,7 @@ class Shell:
         history = self._start_readline() if self.interactive else None
         if self.interactive:
             self.out.write(
-                f"toondb {toondb.__version__} shell on {self.db.path}\n"
+                f"toondb {__version__} shell on {self.db.path}\n"
                 "Enter SQL ending with ';', or .help for commands.\n"
             )
         try:

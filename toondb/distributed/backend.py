@@ -18,15 +18,14 @@ decides between ShardUnavailableError and flagged partial results.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from toondb.distributed.location import StorageLocation
 from toondb.distributed.manifest import Manifest
 from toondb.errors import ShardUnavailableError
 
-__all__ = ["BACKENDS", "Outcome", "ShardPool", "open_pool", "run_builds", "unavailable"]
+__all__ = ["BACKENDS", "Outcome", "ShardPool", "check_backend", "unavailable"]
 
 BACKENDS = ("local", "ray")
 
@@ -80,47 +79,3 @@ def check_backend(backend: str) -> str:
             f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}"
         )
     return backend
-
-
-def open_pool(
-    backend: str,
-    location: StorageLocation,
-    manifest: Manifest,
-    *,
-    read_only: bool,
-    threads: int | None,
-    verify: bool,
-    open_timeout: float,
-    options: Mapping[str, Any] | None,
-) -> ShardPool:
-    """Start one worker per shard of manifest and wait until each opened its file."""
-    if check_backend(backend) == "ray":
-        from toondb.distributed.ray_backend import RayShardPool
-
-        return RayShardPool(location, manifest, read_only=read_only, threads=threads,
-                            verify=verify, open_timeout=open_timeout, options=options)  # fmt: skip
-    from toondb.distributed.local_backend import LocalShardPool
-
-    return LocalShardPool(location, manifest, read_only=read_only, threads=threads,
-                          verify=verify, open_timeout=open_timeout, options=options)  # fmt: skip
-
-
-def run_builds(
-    backend: str,
-    fn: Callable[..., Any],
-    jobs: Sequence[tuple[Any, ...]],
-    *,
-    threads: int | None,
-    options: Mapping[str, Any] | None,
-    on_done: Callable[[Any], None],
-) -> list[Any]:
-    """fn(*job, threads) for every job, in parallel on the backend's workers; on_done
-    is called (in this process) with each result as it arrives. Returns the results
-    in job order; the first failure is raised once every job has ended."""
-    if check_backend(backend) == "ray":
-        from toondb.distributed.ray_backend import run_builds_ray
-
-        return run_builds_ray(fn, jobs, threads=threads, options=options, on_done=on_done)
-    from toondb.distributed.local_backend import run_builds_local
-
-    return run_builds_local(fn, jobs, threads=threads, options=options, on_done=on_done)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Union
 
-from toondb.distributed.backend import check_backend, run_builds
+from toondb.distributed.backend import check_backend
+from toondb.distributed.backends import run_builds
 from toondb.distributed.location import resolve_location
 from toondb.distributed.manifest import Manifest, ShardEntry
 from toondb.distributed.shard_build import ShardBuildStats, build_shard

@@ -203,6 +203,6 @@ def _now() -> str:
 
 
 def _version() -> str:
-    import toondb
+    from toondb.version import __version__
 
-    return str(toondb.__version__)
+    return str(__version__)

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from toondb.distributed.backend import Outcome, ShardPool, open_pool, unavailable
+from toondb.distributed.backend import Outcome, ShardPool, unavailable
+from toondb.distributed.backends import open_pool
 from toondb.distributed.build import Progress, ShardedBuildStats, build_sharded
 from toondb.distributed.location import StorageLocation, resolve_location
 from toondb.distributed.manifest import Manifest, ShardEntry

@@ -54,13 +54,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import toondb
 from toondb import errors
 from toondb.database import Database
 from toondb.ipc import protocol as P
 from toondb.ipc.handlers import register_handler
 from toondb.ipc.protocol import unix_address
 from toondb.ipc.session import FRAME_TIMEOUT, Session
+from toondb.version import __version__
 
 __all__ = ["Server", "main", "SOCKET_NAME", "LOCK_NAME", "FRAME_TIMEOUT", "register_handler"]
 
@@ -141,7 +141,7 @@ class Server:
         db = self.db
         self.info = {
             "server": "toondb-server",
-            "version": toondb.__version__,
+            "version": __version__,
             "protocol": P.VERSION,
             "pid": os.getpid(),
             "database": self.db_path,

@@ -25,9 +25,9 @@ from toondb.sql.writer import index_entry_key
 
 
 def _column_info(cd: ast.ColumnDef) -> ColumnInfo:
-    default_sql = None
-    if cd.default is not None:
-        default_sql = cd.default_text if cd.default_text is not None else sql_text(cd.default)
+    default_sql = cd.default_text  # DEFAULT (expr): its text
+    if default_sql is None and cd.default is not None:
+        default_sql = sql_text(cd.default)
     return ColumnInfo(cd.name, cd.type_name, cd.not_null, default_sql, cd.primary_key, cd.collation)
 
 

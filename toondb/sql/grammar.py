@@ -80,8 +80,7 @@ _track_terminals(_expr_only)
 
 # ------------------------------------------------------------------ parse()
 
-_lock = threading.RLock()  # pyparsing's packrat cache is not thread-safe; reentrant:
-# a column DEFAULT (expr) is parsed again by parse_expression inside parse()
+_lock = threading.Lock()  # pyparsing's packrat cache is not thread-safe
 
 
 def _assign_params(node: Any, state: dict[str, Any]) -> None:

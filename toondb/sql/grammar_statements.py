@@ -456,11 +456,9 @@ def _column_def(s: str, loc: int, t: pp.ParseResults) -> ast.ColumnDef:
             col.checks.append((name, toks[1]))
         elif up == "DEFAULT":
             val = toks[1]
-            if isinstance(val, str):  # parenthesised expression text
-                from toondb.sql.grammar import parse_expression  # (it imports this module)
-
-                col.default_text = val
-                col.default = parse_expression(val)
+            if isinstance(val, str):  # parenthesised expression text (parsed by the
+                col.default_text = val  # catalog when the table is loaded)
+                col.default = None
             else:
                 col.default = val
                 col.default_text = None

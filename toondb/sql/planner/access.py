@@ -10,7 +10,7 @@ the one comparison the C row decoder may test itself while scanning
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toondb.errors import SchemaError
 from toondb.sql import ast
@@ -18,10 +18,7 @@ from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, FullScan, IndexScan, RowidEq, RowidIn, RowidRange
 from toondb.sql.expressions import ExprCompiler, Scope
-from toondb.sql.planner.common import Fn, refs, sql_text
-
-if TYPE_CHECKING:
-    from toondb.sql.planner.planner import Planner
+from toondb.sql.planner.common import Fn, PlannerContext, refs, sql_text
 
 
 def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
@@ -84,7 +81,7 @@ def probe_fn(
 
 
 def choose_access(
-    planner: Planner,
+    planner: PlannerContext,
     scope: Scope,
     k: int,
     conjs: list[ast.Expr],

@@ -5,15 +5,41 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
-from toondb.sql.catalog import TableInfo
+from toondb.sql.catalog import Catalog, TableInfo
+from toondb.sql.executor import Ctx
 from toondb.sql.expressions import ExprCompiler, Scope, Source
 
 Fn = Callable[[Any], Any]
+
+
+class PlannerContext(Protocol):
+    """What the parts of the planner need of the planner (planner.py's Planner): the
+    shared state of one statement, and planning a whole SELECT or one core of it
+    (for subqueries, views and WITH names). The parts take this, so that they import
+    nothing from planner.py, which imports them."""
+
+    catalog: Catalog
+    ctx: Ctx
+    ec: ExprCompiler
+    cte_env: list[Any]  # ctes.CteBinding, innermost last
+    expanding: set[int]
+    view_depth: int
+
+    def plan_select(self, select: ast.Select, parent: Scope | None = None) -> SelectPlan: ...
+
+    def plan_core(
+        self,
+        core: ast.SelectCore,
+        parent: Scope | None,
+        order_by: list[ast.OrderItem],
+        limit: ast.Expr | None,
+        offset: ast.Expr | None,
+    ) -> SelectPlan: ...
 
 
 def split_and(node: ast.Expr | None) -> list[ast.Expr]:

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.executor import sort_rows
 from toondb.sql.expressions import Scope
-from toondb.sql.planner.common import SelectPlan, apply_limit, limit_fns
-
-if TYPE_CHECKING:
-    from toondb.sql.planner.planner import Planner
+from toondb.sql.planner.common import PlannerContext, SelectPlan, apply_limit, limit_fns
 
 
 def plan_values(
-    planner: Planner,
+    planner: PlannerContext,
     core: ast.SelectCore,
     parent: Scope | None,
     order_by: list[ast.OrderItem],
@@ -55,7 +52,7 @@ def plan_values(
     )
 
 
-def plan_compound(planner: Planner, select: ast.Select, parent: Scope | None) -> SelectPlan:
+def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | None) -> SelectPlan:
     """SELECTs joined by UNION [ALL], INTERSECT, EXCEPT, left to right; the
     ORDER BY and LIMIT apply to the whole (ORDER BY terms name output columns)."""
     plans = [planner.plan_core(c, parent, [], None, None) for c in select.cores]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toondb.errors import SQLError
 from toondb.sql import ast
-from toondb.sql.planner.common import SelectPlan, apply_limit, flatten_from, limit_fns
-
-if TYPE_CHECKING:
-    from toondb.sql.planner.planner import Planner
+from toondb.sql.planner.common import (
+    PlannerContext,
+    SelectPlan,
+    apply_limit,
+    flatten_from,
+    limit_fns,
+)
 
 
 class CteBinding:
@@ -68,7 +71,7 @@ def named_columns(plan: SelectPlan, cte: ast.Cte) -> SelectPlan:
     )
 
 
-def lookup(planner: Planner, low: str) -> CteBinding | None:
+def lookup(planner: PlannerContext, low: str) -> CteBinding | None:
     """The WITH name low in scope (the innermost one), or None."""
     for b in reversed(planner.cte_env):
         if b.cte.name.lower() == low:
@@ -76,7 +79,7 @@ def lookup(planner: Planner, low: str) -> CteBinding | None:
     return None
 
 
-def plan_cte(planner: Planner, b: CteBinding) -> SelectPlan:
+def plan_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
     """A reference to a WITH name: its SELECT planned with the names of where it
     was defined, once per reference (SQLite inlines it likewise). One that
     names itself is recursive; names that lead back to themselves otherwise
@@ -97,7 +100,7 @@ def plan_cte(planner: Planner, b: CteBinding) -> SelectPlan:
         planner.expanding.discard(id(b))
 
 
-def plan_recursive_cte(planner: Planner, b: CteBinding) -> SelectPlan:
+def plan_recursive_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
     """initial-select UNION [ALL] recursive-select, as SQLite runs it: the rows
     of the initial select go to a queue; each row taken from the queue is
     output and then the recursive select runs with that one row as the
@@ -179,7 +182,7 @@ def plan_recursive_cte(planner: Planner, b: CteBinding) -> SelectPlan:
     )
 
 
-def view_ref(planner: Planner, node: ast.TableRef) -> ast.SubqueryRef:
+def view_ref(planner: PlannerContext, node: ast.TableRef) -> ast.SubqueryRef:
     """A view in FROM: its SELECT, planned as a subquery named by the view."""
     from toondb.sql.grammar import parse
 

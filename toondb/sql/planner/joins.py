@@ -12,7 +12,7 @@ conjunct (``hash_keys``); else a nested loop over its rows, read once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
@@ -30,6 +30,7 @@ from toondb.sql.expressions import ExprCompiler, Scope, Source
 from toondb.sql.planner.access import c_filter, choose_access, order_column
 from toondb.sql.planner.common import (
     Fn,
+    PlannerContext,
     and_all,
     flatten_from,
     refs,
@@ -39,9 +40,6 @@ from toondb.sql.planner.common import (
     table_defaults,
 )
 from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
-
-if TYPE_CHECKING:
-    from toondb.sql.planner.planner import Planner
 
 
 class Step:
@@ -55,7 +53,10 @@ class Step:
 
 
 def resolve_from(
-    planner: Planner, core: ast.SelectCore, parent: Scope | None, plan_subqueries: bool = True
+    planner: PlannerContext,
+    core: ast.SelectCore,
+    parent: Scope | None,
+    plan_subqueries: bool = True,
 ) -> tuple[
     list[Source],
     list[tuple[str | None, Any, ast.Expr | None, list[str] | None, Source]],
@@ -111,7 +112,7 @@ def resolve_from(
 
 
 def plan_from(
-    planner: Planner,
+    planner: PlannerContext,
     core: ast.SelectCore,
     parent: Scope | None,
     order: tuple[ast.Expr, bool] | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
@@ -13,15 +13,19 @@ from toondb.sql import types as T
 from toondb.sql.executor import sort_rows, top_rows
 from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
 from toondb.sql.functions import AGG_FUNCS
-from toondb.sql.planner.common import Fn, SelectPlan, apply_limit, limit_fns, sql_text
+from toondb.sql.planner.common import (
+    Fn,
+    PlannerContext,
+    SelectPlan,
+    apply_limit,
+    limit_fns,
+    sql_text,
+)
 from toondb.sql.planner.joins import plan_from
-
-if TYPE_CHECKING:
-    from toondb.sql.planner.planner import Planner
 
 
 def plan_select_core(
-    planner: Planner,
+    planner: PlannerContext,
     core: ast.SelectCore,
     parent: Scope | None,
     order_by: list[ast.OrderItem],
