@@ -28,6 +28,7 @@ cdef class DocList:
     cdef int64_t* pos
     cdef readonly Py_ssize_t n
     cdef readonly Py_ssize_t npos
+    cdef readonly bint zero_colset   # filtered to no column at all (see Iter.zero)
 
     def __cinit__(self):
         self.rowid = NULL
@@ -188,6 +189,7 @@ def build_doclist(list sources, colset, bint skip_empty) -> DocList:
         startbuf.n += 4
         dl.n = rowbuf.n // 8
         dl.npos = posbuf.n // 8
+        dl.zero_colset = colset is not None and len(colset) == 0 and not skip_empty
         dl.rowid = <int64_t*>rowbuf.p
         dl.pstart = <int32_t*>startbuf.p
         dl.pos = <int64_t*>posbuf.p
@@ -214,6 +216,8 @@ cdef struct Iter:
     Py_ssize_t i
     bint eof
     bint first               # ^: only offset 0 counts (the phrase's first term)
+    bint zero                # an empty column filter: FTS5's iterator then never
+                             # sets its rowid, which stays 0 while it advances
 
 
 cdef struct PosBuf:
@@ -280,6 +284,8 @@ cdef inline int pos_reserve(PosBuf* b, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline int64_t it_rowid(Iter* it) noexcept nogil:
+    if it.zero:
+        return 0
     return it.rowid[it.i]
 
 

@@ -94,6 +94,7 @@ cdef class Matcher:
             self.ev.iters[k].i = 0
             self.ev.iters[k].eof = dl.n == 0
             self.ev.iters[k].first = bool(first)
+            self.ev.iters[k].zero = dl.zero_colset
 
     cdef int record(self) noexcept nogil:
         cdef Ev* ev = &self.ev

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from toondb.errors import CorruptionError
+from toondb.errors import CorruptionError, FullTextError
 from toondb.text.match import Match
 from toondb.text.tokenizers import Tokenizer
 
@@ -128,9 +128,17 @@ def _utf8(s: str | None) -> bytes:
 
 
 def highlight(
-    tok: Tokenizer, match: Match, col: int, text: str | None, open: str | None, close: str | None
+    tok: Tokenizer,
+    match: Match,
+    col: int,
+    text: str | None,
+    open: str | None,
+    close: str | None,
+    ncol: int,
 ) -> str | None:
     """highlight(t, col, open, close) for one row; None when text is None."""
+    if col < 0 or col >= ncol:
+        return ""  # FTS5: xColumnText reports SQLITE_RANGE
     if text is None:
         return None
     z = _utf8(text)
@@ -202,21 +210,28 @@ def snippet(
     """snippet(t, col, open, close, ellipsis, ntok) for one row. texts: every
     column's value; column_sizes: the row's token count per column."""
     nphrase = len(match.phrase_sizes)
+    if col >= len(texts):
+        raise FullTextError("column index out of range")
     best_col = col if col >= 0 else 0
     best_start = 0
     best_score = 0
     col_size = 0
+    ok = True  # FTS5's rc: reset by each column, set to CORRUPT by a bad instance
     for i in range(len(texts)):
         if col >= 0 and col != i:
             continue
+        ok = True
         z = _utf8(texts[i]) if texts[i] is not None else None
         starts = _sentence_starts(tok, z) if z is not None else []
         ndoc = column_sizes[i]
         for _ip, ic, io in match.instances:
+            if not ok:
+                break
             if ic != i:
                 continue
             if io > ndoc:
-                raise CorruptionError("full-text index: a phrase instance past its column's size")
+                ok = False  # FTS5 stops reading this column's instances
+                continue
             score, adj = _score(match, ndoc, [False] * nphrase, i, io, ntok)
             if score > best_score:
                 best_score, best_col, best_start, col_size = score, i, adj, ndoc
@@ -229,6 +244,8 @@ def snippet(
                     score += 120 if starts[jj] == 0 else 100
                     if score > best_score:
                         best_score, best_col, best_start, col_size = score, i, starts[jj], ndoc
+    if not ok:
+        raise CorruptionError("database disk image is malformed")
     if best_col >= len(texts) or texts[best_col] is None:
         return None
     z = _utf8(texts[best_col])

@@ -477,7 +477,7 @@ class FullTextIndex:
         """FTS5's highlight(): text (the column's value) with each match wrapped."""
         from toondb.text.auxiliary import highlight
 
-        return highlight(self.tokenizer, match, col, text, open, close)
+        return highlight(self.tokenizer, match, col, text, open, close, len(self.config.columns))
 
     def snippet(
         self,
