@@ -15,7 +15,7 @@ from toondb import Database
 from toondb.errors import CorruptionError, FullTextError
 from toondb.text import FullTextIndex, parse_arguments
 from toondb.text import _postings as P
-from toondb.text.index import TERMS, _successor
+from toondb.text.index import _successor
 
 DOCS = [
     "the quick brown fox",
