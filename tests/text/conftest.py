@@ -107,6 +107,22 @@ def pair_factory(text_db: Database):
 _WS = re.compile(r"\s+")
 
 
+def _scopes(tree: ast.AST) -> list[ast.AST]:
+    """The module, classes and functions, statements only (no expression walk)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.append(node)
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            for child in getattr(node, name, ()) or ():
+                if isinstance(child, (ast.stmt, ast.excepthandler)):
+                    todo.append(child)
+    out.sort(key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+    return out
+
+
 def stdlib_paragraphs(limit: int | None = None) -> list[tuple[str, str]]:
     """(qualified name, paragraph) of the docstrings of the standard library's
     modules, classes and functions, read with ast (nothing is imported), files
@@ -122,7 +138,7 @@ def stdlib_paragraphs(limit: int | None = None) -> list[tuple[str, str]]:
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
         module = ".".join(rel.with_suffix("").parts)
-        for node in ast.walk(tree):
+        for node in _scopes(tree):
             if not isinstance(
                 node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
             ):

@@ -98,7 +98,7 @@ def test_common_terms_split_into_blocks_and_appends_touch_the_last(tmp_path: Pat
                 ix.flush()
         common = [b for b in _blocks(ix) if b[0].startswith(b"t0common\x00\x00")]
         assert len(common) >= 5
-        assert all(len(v) <= ix._limit for _, _, v in common)
+        assert all(len(v) <= ix.block_limit(k[:-8]) for k, _, v in common)
         firsts = [r for _, r, _ in common]
         assert firsts == sorted(firsts)
         assert len(rowids(ix, "common")) == 3000
@@ -186,6 +186,18 @@ def test_unindexed_columns_and_contentless_rows(tmp_path: Path) -> None:
         assert ix.snippet(m, 0, ["fox tale", None], "[", "]", "...", 5) == "[fox] tale"
         with pytest.raises(FullTextError, match="column index out of range"):
             ix.snippet(m, 5, ["fox tale", None], "[", "]", "...", 5)
+
+
+def test_delete_without_values_scans_the_index(tmp_path: Path) -> None:
+    with Database.open(tmp_path / "db") as db, db.transaction() as txn:
+        ix = FullTextIndex.create(txn, "t", ["a", "b"], {"content": "", "contentless_delete": "1"})
+        rows = {i: [d, d.upper()] for i, d in enumerate(DOCS, start=1)}
+        for rowid, values in rows.items():
+            ix.insert(rowid, values)
+        ix.delete(3, None)
+        del rows[3]
+        assert rowids(ix, "fox", order="rowid") == [1, 4, 5]
+        ix.integrity_check(rows.items())
 
 
 def test_delete_all_and_rebuild(tmp_path: Path) -> None:

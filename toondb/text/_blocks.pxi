@@ -14,14 +14,35 @@ cdef struct Entries:
     Py_ssize_t cap
 
 
-cdef int entries_push(Entries* es, int64_t rowid, const uint8_t* pl, Py_ssize_t npl) except -1:
+# error codes of the nogil decoders
+DEF E_NOMEM = -1
+DEF E_ROWID = -2          # truncated rowid
+DEF E_ORDER = -3          # rowids do not ascend
+DEF E_POSLIST = -4        # truncated position list
+DEF E_HEADER = -5         # truncated block header
+DEF E_COLUMN = -6         # truncated column switch
+
+
+cdef object decode_error(int code):
+    if code == E_NOMEM:
+        return MemoryError()
+    return corrupt({
+        E_ROWID: "truncated rowid in a posting block",
+        E_ORDER: "rowids of a posting block do not ascend",
+        E_POSLIST: "truncated position list",
+        E_HEADER: "truncated block header",
+        E_COLUMN: "truncated column switch",
+    }.get(code, "undecodable posting block"))
+
+
+cdef int entries_add(Entries* es, int64_t rowid, const uint8_t* pl, Py_ssize_t npl) noexcept nogil:
     cdef Entry* ne
     cdef Py_ssize_t cap
     if es.n == es.cap:
         cap = es.cap * 2 if es.cap else 64
         ne = <Entry*>realloc(es.e, cap * sizeof(Entry))
         if ne == NULL:
-            raise MemoryError()
+            return E_NOMEM
         es.e = ne
         es.cap = cap
     es.e[es.n].rowid = rowid
@@ -31,28 +52,44 @@ cdef int entries_push(Entries* es, int64_t rowid, const uint8_t* pl, Py_ssize_t 
     return 0
 
 
-cdef int decode_entries(const uint8_t* p, Py_ssize_t n, int64_t first, bint header,
-                        Entries* out) except -1:
+cdef int entries_push(Entries* es, int64_t rowid, const uint8_t* pl, Py_ssize_t npl) except -1:
+    if entries_add(es, rowid, pl, npl) < 0:
+        raise MemoryError()
+    return 0
+
+
+cdef int entries_decode(const uint8_t* p, Py_ssize_t n, int64_t first, bint header,
+                        Entries* out) noexcept nogil:
     """Append the entries of a block (header=True: skip the header; the first
-    delta counts from `first`) or of a pending buffer (first=0, no header)."""
+    delta counts from `first`) or of a pending buffer (first=0, no header);
+    0 or an E_ code."""
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t start
     cdef uint64_t v
     cdef int64_t rowid = first
     cdef bint any_entry = False
     if header and get_varint(p, n, &i, &v) < 0:
-        raise corrupt("truncated block header")
+        return E_HEADER
     while i < n:
         if get_varint(p, n, &i, &v) < 0:
-            raise corrupt("truncated rowid in a posting block")
+            return E_ROWID
         if any_entry and v == 0:
-            raise corrupt("rowids of a posting block do not ascend")
+            return E_ORDER
         rowid = <int64_t>(<uint64_t>rowid + v)
         start = i
         if skip_poslist(p, n, &i) < 0:
-            raise corrupt("truncated position list")
-        entries_push(out, rowid, p + start, i - start)
+            return E_POSLIST
+        if entries_add(out, rowid, p + start, i - start) < 0:
+            return E_NOMEM
         any_entry = True
+    return 0
+
+
+cdef int decode_entries(const uint8_t* p, Py_ssize_t n, int64_t first, bint header,
+                        Entries* out) except -1:
+    cdef int rc = entries_decode(p, n, first, header, out)
+    if rc < 0:
+        raise decode_error(rc)
     return 0
 
 

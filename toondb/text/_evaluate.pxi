@@ -62,35 +62,133 @@ cdef int _cmp_rowpos(const void* a, const void* b) noexcept nogil:
     return 0
 
 
-cdef int poslist_positions(const uint8_t* p, Py_ssize_t n, const uint8_t* keep, int nkeep,
-                           Buf* out) except -1:
-    """Append the positions of one poslist (columns in keep, or all when keep is
-    NULL) to out as int64; the count appended."""
+cdef int64_t positions_decode(const uint8_t* p, Py_ssize_t n, const uint8_t* keep, int nkeep,
+                              Buf* out) noexcept nogil:
+    """Append the positions of one poslist (columns in keep[0:nkeep], or all
+    when keep is NULL) to out as int64; the count appended, or an E_ code."""
     cdef Py_ssize_t i = 0
     cdef uint64_t v
     cdef int64_t col = 0
     cdef int64_t off = 0
-    cdef int count = 0
+    cdef int64_t count = 0
     cdef bint take = keep == NULL or (nkeep > 0 and keep[0])
     while True:
         if get_varint(p, n, &i, &v) < 0:
-            raise corrupt("truncated position list")
+            return E_POSLIST
         if v == 0:
             return count
         if v == 1:
             if get_varint(p, n, &i, &v) < 0:
-                raise corrupt("truncated column switch")
+                return E_COLUMN
             col = <int64_t>v
             off = 0
             take = keep == NULL or (col < nkeep and keep[col])
             continue
         off += <int64_t>v - 2
         if take:
-            if out.n + 8 > out.cap:
-                buf_reserve(out, 8)
+            if out.n + 8 > out.cap and buf_grow(out, 8) < 0:
+                return E_NOMEM
             (<int64_t*>(out.p + out.n))[0] = (col << 32) | (off & 0xFFFFFFFFLL)
             out.n += 8
             count += 1
+
+
+cdef struct Src:                  # one stored block of a term
+    const uint8_t* p
+    Py_ssize_t n
+    int64_t first
+
+
+cdef inline int push_row(Buf* rows, Buf* starts, int64_t rowid, int32_t start) noexcept nogil:
+    if buf_grow(rows, 8) < 0 or buf_grow(starts, 4) < 0:
+        return E_NOMEM
+    (<int64_t*>(rows.p + rows.n))[0] = rowid
+    rows.n += 8
+    (<int32_t*>(starts.p + starts.n))[0] = start
+    starts.n += 4
+    return 0
+
+
+cdef int doclist_fill(const Src* src, Py_ssize_t nsrc, bint several, const uint8_t* keep,
+                      int nkeep, bint skip_empty, Buf* rows, Buf* starts, Buf* pos) noexcept nogil:
+    """Decode the blocks into rows / starts / positions (see build_doclist)."""
+    cdef Entries es
+    cdef Buf pairs
+    cdef Py_ssize_t k, j
+    cdef int64_t cnt
+    cdef int32_t start = 0
+    cdef int rc = 0
+    cdef RowPos* rp
+    cdef RowPos* rp_end
+    cdef int64_t cur
+    es.e = NULL
+    es.n = es.cap = 0
+    pairs.p = NULL
+    pairs.n = pairs.cap = 0
+    for k in range(nsrc):
+        rc = entries_decode(src[k].p, src[k].n, src[k].first, True, &es)
+        if rc < 0:
+            break
+    if rc == 0 and not several:
+        for k in range(es.n):
+            cnt = positions_decode(es.e[k].pl, es.e[k].npl, keep, nkeep, pos)
+            if cnt < 0:
+                rc = <int>cnt
+                break
+            if cnt == 0 and skip_empty:
+                continue
+            rc = push_row(rows, starts, es.e[k].rowid, start)
+            if rc < 0:
+                break
+            start += <int32_t>cnt
+    elif rc == 0:
+        # a prefix over several terms: gather (rowid, position), sort, group
+        for k in range(es.n):
+            j = pos.n
+            cnt = positions_decode(es.e[k].pl, es.e[k].npl, keep, nkeep, pos)
+            if cnt < 0:
+                rc = <int>cnt
+                break
+            if buf_grow(&pairs, (cnt + 1) * sizeof(RowPos)) < 0:
+                rc = E_NOMEM
+                break
+            while j < pos.n:
+                rp = <RowPos*>(pairs.p + pairs.n)
+                rp.rowid = es.e[k].rowid
+                rp.pos = (<int64_t*>(pos.p + j))[0]
+                pairs.n += sizeof(RowPos)
+                j += 8
+            if cnt == 0 and not skip_empty:
+                rp = <RowPos*>(pairs.p + pairs.n)   # a row with no position
+                rp.rowid = es.e[k].rowid
+                rp.pos = -1
+                pairs.n += sizeof(RowPos)
+        pos.n = 0
+        if rc == 0:
+            qsort(pairs.p, pairs.n // sizeof(RowPos), sizeof(RowPos), _cmp_rowpos)
+            rp = <RowPos*>pairs.p
+            rp_end = <RowPos*>(pairs.p + pairs.n)
+            while rp < rp_end and rc == 0:
+                cur = rp.rowid
+                rc = push_row(rows, starts, cur, start)
+                while rc == 0 and rp < rp_end and rp.rowid == cur:
+                    if rp.pos >= 0:
+                        if buf_grow(pos, 8) < 0:
+                            rc = E_NOMEM
+                            break
+                        (<int64_t*>(pos.p + pos.n))[0] = rp.pos
+                        pos.n += 8
+                        start += 1
+                    rp += 1
+    if rc == 0:
+        if buf_grow(starts, 4) < 0:
+            rc = E_NOMEM
+        else:
+            (<int32_t*>(starts.p + starts.n))[0] = <int32_t>(pos.n // 8)
+            starts.n += 4
+    free(es.e)
+    free(pairs.p)
+    return rc
 
 
 def build_doclist(list sources, colset, bint skip_empty) -> DocList:
@@ -98,23 +196,20 @@ def build_doclist(list sources, colset, bint skip_empty) -> DocList:
     [(first_rowid, value), ...] per index term (several for a prefix scanned in
     the main index, merged: positions of one row unite). colset: the columns
     kept (None: all). skip_empty: drop rows left with no position (FTS5 does
-    for a scanned prefix; a plain term keeps them, as empty poslists)."""
-    cdef Entries es
-    cdef Buf posbuf, rowbuf, startbuf, pairs
+    for a scanned prefix; a plain term keeps them, as empty poslists). The
+    decoding runs without the GIL."""
+    cdef Buf posbuf, rowbuf, startbuf
     cdef uint8_t* keep = NULL
     cdef int nkeep = 0
-    cdef Py_ssize_t k, j, cnt
-    cdef int32_t start
+    cdef Src* src = NULL
+    cdef Py_ssize_t nsrc = sum(len(b) for b in sources)
+    cdef Py_ssize_t k = 0
+    cdef bint several = len(sources) > 1
     cdef bytes v
+    cdef int rc
     cdef DocList dl = DocList()
-    cdef RowPos* rp
-    cdef RowPos* rp_end
-    cdef int64_t cur
-    es.e = NULL
-    es.n = es.cap = 0
-    posbuf.p = rowbuf.p = startbuf.p = pairs.p = NULL
+    posbuf.p = rowbuf.p = startbuf.p = NULL
     posbuf.n = posbuf.cap = rowbuf.n = rowbuf.cap = startbuf.n = startbuf.cap = 0
-    pairs.n = pairs.cap = 0
     keepalive = []
     try:
         if colset is not None:
@@ -125,68 +220,21 @@ def build_doclist(list sources, colset, bint skip_empty) -> DocList:
             memset(keep, 0, nkeep if nkeep else 1)
             for c in colset:
                 keep[c] = 1
+        src = <Src*>malloc(max(1, nsrc) * sizeof(Src))
+        if src == NULL:
+            raise MemoryError()
         for blocks in sources:
             for first, value in blocks:
                 v = _b(value)
                 keepalive.append(v)
-                decode_entries(<const uint8_t*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), first, True, &es)
-        if len(sources) <= 1:
-            start = 0
-            for k in range(es.n):
-                cnt = poslist_positions(es.e[k].pl, es.e[k].npl, keep, nkeep if colset is not None else 0, &posbuf) \
-                    if colset is not None else poslist_positions(es.e[k].pl, es.e[k].npl, NULL, 0, &posbuf)
-                if cnt == 0 and skip_empty:
-                    continue
-                buf_reserve(&rowbuf, 8)
-                (<int64_t*>(rowbuf.p + rowbuf.n))[0] = es.e[k].rowid
-                rowbuf.n += 8
-                buf_reserve(&startbuf, 4)
-                (<int32_t*>(startbuf.p + startbuf.n))[0] = start
-                startbuf.n += 4
-                start += <int32_t>cnt
-        else:
-            # a prefix over several terms: gather (rowid, position), sort, group
-            for k in range(es.n):
-                j = posbuf.n
-                cnt = poslist_positions(es.e[k].pl, es.e[k].npl, keep, nkeep, &posbuf) \
-                    if colset is not None else poslist_positions(es.e[k].pl, es.e[k].npl, NULL, 0, &posbuf)
-                buf_reserve(&pairs, cnt * sizeof(RowPos) + 1)
-                while j < posbuf.n:
-                    rp = <RowPos*>(pairs.p + pairs.n)
-                    rp.rowid = es.e[k].rowid
-                    rp.pos = (<int64_t*>(posbuf.p + j))[0]
-                    pairs.n += sizeof(RowPos)
-                    j += 8
-                if cnt == 0 and not skip_empty:
-                    # keep the row with no position (sorts before any position)
-                    buf_reserve(&pairs, sizeof(RowPos))
-                    rp = <RowPos*>(pairs.p + pairs.n)
-                    rp.rowid = es.e[k].rowid
-                    rp.pos = -1
-                    pairs.n += sizeof(RowPos)
-            posbuf.n = 0
-            qsort(pairs.p, pairs.n // sizeof(RowPos), sizeof(RowPos), _cmp_rowpos)
-            rp = <RowPos*>pairs.p
-            rp_end = <RowPos*>(pairs.p + pairs.n)
-            start = 0
-            while rp < rp_end:
-                cur = rp.rowid
-                buf_reserve(&rowbuf, 8)
-                (<int64_t*>(rowbuf.p + rowbuf.n))[0] = cur
-                rowbuf.n += 8
-                buf_reserve(&startbuf, 4)
-                (<int32_t*>(startbuf.p + startbuf.n))[0] = start
-                startbuf.n += 4
-                while rp < rp_end and rp.rowid == cur:
-                    if rp.pos >= 0:
-                        buf_reserve(&posbuf, 8)
-                        (<int64_t*>(posbuf.p + posbuf.n))[0] = rp.pos
-                        posbuf.n += 8
-                        start += 1
-                    rp += 1
-        buf_reserve(&startbuf, 4)
-        (<int32_t*>(startbuf.p + startbuf.n))[0] = <int32_t>(posbuf.n // 8)
-        startbuf.n += 4
+                src[k].p = <const uint8_t*>PyBytes_AS_STRING(v)
+                src[k].n = PyBytes_GET_SIZE(v)
+                src[k].first = first
+                k += 1
+        with nogil:
+            rc = doclist_fill(src, nsrc, several, keep, nkeep, skip_empty, &rowbuf, &startbuf, &posbuf)
+        if rc < 0:
+            raise decode_error(rc)
         dl.n = rowbuf.n // 8
         dl.npos = posbuf.n // 8
         dl.zero_colset = colset is not None and len(colset) == 0 and not skip_empty
@@ -196,12 +244,11 @@ def build_doclist(list sources, colset, bint skip_empty) -> DocList:
         rowbuf.p = startbuf.p = posbuf.p = NULL
         return dl
     finally:
-        free(es.e)
+        free(src)
         free(keep)
         free(posbuf.p)
         free(rowbuf.p)
         free(startbuf.p)
-        free(pairs.p)
 
 
 # ---------------------------------------------------------------------------

@@ -60,7 +60,8 @@ cdef struct Buf:
     Py_ssize_t cap
 
 
-cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
+cdef int buf_grow(Buf* b, Py_ssize_t extra) noexcept nogil:
+    """Make room for extra more bytes; -1 when out of memory."""
     cdef Py_ssize_t need = b.n + extra
     cdef Py_ssize_t cap
     cdef uint8_t* np
@@ -71,9 +72,15 @@ cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
         cap *= 2
     np = <uint8_t*>realloc(b.p, cap)
     if np == NULL:
-        raise MemoryError()
+        return -1
     b.p = np
     b.cap = cap
+    return 0
+
+
+cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
+    if buf_grow(b, extra) < 0:
+        raise MemoryError()
     return 0
 
 

@@ -156,7 +156,8 @@ class FullTextIndex:
         self.flush_bytes = FLUSH_BYTES
         page = getattr(getattr(txn, "database", None), "page_size", 4096)
         max_key = page // 4 - 32
-        self._limit = (page - 28) // 4 - 2 - 6  # largest inline cell, less its header
+        # the B+tree keeps a cell (6 header bytes, key, value) inline up to this size
+        self._max_cell = (page - 28) // 4 - 2
         self._max_key_term = max_key - 12
         self._indexed = [not u for u in config.unindexed]
         self._pending = self._new_pending()
@@ -297,6 +298,11 @@ class FullTextIndex:
             self._pending.clear()
             self._pending_docs = []
 
+    def block_limit(self, kp: bytes) -> int:
+        """The largest block value of a term whose keys start with kp (P3): its
+        cell must stay inline, so four of them fill a page."""
+        return max(64, self._max_cell - 6 - len(kp) - 8)
+
     def _term_blocks(self, kp: bytes, lo: int, hi: int) -> list[tuple[bytes, int, bytes]]:
         """The stored blocks of a term that may hold rowids in [lo, hi]: the one
         starting at or before lo and those starting in (lo, hi], in order."""
@@ -318,7 +324,7 @@ class FullTextIndex:
         old = self._term_blocks(kp, lo, hi)
         if pending is None and not old:
             return
-        new = P.merge_blocks([(r, v) for _, r, v in old], pending, deletes, self._limit)
+        new = P.merge_blocks([(r, v) for _, r, v in old], pending, deletes, self.block_limit(kp))
         old_by_key = {k: v for k, _, v in old}
         tree = self.tree
         new_keys = set()
@@ -351,8 +357,14 @@ class FullTextIndex:
             elif raw is not None:
                 self.tree.delete(key)
 
-    def delete(self, rowid: int, values: Sequence[str | None]) -> None:
-        """Remove a row, given the values it was indexed with (FTS5's 'delete')."""
+    def delete(self, rowid: int, values: Sequence[str | None] | None) -> None:
+        """Remove a row, given the values it was indexed with (FTS5's 'delete'
+        command). With values None (a contentless table with
+        contentless_delete=1, where nobody has them) every term's blocks are
+        searched for the row: correct, but a scan of the whole index."""
+        if values is None:
+            self._delete_unknown(rowid)
+            return
         if len(values) != len(self.config.columns):
             raise ValueError(f"expected {len(self.config.columns)} values, got {len(values)}")
         self.flush()
@@ -367,11 +379,25 @@ class FullTextIndex:
         gone = {rowid}
         for key in sorted(keys):
             self._merge_term(key[0], key[1:], None, gone)
+        self._forget_row(rowid, sizes)
+
+    def _forget_row(self, rowid: int, sizes: Sequence[int]) -> None:
         self._write_docsizes([(rowid, ())], remove=True)
         self._totals[0] -= 1
         for c, s in enumerate(sizes):
             self._totals[c + 1] -= s
         self._write_totals()
+
+    def _delete_unknown(self, rowid: int) -> None:
+        self.flush()
+        sizes = self.column_sizes(rowid)
+        gone = {rowid}
+        for kp, blocks in self._all_terms():
+            for key, first, value in blocks:
+                if first <= rowid <= P.block_last_rowid(first, value):
+                    self._merge_term(kp[1], P.unescape_term(kp[2:-2]), None, gone)
+                    break
+        self._forget_row(rowid, sizes)
 
     def delete_all(self) -> None:
         """Empty the index (FTS5's 'delete-all'), keeping its configuration."""
@@ -397,7 +423,7 @@ class FullTextIndex:
         for kp, blocks in self._all_terms():
             if len(blocks) < 2:
                 continue
-            new = P.merge_blocks([(r, v) for _, r, v in blocks], None, None, self._limit)
+            new = P.merge_blocks([(r, v) for _, r, v in blocks], None, None, self.block_limit(kp))
             if [(r, v) for _, r, v in blocks] == new:
                 continue
             for k, _, _ in blocks:

@@ -35,7 +35,7 @@ def _stored_postings(ix: FullTextIndex) -> dict[bytes, list[tuple[int, list[tupl
                 entries = P.decode_block(first, value, ncol)
             except CorruptionError as exc:
                 raise _fail(ix, f"term {term[1:]!r}: {exc}") from None
-            if len(entries) > 1 and len(value) > ix._limit:
+            if len(entries) > 1 and len(value) > ix.block_limit(kp):
                 raise _fail(ix, f"term {term[1:]!r}: a block of {len(value)} bytes (P3)")
             if rows and entries[0][0] <= rows[-1][0]:
                 raise _fail(ix, f"term {term[1:]!r}: blocks overlap or descend (I1)")
