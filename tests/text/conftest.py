@@ -1,10 +1,12 @@
 """Fixtures of the full-text tests: the reference SQLite (pysqlite3's 3.51 when
-installed, else the stdlib's), paired toondb / FTS5 tables, and a corpus of
-standard-library docstring paragraphs."""
+installed, else the stdlib's; TOONDB_FTS5_REFERENCE=stdlib forces the stdlib's),
+paired toondb / FTS5 tables, and a corpus of standard-library docstring
+paragraphs."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sysconfig
 from collections.abc import Sequence
@@ -15,10 +17,13 @@ import pytest
 from toondb import Database
 from toondb.text import FullTextIndex
 
-try:
-    import pysqlite3.dbapi2 as reference_sqlite
-except ImportError:  # pragma: no cover - the test extra installs it
+if os.environ.get("TOONDB_FTS5_REFERENCE") == "stdlib":
     import sqlite3 as reference_sqlite
+else:
+    try:
+        import pysqlite3.dbapi2 as reference_sqlite
+    except ImportError:  # pragma: no cover - the test extra installs it where it can
+        import sqlite3 as reference_sqlite
 
 REF_VERSION = tuple(int(x) for x in reference_sqlite.sqlite_version.split("."))
 

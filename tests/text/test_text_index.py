@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.text.conftest import fts5_quote, reference_sqlite
+from tests.text.conftest import REF_VERSION, fts5_quote, reference_sqlite
 from toondb import Database
 from toondb.errors import CorruptionError, FullTextError
 from toondb.text import FullTextIndex, parse_arguments
 from toondb.text import _postings as P
 from toondb.text.index import _successor
+
+# options added after the stdlib's 3.40: toondb follows the newer FTS5
+NEEDS_3_43 = pytest.mark.skipif(REF_VERSION < (3, 43, 0), reason="contentless_delete is 3.43+")
 
 DOCS = [
     "the quick brown fox",
@@ -166,7 +169,20 @@ def test_prefix_indexes_answer_as_scans(tmp_path: Path) -> None:
             values = [" ".join(rng.choice(vocab) for _ in range(5)) for _ in range(2)]
             plain.insert(rowid, values)
             pre.insert(rowid, values)
-        for q in ["a*", "al*", "alp*", "alph*", "b*", "be*", "ü*", "üb*", "日*", "日本*", "a : al*", "-b : be*"]:
+        for q in [
+            "a*",
+            "al*",
+            "alp*",
+            "alph*",
+            "b*",
+            "be*",
+            "ü*",
+            "üb*",
+            "日*",
+            "日本*",
+            "a : al*",
+            "-b : be*",
+        ]:
             assert [(m.rowid, m.score) for m in plain.search(q)] == [
                 (m.rowid, m.score) for m in pre.search(q)
             ], q
@@ -266,8 +282,8 @@ def _fts5_error(args: list[str]) -> str | None:
         ["a", "tokenize='unicode61 remove_diacritics 9'"],
         ["a", "columnsize=0"],
         ["a", "columnsize=2"],
-        ["a", "content=''", "contentless_delete=1"],
-        ["a", "contentless_delete=1"],
+        pytest.param(["a", "content=''", "contentless_delete=1"], marks=NEEDS_3_43),
+        pytest.param(["a", "contentless_delete=1"], marks=NEEDS_3_43),
         ["a", "content='x'", "content='y'"],
         ["a", "content_rowid='id'"],
         ["a", "zz=1"],

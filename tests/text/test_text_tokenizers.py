@@ -164,7 +164,10 @@ def test_tokenize_option_words(option: str, words: list[str]) -> None:
         "unicode61 remove_diacritics 3",
         "unicode61 remove_diacritics",
         "unicode61 categories 'L'",
-        "unicode61 categories 'Xy'",
+        pytest.param(
+            "unicode61 categories 'Xy'",
+            marks=pytest.mark.skipif(REF_VERSION < (3, 44, 0), reason="3.40 accepts it"),
+        ),
         "trigram case_sensitive 2",
         "trigram case_sensitive 1 remove_diacritics 1",
         "unicode61,",

@@ -393,7 +393,7 @@ class FullTextIndex:
         sizes = self.column_sizes(rowid)
         gone = {rowid}
         for kp, blocks in self._all_terms():
-            for key, first, value in blocks:
+            for _key, first, value in blocks:
                 if first <= rowid <= P.block_last_rowid(first, value):
                     self._merge_term(kp[1], P.unescape_term(kp[2:-2]), None, gone)
                     break
