@@ -134,7 +134,7 @@ def _runs(category: dict[int, int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _array(ctype: str, name: str, values: list[int], per_line: int = 12) -> str:
+def _array(ctype: str, name: str, values: list[int], per_line: int = 24) -> str:
     lines = [f"static const {ctype} {name}[{len(values)}] = {{"]
     for i in range(0, len(values), per_line):
         lines.append("    " + ", ".join(str(v) for v in values[i : i + per_line]) + ",")
@@ -157,7 +157,7 @@ def render(category, folds, diacritics, version: str) -> str:
         f"#define U61_NCAT {len(CATEGORIES) + 1}",
         f"#define U61_NRUNS {len(runs)}",
         _array("uint32_t", "u61_cat_start", [r[0] for r in runs]),
-        _array("uint8_t", "u61_cat_code", [r[1] for r in runs], 24),
+        _array("uint8_t", "u61_cat_code", [r[1] for r in runs]),
     ]
     for rd, fold in enumerate(folds):
         pairs = sorted(fold.items())

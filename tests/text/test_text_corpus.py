@@ -119,3 +119,14 @@ def test_ranks_break_ties_by_rowid(pair_factory, corpus) -> None:
             p.insert(rowid, ["same", texts[rowid % 7]])  # many identical rows
         for q in ("same", "the", "same OR the", "b : the"):
             compare(p, q)
+
+
+@pytest.mark.slow
+def test_whole_stdlib_corpus(pair_factory) -> None:
+    """Every docstring paragraph of the standard library (about 14k), 600 queries."""
+    everything = stdlib_paragraphs()
+    with pair_factory(["a", "b"], {"prefix": "2 4"}) as p:
+        load(p, everything)
+        for q in corpus_queries(everything, 600, seed=5):
+            compare(p, q, weights=(0.5, 2.0))
+        p.ix.integrity_check(p.rows.items())

@@ -267,3 +267,90 @@ def test_limit_offset_and_rowid_order(pair_factory) -> None:
         assert [m.rowid for m in desc] == [29, 28]
         ranged = p.ix.search("beta", order="rowid", min_rowid=10, max_rowid=12)
         assert [m.rowid for m in ranged] == [10, 11, 12]
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_long_differential_run(pair_factory, data: st.DataObject) -> None:
+    """The checks above with many more examples, every table option, deletes,
+    updates and garbage queries mixed (the slow suite)."""
+    ncol = data.draw(st.integers(1, 3))
+    options = data.draw(
+        st.sampled_from([None, {"prefix": "1 3"}, {"tokenize": "porter"}, {"tokenize": "trigram"}])
+    )
+    rows = data.draw(tables(ncol))
+    with pair_factory(COLS[:ncol], options) as p:
+        for rowid in data.draw(st.permutations(sorted(rows))):
+            p.insert(rowid, rows[rowid])
+        for rowid in data.draw(st.lists(st.sampled_from(sorted(rows)), unique=True)):
+            if data.draw(st.booleans()):
+                p.delete(rowid)
+            else:
+                p.update(rowid, [data.draw(texts()) for _ in range(ncol)])
+        for _ in range(8):
+            compare(
+                p, data.draw(st.one_of(queries(ncol), GARBAGE)), weights=(1.5, 0.25, 2.0)[:ncol]
+            )
+        p.ix.integrity_check(p.rows.items())
+
+
+QUERY_CHARS = st.sampled_from(
+    [
+        "a",
+        "b",
+        "ab",
+        "Z",
+        '"',
+        '""',
+        "(",
+        ")",
+        "{",
+        "}",
+        ":",
+        ",",
+        "+",
+        "*",
+        "-",
+        "^",
+        " ",
+        "NEAR",
+        "AND",
+        "OR",
+        "NOT",
+        "near",
+        "3",
+        ".",
+        "\t",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(QUERY_CHARS, max_size=14))
+def test_parse_errors_match_fts5(parts: list[str]) -> None:
+    """Errors of arbitrary token soups: the same message at the same token."""
+    from tests.text.conftest import reference_sqlite
+    from toondb.text import parse_query, tokenizer
+
+    query = "".join(parts)
+    db = reference_sqlite.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(a, b)")
+    try:
+        db.execute("SELECT * FROM t WHERE t MATCH ?", (query,)).fetchall()
+        expected = None
+    except reference_sqlite.OperationalError as exc:
+        expected = str(exc)
+    finally:
+        db.close()
+    try:
+        parse_query(query, ["a", "b"], tokenizer())
+        got = None
+    except FullTextError as exc:
+        got = str(exc)
+    assert got == expected, query

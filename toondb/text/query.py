@@ -269,6 +269,7 @@ class _Parser:
             invert = True
         if self.peek() == T_STRING:
             self.shift()
+            self.peek()  # FTS5 reduces (and looks the column up) on the next token
             cols = {self.column(self.raw(-1))}
         elif self.peek() == T_LCP:
             self.shift()
@@ -277,6 +278,7 @@ class _Parser:
             cols = set()
             while self.peek() == T_STRING:
                 self.shift()
+                self.peek()
                 cols.add(self.column(self.raw(-1)))
                 self.depth = base + (2 if invert else 1) + 1  # colsetlist
             if self.peek() != T_RCP:
@@ -322,6 +324,7 @@ class _Parser:
             if self.peek() != T_RP:
                 raise self.error()
             self.shift()
+            self.peek()  # the group is reduced, and checked, on the next token
             if name != "NEAR":
                 raise FullTextError(f'fts5: syntax error near "{name}"')
             near = DEFAULT_NEAR
@@ -425,6 +428,7 @@ class _Parser:
         self.depth = base + 1
         while self.peek() in (T_STRING, T_CARET, T_MINUS, T_LCP):
             right = self.cnearset()
+            self.peek()
             node = self.implicit_and(node, right)
             self.depth = base + 1
         return node
