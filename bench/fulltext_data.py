@@ -123,7 +123,7 @@ def queries(n: int = 1000, seed: int = 11) -> list[str]:
         if k == 2:
             return f"NEAR({word()} {word()}, {rng.randrange(2, 12)})"
         if k == 3:
-            return "b : " + word()
+            return "body : " + word()
         return word()
 
     out = []
