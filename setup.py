@@ -24,7 +24,13 @@ if not DEBUG:
 
 # Every extension whose source is present; TOONDB_EXTENSIONS="_hnsw" (comma
 # separated) builds only the named ones, for working on one of them alone.
-MODULES = {"_btree": "storage", "_hnsw": "vector", "_rowcodec": "codec"}
+MODULES = {
+    "_btree": "storage",
+    "_hnsw": "vector",
+    "_rowcodec": "codec",
+    "_tokenize": "text",
+    "_postings": "text",
+}
 EXTENSIONS = [n for n, pkg in MODULES.items() if os.path.exists(f"toondb/{pkg}/{n}.pyx")]
 if os.environ.get("TOONDB_EXTENSIONS"):
     EXTENSIONS = [n for n in os.environ["TOONDB_EXTENSIONS"].split(",") if n in EXTENSIONS]

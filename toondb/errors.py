@@ -44,6 +44,7 @@ __all__ = [
     "SchemaError",
     "ConstraintError",
     "RowFormatError",
+    "FullTextError",
     "VectorIndexError",
     "HnswCorruptionError",
     "ShardedIndexError",
@@ -194,6 +195,14 @@ class ConstraintError(SQLError, IntegrityError):
     """A statement would break a constraint (NOT NULL, UNIQUE, PRIMARY KEY, CHECK,
     FOREIGN KEY); the message names the constraint and the offending values. The
     statement changed nothing."""
+
+
+class FullTextError(SQLError):
+    """A full-text index (toondb.text, SQLite's FTS5) refused an operation, with
+    FTS5's own message: a query that does not parse (``fts5: syntax error near
+    "x"``, ``unterminated string``, ``no such column: x``), an unknown tokenizer or
+    option (``no such tokenizer: x``, ``error in tokenizer constructor``), or an
+    index name that does not exist."""
 
 
 class RowFormatError(CorruptionError):
