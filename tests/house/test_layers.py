@@ -159,7 +159,8 @@ def test_no_source_file_is_too_long_to_hold_in_mind(limit):
     long = {
         str(p.relative_to(ROOT)): n
         for p in PACKAGE.rglob("*")
-        if p.suffix in (".py", ".pyx", ".pxi", ".pxd", ".h") and "_tables" not in p.name
+        if p.suffix in (".py", ".pyx", ".pxi", ".pxd", ".h")
+        and "_tables" not in p.name
         and (n := len(p.read_text().splitlines())) > limit
     }
     assert long == {}
