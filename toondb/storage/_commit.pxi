@@ -476,6 +476,9 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
             tdb_st64(w.dirty[i].buf + PH_TXNID, ns.txnid)
             tdb_st32(w.dirty[i].buf, tdb_crc32c(0, w.dirty[i].buf + 4,
                                                 <size_t>w.dirty[i].npages * e.psize - 4))
+    if note_root_txns(w, &ns) < 0:
+        fl_clear(e)
+        return -1
     if ns.kv.root & TDB_DIRTY:
         ns.kv.root = w.dirty[ns.kv.root & ~TDB_DIRTY].real
     if ns.cat.root & TDB_DIRTY:
