@@ -68,6 +68,7 @@ ctypedef struct EnvC:
     int* slots_owned
     int nslots_owned
     int get_slot
+    int max_owned        # most slots this handle may own (0 = no limit; Env._limit_readers)
     uint32_t nslots
     uint32_t pid
     # durability bookkeeping of sync_mode="normal"
@@ -142,9 +143,9 @@ cdef class Env:
     cdef object _live
     cdef void _mark_forked(self)
     cdef _open_files(self, str data_path, str lock_path, bint create, bint read_only,
-                     int page_size, uint64_t map_size, int max_readers)
+                     int page_size, uint64_t map_size, int max_readers, int file_mode)
     cdef _configure_page_size(self)
-    cdef _create_file(self, str data_path)
+    cdef _create_file(self, str data_path, int file_mode)
     cdef uint32_t _detect_page_size(self, str path) except 0
     cdef bint _needs_recovery(self, uint64_t* maxtxn)
     cdef _recover(self, uint64_t maxtxn)
