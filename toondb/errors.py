@@ -20,15 +20,18 @@ __all__ = [
     "DatabaseLockedError",
     "DatabaseFullError",
     "ReadersFullError",
+    "CursorLimitError",
     "CorruptionError",
     "TransactionError",
     "TransactionClosedError",
     "TransactionConflictError",
+    "TransactionTimeoutError",
     "ForkedHandleError",
     "SQLError",
     "SQLSyntaxError",
     "SchemaError",
     "ConstraintError",
+    "IntegerOverflowError",
     "RowFormatError",
     "VectorIndexError",
     "HnswCorruptionError",
@@ -68,6 +71,12 @@ class ReadersFullError(ToonDBError):
     iterators or transactions, or reopen with a larger ``max_readers``."""
 
 
+class CursorLimitError(ReadersFullError):
+    """A toondb-server connection asked for more open scans than the server allows
+    one connection (``--max-cursors``); exhaust or close some. Also a
+    ``ReadersFullError``: each open scan outside a transaction holds a reader slot."""
+
+
 class CorruptionError(ToonDBError):
     """The page file is damaged: a checksum, a page header or a structural invariant
     does not hold. The message names the page. Restore from a backup; ``toondb check``
@@ -86,6 +95,12 @@ class TransactionConflictError(TransactionError):
     """Another transaction committed a write to a key this transaction also wrote,
     after this one began (first committer wins). Nothing of this transaction was
     applied; retry it."""
+
+
+class TransactionTimeoutError(TransactionClosedError):
+    """toondb-server aborted this connection's transaction: it held the write lock
+    and sent no request for longer than ``--idle-transaction-timeout`` seconds.
+    Nothing of it was applied; begin a new one."""
 
 
 class ForkedHandleError(ToonDBError):
@@ -111,6 +126,12 @@ class ConstraintError(SQLError):
     """A statement would break a constraint (NOT NULL, UNIQUE, PRIMARY KEY, CHECK,
     FOREIGN KEY); the message names the constraint and the offending values. The
     statement changed nothing."""
+
+
+class IntegerOverflowError(SQLError, builtins.OverflowError):
+    """A Python int outside SQLite's 64-bit INTEGER range was given as an SQL
+    parameter. Also a builtin ``OverflowError``, with sqlite3's message, as
+    ``sqlite3`` raises for the same call."""
 
 
 class RowFormatError(CorruptionError):

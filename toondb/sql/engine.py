@@ -88,7 +88,7 @@ class Compiled:
         if (tp is tuple or tp is list) and len(params) == n:
             P[:] = params
             for v in params:
-                if type(v) not in _PLAIN:
+                if type(v) not in _PLAIN or (type(v) is int and not T.I64_MIN <= v <= T.I64_MAX):
                     break
             else:
                 return
@@ -613,6 +613,7 @@ class CompiledInsert(Compiled):
         default_fns = self.default_fns
         apply_aff = T.apply_affinity
         check = T.check_value
+        I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
         simple_targets = targets == list(range(ncols))
         no_dyn_defaults = all(f is None for f in default_fns)
         empty: tuple[Any, ...] = ()
@@ -623,7 +624,7 @@ class CompiledInsert(Compiled):
                 row = list(params)
                 for i, ok, aff in fixes:
                     v = row[i]
-                    if type(v) not in ok:
+                    if type(v) not in ok or (type(v) is int and not I64_MIN <= v <= I64_MAX):
                         row[i] = apply_aff(aff, check(v))
                 yield row
                 continue
