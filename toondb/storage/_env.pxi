@@ -568,20 +568,22 @@ cdef class Env:
         t.kind = K_IMMEDIATE if immediate else (K_WRITE if write else K_READ)
         t.w = wtxn_new(e)
         if t.w == NULL:
+            t.done = 1
             raise MemoryError()
-        if t.kind == K_IMMEDIATE:
-            if wlock(e, e.lock_timeout) < 0:
-                raise_err(e)
+        # On failure, release exactly what was taken, and mark t finished: its
+        # _finish (also run when it is collected) would otherwise release the
+        # write lock again, another thread's by then (invariant 7)
+        if t.kind == K_IMMEDIATE and wlock(e, e.lock_timeout) < 0:
+            t.done = 1
+            wtxn_free(t.w)
+            t.w = NULL
+            raise_err(e)
         t.w.slot = slot_acquire(e) if not e.nolock else -1
         if t.w.slot == -1 and not e.nolock:
-            if t.kind == K_IMMEDIATE:
-                wunlock(e)
+            t._finish()  # the write lock (if taken); no slot
             raise_err(e)
         if snapshot_begin(e, t.w.slot, &st, &dur) < 0:
-            slot_release(e, t.w.slot)
-            t.w.slot = -1
-            if t.kind == K_IMMEDIATE:
-                wunlock(e)
+            t._finish()  # the slot and the write lock
             raise_err(e)
         wtxn_start(t.w, &st, t.kind != K_READ)
         self._live.add(t)
