@@ -118,43 +118,55 @@ cdef int read_meta(EnvC* e, State* cur, State* dur) noexcept nogil:
             return -1
     return -1
 
-cdef int root_check(EnvC* e, uint32_t limit, uint32_t root, uint64_t want,
-                    const char* which) noexcept nogil:
+cdef int root_check(EnvC* e, uint32_t limit, const TreeDesc* d, uint64_t want,
+                    bint catalog, const char* which) noexcept nogil:
     cdef const char* p
     cdef uint64_t got
     cdef char msg[256]
-    if root == 0 or want == 0:  # an empty tree, or not recorded (files of toondb <= 0.3)
+    cdef bint leaf, flagged
+    if d.root == 0:  # an empty tree
         return 0
-    p = clean_page(e, limit, root)
+    p = clean_page(e, limit, d.root)
     if p == NULL:
         # a damaged page: not this check's to report (its header says nothing);
         # the first read of the tree raises CorruptionError naming it
         e.err = 0
         return 0
+    # the root is a node of this tree: a leaf exactly when the depth is 1, and a
+    # catalog leaf exactly in the catalog (pages written by one commit share a
+    # transaction id, so M_ROOTS alone cannot tell them apart)
+    leaf = <uint8_t>p[PH_TYPE] == P_LEAF
+    flagged = (p[PH_FLAGS] & F_CATALOG) != 0
+    if leaf != (d.depth == 1) or (leaf and flagged != catalog):
+        snprintf(msg, sizeof(msg), "the meta page names this page as its %s root (depth %u), "
+                 "but it is not such a node (damaged or forged meta page)", which, d.depth)
+        return corrupt(e, d.root, msg)
     got = tdb_ld64(p + PH_TXNID)
-    if got == want:
+    if want == 0 or got == want:  # 0: not recorded (files of toondb <= 0.3)
         return 0
     snprintf(msg, sizeof(msg), "the meta page names this page as its %s root, written by "
              "transaction %llu, but the page was written by transaction %llu (the meta page "
              "points at another tree: damaged or forged)", which,
              <unsigned long long>want, <unsigned long long>got)
-    return corrupt(e, root, msg)
+    return corrupt(e, d.root, msg)
 
 cdef int roots_check(EnvC* e, const State* s) noexcept nogil:
-    """Invariant 2: each root page of s was written by the transaction s records
+    """Invariant 2: each root page of s is a node of its tree (its type and catalog
+    flag agree with the tree and its depth) written by the transaction s records
     for it (M_ROOTS). -1 (E_CORRUPT) if not, or if the pages are not in the file."""
-    if s.kv_root_txn == 0 and s.cat_root_txn == 0:
+    if s.kv.root == 0 and s.cat.root == 0:
         return 0
     if check_file_size(e, s.page_count) < 0:
         return -1
-    if root_check(e, s.page_count, s.kv.root, s.kv_root_txn, "key-value tree") < 0:
+    if root_check(e, s.page_count, &s.kv, s.kv_root_txn, False, "key-value tree") < 0:
         return -1
-    return root_check(e, s.page_count, s.cat.root, s.cat_root_txn, "catalog")
+    return root_check(e, s.page_count, &s.cat, s.cat_root_txn, True, "catalog")
 
 cdef int note_root_txns(WTxn* w, State* ns) noexcept nogil:
     """Before commit resolves ns's dirty roots: record which transaction wrote
     each root page (M_ROOTS): ns's own for a root this commit writes, else the
-    header of the committed page."""
+    header of the committed page. A new root that is not a node of its tree (the
+    check opening makes, roots_check) is refused before anything is written."""
     cdef const char* p
     cdef TreeDesc* d
     cdef uint64_t* out
@@ -166,6 +178,11 @@ cdef int note_root_txns(WTxn* w, State* ns) noexcept nogil:
             out[0] = 0
         elif d.root & TDB_DIRTY:
             out[0] = ns.txnid
+            p = w.dirty[d.root & ~TDB_DIRTY].buf
+            if (<uint8_t>p[PH_TYPE] == P_LEAF) != (d.depth == 1) or (
+                    <uint8_t>p[PH_TYPE] == P_LEAF and ((p[PH_FLAGS] & F_CATALOG) != 0) != (i == 1)):
+                return set_err(w.env, E_INTERNAL, d.root, "a commit's new root is not a node "
+                               "of its tree (a bug: please report it); nothing was written")
         else:
             p = clean_page(w.env, w.snap.page_count, d.root)
             if p == NULL:
