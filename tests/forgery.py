@@ -45,20 +45,24 @@ def reseal(data: bytearray, pgno: int, psize: int) -> None:
     struct.pack_into("<I", data, start, _crc32c(bytes(data[start + 4 : end])))
 
 
-def patch(db_path: str | os.PathLike[str], old: bytes, new: bytes) -> int:
-    """Replace the one occurrence of old in the page file by new (same length) and
-    reseal its page; returns the page number."""
+def patch(db_path: str | os.PathLike[str], old: bytes, new: bytes) -> list[int]:
+    """Replace every occurrence of old in the page file by new (same length) and
+    reseal each page changed (free pages may hold older copies of a live page);
+    returns the page numbers."""
     assert len(old) == len(new)
     path = data_file(db_path)
     data = bytearray(path.read_bytes())
+    psize = page_size(data)
+    pages = []
     at = data.find(old)
     assert at >= 0, "the bytes to forge are not in the file"
-    assert data.find(old, at + 1) < 0, "the bytes to forge are in the file twice"
-    data[at : at + len(old)] = new
-    psize = page_size(data)
-    reseal(data, at // psize, psize)
+    while at >= 0:
+        data[at : at + len(old)] = new
+        reseal(data, at // psize, psize)
+        pages.append(at // psize)
+        at = data.find(old, at + 1)
     path.write_bytes(bytes(data))
-    return at // psize
+    return pages
 
 
 def read_meta(data: bytes | bytearray, slot: int) -> dict[str, int]:

@@ -63,10 +63,10 @@ def test_a_forged_row_is_found_by_the_deep_check(tmp_path, forged, fragment):
     with Database.open(db_path) as db:
         _fill(db)
     # row 77 is [77, 'name-0077', 0, NULL] (4 values): forge the tag of its text value
-    page = patch(
+    pages = patch(
         db_path, b"\x04\x03\x4d\x08\x09name-0077", b"\x04\x03\x4d" + forged + b"\x09name-0077"
     )
-    assert page >= 2
+    assert min(pages) >= 2
     with Database.open(db_path) as db:
         db.check()  # every checksum holds: the page-level check cannot tell
         with pytest.raises(CorruptionError, match=fragment) as caught:

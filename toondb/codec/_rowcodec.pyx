@@ -95,7 +95,10 @@ cdef object decode_value(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos):
             raise RowFormatError("truncated row")
         pos[0] = at + <Py_ssize_t>ln
         if tag == T_TEXT:
-            return PyUnicode_DecodeUTF8(<const char*>(p + at), <Py_ssize_t>ln, "surrogatepass")
+            try:
+                return PyUnicode_DecodeUTF8(<const char*>(p + at), <Py_ssize_t>ln, "surrogatepass")
+            except UnicodeDecodeError as exc:  # toondb writes UTF-8 only: damage
+                raise RowFormatError(f"a text value is not UTF-8 ({exc.reason})") from None
         return PyBytes_FromStringAndSize(<const char*>(p + at), <Py_ssize_t>ln)
     raise RowFormatError(f"bad value tag {tag}")
 

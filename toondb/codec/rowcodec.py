@@ -32,6 +32,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from toondb.errors import RowFormatError
+
 __all__ = ["decode_row", "decode_values", "encode_row", "decode_scan", "NATIVE"]
 
 _unpack_Q = struct.Struct(">Q").unpack
@@ -108,6 +110,8 @@ def _decode(data: bytes, pos: int) -> tuple[Any, int]:
     if tag == 7:
         return _unpack_d(data, pos)[0], pos + 8
     n, pos = _read_varint(data, pos)
+    if pos + n > len(data):
+        raise ValueError("truncated row")
     raw = data[pos : pos + n]
     if tag == 8:
         return raw.decode("utf-8", "surrogatepass"), pos + n
@@ -117,11 +121,14 @@ def _decode(data: bytes, pos: int) -> tuple[Any, int]:
 
 
 def py_decode_values(data: bytes) -> tuple[Any, ...]:
-    n, pos = _read_varint(data, 0)
-    out = []
-    for _ in range(n):
-        v, pos = _decode(data, pos)
-        out.append(v)
+    try:
+        n, pos = _read_varint(data, 0)
+        out = []
+        for _ in range(n):
+            v, pos = _decode(data, pos)
+            out.append(v)
+    except (IndexError, ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+        raise RowFormatError(f"a row does not decode: {exc}") from None
     return tuple(out)
 
 
