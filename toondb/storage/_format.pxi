@@ -36,7 +36,7 @@
 # roots were replaced by an older tree's (a forged or misdirected meta page
 # with a valid checksum) names a root page written by another transaction,
 # and the first read of that meta raises CorruptionError (invariant 2,
-# read_meta). Files written by toondb 0.3 and earlier have zeros there,
+# read_meta; the root's page type and catalog flag are checked there too). Files written by toondb 0.3 and earlier have zeros there,
 # which mean "not recorded" (no check); their next commit records both roots. The format
 # version stays 1: older builds ignore these bytes (the checksum covers them
 # either way).
