@@ -47,6 +47,13 @@ def _sql() -> ModuleType:
 
 
 @functools.cache
+def _sql_integrity() -> ModuleType:
+    from toondb.sql import integrity
+
+    return integrity
+
+
+@functools.cache
 def _vectors() -> ModuleType:
     from toondb.vector import api
 
@@ -160,6 +167,24 @@ class Database(StorageEnvironment):
     def transaction(self, *, read_only: bool = False, immediate: bool = False) -> Transaction:
         """A transaction as a context manager: commits on success, aborts on an exception."""
         return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+
+    # ---- maintenance
+
+    def check(self, deep: bool = False) -> dict[str, Any]:
+        """Verify the whole file: every checksum, key order and separator, one leaf
+        depth, every page reachable exactly once or free. deep=True also decodes
+        every row of every SQL table and every index entry, and checks that each
+        index holds exactly the entries its rows imply (toondb.sql.integrity; a
+        few times slower). Raises CorruptionError listing every problem
+        (``.problems``); returns counts when all is well."""
+        counts = super().check()
+        if deep:
+            txn = self.begin(write=False)
+            try:
+                counts.update(_sql_integrity().check_sql(txn))
+            finally:
+                txn.abort()
+        return counts
 
     # ---- SQL (toondb.sql.session)
 

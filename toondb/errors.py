@@ -34,15 +34,18 @@ __all__ = [
     "DatabaseLockedError",
     "DatabaseFullError",
     "ReadersFullError",
+    "CursorLimitError",
     "CorruptionError",
     "TransactionError",
     "TransactionClosedError",
     "TransactionConflictError",
+    "TransactionTimeoutError",
     "ForkedHandleError",
     "SQLError",
     "SQLSyntaxError",
     "SchemaError",
     "ConstraintError",
+    "IntegerOverflowError",
     "RowFormatError",
     "FullTextError",
     "VectorIndexError",
@@ -152,6 +155,12 @@ class ReadersFullError(OperationalError):
     iterators or transactions, or reopen with a larger ``max_readers``."""
 
 
+class CursorLimitError(ReadersFullError):
+    """A toondb-server connection asked for more open scans than the server allows
+    one connection (``--max-cursors``); exhaust or close some. Also a
+    ``ReadersFullError``: each open scan outside a transaction holds a reader slot."""
+
+
 class CorruptionError(DatabaseError):
     """The page file is damaged: a checksum, a page header or a structural invariant
     does not hold. The message names the page. Restore from a backup; ``toondb check``
@@ -170,6 +179,12 @@ class TransactionConflictError(TransactionError, OperationalError):
     """Another transaction committed a write to a key this transaction also wrote,
     after this one began (first committer wins). Nothing of this transaction was
     applied; retry it."""
+
+
+class TransactionTimeoutError(TransactionClosedError, OperationalError):
+    """toondb-server aborted this connection's transaction: it held the write lock
+    and sent no request for longer than ``--idle-transaction-timeout`` seconds.
+    Nothing of it was applied; begin a new one."""
 
 
 class ForkedHandleError(ProgrammingError):
@@ -203,6 +218,13 @@ class FullTextError(SQLError):
     "x"``, ``unterminated string``, ``no such column: x``), an unknown tokenizer or
     option (``no such tokenizer: x``, ``error in tokenizer constructor``), or an
     index name that does not exist."""
+
+
+class IntegerOverflowError(SQLError, DataError, builtins.OverflowError):
+    """A Python int outside SQLite's 64-bit INTEGER range was given as an SQL
+    parameter. Also a builtin ``OverflowError``, with sqlite3's message, as
+    ``sqlite3`` raises for the same call, and PEP 249's ``DataError`` (a value out
+    of range)."""
 
 
 class RowFormatError(CorruptionError):

@@ -5,7 +5,7 @@
     toondb shell PATH                         SQL and key-value commands, interactively
     toondb sql PATH "SQL" [--format F]        table (default), toon, json, csv, line
     toondb get|put|delete|scan PATH ...       the key-value space
-    toondb stats|check PATH                   counts; the full integrity check
+    toondb stats|check PATH [--deep]          counts; the full integrity check
     toondb backup PATH DEST                   a consistent copy, while the database is in use
     toondb compact PATH                       rewrite without free pages (needs exclusive access)
     toondb import|export PATH TABLE FILE      CSV or JSON lines
@@ -123,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stats", cmd_stats, "print counts that describe the database")
     sp.add_argument("--json", action="store_true", help="as one JSON object")
 
-    add("check", cmd_check, "verify the whole file; exit 1 naming every damaged page")
+    sp = add("check", cmd_check, "verify the whole file; exit 1 naming every damaged page")
+    sp.add_argument("--deep", action="store_true",
+                    help="also decode every SQL row and index entry and match them "
+                    "(a few times slower)")  # fmt: skip
 
     sp = add("backup", cmd_backup, "write a consistent copy of the database",
              "Copy one snapshot of the database to DEST (a new or empty directory), while "

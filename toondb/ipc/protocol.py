@@ -87,7 +87,6 @@ HELLO_HEAD = struct.Struct("<8sHH")
 SCAN_HEAD = struct.Struct("<BII")
 SCAN_NEXT_BODY = struct.Struct("<II")
 
-MAX_CURSORS = 256  # open scans per connection
 MAX_BATCH = 4096  # items per scan batch
 BATCH_BYTES = 256 << 10  # a batch stops growing once it holds this many bytes
 

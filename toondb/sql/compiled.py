@@ -69,7 +69,7 @@ class Compiled:
         if (tp is tuple or tp is list) and len(params) == n:
             P[:] = params
             for v in params:
-                if type(v) not in _PLAIN:
+                if type(v) not in _PLAIN or (type(v) is int and not T.I64_MIN <= v <= T.I64_MAX):
                     break
             else:
                 return

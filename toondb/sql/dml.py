@@ -207,6 +207,7 @@ class CompiledInsert(CompiledWrite):
         default_fns = self.default_fns
         apply_aff = T.apply_affinity
         check = T.check_value
+        I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
         simple_targets = targets == list(range(ncols))
         no_dyn_defaults = all(f is None for f in default_fns)
         empty: tuple[Any, ...] = ()
@@ -217,7 +218,7 @@ class CompiledInsert(CompiledWrite):
                 row = list(params)
                 for i, ok, aff in fixes:
                     v = row[i]
-                    if type(v) not in ok:
+                    if type(v) not in ok or (type(v) is int and not I64_MIN <= v <= I64_MAX):
                         row[i] = apply_aff(aff, check(v))
                 yield row
                 continue

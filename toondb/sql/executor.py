@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from toondb.codec.keycode import encode_value, key_rowid, prefix_end, rowid_key
 from toondb.codec.rowcodec import decode_row, decode_scan
-from toondb.errors import CorruptionError
+from toondb.errors import CorruptionError, RowFormatError
 from toondb.sql import types as T
 
 Row = tuple
@@ -320,6 +320,10 @@ class IndexScan(Access):
             ranges.reverse()
         for start, end in ranges:
             for _, rk in tree.scan(start, end, self.reverse):
+                if len(rk) != 8:  # an index entry's value is its row's rowid key
+                    raise RowFormatError(
+                        f"an entry of index {self.index.name} does not name a row (damage)"
+                    )
                 v = get(rk)
                 if v is None:
                     raise self._no_row(rk)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from toondb.errors import SQLError
 from toondb.sql import fn_datetime, fn_json
 from toondb.sql import types as T
-from toondb.sql.fn_printf import f_printf
+from toondb.sql.fn_printf import MAX_LENGTH, f_printf
 
 AGGREGATES = {
     "COUNT",
@@ -247,7 +247,12 @@ def f_unicode(v: Any) -> Any:
 
 
 def f_zeroblob(n: Any) -> Any:
-    return bytes(max(T.cast(n, "INTEGER"), 0)) if n is not None else None
+    if n is None:
+        return None
+    size = T.cast(n, "INTEGER")
+    if size > MAX_LENGTH:  # as SQLite: no allocation of gigabytes on a client's say-so
+        raise SQLError("string or blob too big")
+    return bytes(max(size, 0))
 
 
 def f_iif(c: Any, a: Any, b: Any) -> Any:

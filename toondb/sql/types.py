@@ -22,13 +22,14 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
-from toondb.errors import SQLError
+from toondb.errors import IntegerOverflowError, SQLError
 
 INTEGER, TEXT, BLOB, REAL, NUMERIC = "INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC"
 NONE = None  # no affinity (an expression that is not a column or a CAST)
 
 I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
+INT_OVERFLOW = "Python int too large to convert to SQLite INTEGER"  # sqlite3's words
 
 
 class JsonText(str):
@@ -515,7 +516,7 @@ def check_value(v: Any) -> Any:
     t = type(v)
     if v is None or t is int or t is float or t is str or t is bytes:
         if t is int and not I64_MIN <= v <= I64_MAX:
-            raise SQLError(f"Python int too large to store as a 64-bit INTEGER: {v}")
+            raise IntegerOverflowError(INT_OVERFLOW)
         if t is float and v != v:
             return None
         return v

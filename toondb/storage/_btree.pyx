@@ -46,7 +46,10 @@ Invariants (numbered; cited where they are kept)
    are reused only when every reader snapshot has a transaction id >= f, and,
    for pages the durable snapshot D can see (written at or before D), when D >= f.
 2. Transaction N writes meta page N % 2; opening picks the newest valid meta
-   (magic, version, then checksum).
+   (magic, version, then checksum). Each root page a meta names is a node of
+   its tree (type and catalog flag agree with the tree and its depth) written
+   by the transaction the meta records for it (M_ROOTS), checked when that
+   meta is first read: a meta pointing elsewhere raises CorruptionError.
 3. Every page in [2, page count) is reachable exactly once from the current
    meta (trees, overflow extents, the freelist extent) or is listed in its
    freelist (``check()`` verifies this).

@@ -224,7 +224,9 @@ cdef int cmp_dirty_real(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
-    """Replace dirty ids by the real page ids commit assigned."""
+    """Replace dirty ids by the real page ids commit assigned. An id past the
+    dirty set is damage copied from a committed page (a key-value leaf flagged as
+    a catalog leaf, say): refused, never used as an index."""
     cdef uint32_t n, j, ref, klen, v
     cdef char* c
     cdef uint8_t t = <uint8_t>p[PH_TYPE]
@@ -233,6 +235,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
         for j in range(n + 1):
             ref = child_at(p, j)
             if ref & TDB_DIRTY:
+                if (ref & ~TDB_DIRTY) >= w.ndirty:
+                    return corrupt(w.env, 0, "a branch names a page id with bit 31 set")
                 if w.dirty[ref & ~TDB_DIRTY].buf == NULL:
                     return set_err(w.env, E_INTERNAL, ref, "branch refers to a dropped page")
                 set_child_at(p, j, w.dirty[ref & ~TDB_DIRTY].real)
@@ -246,6 +250,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
                 if v & TDB_OVF:
                     ref = tdb_ld32(c + 6 + klen)
                     if ref & TDB_DIRTY:
+                        if (ref & ~TDB_DIRTY) >= w.ndirty:
+                            return corrupt(w.env, 0, "a leaf names an overflow page id with bit 31 set")
                         tdb_st32(c + 6 + klen, w.dirty[ref & ~TDB_DIRTY].real)
             p[PH_FLAGS] = p[PH_FLAGS] & ~F_DIRTYREF
         if p[PH_FLAGS] & F_CATALOG:
@@ -254,6 +260,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
                 klen = tdb_ld16(c)
                 ref = tdb_ld32(c + 6 + klen)
                 if ref & TDB_DIRTY:
+                    if (ref & ~TDB_DIRTY) >= w.ndirty:
+                        return corrupt(w.env, 0, "a catalog entry names a root page id with bit 31 set")
                     tdb_st32(c + 6 + klen, w.dirty[ref & ~TDB_DIRTY].real)
     return 0
 
@@ -476,6 +484,9 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
             tdb_st64(w.dirty[i].buf + PH_TXNID, ns.txnid)
             tdb_st32(w.dirty[i].buf, tdb_crc32c(0, w.dirty[i].buf + 4,
                                                 <size_t>w.dirty[i].npages * e.psize - 4))
+    if note_root_txns(w, &ns) < 0:
+        fl_clear(e)
+        return -1
     if ns.kv.root & TDB_DIRTY:
         ns.kv.root = w.dirty[ns.kv.root & ~TDB_DIRTY].real
     if ns.cat.root & TDB_DIRTY:

@@ -24,7 +24,22 @@
 #                   fsynced (txnid 0 = none); see "Durability" in _commit.pxi
 #     152     16    boot id of the machine session that wrote   M_BOOT
 #                   this meta
-#     168     88    zero
+#     168     8     the transaction that wrote the current      M_ROOTS
+#                   state's key-value root page (the PH_TXNID of
+#                   that page; 0 = not recorded)
+#     176     8     the same for the current state's catalog root
+#     184     8     the same for the durable state's key-value root
+#     192     8     the same for the durable state's catalog root
+#     200     56    zero
+#
+# M_ROOTS tells a root from an older tree at the same place: a meta whose
+# roots were replaced by an older tree's (a forged or misdirected meta page
+# with a valid checksum) names a root page written by another transaction,
+# and the first read of that meta raises CorruptionError (invariant 2,
+# read_meta; the root's page type and catalog flag are checked there too). Files written by toondb 0.3 and earlier have zeros there,
+# which mean "not recorded" (no check); their next commit records both roots. The format
+# version stays 1: older builds ignore these bytes (the checksum covers them
+# either way).
 #
 # State (STATE_SIZE = 64 bytes, at offset b; state_load / state_store)::
 #
@@ -164,6 +179,7 @@ cdef enum:
     M_STATE = 24
     M_DURABLE = 88
     M_BOOT = 152
+    M_ROOTS = 168
     STATE_SIZE = 64
     FORMAT_VERSION = 1
 

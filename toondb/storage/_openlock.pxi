@@ -23,13 +23,14 @@
 # read-only directory) goes on without one (e.nolock): no reader slot, no
 # write lock, no part in this protocol.
 
-cdef int open_lock_begin(EnvC* e, str lock_path, bint read_only) except -1:
-    """Step 1: open the lock file into e.lfd and take its init byte, waiting
-    with the GIL released. Sets e.nolock instead when a read-only open cannot
-    open the lock file."""
+cdef int open_lock_begin(EnvC* e, str lock_path, bint read_only, int file_mode) except -1:
+    """Step 1: open (or create, with file_mode) the lock file into e.lfd and take
+    its init byte, waiting with the GIL released. Sets e.nolock instead when a
+    read-only open cannot open the lock file."""
     cdef int rc, err = 0
     try:
-        e.lfd = _os.open(lock_path, _os.O_RDWR | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0), 0o644)
+        e.lfd = _os.open(lock_path, _os.O_RDWR | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0),
+                         file_mode)
     except OSError:
         if not read_only:
             raise
