@@ -37,6 +37,9 @@ ctypedef struct EnvC:
     size_t map_len
     char* lmap
     size_t lmap_len
+    char* lpins          # the replication pins in the lock file (_readers.pxi)
+    char* lring          # the commit ring in the lock file (ring_record, _commit.pxi)
+    uint32_t ring_n      # its entries
     uint32_t psize
     uint32_t max_key
     uint32_t max_cell

@@ -73,16 +73,20 @@ class _Copier:
         self.txn.commit()
 
 
-def copy_database(src_env: StorageEnvironment, dest_dir: str) -> dict[str, int]:
+def copy_database(
+    src_env: StorageEnvironment, dest_dir: str, snapshot: Any = None
+) -> dict[str, int]:
     """Copy one snapshot of src_env (the key-value space and every named tree) into a
     new database in the directory dest_dir, with the same page size, then check the
-    copy and make it durable. src_env may be in use meanwhile.
+    copy and make it durable. src_env may be in use meanwhile. snapshot: a read-only
+    transaction of src_env to copy (the caller's, left open); by default the newest
+    snapshot.
 
     Returns {"keys": entries of the key-value space, "trees": named trees,
     "entries": all entries copied, "txn_id": the snapshot copied}."""
     if os.path.exists(os.path.join(dest_dir, DATA_FILE)):
         raise FileExistsError(f"{dest_dir!r} already holds a database; copy into a new directory")
-    snap = src_env.begin_transaction(read_only=True)
+    snap = snapshot if snapshot is not None else src_env.begin_transaction(read_only=True)
     try:
         config = {"page_size": src_env.page_size, "create_if_missing": True}
         with StorageEnvironment.open(dest_dir, config) as out:
@@ -127,7 +131,8 @@ def copy_database(src_env: StorageEnvironment, dest_dir: str) -> dict[str, int]:
             "txn_id": snap.txnid,
         }
     finally:
-        snap.abort()
+        if snapshot is None:
+            snap.abort()
 
 
 def _fsync_dir(path: str) -> None:
