@@ -3,6 +3,7 @@
 ::
 
     toondb-server --db ./my_database          # listens on ./my_database/toondb.sock
+    toondb-server --db ./my_database --replicate s3://bucket/prefix   # and ships every commit
 
 Shape: the main thread accepts connections; each connection gets a thread of
 its own (a *session*) that reads frames, calls the embedded ``Database`` and
@@ -93,6 +94,8 @@ class Server:
         read_only: bool = False,
         max_frame_size: int = P.DEFAULT_MAX_FRAME,
         config: dict[str, Any] | None = None,
+        replicate: str | None = None,
+        replicate_interval: float = 1.0,
     ) -> None:
         if not isinstance(max_clients, int) or max_clients < 1:
             raise ValueError("max_clients must be an integer >= 1")
@@ -113,6 +116,10 @@ class Server:
         self.max_frame = max_frame_size
         self.config = config
         self.db: Database | None = None
+        self.replicate = replicate
+        self.replicate_interval = replicate_interval
+        self._replicator: Any = None  # toondb.replication.Replicator, in its own thread
+        self._replicator_thread: threading.Thread | None = None
         self.info: dict[str, Any] = {}
         self._lock_fd = -1
         self._listener: socket.socket | None = None
@@ -135,6 +142,8 @@ class Server:
             self._take_lock()
             self.db = Database.open(self.db_path, self.config, read_only=self.read_only)
             self._bind()
+            if self.replicate:
+                self._start_replicator()
         except BaseException:
             self._release()
             raise
@@ -152,6 +161,29 @@ class Server:
         }
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, f"{os.getpid()}\n{self.socket_path}\n".encode(), 0)
+
+    def _start_replicator(self) -> None:
+        """--replicate URL: ship every commit to URL from a thread of this process,
+        with handles of its own (toondb.replication.Replicator)."""
+        from toondb.replication import Replicator
+
+        self._replicator = Replicator(
+            self.db_path, self.replicate, interval=self.replicate_interval
+        )
+        self._replicator_thread = threading.Thread(
+            target=self._replicator.run, name="toondb-replicate", daemon=True
+        )
+        self._replicator_thread.start()
+
+    def _stop_replicator(self) -> None:
+        """Ship what was committed, then stop the replicator (before the database closes)."""
+        if self._replicator is None:
+            return
+        self._replicator.stopping.set()
+        if self._replicator_thread is not None:
+            self._replicator_thread.join(30.0)
+        self._replicator = None
+        self._replicator_thread = None
 
     def _take_lock(self) -> None:
         if not os.path.exists(self.db_path) and not self.read_only:
@@ -334,6 +366,7 @@ class Server:
             pass
 
     def _release(self) -> None:
+        self._stop_replicator()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -455,6 +488,19 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the database default, 10)",
     )
     p.add_argument(
+        "--replicate",
+        metavar="URL",
+        help="also ship every committed transaction to URL (s3://bucket/prefix or "
+        "file:///dir), as 'toondb replicate' does (docs/replication.md)",
+    )
+    p.add_argument(
+        "--replicate-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --replicate: ship what committed within this many seconds together (default 1)",
+    )
+    p.add_argument(
         "--sync-mode",
         choices=["full", "normal", "off"],
         help="the database's sync_mode (default: the database default, normal)",
@@ -485,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             read_only=args.read_only,
             max_frame_size=args.max_frame_size,
             config=config or None,
+            replicate=args.replicate,
+            replicate_interval=args.replicate_interval,
         )
         server.start()
     except (errors.ToonDBError, OSError, ValueError) as exc:
