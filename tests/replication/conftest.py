@@ -1,12 +1,11 @@
 """Fixtures for the replication tests: a real S3 API (moto's server on 127.0.0.1,
 started once for the session and stopped at its end), reached through a TCP proxy that
 a test can cut and restore (a store that is down for a while, without losing what it
-holds), a bucket per test, and helpers to run toondb commands as processes."""
+holds), and a bucket per test. Helpers to run processes: replication_harness.py."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from paths import ROOT
 
 
 def free_port() -> int:
@@ -156,35 +153,3 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return "file://" + str(tmp_path / "store")
     return request.getfixturevalue("s3").url
-
-
-def toondb_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "toondb", *args]
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
-    return env
-
-
-def spawn(*args: str, **kw) -> subprocess.Popen:
-    """A toondb command as a child process (output to a log file when log= is given)."""
-    log = kw.pop("log", None)
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    try:
-        return subprocess.Popen(toondb_cmd(*args), stdout=out, stderr=out, env=child_env(), **kw)
-    finally:
-        if log:
-            out.close()
-
-
-def stop(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """SIGTERM, then wait (SIGKILL if it does not exit in time)."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()

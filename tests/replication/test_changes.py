@@ -73,9 +73,10 @@ def apply_diff(env, dst, older, newer, chunk=1 << 14):
 def test_per_commit_diffs_rebuild_every_state(tmp_path, page_size):
     rnd = random.Random(page_size)
     cfg = {"page_size": page_size}
-    with StorageEnvironment.open(tmp_path / "src", cfg) as src, StorageEnvironment.open(
-        tmp_path / "dst"
-    ) as dst:
+    with (
+        StorageEnvironment.open(tmp_path / "src", cfg) as src,
+        StorageEnvironment.open(tmp_path / "dst") as dst,
+    ):
         prev = ch.pin_create(src, NAME, 60, LINEAGE)
         assert ch.entry_txn_id(prev) == src.stats()["last_txn_id"]
         for step in range(300):
@@ -118,9 +119,10 @@ def test_a_coarse_diff_equals_the_per_commit_diffs(tmp_path):
 
 def test_applying_a_diff_twice_changes_nothing(tmp_path):
     rnd = random.Random(3)
-    with StorageEnvironment.open(tmp_path / "src") as src, StorageEnvironment.open(
-        tmp_path / "dst"
-    ) as dst:
+    with (
+        StorageEnvironment.open(tmp_path / "src") as src,
+        StorageEnvironment.open(tmp_path / "dst") as dst,
+    ):
         first = ch.pin_create(src, NAME, 60, LINEAGE)
         mutate(src, rnd, 200)
         newest = ch.newest_entry(src)

@@ -65,6 +65,10 @@ def _same_source(a: str | None, b: str) -> bool:
     return a is not None and a.rstrip("/") == b.rstrip("/")
 
 
+class _NothingYet(Exception):
+    """The store holds no manifest (yet): the follower waits for a replicator."""
+
+
 class Follower:
     """Keeps dest a replica of url (see the module docstring). ``run(stop_event)``,
     or ``open()``, ``step()`` repeatedly and ``close()``."""
@@ -99,6 +103,8 @@ class Follower:
                 raise ReplicationError(
                     f"{self.dest!r} exists and holds no database; follow into a new directory"
                 )
+            if read_manifest(self.store) is None:
+                raise _NothingYet()
             info = restore(self.store, self.dest)
             log.info("restored %s at transaction %d", self.dest, info["txn_id"])
         record = read_record(self.dest)
@@ -157,7 +163,7 @@ class Follower:
             return True
         manifest = read_manifest(self.store)
         if manifest is None:
-            raise ReplicationError(f"nothing has been replicated to {self.store.url} (no manifest)")
+            raise _NothingYet()
         gen = manifest.generation_info(pos.generation)
         oldest = min((s["txn"] for s in gen.get("snapshots", ())), default=None) if gen else None
         if (
@@ -222,6 +228,7 @@ class Follower:
         a damaged store raises CorruptionError (F4)."""
         stop = stop or threading.Event()
         delay = 0.1
+        waiting = False
         try:
             while not stop.is_set():
                 try:
@@ -229,6 +236,12 @@ class Follower:
                         self.open()
                     applied = self.step()
                     delay = 0.1
+                except _NothingYet:
+                    if not waiting:
+                        log.info("nothing replicated to %s yet; waiting", self.store.url)
+                    waiting = True
+                    stop.wait(self.interval)
+                    continue
                 except ObjectStoreError as e:
                     self.stats["errors"] += 1
                     log.warning("%s unreachable, retrying in %.1fs: %s", self.store.url, delay, e)

@@ -63,6 +63,7 @@ from typing import IO, Any
 from toondb.errors import ObjectStoreError, ReplicationError
 from toondb.replication.inventory import (
     apply_retention,
+    fetch,
     follow_chain,
     list_objects,
     read_manifest,
@@ -104,6 +105,7 @@ class _Batch:
 
 @dataclass
 class _Sealed:
+    base: int
     key: str
     file: IO[bytes]
     last: bytes
@@ -159,6 +161,7 @@ class Replicator:
         self.delay = 0.1
         self.stopping = threading.Event()
         self._claimed: tuple[int, bytes | None] | None = None
+        self.last_snapshot_txn = 0
         self.last_snapshot_bytes = 0
         self.stats = {"txns": 0, "batches": 0, "bytes": 0, "coarse": 0, "snapshots": 0,
                       "errors": 0, "resumed": False}  # fmt: skip
@@ -177,6 +180,10 @@ class Replicator:
         if self._claimed is None:  # once: a retried open() already holds the pin
             self._claimed = ch.pin_claim(env, self.name, self.pin_grace)
         pinned, pin_lineage = self._claimed
+        if pinned and (manifest is None or pin_lineage != bytes.fromhex(manifest.lineage)):
+            # killed after the first snapshot of its generation landed, before the
+            # manifest named it: find that snapshot (by listing, the one time it helps)
+            manifest = self._own_generation(manifest, pin_lineage) or manifest
         if manifest is not None and pinned and pin_lineage == bytes.fromhex(manifest.lineage):
             end, header = follow_chain(
                 self.store, manifest.generation, pin_lineage, manifest.last_txn
@@ -195,6 +202,29 @@ class Replicator:
                          self.store.url, end, self.generation)  # fmt: skip
                 return
         self._new_generation(manifest)
+
+    def _own_generation(self, manifest: Manifest | None, lineage: bytes) -> Manifest | None:
+        """The manifest as it would be had the first snapshot of the generation of
+        lineage been recorded, when that snapshot is in the store (else None)."""
+        listed = list_objects(self.store)
+        known = manifest.generation if manifest is not None else 0
+        for gen in sorted((g for g in listed if g > known), reverse=True):
+            for txn, size in listed[gen]["snapshots"]:
+                got = fetch(self.store, snapshot_key(gen, txn), SNAPSHOT)
+                if got is None:
+                    continue
+                got[0].close()
+                h = got[1]
+                if h.lineage != lineage:
+                    break
+                t = h.last_time_us / 1e6
+                gens = list(manifest.generations) if manifest is not None else []
+                gens.append({"generation": gen, "lineage": lineage.hex(), "first_txn": txn,
+                             "first_time": t, "last_txn": txn, "last_time": t,
+                             "snapshots": [{"txn": txn, "time": t, "bytes": size}]})  # fmt: skip
+                self.manifest_dirty = True
+                return Manifest(lineage.hex(), gen, txn, t, h.state.hex(), generations=gens)
+        return None
 
     def _new_generation(self, manifest: Manifest | None) -> None:
         listed = list_objects(self.store)
@@ -263,7 +293,7 @@ class Replicator:
         h.count = b.count
         h.state = b.last
         f = b.writer.finish()
-        self.queue.append(_Sealed(batch_key(self.generation, h.base), f, b.last,
+        self.queue.append(_Sealed(h.base, batch_key(self.generation, h.base), f, b.last,
                                   HEADER_SIZE + h.stored_len, time.monotonic()))  # fmt: skip
 
     # ---- snapshots ----
@@ -286,6 +316,7 @@ class Replicator:
         self.snapshot_result = None
         self.bytes_since_snapshot = 0
         self.last_snapshot = time.monotonic()
+        self.last_snapshot_txn = ch.entry_txn_id(entry)
         self.snapshot_thread = threading.Thread(
             target=self._snapshot_worker,
             args=(snap_env, txn, entry, self.generation, self.lineage, first),
@@ -367,12 +398,14 @@ class Replicator:
             self.shipped = r["entry"]
             self._advance_pin(r["txn"])
         gen = self.manifest.generation_info(self.generation)
-        gen["snapshots"].append(info)
+        gen["snapshots"] = [s for s in gen["snapshots"] if s["txn"] != info["txn"]] + [info]
         self.manifest_dirty = True
 
     def _snapshot_due(self) -> bool:
         if self.snapshot_thread is not None or self.awaiting_first:
             return False
+        if ch.entry_txn_id(self.captured) == self.last_snapshot_txn:
+            return False  # nothing committed since
         if time.monotonic() - self.last_snapshot >= self.snapshot_interval:
             return True
         limit = self.snapshot_bytes
@@ -408,7 +441,8 @@ class Replicator:
                 self._note_shipped(sealed.last)
                 self.stats["batches"] += 1
                 self.stats["bytes"] += sealed.size
-                self.bytes_since_snapshot += sealed.size
+                if sealed.base >= self.last_snapshot_txn:
+                    self.bytes_since_snapshot += sealed.size
                 self.manifest_dirty = True
             if self.manifest_dirty or force_manifest or now - self.manifest_written >= HEARTBEAT:
                 self.manifest.primary_txn = self.env._commit_stamp()

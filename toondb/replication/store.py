@@ -25,6 +25,7 @@ eventually): that is found by ``get`` of names derived from the manifest
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import random
 import tempfile
@@ -189,10 +190,17 @@ class S3Store(ObjectStore):
 
     def put(self, key: str, data: bytes | IO[bytes]) -> None:
         try:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=bytes(data))
-            else:
-                self.client.upload_fileobj(data, self.bucket, self.prefix + key)
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                start = data.tell()
+                size = data.seek(0, os.SEEK_END) - start
+                data.seek(start)
+                if size > SPOOL_BYTES:
+                    # multipart (one object once complete); boto3 may close what it is
+                    # given when an upload fails, and the caller retries with the file
+                    self.client.upload_fileobj(_Unclosable(data), self.bucket, self.prefix + key)
+                    return
+                data = data.read()
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=bytes(data))
         except Exception as e:  # noqa: BLE001 - botocore's errors have no one base class
             raise self._fail("write", key, e) from e
 
@@ -240,6 +248,30 @@ class S3Store(ObjectStore):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+class _Unclosable(io.RawIOBase):
+    """A file that close() leaves open (it belongs to the caller)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._f.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 def open_store(url: str) -> ObjectStore:
