@@ -13,16 +13,17 @@ Names, under the URL's prefix::
 
 G is 8 digits, T and B 20. A *generation* is one unbroken history: a snapshot, then
 batches chained by name. A replicator starts a new one when it cannot continue the
-old one exactly (its pin on the primary was lost: the primary was closed by every
-process, or its host restarted). Readers find the newest state by following names
+old one exactly (the primary's change log no longer holds what it had not shipped:
+every process closed the database, its host restarted, or it fell a whole ring
+behind). Readers find the newest state by following names
 from the manifest (a GET of a name derived from the last object read), never by
 listing.
 
-Object header (HEADER_SIZE = 160 bytes, little-endian), then the payload::
+Object header (HEADER_SIZE = 96 bytes, little-endian), then the payload::
 
     offset  size  field
     0       8     magic b"toonrpl\\x00"
-    8       4     CRC-32C of header bytes [12, 160)
+    8       4     CRC-32C of header bytes [12, 96)
     12      2     format version = 1
     14      1     kind: 1 snapshot, 2 batch, 3 manifest
     15      1     payload encoding: 1 zlib
@@ -38,9 +39,7 @@ Object header (HEADER_SIZE = 160 bytes, little-endian), then the payload::
     64      8     payload length as stored
     72      8     payload length decoded
     80      16    lineage: random, drawn when the generation began
-    96      64    the primary's state entry of "last" (toondb.storage.changes), which a
-                  restarted replicator resumes from; zero in a manifest
-    160     ..    payload
+    96      ..    payload
 
 Payloads, once decoded: a snapshot is the page file of a compact copy
 (``copy_database``); a manifest is UTF-8 JSON; a batch is frames, in transaction
@@ -50,7 +49,8 @@ order, one or more per transaction::
     8   8   commit time, microseconds since the Unix epoch
     16  4   flags: 1 = the transaction's last frame
     20  4   length of the records
-    24  ..  change records (the format at the top of toondb/storage/_diff.pxi)
+    24  ..  change records (the format at the top of toondb/storage/_diff.pxi): the
+            transaction's changes, as its commit logged them
 """
 
 from __future__ import annotations
@@ -86,14 +86,14 @@ __all__ = [
 
 MAGIC = b"toonrpl\x00"
 VERSION = 1
-HEADER_SIZE = 160
+HEADER_SIZE = 96
 SNAPSHOT, BATCH, MANIFEST = 1, 2, 3
 ZLIB = 1
 FRAME_LAST = 1
 MANIFEST_KEY = "manifest"
 _KIND_NAMES = {SNAPSHOT: "snapshot", BATCH: "batch", MANIFEST: "manifest"}
 
-_HEADER = struct.Struct("<8sIHBBQQQQQIIQQ16s64s")
+_HEADER = struct.Struct("<8sIHBBQQQQQIIQQ16s")
 _FRAME = struct.Struct("<QQII")
 assert _HEADER.size == HEADER_SIZE and _FRAME.size == 24
 
@@ -134,13 +134,12 @@ class Header:
     stored_len: int = 0
     raw_len: int = 0
     lineage: bytes = bytes(16)
-    state: bytes = bytes(64)
 
     def pack(self) -> bytes:
         body = _HEADER.pack(
             MAGIC, 0, VERSION, self.kind, ZLIB, self.generation, self.base, self.last,
             self.first_time_us, self.last_time_us, self.count, self.payload_crc,
-            self.stored_len, self.raw_len, self.lineage, self.state,
+            self.stored_len, self.raw_len, self.lineage,
         )  # fmt: skip
         return body[:8] + struct.pack("<I", _crc32c(body[12:])) + body[12:]
 
@@ -290,7 +289,6 @@ class Manifest:
     generation: int
     last_txn: int
     last_time: float
-    last_state: str  # hex of the state entry of last_txn
     primary_txn: int = 0
     updated: float = 0.0
     interval: float = 1.0

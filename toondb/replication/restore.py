@@ -7,13 +7,13 @@ its id (or commit time) is at or before the target. The database is built in a
 temporary directory beside DEST, checked (``check()``), made durable, and renamed to
 DEST: DEST is a whole restore or absent.
 
-Guarantees: the state restored is one the primary committed (batches hold whole
-transactions and a transaction's frames are applied together, in one write
-transaction of the copy), never one later than asked; with no target, the newest the
-store holds. A missing or damaged object stops the restore with ``CorruptionError``
-naming it. Where the replicator fell behind the primary's commit ring, one frame
-covers several transactions (see shipper.py): the restore then stops at the newest
-state at or before the target that the store holds whole.
+Guarantees: the state restored is one the primary committed, the newest at or before
+the target that the store holds (every transaction of a generation is in it, one
+frame each, applied in one write transaction of the copy per batch), never one later
+than asked; with no target, the newest the store holds. A missing or damaged object
+stops the restore with ``CorruptionError`` naming it. Between generations (see
+shipper.py) the store holds no transactions: a target there restores the end of the
+older generation.
 """
 
 from __future__ import annotations

@@ -1,49 +1,50 @@
 """``toondb replicate DB URL``: ship every committed transaction of a database to an
 object store, continuously, without ever holding up the database's writers.
 
-How it sees every transaction: each commit records its state in the commit ring of
-the lock file (toondb.storage.changes). The replicator takes a *replication pin* on
-the last state it shipped, which keeps that snapshot and every later one intact on
-the primary (invariant 1 of the engine), and every ``poll`` seconds *captures* the
-commits since the last one it captured: for each consecutive pair of ring entries, a
-structural diff (O(changed pages)) gives the change as records, which it appends, one
-frame per transaction, to the open batch. A batch is sealed after ``interval``
-seconds (so about one interval of commits is at risk if the host is lost) and
-uploaded as ``batches/<base>.batch``; then the pin moves forward to the batch's last
-transaction and the manifest is rewritten.
+How it sees every transaction: while it is attached, every commit (in any process)
+writes its changes into the database's change log, a ring in the lock file's shared
+memory (toondb.storage.changes): the structural diff of the snapshot the commit
+began from against itself, O(pages it rewrote), published with the commit. Every
+``poll`` seconds the replicator reads the new records, one frame per transaction,
+into the open batch. A batch is sealed after ``interval`` seconds (so about one
+interval of commits is at risk if the host is lost) and uploaded as
+``batches/<base>.batch``; then the replicator records in the log how far the store
+holds it (``changes.shipped``) and rewrites the manifest.
 
-    primary commits ──ring──> capture (diff per commit) ──> batch ──seal──> queue
-                                                               upload ──> pin forward,
-                                                                          manifest
+    commits ──change log (shared memory)──> read ──> batch ──seal──> queue
+                                                       upload ──> shipped mark, manifest
+
+Why a log written by the commits, and not diffs the replicator computes from old
+snapshots: a snapshot kept alive on the primary costs every commit (the engine's
+freelist, rewritten whole by each commit, grows with what the snapshot holds back:
+10 ms held halves an autocommit writer's rate here), while the log costs a commit
+about a microsecond and holds nothing back.
 
 Invariants:
 
-R1. The pin is at or before the first transaction not yet in the store, so every
-    state the store does not hold yet can still be diffed on the primary. (It moves
-    only after an upload succeeded; see R4 for the one exception.)
+R1. Every transaction after the generation's snapshot is in exactly one frame of the
+    store, in order: records are read in log order, a record at or below the
+    transaction the store holds is skipped, and a record that does not follow the
+    last one read without a gap ends the generation (R3).
 R2. Objects of a generation chain by name: a batch is named by the transaction its
-    first change applies to, which is the last transaction of the object before it
-    (the snapshot that began the generation, or the previous batch). A snapshot cuts
-    the open batch, so it too starts a link of the chain.
-R3. Nothing of a new generation is uploaded before its first snapshot, and the
-    manifest names a generation only once its first snapshot is in the store.
+    first change applies to, the last transaction of the object before it (the
+    generation's snapshot, or the previous batch). A periodic snapshot cuts the open
+    batch, so it too starts a link of the chain.
+R3. A new generation (a snapshot, then batches) begins when the history cannot be
+    continued exactly: the log was restarted (every process closed the database, or
+    its host restarted), the replicator fell a whole ring behind, a transaction was
+    too large for the ring, or more than ``max_backlog`` bytes waited for a store
+    that stayed down. Nothing of it is uploaded before its first snapshot, and the
+    manifest names it only once that snapshot is in the store.
 R4. The primary never waits for the store: uploads are retried with backoff while
-    capture goes on; if the store stays down until ``max_backlog`` bytes are queued,
-    the pin moves to the last state captured (the queue is still uploaded when the
-    store returns, but a crash before that starts a new generation).
+    reading goes on; the log is never held back.
 
 A replicator killed (even with SIGKILL) and started again resumes from what the store
 holds: it follows the chain from the manifest to its end (an upload whose manifest
-write was lost is found there), reads the primary's state of that transaction from
-the last object's header, and goes on from it, because its pin (orphaned when it
-died, kept ``pin_grace`` seconds) still protects it: no gap, no duplicate. When the
-pin is gone (every process closed the database, the host restarted, or the grace
-period passed) or names another lineage, it starts a new generation with a snapshot.
-
-When the replicator falls more than the ring's 16384 commits behind (it was starved
-of CPU), the commits it missed are shipped as one frame, the diff from the last state
-it captured to the newest: still exact, but a restore can land only on either side of
-that frame ("coarse" in stats).
+write was lost is found there) and reads the log from the mark of the last upload,
+skipping what the store already holds: no gap, no duplicate. The log stays on for
+``pin_grace`` seconds after its replicator died; after that, or when every process
+closed the database, a replicator started again begins a new generation.
 """
 
 from __future__ import annotations
@@ -88,7 +89,6 @@ __all__ = ["Replicator", "replicate"]
 
 log = logging.getLogger("toondb.replication")
 
-CHUNK = 1 << 20  # change records per frame (a transaction's diff is cut into frames)
 MAX_BATCH = 64 << 20  # a batch is sealed early once its records reach this size
 HEARTBEAT = 60.0  # the manifest is rewritten at least this often, to show the replicator lives
 
@@ -96,21 +96,29 @@ HEARTBEAT = 60.0  # the manifest is rewritten at least this often, to show the r
 @dataclass
 class _Batch:
     writer: ObjectWriter
-    base: bytes  # state entry its first change applies to
-    last: bytes  # state entry after its last change
+    base: int  # the transaction its first change applies to
     opened: float  # monotonic time of its first frame
     first_time_us: int
+    last: int = 0
+    last_time_us: int = 0
     count: int = 0
+    end: int = 0  # change log offset after its last record
 
 
 @dataclass
 class _Sealed:
+    generation: int
     base: int
+    last: int
+    last_time_us: int
+    end: int
     key: str
     file: IO[bytes]
-    last: bytes
     size: int
-    sealed: float
+
+
+class _Restart(Exception):
+    """The history cannot be continued exactly: begin a new generation (R3)."""
 
 
 class Replicator:
@@ -128,7 +136,7 @@ class Replicator:
         snapshot_bytes: int | None = None,
         retain: float | None = None,
         pin_grace: int = 300,
-        max_backlog: int = 256 << 20,
+        max_backlog: int = 1 << 30,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -141,71 +149,85 @@ class Replicator:
         self.retain = retain
         self.pin_grace = int(pin_grace)
         self.max_backlog = max_backlog
-        self.name = ch.pin_name(self.store.url)
         self.env: StorageEnvironment | None = None
         self.manifest: Manifest | None = None
         self.generation = 0
         self.lineage = b""
-        self.shipped = b""  # state entry of the store's newest transaction (R1)
-        self.captured = b""  # state entry of the newest transaction captured
+        self.log_id = 0
+        self.offset = 0  # change log offset of the next record to read
+        self.captured = 0  # the newest transaction read into a batch (or the snapshot's)
+        self.shipped = 0  # the newest transaction the store holds
         self.batch: _Batch | None = None
         self.queue: collections.deque[_Sealed] = collections.deque()
-        self.awaiting_first = False  # R3: a new generation's first snapshot not yet stored
+        self.awaiting_first = False  # R3: the generation's first snapshot not yet stored
         self.snapshot_thread: threading.Thread | None = None
         self.snapshot_result: dict[str, Any] | None = None
         self.last_snapshot = 0.0  # monotonic
+        self.last_snapshot_txn = 0
+        self.last_snapshot_bytes = 0
         self.bytes_since_snapshot = 0
         self.manifest_dirty = False
         self.manifest_written = 0.0
         self.retry_at = 0.0
         self.delay = 0.1
+        self.restart_pending = False
         self.stopping = threading.Event()
-        self._claimed: tuple[int, bytes | None] | None = None
-        self.last_snapshot_txn = 0
-        self.last_snapshot_bytes = 0
-        self.stats = {"txns": 0, "batches": 0, "bytes": 0, "coarse": 0, "snapshots": 0,
+        self._log: dict[str, Any] | None = None
+        self.stats = {"txns": 0, "batches": 0, "bytes": 0, "generations": 0, "snapshots": 0,
                       "errors": 0, "resumed": False}  # fmt: skip
 
     # ---- start: resume or begin a generation ----
 
     def open(self) -> None:
-        """Open the database and decide where to start (may raise ObjectStoreError:
-        run() retries)."""
+        """Open the database, attach to its change log, decide where to start (may
+        raise ObjectStoreError: run() retries)."""
         if self.env is None:
             self.env = StorageEnvironment.open(
                 self.db_path, {"create_if_missing": False}, read_only=True
             )
-        env = self.env
+        if self._log is None:  # once: a retried open() is attached already
+            self._log = ch.attach(self.env, self.pin_grace)
+        info = self._log
+        self.log_id = info["id"]
         manifest = read_manifest(self.store)
-        if self._claimed is None:  # once: a retried open() already holds the pin
-            self._claimed = ch.pin_claim(env, self.name, self.pin_grace)
-        pinned, pin_lineage = self._claimed
-        if pinned and (manifest is None or pin_lineage != bytes.fromhex(manifest.lineage)):
-            # killed after the first snapshot of its generation landed, before the
-            # manifest named it: find that snapshot (by listing, the one time it helps)
-            manifest = self._own_generation(manifest, pin_lineage) or manifest
-        if manifest is not None and pinned and pin_lineage == bytes.fromhex(manifest.lineage):
-            end, header = follow_chain(
-                self.store, manifest.generation, pin_lineage, manifest.last_txn
-            )
-            entry = header.state if header is not None else bytes.fromhex(manifest.last_state)
-            if ch.entry_txn_id(entry) == end and pinned <= end <= env._commit_stamp():
-                self.manifest = manifest
-                self.generation = manifest.generation
-                self.lineage = pin_lineage
-                self.shipped = self.captured = entry
-                self._advance_pin(end)
-                self._note_shipped(entry)
-                self.last_snapshot = time.monotonic()
-                self.stats["resumed"] = True
-                log.info("resuming %s at transaction %d (generation %d)",
-                         self.store.url, end, self.generation)  # fmt: skip
-                return
+        if info["resumed"] and info["shipped_txn"]:
+            manifest = self._recorded(manifest, info["lineage"]) or manifest
+            try:
+                if manifest is not None and bytes.fromhex(manifest.lineage) == info["lineage"]:
+                    self._resume(manifest, info)
+                    return
+            except _Restart as e:
+                log.info("cannot resume %s (%s): starting a new generation", self.store.url, e)
         self._new_generation(manifest)
 
-    def _own_generation(self, manifest: Manifest | None, lineage: bytes) -> Manifest | None:
-        """The manifest as it would be had the first snapshot of the generation of
-        lineage been recorded, when that snapshot is in the store (else None)."""
+    def _resume(self, manifest: Manifest, info: dict[str, Any]) -> None:
+        """Go on from the end of the store's chain, reading the log from the mark
+        of the last upload and skipping what the store holds (R1)."""
+        lineage = info["lineage"]
+        end, _ = follow_chain(self.store, manifest.generation, lineage, manifest.last_txn)
+        if end < info["shipped_txn"]:
+            raise _Restart(f"the store holds up to {end}, the log says {info['shipped_txn']}")
+        self.manifest = manifest
+        self.generation = manifest.generation
+        self.lineage = lineage
+        self.offset = info["shipped"]
+        self.captured = info["shipped_txn"]
+        self._read(upto=end, skip=True)  # the records the store holds already
+        if self.captured != end:
+            raise _Restart(f"the log ends at {self.captured}, the store at {end}")
+        self.shipped = end
+        ch.shipped(self.env, self.offset, end)
+        self._note_shipped(end, manifest.last_time if end == manifest.last_txn else time.time())
+        self.last_snapshot = time.monotonic()
+        self.stats["resumed"] = True
+        log.info("resuming %s at transaction %d (generation %d)", self.store.url, end,
+                 self.generation)  # fmt: skip
+
+    def _recorded(self, manifest: Manifest | None, lineage: bytes) -> Manifest | None:
+        """When the first snapshot of lineage's generation is in the store but the
+        manifest does not name it yet (killed in between): the manifest with it."""
+        if manifest is not None and bytes.fromhex(manifest.lineage) == lineage:
+            return None
         listed = list_objects(self.store)
         known = manifest.generation if manifest is not None else 0
         for gen in sorted((g for g in listed if g > known), reverse=True):
@@ -223,78 +245,93 @@ class Replicator:
                              "first_time": t, "last_txn": txn, "last_time": t,
                              "snapshots": [{"txn": txn, "time": t, "bytes": size}]})  # fmt: skip
                 self.manifest_dirty = True
-                return Manifest(lineage.hex(), gen, txn, t, h.state.hex(), generations=gens)
+                return Manifest(lineage.hex(), gen, txn, t, generations=gens)
         return None
 
     def _new_generation(self, manifest: Manifest | None) -> None:
         listed = list_objects(self.store)
-        self.generation = max([manifest.generation if manifest else 0, *listed]) + 1
+        known = manifest.generation if manifest is not None else 0
+        self.generation = max([known, self.generation, *listed]) + 1
         self.lineage = os.urandom(16)
         self.manifest = manifest
-        ch.pin_create(self.env, self.name, self.pin_grace, self.lineage)
+        began = ch.begin(self.env, self.lineage)
+        self.offset = began["head"]
+        self.batch = None
         self.awaiting_first = True
+        self.restart_pending = False
+        self.stats["generations"] += 1
         self._start_snapshot(first=True)
         log.info("starting generation %d of %s at transaction %d",
-                 self.generation, self.store.url, ch.entry_txn_id(self.captured))  # fmt: skip
+                 self.generation, self.store.url, self.captured)  # fmt: skip
 
-    # ---- capture: the commits since the last one captured, as frames ----
+    # ---- reading the change log into batches ----
 
-    def _capture(self, upto: bytes | None = None) -> None:
-        env = self.env
-        target = ch.entry_txn_id(upto) if upto is not None else env._commit_stamp()
-        while ch.entry_txn_id(self.captured) < target:
-            after = ch.entry_txn_id(self.captured)
-            entries = ch.ring_entries(env, after, 1024)
-            for _ in range(20):
-                if entries or after + 1 < target:
-                    break
-                time.sleep(0.0002)  # the newest commit is recording its ring entry
-                entries = ch.ring_entries(env, after, 1024)
-            entries = [e for e in entries if ch.entry_txn_id(e) <= target]
-            if entries:
-                for entry in entries:
-                    self._add(entry)
-            else:
-                # the ring no longer holds the next commit: one frame to the target
-                self.stats["coarse"] += 1
-                self._add(upto if upto is not None else ch.newest_entry(env))
+    def _read(self, upto: int | None = None, skip: bool = False) -> None:
+        """Frame the records after self.captured, up to transaction upto (or all that
+        are published); with skip, only step over them (the store holds them).
+        _Restart when the history breaks (R1, R3)."""
+        while upto is None or self.captured < upto:
+            status, records, nxt = ch.read(self.env, self.log_id, self.offset, 8 << 20)
+            for at, rec in enumerate(records):
+                if upto is not None and rec.txn > upto:
+                    self.offset = self._offset_of(records, at, nxt)
+                    return
+                if rec.txn <= self.captured:
+                    continue  # committed before the generation's snapshot
+                if rec.txn != self.captured + 1:
+                    raise _Restart(f"transaction {self.captured + 1} is not in the change log")
+                if rec.kind != ch.CHANGES:
+                    raise _Restart(f"transaction {rec.txn} was too large for the change log")
+                if skip:
+                    self.captured = rec.txn
+                else:
+                    self._frame(rec)
+            self.offset = nxt
+            if status != "ok":
+                raise _Restart(
+                    "the replicator fell a whole change log behind"
+                    if status == "lapped"
+                    else "the change log was restarted"
+                )
+            if not records:
+                return
 
-    def _add(self, entry: bytes) -> None:
-        """Append the change from the last state captured to entry as frames."""
+    @staticmethod
+    def _offset_of(records: list[ch.Record], at: int, nxt: int) -> int:
+        """The log offset of records[at] (records are 8-aligned: header + changes)."""
+        for rec in reversed(records[at:]):
+            nxt -= (32 + len(rec.changes) + 7) & ~7
+        return nxt
+
+    def _frame(self, rec: ch.Record) -> None:
         if self.batch is None:
-            header = Header(BATCH, self.generation, ch.entry_txn_id(self.captured), 0,
-                            lineage=self.lineage)  # fmt: skip
-            self.batch = _Batch(ObjectWriter(header), self.captured, self.captured,
-                                time.monotonic(), ch.entry_time_us(entry))  # fmt: skip
-        batch = self.batch
-        txn, time_us = ch.entry_txn_id(entry), ch.entry_time_us(entry)
-        diff = ch.Diff(self.env, self.captured, entry)
-        records = diff.next(CHUNK)
-        while True:
-            more = diff.next(CHUNK) if records else b""
-            batch.writer.frame(txn, time_us, not more, records)
-            if not more:
-                break
-            records = more
-        batch.count += 1
+            header = Header(BATCH, self.generation, self.captured, 0, lineage=self.lineage)
+            self.batch = _Batch(ObjectWriter(header), self.captured, time.monotonic(),
+                                rec.time_us)  # fmt: skip
+        b = self.batch
+        b.writer.frame(rec.txn, rec.time_us, True, rec.changes)
+        b.count += 1
+        b.last, b.last_time_us = rec.txn, rec.time_us
+        self.captured = rec.txn
         self.stats["txns"] += 1
-        batch.last = entry
-        self.captured = entry
 
     def _seal(self) -> None:
         b = self.batch
         if b is None:
             return
         self.batch = None
+        b.end = self.offset
         h = b.writer.header
-        h.last = ch.entry_txn_id(b.last)
-        h.first_time_us = b.first_time_us
-        h.last_time_us = ch.entry_time_us(b.last)
-        h.count = b.count
-        h.state = b.last
+        h.last, h.first_time_us, h.last_time_us, h.count = (
+            b.last,
+            b.first_time_us,
+            b.last_time_us,
+            b.count,
+        )
         f = b.writer.finish()
-        self.queue.append(_Sealed(h.base, batch_key(self.generation, h.base), f, b.last,
-                                  HEADER_SIZE + h.stored_len, time.monotonic()))  # fmt: skip
+        self.queue.append(_Sealed(self.generation, b.base, b.last, b.last_time_us, b.end,
+                                  batch_key(self.generation, b.base), f,
+                                  HEADER_SIZE + h.stored_len))  # fmt: skip
 
     # ---- snapshots ----
 
@@ -304,11 +341,11 @@ class Replicator:
         )
         try:
             txn = snap_env.begin_transaction(read_only=True)
-            entry = ch.txn_entry(txn)
+            t = txn.txnid
             if first:
-                self.captured = self.shipped = entry
+                self.captured = self.shipped = t
             else:
-                self._capture(upto=entry)
+                self._read(upto=t)
                 self._seal()  # R2: the snapshot starts a link of the chain
         except BaseException:
             snap_env.close()
@@ -316,30 +353,30 @@ class Replicator:
         self.snapshot_result = None
         self.bytes_since_snapshot = 0
         self.last_snapshot = time.monotonic()
-        self.last_snapshot_txn = ch.entry_txn_id(entry)
+        self.last_snapshot_txn = t
         self.snapshot_thread = threading.Thread(
             target=self._snapshot_worker,
-            args=(snap_env, txn, entry, self.generation, self.lineage, first),
+            args=(snap_env, txn, self.generation, self.lineage, first),
             name="toondb-snapshot",
             daemon=True,
         )
         self.snapshot_thread.start()
 
     def _snapshot_worker(
-        self, snap_env: Any, txn: Any, entry: bytes, generation: int, lineage: bytes, first: bool
+        self, snap_env: Any, txn: Any, generation: int, lineage: bytes, first: bool
     ) -> None:
         """In its own thread, with its own handle: copy, compress, upload (retrying
         until it lands or the replicator stops)."""
-        result: dict[str, Any] = {"first": first, "entry": entry, "ok": False}
+        t = txn.txnid
+        result: dict[str, Any] = {"first": first, "generation": generation, "txn": t, "ok": False}
         where = os.path.dirname(os.path.abspath(snap_env._data_path))
         tmp = tempfile.mkdtemp(prefix=".toondb-snapshot-", dir=where)
         try:
             copy_database(snap_env, tmp, snapshot=txn)
             txn.abort()
             snap_env.close()
-            t, t_us = ch.entry_txn_id(entry), ch.entry_time_us(entry)
-            header = Header(SNAPSHOT, generation, t, t, t_us, t_us, 0, lineage=lineage,
-                            state=entry)  # fmt: skip
+            t_us = int(time.time() * 1e6)
+            header = Header(SNAPSHOT, generation, t, t, t_us, t_us, 0, lineage=lineage)
             w = ObjectWriter(header)
             with open(os.path.join(tmp, DATA_FILE), "rb") as f:
                 while True:
@@ -361,8 +398,7 @@ class Replicator:
                     if self.stopping.wait(delay * (0.5 + random.random())):
                         return
                     delay = min(delay * 2, 30.0)
-            result.update(ok=True, txn=t, time=t_us / 1e6, bytes=HEADER_SIZE + header.stored_len,
-                          raw=header.raw_len)  # fmt: skip
+            result.update(ok=True, time=t_us / 1e6, bytes=HEADER_SIZE + header.stored_len)
         except Exception as e:  # noqa: BLE001 - reported to the main loop, which logs it
             result["error"] = e
         finally:
@@ -376,6 +412,8 @@ class Replicator:
         r = self.snapshot_result
         self.snapshot_thread = None
         self.snapshot_result = None
+        if r["generation"] != self.generation:
+            return  # of a generation given up since
         if not r.get("ok"):
             if r.get("error") is not None:
                 log.error("snapshot failed: %s", r["error"])
@@ -389,14 +427,15 @@ class Replicator:
         self.last_snapshot_bytes = r["bytes"]
         if r["first"]:
             self.awaiting_first = False
-            gens = [g for g in (self.manifest.generations if self.manifest else ())]
+            gens = list(self.manifest.generations) if self.manifest else []
             gens.append({"generation": self.generation, "lineage": self.lineage.hex(),
                          "first_txn": r["txn"], "first_time": r["time"], "last_txn": r["txn"],
                          "last_time": r["time"], "snapshots": []})  # fmt: skip
             self.manifest = Manifest(self.lineage.hex(), self.generation, r["txn"], r["time"],
-                                     r["entry"].hex(), generations=gens)  # fmt: skip
-            self.shipped = r["entry"]
-            self._advance_pin(r["txn"])
+                                     generations=gens)  # fmt: skip
+            # the log's mark stays where ch.begin put it, before the snapshot: a
+            # replicator started again skips what the snapshot holds (R1)
+            self.shipped = r["txn"]
         gen = self.manifest.generation_info(self.generation)
         gen["snapshots"] = [s for s in gen["snapshots"] if s["txn"] != info["txn"]] + [info]
         self.manifest_dirty = True
@@ -404,7 +443,7 @@ class Replicator:
     def _snapshot_due(self) -> bool:
         if self.snapshot_thread is not None or self.awaiting_first:
             return False
-        if ch.entry_txn_id(self.captured) == self.last_snapshot_txn:
+        if self.captured == self.last_snapshot_txn:
             return False  # nothing committed since
         if time.monotonic() - self.last_snapshot >= self.snapshot_interval:
             return True
@@ -415,36 +454,48 @@ class Replicator:
 
     # ---- upload ----
 
-    def _note_shipped(self, entry: bytes) -> None:
+    def _note_shipped(self, txn: int, when: float) -> None:
         m = self.manifest
-        txn, t = ch.entry_txn_id(entry), ch.entry_time_us(entry) / 1e6
-        m.last_txn, m.last_time, m.last_state = txn, t, entry.hex()
+        m.last_txn, m.last_time = txn, when
         gen = m.generation_info(self.generation)
         if gen is not None:
-            gen["last_txn"], gen["last_time"] = txn, t
+            gen["last_txn"], gen["last_time"] = txn, when
 
     def _upload(self, force_manifest: bool = False) -> None:
-        if self.awaiting_first:
-            return
         now = time.monotonic()
         if now < self.retry_at:
             return
         try:
             while self.queue:
                 sealed = self.queue[0]
+                if sealed.generation == self.generation and self.awaiting_first:
+                    break  # R3: not before the generation's first snapshot
                 sealed.file.seek(0)
                 self.store.put(sealed.key, sealed.file)
                 self.queue.popleft()
                 sealed.file.close()
-                self.shipped = sealed.last
-                self._advance_pin(ch.entry_txn_id(sealed.last))
-                self._note_shipped(sealed.last)
                 self.stats["batches"] += 1
                 self.stats["bytes"] += sealed.size
-                if sealed.base >= self.last_snapshot_txn:
-                    self.bytes_since_snapshot += sealed.size
+                if sealed.generation == self.generation:
+                    self.shipped = sealed.last
+                    ch.shipped(self.env, sealed.end, sealed.last)
+                    self._note_shipped(sealed.last, sealed.last_time_us / 1e6)
+                    if sealed.base >= self.last_snapshot_txn:
+                        self.bytes_since_snapshot += sealed.size
+                else:  # a batch of a generation given up since: still history
+                    gen = (
+                        self.manifest.generation_info(sealed.generation) if self.manifest else None
+                    )
+                    if gen is not None:
+                        gen["last_txn"] = sealed.last
+                        gen["last_time"] = sealed.last_time_us / 1e6
                 self.manifest_dirty = True
-            if self.manifest_dirty or force_manifest or now - self.manifest_written >= HEARTBEAT:
+            due = now - self.manifest_written >= HEARTBEAT
+            if (
+                self.manifest is not None
+                and not self.awaiting_first
+                and (self.manifest_dirty or force_manifest or due)
+            ):
                 self.manifest.primary_txn = self.env._commit_stamp()
                 self.manifest.interval = self.interval
                 write_manifest(self.store, self.manifest)
@@ -458,34 +509,24 @@ class Replicator:
             self.retry_at = now + self.delay * (0.5 + random.random())
             self.delay = min(self.delay * 2, 30.0)
 
-    def _advance_pin(self, txn: int) -> None:
-        ch.pin_advance(self.env, self.name, max(txn, self._pinned()))
-
-    def _pinned(self) -> int:
-        for pin in ch.pins(self.env):
-            if pin["name"] == self.name:
-                return pin["txnid"]
-        raise ReplicationError("the replication pin of this replicator is gone")
-
-    def _relieve_backlog(self) -> None:
-        """R4: the store has been down long enough; stop holding the primary back."""
-        queued = sum(s.size for s in self.queue)
-        if queued >= self.max_backlog and self._pinned() < ch.entry_txn_id(self.captured):
-            log.warning("%d bytes waiting for %s: no longer holding back page reuse on the "
-                        "primary (a crash now starts a new generation)", queued,
-                        self.store.url)  # fmt: skip
-            self._advance_pin(ch.entry_txn_id(self.captured))
-
     # ---- the loop ----
 
     def step(self) -> None:
-        """One round: capture, seal when due, snapshot when due, upload."""
+        """One round: read the log, seal when due, snapshot when due, upload."""
         if self.snapshot_result is not None:
             self._snapshot_landed()
             if self.retain is not None and not self.awaiting_first:
                 with contextlib.suppress(ObjectStoreError):
                     apply_retention(self.store, self.manifest, self.retain)
-        self._capture()
+        if self.restart_pending and not self.queue and self.snapshot_thread is None:
+            self._new_generation(self.manifest)
+        if not self.restart_pending:
+            try:
+                self._read()
+            except _Restart as e:
+                log.warning("%s: starting a new generation", e)
+                self._seal()
+                self.restart_pending = True
         b = self.batch
         if b is not None and (
             time.monotonic() - b.opened >= self.interval or b.writer.raw_len >= MAX_BATCH
@@ -494,7 +535,14 @@ class Replicator:
         if self._snapshot_due():
             self._start_snapshot()
         self._upload()
-        self._relieve_backlog()
+        if sum(s.size for s in self.queue) > self.max_backlog:
+            log.error("more than %d bytes wait for %s: dropping them, a new generation "
+                      "follows once it is back", self.max_backlog, self.store.url)  # fmt: skip
+            for sealed in self.queue:
+                sealed.file.close()
+            self.queue.clear()
+            self.batch = None
+            self.restart_pending = True
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Replicate until stop is set (forever without one), then flush and close."""
@@ -518,7 +566,7 @@ class Replicator:
 
     def close(self, flush: bool = True, timeout: float = 10.0) -> None:
         """Ship what was committed (trying for up to timeout seconds), then let go of
-        the pin (it stands pin_grace seconds for a replicator started again)."""
+        the change log (it stays on pin_grace seconds for a replicator started again)."""
         env = self.env
         if env is None or env.closed:
             return
@@ -533,12 +581,14 @@ class Replicator:
                         if time.monotonic() > deadline:
                             break
                         time.sleep(0.01)
-                    self._capture()
+                    if not self.restart_pending:
+                        with contextlib.suppress(_Restart):
+                            self._read()
                     self._seal()
                     while (self.queue or self.manifest_dirty) and time.monotonic() < deadline:
                         self.retry_at = 0.0
                         self._upload()
-                        if self.queue:
+                        if self.queue and (self.awaiting_first or self.retry_at):
                             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                     if self.queue:
                         log.error("stopping with %d batches not shipped to %s",
@@ -552,7 +602,7 @@ class Replicator:
                 sealed.file.close()
             self.queue.clear()
             with contextlib.suppress(Exception):
-                ch.pin_release(env, self.name)
+                ch.detach(env)
             env.close()
             self.store.close()
 
@@ -560,8 +610,8 @@ class Replicator:
         """Where the replicator stands (for logs and tests)."""
         return {
             "generation": self.generation,
-            "shipped_txn": ch.entry_txn_id(self.shipped) if self.shipped else None,
-            "captured_txn": ch.entry_txn_id(self.captured) if self.captured else None,
+            "shipped_txn": self.shipped or None,
+            "captured_txn": self.captured or None,
             "queued": len(self.queue),
             **self.stats,
         }

@@ -37,9 +37,10 @@ ctypedef struct EnvC:
     size_t map_len
     char* lmap
     size_t lmap_len
-    char* lpins          # the replication pins in the lock file (_readers.pxi)
-    char* lring          # the commit ring in the lock file (ring_record, _commit.pxi)
-    uint32_t ring_n      # its entries
+    char* lcl            # the change log header in the lock file (_changelog.pxi)
+    uint64_t cl_bytes    # bytes of its ring
+    uint64_t cl_publish  # head to publish once this commit's meta is written (0: none)
+    double cl_checked    # when the change log's replicator was last checked for life
     uint32_t psize
     uint32_t max_key
     uint32_t max_cell

@@ -23,20 +23,19 @@ the invariants it keeps; the invariants are cited where they are kept.
                     insert, delete and rebalance (5), freeing pages and trees
     _io.pxi         the I/O layer: every write and fsync of the page file
     _meta.pxi       meta pages: the newest valid one, writing one (2)
-    _readers.pxi    the shared reader table and the replication pins: the
-                    snapshots in use (1)
+    _readers.pxi    the shared reader table: the snapshots in use (1)
     _writelock.pxi  the write lock: a futex word in the mapped lock file (7)
     _openlock.pxi   the open protocol's byte locks (8); exclusive_access()
     _freelist.pxi   the freelist: pending groups, release, allocation (1, 3)
     _commit.pxi     write transaction lifecycle, commit (4), sync points and
-                    the durability modes, rebase of optimistic transactions,
-                    the commit ring record of each commit
+                    the durability modes, rebase of optimistic transactions
     _env.pxi        class Env: open, close, autocommit put/delete, begin
     _txn.pxi        classes Txn, Tree and Cursor
     _check.pxi      check(): invariants 3, 5 and 6 over the whole file
-    _diff.pxi       change capture for replication: the commit ring read
-                    back, replication pins, the structural diff of two
-                    snapshots (O(changed pages)) and applying its records
+    _diff.pxi       the structural diff of two snapshots as change records
+                    (O(changed pages)), and applying change records
+    _changelog.pxi  the change log: each commit's change records, in the lock
+                    file's shared memory, while a replicator is attached
 
 The C structs (EnvC, State, TreeDesc, WTxn, ...) and the attributes of the
 classes are declared in _btree.pxd; small C helpers (unaligned loads and
@@ -184,3 +183,4 @@ include "_env.pxi"
 include "_txn.pxi"
 include "_check.pxi"
 include "_diff.pxi"
+include "_changelog.pxi"

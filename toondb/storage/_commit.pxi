@@ -3,9 +3,10 @@
 # snapshot can see are reused; invariant 3: every page the commit stops using
 # enters the new freelist; invariant 4: data before the meta that points at
 # it), sync points, the rebase of an optimistic transaction onto a newer
-# snapshot, and the record of each commit's state in the commit ring of the
-# lock file (ring_record; read by replication, _diff.pxi). The caller holds
-# the write lock (invariant 7) for commit_locked, sync_point and rebase.
+# snapshot, and, while a replicator is attached, the record of each commit's
+# changes in the change log (cl_capture, cl_publish: _changelog.pxi). The
+# caller holds the write lock (invariant 7) for commit_locked, sync_point and
+# rebase.
 #
 # Durability
 # ==========
@@ -414,6 +415,10 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
                 return -1
     if w.ndirty == 0 and w.nfreed == 0:
         return 0
+    # while a replicator is attached: this commit's changes, into the change log
+    # (published below, once the meta page is written)
+    if cl_capture(w, w.snap.txnid + 1) < 0:
+        return -1
     ns = w.snap
     ns.txnid = w.snap.txnid + 1
     ns.kv = w.trees[0].desc
@@ -506,34 +511,11 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
-    ring_record(e, &ns)
+    cl_publish(e)  # the change log record of this commit, now that it is committed
     if ns.page_count > e.file_pages:
         e.file_pages = ns.page_count  # this commit's writes extended the file
     out_txnid[0] = ns.txnid
     return 0
-
-cdef void ring_record(EnvC* e, const State* st) noexcept nogil:
-    """Record a commit's state in the commit ring of the lock file ("Commit
-    ring entry" in _format.pxi), as a sequence lock: the transaction id is
-    zeroed first and stored last. The caller holds the write lock."""
-    cdef char* r
-    cdef timespec ts
-    if e.nolock or e.lmap == NULL or e.ring_n == 0:
-        return
-    r = e.lring + <size_t>(st.txnid % e.ring_n) * RING_SIZE
-    tdb_astore64(<uint64_t*>(r + RE_TXNID), 0)
-    tdb_fence()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    tdb_st64(r + RE_TIME, <uint64_t>ts.tv_sec * 1000000 + <uint64_t>(ts.tv_nsec // 1000))
-    tdb_st32(r + RE_PAGES, st.page_count)
-    tdb_st32(r + RE_PAGES + 4, 0)
-    desc_store(r + RE_KV, &st.kv)
-    tdb_st16(r + RE_KV + 6, 0)
-    desc_store(r + RE_CAT, &st.cat)
-    tdb_st16(r + RE_CAT + 6, 0)
-    tdb_st64(r + RE_CHECK, st.txnid)
-    tdb_fence()
-    tdb_astore64(<uint64_t*>(r + RE_TXNID), st.txnid)
 
 cdef int sync_point(EnvC* e, const State* st) noexcept:
     """fsync the data, then make st the durable state in BOTH meta pages (the

@@ -1,18 +1,18 @@
-# Change capture, for replication (toondb.replication, through the Python face
-# toondb.storage.changes): the commit ring read back, replication pins taken
-# and moved, the structural diff of two snapshots, and the application of its
-# output to a write transaction.
+# The structural diff of two snapshots of one tree set (the key-value space and
+# every named tree), as change records, and their application to a write
+# transaction: what a commit logs for replication (_changelog.pxi) and what a
+# replica applies (toondb.replication).
 #
-# The diff. Pages are copy-on-write (invariant 1): a commit writes new pages
-# for what it changes and the pages of everything else stay where they were,
-# shared by the snapshots before and after it. So two snapshots of a tree that
-# reach the same page id share that page's whole subtree, and the change from
-# snapshot A to a later snapshot B is found by walking both trees in key order
-# together and stepping over every subtree they share without reading it: the
-# cost is O(pages that differ x depth), not O(size). Both snapshots must keep
-# their pages for the whole walk: the caller holds a replication pin (or a
-# reader slot) at or before A (pinned_here, _readers.pxi); that keeps every
-# later snapshot intact as well (invariant 1).
+# Pages are copy-on-write (invariant 1): a commit writes new pages for what it
+# changes, and the pages of everything else stay where they were, shared by
+# the snapshots before and after it. So two snapshots of a tree that reach the
+# same page id share that page's whole subtree, and the change from snapshot A
+# to snapshot B is found by walking both trees in key order together and
+# stepping over every subtree they share without reading it: the cost is
+# O(pages that differ x fanout), not O(size). A commit diffs the snapshot it
+# began from (A: committed pages) against itself (B: its dirty pages, by
+# their temporary ids, which never equal a committed id), so it reads only
+# the paths it rewrote.
 #
 # A side (DSide) is a stack of frames from the root; the top frame's current
 # item is a child subtree not yet read (a branch) or a cell (a leaf). The
@@ -21,8 +21,7 @@
 # both positions; otherwise it reads down the taller side (a page shared by
 # both has one height), and compares cells when both sides are at cells.
 #
-# Change records (the output of Diff.next, the input of apply_changes), one
-# after another, little-endian::
+# Change records, one after another, little-endian::
 #
 #     op  1 SELECT  u16 n | name     the records that follow apply to named
 #                                    tree `name` (n = 0: the key-value space)
@@ -33,11 +32,11 @@
 #     op  4 PUT     u16 klen | u32 vlen | key | value
 #     op  5 DELETE  u16 klen | key
 #
-# A chunk starts with the key-value space selected, and names its tree before
-# its first record. Records carry the values of the newer snapshot, never an
-# instruction relative to the older one, so applying the changes from A to B
-# to B itself leaves B unchanged (a replica that applied a batch and died
-# before it recorded so can apply it again).
+# Applying starts with the key-value space selected, and a diff names its
+# tree before its first record. Records carry the values of the newer
+# snapshot, never an instruction relative to the older one, so applying the
+# changes from A to B to B itself leaves B unchanged (a replica that applied
+# a batch and died before it recorded so can apply it again).
 
 cdef enum:
     CH_SELECT = 1
@@ -47,276 +46,11 @@ cdef enum:
     CH_DELETE = 5
 
 # ----------------------------------------------------------------------------
-# State entries ("Commit ring entry" in _format.pxi) and the commit ring
-# ----------------------------------------------------------------------------
-
-cdef bytes entry_bytes(const State* st, uint64_t time_us):
-    cdef char r[RING_SIZE]
-    memset(r, 0, RING_SIZE)
-    tdb_st64(r + RE_TXNID, st.txnid)
-    tdb_st64(r + RE_TIME, time_us)
-    tdb_st32(r + RE_PAGES, st.page_count)
-    desc_store(r + RE_KV, &st.kv)
-    tdb_st16(r + RE_KV + 6, 0)
-    desc_store(r + RE_CAT, &st.cat)
-    tdb_st16(r + RE_CAT + 6, 0)
-    tdb_st64(r + RE_CHECK, st.txnid)
-    return PyBytes_FromStringAndSize(r, RING_SIZE)
-
-cdef int entry_parse(object entry, State* st) except -1:
-    cdef Py_buffer b
-    cdef const char* r
-    get_buf(entry, &b, "state entry")
-    try:
-        if b.len != RING_SIZE:
-            raise ValueError(f"a state entry is {RING_SIZE} bytes, not {b.len}")
-        r = <const char*>b.buf
-        memset(st, 0, sizeof(State))
-        st.txnid = tdb_ld64(r + RE_TXNID)
-        st.page_count = tdb_ld32(r + RE_PAGES)
-        desc_load(r + RE_KV, &st.kv)
-        desc_load(r + RE_CAT, &st.cat)
-        st.kv.flags = 0
-        st.cat.flags = 0
-        if tdb_ld64(r + RE_CHECK) != st.txnid or not state_sane(st):
-            raise ValueError("not a valid state entry")
-    finally:
-        PyBuffer_Release(&b)
-    return 0
-
-cdef int ring_read(EnvC* e, uint64_t txnid, char* out) noexcept nogil:
-    """Copy the ring entry of txnid into out: 1, or 0 when the ring no longer
-    (or never) held it. A sequence-lock read (see _format.pxi)."""
-    cdef char* r
-    if e.nolock or e.lmap == NULL or e.ring_n == 0 or txnid == 0:
-        return 0
-    r = e.lring + <size_t>(txnid % e.ring_n) * RING_SIZE
-    if tdb_aload64(<uint64_t*>(r + RE_TXNID)) != txnid:
-        return 0
-    tdb_fence()
-    memcpy(out, r, RING_SIZE)
-    tdb_fence()
-    if tdb_aload64(<uint64_t*>(r + RE_TXNID)) != txnid or tdb_ld64(out + RE_CHECK) != txnid:
-        return 0
-    tdb_st64(out + RE_TXNID, txnid)
-    return 1
-
-cdef uint64_t now_us():
-    cdef timespec ts
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return <uint64_t>ts.tv_sec * 1000000 + <uint64_t>(ts.tv_nsec // 1000)
-
-cdef bytes state_entry(EnvC* e, const State* st):
-    """st as a state entry, with its commit time from the ring (now when the
-    ring no longer holds it)."""
-    cdef char r[RING_SIZE]
-    if ring_read(e, st.txnid, r):
-        return PyBytes_FromStringAndSize(r, RING_SIZE)
-    return entry_bytes(st, now_us())
-
-
-def ring_entries(Env env, uint64_t after, int limit=4096):
-    """The state entries of transactions after + 1, after + 2, ... for as long
-    as the commit ring holds them, at most limit: a list of 64-byte entries."""
-    cdef EnvC* e
-    cdef char r[RING_SIZE]
-    cdef uint64_t t = after + 1
-    check_open(env)
-    e = env.e
-    out = []
-    while len(out) < limit and ring_read(e, t, r):
-        out.append(PyBytes_FromStringAndSize(r, RING_SIZE))
-        t += 1
-    return out
-
-
-def newest_entry(Env env):
-    """The state entry of the newest committed snapshot."""
-    cdef State st, dur
-    check_open(env)
-    if read_meta(env.e, &st, &dur) < 0 or check_file_size(env.e, st.page_count) < 0:
-        raise_err(env.e)
-    return state_entry(env.e, &st)
-
-
-def txn_entry(Txn txn):
-    """The state entry of the snapshot a transaction reads."""
-    txn._usable()
-    return state_entry(txn.env.e, &txn.w.snap)
-
-
-# ----------------------------------------------------------------------------
-# Replication pins (layout: "Replication pin" in _format.pxi; _readers.pxi)
-# ----------------------------------------------------------------------------
-
-cdef bytes pin_name(object name):
-    cdef bytes n = as_bound(name, "name")
-    if len(n) != 16:
-        raise ValueError("a pin name (and a lineage) is 16 bytes")
-    return n
-
-cdef int pins_usable(Env env) except -1:
-    check_open(env)
-    if env.e.nolock:
-        raise DatabaseLockedError("this handle has no lock file and cannot hold a replication pin")
-    return 0
-
-
-def pin_claim(Env env, name, unsigned int grace):
-    """Take over the pin called name (16 bytes) when one stands and its holder
-    is gone (orphaned, or dead): (the transaction id it pins, its lineage), or
-    (0, None) when there is no such pin. DatabaseLockedError when a live
-    process holds it."""
-    cdef EnvC* e
-    cdef bytes n = pin_name(name)
-    cdef char* pin
-    cdef uint32_t pid
-    cdef int i
-    pins_usable(env)
-    e = env.e
-    if wlock(e, e.lock_timeout) < 0:
-        raise_err(e)
-    try:
-        i = pin_find(e, <const char*>n)
-        if i < 0:
-            return (0, None)
-        pin = pin_at(e, i)
-        pid = tdb_aload32(<uint32_t*>(pin + PN_PID))
-        if pid != 0 and (pid == e.pid or kill(pid, 0) == 0 or errno != ESRCH):
-            raise DatabaseLockedError(
-                f"another replicator (pid {pid}) is shipping this database to the same "
-                "destination; stop it first")
-        tdb_st32(pin + PN_GRACE, grace)
-        tdb_astore64(<uint64_t*>(pin + PN_ORPHAN), 0)
-        tdb_astore32(<uint32_t*>(pin + PN_PID), e.pid)
-        return (tdb_aload64(<uint64_t*>(pin + PN_TXNID)),
-                PyBytes_FromStringAndSize(pin + PN_LINEAGE, 16))
-    finally:
-        wunlock(e)
-
-
-def pin_create(Env env, name, unsigned int grace, lineage):
-    """Pin the newest snapshot under name (replacing a pin of that name that
-    no live process holds), recording lineage (16 bytes): its state entry."""
-    cdef EnvC* e
-    cdef bytes n = pin_name(name)
-    cdef bytes lin = pin_name(lineage)
-    cdef State st, dur
-    cdef char* pin
-    cdef uint32_t pid
-    cdef int i, k
-    pins_usable(env)
-    e = env.e
-    if wlock(e, e.lock_timeout) < 0:
-        raise_err(e)
-    try:
-        if read_meta(e, &st, &dur) < 0 or check_file_size(e, st.page_count) < 0:
-            raise_err(e)
-        i = pin_find(e, <const char*>n)
-        if i >= 0:
-            pid = tdb_aload32(<uint32_t*>(pin_at(e, i) + PN_PID))
-            if pid != 0 and pid != e.pid and (kill(pid, 0) == 0 or errno != ESRCH):
-                raise DatabaseLockedError(
-                    f"another replicator (pid {pid}) is shipping this database to the same "
-                    "destination; stop it first")
-        else:
-            for k in range(NPINS):
-                if tdb_aload64(<uint64_t*>(pin_at(e, k) + PN_TXNID)) == 0:
-                    i = k
-                    break
-        if i < 0:
-            raise ToonDBError(f"every replication pin of this database is in use ({NPINS} "
-                              "destinations at once); stop a replicator first")
-        pin = pin_at(e, i)
-        memset(pin, 0, PIN_SIZE)
-        memcpy(pin + PN_NAME, <const char*>n, 16)
-        memcpy(pin + PN_LINEAGE, <const char*>lin, 16)
-        tdb_st32(pin + PN_GRACE, grace)
-        tdb_astore32(<uint32_t*>(pin + PN_PID), e.pid)
-        tdb_astore64(<uint64_t*>(pin + PN_TXNID), st.txnid)
-        return state_entry(e, &st)
-    finally:
-        wunlock(e)
-
-
-def pin_advance(Env env, name, uint64_t txnid):
-    """Move this process's pin called name forward to txnid (never backward:
-    the snapshots between were shipped and may now be reused)."""
-    cdef EnvC* e
-    cdef bytes n = pin_name(name)
-    cdef char* pin
-    cdef int i
-    pins_usable(env)
-    e = env.e
-    i = pin_find(e, <const char*>n)
-    if i < 0 or tdb_aload32(<uint32_t*>(pin_at(e, i) + PN_PID)) != e.pid:
-        raise ToonDBError("this process holds no replication pin of that name (it expired, "
-                          "or another process took it)")
-    pin = pin_at(e, i)
-    if txnid < tdb_aload64(<uint64_t*>(pin + PN_TXNID)):
-        raise ValueError("a replication pin moves forward only")
-    tdb_astore64(<uint64_t*>(pin + PN_TXNID), txnid)
-
-
-def pin_release(Env env, name, bint drop=False):
-    """Let go of this process's pin called name: orphan it (it stands for its
-    grace period, for a replicator started again) or, with drop, remove it."""
-    cdef EnvC* e
-    cdef bytes n = pin_name(name)
-    cdef char* pin
-    cdef int i
-    check_open(env)
-    e = env.e
-    if e.nolock:
-        return
-    if wlock(e, e.lock_timeout) < 0:
-        raise_err(e)
-    try:
-        i = pin_find(e, <const char*>n)
-        if i < 0 or tdb_aload32(<uint32_t*>(pin_at(e, i) + PN_PID)) != e.pid:
-            return
-        pin = pin_at(e, i)
-        if drop:
-            memset(pin, 0, PIN_SIZE)
-        else:
-            tdb_astore64(<uint64_t*>(pin + PN_ORPHAN), now_ms())
-            tdb_astore32(<uint32_t*>(pin + PN_PID), 0)
-    finally:
-        wunlock(e)
-
-
-def pins(Env env):
-    """The replication pins standing: [{"name", "lineage", "pid", "txnid", "grace",
-    "orphaned_for"}] (pid 0 and orphaned_for in seconds for an orphaned pin)."""
-    cdef EnvC* e
-    cdef char* pin
-    cdef int i
-    cdef uint64_t since, now = now_ms()
-    check_open(env)
-    e = env.e
-    out = []
-    if e.nolock:
-        return out
-    for i in range(NPINS):
-        pin = pin_at(e, i)
-        if tdb_aload64(<uint64_t*>(pin + PN_TXNID)) == 0:
-            continue
-        since = tdb_aload64(<uint64_t*>(pin + PN_ORPHAN))
-        out.append({
-            "name": PyBytes_FromStringAndSize(pin + PN_NAME, 16),
-            "lineage": PyBytes_FromStringAndSize(pin + PN_LINEAGE, 16),
-            "pid": tdb_aload32(<uint32_t*>(pin + PN_PID)),
-            "txnid": tdb_aload64(<uint64_t*>(pin + PN_TXNID)),
-            "grace": tdb_ld32(pin + PN_GRACE),
-            "orphaned_for": (now - since) / 1000.0 if since and now >= since else None,
-        })
-    return out
-
-# ----------------------------------------------------------------------------
 # The structural diff
 # ----------------------------------------------------------------------------
 
 ctypedef struct DSide:
+    WTxn* w              # the write transaction whose dirty pages this side reads, or NULL
     uint32_t limit       # page count of the snapshot
     int depth
     int top              # the top frame; -1 when the side is exhausted
@@ -334,8 +68,9 @@ ctypedef struct DTree:   # a named tree that differs between the snapshots
 
 ctypedef struct DiffC:
     EnvC* e
-    State a
-    State b
+    State a              # the older snapshot (committed pages)
+    State b              # the newer one
+    WTxn* wb             # the write transaction B is (its dirty pages), or NULL
     int phase            # 0 catalog, 1 the key-value space, 2 named trees, 3 done
     DSide sa
     DSide sb
@@ -363,8 +98,9 @@ cdef inline void side_norm(DSide* s) noexcept nogil:
         if s.top >= 0:
             s.idx[s.top] += 1
 
-cdef int side_init(EnvC* e, DSide* s, const TreeDesc* t, uint32_t limit) noexcept nogil:
+cdef int side_init(EnvC* e, DSide* s, const TreeDesc* t, uint32_t limit, WTxn* w) noexcept nogil:
     cdef const char* p
+    s.w = w
     s.limit = limit
     s.depth = t.depth
     s.top = -1
@@ -372,7 +108,7 @@ cdef int side_init(EnvC* e, DSide* s, const TreeDesc* t, uint32_t limit) noexcep
         return 0
     if t.depth < 1 or t.depth > MAX_DEPTH:
         return corrupt(e, t.root, "tree depth out of range")
-    p = clean_page(e, limit, t.root)
+    p = page_of(e, w, limit, t.root)
     if p == NULL:
         return -1
     if <uint8_t>p[PH_TYPE] != (P_LEAF if t.depth == 1 else P_BRANCH):
@@ -394,7 +130,7 @@ cdef int side_descend(EnvC* e, DSide* s) noexcept nogil:
     """Read the current child subtree's page and make it the top frame."""
     cdef uint32_t pg = child_at(s.p[s.top], s.idx[s.top])
     cdef int lvl = s.top + 1
-    cdef const char* p = clean_page(e, s.limit, pg)
+    cdef const char* p = page_of(e, s.w, s.limit, pg)
     if p == NULL:
         return -1
     if <uint8_t>p[PH_TYPE] != (P_LEAF if lvl == s.depth - 1 else P_BRANCH):
@@ -458,7 +194,7 @@ cdef int out_reserve(DiffC* d, size_t n) noexcept nogil:
     cdef char* nb
     if d.out_len + n <= d.out_cap:
         return 0
-    cap = d.out_cap * 2 if d.out_cap else 65536
+    cap = d.out_cap * 2 if d.out_cap else 4096
     while cap < d.out_len + n:
         cap *= 2
     nb = <char*>realloc(d.out, cap)
@@ -492,7 +228,7 @@ cdef int emit_put(DiffC* d, const char* cell) noexcept nogil:
     cdef const char* vp
     cdef size_t vlen
     cdef uint32_t klen = tdb_ld16(cell)
-    if emit_select(d) < 0 or leaf_value(d.e, NULL, d.sb.limit, cell, &vp, &vlen) < 0:
+    if emit_select(d) < 0 or leaf_value(d.e, d.sb.w, d.sb.limit, cell, &vp, &vlen) < 0:
         return -1
     if out_reserve(d, 7 + klen + vlen) < 0:
         return -1
@@ -553,12 +289,43 @@ cdef int catalog_note(DiffC* d, const char* ca, const char* cb) noexcept nogil:
     if cb != NULL:
         desc_load(cb + 6 + klen, &t.b)
         t.in_b = 1
-        if not desc_sane(&t.b, d.b.page_count):
+        if not desc_sane(&t.b, d.b.page_count) and not (d.sb.w != NULL and t.b.root & TDB_DIRTY):
             return corrupt(d.e, t.b.root, "catalog entry describes an impossible tree")
     if t.in_a and t.in_b and t.a.root == t.b.root:
         return 0  # one root page: one tree
     d.ntrees += 1
     return 0
+
+cdef bint same_run(DSide* a, DSide* b) noexcept nogil:
+    """Both tops at one height: step both past the run of children (or cells)
+    they share, from their current items on. True if they moved."""
+    cdef const char* pa = a.p[a.top]
+    cdef const char* pb = b.p[b.top]
+    cdef int ia = a.idx[a.top], ib = b.idx[b.top]
+    cdef int na = frame_items(a, a.top), nb = frame_items(b, b.top)
+    cdef const char* ca
+    cdef const char* cb
+    cdef uint32_t sz
+    if a.top < a.depth - 1:
+        while ia < na and ib < nb and child_at(pa, ia) == child_at(pb, ib):
+            ia += 1
+            ib += 1
+    else:
+        while ia < na and ib < nb:
+            ca = cell_at(pa, ia)
+            cb = cell_at(pb, ib)
+            sz = leaf_cell_size(ca)
+            if sz != leaf_cell_size(cb) or memcmp(ca, cb, sz) != 0:
+                break
+            ia += 1
+            ib += 1
+    if ia == a.idx[a.top]:
+        return False
+    a.idx[a.top] = ia
+    b.idx[b.top] = ib
+    side_norm(a)
+    side_norm(b)
+    return True
 
 cdef int walk(DiffC* d, bint catalog, size_t max_bytes) noexcept nogil:
     """Merge d.sa (older) and d.sb (newer) in key order, skipping the subtrees
@@ -582,6 +349,11 @@ cdef int walk(DiffC* d, bint catalog, size_t max_bytes) noexcept nogil:
             return 0
         if a.top < 0 and b.top < 0:
             return 1
+        # the common shapes first: both tops at one height, with the same child
+        # (a shared subtree) or the same cell (an unchanged key and value)
+        if a.top >= 0 and b.top >= 0 and a.depth - a.top == b.depth - b.top:
+            if same_run(a, b):
+                continue
         # a subtree starting at both positions, with the same page: shared, skip it
         na = side_chain(a, ida, la, hia)
         nb = side_chain(b, idb, lb, hib)
@@ -640,9 +412,9 @@ cdef int start_sides(DiffC* d, const TreeDesc* ta, const TreeDesc* tb) noexcept 
         memset(&empty, 0, sizeof(TreeDesc))  # one tree: nothing to compare
         ta = &empty
         tb = &empty
-    if side_init(d.e, &d.sa, ta, d.a.page_count) < 0:
+    if side_init(d.e, &d.sa, ta, d.a.page_count, NULL) < 0:
         return -1
-    return side_init(d.e, &d.sb, tb, d.b.page_count)
+    return side_init(d.e, &d.sb, tb, d.b.page_count, d.wb)
 
 cdef int next_tree(DiffC* d) noexcept nogil:
     """Start walking the next named tree that differs (phase 2), emitting the
@@ -691,75 +463,24 @@ cdef int diff_step(DiffC* d, size_t max_bytes) noexcept nogil:
             return 1
 
 
-cdef class Diff:
-    """The change from an older snapshot to a newer one of the same database,
-    as change records (see the top of _diff.pxi), produced a chunk at a time
-    by next(), with the GIL released over the walk. The caller keeps the older
-    snapshot pinned (a replication pin or a transaction of this process at or
-    before it) until the diff is done, and does not use env from another
-    thread meanwhile (the walk verifies pages into env's bitmap)."""
-    cdef Env env
-    cdef DiffC* d
-    cdef readonly uint64_t older
-    cdef readonly uint64_t newer
+cdef void diff_init(DiffC* d, EnvC* e, const State* a, const State* b, WTxn* wb) noexcept nogil:
+    memset(d, 0, sizeof(DiffC))
+    d.e = e
+    d.a = a[0]
+    d.b = b[0]
+    d.wb = wb
+    d.cur = -1
+    d.sa.top = -1
+    d.sb.top = -1
 
-    def __cinit__(self, Env env, a, b):
-        cdef State sa, sb
-        check_open(env)
-        entry_parse(a, &sa)
-        entry_parse(b, &sb)
-        if sb.txnid < sa.txnid:
-            raise ValueError("the second snapshot is older than the first")
-        if not pinned_here(env.e, sa.txnid):
-            raise ValueError(f"snapshot {sa.txnid} is not pinned by this process: hold a "
-                             "replication pin or a transaction at or before it first")
-        if check_file_size(env.e, max(sa.page_count, sb.page_count)) < 0:
-            raise_err(env.e)
-        self.d = <DiffC*>calloc(1, sizeof(DiffC))
-        if self.d == NULL:
-            raise MemoryError()
-        self.env = env
-        self.d.e = env.e
-        self.d.a = sa
-        self.d.b = sb
-        self.d.cur = -1
-        self.d.sa.top = -1
-        self.d.sb.top = -1
-        self.older = sa.txnid
-        self.newer = sb.txnid
+cdef void diff_free(DiffC* d) noexcept nogil:
+    free(d.out)
+    free(d.names)
+    free(d.trees)
+    d.out = NULL
+    d.names = NULL
+    d.trees = NULL
 
-    def __dealloc__(self):
-        if self.d != NULL:
-            free(self.d.out)
-            free(self.d.names)
-            free(self.d.trees)
-            free(self.d)
-            self.d = NULL
-
-    def next(self, size_t max_bytes=1 << 20):
-        """The next chunk of change records, about max_bytes long (a record is
-        never split): b"" once the diff is complete."""
-        cdef int rc
-        cdef EnvC* e
-        check_open(self.env)
-        e = self.env.e
-        if self.d.phase == 3:
-            return b""
-        if max_bytes < 1:
-            max_bytes = 1
-        self.env._pin()
-        try:
-            with nogil:
-                rc = diff_step(self.d, max_bytes)
-        finally:
-            self.env._unpin()
-        if rc < 0:
-            self.d.phase = 3
-            self.d.out_len = 0
-            raise_err(e)
-        out = PyBytes_FromStringAndSize(self.d.out, self.d.out_len)
-        self.d.out_len = 0
-        return out
 
 # ----------------------------------------------------------------------------
 # Applying change records
@@ -772,7 +493,7 @@ cdef object bad_records(Txn txn, size_t at, str what):
 
 
 def apply_changes(Txn txn, data):
-    """Apply change records (Diff.next output) to a write transaction; returns
+    """Apply change records (a commit's, from the change log) to a write transaction; returns
     the number of records. Malformed records abort the transaction and raise
     CorruptionError."""
     cdef Py_buffer view

@@ -52,22 +52,23 @@ cdef void open_lock_end(EnvC* e) noexcept:
 
 cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
     """Step 2: hold the presence byte shared and map the lock file into e.lmap
-    (reader slots, replication pins, commit ring), building it first when no
-    other handle is open (invariant 8)."""
+    (reader slots, change log), building it first when no other handle is open
+    (invariant 8)."""
     cdef void* m
     cdef size_t lsize
-    cdef uint32_t nslots, ringn
+    cdef uint32_t nslots
+    cdef uint64_t clbytes
     cdef int rc, err = 0
     if tdb_lock_byte(e.lfd, F_WRLCK, LOCK_PRESENCE, 0) == 0:
         # nobody else has the database open: (re)initialize the table,
         # dropping slots left behind by processes that died
         nslots = max_readers
-        ringn = RING_ENTRIES
-        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + NPINS * PIN_SIZE + <size_t>ringn * RING_SIZE
+        clbytes = CL_BYTES
+        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + CL_HEADER + clbytes
         _os.ftruncate(e.lfd, 0)
         _os.ftruncate(e.lfd, lsize)
         header = (LOCK_MAGIC + LOCK_VERSION.to_bytes(4, "little") + nslots.to_bytes(4, "little")
-                  + bytes(4) + ringn.to_bytes(4, "little"))
+                  + bytes(4) + clbytes.to_bytes(4, "little"))
         _os.pwrite(e.lfd, header, LF_MAGIC)
         tdb_lock_byte(e.lfd, F_RDLCK, LOCK_PRESENCE, 0)
     else:
@@ -84,16 +85,16 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
         version = int.from_bytes(header[LF_VERSION:LF_NSLOTS], "little")
         if version != LOCK_VERSION:
             # another toondb version has the database open: refuse before
-            # touching anything (it would not record its commits in the ring)
+            # touching anything (it would not log its commits for replication)
             raise DatabaseLockedError(
                 f"the database is open in a process running another toondb version (its "
                 f"lock file {lock_path} has version {version}, this toondb uses "
                 f"{LOCK_VERSION}); every process using a database must run the same "
                 "toondb version: stop the others, or open it from that version")
         nslots = int.from_bytes(header[LF_NSLOTS:LF_USED], "little")
-        ringn = int.from_bytes(header[LF_RINGN:LF_RINGN + 4], "little")
-        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + NPINS * PIN_SIZE + <size_t>ringn * RING_SIZE
-        if ringn == 0 or _os.fstat(e.lfd).st_size < lsize:
+        clbytes = int.from_bytes(header[LF_CLBYTES:LF_CLBYTES + 4], "little")
+        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + CL_HEADER + clbytes
+        if clbytes < 4096 or clbytes % 8 or _os.fstat(e.lfd).st_size < lsize:
             raise CorruptionError(f"{lock_path} is truncated; close every process using the "
                                   "database and delete it")
     m = mmap(NULL, lsize, PROT_READ | PROT_WRITE, MAP_SHARED, e.lfd, 0)
@@ -102,9 +103,8 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
     e.lmap = <char*>m
     e.lmap_len = lsize
     e.nslots = nslots
-    e.lpins = e.lmap + LF_SLOTS + <size_t>nslots * SLOT_SIZE
-    e.lring = e.lpins + NPINS * PIN_SIZE
-    e.ring_n = ringn
+    e.lcl = e.lmap + LF_SLOTS + <size_t>nslots * SLOT_SIZE
+    e.cl_bytes = clbytes
     return 0
 
 cdef class ExclusiveAccess:

@@ -7,15 +7,6 @@
 # slot whose process died (kill(pid, 0) fails with ESRCH) is taken back.
 # Slots change only by atomic loads, stores and compare-and-swap; the table is
 # built by the first opener (invariant 8, _openlock.pxi).
-#
-# Replication pins (layout: "Replication pin" in _format.pxi) hold back page
-# reuse like reader slots, and reader_horizon counts them; they outlive their
-# holder by a grace period so that a replicator restarted after a crash finds
-# the snapshots it had not shipped intact. A pin whose holder died is
-# orphaned by the next writer that notices, and dropped PN_GRACE seconds
-# later. Pins are claimed, created, orphaned and dropped under the write lock
-# (invariant 7); their holder alone moves PN_TXNID, forward only, so the set
-# of snapshots a pin protects only shrinks while it stands.
 
 cdef inline uint32_t* slot_pid(EnvC* e, int i) noexcept nogil:
     return <uint32_t*>(e.lmap + LF_SLOTS + <size_t>i * SLOT_SIZE)
@@ -91,46 +82,8 @@ cdef int snapshot_begin(EnvC* e, int slot, State* st, State* dur) noexcept nogil
             break
     return check_file_size(e, st.page_count)
 
-cdef inline char* pin_at(EnvC* e, int i) noexcept nogil:
-    return e.lpins + <size_t>i * PIN_SIZE
-
-cdef inline uint64_t now_ms() noexcept nogil:
-    return <uint64_t>(tdb_monotonic() * 1000.0)
-
-cdef uint64_t pins_horizon(EnvC* e, uint64_t h, bint check_pids) noexcept nogil:
-    """h lowered to the oldest pinned snapshot. The caller holds the write lock:
-    a pin whose holder died is orphaned here, and one orphaned for longer than
-    its grace period is dropped."""
-    cdef int i
-    cdef char* pin
-    cdef uint64_t t, since, now = 0
-    cdef uint32_t pid
-    for i in range(NPINS):
-        pin = pin_at(e, i)
-        t = tdb_aload64(<uint64_t*>(pin + PN_TXNID))
-        if t == 0:
-            continue
-        pid = tdb_aload32(<uint32_t*>(pin + PN_PID))
-        if pid != 0 and pid != e.pid and check_pids and kill(pid, 0) < 0 and errno == ESRCH:
-            tdb_astore64(<uint64_t*>(pin + PN_ORPHAN), now_ms())
-            tdb_astore32(<uint32_t*>(pin + PN_PID), 0)
-            pid = 0
-        if pid == 0:
-            if now == 0:
-                now = now_ms()
-            since = tdb_aload64(<uint64_t*>(pin + PN_ORPHAN))
-            if since == 0:
-                tdb_astore64(<uint64_t*>(pin + PN_ORPHAN), now)
-            elif now > since + <uint64_t>tdb_ld32(pin + PN_GRACE) * 1000:
-                memset(pin, 0, PIN_SIZE)  # expired: the snapshots it kept may be reused
-                continue
-        if t < h:
-            h = t
-    return h
-
 cdef uint64_t reader_horizon(EnvC* e, uint64_t latest) noexcept nogil:
-    """The oldest transaction id any reader slot or replication pin still uses
-    (latest when none). The caller holds the write lock."""
+    """The oldest transaction id any reader slot still uses (latest when none)."""
     cdef uint64_t h = latest, t
     cdef uint32_t pid
     cdef int i, used
@@ -158,30 +111,4 @@ cdef uint64_t reader_horizon(EnvC* e, uint64_t latest) noexcept nogil:
             tdb_acas32(slot_pid(e, i), pid, 0)
             continue
         h = t
-    return pins_horizon(e, h, check_pids)
-
-cdef int pin_find(EnvC* e, const char* name) noexcept nogil:
-    """The pin named name (16 bytes), or -1."""
-    cdef int i
-    for i in range(NPINS):
-        if (tdb_aload64(<uint64_t*>(pin_at(e, i) + PN_TXNID)) != 0
-                and memcmp(pin_at(e, i) + PN_NAME, name, 16) == 0):
-            return i
-    return -1
-
-cdef bint pinned_here(EnvC* e, uint64_t txnid) noexcept nogil:
-    """Does this process hold a pin or a reader slot at txnid or older (so that
-    every snapshot from txnid on keeps its pages, invariant 1)?"""
-    cdef int i
-    cdef uint64_t t
-    if e.nolock:
-        return False
-    for i in range(NPINS):
-        t = tdb_aload64(<uint64_t*>(pin_at(e, i) + PN_TXNID))
-        if t != 0 and t <= txnid and tdb_aload32(<uint32_t*>(pin_at(e, i) + PN_PID)) == e.pid:
-            return True
-    for i in range(e.nslots_owned):
-        t = tdb_aload64(slot_txn(e, e.slots_owned[i]))
-        if t != 0 and t <= txnid:
-            return True
-    return False
+    return h

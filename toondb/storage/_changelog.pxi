@@ -1,0 +1,312 @@
+# The change log (layout: "Change log" and "Change log record" in
+# _format.pxi): while a replicator is attached, every commit writes its
+# changes, as change records (_diff.pxi, diffing the snapshot it began from
+# against itself: O(pages it rewrote)), into a ring in the shared lock file;
+# the replicator (toondb.replication, through toondb.storage.changes) reads
+# them back. The commit writes its record before its meta page and publishes
+# it (moves CL_HEAD) after, under the write lock (invariant 7), so that the
+# log holds exactly the committed transactions, in order. Writers never wait
+# for the replicator: the ring wraps, and a reader that finds its position
+# overwritten (CL_RESERVE more than a ring ahead of it) starts over from a
+# snapshot. Nothing here is durable: the lock file is rebuilt when no handle
+# is open, and the log with it (CL_ID 0: off).
+#
+# A replicator that dies leaves the log on for CL_GRACE seconds (a writer
+# notices the dead pid, orphans the log, and switches it off when the grace
+# has passed), so that one started again finds what it had not shipped.
+
+cdef inline uint64_t* cl_u64(EnvC* e, int off) noexcept nogil:
+    return <uint64_t*>(e.lcl + off)
+
+cdef inline uint32_t* cl_u32(EnvC* e, int off) noexcept nogil:
+    return <uint32_t*>(e.lcl + off)
+
+cdef inline uint64_t cl_now_ms() noexcept nogil:
+    return <uint64_t>(tdb_monotonic() * 1000.0)
+
+cdef uint64_t cl_now_us() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <uint64_t>ts.tv_sec * 1000000 + <uint64_t>(ts.tv_nsec // 1000)
+
+cdef bint cl_active(EnvC* e) noexcept nogil:
+    """Is the change log on? A replicator found dead (at most 20 checks a
+    second) orphans it; an orphan older than its grace switches it off. The
+    caller holds the write lock."""
+    cdef uint32_t pid
+    cdef uint64_t since, now
+    cdef double t
+    if e.nolock or e.lcl == NULL or tdb_aload64(cl_u64(e, CL_ID)) == 0:
+        return False
+    t = tdb_monotonic()
+    if t - e.cl_checked < 0.05:
+        return True
+    e.cl_checked = t
+    now = cl_now_ms()
+    pid = tdb_aload32(cl_u32(e, CL_PID))
+    if pid != 0 and pid != e.pid and kill(pid, 0) < 0 and errno == ESRCH:
+        tdb_astore64(cl_u64(e, CL_ORPHAN), now)
+        tdb_astore32(cl_u32(e, CL_PID), 0)
+        pid = 0
+    if pid == 0:
+        since = tdb_aload64(cl_u64(e, CL_ORPHAN))
+        if since == 0:
+            tdb_astore64(cl_u64(e, CL_ORPHAN), now)
+        elif now > since + <uint64_t>tdb_ld32(e.lcl + CL_GRACE) * 1000:
+            tdb_astore64(cl_u64(e, CL_ID), 0)  # nobody came back for it: off
+            return False
+    return True
+
+cdef void cl_ring_copy(EnvC* e, uint64_t off, char* buf, size_t n, bint into_ring) noexcept nogil:
+    """Copy n bytes between buf and the ring at offset off (wrapping)."""
+    cdef char* ring = e.lcl + CL_HEADER
+    cdef size_t pos = <size_t>(off % e.cl_bytes)
+    cdef size_t first = n if n < e.cl_bytes - pos else <size_t>(e.cl_bytes - pos)
+    if into_ring:
+        memcpy(ring + pos, buf, first)
+        if n > first:
+            memcpy(ring, buf + first, n - first)
+    else:
+        memcpy(buf, ring + pos, first)
+        if n > first:
+            memcpy(buf + first, ring, n - first)
+
+cdef int cl_capture(WTxn* w, uint64_t txnid) noexcept nogil:
+    """Write the change record of the commit of w (to become txnid) into the
+    ring after CL_HEAD, unpublished: cl_publish publishes it once the commit's
+    meta page is written. The caller holds the write lock."""
+    cdef EnvC* e = w.env
+    cdef DiffC d
+    cdef State b
+    cdef uint64_t head
+    cdef size_t n, nrec
+    cdef uint32_t kind = CR_CHANGES
+    cdef int rc
+    e.cl_publish = 0
+    if not cl_active(e):
+        return 0
+    b = w.snap
+    b.kv = w.trees[0].desc
+    b.cat = w.trees[1].desc
+    diff_init(&d, e, &w.snap, &b, w)
+    if out_reserve(&d, CR_SIZE) < 0:
+        diff_free(&d)
+        return -1
+    d.out_len = CR_SIZE  # the record header, filled in below
+    rc = diff_step(&d, <size_t>(e.cl_bytes // 2))
+    if rc < 0:
+        diff_free(&d)
+        return -1
+    if rc == 0:
+        # more than half the ring: no room for it; the replicator takes a
+        # snapshot instead of this record
+        kind = CR_TOO_LARGE
+        d.out_len = CR_SIZE
+    nrec = d.out_len - CR_SIZE
+    n = (d.out_len + 7) & ~(<size_t>7)
+    if out_reserve(&d, n - d.out_len) < 0:
+        diff_free(&d)
+        return -1
+    memset(d.out + d.out_len, 0, n - d.out_len)
+    tdb_st32(d.out + CR_LEN, <uint32_t>n)
+    tdb_st64(d.out + CR_TXNID, txnid)
+    tdb_st64(d.out + CR_TIME, cl_now_us())
+    tdb_st32(d.out + CR_KIND, kind)
+    tdb_st32(d.out + CR_NREC, <uint32_t>nrec)
+    tdb_st32(d.out + CR_CRC, tdb_crc32c(0, d.out + 8, n - 8))
+    head = tdb_aload64(cl_u64(e, CL_HEAD))
+    tdb_astore64(cl_u64(e, CL_RESERVE), head + n)
+    tdb_fence()
+    cl_ring_copy(e, head, d.out, n, True)
+    e.cl_publish = head + n
+    diff_free(&d)
+    return 0
+
+cdef void cl_publish(EnvC* e) noexcept nogil:
+    """Publish the record cl_capture wrote (the commit's meta page is written)."""
+    if e.cl_publish == 0:
+        return
+    tdb_fence()
+    tdb_astore64(cl_u64(e, CL_HEAD), e.cl_publish)
+    e.cl_publish = 0
+
+# ----------------------------------------------------------------------------
+# The replicator's side (toondb.storage.changes is the typed face)
+# ----------------------------------------------------------------------------
+
+cdef int cl_usable(Env env) except -1:
+    check_open(env)
+    if env.e.nolock or env.e.lcl == NULL:
+        raise DatabaseLockedError("this handle has no lock file and cannot read the change log")
+    return 0
+
+cdef dict cl_state(EnvC* e):
+    return {
+        "id": tdb_aload64(cl_u64(e, CL_ID)),
+        "head": tdb_aload64(cl_u64(e, CL_HEAD)),
+        "first": tdb_aload64(cl_u64(e, CL_FIRST)),
+        "shipped": tdb_aload64(cl_u64(e, CL_SHIPPED)),
+        "shipped_txn": tdb_aload64(cl_u64(e, CL_SHIPPED_TXN)),
+        "lineage": PyBytes_FromStringAndSize(e.lcl + CL_LINEAGE, 16),
+        "pid": tdb_aload32(cl_u32(e, CL_PID)),
+        "grace": tdb_ld32(e.lcl + CL_GRACE),
+        "ring_bytes": e.cl_bytes,
+    }
+
+
+def changelog_attach(Env env, unsigned int grace):
+    """Become the change log's replicator (switching the log on if it is off):
+    the log's state, with "resumed" True when it was already on (a replicator
+    before this one left it). DatabaseLockedError when a live replicator holds
+    it."""
+    cdef EnvC* e
+    cdef State st, dur
+    cdef uint32_t pid
+    cdef uint64_t new_id
+    cdef bint resumed
+    cl_usable(env)
+    e = env.e
+    if wlock(e, e.lock_timeout) < 0:
+        raise_err(e)
+    try:
+        pid = tdb_aload32(cl_u32(e, CL_PID))
+        if pid != 0 and (pid == e.pid or kill(pid, 0) == 0 or errno != ESRCH):
+            raise DatabaseLockedError(
+                f"another replicator (pid {pid}) is attached to this database; stop it first")
+        resumed = tdb_aload64(cl_u64(e, CL_ID)) != 0
+        if not resumed:
+            if read_meta(e, &st, &dur) < 0:
+                raise_err(e)
+            new_id = int.from_bytes(_os.urandom(8), "little") | 1
+            tdb_astore64(cl_u64(e, CL_FIRST), st.txnid + 1)
+            tdb_astore64(cl_u64(e, CL_SHIPPED), tdb_aload64(cl_u64(e, CL_HEAD)))
+            tdb_astore64(cl_u64(e, CL_SHIPPED_TXN), 0)
+            memset(e.lcl + CL_LINEAGE, 0, 16)
+            tdb_astore64(cl_u64(e, CL_ID), new_id)
+        tdb_st32(e.lcl + CL_GRACE, grace)
+        tdb_astore64(cl_u64(e, CL_ORPHAN), 0)
+        tdb_astore32(cl_u32(e, CL_PID), e.pid)
+        e.cl_checked = 0
+        out = cl_state(e)
+        out["resumed"] = resumed
+        return out
+    finally:
+        wunlock(e)
+
+
+def changelog_begin(Env env, lineage):
+    """Begin a new lineage (the replicator starts its store over from a
+    snapshot): record lineage (16 bytes) and mark everything logged so far as
+    not needed. Returns {"head": where the records of later commits begin,
+    "txn": the newest transaction, committed before them}."""
+    cdef EnvC* e
+    cdef State st, dur
+    cdef bytes lin = as_bound(lineage, "lineage")
+    cdef uint64_t head
+    cl_usable(env)
+    e = env.e
+    if len(lin) != 16:
+        raise ValueError("a lineage is 16 bytes")
+    if wlock(e, e.lock_timeout) < 0:
+        raise_err(e)
+    try:
+        if tdb_aload32(cl_u32(e, CL_PID)) != e.pid or tdb_aload64(cl_u64(e, CL_ID)) == 0:
+            raise ToonDBError("this process is not attached to the change log")
+        if read_meta(e, &st, &dur) < 0:
+            raise_err(e)
+        head = tdb_aload64(cl_u64(e, CL_HEAD))
+        memcpy(e.lcl + CL_LINEAGE, <const char*>lin, 16)
+        tdb_astore64(cl_u64(e, CL_SHIPPED), head)
+        tdb_astore64(cl_u64(e, CL_SHIPPED_TXN), st.txnid)
+        return {"head": head, "txn": st.txnid}
+    finally:
+        wunlock(e)
+
+
+def changelog_read(Env env, uint64_t log_id, uint64_t offset, size_t max_bytes=1 << 24):
+    """The published records from offset on, about max_bytes of them:
+    (status, [(txnid, commit time us, kind, change records)], next offset).
+    status "ok"; "lapped" when the ring has overwritten offset (the records
+    returned before it are whole); "restarted" when the log is no longer the
+    one log_id names (it was switched off, or its lock file rebuilt)."""
+    cdef EnvC* e
+    cdef uint64_t head, reserve
+    cdef char hdr[CR_SIZE]
+    cdef uint32_t n, nrec
+    cdef size_t total = 0
+    cdef bytes buf
+    cdef char* p = NULL
+    cl_usable(env)
+    e = env.e
+    out = []
+    if tdb_aload64(cl_u64(e, CL_ID)) != log_id:
+        return "restarted", out, offset
+    head = tdb_aload64(cl_u64(e, CL_HEAD))
+    tdb_fence()
+    if offset > head:
+        raise ValueError(f"change log offset {offset} is past its head {head}")
+    while offset < head and total < max_bytes:
+        if head - offset > e.cl_bytes:
+            return "lapped", out, offset
+        cl_ring_copy(e, offset, hdr, CR_SIZE, False)
+        n = tdb_ld32(hdr + CR_LEN)
+        nrec = tdb_ld32(hdr + CR_NREC)
+        buf = None
+        if CR_SIZE <= n <= head - offset and n % 8 == 0 and CR_SIZE + nrec <= n:
+            buf = PyBytes_FromStringAndSize(NULL, n)
+            p = PyBytes_AS_STRING(buf)
+            cl_ring_copy(e, offset, p, n, False)
+        tdb_fence()
+        reserve = tdb_aload64(cl_u64(e, CL_RESERVE))
+        if reserve > offset + e.cl_bytes or tdb_aload64(cl_u64(e, CL_HEAD)) > offset + e.cl_bytes:
+            return "lapped", out, offset  # a writer overwrote it while it was read
+        if tdb_aload64(cl_u64(e, CL_ID)) != log_id:
+            return "restarted", out, offset
+        if buf is None or tdb_crc32c(0, p + 8, n - 8) != tdb_ld32(p + CR_CRC):
+            raise CorruptionError(f"the change log record at offset {offset} is damaged "
+                                  "(in the lock file's shared memory)")
+        out.append((tdb_ld64(p + CR_TXNID), tdb_ld64(p + CR_TIME), tdb_ld32(p + CR_KIND),
+                    buf[CR_SIZE:CR_SIZE + nrec]))
+        offset += n
+        total += n
+    return "ok", out, offset
+
+
+def changelog_shipped(Env env, uint64_t offset, uint64_t txnid):
+    """The replicator's store now holds every record before offset, up to
+    transaction txnid: where a replicator started again resumes."""
+    cdef EnvC* e
+    cl_usable(env)
+    e = env.e
+    if tdb_aload32(cl_u32(e, CL_PID)) != e.pid:
+        raise ToonDBError("this process is not attached to the change log")
+    tdb_astore64(cl_u64(e, CL_SHIPPED_TXN), txnid)
+    tdb_astore64(cl_u64(e, CL_SHIPPED), offset)
+
+
+def changelog_detach(Env env, bint stop=False):
+    """Let go of the change log: orphan it (commits go on logging for its
+    grace period, for a replicator started again) or, with stop, switch it
+    off."""
+    cdef EnvC* e
+    check_open(env)
+    e = env.e
+    if e.nolock or e.lcl == NULL:
+        return
+    if wlock(e, e.lock_timeout) < 0:
+        raise_err(e)
+    try:
+        if tdb_aload32(cl_u32(e, CL_PID)) != e.pid:
+            return
+        if stop:
+            tdb_astore64(cl_u64(e, CL_ID), 0)
+        tdb_astore64(cl_u64(e, CL_ORPHAN), cl_now_ms())
+        tdb_astore32(cl_u32(e, CL_PID), 0)
+    finally:
+        wunlock(e)
+
+
+def changelog_state(Env env):
+    """The change log's header, as a dict (id 0: off)."""
+    cl_usable(env)
+    return cl_state(env.e)
