@@ -37,8 +37,8 @@ from toondb.replication import open_store, restore  # noqa: E402
 from toondb.replication.inventory import read_manifest  # noqa: E402
 
 RESTORE_MB = int(os.environ.get("TOONDB_BENCH_RESTORE_MB", "256"))
-ROUND_SECONDS = 3.0
-ROUNDS = 3
+ROUND_SECONDS = 2.0
+ROUNDS = 5
 PRELOAD = 100_000
 
 
@@ -86,6 +86,7 @@ def wchar():
             return int(line.split()[1])
 put = db.put
 w0 = wchar()
+c0 = time.process_time()
 t0 = time.perf_counter()
 n = 0
 while True:
@@ -104,9 +105,10 @@ while True:
             put(rnd.randbytes(16), b"v" * 100)
         n += 200
 elapsed = time.perf_counter() - t0
+cpu = time.process_time() - c0
 w1 = wchar()
 db.close()
-print(json.dumps({"commits": n, "seconds": elapsed, "wchar": w1 - w0}))
+print(json.dumps({"commits": n, "seconds": elapsed, "cpu": cpu, "wchar": w1 - w0}))
 """
 
 
@@ -130,37 +132,64 @@ def _batch_bytes(store_dir: str) -> tuple[int, int]:
     return size, m.last_txn - first
 
 
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def overhead(work: str) -> list[str]:
+    """Alternating rounds without and with a replicator: the writer's commits per
+    second of wall time (this shared machine is noisy) and per second of its own CPU
+    time (what logging costs each commit), the replicator's CPU per commit."""
     db = os.path.join(work, "primary")
     with Database.open(db) as d, d.transaction() as t:
         rnd = random.Random(1)
         for _ in range(PRELOAD):
             t.put(rnd.randbytes(16), b"v" * 100)
-    without, with_ = [], []
-    written, shipped, txns = 0, 0, 0
+    _writer(db, ROUND_SECONDS)  # into the steady state of the freelist first
+    wall = {False: [], True: []}
+    cpu = {False: [], True: []}
+    written, shipped, txns, repl_cpu, repl_commits = 0, 0, 0, 0.0, 0
     for r in range(ROUNDS):
-        res = _writer(db, ROUND_SECONDS)
-        without.append(res["commits"] / res["seconds"])
-        store_dir = os.path.join(work, f"store{r}")
-        url = "file://" + store_dir
-        proc = _spawn("replicate", db, url)
-        _wait_manifest(url, proc)
-        res = _writer(db, ROUND_SECONDS)
-        with_.append(res["commits"] / res["seconds"])
-        written += res["wchar"]
-        _stop(proc)
-        size, n = _batch_bytes(store_dir)
-        shipped += size
-        txns += n
-        commits_with = res["commits"]
-    a, b = statistics.median(without), statistics.median(with_)
-    per_commit_written = written / (ROUNDS * commits_with) if commits_with else 0
+        for on in (False, True):
+            if not on:
+                res = _writer(db, ROUND_SECONDS)
+            else:
+                store_dir = os.path.join(work, f"store{r}")
+                url = "file://" + store_dir
+                proc = _spawn("replicate", db, url, "--resume-within", "1s")
+                _wait_manifest(url, proc)
+                c0 = _cpu_seconds(proc.pid)
+                res = _writer(db, ROUND_SECONDS)
+                repl_cpu += _cpu_seconds(proc.pid) - c0
+                repl_commits += res["commits"]
+                written += res["wchar"]
+                _stop(proc)
+                time.sleep(1.5)  # the change log goes off a second after the replicator
+                size, n = _batch_bytes(store_dir)
+                shipped += size
+                txns += n
+            wall[on].append(res["commits"] / res["seconds"])
+            cpu[on].append(res["commits"] / res["cpu"])
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    cmed = {k: statistics.median(v) for k, v in cpu.items()}
+
+    def rounds(v):
+        return ", ".join(f"{x:,.0f}" for x in v)
+
     return [
-        f"{'autocommit put, sync normal, no replicator':58s} {a:12,.0f} commits/s",
-        f"{'autocommit put, sync normal, toondb replicate running':58s} {b:12,.0f} commits/s"
-        f"   ({(a - b) / a * 100:+.1f}% cost; rounds {', '.join(f'{x:,.0f}' for x in with_)}"
-        f" vs {', '.join(f'{x:,.0f}' for x in without)})",
-        f"{'bytes written by the primary per commit':58s} {per_commit_written:12,.0f} bytes",
+        f"{'autocommit put, sync normal, no replicator':58s} {med[False]:12,.0f} commits/s"
+        f"   (rounds {rounds(wall[False])})",
+        f"{'autocommit put, sync normal, toondb replicate running':58s} {med[True]:12,.0f} commits/s"
+        f"   ({(med[False] - med[True]) / med[False] * 100:+.1f}%; rounds {rounds(wall[True])})",
+        f"{'  the same per second of the writer CPU, without / with':58s} "
+        f"{cmed[False]:12,.0f} / {cmed[True]:,.0f}   "
+        f"({(cmed[False] - cmed[True]) / cmed[False] * 100:+.1f}%: the commit's logging)",
+        f"{'  CPU the replicator process used per commit':58s} "
+        f"{repl_cpu / max(repl_commits, 1) * 1e6:12.1f} us",
+        f"{'bytes written by the primary per commit':58s} "
+        f"{written / max(repl_commits, 1):12,.0f} bytes",
         f"{'bytes shipped per commit (batches, zlib)':58s} {shipped / max(txns, 1):12,.1f} bytes",
     ]
 
@@ -242,7 +271,7 @@ def big_restore(work: str) -> list[str]:
     return [
         f"{f'snapshot of a {size / (1 << 20):,.0f} MiB database (copy, zlib, upload)':58s} "
         f"{snap_s:9.1f} s   (~{snap_s / gib:.0f} s per GiB)",
-        f"{f'restore of it (download, check, decode, check())':58s} "
+        f"{'restore of it (download, check, decode, check())':58s} "
         f"{rest_s:9.1f} s   (~{rest_s / gib:.0f} s per GiB, extrapolated)",
     ]
 

@@ -76,7 +76,7 @@ def test_replicators_killed_and_restarted_lose_nothing(tmp_path, s3):
     writer_stop = tmp_path / "stop-writer"
     writer = harness("writer", str(db), str(writer_stop), "0.001", str(tmp_path / "log.json"))
     logfile = tmp_path / "replicate.log"
-    args = ("replicate", str(db), s3.url, "--interval", "0.1", "--pin-grace", "60")
+    args = ("replicate", str(db), s3.url, "--interval", "0.1", "--resume-within", "60")
     proc = spawn(*args, log=logfile)
     deadline = time.monotonic() + 30
     while read_manifest(open_store(s3.url)) is None:  # the first generation exists

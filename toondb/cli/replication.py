@@ -104,7 +104,7 @@ def cmd_replicate(args: argparse.Namespace) -> int:
         snapshot_interval=args.snapshot_interval,
         snapshot_bytes=args.snapshot_bytes,
         retain=args.retain,
-        pin_grace=int(args.pin_grace),
+        resume_within=int(args.resume_within),
     )
     sys.stdout.write(
         f"replicating {args.db} to {args.url} every {args.interval:g}s (pid {os.getpid()})\n"
@@ -224,9 +224,10 @@ def add_replication_commands(sub: Any) -> None:
     sp.add_argument("--snapshot-bytes", type=argparse_int, default=None, metavar="BYTES",
                     help="a full snapshot once this many bytes of batches were shipped since "
                     "the last (default: the size of the last snapshot, at least 16 MiB)")  # fmt: skip
-    sp.add_argument("--pin-grace", type=_duration, default=300.0, metavar="DURATION",
-                    help="how long the database keeps what a stopped replicator has not shipped, "
-                    "so a restart resumes without a new snapshot (default 5m)")  # fmt: skip
+    sp.add_argument("--resume-within", type=_duration, default=300.0, metavar="DURATION",
+                    help="how long the database goes on logging its commits for a replicator "
+                    "that stopped, so that one started again within it resumes instead of "
+                    "taking a new snapshot (default 5m)")  # fmt: skip
 
     sp = sub.add_parser(
         "restore",

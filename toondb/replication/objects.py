@@ -43,7 +43,8 @@ Object header (HEADER_SIZE = 96 bytes, little-endian), then the payload::
 
 Payloads, once decoded: a snapshot is the page file of a compact copy
 (``copy_database``); a manifest is UTF-8 JSON; a batch is frames, in transaction
-order, one or more per transaction::
+order, one per transaction (as toondb.storage.changes.frames gives them; a reader
+accepts several, the last flagged)::
 
     0   8   transaction id
     8   8   commit time, microseconds since the Unix epoch
@@ -94,7 +95,7 @@ MANIFEST_KEY = "manifest"
 _KIND_NAMES = {SNAPSHOT: "snapshot", BATCH: "batch", MANIFEST: "manifest"}
 
 _HEADER = struct.Struct("<8sIHBBQQQQQIIQQ16s")
-_FRAME = struct.Struct("<QQII")
+_FRAME = struct.Struct("<QQII")  # the frame header, as changes.frames writes it
 assert _HEADER.size == HEADER_SIZE and _FRAME.size == 24
 
 
@@ -182,11 +183,6 @@ class ObjectWriter:
     def write(self, data: bytes | memoryview) -> None:
         self.raw_len += len(data)
         self._emit(self._z.compress(data))
-
-    def frame(self, txn: int, time_us: int, last: bool, records: bytes) -> None:
-        self.write(_FRAME.pack(txn, time_us, FRAME_LAST if last else 0, len(records)))
-        if records:
-            self.write(records)
 
     def finish(self) -> IO[bytes]:
         self._emit(self._z.flush())

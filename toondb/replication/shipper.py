@@ -43,7 +43,7 @@ A replicator killed (even with SIGKILL) and started again resumes from what the 
 holds: it follows the chain from the manifest to its end (an upload whose manifest
 write was lost is found there) and reads the log from the mark of the last upload,
 skipping what the store already holds: no gap, no duplicate. The log stays on for
-``pin_grace`` seconds after its replicator died; after that, or when every process
+``resume_within`` seconds after its replicator died; after that, or when every process
 closed the database, a replicator started again begins a new generation.
 """
 
@@ -135,7 +135,7 @@ class Replicator:
         snapshot_interval: float = 86400.0,
         snapshot_bytes: int | None = None,
         retain: float | None = None,
-        pin_grace: int = 300,
+        resume_within: int = 300,
         max_backlog: int = 1 << 30,
     ) -> None:
         if interval <= 0:
@@ -147,7 +147,7 @@ class Replicator:
         self.snapshot_interval = snapshot_interval
         self.snapshot_bytes = snapshot_bytes
         self.retain = retain
-        self.pin_grace = int(pin_grace)
+        self.resume_within = int(resume_within)
         self.max_backlog = max_backlog
         self.env: StorageEnvironment | None = None
         self.manifest: Manifest | None = None
@@ -186,7 +186,7 @@ class Replicator:
                 self.db_path, {"create_if_missing": False}, read_only=True
             )
         if self._log is None:  # once: a retried open() is attached already
-            self._log = ch.attach(self.env, self.pin_grace)
+            self._log = ch.attach(self.env, self.resume_within)
         info = self._log
         self.log_id = info["id"]
         manifest = read_manifest(self.store)
@@ -267,53 +267,32 @@ class Replicator:
     # ---- reading the change log into batches ----
 
     def _read(self, upto: int | None = None, skip: bool = False) -> None:
-        """Frame the records after self.captured, up to transaction upto (or all that
-        are published); with skip, only step over them (the store holds them).
+        """Frame the transactions after self.captured, up to transaction upto (or all
+        that are published); with skip, only step over them (the store holds them).
         _Restart when the history breaks (R1, R3)."""
         while upto is None or self.captured < upto:
-            status, records, nxt = ch.read(self.env, self.log_id, self.offset, 8 << 20)
-            for at, rec in enumerate(records):
-                if upto is not None and rec.txn > upto:
-                    self.offset = self._offset_of(records, at, nxt)
-                    return
-                if rec.txn <= self.captured:
-                    continue  # committed before the generation's snapshot
-                if rec.txn != self.captured + 1:
-                    raise _Restart(f"transaction {self.captured + 1} is not in the change log")
-                if rec.kind != ch.CHANGES:
-                    raise _Restart(f"transaction {rec.txn} was too large for the change log")
-                if skip:
-                    self.captured = rec.txn
-                else:
-                    self._frame(rec)
-            self.offset = nxt
-            if status != "ok":
-                raise _Restart(
-                    "the replicator fell a whole change log behind"
-                    if status == "lapped"
-                    else "the change log was restarted"
-                )
-            if not records:
+            got = ch.frames(self.env, self.log_id, self.offset, self.captured, upto or 0, 8 << 20)
+            if got.count and not skip:
+                if self.batch is None:
+                    header = Header(BATCH, self.generation, self.captured, 0, lineage=self.lineage)
+                    self.batch = _Batch(ObjectWriter(header), self.captured, time.monotonic(),
+                                        got.first_time_us)  # fmt: skip
+                b = self.batch
+                b.writer.write(got.data)
+                b.count += got.count
+                b.last, b.last_time_us = got.last, got.last_time_us
+                self.stats["txns"] += got.count
+            self.captured = got.last
+            self.offset = got.offset
+            if got.status != "ok":
+                raise _Restart({
+                    "lapped": "the replicator fell a whole change log behind",
+                    "restarted": "the change log was restarted",
+                    "gap": f"transaction {self.captured + 1} is not in the change log",
+                    "too large": f"transaction {self.captured + 1} was too large for the change log",
+                }[got.status])  # fmt: skip
+            if got.count == 0:
                 return
-
-    @staticmethod
-    def _offset_of(records: list[ch.Record], at: int, nxt: int) -> int:
-        """The log offset of records[at] (records are 8-aligned: header + changes)."""
-        for rec in reversed(records[at:]):
-            nxt -= (32 + len(rec.changes) + 7) & ~7
-        return nxt
-
-    def _frame(self, rec: ch.Record) -> None:
-        if self.batch is None:
-            header = Header(BATCH, self.generation, self.captured, 0, lineage=self.lineage)
-            self.batch = _Batch(ObjectWriter(header), self.captured, time.monotonic(),
-                                rec.time_us)  # fmt: skip
-        b = self.batch
-        b.writer.frame(rec.txn, rec.time_us, True, rec.changes)
-        b.count += 1
-        b.last, b.last_time_us = rec.txn, rec.time_us
-        self.captured = rec.txn
-        self.stats["txns"] += 1
 
     def _seal(self) -> None:
         b = self.batch
@@ -566,7 +545,7 @@ class Replicator:
 
     def close(self, flush: bool = True, timeout: float = 10.0) -> None:
         """Ship what was committed (trying for up to timeout seconds), then let go of
-        the change log (it stays on pin_grace seconds for a replicator started again)."""
+        the change log (it stays on resume_within seconds for a replicator started again)."""
         env = self.env
         if env is None or env.closed:
             return

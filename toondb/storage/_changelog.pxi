@@ -223,6 +223,46 @@ def changelog_begin(Env env, lineage):
         wunlock(e)
 
 
+cdef int cl_fetch(EnvC* e, uint64_t log_id, uint64_t offset, uint64_t head,
+                  char** scratch, size_t* cap) noexcept nogil:
+    """Copy the published record at offset into *scratch (grown as needed): 0,
+    1 when the ring has overwritten it, 2 when the log is no longer log_id, -1
+    when it is damaged (the error in e)."""
+    cdef char hdr[CR_SIZE]
+    cdef uint32_t n, nrec
+    cdef bint whole
+    cdef char* grown
+    if head - offset > e.cl_bytes:
+        return 1
+    cl_ring_copy(e, offset, hdr, CR_SIZE, False)
+    n = tdb_ld32(hdr + CR_LEN)
+    nrec = tdb_ld32(hdr + CR_NREC)
+    whole = CR_SIZE <= n and n <= head - offset and n % 8 == 0 and CR_SIZE + nrec <= n
+    if whole:
+        if n > cap[0]:
+            grown = <char*>realloc(scratch[0], n)
+            if grown == NULL:
+                return nomem(e)
+            scratch[0] = grown
+            cap[0] = n
+        cl_ring_copy(e, offset, scratch[0], n, False)
+    tdb_fence()
+    if (tdb_aload64(cl_u64(e, CL_RESERVE)) > offset + e.cl_bytes
+            or tdb_aload64(cl_u64(e, CL_HEAD)) > offset + e.cl_bytes):
+        return 1  # a writer overwrote it while it was read
+    if tdb_aload64(cl_u64(e, CL_ID)) != log_id:
+        return 2
+    if not whole or tdb_crc32c(0, scratch[0] + 8, n - 8) != tdb_ld32(scratch[0] + CR_CRC):
+        return set_err(e, E_CORRUPT, 0, "a record of the change log (in the lock file's "
+                       "shared memory) is damaged")
+    return 0
+
+cdef object cl_status(EnvC* e, int rc):
+    if rc < 0:
+        raise_err(e)
+    return ("ok", "lapped", "restarted")[rc]
+
+
 def changelog_read(Env env, uint64_t log_id, uint64_t offset, size_t max_bytes=1 << 24):
     """The published records from offset on, about max_bytes of them:
     (status, [(txnid, commit time us, kind, change records)], next offset).
@@ -230,12 +270,11 @@ def changelog_read(Env env, uint64_t log_id, uint64_t offset, size_t max_bytes=1
     returned before it are whole); "restarted" when the log is no longer the
     one log_id names (it was switched off, or its lock file rebuilt)."""
     cdef EnvC* e
-    cdef uint64_t head, reserve
-    cdef char hdr[CR_SIZE]
+    cdef uint64_t head
+    cdef char* scratch = NULL
+    cdef size_t cap = 0, total = 0
     cdef uint32_t n, nrec
-    cdef size_t total = 0
-    cdef bytes buf
-    cdef char* p = NULL
+    cdef int rc = 0
     cl_usable(env)
     e = env.e
     out = []
@@ -245,31 +284,101 @@ def changelog_read(Env env, uint64_t log_id, uint64_t offset, size_t max_bytes=1
     tdb_fence()
     if offset > head:
         raise ValueError(f"change log offset {offset} is past its head {head}")
-    while offset < head and total < max_bytes:
-        if head - offset > e.cl_bytes:
-            return "lapped", out, offset
-        cl_ring_copy(e, offset, hdr, CR_SIZE, False)
-        n = tdb_ld32(hdr + CR_LEN)
-        nrec = tdb_ld32(hdr + CR_NREC)
-        buf = None
-        if CR_SIZE <= n <= head - offset and n % 8 == 0 and CR_SIZE + nrec <= n:
-            buf = PyBytes_FromStringAndSize(NULL, n)
-            p = PyBytes_AS_STRING(buf)
-            cl_ring_copy(e, offset, p, n, False)
-        tdb_fence()
-        reserve = tdb_aload64(cl_u64(e, CL_RESERVE))
-        if reserve > offset + e.cl_bytes or tdb_aload64(cl_u64(e, CL_HEAD)) > offset + e.cl_bytes:
-            return "lapped", out, offset  # a writer overwrote it while it was read
-        if tdb_aload64(cl_u64(e, CL_ID)) != log_id:
-            return "restarted", out, offset
-        if buf is None or tdb_crc32c(0, p + 8, n - 8) != tdb_ld32(p + CR_CRC):
-            raise CorruptionError(f"the change log record at offset {offset} is damaged "
-                                  "(in the lock file's shared memory)")
-        out.append((tdb_ld64(p + CR_TXNID), tdb_ld64(p + CR_TIME), tdb_ld32(p + CR_KIND),
-                    buf[CR_SIZE:CR_SIZE + nrec]))
-        offset += n
-        total += n
-    return "ok", out, offset
+    try:
+        while offset < head and total < max_bytes:
+            rc = cl_fetch(e, log_id, offset, head, &scratch, &cap)
+            if rc != 0:
+                break
+            n = tdb_ld32(scratch + CR_LEN)
+            nrec = tdb_ld32(scratch + CR_NREC)
+            out.append((tdb_ld64(scratch + CR_TXNID), tdb_ld64(scratch + CR_TIME),
+                        tdb_ld32(scratch + CR_KIND),
+                        PyBytes_FromStringAndSize(scratch + CR_SIZE, nrec)))
+            offset += n
+            total += n
+    finally:
+        free(scratch)
+    return cl_status(e, rc), out, offset
+
+
+def changelog_frames(Env env, uint64_t log_id, uint64_t offset, uint64_t after,
+                     uint64_t upto=0, size_t max_bytes=1 << 24):
+    """The transactions after `after` (and up to `upto`, 0: all published) from
+    offset on, as batch frames (``u64 txnid | u64 commit time us | u32 flags = 1
+    | u32 length | change records``, toondb.replication.objects), about max_bytes
+    of them, in one call with the GIL released: (status, frames, count, last
+    txnid, first commit time, last commit time, next offset). Records at or below
+    `after` are stepped over. status as changelog_read's, or "gap" (the next
+    record is not transaction after + 1) or "too large" (it holds no changes):
+    next offset is then that record's."""
+    cdef EnvC* e
+    cdef uint64_t head, txn, first_time = 0, last_time = 0
+    cdef char* scratch = NULL
+    cdef char* out = NULL
+    cdef char* grown
+    cdef size_t cap = 0, out_len = 0, out_cap = 0, need
+    cdef uint32_t n, nrec, kind
+    cdef long count = 0
+    cdef int rc = 0, stop = 0
+    cl_usable(env)
+    e = env.e
+    if tdb_aload64(cl_u64(e, CL_ID)) != log_id:
+        return "restarted", b"", 0, after, 0, 0, offset
+    head = tdb_aload64(cl_u64(e, CL_HEAD))
+    tdb_fence()
+    if offset > head:
+        raise ValueError(f"change log offset {offset} is past its head {head}")
+    env._pin()
+    try:
+        with nogil:
+            while offset < head and out_len < max_bytes:
+                rc = cl_fetch(e, log_id, offset, head, &scratch, &cap)
+                if rc != 0:
+                    break
+                n = tdb_ld32(scratch + CR_LEN)
+                txn = tdb_ld64(scratch + CR_TXNID)
+                kind = tdb_ld32(scratch + CR_KIND)
+                nrec = tdb_ld32(scratch + CR_NREC)
+                if txn <= after:
+                    offset += n
+                    continue
+                if upto != 0 and txn > upto:
+                    break
+                if txn != after + 1:
+                    stop = 1
+                    break
+                if kind != CR_CHANGES:
+                    stop = 2
+                    break
+                need = out_len + 24 + nrec
+                if need > out_cap:
+                    out_cap = out_cap * 2 if out_cap * 2 > need else need + 65536
+                    grown = <char*>realloc(out, out_cap)
+                    if grown == NULL:
+                        rc = nomem(e)
+                        break
+                    out = grown
+                tdb_st64(out + out_len, txn)
+                tdb_st64(out + out_len + 8, tdb_ld64(scratch + CR_TIME))
+                tdb_st32(out + out_len + 16, 1)
+                tdb_st32(out + out_len + 20, nrec)
+                memcpy(out + out_len + 24, scratch + CR_SIZE, nrec)
+                out_len = need
+                if count == 0:
+                    first_time = tdb_ld64(scratch + CR_TIME)
+                last_time = tdb_ld64(scratch + CR_TIME)
+                count += 1
+                after = txn
+                offset += n
+        status = cl_status(e, rc)
+        if stop:
+            status = ("gap", "too large")[stop - 1]
+        return (status, PyBytes_FromStringAndSize(out, out_len), count, after, first_time,
+                last_time, offset)
+    finally:
+        env._unpin()
+        free(scratch)
+        free(out)
 
 
 def changelog_shipped(Env env, uint64_t offset, uint64_t txnid):

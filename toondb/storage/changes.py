@@ -26,6 +26,8 @@ __all__ = [
     "attach",
     "begin",
     "read",
+    "Frames",
+    "frames",
     "shipped",
     "detach",
     "state",
@@ -67,6 +69,28 @@ def read(
     "restarted" (the log is not log_id any more)."""
     status, raw, nxt = _btree.changelog_read(env, log_id, offset, max_bytes)
     return status, [Record(*r) for r in raw], nxt
+
+
+class Frames(NamedTuple):
+    """Transactions read from the change log, as batch frames (toondb.replication)."""
+
+    status: str  # "ok", "lapped", "restarted", "gap" or "too large" (see frames())
+    data: bytes  # the frames: u64 txnid | u64 commit time us | u32 flags 1 | u32 length | changes
+    count: int
+    last: int  # the last transaction in data (after, when none)
+    first_time_us: int
+    last_time_us: int
+    offset: int  # where to read next
+
+
+def frames(
+    env: Any, log_id: int, offset: int, after: int, upto: int = 0, max_bytes: int = 1 << 24
+) -> Frames:
+    """The transactions after `after` (up to `upto`; 0: all published) from offset on,
+    as frames, with the GIL released. Records at or below `after` are stepped over;
+    status "gap" when the next one is not after + 1, "too large" when it holds no
+    changes (offset is then that record's), else as read()."""
+    return Frames(*_btree.changelog_frames(env, log_id, offset, after, upto, max_bytes))
 
 
 def shipped(env: Any, offset: int, txn: int) -> None:
