@@ -6,8 +6,9 @@ docs/replication.md describes the design, the object layout and the guarantees.
 Modules, one concept each: store.py (object stores: s3://, file://), objects.py (the
 object format and names), inventory.py (what a store holds: manifest, chains,
 retention), shipper.py (the replicator), restore.py, follow.py, replica.py (the record
-a replica keeps of where it stands). The engine's side (the commit ring, replication
-pins, the structural diff) is toondb.storage.changes.
+a replica keeps of where it stands). The engine's side (the change log each commit
+writes while a replicator is attached, the structural diff in it, applying change
+records) is toondb.storage.changes.
 """
 
 from __future__ import annotations
