@@ -97,6 +97,12 @@ def test_the_commands(tmp_path):
             break
         assert time.monotonic() < deadline, got.stderr
         time.sleep(0.1)
+    # a read-only server on the replica, while the follower keeps it
+    with ServerProcess(tmp_path / "replica", "--read-only").start() as server:
+        with IpcClient.connect(server.socket_path) as client:
+            assert client.get(b"counter") == b"200"
+            assert client.stats()["replica"]["txn_id"] == last
+        assert server.stop() == 0
     assert stop(follower) == 0
     with Database.open(tmp_path / "replica", read_only=True) as rep:
         assert rep.get(b"counter") == b"200"

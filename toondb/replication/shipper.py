@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from toondb.errors import ObjectStoreError, ReplicationError
+from toondb.errors import CorruptionError, ObjectStoreError, ReplicationError
 from toondb.replication.inventory import (
     apply_retention,
     fetch,
@@ -271,7 +271,12 @@ class Replicator:
         that are published); with skip, only step over them (the store holds them).
         _Restart when the history breaks (R1, R3)."""
         while upto is None or self.captured < upto:
-            got = ch.frames(self.env, self.log_id, self.offset, self.captured, upto or 0, 8 << 20)
+            try:
+                got = ch.frames(
+                    self.env, self.log_id, self.offset, self.captured, upto or 0, 8 << 20
+                )
+            except CorruptionError as e:  # the store stays sound: begin again from a snapshot
+                raise _Restart(str(e)) from None
             if got.count and not skip:
                 if self.batch is None:
                     header = Header(BATCH, self.generation, self.captured, 0, lineage=self.lineage)

@@ -115,7 +115,9 @@ cdef int cl_capture(WTxn* w, uint64_t txnid) noexcept nogil:
     tdb_st32(d.out + CR_NREC, <uint32_t>nrec)
     tdb_st32(d.out + CR_CRC, tdb_crc32c(0, d.out + 8, n - 8))
     head = tdb_aload64(cl_u64(e, CL_HEAD))
-    tdb_astore64(cl_u64(e, CL_RESERVE), head + n)
+    if head + n > tdb_aload64(cl_u64(e, CL_RESERVE)):
+        # never lowered: a commit that failed may have written further
+        tdb_astore64(cl_u64(e, CL_RESERVE), head + n)
     tdb_fence()
     cl_ring_copy(e, head, d.out, n, True)
     e.cl_publish = head + n
@@ -175,6 +177,15 @@ def changelog_attach(Env env, unsigned int grace):
                 f"another replicator (pid {pid}) is attached to this database; stop it first")
         resumed = tdb_aload64(cl_u64(e, CL_ID)) != 0
         if not resumed:
+            # the ring's blocks now: a commit writing into a sparse page of a full
+            # disk would die of SIGBUS; this fails with ENOSPC instead
+            if hasattr(_os, "posix_fallocate"):
+                try:
+                    _os.posix_fallocate(e.lfd, <size_t>(e.lcl - e.lmap) + CL_HEADER,
+                                        e.cl_bytes)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot make room for the change log in the "
+                                  f"lock file ({e.cl_bytes >> 20} MiB): {exc.strerror}") from None
             if read_meta(e, &st, &dur) < 0:
                 raise_err(e)
             new_id = int.from_bytes(_os.urandom(8), "little") | 1
