@@ -7,11 +7,13 @@ that check every snapshot they see."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
 from pathlib import Path
 
+import pytest
 from replication_harness import consistent, harness, spawn, stop
 
 from toondb import Database
@@ -156,3 +158,63 @@ def test_a_follower_is_consistent_for_its_readers_and_keeps_up(tmp_path, store_u
     for i in range(2):
         report = json.loads((tmp_path / f"reader{i}.json").read_text())
         assert report["bad"] == [] and report["snapshots"] > 10 and report["last"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_soak_kills_of_replicator_and_follower_under_load(tmp_path, kind, request):
+    """30 s of commits while the replicator and the follower are each SIGKILLed and
+    restarted at random moments, with two readers on the replica all along."""
+    url = (
+        "file://" + str(tmp_path / "store") if kind == "file" else request.getfixturevalue("s3").url
+    )
+    rnd = random.Random(99)
+    db, dest = tmp_path / "db", tmp_path / "replica"
+    app = Database.open(db)
+    app.put(b"counter", b"0")
+    writer_stop, reader_stop = tmp_path / "stop-writer", tmp_path / "stop-readers"
+    writer = harness("writer", str(db), str(writer_stop), "0.0005", str(tmp_path / "log.json"))
+    rargs = ("replicate", str(db), url, "--interval", "0.2")
+    fargs = ("follow", url, str(dest), "--interval", "0.2")
+    repl = spawn(*rargs, log=tmp_path / "r.log")
+    deadline = time.monotonic() + 60
+    while read_manifest(open_store(url)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    follower = spawn(*fargs, log=tmp_path / "f.log")
+    readers = [
+        harness("reader", str(dest), str(reader_stop), str(tmp_path / f"reader{i}.json"))
+        for i in range(2)
+    ]
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        time.sleep(rnd.uniform(0.1, 1.5))
+        if rnd.random() < 0.5:
+            repl.kill()
+            repl.wait()
+            repl = spawn(*rargs, log=tmp_path / "r.log")
+        else:
+            follower.kill()
+            follower.wait()
+            follower = spawn(*fargs, log=tmp_path / "f.log")
+    writer_stop.touch()
+    assert writer.wait(60) == 0
+    log = json.loads((tmp_path / "log.json").read_text())
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(Exception), Database.open(dest, read_only=True) as r:
+            if r.get(b"counter") == str(log[-1][0]).encode():
+                break
+        assert time.monotonic() < deadline, "the replica did not catch up"
+        time.sleep(0.1)
+    reader_stop.touch()
+    for p in readers:
+        assert p.wait(60) == 0
+    assert stop(follower) == 0 and stop(repl) == 0
+    app.close()
+    for i in range(2):
+        report = json.loads((tmp_path / f"reader{i}.json").read_text())
+        assert report["bad"] == [] and report["snapshots"] > 10
+    txns = shipped_txns(url)
+    assert txns == list(range(txns[0], log[-1][1] + 1))
+    assert check_restore(url, tmp_path / "latest", log) == log[-1][0]
