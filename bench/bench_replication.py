@@ -9,8 +9,9 @@ how fast it is, one table.
 - replica lag at 1k commits/s: ``toondb replicate`` + ``toondb follow`` + a reader of
   the replica that measures how old the newest commit it sees is (p50, p99), at the
   default 1 s interval and at 0.2 s;
-- snapshot and restore time of a large database (TOONDB_BENCH_RESTORE_MB, default 256
-  MiB: 1 GiB takes minutes on this shared machine; the table extrapolates to 1 GiB).
+- snapshot and restore time of a large database: TOONDB_BENCH_RESTORE_MB MiB of 2 KB
+  values (default 256; the page file is about twice that, since two such values do
+  not fit one 4 KiB page); the table gives seconds per GiB of page file.
 
 Run: ``python bench/bench_replication.py`` (prints the table), or under pytest:
 ``python -m pytest bench/bench_replication.py --benchmark-only`` (the table is printed
