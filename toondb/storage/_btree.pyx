@@ -70,6 +70,10 @@ Invariants (numbered; cited where they are kept)
    exclusively (no other handle is open), and a page file is created, opened
    or recovered only by a handle that holds the init byte; every open handle
    holds the presence byte shared until it closes.
+9. While the change log is on, it holds exactly the committed transactions, in
+   commit order, each once: a commit writes its record before its meta page
+   and publishes it (moves the log's head) only after the meta page is
+   written, under the write lock; a commit that fails publishes nothing.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, uintptr_t

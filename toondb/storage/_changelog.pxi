@@ -5,10 +5,10 @@
 # the replicator (toondb.replication, through toondb.storage.changes) reads
 # them back. The commit writes its record before its meta page and publishes
 # it (moves CL_HEAD) after, under the write lock (invariant 7), so that the
-# log holds exactly the committed transactions, in order. Writers never wait
-# for the replicator: the ring wraps, and a reader that finds its position
-# overwritten (CL_RESERVE more than a ring ahead of it) starts over from a
-# snapshot. Nothing here is durable: the lock file is rebuilt when no handle
+# log holds exactly the committed transactions, in order (invariant 9).
+# Writers never wait for the replicator: the ring wraps, and a reader that
+# finds its position overwritten (CL_RESERVE more than a ring ahead of it)
+# starts over from a snapshot. Nothing here is durable: the lock file is rebuilt when no handle
 # is open, and the log with it (CL_ID 0: off).
 #
 # A replicator that dies leaves the log on for CL_GRACE seconds (a writer
@@ -125,7 +125,8 @@ cdef int cl_capture(WTxn* w, uint64_t txnid) noexcept nogil:
     return 0
 
 cdef void cl_publish(EnvC* e) noexcept nogil:
-    """Publish the record cl_capture wrote (the commit's meta page is written)."""
+    """Publish the record cl_capture wrote, now that the commit's meta page is
+    written (invariant 9)."""
     if e.cl_publish == 0:
         return
     tdb_fence()

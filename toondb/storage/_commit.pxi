@@ -416,7 +416,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
     if w.ndirty == 0 and w.nfreed == 0:
         return 0
     # while a replicator is attached: this commit's changes, into the change log
-    # (published below, once the meta page is written)
+    # (published below, once the meta page is written: invariant 9)
     if cl_capture(w, w.snap.txnid + 1) < 0:
         return -1
     ns = w.snap
