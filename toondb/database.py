@@ -186,6 +186,18 @@ class Database(StorageEnvironment):
                 txn.abort()
         return counts
 
+    def stats(self) -> dict[str, Any]:
+        """Counts that describe the database now (see StorageEnvironment.stats); on a
+        replica (made by ``toondb restore`` or kept by ``toondb follow``) also
+        "replica": its source, the primary's transaction it holds and its lag."""
+        out = super().stats()
+        from toondb.replication.replica import replica_info
+
+        info = replica_info(self.path)
+        if info is not None:
+            out["replica"] = info
+        return out
+
     # ---- SQL (toondb.sql.session)
 
     def _session(self) -> Session:

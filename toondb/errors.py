@@ -57,6 +57,8 @@ __all__ = [
     "ServerConnectionError",
     "ProtocolError",
     "CLIError",
+    "ReplicationError",
+    "ObjectStoreError",
 ]
 # PEP 249's names, in the order of its hierarchy (see the module docstring)
 DBAPI_ERRORS = (
@@ -311,3 +313,16 @@ class ProtocolError(InterfaceError):
 class CLIError(ToonDBError):
     """A mistake in a ``toondb`` command line, or an operation it refused: the command
     reports it as one line and exits with status 1."""
+
+
+class ReplicationError(ToonDBError):
+    """Replication (``toondb replicate``, ``restore``, ``follow``) cannot do what was
+    asked: nothing was replicated to the URL, no snapshot is held at or before the
+    point asked for, the destination already holds something else, or another
+    replicator ships the same database to the same place. The message says which."""
+
+
+class ObjectStoreError(ReplicationError):
+    """An object store (``s3://`` or ``file://``) failed or could not be reached.
+    Replicators and followers retry with backoff (the primary never waits for the
+    store); restore reports it once its retries are spent."""

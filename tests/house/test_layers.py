@@ -23,7 +23,8 @@ RANKS = {
     "sql": 3,
     "vector": 4, "text": 4, "toon": 4,
     "database": 5,
-    "replication": 6, "distributed": 6,
+    "replication": 4,  # beside the front ends: it reads the storage engine only
+    "distributed": 6,
     "ipc": 7,
     "dbapi": 8, "benchgate": 8,
     "cli": 9, "pytest_plugin": 9,

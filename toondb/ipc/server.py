@@ -3,6 +3,7 @@
 ::
 
     toondb-server --db ./my_database          # listens on ./my_database/toondb.sock
+    toondb-server --db ./my_database --replicate s3://bucket/prefix   # and ships every commit
 
 Shape: the main thread accepts connections and reads each one's HELLO without
 blocking (toondb.ipc.admission); each admitted connection gets a thread of its
@@ -115,6 +116,8 @@ class Server:
         hello_timeout: float = HELLO_TIMEOUT,
         idle_transaction_timeout: float | None = None,
         reader_reserve: int | None = None,
+        replicate: str | None = None,
+        replicate_interval: float = 1.0,
     ) -> None:
         """config: the database's (docs/configuration.md); its file_mode defaults to
         0o600 here. The other limits: toondb.ipc.limits (and docs/ipc-protocol.md)."""
@@ -153,6 +156,10 @@ class Server:
         self.reader_reserve = reader_reserve
         self.config = {"file_mode": SERVER_FILE_MODE, **(config or {})}
         self.db: Database | None = None
+        self.replicate = replicate
+        self.replicate_interval = replicate_interval
+        self._replicator: Any = None  # toondb.replication.Replicator, in its own thread
+        self._replicator_thread: threading.Thread | None = None
         self.info: dict[str, Any] = {}
         self.failures = FailureLog(log)
         self._lock_fd = -1
@@ -178,6 +185,8 @@ class Server:
             self.reader_reserve = reader_reserve(slots, self.reader_reserve)
             self.db._limit_readers(slots - self.reader_reserve)
             self._bind()
+            if self.replicate:
+                self._start_replicator()
         except BaseException:
             self._release()
             raise
@@ -196,6 +205,29 @@ class Server:
         }
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, f"{os.getpid()}\n{self.socket_path}\n".encode(), 0)
+
+    def _start_replicator(self) -> None:
+        """--replicate URL: ship every commit to URL from a thread of this process,
+        with handles of its own (toondb.replication.Replicator)."""
+        from toondb.replication import Replicator
+
+        self._replicator = Replicator(
+            self.db_path, self.replicate, interval=self.replicate_interval
+        )
+        self._replicator_thread = threading.Thread(
+            target=self._replicator.run, name="toondb-replicate", daemon=True
+        )
+        self._replicator_thread.start()
+
+    def _stop_replicator(self) -> None:
+        """Ship what was committed, then stop the replicator (before the database closes)."""
+        if self._replicator is None:
+            return
+        self._replicator.stopping.set()
+        if self._replicator_thread is not None:
+            self._replicator_thread.join(30.0)
+        self._replicator = None
+        self._replicator_thread = None
 
     def _take_lock(self) -> None:
         if not os.path.exists(self.db_path) and not self.read_only:
@@ -362,6 +394,7 @@ class Server:
             pass
 
     def _release(self) -> None:
+        self._stop_replicator()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -470,6 +503,19 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the database default, 10)",
     )
     p.add_argument(
+        "--replicate",
+        metavar="URL",
+        help="also ship every committed transaction to URL (s3://bucket/prefix or "
+        "file:///dir), as 'toondb replicate' does (docs/replication.md)",
+    )
+    p.add_argument(
+        "--replicate-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --replicate: ship what committed within this many seconds together (default 1)",
+    )
+    p.add_argument(
         "--sync-mode",
         choices=["full", "normal", "off"],
         help="the database's sync_mode (default: the database default, normal)",
@@ -563,6 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             hello_timeout=args.hello_timeout,
             idle_transaction_timeout=args.idle_transaction_timeout,
             reader_reserve=args.reader_reserve,
+            replicate=args.replicate,
+            replicate_interval=args.replicate_interval,
         )
         server.start()
     except (errors.ToonDBError, OSError, ValueError) as exc:
@@ -575,6 +623,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # A signal may land on a session thread while the main thread sleeps in
+    # select(): Python runs on_signal only once the main thread wakes, so the
+    # C-level handler must wake it by writing to the wake pipe itself.
+    signal.set_wakeup_fd(server._wake_w, warn_on_full_buffer=False)
     print(
         f"toondb-server listening on {server.socket_path} "
         f"(database {server.db_path}, pid {os.getpid()}"
@@ -584,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        signal.set_wakeup_fd(-1)  # before close() closes the pipe
         server.close()
     log.info("stopped")
     return 0

@@ -39,6 +39,10 @@ ctypedef struct EnvC:
     size_t map_len
     char* lmap
     size_t lmap_len
+    char* lcl            # the change log header in the lock file (_changelog.pxi)
+    uint64_t cl_bytes    # bytes of its ring
+    uint64_t cl_publish  # head to publish once this commit's meta is written (0: none)
+    double cl_checked    # when the change log's replicator was last checked for life
     uint32_t psize
     uint32_t max_key
     uint32_t max_cell

@@ -2,9 +2,11 @@
 # of keys written, named tree slots), commit (invariant 1: only pages no
 # snapshot can see are reused; invariant 3: every page the commit stops using
 # enters the new freelist; invariant 4: data before the meta that points at
-# it), sync points, and the rebase of an optimistic transaction onto a newer
-# snapshot. The caller holds the write lock (invariant 7) for commit_locked,
-# sync_point and rebase.
+# it), sync points, the rebase of an optimistic transaction onto a newer
+# snapshot, and, while a replicator is attached, the record of each commit's
+# changes in the change log (cl_capture, cl_publish: _changelog.pxi). The
+# caller holds the write lock (invariant 7) for commit_locked, sync_point and
+# rebase.
 #
 # Durability
 # ==========
@@ -421,6 +423,10 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
                 return -1
     if w.ndirty == 0 and w.nfreed == 0:
         return 0
+    # while a replicator is attached: this commit's changes, into the change log
+    # (published below, once the meta page is written: invariant 9)
+    if cl_capture(w, w.snap.txnid + 1) < 0:
+        return -1
     ns = w.snap
     ns.txnid = w.snap.txnid + 1
     ns.kv = w.trees[0].desc
@@ -516,6 +522,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
+    cl_publish(e)  # the change log record of this commit, now that it is committed
     if ns.page_count > e.file_pages:
         e.file_pages = ns.page_count  # this commit's writes extended the file
     out_txnid[0] = ns.txnid

@@ -75,18 +75,23 @@ class _Copier:
 
 
 def copy_database(
-    src_env: StorageEnvironment, dest_dir: str, file_mode: int | None = None
+    src_env: StorageEnvironment,
+    dest_dir: str,
+    file_mode: int | None = None,
+    snapshot: Any = None,
 ) -> dict[str, int]:
     """Copy one snapshot of src_env (the key-value space and every named tree) into a
     new database in the directory dest_dir, with the same page size, then check the
     copy and make it durable. src_env may be in use meanwhile. The copy's files get
-    file_mode (default: the permission bits of src_env's page file).
+    file_mode (default: the permission bits of src_env's page file). snapshot: a
+    read-only transaction of src_env to copy (the caller's, left open); by default the
+    newest snapshot.
 
     Returns {"keys": entries of the key-value space, "trees": named trees,
     "entries": all entries copied, "txn_id": the snapshot copied}."""
     if os.path.exists(os.path.join(dest_dir, DATA_FILE)):
         raise FileExistsError(f"{dest_dir!r} already holds a database; copy into a new directory")
-    snap = src_env.begin_transaction(read_only=True)
+    snap = snapshot if snapshot is not None else src_env.begin_transaction(read_only=True)
     try:
         if file_mode is None:
             file_mode = stat.S_IMODE(os.stat(src_env._data_path).st_mode)
@@ -137,7 +142,8 @@ def copy_database(
             "txn_id": snap.txnid,
         }
     finally:
-        snap.abort()
+        if snapshot is None:
+            snap.abort()
 
 
 def _fsync_dir(path: str) -> None:
