@@ -57,7 +57,7 @@ from typing import Any
 from toondb import errors
 from toondb.database import Database
 from toondb.ipc import protocol as P
-from toondb.ipc.handlers import register_handler
+from toondb.ipc.handlers import HANDLERS, register_handler
 from toondb.ipc.protocol import unix_address
 from toondb.ipc.session import FRAME_TIMEOUT, Session
 from toondb.version import __version__
@@ -111,6 +111,7 @@ class Server:
         self.max_clients = max_clients
         self.read_only = read_only
         self.max_frame = max_frame_size
+        self.handlers = HANDLERS  # the opcode table sessions dispatch through
         self.config = config
         self.db: Database | None = None
         self.info: dict[str, Any] = {}

@@ -2,7 +2,7 @@
 frame loop, and what the connection owns (its transaction and its open scans).
 
 The session reads frames, dispatches each to the handler its opcode names
-(toondb.ipc.handlers.HANDLERS) and writes all the replies to what one ``recv`` brought
+(the server's table, toondb.ipc.handlers.HANDLERS) and writes all the replies to what one ``recv`` brought
 with one ``sendall``. It keeps invariants 1 and 2 of toondb.ipc.server: its transaction
 and cursors die with it, and a frame is bounds-checked before anything reads it.
 """
@@ -13,14 +13,10 @@ import logging
 import socket
 import struct
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from toondb import errors
 from toondb.ipc import protocol as P
-from toondb.ipc.handlers import HANDLERS
-
-if TYPE_CHECKING:
-    from toondb.ipc.server import Server
 
 __all__ = ["Session", "FRAME_TIMEOUT", "HANDSHAKE_TIMEOUT", "SEND_TIMEOUT"]
 
@@ -41,6 +37,25 @@ def _timeval(seconds: float) -> bytes:
     return _TIMEVAL.pack(whole, int((seconds - whole) * 1e6))
 
 
+class SessionHost(Protocol):
+    """What a session needs of its server (toondb.ipc.server.Server): the database,
+    the limits, the handler table, and admission. Sessions take this rather than
+    importing server.py, which creates them."""
+
+    db: Any
+    info: dict[str, Any]
+    max_clients: int
+    max_frame: int
+    handlers: list[Callable[[Any, Any, int, int], bytes]]
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def admit(self, session: Session) -> bool: ...
+
+    def forget(self, session: Session) -> None: ...
+
+
 class _Fatal(Exception):
     """Close the connection after replying with this error (ProtocolError)."""
 
@@ -52,7 +67,7 @@ class Session:
         "server", "db", "sock", "thread", "txn", "immediate", "cursors", "next_cursor", "peer",
     )  # fmt: skip
 
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: SessionHost, sock: socket.socket) -> None:
         self.server = server
         self.db = server.db
         self.sock = sock
@@ -172,7 +187,7 @@ class Session:
         recv = sock.recv
         sendall = sock.sendall
         max_frame = self.server.max_frame
-        handlers = HANDLERS
+        handlers = self.server.handlers
         server = self.server
         buf: bytes | bytearray = b""
         while True:
