@@ -27,6 +27,8 @@ from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
+from toondb.sql.describe import vector_results
+from toondb.sql.fn_vector import as_array
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
 from toondb.sql.planner import Planner, SelectPlan
@@ -44,15 +46,30 @@ class CompiledSelect(Compiled):
         super().__init__(parsed.nparams, parsed.names)
         planner = Planner(catalog, self.ctx, self.P)
         self.plan: SelectPlan = planner.plan_select(stmt)
+        # result columns holding vectors: read back as NumPy arrays (sql/fn_vector.py)
+        self.vectors = vector_results(stmt, catalog)
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         self.bind(params)
         self.start(txn, undo)
         rows = list(self.plan.run())
+        if self.vectors and rows:
+            rows = vector_rows(rows, self.vectors)
         return Outcome(self.plan.columns, rows)
 
     def explain(self) -> list[str]:
         return self.plan.explain_lines
+
+
+def vector_rows(rows: list[tuple[Any, ...]], cols: list[int]) -> list[tuple[Any, ...]]:
+    """rows with the vector blobs of the columns cols as NumPy float32 arrays."""
+    out = []
+    for r in rows:
+        lst = list(r)
+        for i in cols:
+            lst[i] = as_array(lst[i])
+        out.append(tuple(lst))
+    return out
 
 
 # ---------------------------------------------------------------- PRAGMA, EXPLAIN

@@ -529,6 +529,13 @@ def check_value(v: Any) -> Any:
         return float(v)
     if isinstance(v, str):
         return str(v)
+    if type(v).__module__ == "numpy":  # an array: a vector's blob (sql/fn_vector.py)
+        from toondb.sql.fn_vector import param_value
+
+        pv = param_value(v)
+        if pv is not None:
+            return pv
     raise SQLError(
-        f"unsupported parameter type {type(v).__name__}: use None, int, float, str or bytes"
+        f"unsupported parameter type {type(v).__name__}: use None, int, float, str, bytes "
+        "or a NumPy array (a vector)"
     )
