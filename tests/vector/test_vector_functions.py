@@ -59,7 +59,7 @@ def test_distances_match_sqlite_vec_and_numpy(db, vec, dim):
 
 
 def test_length_normalize_json_and_f32_match_sqlite_vec(db, vec):
-    for (a, _b) in pairs(10, 7, 1):
+    for a, _b in pairs(10, 7, 1):
         text = json.dumps(a.tolist())
         ref = vec.execute(
             "SELECT vec_length(?), vec_normalize(vec_f32(?)), vec_to_json(?), vec_f32(?)",

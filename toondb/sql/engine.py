@@ -28,9 +28,9 @@ from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
 from toondb.sql.describe import vector_results
-from toondb.sql.fn_vector import as_array
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
+from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
