@@ -44,7 +44,6 @@ __all__ = [
     "VECTOR_RESULT",
     "vector_dim",
     "column_value",
-    "param_value",
     "as_array",
     "to_blob",
 ]
@@ -154,19 +153,6 @@ def column_value(v: Any, dim: int, table: str, column: str) -> Any:
     if v is None:
         return None
     return to_blob(v, dim, f"column {table}.{column}")
-
-
-def param_value(v: Any) -> Any:
-    """A NumPy value bound as a parameter: a 1-D array becomes its float32 blob (NaN and
-    infinity are refused where it is stored or compared), a NumPy scalar its Python
-    number; None for anything else."""
-    np = _numpy()
-    if isinstance(v, np.ndarray):
-        return _from_ndarray(v, "parameter").tobytes()
-    if isinstance(v, np.generic):
-        item = v.item()
-        return item if type(item) in (int, float) else None
-    return None
 
 
 def as_array(v: Any) -> Any:
