@@ -41,9 +41,16 @@ __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
 @functools.cache
 def _sql() -> ModuleType:
-    from toondb.sql import session
+    from toondb.sql import hnsw, session
 
+    hnsw.register(_hnsw_method)  # the HNSW indexes of SQL tables live in toondb.vector
     return session
+
+
+def _hnsw_method() -> Any:
+    from toondb.vector.sql_index import HNSW
+
+    return HNSW
 
 
 @functools.cache

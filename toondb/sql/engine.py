@@ -22,7 +22,7 @@ import threading
 from typing import Any
 
 from toondb.errors import SQLError
-from toondb.sql import ast
+from toondb.sql import ast, hnsw
 from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
@@ -93,6 +93,14 @@ class CompiledPragma(Compiled):
             on = str(v).upper() in ("1", "ON", "TRUE", "YES")
             state.foreign_keys = on
             return Outcome(rowcount=0)
+        if name == "hnsw_ef_search":
+            if s.value is None:
+                return Outcome(["hnsw_ef_search"], [(state.hnsw_ef_search,)])
+            v = s.value
+            if type(v) is not int or not 1 <= v <= hnsw.MAX_EF_SEARCH:
+                raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
+            state.hnsw_ef_search = v
+            return Outcome(rowcount=0)
         if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
@@ -101,9 +109,10 @@ class CompiledPragma(Compiled):
                 if hit is None:
                     return Outcome(["seqno", "cid", "name"], [])
                 t, ix = hit
+                cols = ix.col_idx if isinstance(ix.col_idx, list) else [ix.col_idx]
                 return Outcome(
                     ["seqno", "cid", "name"],
-                    [(i, ci, t.columns[ci].name) for i, ci in enumerate(ix.col_idx)],
+                    [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
             t = cat.tables.get(arg.lower())
             if t is None:
@@ -119,7 +128,7 @@ class CompiledPragma(Compiled):
             if name == "index_list":
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate(t.indexes)
+                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []
