@@ -21,7 +21,8 @@ The strategy, chosen per execution (docs/vector.md, "Filtered search"):
    (toondb/vector/_filter.pxi);
 3. postfilter: otherwise the index's nearest rows are read and the conjuncts
    tested on them, the search widened by the fraction that passed until enough
-   pass; past a quarter of the table, the exact scan of the table finishes.
+   pass; past a quarter of the table, the exact scan of the table finishes (for
+   the ip metric as soon as less than 40% pass, as the kernel does).
 
 Rows whose vector is NULL are not in the index: their distance is NULL, so they
 come first (NULLS FIRST, SQLite's default for ASC) or last (NULLS LAST), found by a
@@ -58,6 +59,7 @@ __all__ = ["KnnRequest", "knn_request", "knn_access", "KnnScan", "prefilter_cap"
 _METRIC_OF = {v: k for k, v in DISTANCE_OF_METRIC.items()}
 PREFILTER_WORK = 20.0  # prefilter_cap's constant (docs/vector.md: what each strategy costs)
 POSTFILTER_EXACT_FROM = 0.25  # past this fraction of the table read, the exact scan
+IP_GRAPH_FROM = 0.4  # ip: the graph only when this fraction passes (the kernel's GRAPH_FROM)
 
 
 def prefilter_cap(need: int, live: int) -> int:
@@ -294,6 +296,11 @@ class KnnScan(Access):
             if len(rids) < kk:
                 return  # every row of the index was read
             rate = (passed + 1) / (len(seen) + 2)
+            if self.vx.metric == "ip" and rate < IP_GRAPH_FROM:
+                # under the inner product the graph reaches a filtered set's short
+                # vectors poorly (toondb/vector/_filter.pxi): the exact scan answers
+                yield from self._exact(seen)
+                return
             kk = max(4 * kk, int(1.5 * max(need, 2 * passed) / rate))
 
     def _prefilter(self, outer: Row, cap: int) -> Any:
