@@ -116,9 +116,11 @@ def state(path: str) -> tuple[dict[int, bytes | None], list[int], list[int]]:
         assert stored == {i: v for i, v in rows.items() if v is not None}, "index != table"
         db.execute_sql("PRAGMA hnsw_ef_search = 2000")
         q = vector(123456)
-        sql = "SELECT id FROM t ORDER BY vec_distance_l2(v, ?) LIMIT 8"
-        got = [r[0] for r in db.execute_sql(sql, [q]).rows]
-        exact = [r[0] for r in db.execute_sql(sql.replace("?)", "?) + 0"), [q]).rows]
+        # (updates copy vectors between rows: ties, whose order is the plan's, so the
+        # distances are compared)
+        sql = "SELECT vec_distance_l2(v, ?) FROM t ORDER BY vec_distance_l2(v, ?) LIMIT 8"
+        got = [r[0] for r in db.execute_sql(sql, [q, q]).rows]
+        exact = [r[0] for r in db.execute_sql(sql.replace("?) LIMIT", "?) + 0 LIMIT"), [q, q]).rows]
     return rows, sorted(ids), got if got == exact else [-1]
 
 

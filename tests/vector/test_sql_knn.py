@@ -160,7 +160,9 @@ def test_join_with_a_filtered_vector_search(tmp_path, data):
         "WHERE c.active = 1 AND d.cat < 2000 ORDER BY vec_distance_l2(d.emb, ?) LIMIT 10"
     )
     text = plan(db, sql)
-    assert text.startswith("SEARCH docs USING HNSW INDEX docs_emb") and "STRATEGY prefilter" in text
+    assert (
+        text.startswith("SEARCH docs USING HNSW INDEX docs_emb") and "STRATEGY prefilter by" in text
+    )
     mask = (cats < 2000) & (cats % 3 != 0)
     found, truth = [], []
     for q in qs:

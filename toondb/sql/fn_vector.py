@@ -33,6 +33,7 @@ the first use, not with the SQL engine.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 _F32_MAX = 3.4028234663852886e38
+_sqrt = math.sqrt
 _TYPE = re.compile(r"\s*VECTOR\s*\(\s*(\d+)\s*\)\s*\Z", re.IGNORECASE)
 MAX_DIM = 65536
 
@@ -164,26 +166,28 @@ def as_array(v: Any) -> Any:
 
 # ---------------------------------------------------------------- functions
 
-# one-entry cache of the last blob converted for a distance (rebound whole, so a
-# thread reads a consistent pair): the query vector of an exact scan is the same
-# object row after row
-_last: tuple[Any, Any] = (None, None)
+# the last vector converted for each argument position of a distance (each slot
+# rebound whole, so a thread reads a consistent pair): the query vector of a scan is
+# the same object row after row
+_last: list[tuple[Any, Any]] = [(None, None), (None, None)]
 
 
-def _vec64(v: Any, what: str) -> Any:
-    global _last
-    hit = _last
+def _vec64(v: Any, slot: int, what: str) -> Any:
+    """v as a float64 array (a blob's finiteness is checked on the result)."""
+    hit = _last[slot]
     if v is hit[0]:
         return hit[1]
-    a = _array_of(v, what).astype("f8")
-    if type(v) is bytes:
-        _last = (v, a)
+    if type(v) is bytes and v and not len(v) % 4:
+        a = _numpy().frombuffer(v, "<f4").astype("f8")
+    else:
+        a = _array_of(v, what).astype("f8")
+    _last[slot] = (v, a)
     return a
 
 
-def _pair(a: Any, b: Any, name: str) -> Any:
-    x = _vec64(a, f"{name}() argument 1")
-    y = _vec64(b, f"{name}() argument 2")
+def _pair(a: Any, b: Any, name: str) -> tuple[Any, Any]:
+    x = _vec64(a, 0, f"{name}() argument 1")
+    y = _vec64(b, 1, f"{name}() argument 2")
     if x.size != y.size:
         raise VectorValueError(
             f"{name}(): the vectors have {x.size} and {y.size} dimensions; they must be equal"
@@ -191,15 +195,24 @@ def _pair(a: Any, b: Any, name: str) -> Any:
     return x, y
 
 
+def _finite(d: float, a: Any, b: Any, name: str) -> float:
+    """d, or VectorValueError when it is not finite: then an argument holds NaN or
+    infinity (finite float32 values give a finite float64 result)."""
+    if d - d == 0.0:
+        return d
+    for i, v in enumerate((a, b), 1):
+        _array_of(v, f"{name}() argument {i}")  # raises for the one that is not finite
+    return d
+
+
 def f_distance_cosine(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
     x, y = _pair(a, b, "vec_distance_cosine")
-    np = _np
-    nx, ny = float(np.sqrt(x @ x)), float(np.sqrt(y @ y))
-    if nx == 0.0 or ny == 0.0:
+    sxy = float(x @ x) * float(y @ y)
+    if sxy == 0.0:
         return 1.0
-    return 1.0 - float(x @ y) / (nx * ny)
+    return _finite(1.0 - float(x @ y) / _sqrt(sxy), a, b, "vec_distance_cosine")
 
 
 def f_distance_l2(a: Any, b: Any) -> Any:
@@ -207,14 +220,14 @@ def f_distance_l2(a: Any, b: Any) -> Any:
         return None
     x, y = _pair(a, b, "vec_distance_l2")
     d = x - y
-    return float(_np.sqrt(d @ d))
+    return _finite(_sqrt(float(d @ d)), a, b, "vec_distance_l2")
 
 
 def f_distance_ip(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
     x, y = _pair(a, b, "vec_distance_ip")
-    return -float(x @ y)
+    return _finite(-float(x @ y), a, b, "vec_distance_ip")
 
 
 def f_length(v: Any) -> Any:

@@ -185,7 +185,7 @@ class SqlHnsw:
         try:
             f = None
             if allowed is not None:
-                lids = s.find(labels_of(allowed))
+                lids = s.find(np.sort(labels_of(allowed)))  # sorted: searchsorted walks in order
                 f = s.graph.id_filter(ids=lids[lids >= 0])
                 if len(f) == 0:
                     return np.empty(0, np.int64), np.empty(0, np.float32)
