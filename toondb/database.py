@@ -88,6 +88,19 @@ class Transaction(StorageTransaction):
     def __enter__(self) -> Transaction:
         return self
 
+    def commit(self) -> int:
+        """Apply every change atomically; returns the new transaction id (see the
+        class). Then the front ends' after-commit callables run (``_after_commit`` in
+        the transaction's ``__dict__``, each given the id): caches that keep what the
+        transaction made, such as an SQL HNSW index's working graph
+        (toondb/vector/sql_index.py), which is only valid once committed."""
+        txnid: int = super().commit()
+        hooks = self.__dict__.pop("_after_commit", None)
+        if hooks:
+            for hook in hooks:
+                hook(txnid)
+        return txnid
+
     # ---- SQL (toondb.sql.session)
 
     @overload

@@ -334,6 +334,48 @@ def test_transactions_move_the_index(tmp_path, data):
         assert near(again, q, 2) == [6000, before[1]]
 
 
+def test_the_committed_working_graph_is_reused_only_for_its_own_state(tmp_path, data):
+    """After a commit the process keeps the index's working graph for the next writer
+    (toondb/vector/sql_index.py); a rolled-back writer, a failed statement or another
+    handle's commit must never let a stale graph be used."""
+    from toondb.vector.sql_index import HNSW
+
+    x, qs, cats = data
+    path = tmp_path / "db"
+    db = make_db(path, x[:600], cats[:600], "l2")
+    other = Database.open(str(path))
+    q = qs[5]
+
+    def check(handle, expect_first=None):
+        """The index plan gives the exact plan's rows (ef above the table's size)."""
+        handle.execute_sql("PRAGMA hnsw_ef_search = 1000")
+        sql = "SELECT id FROM docs ORDER BY vec_distance_l2(emb, ?) LIMIT 5"
+        got = handle.execute_sql(sql, [q]).rows
+        assert got == handle.execute_sql(sql.replace("?)", "?) + 0"), [q]).rows
+        assert expect_first is None or got[0][0] == expect_first
+
+    db.execute_sql("INSERT INTO docs VALUES (1001, 1, '', ?)", [q])
+    assert HNSW._owned[db]  # kept for the next writer
+    check(db, 1001)
+    db.execute_sql("BEGIN")
+    db.execute_sql("INSERT INTO docs VALUES (1002, 1, '', ?)", [q * 0.999])
+    db.execute_sql("ROLLBACK")  # it took the kept graph and changed it: not kept again
+    db.execute_sql("INSERT INTO docs VALUES (1003, 1, '', ?)", [x[7] + 50])
+    check(db, 1001)
+    with pytest.raises(ConstraintError):
+        db.execute_sql("INSERT INTO docs VALUES (1004, 1, '', ?), (1001, 1, '', ?)", [q, q])
+    check(db, 1001)
+    other.execute_sql("DELETE FROM docs WHERE id = 1001")  # another handle's commit
+    db.execute_sql("INSERT INTO docs VALUES (1005, 1, '', ?)", [x[8] + 50])
+    check(db)
+    check(other)
+    n = db.execute_sql("SELECT count(*) FROM docs WHERE id IN (1001, 1002, 1004)").rows
+    assert n == [(0,)]
+    db.check()
+    other.close()
+    db.close()
+
+
 def test_statements_write_many_rows_at_once(tmp_path, data):
     x, qs, cats = data
     db = Database.open(str(tmp_path / "db"))

@@ -15,8 +15,16 @@ query reuses the mapped graph, its label table and the chunks already verified, 
 than mapping them again for every statement.
 
 Writing: ``apply`` marks the old records of the changed rows deleted and inserts the new
-vectors in one batch, through ``_TxnIndex``'s working copy and its store (the copy is
-made on the transaction's first change: O(index size); docs/vector.md gives the costs).
+vectors in one batch, through ``_TxnIndex``'s working copy and its store. The copy is
+made on a transaction's first change (O(index size)), unless the process kept the
+working graph of the transaction that committed the current state: a
+``toondb.Transaction`` runs its after-commit callables once it committed, and the one
+registered here keeps the index's working graph under its (incarnation, version), a
+key no other state has (a committed version is written by one transaction: a second
+writer of it conflicts or waits). The next transaction that writes the index takes
+that graph (out of the cache: one transaction at a time uses it) instead of copying
+the stored one, so a stream of one-row autocommit INSERTs costs what the row changes,
+not the size of the index (docs/vector.md gives the costs).
 """
 
 from __future__ import annotations
@@ -84,6 +92,10 @@ class SqlHnsw:
         self._views: weakref.WeakKeyDictionary[Any, dict[bytes, _State]] = (
             weakref.WeakKeyDictionary()
         )
+        # database -> {tree name: the committed working graph (an owned _State)}
+        self._owned: weakref.WeakKeyDictionary[Any, dict[bytes, _State]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     # -- states
@@ -112,6 +124,37 @@ class SqlHnsw:
             views[ix.tree] = s
         return s
 
+    def _take_owned(self, txn: Any, ix: Any) -> _State | None:
+        """The working graph kept from the commit of the state txn sees, taken out of
+        the cache (None when there is none, or it is of another state)."""
+        with self._lock:
+            owned = self._owned.get(txn.database)
+            s = owned.pop(ix.tree, None) if owned is not None else None
+        if s is None:
+            return None
+        raw = txn.tree(ix.tree).get(K_META)
+        return s if _Meta.unpack(raw, ix.name).key == s.meta.key else None
+
+    def _keep_after_commit(self, txn: Any, tree: bytes) -> None:
+        """Once txn commits, keep its working graph of tree (the module's docstring)."""
+        hooks = txn.__dict__.setdefault("_after_commit", [])
+        if tree in txn.__dict__.setdefault("_sql_hnsw_kept", set()):
+            return
+        txn.__dict__["_sql_hnsw_kept"].add(tree)
+        db = txn.database
+        states = txn.__dict__.setdefault("_vec_states", {})
+
+        def keep(_txnid: int) -> None:
+            s = states.get(tree)
+            if s is not None and s.owned:
+                with self._lock:
+                    owned = self._owned.get(db)
+                    if owned is None:
+                        owned = self._owned[db] = {}
+                    owned[tree] = s
+
+        hooks.append(keep)
+
     # -- HnswMethod
 
     def build(self, txn: Any, ix: Any, rowids: Any, vectors: Any) -> None:
@@ -131,9 +174,12 @@ class SqlHnsw:
         if n:
             g.add(x, labels, threads=_threads(None))
         order = np.argsort(labels, kind="stable")
-        txn.__dict__.get("_vec_states", {}).pop(ix.tree, None)
+        labels, lids = labels[order], order.astype(np.uint32)
         tree = txn.tree(ix.tree, create=True)
-        write_graph(tree, g, meta, labels[order], order.astype(np.uint32), full=True)
+        new = write_graph(tree, g, meta, labels, lids, full=True)
+        states = txn.__dict__.setdefault("_vec_states", {})
+        states[ix.tree] = _State(ix.name, new, g, labels, lids, owned=True)
+        self._keep_after_commit(txn, ix.tree)
 
     def drop(self, txn: Any, ix: Any) -> None:
         txn.__dict__.get("_vec_states", {}).pop(ix.tree, None)
@@ -144,8 +190,11 @@ class SqlHnsw:
         blobs = list(changes.values())
         keep = np.array([b is not None for b in blobs], dtype=bool)
         new = labels[keep]
-        # the working copy is made from the cached views when the transaction has none
-        txn.__dict__.setdefault("_vec_states", {}).setdefault(ix.tree, self._state(txn, ix))
+        # the working graph: this transaction's, or the one kept from the commit of the
+        # state it sees, or a copy made from the (cached) views of its pages
+        states = txn.__dict__.setdefault("_vec_states", {})
+        if ix.tree not in states:
+            states[ix.tree] = self._take_owned(txn, ix) or self._state(txn, ix)
         h = _SqlIndex(txn, ix)
         s = h._owned(int(new.size))
         try:
@@ -166,6 +215,7 @@ class SqlHnsw:
             h._discard()
             raise
         h._store(s)
+        self._keep_after_commit(txn, ix.tree)
 
     def live(self, txn: Any, ix: Any) -> int:
         return int(self._state(txn, ix).meta.live)
