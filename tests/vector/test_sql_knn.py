@@ -211,6 +211,23 @@ def test_order_by_an_alias_and_either_argument_order(filled, data):
     assert "HNSW" in plan(db, f"SELECT id FROM docs ORDER BY {f}(?, emb) LIMIT 5")
 
 
+def test_a_correlated_subquery_searches_per_outer_row(tmp_path):
+    db = Database.open(str(tmp_path / "db"))
+    db.execute_sql("CREATE TABLE docs(id INTEGER PRIMARY KEY, v VECTOR(2))")
+    db.executemany("INSERT INTO docs VALUES (?, ?)", [(i, f"[{i}, 0]") for i in range(100)])
+    db.execute_sql("CREATE INDEX dv ON docs USING hnsw (v) WITH (metric = 'l2')")
+    db.execute_sql("CREATE TABLE probes(id INTEGER PRIMARY KEY, q VECTOR(2))")
+    db.executemany(
+        "INSERT INTO probes VALUES (?, ?)", [(i, f"[{i * 10 + 0.2}, 1]") for i in range(5)]
+    )
+    sql = (
+        "SELECT p.id, (SELECT d.id FROM docs d ORDER BY vec_distance_l2(d.v, p.q) LIMIT 1) "
+        "FROM probes p"
+    )
+    assert db.execute_sql(sql).rows == [(i, 10 * i) for i in range(5)]
+    db.close()
+
+
 def test_null_vectors_sort_first_as_in_the_plain_plan(tmp_path):
     db = Database.open(str(tmp_path / "db"))
     db.execute_sql("CREATE TABLE t(id INTEGER PRIMARY KEY, tag INT, v VECTOR(3))")

@@ -163,7 +163,7 @@ class KnnScan(Access):
         self.vx = vx
         self.req = req
         self.defaults: tuple[Any, ...] = table_defaults(self.table)
-        self.query: Fn = ec.compile(probe, None)
+        self.query: Fn = ec.compile(probe, scope)  # parameters, literals, outer columns
         self.what = f"the query vector of {req.func.name.lower()}()"
         shifted = shifted_scope(scope, 0)
         own = [c for c in conds if refs(c, scope) == {0}]
