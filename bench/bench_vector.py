@@ -477,7 +477,8 @@ def test_sql_knn(benchmark, sel):
     _res[("sql_rows", sel)] = all(len(f) == K for f in found)
     benchmark.extra_info["ratios"] = {
         "SQL k-NN q/s vs sqlite-vec": _res[("sql_qps", sel, "toondb")]
-        / _res[("sql_qps", sel, "sqlite-vec")]
+        / _res[("sql_qps", sel, "sqlite-vec")],
+        "SQL k-NN recall@10": _res[("sql_recall", sel, "toondb")],
     }
 
 
