@@ -526,7 +526,7 @@ def test_zz_sql_report(benchmark, capsys):
     lines = [
         f"\nvector search from SQL: {N_SQL} x 384 cosine, k={K}, m={M}, "
         f"ef_construction={EFC}, hnsw_ef_search 64, {SQL_NQ} queries; best round of each side",
-        f"{'':40}{'toondb':>12}{'other':>12}{'ratio':>9}  target",
+        f"{'':34}{'toondb':>12}{'other':>12}{'ratio':>9}  target",
     ]
     for sel in SQL_SELECTIVITIES:
         a, b = _res.get(("sql_qps", sel, "toondb")), _res.get(("sql_qps", sel, "sqlite-vec"))
