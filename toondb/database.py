@@ -41,9 +41,16 @@ __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
 @functools.cache
 def _sql() -> ModuleType:
-    from toondb.sql import session
+    from toondb.sql import hnsw, session
 
+    hnsw.register(_hnsw_method)  # the HNSW indexes of SQL tables live in toondb.vector
     return session
+
+
+def _hnsw_method() -> Any:
+    from toondb.vector.sql_index import HNSW
+
+    return HNSW
 
 
 @functools.cache
@@ -87,6 +94,19 @@ class Transaction(StorageTransaction):
 
     def __enter__(self) -> Transaction:
         return self
+
+    def commit(self) -> int:
+        """Apply every change atomically; returns the new transaction id (see the
+        class). Then the front ends' after-commit callables run (``_after_commit`` in
+        the transaction's ``__dict__``, each given the id): caches that keep what the
+        transaction made, such as an SQL HNSW index's working graph
+        (toondb/vector/sql_index.py), which is only valid once committed."""
+        txnid: int = super().commit()
+        hooks = self.__dict__.pop("_after_commit", None)
+        if hooks:
+            for hook in hooks:
+                hook(txnid)
+        return txnid
 
     # ---- SQL (toondb.sql.session)
 

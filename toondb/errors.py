@@ -49,6 +49,7 @@ __all__ = [
     "RowFormatError",
     "FullTextError",
     "VectorIndexError",
+    "VectorValueError",
     "HnswCorruptionError",
     "ShardedIndexError",
     "ShardChecksumError",
@@ -239,6 +240,14 @@ class VectorIndexError(DatabaseError, ValueError):
     """A vector index operation failed: a file that is not an index, a dimension or
     metric mismatch with an existing index, or an index name that does not exist.
     Also a ``ValueError``: each is a bad argument for the index at hand."""
+
+
+class VectorValueError(SQLError, DataError, ValueError):
+    """A value is not a vector where SQL needs one: for a ``VECTOR(n)`` column (the
+    message names the column) or an argument of a ``vec_`` function, a value of the
+    wrong number of dimensions, one holding NaN or infinity, a blob whose length is not
+    a multiple of 4, text that is not a JSON array of numbers, or another type. The
+    statement changed nothing."""
 
 
 class HnswCorruptionError(CorruptionError, ValueError):

@@ -88,6 +88,7 @@ class Compiled:
         ctx.epoch += 1
         ctx.undo = undo
         ctx.trees = {}
+        ctx.vectors = None  # a failed run's pending index changes are dropped (sql/hnsw.py)
         return ctx
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:

@@ -29,9 +29,11 @@ _pack_q = struct.Struct(">Q").pack
 class Ctx:
     """What one execution of a compiled statement needs; set before each run.
 
-    epoch changes every execution, so uncorrelated subqueries compute once per run."""
+    epoch changes every execution, so uncorrelated subqueries compute once per run.
+    engine: the session's settings (PRAGMAs: hnsw_ef_search, ...), or None.
+    vectors: the HNSW index changes the statement has made so far (sql/hnsw.py)."""
 
-    __slots__ = ("txn", "epoch", "undo", "engine", "trees")
+    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors")
 
     def __init__(self) -> None:
         self.txn: Any = None
@@ -39,6 +41,7 @@ class Ctx:
         self.undo: list[tuple[Any, bytes, bytes | None]] | None = None
         self.engine: Any = None
         self.trees: dict[bytes, Any] = {}
+        self.vectors: Any = None
 
     def tree(self, name: bytes) -> Any:
         t = self.trees.get(name)

@@ -5,7 +5,7 @@ A scalar function takes its evaluated arguments and returns a value; NULL in
 gives NULL out unless SQLite says otherwise (COALESCE, IFNULL, TYPEOF, ...).
 The core string and number functions live here; the larger libraries in their
 own modules, registered below: fn_datetime (date and time), fn_json (JSON),
-fn_printf (printf/format).
+fn_printf (printf/format), fn_vector (vectors: vec_distance_*, vec_to_json, ...).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from toondb.errors import SQLError
-from toondb.sql import fn_datetime, fn_json
+from toondb.sql import fn_datetime, fn_json, fn_vector
 from toondb.sql import types as T
 from toondb.sql.fn_printf import MAX_LENGTH, f_printf
 
@@ -310,6 +310,8 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "FORMAT": (0, 999, f_printf, True),
     # JSON (fn_json); JSON_ARROW/JSON_ARROW2 are the -> and ->> operators
     **fn_json.SCALARS,
+    # vectors (fn_vector)
+    **fn_vector.SCALARS,
 }
 
 # table-valued functions for FROM: name -> (row generator, column names); the

@@ -621,12 +621,33 @@ create_index = (
     + qualified_table("name")
     + K("ON").suppress()
     + ident("table")
+    + pp.Optional(K("USING").suppress() + ident("using"))
     + LPAR
     + pp.Group(pp.DelimitedList(index_column))("cols")
     + RPAR
+    + pp.Optional(
+        K("WITH").suppress()
+        + LPAR
+        + pp.Group(
+            pp.DelimitedList(
+                pp.Group(ident + sup("=") + (signed_number | string_literal | any_name))
+            )
+        )("opts")
+        + RPAR
+    )
 ).set_name("CREATE INDEX")
 create_index.set_parse_action(
-    lambda t: ast.CreateIndex(t.name, t.table, list(t.cols), bool(t.unique), bool(t.ine))
+    lambda t: ast.CreateIndex(
+        t.name,
+        t.table,
+        list(t.cols),
+        bool(t.unique),
+        bool(t.ine),
+        t.using or None,
+        [(o[0].lower(), o[1].value if isinstance(o[1], ast.Literal) else o[1]) for o in t.opts]
+        if t.opts
+        else None,
+    )
 )
 drop_index = (
     K("DROP").suppress()
