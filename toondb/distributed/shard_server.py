@@ -60,6 +60,7 @@ class ShardServer:
     ) -> None:
         self.shard = shard
         self.file = file
+        self.location = location
         self.threads = threads if threads is not None else _default_threads()
         self.written = False
         self._stall = 0.0
@@ -67,6 +68,8 @@ class ShardServer:
         self._error: BaseException | None = None
         try:
             self.path = location.local_path(file)
+            if not read_only:  # written in place, published by close()
+                self.path = location.staging_path(file)
             if sha256 is not None:
                 self._verify(sha256)
             self._index = open_index(self.path, read_only=read_only)
@@ -151,6 +154,7 @@ class ShardServer:
         self._error = ClosedError(f"shard {self.shard} ({self.file}) is closed")
         if not self.written:
             return {}
+        self.location.publish(self.file)  # an object store uploads the rewritten shard
         return {
             "vectors": vectors,
             "bytes": os.path.getsize(self.path),

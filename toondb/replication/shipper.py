@@ -325,6 +325,10 @@ class Replicator:
         )
         try:
             txn = snap_env.begin_transaction(read_only=True)
+            # the snapshot's time: read after its transaction began, so at or after the
+            # commit of every transaction it holds, and as early as that allows (a
+            # restore to any time from here on starts from this snapshot)
+            t_us = int(time.time() * 1e6)
             t = txn.txnid
             if first:
                 self.captured = self.shipped = t
@@ -340,14 +344,14 @@ class Replicator:
         self.last_snapshot_txn = t
         self.snapshot_thread = threading.Thread(
             target=self._snapshot_worker,
-            args=(snap_env, txn, self.generation, self.lineage, first),
+            args=(snap_env, txn, t_us, self.generation, self.lineage, first),
             name="toondb-snapshot",
             daemon=True,
         )
         self.snapshot_thread.start()
 
     def _snapshot_worker(
-        self, snap_env: Any, txn: Any, generation: int, lineage: bytes, first: bool
+        self, snap_env: Any, txn: Any, t_us: int, generation: int, lineage: bytes, first: bool
     ) -> None:
         """In its own thread, with its own handle: copy, compress, upload (retrying
         until it lands or the replicator stops)."""
@@ -359,7 +363,6 @@ class Replicator:
             copy_database(snap_env, tmp, snapshot=txn)
             txn.abort()
             snap_env.close()
-            t_us = int(time.time() * 1e6)
             header = Header(SNAPSHOT, generation, t, t, t_us, t_us, 0, lineage=lineage)
             w = ObjectWriter(header)
             with open(os.path.join(tmp, DATA_FILE), "rb") as f:
