@@ -171,7 +171,7 @@ def compiled_for(parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool) -> 
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
-    key = (parsed.text, index, catalog.cookie, fk)
+    key = (parsed.key, index, catalog.cookie, fk)
     c = cache.get(key)
     if c is None:
         if len(cache) >= CACHE_SIZE:

@@ -48,6 +48,13 @@ def _engine() -> ModuleType:
 
 
 @functools.cache
+def _depth() -> ModuleType:
+    from toondb.sql import depth
+
+    return depth
+
+
+@functools.cache
 def _grammar() -> ModuleType:
     from toondb.sql import grammar
 
@@ -218,6 +225,21 @@ def _in_txn(
 
 
 def _exec(
+    txn: Any,
+    parsed: ast.Parsed,
+    index: int,
+    params: Any,
+    many: bool,
+    undo: list[Any] | None,
+    state: _State,
+) -> Result:
+    if parsed.deep:
+        with _depth().headroom():
+            return _exec_compiled(txn, parsed, index, params, many, undo, state)
+    return _exec_compiled(txn, parsed, index, params, many, undo, state)
+
+
+def _exec_compiled(
     txn: Any,
     parsed: ast.Parsed,
     index: int,
