@@ -19,6 +19,7 @@ import pyparsing as pp
 from toondb.errors import SQLSyntaxError
 from toondb.sql import ast
 from toondb.sql.depth import SHALLOW_TOKENS, check_height, headroom
+from toondb.sql.grammar_elements import inline_forwards
 from toondb.sql.grammar_expressions import expr
 from toondb.sql.grammar_statements import statement
 from toondb.sql.lexer import MAX_DEPTH, RESERVED, Tokens, tokenize
@@ -32,8 +33,8 @@ __all__ = [
     "RESERVED",
 ]
 
-_statement = statement.copy().parse_with_tabs()
-_expression = expr.copy().parse_with_tabs()
+_statement = inline_forwards(statement).parse_with_tabs()
+_expression = inline_forwards(expr).parse_with_tabs()
 
 
 def split_tokens(t: Tokens) -> list[tuple[int, int]]:
@@ -66,6 +67,7 @@ def sub_tokens(t: Tokens, i: int, j: int) -> Tokens:
     s.furthest = 0
     s.slots = None
     s.baked = set()
+    s.result_spans = None
     return s
 
 

@@ -28,7 +28,7 @@ import pyparsing as pp
 
 from toondb.sql.lexer import Tokens
 
-__all__ = ["Tok", "Rx", "Peek", "Maybe", "Many", "Commas", "Switch", "fail"]
+__all__ = ["Tok", "Rx", "Peek", "Maybe", "Many", "Commas", "Switch", "fail", "inline_forwards"]
 
 
 def fail(instring: Any, loc: int, element: pp.ParserElement) -> pp.ParseException:
@@ -40,14 +40,20 @@ def fail(instring: Any, loc: int, element: pp.ParserElement) -> pp.ParseExceptio
 
 class Tok(pp.Token):
     """One token whose code is in ``codes``; its result is ``value(s, i)`` (by
-    default the token's value: a name's text, an operator's spelling)."""
+    default the token's value: a name's text, an operator's spelling), or
+    nothing when ``keep`` is false (a suppressed keyword or punctuation)."""
 
     def __init__(
-        self, codes: str, name: str, value: Callable[[Tokens, int], Any] | None = None
+        self,
+        codes: str,
+        name: str,
+        value: Callable[[Tokens, int], Any] | None = None,
+        keep: bool = True,
     ) -> None:
         super().__init__()
         self.codes = frozenset(codes)
         self.value = value
+        self.keep = keep
         self.name = name
         self.errmsg = "Expected " + name
         self.mayReturnEmpty = False
@@ -55,6 +61,8 @@ class Tok(pp.Token):
 
     def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
         if loc < len(instring) and instring[loc] in self.codes:
+            if not self.keep:
+                return loc + 1, []
             v = self.value
             return loc + 1, (instring.vals[loc] if v is None else v(instring, loc))
         raise fail(instring, loc, self)
@@ -202,3 +210,49 @@ class Switch(pp.ParseExpression):
 
     def _generateDefaultName(self) -> str:
         return " | ".join(str(e) for e in self.exprs)
+
+    def inline(self, target: Callable[[Any], Any]) -> None:
+        self.table = {c: target(e) for c, e in self.table.items()}
+        if self.default is not None:
+            self.default = target(self.default)
+
+
+def _resolved(e: Any) -> Any:
+    """e, or what the Forward e stands for (through Forwards with no action of their own)."""
+    while (
+        isinstance(e, pp.Forward) and e.expr is not None and not e.parseAction and not e.resultsName
+    ):
+        e = e.expr
+    return e
+
+
+def inline_forwards(root: pp.ParserElement) -> pp.ParserElement:
+    """Every reference to a Forward in the grammar under root replaced by the
+    element it was given (once the grammar is complete: a Forward is only
+    needed while it is being built, and each costs an element call per use).
+    Elements holding others outside ``expr``/``exprs`` say so with an
+    ``inline(target)`` method. The grammar is streamlined first (pyparsing
+    does it on the first parse, guarded against cycles by the Forwards).
+    Returns root, resolved."""
+    root.streamline()
+    root = _resolved(root)
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        if id(el) in seen:
+            continue
+        seen.add(id(el))
+        exprs = getattr(el, "exprs", None)
+        if exprs:
+            el.exprs = [_resolved(e) for e in exprs]
+            stack.extend(el.exprs)
+        inner = getattr(el, "expr", None)
+        if isinstance(inner, pp.ParserElement):
+            el.expr = _resolved(inner)
+            stack.append(el.expr)
+        hook = getattr(el, "inline", None)
+        if hook is not None:
+            hook(_resolved)
+            stack.extend(getattr(el, "table", {}).values())
+    return root

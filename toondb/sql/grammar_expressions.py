@@ -96,6 +96,19 @@ class _WordIs(Tok):
         raise fail(instring, loc, self)
 
 
+_KX: dict[str, pp.ParserElement] = {}
+
+
+def KX(word: str) -> pp.ParserElement:
+    """The keyword `word`, with no result (K(word).suppress() in one element)."""
+    if word not in _KX:
+        if word in CODES:
+            _KX[word] = Tok(CODES[word], word, keep=False)
+        else:
+            _KX[word] = K(word).suppress()
+    return _KX[word]
+
+
 def KS(words: str) -> pp.ParserElement:
     """A sequence of keywords ("NOT NULL"), as one token joined by a space."""
     parts = words.split()
@@ -104,7 +117,7 @@ def KS(words: str) -> pp.ParserElement:
 
 
 def sup(s: str) -> pp.ParserElement:
-    return Tok(code(s), repr(s)).suppress()
+    return Tok(code(s), repr(s), keep=False)
 
 
 LPAR, RPAR, COMMA, DOT = sup("("), sup(")"), sup(","), sup(".")
@@ -464,20 +477,18 @@ func_args = _STAR | (Maybe(code("DISTINCT"), _DISTINCT_KW) + pp.Opt(Commas(expr)
 func_call = (ident + LPAR + func_args + RPAR).set_name("function call")
 func_call.set_parse_action(_func)
 
-cast_expr = (K("CAST").suppress() + LPAR + expr + K("AS").suppress() + type_name + RPAR).set_name(
-    "CAST"
-)
+cast_expr = (KX("CAST") + LPAR + expr + KX("AS") + type_name + RPAR).set_name("CAST")
 cast_expr.set_parse_action(lambda t: ast.Cast(t[0], t[1]))
 
-_WHEN, _THEN, _ELSE = K("WHEN").suppress(), K("THEN").suppress(), K("ELSE").suppress()
+_WHEN, _THEN, _ELSE = KX("WHEN"), KX("THEN"), KX("ELSE")
 case_when = (_WHEN + expr + _THEN + expr).set_parse_action(lambda t: (t[0], t[1]))
 case_expr = (
-    K("CASE").suppress()
+    KX("CASE")
     + pp.Opt(Peek(f"(?!{esc(code('WHEN'))})", expr))
     + case_when
     + Many(code("WHEN"), case_when)
     + Maybe(code("ELSE"), (_ELSE + expr).set_parse_action(lambda t: ("else", t[0])))
-    + K("END").suppress()
+    + KX("END")
 ).set_name("CASE")
 
 
@@ -556,13 +567,17 @@ class Expression(pp.ParseElementEnhance):
         if tail is not None:
             self.exprs = [complex_operand, tail]
 
+    def inline(self, target: Any) -> None:
+        if self.tail is not None:
+            self.tail = target(self.tail)
+
     def _operand(self, s: Any, loc: int, do_actions: bool, out: list[Any]) -> int:
         if loc < len(s) and s[loc] in self.chain_first:
             m = self.chain_match(s, loc)
             if m is not None:
                 chain_at(s, loc, m.end(), out)
                 return m.end()
-        loc, toks = complex_operand._parse(s, loc, do_actions, callPreParse=False)
+        loc, toks = self.expr._parse(s, loc, do_actions, callPreParse=False)
         out.append(toks[0])
         return loc  # type: ignore[no-any-return]
 
@@ -611,14 +626,14 @@ def _collation_name(s: Tokens, loc: int, t: pp.ParseResults) -> str:
 
 
 collation_name = any_name.copy().set_name("collation").set_parse_action(_collation_name)
-collate_tail = (K("COLLATE").suppress() + collation_name).set_parse_action(
+collate_tail = (KX("COLLATE") + collation_name).set_parse_action(
     lambda t: _Postfix("collate", (t[0].upper(),))
 )
 
 _not = Maybe(_NOTC, K("NOT")).set_parse_action(lambda t: [bool(t)])
 in_tail = (
     _not
-    + K("IN").suppress()
+    + KX("IN")
     + pp.MatchFirst(
         [
             Peek(_SELECT_AHEAD, LPAR + select_stmt + RPAR).set_parse_action(
@@ -633,17 +648,12 @@ in_tail = (
 ).set_name("IN")
 in_tail.set_parse_action(lambda t: _Postfix("in", (t[0], t[1])))
 like_tail = (
-    _not
-    + (K("LIKE") | K("GLOB"))
-    + high_expr
-    + Maybe(code("ESCAPE"), K("ESCAPE").suppress() + high_expr)
+    _not + (K("LIKE") | K("GLOB")) + high_expr + Maybe(code("ESCAPE"), KX("ESCAPE") + high_expr)
 ).set_name("LIKE")
 like_tail.set_parse_action(
     lambda t: _Postfix("like", (t[0], t[1], t[2], t[3] if len(t) > 3 else None))
 )
-between_tail = (
-    _not + K("BETWEEN").suppress() + high_expr + K("AND").suppress() + high_expr
-).set_name("BETWEEN")
+between_tail = (_not + KX("BETWEEN") + high_expr + KX("AND") + high_expr).set_name("BETWEEN")
 between_tail.set_parse_action(lambda t: _Postfix("between", (t[0], t[1], t[2])))
 _NULL_TAIL = {
     (_IS + code("NULL")): True,

@@ -19,6 +19,7 @@ from toondb.sql.grammar_expressions import (
     COMMA,
     DOT,
     KS,
+    KX,
     LPAR,
     NAME_CODES,
     RPAR,
@@ -71,14 +72,17 @@ class Spanned(pp.ParseElementEnhance):
 
 # ------------------------------------------------------------------ SELECT
 
-_AS = K("AS").suppress()
+_AS = KX("AS")
 alias = Maybe(code("AS") + NAME_CODES, pp.Opt(_AS) + ident)
 
 
 def _result_expr(s: Tokens, loc: int, t: pp.ParseResults) -> ast.ResultColumn:
     node, start, end = t[0]
     al = t[1] if len(t) > 1 else None
-    return ast.ResultColumn(node, al, s.span_text(start, end))
+    rc = ast.ResultColumn(node, al, s.span_text(start, end))
+    if s.result_spans is not None:
+        s.result_spans.append((rc, start, end))
+    return rc
 
 
 _expr_column = (Spanned(expr) + alias).set_parse_action(_result_expr)
@@ -129,10 +133,8 @@ join_op = pp.MatchFirst(
 ).set_name("join")
 join_constraint = Maybe(
     code("ON") + code("USING"),
-    (K("ON").suppress() + expr).set_parse_action(lambda t: ("on", t[0]))
-    | (K("USING").suppress() + LPAR + Commas(ident) + RPAR).set_parse_action(
-        lambda t: ("using", list(t))
-    ),
+    (KX("ON") + expr).set_parse_action(lambda t: ("on", t[0]))
+    | (KX("USING") + LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: ("using", list(t))),
 )
 
 
@@ -161,7 +163,7 @@ join_source <<= (
 ordering_term = (
     expr
     + Maybe(code("ASC") + code("DESC"), K("ASC") | K("DESC"))
-    + Maybe(code("NULLS"), (K("NULLS").suppress() + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
+    + Maybe(code("NULLS"), (KX("NULLS") + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
 ).set_name("ORDER BY term")  # fmt: skip
 
 
@@ -178,7 +180,7 @@ def _ordering(t: pp.ParseResults) -> ast.OrderItem:
 ordering_term.set_parse_action(_ordering)
 
 values_row = (LPAR + Commas(expr) + RPAR).set_parse_action(lambda t: [list(t)])
-values_core = (K("VALUES").suppress() + Commas(values_row)).set_name("VALUES")
+values_core = (KX("VALUES") + Commas(values_row)).set_name("VALUES")
 values_core.set_parse_action(
     lambda t: ast.SelectCore(False, [], None, None, [], None, [list(r) for r in t])
 )
@@ -192,16 +194,16 @@ def _tag(name: str, element: pp.ParserElement, many: bool = False) -> pp.ParserE
 
 
 select_core = (
-    K("SELECT").suppress()
+    KX("SELECT")
     + Maybe(code("DISTINCT") + code("ALL"), _tag("quant", K("DISTINCT") | K("ALL")))
     + _tag("cols", Commas(result_column), many=True)
-    + Maybe(code("FROM"), _tag("from", K("FROM").suppress() + join_source))
-    + Maybe(code("WHERE"), _tag("where", K("WHERE").suppress() + expr))
+    + Maybe(code("FROM"), _tag("from", KX("FROM") + join_source))
+    + Maybe(code("WHERE"), _tag("where", KX("WHERE") + expr))
     + Maybe(
         code("GROUP"),
-        _tag("group", K("GROUP").suppress() + K("BY").suppress() + Commas(expr), many=True),
+        _tag("group", KX("GROUP") + KX("BY") + Commas(expr), many=True),
     )
-    + Maybe(code("HAVING"), _tag("having", K("HAVING").suppress() + expr))
+    + Maybe(code("HAVING"), _tag("having", KX("HAVING") + expr))
 ).set_name("SELECT")
 
 
@@ -225,11 +227,11 @@ compound_op = (
 )
 any_core = Switch({code("SELECT"): select_core, code("VALUES"): values_core}).set_name("SELECT")
 limit_clause = (
-    K("LIMIT").suppress()
+    KX("LIMIT")
     + expr
     + Maybe(
         code("OFFSET") + ",",
-        (K("OFFSET").suppress() | COMMA.copy().set_parse_action(lambda: ",")) + expr,
+        (KX("OFFSET") | COMMA.copy().set_parse_action(lambda: ",")) + expr,
     )
 ).set_name("LIMIT")
 
@@ -247,7 +249,7 @@ limit_clause.set_parse_action(_limit)
 cte_def = (
     any_name
     + Maybe("(", (LPAR + Commas(any_name) + RPAR).set_parse_action(lambda t: ("cols", list(t))))
-    + K("AS").suppress()
+    + KX("AS")
     + pp.Opt(pp.Opt(K("NOT")) + K("MATERIALIZED")).suppress()
     + LPAR
     + select_stmt
@@ -255,14 +257,14 @@ cte_def = (
 ).set_name("common table expression")  # fmt: skip
 cte_def.set_parse_action(lambda t: ast.Cte(t[0], t[1][1] if len(t) > 2 else None, t[-1]))
 with_clause = (
-    K("WITH").suppress()
+    KX("WITH")
     + pp.Opt(K("RECURSIVE")).suppress()  # SQLite's WITH is recursive either way
     + Commas(cte_def)
 ).set_parse_action(lambda t: ("with", list(t)))
 
 order_by = _tag(
     "order",
-    K("ORDER").suppress() + K("BY").suppress() + Commas(ordering_term),
+    KX("ORDER") + KX("BY") + Commas(ordering_term),
     many=True,
 )
 select_body = (
@@ -300,9 +302,7 @@ select_stmt <<= (Maybe(code("WITH"), with_clause) + select_body).set_parse_actio
 # ------------------------------------------------------------------ DML
 
 returning = pp.Opt(
-    (K("RETURNING").suppress() + Commas(result_column)).set_parse_action(
-        lambda t: ("returning", list(t))
-    )
+    (KX("RETURNING") + Commas(result_column)).set_parse_action(lambda t: ("returning", list(t)))
 )
 conflict_action = K("ROLLBACK") | K("ABORT") | K("REPLACE") | K("FAIL") | K("IGNORE")
 qualified_table = (ident + pp.Opt(DOT + ident)).set_parse_action(lambda t: t[-1])
@@ -311,18 +311,15 @@ set_item = (ident + _EQ + expr).set_parse_action(lambda t: (t[0], t[1]))
 set_list = Commas(set_item).set_parse_action(lambda t: [list(t)])
 
 upsert_clause = (
-    K("ON").suppress()
-    + K("CONFLICT").suppress()
+    KX("ON")
+    + KX("CONFLICT")
     + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
-    + K("DO").suppress()
+    + KX("DO")
     + (
         K("NOTHING").copy().set_parse_action(lambda: ("nothing",))
-        | (
-            K("UPDATE").suppress()
-            + K("SET").suppress()
-            + set_list
-            + pp.Opt(K("WHERE").suppress() + expr)
-        ).set_parse_action(lambda t: ("update", t[0], t[1] if len(t) > 1 else None))
+        | (KX("UPDATE") + KX("SET") + set_list + pp.Opt(KX("WHERE") + expr)).set_parse_action(
+            lambda t: ("update", t[0], t[1] if len(t) > 1 else None)
+        )
     )
 ).set_name("ON CONFLICT")
 
@@ -340,12 +337,12 @@ upsert_clause.set_parse_action(_upsert)
 
 insert_stmt = (
     (
-        (K("INSERT").suppress() + pp.Opt(K("OR").suppress() + conflict_action)).set_parse_action(
+        (KX("INSERT") + pp.Opt(KX("OR") + conflict_action)).set_parse_action(
             lambda t: ("or", t[0] if t else None)
         )
         | K("REPLACE").copy().set_parse_action(lambda: ("or", "REPLACE"))
     )
-    + K("INTO").suppress()
+    + KX("INTO")
     + qualified_table
     + pp.Opt(alias).suppress()
     + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: ("cols", list(t))))
@@ -383,13 +380,13 @@ def _insert(t: pp.ParseResults) -> ast.Insert:
 insert_stmt.set_parse_action(_insert)
 
 update_stmt = (
-    K("UPDATE").suppress()
-    + pp.Opt((K("OR").suppress() + conflict_action).set_parse_action(lambda t: ("or", t[0])))
+    KX("UPDATE")
+    + pp.Opt((KX("OR") + conflict_action).set_parse_action(lambda t: ("or", t[0])))
     + qualified_table
     + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
-    + K("SET").suppress()
+    + KX("SET")
     + set_list
-    + pp.Opt((K("WHERE").suppress() + expr).set_parse_action(lambda t: ("where", t[0])))
+    + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("UPDATE")
 
@@ -411,11 +408,11 @@ def _update(t: pp.ParseResults) -> ast.Update:
 update_stmt.set_parse_action(_update)
 
 delete_stmt = (
-    K("DELETE").suppress()
-    + K("FROM").suppress()
+    KX("DELETE")
+    + KX("FROM")
     + qualified_table
     + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
-    + pp.Opt((K("WHERE").suppress() + expr).set_parse_action(lambda t: ("where", t[0])))
+    + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("DELETE")
 delete_stmt.set_parse_action(
@@ -445,12 +442,12 @@ signed_number = (pp.Opt(Tok("+-", "sign")) + Tok("n", "number", literal_text_val
 )
 signed_number.set_parse_action(_signed)
 fk_action = (
-    K("ON").suppress()
+    KX("ON")
     + (K("DELETE") | K("UPDATE"))
     + (KS("SET NULL") | KS("SET DEFAULT") | K("CASCADE") | K("RESTRICT") | KS("NO ACTION"))
 ).set_parse_action(lambda t: ("action", (t[0], t[1])))
 fk_clause = (
-    K("REFERENCES").suppress()
+    KX("REFERENCES")
     + ident
     + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
     + pp.ZeroOrMore(fk_action | (K("MATCH") + any_name).suppress())
@@ -489,12 +486,8 @@ def _fk(columns: list[str], parts: tuple[str, list[str] | None, dict[str, str]])
 
 
 conflict_clause = pp.Opt(K("ON") + K("CONFLICT") + conflict_action).suppress()
-constraint_name = pp.Opt(
-    (K("CONSTRAINT").suppress() + any_name).set_parse_action(lambda t: ("name", t[0]))
-)
-check_body = (K("CHECK").suppress() + LPAR + Text(expr) + RPAR).set_parse_action(
-    lambda t: ("CHECK", t[0])
-)
+constraint_name = pp.Opt((KX("CONSTRAINT") + any_name).set_parse_action(lambda t: ("name", t[0])))
+check_body = (KX("CHECK") + LPAR + Text(expr) + RPAR).set_parse_action(lambda t: ("CHECK", t[0]))
 
 
 def _unsupported(s: Tokens, loc: int, what: str) -> None:
@@ -536,8 +529,8 @@ column_constraint = (
             K("NULL").copy().set_parse_action(lambda: ("NULL",)),
             (K("UNIQUE") + conflict_clause).set_parse_action(lambda: ("UNIQUE",)),
             check_body,
-            (K("DEFAULT").suppress() + _default_value).set_parse_action(lambda t: ("DEFAULT", t[0])),
-            (K("COLLATE").suppress() + collation_name).set_parse_action(lambda t: ("COLLATE", t[0])),
+            (KX("DEFAULT") + _default_value).set_parse_action(lambda t: ("DEFAULT", t[0])),
+            (KX("COLLATE") + collation_name).set_parse_action(lambda t: ("COLLATE", t[0])),
             fk_clause.copy(),
             (
                 pp.Opt(KS("GENERATED ALWAYS"))
@@ -639,13 +632,13 @@ _IF_EXISTS = pp.Opt(KS("IF EXISTS")).set_parse_action(lambda t: [bool(t)])
 _TABLE_CONSTRAINT_AHEAD = "[" + esc("".join(code(w) for w in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"))) + "]"  # fmt: skip
 
 create_table = (
-    K("CREATE").suppress()
+    KX("CREATE")
     + _TEMP
-    + K("TABLE").suppress()
+    + KX("TABLE")
     + _IF_NOT_EXISTS
     + qualified_table
     + (
-        (K("AS").suppress() + select_stmt).set_parse_action(lambda t: ("as", t[0]))
+        (KX("AS") + select_stmt).set_parse_action(lambda t: ("as", t[0]))
         | (
             LPAR
             + Commas(Peek(_TABLE_CONSTRAINT_AHEAD, table_constraint) | column_def)
@@ -668,13 +661,13 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
 create_table.set_parse_action(_create_table)
 
 create_view = (
-    K("CREATE").suppress()
+    KX("CREATE")
     + _TEMP
-    + K("VIEW").suppress()
+    + KX("VIEW")
     + _IF_NOT_EXISTS
     + qualified_table
     + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
-    + K("AS").suppress()
+    + KX("AS")
     + Text(select_stmt)
 ).set_name("CREATE VIEW")
 
@@ -685,36 +678,26 @@ def _create_view(t: pp.ParseResults) -> ast.CreateView:
 
 
 create_view.set_parse_action(_create_view)
-drop_view = (K("DROP").suppress() + K("VIEW").suppress() + _IF_EXISTS + qualified_table).set_name(
-    "DROP VIEW"
-)
+drop_view = (KX("DROP") + KX("VIEW") + _IF_EXISTS + qualified_table).set_name("DROP VIEW")
 drop_view.set_parse_action(lambda t: ast.DropView(t[1], t[0]))
 
-drop_table = (K("DROP").suppress() + K("TABLE").suppress() + _IF_EXISTS + qualified_table).set_name(
-    "DROP TABLE"
-)
+drop_table = (KX("DROP") + KX("TABLE") + _IF_EXISTS + qualified_table).set_name("DROP TABLE")
 drop_table.set_parse_action(lambda t: ast.DropTable(t[1], t[0]))
 
 alter_table = (
-    K("ALTER").suppress()
-    + K("TABLE").suppress()
+    KX("ALTER")
+    + KX("TABLE")
     + qualified_table
     + pp.MatchFirst(
         [
-            (K("ADD").suppress() + pp.Opt(K("COLUMN")).suppress() + column_def).set_parse_action(
+            (KX("ADD") + pp.Opt(K("COLUMN")).suppress() + column_def).set_parse_action(
                 lambda t: ("ADD", t[0])
             ),
-            (K("RENAME").suppress() + K("TO").suppress() + ident).set_parse_action(
-                lambda t: ("RENAME", t[0])
-            ),
+            (KX("RENAME") + KX("TO") + ident).set_parse_action(lambda t: ("RENAME", t[0])),
             (
-                K("RENAME").suppress()
-                + pp.Opt(K("COLUMN")).suppress()
-                + ident
-                + K("TO").suppress()
-                + ident
+                KX("RENAME") + pp.Opt(K("COLUMN")).suppress() + ident + KX("TO") + ident
             ).set_parse_action(lambda t: ("RENAME_COLUMN", t[0], t[1])),
-            (K("DROP").suppress() + pp.Opt(K("COLUMN")).suppress() + ident).set_parse_action(
+            (KX("DROP") + pp.Opt(K("COLUMN")).suppress() + ident).set_parse_action(
                 lambda t: ("DROP_COLUMN", t[0])
             ),
         ]
@@ -739,45 +722,37 @@ index_column = (
     ident + pp.Opt(K("COLLATE") + collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
 ).set_parse_action(lambda t: (t[0], len(t) > 1 and t[1] == "DESC"))
 create_index = (
-    K("CREATE").suppress()
+    KX("CREATE")
     + pp.Opt(K("UNIQUE")).set_parse_action(lambda t: [bool(t)])
-    + K("INDEX").suppress()
+    + KX("INDEX")
     + _IF_NOT_EXISTS
     + qualified_table
-    + K("ON").suppress()
+    + KX("ON")
     + ident
     + LPAR
     + Commas(index_column).set_parse_action(lambda t: [list(t)])
     + RPAR
 ).set_name("CREATE INDEX")
 create_index.set_parse_action(lambda t: ast.CreateIndex(t[2], t[3], t[4], t[0], t[1]))
-drop_index = (K("DROP").suppress() + K("INDEX").suppress() + _IF_EXISTS + qualified_table).set_name(
-    "DROP INDEX"
-)
+drop_index = (KX("DROP") + KX("INDEX") + _IF_EXISTS + qualified_table).set_name("DROP INDEX")
 drop_index.set_parse_action(lambda t: ast.DropIndex(t[1], t[0]))
 
 _TRANSACTION = pp.Opt(K("TRANSACTION")).suppress()
 txn_stmt = pp.MatchFirst(
     [
         (
-            K("BEGIN").suppress()
-            + pp.Opt(K("DEFERRED") | K("IMMEDIATE") | K("EXCLUSIVE"))
-            + _TRANSACTION
+            KX("BEGIN") + pp.Opt(K("DEFERRED") | K("IMMEDIATE") | K("EXCLUSIVE")) + _TRANSACTION
         ).set_parse_action(lambda t: ast.TxnControl("BEGIN", t[0] if t else None)),
         ((K("COMMIT") | K("END")).suppress() + _TRANSACTION).set_parse_action(
             lambda: ast.TxnControl("COMMIT")
         ),
-        (K("ROLLBACK").suppress() + _TRANSACTION).set_parse_action(
-            lambda: ast.TxnControl("ROLLBACK")
-        ),
+        (KX("ROLLBACK") + _TRANSACTION).set_parse_action(lambda: ast.TxnControl("ROLLBACK")),
     ]
 ).set_name("transaction statement")
 
 _pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
 pragma_stmt = (
-    K("PRAGMA").suppress()
-    + any_name
-    + pp.Opt((sup("=") + _pragma_value) | (LPAR + _pragma_value + RPAR))
+    KX("PRAGMA") + any_name + pp.Opt((sup("=") + _pragma_value) | (LPAR + _pragma_value + RPAR))
 ).set_name("PRAGMA")
 
 
@@ -793,7 +768,7 @@ pragma_stmt.set_parse_action(_pragma)
 
 statement = pp.Forward().set_name("statement")
 explain_stmt = (
-    K("EXPLAIN").suppress() + pp.Opt(K("QUERY") + K("PLAN")).suppress() + statement
+    KX("EXPLAIN") + pp.Opt(K("QUERY") + K("PLAN")).suppress() + statement
 ).set_parse_action(lambda t: ast.Explain(t[0]))
 
 

@@ -131,7 +131,9 @@ class Tokens(str):
     """The token codes of a text (the str itself) with what the grammar needs of
     each token; see the module docstring. ``furthest`` is the furthest token the
     grammar failed at (where a syntax error is reported); ``slots`` is set by the
-    statement cache when literals parse into slots (``ast.Slot``)."""
+    statement cache when literals parse into slots (``ast.Slot``), and then
+    ``baked`` holds the literals the parse took the value of, ``result_spans``
+    the token span of each result column parsed (statements.py)."""
 
     sql: str
     vals: list[Any]
@@ -142,6 +144,7 @@ class Tokens(str):
     furthest: int
     slots: dict[int, int] | None
     baked: set[int]
+    result_spans: list[tuple[Any, int, int]] | None
 
     def end_offset(self, i: int) -> int:
         """The text offset just past token i (the text's end past the last token)."""
@@ -225,6 +228,7 @@ def tokenize(sql: str, pos: int = 0, endpos: int | None = None) -> Tokens:
     t.furthest = 0
     t.slots = None
     t.baked = set()
+    t.result_spans = None
     return t
 
 
