@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "lock_timeout": 10.0,
     # slots in the shared reader table (concurrent snapshots of all processes)
     "max_readers": 510,
+    # permission bits of the page file and lock file when this open creates them
+    # (as open(2) takes them: the umask still clears bits); toondb-server: 0o600
+    "file_mode": 0o644,
 }
 
 _PAGE_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -77,6 +80,9 @@ def validate(config: dict[str, Any] | None) -> dict[str, Any]:
             raise _bad(key, value, f"an integer >= {low}")
     if out["max_readers"] > 65536:
         raise _bad("max_readers", out["max_readers"], "at most 65536")
+    mode = out["file_mode"]
+    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
+        raise _bad("file_mode", mode, "permission bits, an integer from 0 to 0o777 (e.g. 0o600)")
     if out["page_size"] not in _PAGE_SIZES or isinstance(out["page_size"], bool):
         raise _bad("page_size", out["page_size"], "a power of two from 512 to 32768")
     for key in ("sync_interval", "lock_timeout"):

@@ -41,9 +41,23 @@ __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
 @functools.cache
 def _sql() -> ModuleType:
-    from toondb.sql import session
+    from toondb.sql import hnsw, session
 
+    hnsw.register(_hnsw_method)  # the HNSW indexes of SQL tables live in toondb.vector
     return session
+
+
+def _hnsw_method() -> Any:
+    from toondb.vector.sql_index import HNSW
+
+    return HNSW
+
+
+@functools.cache
+def _sql_integrity() -> ModuleType:
+    from toondb.sql import integrity
+
+    return integrity
 
 
 @functools.cache
@@ -80,6 +94,19 @@ class Transaction(StorageTransaction):
 
     def __enter__(self) -> Transaction:
         return self
+
+    def commit(self) -> int:
+        """Apply every change atomically; returns the new transaction id (see the
+        class). Then the front ends' after-commit callables run (``_after_commit`` in
+        the transaction's ``__dict__``, each given the id): caches that keep what the
+        transaction made, such as an SQL HNSW index's working graph
+        (toondb/vector/sql_index.py), which is only valid once committed."""
+        txnid: int = super().commit()
+        hooks = self.__dict__.pop("_after_commit", None)
+        if hooks:
+            for hook in hooks:
+                hook(txnid)
+        return txnid
 
     # ---- SQL (toondb.sql.session)
 
@@ -160,6 +187,36 @@ class Database(StorageEnvironment):
     def transaction(self, *, read_only: bool = False, immediate: bool = False) -> Transaction:
         """A transaction as a context manager: commits on success, aborts on an exception."""
         return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+
+    # ---- maintenance
+
+    def check(self, deep: bool = False) -> dict[str, Any]:
+        """Verify the whole file: every checksum, key order and separator, one leaf
+        depth, every page reachable exactly once or free. deep=True also decodes
+        every row of every SQL table and every index entry, and checks that each
+        index holds exactly the entries its rows imply (toondb.sql.integrity; a
+        few times slower). Raises CorruptionError listing every problem
+        (``.problems``); returns counts when all is well."""
+        counts = super().check()
+        if deep:
+            txn = self.begin(write=False)
+            try:
+                counts.update(_sql_integrity().check_sql(txn))
+            finally:
+                txn.abort()
+        return counts
+
+    def stats(self) -> dict[str, Any]:
+        """Counts that describe the database now (see StorageEnvironment.stats); on a
+        replica (made by ``toondb restore`` or kept by ``toondb follow``) also
+        "replica": its source, the primary's transaction it holds and its lag."""
+        out = super().stats()
+        from toondb.replication.replica import replica_info
+
+        info = replica_info(self.path)
+        if info is not None:
+            out["replica"] = info
+        return out
 
     # ---- SQL (toondb.sql.session)
 

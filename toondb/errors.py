@@ -34,18 +34,22 @@ __all__ = [
     "DatabaseLockedError",
     "DatabaseFullError",
     "ReadersFullError",
+    "CursorLimitError",
     "CorruptionError",
     "TransactionError",
     "TransactionClosedError",
     "TransactionConflictError",
+    "TransactionTimeoutError",
     "ForkedHandleError",
     "SQLError",
     "SQLSyntaxError",
     "SchemaError",
     "ConstraintError",
+    "IntegerOverflowError",
     "RowFormatError",
     "FullTextError",
     "VectorIndexError",
+    "VectorValueError",
     "HnswCorruptionError",
     "ShardedIndexError",
     "ShardChecksumError",
@@ -54,6 +58,8 @@ __all__ = [
     "ServerConnectionError",
     "ProtocolError",
     "CLIError",
+    "ReplicationError",
+    "ObjectStoreError",
 ]
 # PEP 249's names, in the order of its hierarchy (see the module docstring)
 DBAPI_ERRORS = (
@@ -152,6 +158,12 @@ class ReadersFullError(OperationalError):
     iterators or transactions, or reopen with a larger ``max_readers``."""
 
 
+class CursorLimitError(ReadersFullError):
+    """A toondb-server connection asked for more open scans than the server allows
+    one connection (``--max-cursors``); exhaust or close some. Also a
+    ``ReadersFullError``: each open scan outside a transaction holds a reader slot."""
+
+
 class CorruptionError(DatabaseError):
     """The page file is damaged: a checksum, a page header or a structural invariant
     does not hold. The message names the page. Restore from a backup; ``toondb check``
@@ -170,6 +182,12 @@ class TransactionConflictError(TransactionError, OperationalError):
     """Another transaction committed a write to a key this transaction also wrote,
     after this one began (first committer wins). Nothing of this transaction was
     applied; retry it."""
+
+
+class TransactionTimeoutError(TransactionClosedError, OperationalError):
+    """toondb-server aborted this connection's transaction: it held the write lock
+    and sent no request for longer than ``--idle-transaction-timeout`` seconds.
+    Nothing of it was applied; begin a new one."""
 
 
 class ForkedHandleError(ProgrammingError):
@@ -205,6 +223,13 @@ class FullTextError(SQLError):
     index name that does not exist."""
 
 
+class IntegerOverflowError(SQLError, DataError, builtins.OverflowError):
+    """A Python int outside SQLite's 64-bit INTEGER range was given as an SQL
+    parameter. Also a builtin ``OverflowError``, with sqlite3's message, as
+    ``sqlite3`` raises for the same call, and PEP 249's ``DataError`` (a value out
+    of range)."""
+
+
 class RowFormatError(CorruptionError):
     """A stored SQL row or index key does not decode (a bad tag, a truncated value,
     a wrong column count): the page holding it is intact by its checksum, but its
@@ -215,6 +240,14 @@ class VectorIndexError(DatabaseError, ValueError):
     """A vector index operation failed: a file that is not an index, a dimension or
     metric mismatch with an existing index, or an index name that does not exist.
     Also a ``ValueError``: each is a bad argument for the index at hand."""
+
+
+class VectorValueError(SQLError, DataError, ValueError):
+    """A value is not a vector where SQL needs one: for a ``VECTOR(n)`` column (the
+    message names the column) or an argument of a ``vec_`` function, a value of the
+    wrong number of dimensions, one holding NaN or infinity, a blob whose length is not
+    a multiple of 4, text that is not a JSON array of numbers, or another type. The
+    statement changed nothing."""
 
 
 class HnswCorruptionError(CorruptionError, ValueError):
@@ -289,3 +322,16 @@ class ProtocolError(InterfaceError):
 class CLIError(ToonDBError):
     """A mistake in a ``toondb`` command line, or an operation it refused: the command
     reports it as one line and exits with status 1."""
+
+
+class ReplicationError(ToonDBError):
+    """Replication (``toondb replicate``, ``restore``, ``follow``) cannot do what was
+    asked: nothing was replicated to the URL, no snapshot is held at or before the
+    point asked for, the destination already holds something else, or another
+    replicator ships the same database to the same place. The message says which."""
+
+
+class ObjectStoreError(ReplicationError):
+    """An object store (``s3://`` or ``file://``) failed or could not be reached.
+    Replicators and followers retry with backoff (the primary never waits for the
+    store); restore reports it once its retries are spent."""

@@ -176,6 +176,25 @@ def test_sql_params_statements_and_wide_text(shop):
     assert ok("sql", shop, "DELETE FROM products WHERE id = 4", "-f", "json") == '{"rowcount":1}\n'
 
 
+def test_sql_vectors_print_shortened(tmp_path):
+    db = tmp_path / "db"
+    ok("sql", db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v VECTOR(384), w VECTOR(2))")
+    vec = "[" + ", ".join(["0.125", "-0.03"] + ["0.5"] * 382) + "]"
+    ok("sql", db, f"INSERT INTO t VALUES (1, '{vec}', '[0.6, 0.8]')")
+    ok("sql", db, "CREATE INDEX tv ON t USING hnsw (v) WITH (metric = 'l2')")
+    assert ok("sql", db, "SELECT id, v, w FROM t") == (
+        "+----+-----------------------------+--------------+\n"
+        "| id | v                           | w            |\n"
+        "+----+-----------------------------+--------------+\n"
+        "|  1 | [0.12, -0.03, ... 384 dims] | [0.60, 0.80] |\n"
+        "+----+-----------------------------+--------------+\n"
+    )
+    assert ok("sql", db, "SELECT w FROM t", "-f", "csv") == 'w\n"[0.6,0.8]"\n'
+    assert json.loads(ok("sql", db, "SELECT w FROM t", "-f", "json")) == [{"w": [0.6, 0.8]}]
+    out = run("shell", db, input="SELECT id, vec_distance_l2(v, v) AS d, v FROM t;\n").stdout
+    assert "[0.12, -0.03, ... 384 dims]" in out
+
+
 def test_sql_creates_a_missing_database(tmp_path):
     ok("sql", tmp_path / "new", "CREATE TABLE t (a)")
     assert (tmp_path / "new" / "toondb.data").exists()

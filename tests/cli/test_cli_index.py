@@ -143,3 +143,41 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert re.search(r"building HNSW: 100%.*3000/3000.*index \d+\.\d MB", text), text
     assert "built 3000 vectors" in text
+
+
+# ---- sharded indexes (toondb.distributed) ----------------------------------------------
+
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def _exact_top(x, q, k):
+    d = ((x - q) ** 2).sum(axis=1)
+    return [int(i) for i in np.argsort(d, kind="stable")[:k]]
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_sharded_build_query_info(tmp_path, vectors, backend):
+    """build --shards writes a directory with a manifest; query and info on it fan out
+    to the shards and merge: the answer is the exact top-k here (500 vectors, ef 64).
+    With Ray, the build runs as Ray tasks and the query on Ray actors (each command
+    starts a local Ray, about 25 s here: info stays on the local backend)."""
+    if backend == "ray":
+        pytest.importorskip("ray")
+    env = RAY_ENV if backend == "ray" else None
+    idx = tmp_path / "sharded"
+    out = ok("index", "build", idx, tmp_path / "v.npy", "--metric", "l2", "--shards", "3",
+             "--backend", backend, "--no-progress", env=env)  # fmt: skip
+    assert re.fullmatch(rf"built 500 vectors in 3 shards \({backend}\) at .*\n", out)
+    assert (idx / "manifest.json").is_file()
+    q = vectors[7] + 0.01
+    found = json.loads(ok("index", "query", idx, ",".join(map(repr, q.tolist())), "-k", "5",
+                          "--format", "json", "--backend", backend, env=env))  # fmt: skip
+    assert [hit["id"] for hit in found] == _exact_top(vectors, q, 5)
+    info = json.loads(ok("index", "info", idx, "--json"))
+    assert (info["shards"], info["vectors"], info["metric"]) == (3, 500, "l2")
+    assert sum(s["vectors"] for s in info["shard_info"]) == 500
+
+
+def test_sharded_build_refuses_zero_shards(tmp_path, vectors):
+    assert "at least 1" in fails("index", "build", tmp_path / "s", tmp_path / "v.npy",
+                                 "--shards", "0")  # fmt: skip

@@ -460,6 +460,33 @@ def test_sql_values_keep_their_types(db):
     assert db.execute("SELECT i FROM t WHERE i = 7").rows == [(7,)]
 
 
+def test_sql_vectors_and_hnsw_search(db):
+    """VECTOR(n) values travel as float32 vectors (typed value 10) both ways; the k-NN
+    plan, its EXPLAIN and its errors are the embedded engine's."""
+    np = pytest.importorskip("numpy")
+    db.execute_sql("DROP TABLE IF EXISTS docs")
+    db.execute_sql("CREATE TABLE docs (id INTEGER PRIMARY KEY, cat INT, emb VECTOR(4))")
+    x = np.random.default_rng(5).standard_normal((300, 4))  # float64: converted
+    db.executemany("INSERT INTO docs VALUES (?, ?, ?)", [(i, i % 10, x[i]) for i in range(300)])
+    db.execute_sql("CREATE INDEX docs_emb ON docs USING hnsw (emb) WITH (metric = 'l2')")
+    sql = "SELECT id, emb, vec_distance_l2(emb, ?) AS d FROM docs WHERE cat = 3 ORDER BY d LIMIT 3"
+    plan = [r[0] for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql).rows]
+    assert plan[0].startswith("SEARCH docs USING HNSW INDEX docs_emb")
+    q = x[13].astype(np.float32)
+    rows = db.execute_sql(sql, [q]).rows
+    d = np.sqrt(((x.astype(np.float32) - q) ** 2).sum(1))
+    want = [i for i in np.argsort(d) if i % 10 == 3][:3]
+    assert [r[0] for r in rows] == want
+    emb = rows[0][1]
+    assert isinstance(emb, np.ndarray) and emb.dtype == np.float32
+    assert np.array_equal(emb, x[13].astype(np.float32)) and rows[0][2] == 0.0
+    assert db.execute_sql("SELECT vec_to_json(vec_normalize('[3, 4]'))").scalar() == "[0.6,0.8]"
+    assert isinstance(db.execute_sql("SELECT vec_normalize('[3, 4]')").scalar(), np.ndarray)
+    with pytest.raises(toondb.VectorValueError, match=r"column docs\.emb: 3 dimensions"):
+        db.execute_sql("INSERT INTO docs VALUES (1000, 1, ?)", [np.zeros(3)])
+    db.execute_sql("DROP TABLE docs")
+
+
 def test_sql_errors_are_the_embedded_classes(db):
     _users(db)
     with pytest.raises(toondb.ConstraintError, match="UNIQUE"):

@@ -396,6 +396,21 @@ def test_typed_values_keep_special_floats_and_surrogates():
         P.encode_value({1, 2})
 
 
+def test_vectors_travel_as_float32():
+    np = pytest.importorskip("numpy")
+    for a in (np.arange(5, dtype=np.float32), np.array([0.1, -2.5]), np.arange(3)):
+        out = P.decode_value(P.encode_value([a, {"v": a}]))
+        assert out[0].dtype == np.float32 and np.array_equal(out[0], a.astype(np.float32))
+        assert np.array_equal(out[1]["v"], out[0])
+    assert P.encode_value(np.float32(1.5)) == P.encode_value(1.5)
+    assert P.decode_value(P.encode_value(np.int64(7))) == 7
+    for bad in (np.zeros((2, 2)), np.array(["x"]), np.array([True])):
+        with pytest.raises(TypeError, match="1-D array of real numbers"):
+            P.encode_value(bad)
+    with pytest.raises(ProtocolError):
+        P.decode_value(b"\x0a\x03\x00\x00\x00" + b"\x00" * 8)  # 3 dimensions, 2 sent
+
+
 @settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_never_decode_into_anything_but_protocol_error(data):

@@ -358,3 +358,46 @@ def test_writes_to_a_tree_replayed_onto_newer_snapshot(db):
     t1.commit()
     with db.transaction(read_only=True) as txn:
         assert [k for k, _ in txn.tree(b"t").scan()] == [b"a", b"b", b"c"]
+
+
+def test_an_immediate_begin_that_fails_releases_nothing_it_did_not_take(open_db):
+    """A BEGIN IMMEDIATE that timed out waiting for the write lock used to release
+    the lock on its way out (when the failed transaction object was collected),
+    the lock another transaction held: two writers then committed at once and
+    corrupted the file (found by fuzzing toondb-server)."""
+    db = open_db({"lock_timeout": 0.05})
+    holder = db.begin_transaction(immediate=True)
+    for _ in range(3):
+        with pytest.raises(toondb.DatabaseLockedError):
+            db.begin_transaction(immediate=True)
+    with pytest.raises(toondb.DatabaseLockedError):  # the lock is still the holder's
+        db.put(b"k", b"outside")
+    seen: list[BaseException] = []
+
+    def other_thread():
+        try:
+            db.put(b"k", b"from another thread")
+        except BaseException as exc:
+            seen.append(exc)
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join(30)
+    assert len(seen) == 1 and isinstance(seen[0], toondb.DatabaseLockedError)
+    holder.put(b"k", b"holder")
+    holder.commit()
+    assert db.get(b"k") == b"holder"
+    db.put(b"k", b"after")  # and the lock is free once the holder is done
+    # no slot left after the lock was taken: the lock is released exactly once
+    fresh = open_db({"lock_timeout": 0.05}, path=db.path + "-fresh")
+    fresh._limit_readers(1)
+    reader = fresh.begin_transaction(read_only=True)
+    with pytest.raises(toondb.ReadersFullError):
+        fresh.begin_transaction(immediate=True)
+    reader.abort()
+    holder = fresh.begin_transaction(immediate=True)
+    with pytest.raises(toondb.DatabaseLockedError):
+        fresh.put(b"k", b"outside")
+    holder.abort()
+    fresh.put(b"k", b"free again")
+    fresh._limit_readers(0)

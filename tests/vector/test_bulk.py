@@ -171,6 +171,45 @@ def test_an_opened_index_answers_repeated_queries(built, clustered):
         idx.search(queries[0])
 
 
+def test_per_call_queries_reuse_one_opened_index(tmp_path, monkeypatch):
+    """bulk_query_index(path) keeps the index it opened (the guide's loop of one call per
+    query runs on a mapped index); a rebuild, a replaced file or a write opens it anew."""
+    path = tmp_path / "c.hnsw"
+    a = np.random.default_rng(1).standard_normal((300, 8)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((400, 8)).astype(np.float32)
+    bulk_build_index(a, path, metric="l2", progress=False)
+    opened = []
+    real_open = toondb.vector.bulk.open_index
+    monkeypatch.setattr(
+        toondb.vector.bulk, "open_index", lambda p, *a, **kw: opened.append(p) or real_open(p)
+    )
+    try:
+        for i in range(20):
+            assert bulk_query_index(path, a[i], k=1)[0].id == i
+        assert len(opened) == 1
+        bulk_build_index(b, path, metric="l2", progress=False)  # a rebuild in place
+        assert bulk_query_index(str(path), b[7], k=1)[0].id == 7
+        assert len(opened) == 2
+        other = tmp_path / "other.hnsw"
+        bulk_build_index(a[:50], other, metric="l2", progress=False)
+        os.replace(other, path)  # another file under the same name
+        os.replace(str(other) + "-lock", str(path) + "-lock")
+        assert bulk_info(path).vectors == 50  # (opens the file for itself)
+        n = len(opened)
+        assert bulk_query_index(path, a[3], k=1)[0].id == 3 and len(opened) == n + 1
+        with Database.open(path) as db:  # a write through another handle
+            db.vector_index("default").add([1000], a[299:300] + 50)
+        assert bulk_query_index(path, a[299] + 50, k=1)[0].id == 1000
+        for i in range(12):  # more files than the cache holds: the oldest are closed
+            p = tmp_path / f"f{i}.hnsw"
+            bulk_build_index(a[:20], p, metric="l2", progress=False)
+            assert bulk_query_index(p, a[5], k=1)[0].id == 5
+        assert len(toondb.vector.bulk._cache) == toondb.vector.bulk.QUERY_CACHE_SIZE
+    finally:
+        toondb.vector.bulk.clear_query_cache()
+    assert not toondb.vector.bulk._cache
+
+
 def test_rebuild_replaces_the_index(tmp_path):
     path = tmp_path / "r.hnsw"
     a = np.random.default_rng(1).standard_normal((500, 8)).astype(np.float32)

@@ -106,7 +106,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         with open_db(args.path, read_only=True) as db:
-            counts = db.check()
+            counts = db.check(deep=args.deep)
     except CorruptionError as e:
         problems = getattr(e, "problems", None) or [str(e)]
         sys.stderr.write(f"toondb: {args.path} is damaged ({len(problems)} problem(s)):\n")

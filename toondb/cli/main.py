@@ -5,11 +5,15 @@
     toondb shell PATH                         SQL and key-value commands, interactively
     toondb sql PATH "SQL" [--format F]        table (default), toon, json, csv, line
     toondb get|put|delete|scan PATH ...       the key-value space
-    toondb stats|check PATH                   counts; the full integrity check
+    toondb stats|check PATH [--deep]          counts; the full integrity check
     toondb backup PATH DEST                   a consistent copy, while the database is in use
     toondb compact PATH                       rewrite without free pages (needs exclusive access)
     toondb import|export PATH TABLE FILE      CSV or JSON lines
     toondb index build|query|info INDEX ...   vector index files (the bulk API)
+    toondb replicate DB URL                   ship every commit to s3:// or file:// (until stopped)
+    toondb restore URL DEST [--txn N|--time T] a database as of a transaction, from a store
+    toondb follow URL DEST                    keep a read replica up to date (until stopped)
+    toondb replica-status URL | replicas list URL   what a store holds, and the lag
 
 Exit status: 0 on success; 1 when the command failed (a user's mistake, a SQL error, a
 missing key, corruption found by ``check``), with one line on stderr that says why
@@ -18,7 +22,8 @@ usage message). No traceback reaches the user unless ``TOONDB_DEBUG=1`` is set.
 
 This module holds the command line (``build_parser``) and the error reporting (``main``).
 The commands live in commands.py (shell, sql and the key-value ones, stats, check),
-maintenance.py (backup, compact), transfer.py (import, export) and vectors.py (index);
+maintenance.py (backup, compact), transfer.py (import, export), vectors.py (index) and
+replication.py (replicate, restore, follow, replica-status, replicas);
 the shell in shell.py; output modes and values as text in render.py; what they share
 (exit statuses, opening PATH) in common.py.
 """
@@ -45,6 +50,7 @@ from toondb.cli.commands import (
 from toondb.cli.common import EXIT_ERROR, EXIT_OK, argparse_int, error_message
 from toondb.cli.maintenance import cmd_backup, cmd_compact
 from toondb.cli.render import MODES
+from toondb.cli.replication import add_replication_commands
 from toondb.cli.transfer import EXPORT_DESCRIPTION, IMPORT_DESCRIPTION, cmd_export, cmd_import
 from toondb.cli.vectors import add_index_commands
 from toondb.errors import CLIError, ToonDBError
@@ -123,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stats", cmd_stats, "print counts that describe the database")
     sp.add_argument("--json", action="store_true", help="as one JSON object")
 
-    add("check", cmd_check, "verify the whole file; exit 1 naming every damaged page")
+    sp = add("check", cmd_check, "verify the whole file; exit 1 naming every damaged page")
+    sp.add_argument("--deep", action="store_true",
+                    help="also decode every SQL row and index entry and match them "
+                    "(a few times slower)")  # fmt: skip
 
     sp = add("backup", cmd_backup, "write a consistent copy of the database",
              "Copy one snapshot of the database to DEST (a new or empty directory), while "
@@ -161,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("path", metavar="PATH", help="the run store (a toondb database)")
     sp.add_argument("--last", type=argparse_int, default=8, help="how many runs (default 8)")
     sp.add_argument("--image", metavar="FILE.png", help="also draw the trend to this PNG file")
+
+    add_replication_commands(sub)
     return p
 
 

@@ -13,7 +13,8 @@ from toondb.errors import CLIError
 from toondb.toon.results import format_result
 
 __all__ = [
-    "MODES", "render", "show_bytes", "plain_value", "print_mapping", "split_sql", "is_blank_sql",
+    "MODES", "render", "show_bytes", "show_vector", "plain_value", "print_mapping", "split_sql",
+    "is_blank_sql",
 ]  # fmt: skip
 
 MODES = ("table", "toon", "json", "csv", "line")
@@ -45,10 +46,25 @@ def show_bytes(b: bytes) -> str:
     return text
 
 
+def show_vector(v: Any) -> str:
+    """A vector (a NumPy array: a VECTOR(n) value) shortened for a terminal line:
+    ``[0.12, -0.03, ... 384 dims]`` (all of it when it has at most 4 dimensions)."""
+    vals = v.tolist()
+    if len(vals) <= 4:
+        return "[" + ", ".join(f"{x:.2f}" for x in vals) + "]"
+    return f"[{vals[0]:.2f}, {vals[1]:.2f}, ... {len(vals)} dims]"
+
+
+def _is_vector(v: Any) -> bool:
+    return type(v).__module__ == "numpy" and getattr(v, "ndim", 0) == 1
+
+
 def _cell(v: Any) -> str:
     """A SQL value in the human modes (table, line)."""
     if v is None:
         return "NULL"
+    if _is_vector(v):
+        return show_vector(v)
     if isinstance(v, (bytes, bytearray, memoryview)):
         return "x'" + bytes(v).hex() + "'"
     if isinstance(v, float):
@@ -60,9 +76,12 @@ def _cell(v: Any) -> str:
 
 
 def plain_value(v: Any) -> Any:
-    """A SQL value for csv and JSON lines: BLOBs as base64 text."""
+    """A SQL value for csv and JSON lines: BLOBs as base64 text, vectors as JSON text
+    (what vec_to_json gives)."""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(v)).decode("ascii")
+    if _is_vector(v):
+        return "[" + ",".join(str(x) for x in v.astype("<f4")) + "]"
     return v
 
 

@@ -265,7 +265,8 @@ class Shell:
         for t in self._tables(args):
             for ix in t.indexes:
                 kind = "UNIQUE " if ix.unique else ""
-                self.out.write(f"{ix.name}  {kind}ON {t.name} ({', '.join(ix.columns)})\n")
+                using = f"USING {ix.method} " if ix.method != "btree" else ""
+                self.out.write(f"{ix.name}  {kind}ON {t.name} {using}({', '.join(ix.columns)})\n")
 
     def _tables(self, args: list[str]) -> list[Any]:
         """The table args names, or every table (toondb.sql.schema.Table values)."""

@@ -1,5 +1,7 @@
 """``toondb index build|query|info INDEX ...``: the bulk vector API (toondb.vector.bulk)
-on the command line."""
+on the command line, and sharded indexes (toondb.distributed): ``build --shards N``
+writes a directory of shards with its manifest, and ``query``/``info`` on such a
+directory fan out to its shards (``--backend local|ray``)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,24 @@ def _query_vectors(text: str) -> Any:
     return q[0] if q.ndim == 2 and len(q) == 1 else q
 
 
+def _is_sharded(path: str) -> bool:
+    """Is path a sharded index (a directory holding a manifest)?"""
+    from toondb.distributed.manifest import MANIFEST_NAME
+
+    return os.path.isfile(os.path.join(path, MANIFEST_NAME))
+
+
+def _open_sharded(args: argparse.Namespace) -> Any:
+    from toondb.distributed import ShardedIndex
+
+    if args.backend == "ray":
+        import ray  # the cluster: RAY_ADDRESS, or a local instance
+
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    return ShardedIndex.open(args.index, backend=args.backend)
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import bulk_build_index
 
@@ -78,6 +98,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         ids = _load_array(args.ids, "ids", ints=True)
         ids = ids.reshape(-1) if ids.ndim == 2 and 1 in ids.shape else ids
     progress = False if args.no_progress else (True if args.progress else None)
+    if args.shards is not None:
+        return _build_sharded(args, vectors, ids, progress)
     stats = bulk_build_index(
         vectors,
         args.index,
@@ -97,15 +119,42 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _build_sharded(args: argparse.Namespace, vectors: Any, ids: Any, progress: Any) -> int:
+    from toondb.distributed import ShardedIndex
+
+    if args.shards < 1:
+        raise CLIError("--shards must be at least 1")
+    if args.backend == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    stats = ShardedIndex.build(
+        vectors, ids, path=args.index, shards=args.shards, metric=args.metric, m=args.m,
+        ef_construction=args.ef_construction, backend=args.backend, progress=progress,
+        threads=args.threads,
+    )  # fmt: skip
+    sys.stdout.write(
+        f"built {stats.vectors} vectors in {stats.shards} shards ({args.backend}) at "
+        f"{stats.rate:.0f} vec/s in {stats.seconds:.1f} s: {args.index}\n"
+    )
+    return EXIT_OK
+
+
 def cmd_index_query(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import open_index
 
     q = _query_vectors(args.query)
-    with open_index(args.index, args.name) as idx:
-        if q.ndim == 1:
-            rows = [idx.search(q, args.k, args.ef_search)]
-        else:
-            rows = idx.search(q, args.k, args.ef_search, threads=args.threads)
+    if _is_sharded(args.index):
+        with _open_sharded(args) as idx:
+            found = idx.search(q, args.k, args.ef_search)
+            rows = [found] if q.ndim == 1 else list(found)
+    else:
+        with open_index(args.index, args.name) as idx:
+            if q.ndim == 1:
+                rows = [idx.search(q, args.k, args.ef_search)]
+            else:
+                rows = idx.search(q, args.k, args.ef_search, threads=args.threads)
     out = sys.stdout
     if args.format == "json":
         data = [[{"id": n.id, "distance": n.distance} for n in r] for r in rows]
@@ -128,12 +177,23 @@ def cmd_index_query(args: argparse.Namespace) -> int:
 def cmd_index_info(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import bulk_info, open_index
 
-    with open_index(args.index, args.name) as idx:
-        info = bulk_info(idx).as_dict()
+    if _is_sharded(args.index):
+        with _open_sharded(args) as idx:
+            info = idx.info().as_dict()
+        info["shard_info"] = list(info["shard_info"])
+    else:
+        with open_index(args.index, args.name) as idx:
+            info = bulk_info(idx).as_dict()
     if args.json:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
     else:
+        shards = info.pop("shard_info", ())
         print_mapping(info, sys.stdout)
+        for i, shard in enumerate(shards):
+            sys.stdout.write(
+                f"shard {i}: {shard['vectors']} vectors, {shard['deleted']} deleted, "
+                f"{shard['file_bytes']} file bytes\n"
+            )
     return EXIT_OK
 
 
@@ -179,6 +239,10 @@ def add_index_commands(sub: Any) -> None:
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     g.add_argument("--progress", action="store_true", help="always show a progress bar")
+    sp.add_argument("--shards", type=argparse_int, default=None, metavar="N",
+                    help="build a sharded index: INDEX is a new directory of N shards "
+                    "(partitioned by id hash) and their manifest")  # fmt: skip
+    _backend_option(sp)
 
     sp = action(
         "query",
@@ -196,6 +260,7 @@ def add_index_commands(sub: Any) -> None:
     sp.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text")
     sp.add_argument("--threads", type=argparse_int, default=None, help=argparse.SUPPRESS)
     sp.add_argument("--name", default="default", help=argparse.SUPPRESS)
+    _backend_option(sp)
 
     sp = action(
         "info",
@@ -206,3 +271,10 @@ def add_index_commands(sub: Any) -> None:
     )
     sp.add_argument("--json", action="store_true", help="as one JSON object")
     sp.add_argument("--name", default="default", help=argparse.SUPPRESS)
+    _backend_option(sp)
+
+
+def _backend_option(sp: Any) -> None:
+    sp.add_argument("--backend", choices=("local", "ray"), default="local",
+                    help="a sharded index's workers: local processes (default) or Ray "
+                    "actors (the cluster at $RAY_ADDRESS, else a local Ray)")  # fmt: skip

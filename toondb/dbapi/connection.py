@@ -43,7 +43,6 @@ from toondb import errors
 from toondb.dbapi import script as S
 from toondb.dbapi import types as T
 from toondb.errors import (
-    DataError,
     IntegrityError,
     NotSupportedError,
     OperationalError,
@@ -69,7 +68,6 @@ _REFINED = (
     ("unsupported parameter type", ProgrammingError),
     ("executemany takes exactly one statement", ProgrammingError),
     ("datatype mismatch", IntegrityError),
-    ("Python int too large", DataError),
 )
 
 

@@ -72,6 +72,8 @@ _PING = P.frame(P.OP_PING)
 _COMMIT = P.frame(P.OP_COMMIT)
 _ABORT = P.frame(P.OP_ABORT)
 _TXN_CLOSED = "this transaction was already committed or aborted; begin a new one"
+# error classes by which the server says a connection's transaction is over
+_TXN_OVER = (b"TransactionClosedError", b"TransactionTimeoutError")
 
 _clients: weakref.WeakSet[IpcClient] = weakref.WeakSet()
 
@@ -500,7 +502,7 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
 
     def _check_error(self, code: int, payload: bytes) -> None:
         """An error reply: if the server says the transaction is over, it is over here."""
-        if code == P.ST_ERROR and payload[1 : 1 + payload[0]] == b"TransactionClosedError":
+        if code == P.ST_ERROR and payload[1 : 1 + payload[0]] in _TXN_OVER:
             self._release()
 
     def _call(self, request: bytes) -> tuple[int, bytes]:
@@ -855,11 +857,14 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         try:
             code, payload = conn.call(request)
             result, open_txn = _sql_result(code, payload)
-        except BaseException:
+        except BaseException as exc:
             if pinned is None:
                 self._give(conn)
             elif conn.sock is None:
                 self._sql_pins.conn = None
+            elif isinstance(exc, errors.TransactionTimeoutError):
+                self._sql_pins.conn = None  # the server aborted the SQL BEGIN transaction
+                self._give(conn)
             raise
         if open_txn:
             self._sql_pins.conn = conn

@@ -87,7 +87,6 @@ HELLO_HEAD = struct.Struct("<8sHH")
 SCAN_HEAD = struct.Struct("<BII")
 SCAN_NEXT_BODY = struct.Struct("<II")
 
-MAX_CURSORS = 256  # open scans per connection
 MAX_BATCH = 4096  # items per scan batch
 BATCH_BYTES = 256 << 10  # a batch stops growing once it holds this many bytes
 
@@ -120,8 +119,11 @@ def frame(code: int, payload: bytes = b"") -> bytes:
 # 7    bytes: u32 n | n bytes
 # 8    list (or tuple): u32 count | count values
 # 9    map: u32 count | count x (key value)
+# 10   vector (a 1-D NumPy array, as SQL's VECTOR(n) values): u32 n | n x f32 little-endian
+#      (any real dtype is sent as float32; decoded as a NumPy float32 array)
 
 T_NONE, T_FALSE, T_TRUE, T_INT, T_BIGINT, T_FLOAT, T_STR, T_BYTES, T_LIST, T_MAP = range(10)
+T_VECTOR = 10
 MAX_DEPTH = 32
 
 
@@ -165,11 +167,35 @@ def _encode(value: Any, out: list[bytes], depth: int) -> None:
         for key, item in value.items():
             _encode(key, out, depth + 1)
             _encode(item, out, depth + 1)
+    elif type(value).__module__ == "numpy":
+        _encode_numpy(value, out, depth)
     else:
         raise TypeError(
             f"a {type(value).__name__} cannot be sent to a toondb server; values are "
-            "None, bool, int, float, str, bytes, and lists and dicts of them"
+            "None, bool, int, float, str, bytes, 1-D NumPy arrays (vectors), and lists "
+            "and dicts of them"
         )
+
+
+def _encode_numpy(value: Any, out: list[bytes], depth: int) -> None:
+    import numpy as np
+
+    if isinstance(value, np.generic) and type(value.item()) in (bool, int, float):
+        _encode(value.item(), out, depth)
+        return
+    if (
+        not isinstance(value, np.ndarray)
+        or value.ndim != 1
+        or value.dtype == np.bool_
+        or value.dtype.kind not in "fiu"
+    ):
+        raise TypeError(
+            f"a NumPy {type(value).__name__} of {getattr(value, 'shape', '?')} "
+            "cannot be sent: a vector is a 1-D array of real numbers"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = np.ascontiguousarray(value, dtype="<f4").tobytes()
+    out.append(b"\x0a" + U32.pack(len(raw) // 4) + raw)
 
 
 def decode_value(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | None = None) -> Any:
@@ -222,6 +248,15 @@ def _decode(buf: Any, pos: int, end: int, depth: int) -> tuple[Any, int]:
         if n > 4096:
             raise errors.ProtocolError("an integer value longer than 4096 bytes")
         return int.from_bytes(raw, "little", signed=True), pos
+    if tag == T_VECTOR:
+        _need(pos, 4, end)
+        n = U32.unpack_from(buf, pos)[0]
+        pos += 4
+        _need(pos, 4 * n, end)
+        import numpy as np
+
+        vec = np.frombuffer(bytes(buf[pos : pos + 4 * n]), dtype="<f4").astype(np.float32)
+        return vec, pos + 4 * n
     if tag == T_LIST or tag == T_MAP:
         _need(pos, 4, end)
         count = U32.unpack_from(buf, pos)[0]

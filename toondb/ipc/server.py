@@ -3,10 +3,12 @@
 ::
 
     toondb-server --db ./my_database          # listens on ./my_database/toondb.sock
+    toondb-server --db ./my_database --replicate s3://bucket/prefix   # and ships every commit
 
-Shape: the main thread accepts connections; each connection gets a thread of
-its own (a *session*) that reads frames, calls the embedded ``Database`` and
-writes one reply per request with one ``sendall``. The embedded database does
+Shape: the main thread accepts connections and reads each one's HELLO without
+blocking (toondb.ipc.admission); each admitted connection gets a thread of its
+own (a *session*) that reads frames, calls the embedded ``Database`` and writes
+the replies. The embedded database does
 all concurrency control: a session's transaction is an ordinary server-side
 ``Transaction`` owned by that session, so isolation over IPC is exactly the
 embedded one. Why a thread per session rather than a selector loop feeding a
@@ -14,12 +16,15 @@ worker pool: a request that blocks (an immediate BEGIN or a commit waiting up to
 lock_timeout for the write lock) blocks only its own connection; a session's
 state needs no locking; and the request path is one ``recv`` in the thread that
 serves it, with no hand-off between threads (the GIL serializes the Python part
-of every request either way). Its cost is a thread per connection, bounded by
-``--max-clients``.
+of every request either way). Its cost is a thread per admitted connection,
+bounded by ``--max-clients``; a connection that has not sent its HELLO costs no
+thread.
 
-Modules: this one (the Server: bind, accept, admit, shut down; and the command line),
-toondb.ipc.session (one connection: handshake, frame loop, its transaction and scans),
-toondb.ipc.handlers (one function per request opcode), toondb.ipc.protocol (the bytes).
+Modules: this one (the Server: bind, serve, admit, shut down; and the command line),
+toondb.ipc.admission (connections until their HELLO), toondb.ipc.session (one admitted
+connection: frame loop, its transaction and scans), toondb.ipc.handlers (one function
+per request opcode), toondb.ipc.protocol (the bytes), toondb.ipc.limits (every limit
+the server enforces, and the rate-limited log of failed requests).
 
 Invariants:
 
@@ -34,6 +39,11 @@ Invariants:
    ``flock`` on ``toondb.server.lock`` beside the page file for its lifetime. The
    kernel drops the lock when the server dies, so a socket file found while
    holding the lock is stale (unless something else answers on it).
+
+(4 and 5 are in toondb.ipc.session and toondb.ipc.admission.) Other processes'
+embedded readers are never starved by IPC clients: the server's database handle
+may own all but ``reader_reserve`` slots of the shared reader table
+(``Env._limit_readers``), and each connection at most ``max_cursors`` open scans.
 """
 
 from __future__ import annotations
@@ -47,7 +57,6 @@ import selectors
 import signal
 import socket
 import stat
-import struct
 import sys
 import threading
 import time
@@ -57,17 +66,26 @@ from typing import Any
 from toondb import errors
 from toondb.database import Database
 from toondb.ipc import protocol as P
-from toondb.ipc.handlers import register_handler
+from toondb.ipc.admission import Admission
+from toondb.ipc.handlers import HANDLERS, register_handler
+from toondb.ipc.limits import (
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_CURSORS,
+    DEFAULT_MAX_REPLY_BUFFER,
+    FRAME_TIMEOUT,
+    HELLO_TIMEOUT,
+    FailureLog,
+    reader_reserve,
+)
 from toondb.ipc.protocol import unix_address
-from toondb.ipc.session import FRAME_TIMEOUT, Session
+from toondb.ipc.session import Session
 from toondb.version import __version__
 
 __all__ = ["Server", "main", "SOCKET_NAME", "LOCK_NAME", "FRAME_TIMEOUT", "register_handler"]
 
 SOCKET_NAME = "toondb.sock"
 LOCK_NAME = "toondb.server.lock"
-DEFAULT_MAX_CLIENTS = 256
-PENDING_HANDSHAKES = 64  # connections beyond max_clients that may wait for their HELLO
+SERVER_FILE_MODE = 0o600  # the page and lock files a server creates (unless config says)
 
 log = logging.getLogger("toondb.server")
 
@@ -93,11 +111,28 @@ class Server:
         read_only: bool = False,
         max_frame_size: int = P.DEFAULT_MAX_FRAME,
         config: dict[str, Any] | None = None,
+        max_cursors: int = DEFAULT_MAX_CURSORS,
+        max_reply_buffer: int = DEFAULT_MAX_REPLY_BUFFER,
+        hello_timeout: float = HELLO_TIMEOUT,
+        idle_transaction_timeout: float | None = None,
+        reader_reserve: int | None = None,
+        replicate: str | None = None,
+        replicate_interval: float = 1.0,
     ) -> None:
+        """config: the database's (docs/configuration.md); its file_mode defaults to
+        0o600 here. The other limits: toondb.ipc.limits (and docs/ipc-protocol.md)."""
         if not isinstance(max_clients, int) or max_clients < 1:
             raise ValueError("max_clients must be an integer >= 1")
         if not isinstance(max_frame_size, int) or not 1024 <= max_frame_size <= 0x7FFFFFFF:
             raise ValueError("max_frame_size must be an integer from 1024 to 2**31 - 1")
+        if not isinstance(max_cursors, int) or max_cursors < 1:
+            raise ValueError("max_cursors must be an integer >= 1")
+        if not isinstance(max_reply_buffer, int) or max_reply_buffer < 1:
+            raise ValueError("max_reply_buffer must be an integer >= 1 (bytes)")
+        if not hello_timeout > 0:
+            raise ValueError("hello_timeout must be a number of seconds > 0")
+        if idle_transaction_timeout is not None and not idle_transaction_timeout > 0:
+            raise ValueError("idle_transaction_timeout must be a number of seconds > 0 (or None)")
         self.db_path = os.path.abspath(os.fspath(db_path))
         is_file = os.path.isfile(self.db_path)
         if socket_path is None:
@@ -111,14 +146,26 @@ class Server:
         self.max_clients = max_clients
         self.read_only = read_only
         self.max_frame = max_frame_size
-        self.config = config
+        self.handlers = HANDLERS  # the opcode table sessions dispatch through
+        self.max_cursors = max_cursors
+        self.max_reply_buffer = max_reply_buffer
+        self.hello_timeout = float(hello_timeout)
+        self.idle_transaction_timeout = (
+            None if idle_transaction_timeout is None else float(idle_transaction_timeout)
+        )
+        self.reader_reserve = reader_reserve
+        self.config = {"file_mode": SERVER_FILE_MODE, **(config or {})}
         self.db: Database | None = None
+        self.replicate = replicate
+        self.replicate_interval = replicate_interval
+        self._replicator: Any = None  # toondb.replication.Replicator, in its own thread
+        self._replicator_thread: threading.Thread | None = None
         self.info: dict[str, Any] = {}
+        self.failures = FailureLog(log)
         self._lock_fd = -1
         self._listener: socket.socket | None = None
         self._socket_ino: tuple[int, int] | None = None
-        self._sessions: set[Session] = set()
-        self._admitted: set[Session] = set()  # sessions past their handshake
+        self._sessions: set[Session] = set()  # admitted connections, each with its thread
         self._mutex = threading.Lock()
         self._stopping = False
         self.stop_reason = "stop() called"
@@ -134,7 +181,12 @@ class Server:
         try:
             self._take_lock()
             self.db = Database.open(self.db_path, self.config, read_only=self.read_only)
+            slots = self.db._reader_slots
+            self.reader_reserve = reader_reserve(slots, self.reader_reserve)
+            self.db._limit_readers(slots - self.reader_reserve)
             self._bind()
+            if self.replicate:
+                self._start_replicator()
         except BaseException:
             self._release()
             raise
@@ -149,9 +201,33 @@ class Server:
             "max_frame_size": self.max_frame,
             "max_key_size": db.max_key_size,
             "page_size": db.page_size,
+            "max_cursors": self.max_cursors,
         }
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, f"{os.getpid()}\n{self.socket_path}\n".encode(), 0)
+
+    def _start_replicator(self) -> None:
+        """--replicate URL: ship every commit to URL from a thread of this process,
+        with handles of its own (toondb.replication.Replicator)."""
+        from toondb.replication import Replicator
+
+        self._replicator = Replicator(
+            self.db_path, self.replicate, interval=self.replicate_interval
+        )
+        self._replicator_thread = threading.Thread(
+            target=self._replicator.run, name="toondb-replicate", daemon=True
+        )
+        self._replicator_thread.start()
+
+    def _stop_replicator(self) -> None:
+        """Ship what was committed, then stop the replicator (before the database closes)."""
+        if self._replicator is None:
+            return
+        self._replicator.stopping.set()
+        if self._replicator_thread is not None:
+            self._replicator_thread.join(30.0)
+        self._replicator = None
+        self._replicator_thread = None
 
     def _take_lock(self) -> None:
         if not os.path.exists(self.db_path) and not self.read_only:
@@ -218,9 +294,11 @@ class Server:
         sel = selectors.DefaultSelector()
         sel.register(self._listener, selectors.EVENT_READ, "accept")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        admission = Admission(self, sel)
         try:
             while not self._stopping:
-                for key, _ in sel.select():
+                timeout = admission.expire(time.monotonic())
+                for key, _ in sel.select(timeout):
                     if self._stopping:
                         break
                     if key.data == "wake":
@@ -229,43 +307,15 @@ class Server:
                                 pass
                         except BlockingIOError:
                             pass
+                    elif key.data == "accept":
+                        admission.accept(self._listener)
                     else:
-                        self._accept()
+                        admission.readable(key.data)
         finally:
+            admission.close_all()
             sel.close()
             log.info("shutting down (%s)", self.stop_reason)
             self._shutdown()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        for _ in range(64):
-            try:
-                sock, _addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and friends: keep serving the others
-                log.error("accept failed: %s", exc)
-                time.sleep(0.05)
-                return
-            with self._mutex:
-                crowded = len(self._sessions) >= self.max_clients + PENDING_HANDSHAKES
-            if crowded:  # a connect flood: do not spend a thread on each
-                sock.close()
-                continue
-            sock.setblocking(True)
-            session = Session(self, sock)
-            session.peer = _peer_name(sock)
-            thread = threading.Thread(target=session.run, name="toondb-session", daemon=True)
-            session.thread = thread
-            with self._mutex:
-                self._sessions.add(session)
-            try:
-                thread.start()
-            except RuntimeError as exc:  # cannot start a thread: refuse this one
-                log.error("cannot start a session thread: %s", exc)
-                with self._mutex:
-                    self._sessions.discard(session)
-                sock.close()
 
     # ---- what sessions ask of their server ----
 
@@ -274,26 +324,36 @@ class Server:
         """True once stop() was called: sessions end after their request in flight."""
         return self._stopping
 
-    def admit(self, session: Session) -> bool:
-        """A session that completed its handshake asks to be served: False when the
-        server already serves max_clients (or is stopping)."""
+    def admit(self, sock: socket.socket, peer: str) -> bool:
+        """Serve a connection whose HELLO arrived (in a session thread of its own):
+        False when the server already serves max_clients (or is stopping, or cannot
+        start a thread); the caller then refuses it."""
         with self._mutex:
-            if self._stopping or len(self._admitted) >= self.max_clients:
+            if self._stopping or len(self._sessions) >= self.max_clients:
                 return False
-            self._admitted.add(session)
-            return True
+            session = Session(self, sock, peer)
+            self._sessions.add(session)
+        thread = threading.Thread(target=session.run, name="toondb-session", daemon=True)
+        session.thread = thread
+        try:
+            thread.start()
+        except RuntimeError as exc:  # cannot start a thread: refuse this one
+            log.error("cannot start a session thread: %s", exc)
+            with self._mutex:
+                self._sessions.discard(session)
+            return False
+        return True
 
     def forget(self, session: Session) -> None:
         """A session ended (its thread's last act)."""
         with self._mutex:
             self._sessions.discard(session)
-            self._admitted.discard(session)
 
     @property
     def client_count(self) -> int:
         """Connections that completed their handshake and are still open."""
         with self._mutex:
-            return len(self._admitted)
+            return len(self._sessions)
 
     def stop(self) -> None:
         """Ask serve_forever() to shut down (async-signal-safe enough: a flag and a write)."""
@@ -334,6 +394,7 @@ class Server:
             pass
 
     def _release(self) -> None:
+        self._stop_replicator()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -375,19 +436,6 @@ def _answers(path: str) -> bool:
         probe.close()
         if dirfd is not None:
             os.close(dirfd)
-
-
-_PEERCRED = struct.Struct("3i")
-
-
-def _peer_name(sock: socket.socket) -> str:
-    try:
-        pid, uid, _gid = _PEERCRED.unpack(
-            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-        )
-        return f"pid {pid} uid {uid}"
-    except (OSError, AttributeError, struct.error):
-        return "a client"
 
 
 # ---------------------------------------------------------------------------------
@@ -455,11 +503,82 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the database default, 10)",
     )
     p.add_argument(
+        "--replicate",
+        metavar="URL",
+        help="also ship every committed transaction to URL (s3://bucket/prefix or "
+        "file:///dir), as 'toondb replicate' does (docs/replication.md)",
+    )
+    p.add_argument(
+        "--replicate-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --replicate: ship what committed within this many seconds together (default 1)",
+    )
+    p.add_argument(
         "--sync-mode",
         choices=["full", "normal", "off"],
         help="the database's sync_mode (default: the database default, normal)",
     )
+    p.add_argument(
+        "--file-mode",
+        type=_octal,
+        default=SERVER_FILE_MODE,
+        metavar="MODE",
+        help="permission bits (octal) of the page and lock files when the server creates "
+        f"them (default {SERVER_FILE_MODE:o}: owner only; 644 lets everyone read the data)",
+    )
+    p.add_argument(
+        "--max-cursors",
+        type=int,
+        default=DEFAULT_MAX_CURSORS,
+        metavar="N",
+        help=f"open scans one connection may hold; past it CursorLimitError "
+        f"(default {DEFAULT_MAX_CURSORS})",
+    )
+    p.add_argument(
+        "--max-reply-buffer",
+        type=int,
+        default=DEFAULT_MAX_REPLY_BUFFER,
+        metavar="BYTES",
+        help="unsent reply bytes held for one connection; past it the server reads no more "
+        f"of its requests until the client reads its replies (default {DEFAULT_MAX_REPLY_BUFFER})",
+    )
+    p.add_argument(
+        "--hello-timeout",
+        type=float,
+        default=HELLO_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long a new connection may take to send its HELLO (default {HELLO_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--idle-transaction-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="abort a transaction that holds the write lock when its connection sends no "
+        "request for this long; its next request gets TransactionTimeoutError "
+        "(default: off, such a transaction is never aborted)",
+    )
+    p.add_argument(
+        "--reader-reserve",
+        type=int,
+        default=None,
+        metavar="N",
+        help="slots of the shared reader table the server never uses, kept for embedded "
+        "readers in other processes (default: min(64, max_readers / 4))",
+    )
     return p
+
+
+def _octal(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode such as 600") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a mode from 000 to 777")
+    return mode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -472,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s toondb-server[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = {"file_mode": args.file_mode}
     if args.sync_mode:
         config["sync_mode"] = args.sync_mode
     if args.lock_timeout is not None:
@@ -484,7 +603,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_clients=args.max_clients,
             read_only=args.read_only,
             max_frame_size=args.max_frame_size,
-            config=config or None,
+            config=config,
+            max_cursors=args.max_cursors,
+            max_reply_buffer=args.max_reply_buffer,
+            hello_timeout=args.hello_timeout,
+            idle_transaction_timeout=args.idle_transaction_timeout,
+            reader_reserve=args.reader_reserve,
+            replicate=args.replicate,
+            replicate_interval=args.replicate_interval,
         )
         server.start()
     except (errors.ToonDBError, OSError, ValueError) as exc:
@@ -497,6 +623,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # A signal may land on a session thread while the main thread sleeps in
+    # select(): Python runs on_signal only once the main thread wakes, so the
+    # C-level handler must wake it by writing to the wake pipe itself.
+    signal.set_wakeup_fd(server._wake_w, warn_on_full_buffer=False)
     print(
         f"toondb-server listening on {server.socket_path} "
         f"(database {server.db_path}, pid {os.getpid()}"
@@ -506,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        signal.set_wakeup_fd(-1)  # before close() closes the pipe
         server.close()
     log.info("stopped")
     return 0

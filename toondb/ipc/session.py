@@ -1,10 +1,22 @@
-"""One client connection of toondb-server, served by one thread: the handshake, the
-frame loop, and what the connection owns (its transaction and its open scans).
+"""One admitted client connection of toondb-server, served by one thread: the frame
+loop, and what the connection owns (its transaction and its open scans).
 
-The session reads frames, dispatches each to the handler its opcode names
-(toondb.ipc.handlers.HANDLERS) and writes all the replies to what one ``recv`` brought
-with one ``sendall``. It keeps invariants 1 and 2 of toondb.ipc.server: its transaction
-and cursors die with it, and a frame is bounds-checked before anything reads it.
+The server's main thread reads a connection's HELLO (toondb.ipc.admission) and
+starts a session only for a connection it admits. The session answers the HELLO,
+then reads frames, dispatches each to the handler its opcode names
+(toondb.ipc.handlers.HANDLERS) and writes the replies of what one ``recv`` brought
+with as few ``send`` calls as it can. It keeps invariants 1 and 2 of
+toondb.ipc.server (its transaction and cursors die with it; a frame is
+bounds-checked before anything reads it) and these:
+
+3. Replies are bounded per connection: once the replies not yet sent reach
+   ``max_reply_buffer`` bytes, the session sends them (blocking until the client
+   reads) before it answers another request, so a client that pipelines requests
+   for large values and does not read holds at most that much server memory (plus
+   one reply), and slows only its own connection.
+4. An idle transaction that holds the write lock is aborted after
+   ``idle_transaction_timeout`` seconds without a request (when set); the
+   connection's next request gets TransactionTimeoutError and is not run.
 """
 
 from __future__ import annotations
@@ -13,27 +25,24 @@ import logging
 import socket
 import struct
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any, Callable, Protocol
 
 from toondb import errors
 from toondb.ipc import protocol as P
-from toondb.ipc.handlers import HANDLERS
+from toondb.ipc.limits import FRAME_TIMEOUT, SEND_TIMEOUT, FailureLog
 
-if TYPE_CHECKING:
-    from toondb.ipc.server import Server
-
-__all__ = ["Session", "FRAME_TIMEOUT", "HANDSHAKE_TIMEOUT", "SEND_TIMEOUT"]
+__all__ = ["Session", "FRAME_TIMEOUT", "SEND_TIMEOUT"]
 
 RECV_SIZE = 65536
-HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection has to send its HELLO
-FRAME_TIMEOUT = 10.0  # seconds the rest of a started frame may take to arrive
-SEND_TIMEOUT = 30.0  # seconds a reply may wait for a client that does not read
+JOIN_LIMIT = 256 << 10  # replies are joined into one send up to this many bytes
 
 log = logging.getLogger("toondb.server")
 
 _HEADER = P.HEADER.pack
 _U32 = P.U32.unpack_from
 _TIMEVAL = struct.Struct("ll")
+_TYPED = (errors.ToonDBError, ValueError, TypeError, KeyError)
 
 
 def _timeval(seconds: float) -> bytes:
@@ -41,18 +50,35 @@ def _timeval(seconds: float) -> bytes:
     return _TIMEVAL.pack(whole, int((seconds - whole) * 1e6))
 
 
-class _Fatal(Exception):
-    """Close the connection after replying with this error (ProtocolError)."""
+class SessionHost(Protocol):
+    """What a session needs of its server (toondb.ipc.server.Server): the database,
+    the limits, the handler table, the failure log and leaving. Sessions take this
+    rather than importing server.py, which creates them."""
+
+    db: Any
+    info: dict[str, Any]
+    max_frame: int
+    max_reply_buffer: int
+    max_cursors: int
+    idle_transaction_timeout: float | None
+    handlers: list[Callable[[Any, Any, int, int], bytes]]
+    failures: FailureLog
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def forget(self, session: Session) -> None: ...
 
 
 class Session:
-    """One client connection, served by one thread."""
+    """One admitted client connection, served by one thread."""
 
     __slots__ = (
         "server", "db", "sock", "thread", "txn", "immediate", "cursors", "next_cursor", "peer",
+        "expired",
     )  # fmt: skip
 
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: SessionHost, sock: socket.socket, peer: str) -> None:
         self.server = server
         self.db = server.db
         self.sock = sock
@@ -62,13 +88,21 @@ class Session:
         # cursor id -> [iterator, in_transaction]
         self.cursors: dict[int, list[Any]] = {}
         self.next_cursor = 1
-        self.peer = ""
+        self.peer = peer
+        # why the transaction was aborted by the server, for the next request (invariant 4)
+        self.expired: str | None = None
 
     # ---- life ----
 
     def run(self) -> None:
+        """The session thread: answer the HELLO, then serve until the connection ends."""
         try:
-            if self._handshake():
+            sock = self.sock
+            sock.setblocking(True)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self._recv_timeout()))
+            log.debug("session %s opened", self.peer)
+            if self._send(P.frame(P.ST_OK, P.encode_value(self.server.info))):
                 self._serve()
         except Exception:  # a bug: log it, drop only this connection
             log.exception("session %s failed", self.peer)
@@ -104,85 +138,37 @@ class Session:
         except OSError:
             return False
 
-    # ---- handshake ----
-
-    def _read_small_frame(self, limit: int) -> bytes | None:
-        buf = b""
-        while True:
-            if len(buf) >= 4:
-                n = _U32(buf, 0)[0]
-                if n == 0 or n > limit:
-                    raise _Fatal(f"a handshake frame of {n} bytes (the limit is {limit})")
-                if len(buf) >= 4 + n:
-                    if len(buf) > 4 + n:
-                        raise _Fatal("a request was sent before the HELLO reply")
-                    return buf
-            try:
-                data = self.sock.recv(4096)
-            except (BlockingIOError, TimeoutError):
-                raise _Fatal(f"no HELLO within {HANDSHAKE_TIMEOUT:g} s of connecting") from None
-            except OSError:
-                return None
-            if not data:
-                return None
-            buf += data
-
-    def _handshake(self) -> bool:
-        sock = self.sock
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(HANDSHAKE_TIMEOUT))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(SEND_TIMEOUT))
-        try:
-            buf = self._read_small_frame(4096)
-            if buf is None:
-                return False
-            if buf[4] != P.OP_HELLO or len(buf) < 5 + P.HELLO_HEAD.size:
-                raise _Fatal("the first frame on a connection must be HELLO")
-            magic, lo, hi = P.HELLO_HEAD.unpack_from(buf, 5)
-            if magic != P.MAGIC:
-                raise _Fatal("not a toondb IPC client (bad magic in HELLO)")
-            if not lo <= P.VERSION <= hi:
-                raise _Fatal(
-                    f"the client speaks protocol versions {lo}..{hi}; this server "
-                    f"speaks version {P.VERSION}"
-                )
-            name = buf[5 + P.HELLO_HEAD.size :].decode("utf-8", "replace")[:200]
-        except _Fatal as exc:
-            log.info("refused connection %s: %s", self.peer, exc)
-            self._send(P.error_frame(errors.ProtocolError(str(exc))))
-            return False
-        if not self.server.admit(self):
-            self._send(
-                P.error_frame(
-                    errors.ServerConnectionError(
-                        f"the toondb server already serves its maximum of "
-                        f"{self.server.max_clients} clients (--max-clients); retry later"
-                    )
-                )
-            )
-            return False
-        self.peer = f"{self.peer}({name})" if name else self.peer
-        log.debug("session %s opened", self.peer)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(FRAME_TIMEOUT))
-        return self._send(P.frame(P.ST_OK, P.encode_value(self.server.info)))
+    def _recv_timeout(self) -> float:
+        """How long one recv waits: FRAME_TIMEOUT, or less when idle transactions
+        are timed out (then recv wakes often enough to notice one in time)."""
+        idle = self.server.idle_transaction_timeout
+        if idle is None:
+            return FRAME_TIMEOUT
+        return max(0.01, min(FRAME_TIMEOUT, idle / 4))
 
     # ---- the request loop ----
 
     def _serve(self) -> None:
         sock = self.sock
         recv = sock.recv
-        sendall = sock.sendall
         max_frame = self.server.max_frame
-        handlers = HANDLERS
+        max_pending = self.server.max_reply_buffer
+        handlers = self.server.handlers
         server = self.server
+        idle_limit = server.idle_transaction_timeout
         buf: bytes | bytearray = b""
+        last_data = last_request = time.monotonic()
         while True:
             try:
                 data = recv(RECV_SIZE)
             except (BlockingIOError, TimeoutError):
                 # SO_RCVTIMEO: idle connections just keep waiting, a half-sent frame is dropped
+                now = time.monotonic()
                 if buf:
+                    if now - last_data < FRAME_TIMEOUT:
+                        continue
                     self._send(
-                        P.error_frame(
+                        self._error(
                             errors.ProtocolError(
                                 f"the rest of a frame did not arrive within {FRAME_TIMEOUT:g} s"
                             )
@@ -191,11 +177,14 @@ class Session:
                     return
                 if server.stopping:
                     return
+                if idle_limit is not None and now - last_request >= idle_limit:
+                    self._expire_idle_transaction(now - last_request)
                 continue
             except OSError:
                 return
             if not data:
                 return
+            last_data = time.monotonic()
             if buf:
                 buf += data
             else:
@@ -203,11 +192,12 @@ class Session:
             n = len(buf)
             pos = 0
             replies: list[bytes] = []
+            pending = 0
             fatal = None
             while n - pos >= 4:
                 flen = _U32(buf, pos)[0]
                 if flen == 0 or flen > max_frame:
-                    fatal = P.error_frame(
+                    fatal = self._error(
                         errors.ProtocolError(
                             f"a frame of {flen} bytes; this server accepts 1 to {max_frame} "
                             "(--max-frame-size); closing the connection"
@@ -217,18 +207,27 @@ class Session:
                 end = pos + 4 + flen
                 if end > n:
                     break
-                try:
-                    replies.append(handlers[buf[pos + 4]](self, buf, pos + 5, end))
-                except Exception as exc:
-                    replies.append(self._error(exc))
+                if self.expired is not None:
+                    reply = self._expired_reply(buf[pos + 4])
+                else:
+                    try:
+                        reply = handlers[buf[pos + 4]](self, buf, pos + 5, end)
+                    except Exception as exc:
+                        reply = self._error(exc)
+                replies.append(reply)
+                pending += len(reply)
                 pos = end
+                if pending >= max_pending:  # invariant 3: send before answering more
+                    if not self._flush(replies, pending):
+                        return
+                    replies = []
+                    pending = 0
+            last_request = time.monotonic()
             if fatal is not None:
                 replies.append(fatal)
-            if replies:
-                try:
-                    sendall(replies[0] if len(replies) == 1 else b"".join(replies))
-                except OSError:
-                    return
+                pending += len(fatal)
+            if replies and not self._flush(replies, pending):
+                return
             if fatal is not None:
                 return
             if pos == n:
@@ -237,15 +236,55 @@ class Session:
                 # keep the partial frame in a bytearray: appending stays linear
                 buf = bytearray(memoryview(buf)[pos:])
 
+    def _flush(self, replies: list[bytes], size: int) -> bool:
+        """Send replies in order: small ones joined into one send, large ones as they are
+        (no copy of a large value). False when the connection is gone."""
+        try:
+            if len(replies) == 1:
+                self.sock.sendall(replies[0])
+            elif size <= JOIN_LIMIT:
+                self.sock.sendall(b"".join(replies))
+            else:
+                for reply in replies:
+                    self.sock.sendall(reply)
+            return True
+        except OSError:
+            return False
+
     def _error(self, exc: Exception) -> bytes:
-        if isinstance(exc, (errors.ToonDBError, ValueError, TypeError, KeyError)):
-            if isinstance(exc, errors.ProtocolError):
-                log.debug("session %s: %s", self.peer, exc)
-            return P.error_frame(exc)
-        if isinstance(exc, struct.error):
-            return P.error_frame(errors.ProtocolError(f"malformed request payload: {exc}"))
-        log.error("session %s: unexpected %r", self.peer, exc, exc_info=exc)
+        """The ERROR reply for a failed request, and its one log line (rate limited)."""
+        self.server.failures.failed(self.peer, exc, isinstance(exc, _TYPED))
         return P.error_frame(exc)
+
+    # ---- idle transactions (invariant 4) ----
+
+    def holds_write_lock(self) -> bool:
+        if self.txn is not None and self.immediate:
+            return True
+        sql_txn = self.db.current_transaction()  # SQL BEGIN IMMEDIATE in this session
+        return sql_txn is not None and bool(sql_txn.immediate)
+
+    def _expire_idle_transaction(self, idle: float) -> None:
+        if not self.holds_write_lock():
+            return
+        self.end_txn(abort=True)
+        self.db.rollback()
+        limit = self.server.idle_transaction_timeout
+        self.expired = (
+            f"the server aborted this connection's transaction: it held the write lock and "
+            f"sent no request for {idle:.1f} s (--idle-transaction-timeout {limit:g}); "
+            "nothing of it was applied, begin a new one"
+        )
+        self.server.failures.line(logging.INFO, f"session {self.peer}: {self.expired}")
+
+    def _expired_reply(self, op: int) -> bytes:
+        """The reply to the first request after the server aborted the transaction:
+        ABORT is answered OK (the client wanted it over: it is), anything else gets
+        TransactionTimeoutError and is not run."""
+        message, self.expired = self.expired, None
+        if op == P.OP_ABORT:
+            return P.frame(P.ST_OK)
+        return P.error_frame(errors.TransactionTimeoutError(message))
 
     # ---- transactions and cursors ----
 
@@ -321,9 +360,11 @@ class Session:
         return b"".join(parts)
 
     def new_cursor_id(self) -> int:
-        if len(self.cursors) >= P.MAX_CURSORS:
-            raise errors.ToonDBError(
-                f"this connection has {P.MAX_CURSORS} open scans; exhaust or close some"
+        limit = self.server.max_cursors
+        if len(self.cursors) >= limit:
+            raise errors.CursorLimitError(
+                f"this connection has {limit} open scans, as many as the server allows one "
+                "connection (--max-cursors); exhaust or close some"
             )
         cid = self.next_cursor
         self.next_cursor = cid + 1 if cid < 0xFFFFFFFF else 1

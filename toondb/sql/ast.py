@@ -538,7 +538,10 @@ class AlterTable(Statement):
 
 
 class CreateIndex(Statement):
-    __slots__ = ("name", "table", "columns", "unique", "if_not_exists")
+    """using: the index method (``USING hnsw``), None for a B+tree index; options: the
+    ``WITH (name = value, ...)`` pairs, names lowercased (values literals or names)."""
+
+    __slots__ = ("name", "table", "columns", "unique", "if_not_exists", "using", "options")
 
     def __init__(
         self,
@@ -547,12 +550,16 @@ class CreateIndex(Statement):
         columns: list[tuple[str, bool]],
         unique: bool,
         if_not_exists: bool,
+        using: str | None = None,
+        options: list[tuple[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.table = table
         self.columns = columns  # (column name, descending)
         self.unique = unique
         self.if_not_exists = if_not_exists
+        self.using = using
+        self.options = options
 
 
 class DropIndex(Statement):

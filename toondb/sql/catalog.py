@@ -10,6 +10,9 @@ for SQL, so they never meet the user's key-value keys or other named trees)::
                        + rowid_key(rowid); value = rowid_key(rowid). In a UNIQUE
                        index an entry whose values hold no NULL has no rowid
                        suffix: the values alone are the key (invariant 3)
+    sql:h:<id>...      one HNSW index on a VECTOR(n) column (CREATE INDEX ... USING
+                       hnsw): a vector index's tree (toondb/vector/store.py), its
+                       labels the rows' rowids (sql/hnsw.py, invariant 5)
 
 Catalog tree entries::
 
@@ -33,6 +36,9 @@ Invariants:
    the later commit fails with TransactionConflictError (first committer wins)
    rather than both committing a duplicate.
 4. A schema change replaces the cookie in the same transaction as the change.
+5. An HNSW index holds exactly the rows of its table whose vector column is not
+   NULL, each under its rowid: every statement that writes the table moves the
+   index before it ends, in the same transaction (sql/hnsw.py).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from typing import Any
 
 from toondb.errors import SchemaError
 from toondb.sql import ast
+from toondb.sql.fn_vector import vector_dim
 from toondb.sql.types import affinity_of
 
 CATALOG_TREE = b"sql:catalog"
@@ -128,6 +135,48 @@ class IndexInfo:
         return cls(d["name"], d["columns"], d["unique"], d["tree"].encode(), d["origin"])
 
 
+class VectorIndexInfo:
+    """An HNSW index on one VECTOR(n) column (CREATE INDEX ... USING hnsw): its name,
+    column, tree and build parameters. ``origin`` is "c" as for any CREATE INDEX."""
+
+    __slots__ = ("name", "column", "tree", "metric", "m", "ef_construction", "col_idx", "dim")
+
+    origin = "c"
+    unique = False
+
+    def __init__(
+        self, name: str, column: str, tree: bytes, metric: str, m: int, ef_construction: int
+    ) -> None:
+        self.name = name
+        self.column = column
+        self.tree = tree
+        self.metric = metric
+        self.m = m
+        self.ef_construction = ef_construction
+        self.col_idx = -1  # set by TableInfo.refresh
+        self.dim = 0
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "column": self.column,
+            "tree": self.tree.decode(),
+            "metric": self.metric,
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> VectorIndexInfo:
+        return cls(
+            d["name"], d["column"], d["tree"].encode(), d["metric"], d["m"], d["ef_construction"]
+        )
+
+
 class TableInfo:
     def __init__(
         self,
@@ -139,6 +188,7 @@ class TableInfo:
         fks: list[dict[str, Any]],
         indexes: list[IndexInfo],
         autoincrement: bool = False,
+        vector_indexes: list[VectorIndexInfo] | None = None,
     ) -> None:
         self.name = name
         self.id = tid
@@ -149,6 +199,7 @@ class TableInfo:
         self.fks = fks  # {"columns", "table", "ref_columns", "on_delete", "on_update"}
         self.indexes = indexes
         self.autoincrement = autoincrement
+        self.vector_indexes = vector_indexes or []  # HNSW indexes (not B+trees)
         self.refresh()
 
     def refresh(self) -> None:
@@ -160,6 +211,14 @@ class TableInfo:
                 self.rowid_col = i
         for ix in self.indexes:
             ix.col_idx = [self.col_index[c.lower()] for c in ix.columns]
+        # VECTOR(n) columns: (column index, n); their values are float32 blobs
+        self.vector_cols = [
+            (i, n) for i, c in enumerate(self.columns) if (n := vector_dim(c.type_name))
+        ]
+        dims = dict(self.vector_cols)
+        for vx in self.vector_indexes:
+            vx.col_idx = self.col_index[vx.column.lower()]
+            vx.dim = dims.get(vx.col_idx, 0)
         self.affinities = [c.affinity for c in self.columns]
         self.check_exprs: list[tuple[str | None, str, ast.Expr]] = []
         if self.checks:
@@ -184,6 +243,11 @@ class TableInfo:
                 "fks": self.fks,
                 "indexes": [ix.to_json() for ix in self.indexes],
                 "autoincrement": self.autoincrement,
+                **(
+                    {"vector_indexes": [vx.to_json() for vx in self.vector_indexes]}
+                    if self.vector_indexes
+                    else {}
+                ),
             }
         )
 
@@ -199,6 +263,7 @@ class TableInfo:
             d["fks"],
             [IndexInfo.from_json(ix) for ix in d["indexes"]],
             d.get("autoincrement", False),
+            [VectorIndexInfo.from_json(vx) for vx in d.get("vector_indexes", ())],
         )
 
     def copy(self) -> TableInfo:
@@ -226,10 +291,10 @@ class Catalog:
             raise SchemaError(f"no such table: {name}")
         return t
 
-    def find_index(self, name: str) -> tuple[TableInfo, IndexInfo] | None:
+    def find_index(self, name: str) -> tuple[TableInfo, IndexInfo | VectorIndexInfo] | None:
         low = name.lower()
         for t in self.tables.values():
-            for ix in t.indexes:
+            for ix in (*t.indexes, *t.vector_indexes):
                 if ix.name.lower() == low:
                     return t, ix
         return None

@@ -75,7 +75,7 @@ class Compiled:
         if (tp is tuple or tp is list) and len(params) == n:
             P[:n] = params
             for v in params:
-                if type(v) not in _PLAIN:
+                if type(v) not in _PLAIN or (type(v) is int and not T.I64_MIN <= v <= T.I64_MAX):
                     break
             else:
                 return
@@ -94,6 +94,7 @@ class Compiled:
         ctx.epoch += 1
         ctx.undo = undo
         ctx.trees = {}
+        ctx.vectors = None  # a failed run's pending index changes are dropped (sql/hnsw.py)
         return ctx
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:

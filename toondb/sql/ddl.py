@@ -12,12 +12,13 @@ from typing import Any
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast
+from toondb.sql import ast, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
-from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo
+from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo, VectorIndexInfo
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.executor import Ctx
+from toondb.sql.fn_vector import column_value
 from toondb.sql.grammar import parse_expression
 from toondb.sql.planner import Planner, sql_text, table_defaults, table_scope
 from toondb.sql.planner.ctes import view_ref
@@ -100,6 +101,8 @@ class CompiledDDL(Compiled):
             self._drop_tree(txn, t.tree, undo)
             for ix in t.indexes:
                 self._drop_tree(txn, ix.tree, undo)
+            for vx in t.vector_indexes:
+                hnsw.method().drop(txn, vx)
             del tables[s.name.lower()]
             C.save(txn, tables, [], [t.name])
             return Outcome(rowcount=0)
@@ -117,10 +120,14 @@ class CompiledDDL(Compiled):
                     f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {ix.name}"
                 )
             nt = t.copy()
-            nt.indexes = [i for i in nt.indexes if i.name != ix.name]
+            if isinstance(ix, VectorIndexInfo):
+                nt.vector_indexes = [i for i in nt.vector_indexes if i.name != ix.name]
+                hnsw.method().drop(txn, ix)
+            else:
+                nt.indexes = [i for i in nt.indexes if i.name != ix.name]
+                self._drop_tree(txn, ix.tree, undo)
             nt.refresh()
             tables[t.name.lower()] = nt
-            self._drop_tree(txn, ix.tree, undo)
             C.save(txn, tables, [t.name], [])
             return Outcome(rowcount=0)
         if isinstance(s, ast.AlterTable):
@@ -312,6 +319,8 @@ class CompiledDDL(Compiled):
         t = tables.get(s.table.lower())
         if t is None:
             raise SchemaError(f"no such table: {s.table}")
+        if s.using is not None or s.options is not None:
+            return self._create_hnsw_index(txn, tables, t, s)
         cols = []
         for name, _desc in s.columns:
             i = t.col_index.get(name.lower())
@@ -341,6 +350,73 @@ class CompiledDDL(Compiled):
                     )
                 seen[p] = r[-1]
             itree.put(index_entry_key(ix, vals, k), k)
+        tables[t.name.lower()] = nt
+        C.save(txn, tables, [t.name], [])
+        return Outcome(rowcount=0)
+
+    def _create_hnsw_index(
+        self, txn: Any, tables: dict[str, TableInfo], t: TableInfo, s: ast.CreateIndex
+    ) -> Outcome:
+        """CREATE INDEX name ON t USING hnsw (col) WITH (metric = ..., m = ...,
+        ef_construction = ...): the index built from the table's rows on every core."""
+        if (s.using or "").lower() != "hnsw":
+            raise SQLError(
+                f"unknown index method {s.using!r}: CREATE INDEX ... USING hnsw (column)"
+                if s.using is not None
+                else "WITH (...) options need an index method: CREATE INDEX ... USING hnsw"
+            )
+        if s.unique or len(s.columns) != 1:
+            raise SQLError("an HNSW index is on one VECTOR(n) column, and not UNIQUE")
+        name, desc = s.columns[0]
+        i = t.col_index.get(name.lower())
+        if i is None:
+            raise SchemaError(f"no such column: {name} (table {t.name})")
+        dim = dict(t.vector_cols).get(i)
+        if dim is None:
+            raise SchemaError(
+                f"column {t.name}.{t.columns[i].name} is {t.columns[i].type_name or 'untyped'}: "
+                "an HNSW index is on a VECTOR(n) column"
+            )
+        opts = {
+            "metric": "cosine",
+            "m": hnsw.DEFAULT_M,
+            "ef_construction": hnsw.DEFAULT_EF_CONSTRUCTION,
+        }
+        for key, value in s.options or []:
+            if key not in opts:
+                raise SQLError(
+                    f"unknown HNSW index option {key!r}: metric, m and ef_construction are known"
+                )
+            opts[key] = value
+        metric = str(opts["metric"]).lower()
+        if metric not in hnsw.METRICS:
+            raise SQLError(f"unknown metric {opts['metric']!r}: use 'cosine', 'l2' or 'ip'")
+        for key, lo, hi in (("m", 2, 4096), ("ef_construction", 1, 1 << 20)):
+            v = opts[key]
+            if type(v) is not int or not lo <= v <= hi:
+                raise SQLError(
+                    f"HNSW index option {key} must be an integer in {lo}..{hi}, not {v!r}"
+                )
+        nt = t.copy()
+        tree_name = f"sql:h:{nt.id}.{C.next_id(txn)}".encode()
+        vx = VectorIndexInfo(
+            s.name, t.columns[i].name, tree_name, metric, opts["m"], opts["ef_construction"]
+        )
+        nt.vector_indexes.append(vx)
+        nt.refresh()
+        rowids, blobs = [], []
+        defaults = table_defaults(nt)
+        col = t.columns[i].name
+        for k, v in txn.tree(nt.tree).scan():
+            r = decode_row(v, defaults, k)
+            b = r[i]
+            if b is None:
+                continue
+            rowids.append(r[-1])
+            blobs.append(
+                column_value(b, dim, t.name, col)
+            )  # rows stored before VECTOR(n) was checked
+        hnsw.method().build(txn, vx, rowids, b"".join(blobs))
         tables[t.name.lower()] = nt
         C.save(txn, tables, [t.name], [])
         return Outcome(rowcount=0)
@@ -427,6 +503,9 @@ class CompiledDDL(Compiled):
                 ix.columns = [
                     s.new or "" if c.lower() == oldname.lower() else c for c in ix.columns
                 ]
+            for vx in nt.vector_indexes:
+                if vx.column.lower() == oldname.lower():
+                    vx.column = s.new or ""
             for f in nt.fks:
                 f["columns"] = [
                     s.new or "" if c.lower() == oldname.lower() else c for c in f["columns"]
@@ -441,7 +520,8 @@ class CompiledDDL(Compiled):
                 raise SchemaError(f"no such column: {s.old}")
             name = nt.columns[i].name
             if nt.columns[i].pk or any(
-                name.lower() in [c.lower() for c in ix.columns] for ix in nt.indexes
+                name.lower() in [c.lower() for c in ix.columns]
+                for ix in (*nt.indexes, *nt.vector_indexes)
             ):
                 raise SQLError(
                     f"cannot drop column {name}: it is in a PRIMARY KEY, UNIQUE constraint or index"

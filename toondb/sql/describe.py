@@ -19,8 +19,9 @@ from typing import Any, Callable, Optional
 
 from toondb.sql import ast
 from toondb.sql import catalog as C
+from toondb.sql.fn_vector import VECTOR_RESULT, vector_dim
 
-__all__ = ["declared_types", "declared_types_in"]
+__all__ = ["declared_types", "declared_types_in", "vector_results", "columns_in"]
 
 Columns = list[tuple[str, Optional[str]]]  # (name, declared type or None)
 ColumnsOf = Callable[[str], Optional[Columns]]
@@ -67,6 +68,25 @@ def _declared_types_in(catalog: C.Catalog, sql: str) -> list[str | None] | None:
     parsed = grammar.parse(sql)
     if not parsed:
         return []
+    return declared_types(parsed[-1].statement, columns_in(catalog))
+
+
+def vector_results(statement: ast.Statement, catalog: C.Catalog) -> list[int]:
+    """The result columns of a SELECT that hold vectors, read back as NumPy arrays: those
+    that read a ``VECTOR(n)`` column (directly, or through a view, a subquery or a WITH
+    name) and those that call a vector-valued function (``vec_normalize``, ``vec_f32``)."""
+    if not isinstance(statement, ast.Select):
+        return []
+    cols = _select(statement, columns_in(catalog), {}, 0, vector_calls=True)
+    if cols is None:
+        return []
+    return [i for i, (_, decl) in enumerate(cols) if decl and vector_dim(decl) is not None]
+
+
+def columns_in(catalog: C.Catalog) -> ColumnsOf:
+    """columns_of for declared_types: the tables and views of catalog."""
+    from toondb.sql import grammar
+
     seen: set[str] = set()
 
     def columns_of(name: str) -> Columns | None:
@@ -89,20 +109,25 @@ def _declared_types_in(catalog: C.Catalog, sql: str) -> list[str | None] | None:
             cols = list(zip(names, [d for _, d in cols])) if len(names) == len(cols) else None
         return cols
 
-    return declared_types(parsed[-1].statement, columns_of)
+    return columns_of
 
 
 def _select(
-    select: ast.Select, columns_of: ColumnsOf, ctes: dict[str, Columns | None], depth: int
+    select: ast.Select,
+    columns_of: ColumnsOf,
+    ctes: dict[str, Columns | None],
+    depth: int,
+    vector_calls: bool = False,
 ) -> Columns | None:
-    """The result columns of select: (name, declared type) each; None if unknown."""
+    """The result columns of select: (name, declared type) each; None if unknown.
+    vector_calls: a call of a vector-valued function counts as declared VECTOR(1)."""
     if depth > _MAX_DEPTH:
         return None
     if select.ctes:
         ctes = dict(ctes)
         for cte in select.ctes:
             ctes[cte.name.lower()] = None  # a recursive CTE names itself: unknown inside
-            cols = _select(cte.select, columns_of, ctes, depth + 1)
+            cols = _select(cte.select, columns_of, ctes, depth + 1, vector_calls)
             if cols is not None and cte.columns:
                 if len(cte.columns) != len(cols):
                     cols = None
@@ -114,7 +139,9 @@ def _select(
         width = len(core.values[0]) if core.values else 0
         return [(f"column{i + 1}", None) for i in range(width)]
     scope: list[tuple[str, Columns, set[str]]] = []  # (name or alias, columns, hidden by USING)
-    if core.from_ is not None and not _scope(core.from_, columns_of, ctes, depth, scope):
+    if core.from_ is not None and not _scope(
+        core.from_, columns_of, ctes, depth, scope, vector_calls
+    ):
         return None
     out: Columns = []
     for rc in core.columns:
@@ -133,6 +160,8 @@ def _select(
                 return None
         elif isinstance(e, ast.Column):
             out.append((rc.alias or e.name, _column(e, scope)))
+        elif vector_calls and isinstance(e, ast.Func) and e.name in VECTOR_RESULT:
+            out.append((rc.alias or rc.text, "VECTOR(1)"))
         else:
             out.append((rc.alias or rc.text, None))
     return out
@@ -157,13 +186,14 @@ def _scope(
     ctes: dict[str, Columns | None],
     depth: int,
     scope: list[tuple[str, Columns, set[str]]],
+    vector_calls: bool = False,
 ) -> bool:
     """Append the FROM item's tables to scope, left to right; False if one is unknown."""
     if isinstance(node, ast.Join):
-        if not _scope(node.left, columns_of, ctes, depth, scope):
+        if not _scope(node.left, columns_of, ctes, depth, scope, vector_calls):
             return False
         mark = len(scope)
-        if not _scope(node.right, columns_of, ctes, depth, scope):
+        if not _scope(node.right, columns_of, ctes, depth, scope, vector_calls):
             return False
         if node.using:
             hidden = {u.lower() for u in node.using}
@@ -178,7 +208,7 @@ def _scope(
         scope.append((node.alias or node.name, cols, set()))
         return True
     if isinstance(node, ast.SubqueryRef):
-        cols = _select(node.select, columns_of, ctes, depth + 1)
+        cols = _select(node.select, columns_of, ctes, depth + 1, vector_calls)
         if cols is None:
             return False
         scope.append((node.alias or "", cols, set()))

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast
+from toondb.sql import ast, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
@@ -182,7 +182,9 @@ class CompiledInsert(CompiledWrite):
         w = self.writer()
         rows = self._rows(batches, w)
         if self.conflict == "ABORT" and self.upsert is None and not w.fks:
-            return self._insert_fast(w, rows, ctx)
+            out = self._insert_fast(w, rows, ctx)
+            hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
+            return out
         count = 0
         last = None
         writers: dict[str, TableWriter] = {self.table.name.lower(): w}
@@ -195,6 +197,7 @@ class CompiledInsert(CompiledWrite):
                 last = r
             else:
                 w.next_rowid = saved  # an ignored row takes no rowid
+        hnsw.flush(ctx)
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:
@@ -207,6 +210,7 @@ class CompiledInsert(CompiledWrite):
         default_fns = self.default_fns
         apply_aff = T.apply_affinity
         check = T.check_value
+        I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
         simple_targets = targets == list(range(ncols))
         no_dyn_defaults = all(f is None for f in default_fns)
         empty: tuple[Any, ...] = ()
@@ -214,6 +218,7 @@ class CompiledInsert(CompiledWrite):
         fixes = self.type_fixes
         slots = list(self.slots)
         nparams = self.nparams
+        vec = w.fix_vectors if w.vcols else None
         for params in batches:
             if fast and (
                 (type(params) in (tuple, list) and len(params) == nparams)
@@ -222,8 +227,10 @@ class CompiledInsert(CompiledWrite):
                 row = list(params) + slots if params else slots[:]
                 for i, ok, aff in fixes:
                     v = row[i]
-                    if type(v) not in ok:
+                    if type(v) not in ok or (type(v) is int and not I64_MIN <= v <= I64_MAX):
                         row[i] = apply_aff(aff, check(v))
+                if vec is not None:
+                    vec(row)
                 yield row
                 continue
             self.bind(params)
@@ -243,6 +250,8 @@ class CompiledInsert(CompiledWrite):
                                 row[i] = apply_aff(affs[i], f(empty))
                     for i, v in zip(targets, vals):
                         row[i] = apply_aff(affs[i], v)
+                if vec is not None:
+                    vec(row)
                 yield row
 
     def _insert_fast(self, w: TableWriter, rows: Any, ctx: Ctx) -> Outcome:
@@ -251,6 +260,7 @@ class CompiledInsert(CompiledWrite):
         tree = ctx.tree(table.tree)
         get, put = tree.get, tree.put
         idx = [(ctx.tree(ix.tree), ix.col_idx, ix.unique, ix) for ix in table.indexes]
+        vectors = w.vector_set if table.vector_indexes else None
         undo = ctx.undo
         rowid_col = table.rowid_col
         not_null = w.not_null
@@ -298,6 +308,8 @@ class CompiledInsert(CompiledWrite):
             put(rk, enc_row(row))
             if undo is not None:
                 undo.append((tree, rk, None))
+            if vectors is not None:
+                vectors(rid, row)
             count += 1
             last = rid
         return Outcome(rowcount=count, lastrowid=last)
@@ -356,6 +368,8 @@ class CompiledInsert(CompiledWrite):
                 new = list(old[: len(table.columns)])
                 for ci, f in self.upsert_sets:
                     new[ci] = T.apply_affinity(table.affinities[ci], f(full))
+                if w.vcols:
+                    w.fix_vectors(new)
                 new_rid = new[rowid_col] if rowid_col is not None else other
                 w.check_row(new, new_rid)
                 for ix, _o in w.unique_conflicts(new, other):
@@ -446,6 +460,7 @@ class CompiledUpdate(_Targeted):
         self.checks_needed = bool(table.check_exprs) or any(
             table.columns[ci].not_null for ci in changed if ci >= 0
         )
+        self.vector_sets = {ci for ci, _ in table.vector_cols} & changed
 
     def explain(self) -> list[str]:
         lines = [f"UPDATE {self.table.name}", "  " + self.access.explain()]
@@ -475,6 +490,8 @@ class CompiledUpdate(_Targeted):
                 new[ci] = T.apply_affinity(affs[ci], v)
             if rowid_col is not None:
                 new_rid = new[rowid_col]
+            if self.vector_sets:
+                w.fix_vectors(new, self.vector_sets)
             if type(new_rid) is not int:
                 if new_rid is None and rowid_col is not None:
                     raise ConstraintError(
@@ -532,6 +549,7 @@ class CompiledUpdate(_Targeted):
                 None if moved else self.changed_indexes,
             )
             count += 1
+        hnsw.flush(ctx)
         return Outcome(rowcount=count)
 
 
@@ -556,4 +574,5 @@ class CompiledDelete(_Targeted):
         for old in self.targets():
             w.delete_row(old, writers if self.fk else None, self.ec)
             count += 1
+        hnsw.flush(self.ctx)
         return Outcome(rowcount=count)

@@ -22,13 +22,15 @@ import threading
 from typing import Any
 
 from toondb.errors import SQLError
-from toondb.sql import ast
+from toondb.sql import ast, hnsw
 from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
+from toondb.sql.describe import vector_results
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
+from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
@@ -44,15 +46,30 @@ class CompiledSelect(Compiled):
         super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         planner = Planner(catalog, self.ctx, self.P)
         self.plan: SelectPlan = planner.plan_select(stmt)
+        # result columns holding vectors: read back as NumPy arrays (sql/fn_vector.py)
+        self.vectors = vector_results(stmt, catalog)
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         self.bind(params)
         self.start(txn, undo)
         rows = list(self.plan.run())
+        if self.vectors and rows:
+            rows = vector_rows(rows, self.vectors)
         return Outcome(self.plan.columns, rows)
 
     def explain(self) -> list[str]:
         return self.plan.explain_lines
+
+
+def vector_rows(rows: list[tuple[Any, ...]], cols: list[int]) -> list[tuple[Any, ...]]:
+    """rows with the vector blobs of the columns cols as NumPy float32 arrays."""
+    out = []
+    for r in rows:
+        lst = list(r)
+        for i in cols:
+            lst[i] = as_array(lst[i])
+        out.append(tuple(lst))
+    return out
 
 
 # ---------------------------------------------------------------- PRAGMA, EXPLAIN
@@ -76,6 +93,14 @@ class CompiledPragma(Compiled):
             on = str(v).upper() in ("1", "ON", "TRUE", "YES")
             state.foreign_keys = on
             return Outcome(rowcount=0)
+        if name == "hnsw_ef_search":
+            if s.value is None:
+                return Outcome(["hnsw_ef_search"], [(state.hnsw_ef_search,)])
+            v = s.value
+            if type(v) is not int or not 1 <= v <= hnsw.MAX_EF_SEARCH:
+                raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
+            state.hnsw_ef_search = v
+            return Outcome(rowcount=0)
         if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
@@ -84,9 +109,10 @@ class CompiledPragma(Compiled):
                 if hit is None:
                     return Outcome(["seqno", "cid", "name"], [])
                 t, ix = hit
+                cols = ix.col_idx if isinstance(ix.col_idx, list) else [ix.col_idx]
                 return Outcome(
                     ["seqno", "cid", "name"],
-                    [(i, ci, t.columns[ci].name) for i, ci in enumerate(ix.col_idx)],
+                    [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
             t = cat.tables.get(arg.lower())
             if t is None:
@@ -102,7 +128,7 @@ class CompiledPragma(Compiled):
             if name == "index_list":
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate(t.indexes)
+                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []

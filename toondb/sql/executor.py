@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from toondb.codec.keycode import encode_value, key_rowid, prefix_end, rowid_key
 from toondb.codec.rowcodec import decode_row, decode_scan
-from toondb.errors import CorruptionError
+from toondb.errors import CorruptionError, RowFormatError
 from toondb.sql import types as T
 
 Row = tuple
@@ -29,9 +29,11 @@ _pack_q = struct.Struct(">Q").pack
 class Ctx:
     """What one execution of a compiled statement needs; set before each run.
 
-    epoch changes every execution, so uncorrelated subqueries compute once per run."""
+    epoch changes every execution, so uncorrelated subqueries compute once per run.
+    engine: the session's settings (PRAGMAs: hnsw_ef_search, ...), or None.
+    vectors: the HNSW index changes the statement has made so far (sql/hnsw.py)."""
 
-    __slots__ = ("txn", "epoch", "undo", "engine", "trees")
+    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors")
 
     def __init__(self) -> None:
         self.txn: Any = None
@@ -39,6 +41,7 @@ class Ctx:
         self.undo: list[tuple[Any, bytes, bytes | None]] | None = None
         self.engine: Any = None
         self.trees: dict[bytes, Any] = {}
+        self.vectors: Any = None
 
     def tree(self, name: bytes) -> Any:
         t = self.trees.get(name)
@@ -320,6 +323,10 @@ class IndexScan(Access):
             ranges.reverse()
         for start, end in ranges:
             for _, rk in tree.scan(start, end, self.reverse):
+                if len(rk) != 8:  # an index entry's value is its row's rowid key
+                    raise RowFormatError(
+                        f"an entry of index {self.index.name} does not name a row (damage)"
+                    )
                 v = get(rk)
                 if v is None:
                     raise self._no_row(rk)

@@ -5,7 +5,7 @@ A scalar function takes its evaluated arguments and returns a value; NULL in
 gives NULL out unless SQLite says otherwise (COALESCE, IFNULL, TYPEOF, ...).
 The core string and number functions live here; the larger libraries in their
 own modules, registered below: fn_datetime (date and time), fn_json (JSON),
-fn_printf (printf/format).
+fn_printf (printf/format), fn_vector (vectors: vec_distance_*, vec_to_json, ...).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from toondb.errors import SQLError
-from toondb.sql import fn_datetime, fn_json
+from toondb.sql import fn_datetime, fn_json, fn_vector
 from toondb.sql import types as T
-from toondb.sql.fn_printf import f_printf
+from toondb.sql.fn_printf import MAX_LENGTH, f_printf
 
 AGGREGATES = {
     "COUNT",
@@ -247,7 +247,12 @@ def f_unicode(v: Any) -> Any:
 
 
 def f_zeroblob(n: Any) -> Any:
-    return bytes(max(T.cast(n, "INTEGER"), 0)) if n is not None else None
+    if n is None:
+        return None
+    size = T.cast(n, "INTEGER")
+    if size > MAX_LENGTH:  # as SQLite: no allocation of gigabytes on a client's say-so
+        raise SQLError("string or blob too big")
+    return bytes(max(size, 0))
 
 
 def f_iif(c: Any, a: Any, b: Any) -> Any:
@@ -305,6 +310,8 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "FORMAT": (0, 999, f_printf, True),
     # JSON (fn_json); JSON_ARROW/JSON_ARROW2 are the -> and ->> operators
     **fn_json.SCALARS,
+    # vectors (fn_vector)
+    **fn_vector.SCALARS,
 }
 
 # table-valued functions for FROM: name -> (row generator, column names); the

@@ -721,6 +721,10 @@ alter_table.set_parse_action(_alter)
 index_column = (
     ident + pp.Opt(K("COLLATE") + collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
 ).set_parse_action(lambda t: (t[0], len(t) > 1 and t[1] == "DESC"))
+_pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
+_index_option = (ident + sup("=") + _pragma_value).set_parse_action(
+    lambda t: [(t[0].lower(), t[1].value if isinstance(t[1], ast.Literal) else t[1])]
+)
 create_index = (
     KX("CREATE")
     + pp.Opt(K("UNIQUE")).set_parse_action(lambda t: [bool(t)])
@@ -729,11 +733,33 @@ create_index = (
     + qualified_table
     + KX("ON")
     + ident
+    + Maybe(code("USING"), (KX("USING") + ident).set_parse_action(lambda t: ("using", t[0])))
     + LPAR
     + Commas(index_column).set_parse_action(lambda t: [list(t)])
     + RPAR
+    + Maybe(
+        code("WITH"),
+        (KX("WITH") + LPAR + Commas(_index_option) + RPAR).set_parse_action(
+            lambda t: ("options", list(t))
+        ),
+    )
 ).set_name("CREATE INDEX")
-create_index.set_parse_action(lambda t: ast.CreateIndex(t[2], t[3], t[4], t[0], t[1]))
+
+
+def _create_index(t: pp.ParseResults) -> ast.CreateIndex:
+    unique, ine, name, table = t[0], t[1], t[2], t[3]
+    using = options = None
+    for part in t[4:]:
+        if part[0] == "using":
+            using = part[1]
+        elif part[0] == "options":
+            options = part[1]
+        else:
+            columns = part
+    return ast.CreateIndex(name, table, columns, unique, ine, using, options)
+
+
+create_index.set_parse_action(_create_index)
 drop_index = (KX("DROP") + KX("INDEX") + _IF_EXISTS + qualified_table).set_name("DROP INDEX")
 drop_index.set_parse_action(lambda t: ast.DropIndex(t[1], t[0]))
 
@@ -750,7 +776,6 @@ txn_stmt = pp.MatchFirst(
     ]
 ).set_name("transaction statement")
 
-_pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
 pragma_stmt = (
     KX("PRAGMA") + any_name + pp.Opt((sup("=") + _pragma_value) | (LPAR + _pragma_value + RPAR))
 ).set_name("PRAGMA")

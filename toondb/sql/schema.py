@@ -25,12 +25,15 @@ class Column:
 @dataclass(frozen=True)
 class Index:
     """An index of a table: made by CREATE INDEX, or by a UNIQUE or (non-rowid)
-    PRIMARY KEY constraint."""
+    PRIMARY KEY constraint. method: "hnsw" for an HNSW index on a VECTOR(n) column
+    (CREATE INDEX ... USING hnsw), with its options (metric, m, ef_construction)."""
 
     name: str
     table: str
     columns: tuple[str, ...]
     unique: bool
+    method: str = "btree"
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ def _table(info: catalog.TableInfo) -> Table:
         columns=tuple(Column(c.name, c.type_name, c.affinity) for c in info.columns),
         indexes=tuple(
             Index(ix.name, info.name, tuple(ix.columns), ix.unique) for ix in info.indexes
+        )
+        + tuple(
+            Index(
+                vx.name,
+                info.name,
+                (vx.column,),
+                False,
+                "hnsw",
+                (("metric", vx.metric), ("m", vx.m), ("ef_construction", vx.ef_construction)),
+            )
+            for vx in info.vector_indexes
         ),
         create_sql=tuple(_create_statements(info)),
     )
@@ -125,4 +139,10 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
             unique = "UNIQUE " if ix.unique else ""
             cols = ", ".join(map(ident, ix.columns))
             out.append(f"CREATE {unique}INDEX {ident(ix.name)} ON {ident(table.name)} ({cols});")
+    for vx in table.vector_indexes:
+        out.append(
+            f"CREATE INDEX {ident(vx.name)} ON {ident(table.name)} USING hnsw "
+            f"({ident(vx.column)}) WITH (metric = '{vx.metric}', m = {vx.m}, "
+            f"ef_construction = {vx.ef_construction});"
+        )
     return out

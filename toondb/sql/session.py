@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import catalog as C
+from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class _State:
     def __init__(self) -> None:
         self.txn: Any = None
         self.foreign_keys = False
+        self.hnsw_ef_search = DEFAULT_EF_SEARCH  # PRAGMA hnsw_ef_search
 
 
 # the state of SQL run inside a Transaction object: per thread
@@ -252,6 +254,7 @@ def _exec_compiled(
     catalog = C.load(txn)
     compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys)
     compiled.slots = prep.values
+    compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
     if many:
         if isinstance(compiled, engine.CompiledInsert):
             out: Outcome = compiled.run_many(txn, params, undo, state)

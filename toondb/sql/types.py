@@ -22,13 +22,14 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
-from toondb.errors import SQLError
+from toondb.errors import IntegerOverflowError, SQLError, VectorValueError
 
 INTEGER, TEXT, BLOB, REAL, NUMERIC = "INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC"
 NONE = None  # no affinity (an expression that is not a column or a CAST)
 
 I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
+INT_OVERFLOW = "Python int too large to convert to SQLite INTEGER"  # sqlite3's words
 
 
 class JsonText(str):
@@ -515,7 +516,7 @@ def check_value(v: Any) -> Any:
     t = type(v)
     if v is None or t is int or t is float or t is str or t is bytes:
         if t is int and not I64_MIN <= v <= I64_MAX:
-            raise SQLError(f"Python int too large to store as a 64-bit INTEGER: {v}")
+            raise IntegerOverflowError(INT_OVERFLOW)
         if t is float and v != v:
             return None
         return v
@@ -529,6 +530,32 @@ def check_value(v: Any) -> Any:
         return float(v)
     if isinstance(v, str):
         return str(v)
+    if type(v).__module__ == "numpy":
+        pv = numpy_value(v)
+        if pv is not None:
+            return pv
     raise SQLError(
-        f"unsupported parameter type {type(v).__name__}: use None, int, float, str or bytes"
+        f"unsupported parameter type {type(v).__name__}: use None, int, float, str, bytes "
+        "or a NumPy array (a vector)"
     )
+
+
+def numpy_value(v: Any) -> Any:
+    """A NumPy value bound as a parameter: a 1-D array of real numbers becomes the blob
+    of its float32 values, a vector (sql/fn_vector.py; NaN and infinity are refused
+    where it is stored or used), a NumPy scalar its Python number; None otherwise."""
+    import numpy as np
+
+    if isinstance(v, np.ndarray):
+        if v.ndim != 1 or v.size == 0:
+            raise VectorValueError(
+                f"parameter: a vector is a non-empty 1-D array, not shape {v.shape}"
+            )
+        if v.dtype == np.bool_ or v.dtype.kind not in "fiu":
+            raise VectorValueError(f"parameter: a vector holds real numbers, not dtype {v.dtype}")
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf
+            return np.ascontiguousarray(v, dtype="<f4").tobytes()
+    if isinstance(v, np.generic):
+        item = v.item()
+        return item if type(item) in (int, float) else None
+    return None

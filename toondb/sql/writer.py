@@ -4,7 +4,9 @@
 NOT NULL and CHECK, UNIQUE and PRIMARY KEY conflicts, foreign keys (parent
 exists; ON DELETE / ON UPDATE actions on child rows), new rowids, and every
 write recorded in the statement's undo list (engine.py describes statement
-atomicity). ``index_entry_key`` is the key of a row's entry in an index tree.
+atomicity); VECTOR(n) values checked and stored as float32 blobs, and the
+changes of the table's HNSW indexes recorded for the statement's end
+(sql/hnsw.py). ``index_entry_key`` is the key of a row's entry in an index tree.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from toondb.errors import ConstraintError, SQLError
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, IndexInfo, TableInfo
 from toondb.sql.executor import Ctx, rowid_probe
+from toondb.sql.fn_vector import column_value
+from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
 
 
@@ -46,6 +50,25 @@ class TableWriter:
                     if f["table"].lower() == table.name.lower():
                         self.children.append((t, f))
         self.next_rowid: int | None = None
+        self.vcols = [(i, n, table.columns[i].name) for i, n in table.vector_cols]
+        self.vindexes = table.vector_indexes
+
+    # -- vectors
+
+    def fix_vectors(self, row: list[Any], only: Any = None) -> None:
+        """The VECTOR(n) values of row as float32 blobs (VectorValueError naming the
+        column for what is not a vector of n dimensions); only: column indexes."""
+        for i, n, name in self.vcols:
+            if only is None or i in only:
+                row[i] = column_value(row[i], n, self.table.name, name)
+
+    def vector_set(self, rowid: int, row: Any) -> None:
+        """Record the row's vectors for the HNSW indexes (None: the row has none)."""
+        pending = self.ctx.vectors
+        if pending is None:
+            pending = self.ctx.vectors = PendingVectors()
+        for vx in self.vindexes:
+            pending.set(vx, rowid, None if row is None else row[vx.col_idx])
 
     # -- raw writes with undo
 
@@ -252,6 +275,8 @@ class TableWriter:
         self._put(self.ctx.tree(self.table.tree), rk, encode_row(row), None)
         for ix in self.table.indexes:
             self._put(self.ctx.tree(ix.tree), self.index_key(ix, row, rk), rk, None)
+        if self.vindexes:
+            self.vector_set(rowid, row)
 
     def delete_row(
         self, old: tuple[Any, ...], writers: dict[str, TableWriter] | None = None, ec: Any = None
@@ -267,6 +292,8 @@ class TableWriter:
         for ix in self.table.indexes:
             self._del(self.ctx.tree(ix.tree), self.index_key(ix, old, rk), rk)
         self._del(tree, rk, raw)
+        if self.vindexes:
+            self.vector_set(rid, None)
 
     def update_row(
         self,
@@ -307,6 +334,12 @@ class TableWriter:
             self._put(tree, nrk, encode_row(new), None)
         else:
             self._put(tree, nrk, encode_row(new), raw)
+        if self.vindexes:
+            if nrk != ork:
+                self.vector_set(old_rid, None)
+                self.vector_set(new_rowid, new)
+            elif any(old[vx.col_idx] != new[vx.col_idx] for vx in self.vindexes):
+                self.vector_set(new_rowid, new)
 
 
 def index_entry_key(ix: IndexInfo, vals: list[Any], rk: bytes) -> bytes:

@@ -24,6 +24,8 @@ ctypedef struct State:   # one committed snapshot, as stored in a meta page
     uint32_t fl_npages
     TreeDesc kv          # the key-value tree of put/get
     TreeDesc cat         # the catalog: name -> TreeDesc of every named tree
+    uint64_t kv_root_txn  # the transaction that wrote kv.root's page (M_ROOTS; 0 = not recorded)
+    uint64_t cat_root_txn # the same for cat.root
 
 ctypedef struct Pending:
     uint64_t txnid       # the transaction that freed these pages
@@ -37,6 +39,10 @@ ctypedef struct EnvC:
     size_t map_len
     char* lmap
     size_t lmap_len
+    char* lcl            # the change log header in the lock file (_changelog.pxi)
+    uint64_t cl_bytes    # bytes of its ring
+    uint64_t cl_publish  # head to publish once this commit's meta is written (0: none)
+    double cl_checked    # when the change log's replicator was last checked for life
     uint32_t psize
     uint32_t max_key
     uint32_t max_cell
@@ -48,7 +54,7 @@ ctypedef struct EnvC:
     uint64_t file_pages  # pages known to exist in the file (fstat)
     uint64_t map_pages   # pages the mapping can address
     char meta_seen[2][256] # the meta pages as last verified (checksums skipped when unchanged)
-    int meta_ok[2]
+    int meta_ok[2]       # 1: valid; 2: valid and its roots checked against M_ROOTS
     # the freelist as of transaction fl_txnid (0 = not loaded)
     uint64_t fl_txnid
     uint32_t* fl_free    # reusable pages, sorted descending (pop from the end = smallest)
@@ -66,6 +72,7 @@ ctypedef struct EnvC:
     int* slots_owned
     int nslots_owned
     int get_slot
+    int max_owned        # most slots this handle may own (0 = no limit; Env._limit_readers)
     uint32_t nslots
     uint32_t pid
     # durability bookkeeping of sync_mode="normal"
@@ -140,9 +147,9 @@ cdef class Env:
     cdef object _live
     cdef void _mark_forked(self)
     cdef _open_files(self, str data_path, str lock_path, bint create, bint read_only,
-                     int page_size, uint64_t map_size, int max_readers)
+                     int page_size, uint64_t map_size, int max_readers, int file_mode)
     cdef _configure_page_size(self)
-    cdef _create_file(self, str data_path)
+    cdef _create_file(self, str data_path, int file_mode)
     cdef uint32_t _detect_page_size(self, str path) except 0
     cdef bint _needs_recovery(self, uint64_t* maxtxn)
     cdef _recover(self, uint64_t maxtxn)

@@ -32,6 +32,10 @@ the invariants it keeps; the invariants are cited where they are kept.
     _env.pxi        class Env: open, close, autocommit put/delete, begin
     _txn.pxi        classes Txn, Tree and Cursor
     _check.pxi      check(): invariants 3, 5 and 6 over the whole file
+    _diff.pxi       the structural diff of two snapshots as change records
+                    (O(changed pages)), and applying change records
+    _changelog.pxi  the change log: each commit's change records, in the lock
+                    file's shared memory, while a replicator is attached
 
 The C structs (EnvC, State, TreeDesc, WTxn, ...) and the attributes of the
 classes are declared in _btree.pxd; small C helpers (unaligned loads and
@@ -46,7 +50,10 @@ Invariants (numbered; cited where they are kept)
    are reused only when every reader snapshot has a transaction id >= f, and,
    for pages the durable snapshot D can see (written at or before D), when D >= f.
 2. Transaction N writes meta page N % 2; opening picks the newest valid meta
-   (magic, version, then checksum).
+   (magic, version, then checksum). Each root page a meta names is a node of
+   its tree (type and catalog flag agree with the tree and its depth) written
+   by the transaction the meta records for it (M_ROOTS), checked when that
+   meta is first read: a meta pointing elsewhere raises CorruptionError.
 3. Every page in [2, page count) is reachable exactly once from the current
    meta (trees, overflow extents, the freelist extent) or is listed in its
    freelist (``check()`` verifies this).
@@ -66,6 +73,10 @@ Invariants (numbered; cited where they are kept)
    exclusively (no other handle is open), and a page file is created, opened
    or recovered only by a handle that holds the init byte; every open handle
    holds the presence byte shared until it closes.
+9. While the change log is on, it holds exactly the committed transactions, in
+   commit order, each once: a commit writes its record before its meta page
+   and publishes it (moves the log's head) only after the meta page is
+   written, under the write lock; a commit that fails publishes nothing.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, uintptr_t
@@ -153,6 +164,13 @@ cdef extern from "<sys/stat.h>" nogil:
 cdef extern from "<signal.h>" nogil:
     int kill(int pid, int sig)
 
+cdef extern from "<time.h>" nogil:
+    struct timespec:
+        long tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec* ts)
+    int CLOCK_REALTIME
+
 
 tdb_crc_init()
 
@@ -171,3 +189,5 @@ include "_commit.pxi"
 include "_env.pxi"
 include "_txn.pxi"
 include "_check.pxi"
+include "_diff.pxi"
+include "_changelog.pxi"

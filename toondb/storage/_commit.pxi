@@ -2,9 +2,11 @@
 # of keys written, named tree slots), commit (invariant 1: only pages no
 # snapshot can see are reused; invariant 3: every page the commit stops using
 # enters the new freelist; invariant 4: data before the meta that points at
-# it), sync points, and the rebase of an optimistic transaction onto a newer
-# snapshot. The caller holds the write lock (invariant 7) for commit_locked,
-# sync_point and rebase.
+# it), sync points, the rebase of an optimistic transaction onto a newer
+# snapshot, and, while a replicator is attached, the record of each commit's
+# changes in the change log (cl_capture, cl_publish: _changelog.pxi). The
+# caller holds the write lock (invariant 7) for commit_locked, sync_point and
+# rebase.
 #
 # Durability
 # ==========
@@ -224,7 +226,9 @@ cdef int cmp_dirty_real(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
-    """Replace dirty ids by the real page ids commit assigned."""
+    """Replace dirty ids by the real page ids commit assigned. An id past the
+    dirty set is damage copied from a committed page (a key-value leaf flagged as
+    a catalog leaf, say): refused, never used as an index."""
     cdef uint32_t n, j, ref, klen, v
     cdef char* c
     cdef uint8_t t = <uint8_t>p[PH_TYPE]
@@ -233,6 +237,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
         for j in range(n + 1):
             ref = child_at(p, j)
             if ref & TDB_DIRTY:
+                if (ref & ~TDB_DIRTY) >= w.ndirty:
+                    return corrupt(w.env, 0, "a branch names a page id with bit 31 set")
                 if w.dirty[ref & ~TDB_DIRTY].buf == NULL:
                     return set_err(w.env, E_INTERNAL, ref, "branch refers to a dropped page")
                 set_child_at(p, j, w.dirty[ref & ~TDB_DIRTY].real)
@@ -246,6 +252,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
                 if v & TDB_OVF:
                     ref = tdb_ld32(c + 6 + klen)
                     if ref & TDB_DIRTY:
+                        if (ref & ~TDB_DIRTY) >= w.ndirty:
+                            return corrupt(w.env, 0, "a leaf names an overflow page id with bit 31 set")
                         tdb_st32(c + 6 + klen, w.dirty[ref & ~TDB_DIRTY].real)
             p[PH_FLAGS] = p[PH_FLAGS] & ~F_DIRTYREF
         if p[PH_FLAGS] & F_CATALOG:
@@ -254,6 +262,8 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
                 klen = tdb_ld16(c)
                 ref = tdb_ld32(c + 6 + klen)
                 if ref & TDB_DIRTY:
+                    if (ref & ~TDB_DIRTY) >= w.ndirty:
+                        return corrupt(w.env, 0, "a catalog entry names a root page id with bit 31 set")
                     tdb_st32(c + 6 + klen, w.dirty[ref & ~TDB_DIRTY].real)
     return 0
 
@@ -413,6 +423,10 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
                 return -1
     if w.ndirty == 0 and w.nfreed == 0:
         return 0
+    # while a replicator is attached: this commit's changes, into the change log
+    # (published below, once the meta page is written: invariant 9)
+    if cl_capture(w, w.snap.txnid + 1) < 0:
+        return -1
     ns = w.snap
     ns.txnid = w.snap.txnid + 1
     ns.kv = w.trees[0].desc
@@ -476,6 +490,9 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
             tdb_st64(w.dirty[i].buf + PH_TXNID, ns.txnid)
             tdb_st32(w.dirty[i].buf, tdb_crc32c(0, w.dirty[i].buf + 4,
                                                 <size_t>w.dirty[i].npages * e.psize - 4))
+    if note_root_txns(w, &ns) < 0:
+        fl_clear(e)
+        return -1
     if ns.kv.root & TDB_DIRTY:
         ns.kv.root = w.dirty[ns.kv.root & ~TDB_DIRTY].real
     if ns.cat.root & TDB_DIRTY:
@@ -505,6 +522,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
+    cl_publish(e)  # the change log record of this commit, now that it is committed
     if ns.page_count > e.file_pages:
         e.file_pages = ns.page_count  # this commit's writes extended the file
     out_txnid[0] = ns.txnid

@@ -160,7 +160,7 @@ cdef class Env:
 
     def _open(self, str data_path, str lock_path, bint create, bint read_only, int page_size,
               uint64_t map_size, str sync_mode, uint64_t sync_bytes, double sync_interval,
-              double lock_timeout, int max_readers, bytes boot_id):
+              double lock_timeout, int max_readers, bytes boot_id, int file_mode=0o644):
         cdef EnvC* e = <EnvC*>calloc(1, sizeof(EnvC))
         if e == NULL:
             raise MemoryError()
@@ -178,7 +178,8 @@ cdef class Env:
         e.last_sync = tdb_monotonic()
         memcpy(e.boot_id, <const char*>boot_id, 16)
         try:
-            self._open_files(data_path, lock_path, create, read_only, page_size, map_size, max_readers)
+            self._open_files(data_path, lock_path, create, read_only, page_size, map_size,
+                             max_readers, file_mode)
         except BaseException:
             self._teardown(False)
             raise
@@ -189,7 +190,7 @@ cdef class Env:
         _open_envs.add(self)
 
     cdef _open_files(self, str data_path, str lock_path, bint create, bint read_only,
-                     int page_size, uint64_t map_size, int max_readers):
+                     int page_size, uint64_t map_size, int max_readers, int file_mode):
         cdef EnvC* e = self.e
         cdef State cur, dur
         cdef void* m
@@ -198,7 +199,7 @@ cdef class Env:
         cdef bint first = False
         # the lock file first: its init byte serializes creation and recovery
         # (invariant 8; the open protocol is in _openlock.pxi)
-        open_lock_begin(e, lock_path, read_only)
+        open_lock_begin(e, lock_path, read_only, file_mode)
         try:
             flags = (_os.O_RDONLY if read_only else _os.O_RDWR) | getattr(_os, "O_CLOEXEC", 0)
             if create and not read_only and not _os.path.exists(data_path):
@@ -206,7 +207,7 @@ cdef class Env:
                 # place, so an empty or short page file is always damage
                 e.psize = page_size if page_size else 4096
                 self._configure_page_size()
-                self._create_file(data_path)
+                self._create_file(data_path, file_mode)
             e.fd = _os.open(data_path, flags, 0o644)
             size = _os.fstat(e.fd).st_size
             if size < 512:
@@ -249,7 +250,7 @@ cdef class Env:
         e.max_key = e.psize // 4 - 32
         e.max_cell = (e.psize - PH_SIZE) // 4 - 2
 
-    cdef _create_file(self, str data_path):
+    cdef _create_file(self, str data_path, int file_mode):
         cdef EnvC* e = self.e
         cdef State st
         cdef int rc
@@ -257,7 +258,9 @@ cdef class Env:
         st.txnid = 1
         st.page_count = 2
         tmp = data_path + ".creating"
-        e.fd = _os.open(tmp, _os.O_RDWR | _os.O_CREAT | _os.O_TRUNC | getattr(_os, "O_CLOEXEC", 0), 0o644)
+        # file_mode as open(2) takes it: the umask still clears bits
+        e.fd = _os.open(tmp, _os.O_RDWR | _os.O_CREAT | _os.O_TRUNC | getattr(_os, "O_CLOEXEC", 0),
+                        file_mode)
         try:
             zero = b"\0" * (2 * e.psize)
             rc = io_write(e, zero, len(zero), 0)
@@ -440,6 +443,21 @@ cdef class Env:
         self._hook = hook
         self.e.io_hook = <void*>hook if hook is not None else NULL
 
+    @property
+    def _reader_slots(self):
+        """Slots in the shared reader table (max_readers of the handle that built it)."""
+        check_open(self)
+        return self.e.nslots
+
+    def _limit_readers(self, int n):
+        """Let this handle own at most n reader slots (0: no limit), so that other
+        processes keep the rest; past it a new snapshot raises ReadersFullError.
+        toondb-server uses it to keep a reserve for embedded readers."""
+        check_open(self)
+        if n < 0:
+            raise ValueError("the reader slot limit must be >= 0")
+        self.e.max_owned = n
+
     cdef int _get_slot(self) except -2:
         cdef EnvC* e = self.e
         if e.nolock:
@@ -550,20 +568,22 @@ cdef class Env:
         t.kind = K_IMMEDIATE if immediate else (K_WRITE if write else K_READ)
         t.w = wtxn_new(e)
         if t.w == NULL:
+            t.done = 1
             raise MemoryError()
-        if t.kind == K_IMMEDIATE:
-            if wlock(e, e.lock_timeout) < 0:
-                raise_err(e)
+        # On failure, release exactly what was taken, and mark t finished: its
+        # _finish (also run when it is collected) would otherwise release the
+        # write lock again, another thread's by then (invariant 7)
+        if t.kind == K_IMMEDIATE and wlock(e, e.lock_timeout) < 0:
+            t.done = 1
+            wtxn_free(t.w)
+            t.w = NULL
+            raise_err(e)
         t.w.slot = slot_acquire(e) if not e.nolock else -1
         if t.w.slot == -1 and not e.nolock:
-            if t.kind == K_IMMEDIATE:
-                wunlock(e)
+            t._finish()  # the write lock (if taken); no slot
             raise_err(e)
         if snapshot_begin(e, t.w.slot, &st, &dur) < 0:
-            slot_release(e, t.w.slot)
-            t.w.slot = -1
-            if t.kind == K_IMMEDIATE:
-                wunlock(e)
+            t._finish()  # the slot and the write lock
             raise_err(e)
         wtxn_start(t.w, &st, t.kind != K_READ)
         self._live.add(t)

@@ -24,7 +24,22 @@
 #                   fsynced (txnid 0 = none); see "Durability" in _commit.pxi
 #     152     16    boot id of the machine session that wrote   M_BOOT
 #                   this meta
-#     168     88    zero
+#     168     8     the transaction that wrote the current      M_ROOTS
+#                   state's key-value root page (the PH_TXNID of
+#                   that page; 0 = not recorded)
+#     176     8     the same for the current state's catalog root
+#     184     8     the same for the durable state's key-value root
+#     192     8     the same for the durable state's catalog root
+#     200     56    zero
+#
+# M_ROOTS tells a root from an older tree at the same place: a meta whose
+# roots were replaced by an older tree's (a forged or misdirected meta page
+# with a valid checksum) names a root page written by another transaction,
+# and the first read of that meta raises CorruptionError (invariant 2,
+# read_meta; the root's page type and catalog flag are checked there too). Files written by toondb 0.3 and earlier have zeros there,
+# which mean "not recorded" (no check); their next commit records both roots. The format
+# version stays 1: older builds ignore these bytes (the checksum covers them
+# either way).
 #
 # State (STATE_SIZE = 64 bytes, at offset b; state_load / state_store)::
 #
@@ -91,17 +106,27 @@
 #
 #     offset  size  field
 #     0       8     magic b"toonlck\x01"                        LF_MAGIC
-#     8       4     lock file version = 1                       LF_VERSION
+#     8       4     lock file version = 2 (LOCK_VERSION; 1      LF_VERSION
+#                   had no change log)
 #     12      4     number of reader slots (max_readers of the  LF_NSLOTS
 #                   handle that built the table)
 #     16      4     slots ever used: readers scan [0, used)     LF_USED
-#     20      12    zero
+#     20      4     bytes of the change log ring (CL_BYTES of   LF_CLBYTES
+#                   the handle that built the file)
+#     24      8     zero
 #     32      4     write lock word (futex): 0 free, 1 held,    LF_WSTATE
 #                   2 held and a waiter may sleep on it
 #     36      4     pid of the write lock's owner (0: free, or  LF_WOWNER
 #                   being taken)
 #     40      24    zero
 #     64      ..    reader slots, SLOT_SIZE = 64 bytes each      LF_SLOTS
+#     P       128   change log header, at P = LF_SLOTS + slots * SLOT_SIZE
+#                                                                (e.lcl)
+#     P+128   ..    change log ring: LF_CLBYTES bytes
+#
+# A process of another lock file version refuses the file (reader_table_open,
+# _openlock.pxi): version 1 had no change log, so a replicator would miss its
+# commits.
 #
 # Reader slot (at LF_SLOTS + i * SLOT_SIZE)::
 #
@@ -109,6 +134,46 @@
 #     4   4  zero
 #     8   8  transaction id of the snapshot it reads (0 = idle)
 #     16  48 zero (one slot per 64-byte cache line)
+#
+# Change log (at P; _changelog.pxi): while a replicator (toondb.replication)
+# is attached, every commit records its changes here, as change records
+# (_diff.pxi), in shared memory: the replicator reads them back and ships them,
+# and needs no old snapshot kept on the primary (a snapshot kept makes every
+# commit rewrite a larger freelist). Writers never wait for the replicator:
+# the ring wraps, and a replicator that fell a whole ring behind starts over
+# from a snapshot. Positions are byte offsets that only grow; offset o is at
+# ring byte o % CL_BYTES. The header changes under the write lock, except
+# CL_SHIPPED*, which the replicator alone stores::
+#
+#     0   8   head: the end of the last published record     CL_HEAD
+#     8   8   reserve: a commit is writing [head, reserve)   CL_RESERVE
+#     16  8   log id, drawn when logging began (0: off)      CL_ID
+#     24  4   pid of the replicator (0: orphaned, or off)    CL_PID
+#     28  4   seconds logging goes on after the replicator   CL_GRACE
+#             died, so that one started again resumes
+#     32  8   orphaned since: CLOCK_MONOTONIC milliseconds   CL_ORPHAN
+#     40  8   first transaction logged                       CL_FIRST
+#     48  8   shipped: offset of the first record the        CL_SHIPPED
+#             replicator has not yet put in its store
+#     56  8   transaction id the store holds up to           CL_SHIPPED_TXN
+#     64  16  lineage: the replicator's id of what it ships  CL_LINEAGE
+#     80  48  zero
+#
+# Change log record (at offset o: ring byte o % CL_BYTES, wrapping at the
+# ring's end; a multiple of 8 bytes). A commit writes its record between
+# head and reserve, then publishes it by moving head, after its meta page:
+# a commit that fails or dies before publishes nothing, and a reader that
+# finds reserve more than a ring ahead of a record knows it was overwritten::
+#
+#     0   4   length of the record                           CR_LEN
+#     4   4   CRC-32C of bytes [8, length)                   CR_CRC
+#     8   8   transaction id                                 CR_TXNID
+#     16  8   commit time, microseconds since the Unix epoch CR_TIME
+#     24  4   kind: 1 the changes follow; 2 too large for    CR_KIND
+#             the ring (none follow: the replicator takes a
+#             snapshot instead)
+#     28  4   length of the change records                   CR_NREC
+#     32  ..  change records (the format at the top of _diff.pxi)
 #
 # Byte-range locks (fcntl, one byte each, taken on the offsets without reading
 # or writing the bytes; open-file-description locks where the OS has them
@@ -164,6 +229,7 @@ cdef enum:
     M_STATE = 24
     M_DURABLE = 88
     M_BOOT = 152
+    M_ROOTS = 168
     STATE_SIZE = 64
     FORMAT_VERSION = 1
 
@@ -173,10 +239,35 @@ cdef enum:
     LF_USED = 16
     LF_WSTATE = 32
     LF_WOWNER = 36
+    LF_CLBYTES = 20
     LF_SLOTS = 64
     SLOT_SIZE = 64
+    LOCK_VERSION = 2
+    CL_HEADER = 128
+    CL_HEAD = 0
+    CL_RESERVE = 8
+    CL_ID = 16
+    CL_PID = 24
+    CL_GRACE = 28
+    CL_ORPHAN = 32
+    CL_FIRST = 40
+    CL_SHIPPED = 48
+    CL_SHIPPED_TXN = 56
+    CL_LINEAGE = 64
+    CR_LEN = 0
+    CR_CRC = 4
+    CR_TXNID = 8
+    CR_TIME = 16
+    CR_KIND = 24
+    CR_NREC = 28
+    CR_SIZE = 32
+    CR_CHANGES = 1
+    CR_TOO_LARGE = 2
     LOCK_INIT = 1
     LOCK_PRESENCE = 2
 
 cdef bytes MAGIC = b"toondb\x00\x1a"
 cdef bytes LOCK_MAGIC = b"toonlck\x01"
+# bytes of the change log ring of a new lock file (sparse: pages are touched
+# only while a replicator is attached)
+cdef uint64_t CL_BYTES = 64 << 20

@@ -2,8 +2,9 @@
 # tables "Meta page", "State" and "Tree descriptor" in _format.pxi), validating
 # a meta page, picking the newest valid one (invariant 2; after a reboot, its
 # durable state when the newest was never synced: "Durability" in
-# _commit.pxi), writing one, and refusing a snapshot that names pages beyond
-# the end of the file.
+# _commit.pxi), checking its root pages against the transactions it records
+# for them (M_ROOTS, invariant 2), writing one, and refusing a snapshot that
+# names pages beyond the end of the file.
 
 cdef void state_load(const char* b, State* s) noexcept nogil:
     # offsets: the "State" and "Tree descriptor" tables in _format.pxi
@@ -19,6 +20,8 @@ cdef void state_load(const char* b, State* s) noexcept nogil:
     s.cat.depth = tdb_ld16(b + 44)
     s.cat.flags = 0
     s.cat.entries = tdb_ld64(b + 48)
+    s.kv_root_txn = 0  # stored outside the state (M_ROOTS): roots_load
+    s.cat_root_txn = 0
 
 cdef void state_store(char* b, const State* s) noexcept nogil:
     memset(b, 0, STATE_SIZE)
@@ -32,6 +35,19 @@ cdef void state_store(char* b, const State* s) noexcept nogil:
     tdb_st32(b + 40, s.cat.root)
     tdb_st16(b + 44, s.cat.depth)
     tdb_st64(b + 48, s.cat.entries)
+
+cdef void roots_load(const char* m, State* cur, State* dur) noexcept nogil:
+    # offsets: M_ROOTS in the "Meta page" table of _format.pxi
+    cur.kv_root_txn = tdb_ld64(m + M_ROOTS)
+    cur.cat_root_txn = tdb_ld64(m + M_ROOTS + 8)
+    dur.kv_root_txn = tdb_ld64(m + M_ROOTS + 16)
+    dur.cat_root_txn = tdb_ld64(m + M_ROOTS + 24)
+
+cdef void roots_store(char* m, const State* cur, const State* dur) noexcept nogil:
+    tdb_st64(m + M_ROOTS, cur.kv_root_txn)
+    tdb_st64(m + M_ROOTS + 8, cur.cat_root_txn)
+    tdb_st64(m + M_ROOTS + 16, dur.kv_root_txn)
+    tdb_st64(m + M_ROOTS + 24, dur.cat_root_txn)
 
 cdef inline void desc_store(char* b, const TreeDesc* d) noexcept nogil:
     tdb_st32(b, d.root)
@@ -64,29 +80,114 @@ cdef bint meta_valid_cached(EnvC* e, int slot) noexcept nogil:
 
 cdef int read_meta(EnvC* e, State* cur, State* dur) noexcept nogil:
     """The newest valid meta (invariant 2); after a reboot, its durable state
-    when the newest one was never synced (see Durability in _commit.pxi)."""
-    cdef const char* m0
-    cdef const char* m1
-    cdef bint v0 = meta_valid_cached(e, 0)
-    cdef bint v1 = meta_valid_cached(e, 1)
+    when the newest one was never synced (see Durability in _commit.pxi). The
+    first time this process reads a meta, its root pages are checked against
+    the transactions it records for them (roots_check)."""
+    cdef bint v0, v1
+    cdef int slot, tries
     cdef const char* m
-    m0 = e.meta_seen[0]
-    m1 = e.meta_seen[1]
-    if v0 and v1:
-        m = m0 if tdb_ld64(m0 + M_STATE) >= tdb_ld64(m1 + M_STATE) else m1
-    elif v0:
-        m = m0
-    elif v1:
-        m = m1
-    else:
-        return corrupt(e, 0, "neither meta page is valid (bad magic, version or checksum)")
-    state_load(m + M_STATE, cur)
-    state_load(m + M_DURABLE, dur)
-    if (memcmp(m + M_BOOT, e.boot_id, 16) != 0 and dur.txnid != 0
-            and dur.txnid != cur.txnid):
-        cur[0] = dur[0]
-    if not state_sane(cur):
-        return corrupt(e, 0, "meta page describes an impossible state")
+    for tries in range(1000):
+        v0 = meta_valid_cached(e, 0)
+        v1 = meta_valid_cached(e, 1)
+        if v0 and v1:
+            slot = 0 if tdb_ld64(e.meta_seen[0] + M_STATE) >= tdb_ld64(e.meta_seen[1] + M_STATE) else 1
+        elif v0:
+            slot = 0
+        elif v1:
+            slot = 1
+        else:
+            return corrupt(e, 0, "neither meta page is valid (bad magic, version or checksum)")
+        m = e.meta_seen[slot]
+        state_load(m + M_STATE, cur)
+        state_load(m + M_DURABLE, dur)
+        roots_load(m, cur, dur)
+        if (memcmp(m + M_BOOT, e.boot_id, 16) != 0 and dur.txnid != 0
+                and dur.txnid != cur.txnid):
+            cur[0] = dur[0]
+        if not state_sane(cur):
+            return corrupt(e, 0, "meta page describes an impossible state")
+        if e.meta_ok[slot] == 2:
+            return 0
+        if roots_check(e, cur) == 0:
+            e.meta_ok[slot] = 2
+            return 0
+        # A mismatch is damage unless a commit replaced a meta page meanwhile
+        # (then the pages of the state read may have been reused: read again).
+        if (memcmp(e.map, e.meta_seen[0], META_USED) == 0
+                and memcmp(e.map + e.psize, e.meta_seen[1], META_USED) == 0):
+            return -1
+    return -1
+
+cdef int root_check(EnvC* e, uint32_t limit, const TreeDesc* d, uint64_t want,
+                    bint catalog, const char* which) noexcept nogil:
+    cdef const char* p
+    cdef uint64_t got
+    cdef char msg[256]
+    cdef bint leaf, flagged
+    if d.root == 0:  # an empty tree
+        return 0
+    p = clean_page(e, limit, d.root)
+    if p == NULL:
+        # a damaged page: not this check's to report (its header says nothing);
+        # the first read of the tree raises CorruptionError naming it
+        e.err = 0
+        return 0
+    # the root is a node of this tree: a leaf exactly when the depth is 1, and a
+    # catalog leaf exactly in the catalog (pages written by one commit share a
+    # transaction id, so M_ROOTS alone cannot tell them apart)
+    leaf = <uint8_t>p[PH_TYPE] == P_LEAF
+    flagged = (p[PH_FLAGS] & F_CATALOG) != 0
+    if leaf != (d.depth == 1) or (leaf and flagged != catalog):
+        snprintf(msg, sizeof(msg), "the meta page names this page as its %s root (depth %u), "
+                 "but it is not such a node (damaged or forged meta page)", which, d.depth)
+        return corrupt(e, d.root, msg)
+    got = tdb_ld64(p + PH_TXNID)
+    if want == 0 or got == want:  # 0: not recorded (files of toondb <= 0.3)
+        return 0
+    snprintf(msg, sizeof(msg), "the meta page names this page as its %s root, written by "
+             "transaction %llu, but the page was written by transaction %llu (the meta page "
+             "points at another tree: damaged or forged)", which,
+             <unsigned long long>want, <unsigned long long>got)
+    return corrupt(e, d.root, msg)
+
+cdef int roots_check(EnvC* e, const State* s) noexcept nogil:
+    """Invariant 2: each root page of s is a node of its tree (its type and catalog
+    flag agree with the tree and its depth) written by the transaction s records
+    for it (M_ROOTS). -1 (E_CORRUPT) if not, or if the pages are not in the file."""
+    if s.kv.root == 0 and s.cat.root == 0:
+        return 0
+    if check_file_size(e, s.page_count) < 0:
+        return -1
+    if root_check(e, s.page_count, &s.kv, s.kv_root_txn, False, "key-value tree") < 0:
+        return -1
+    return root_check(e, s.page_count, &s.cat, s.cat_root_txn, True, "catalog")
+
+cdef int note_root_txns(WTxn* w, State* ns) noexcept nogil:
+    """Before commit resolves ns's dirty roots: record which transaction wrote
+    each root page (M_ROOTS): ns's own for a root this commit writes, else the
+    header of the committed page. A new root that is not a node of its tree (the
+    check opening makes, roots_check) is refused before anything is written."""
+    cdef const char* p
+    cdef TreeDesc* d
+    cdef uint64_t* out
+    cdef int i
+    for i in range(2):
+        d = &ns.kv if i == 0 else &ns.cat
+        out = &ns.kv_root_txn if i == 0 else &ns.cat_root_txn
+        if d.root == 0:
+            out[0] = 0
+        elif d.root & TDB_DIRTY:
+            out[0] = ns.txnid
+            p = w.dirty[d.root & ~TDB_DIRTY].buf
+            if (<uint8_t>p[PH_TYPE] == P_LEAF) != (d.depth == 1) or (
+                    <uint8_t>p[PH_TYPE] == P_LEAF and ((p[PH_FLAGS] & F_CATALOG) != 0) != (i == 1)):
+                return set_err(w.env, E_INTERNAL, d.root, "a commit's new root is not a node "
+                               "of its tree (a bug: please report it); nothing was written")
+        else:
+            p = clean_page(w.env, w.snap.page_count, d.root)
+            if p == NULL:
+                return -1
+            out[0] = tdb_ld64(p + PH_TXNID)
     return 0
 
 cdef bint desc_sane(const TreeDesc* d, uint32_t page_count) noexcept nogil:
@@ -116,6 +217,7 @@ cdef int write_meta(EnvC* e, uint32_t slot, const State* cur, const State* dur) 
     state_store(buf + M_STATE, cur)
     state_store(buf + M_DURABLE, dur)
     memcpy(buf + M_BOOT, e.boot_id, 16)
+    roots_store(buf, cur, dur)
     tdb_st32(buf, tdb_crc32c(0, buf + 4, META_USED - 4))
     return io_write(e, buf, 256, <uint64_t>slot * e.psize)
 

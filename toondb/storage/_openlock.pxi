@@ -23,13 +23,14 @@
 # read-only directory) goes on without one (e.nolock): no reader slot, no
 # write lock, no part in this protocol.
 
-cdef int open_lock_begin(EnvC* e, str lock_path, bint read_only) except -1:
-    """Step 1: open the lock file into e.lfd and take its init byte, waiting
-    with the GIL released. Sets e.nolock instead when a read-only open cannot
-    open the lock file."""
+cdef int open_lock_begin(EnvC* e, str lock_path, bint read_only, int file_mode) except -1:
+    """Step 1: open (or create, with file_mode) the lock file into e.lfd and take
+    its init byte, waiting with the GIL released. Sets e.nolock instead when a
+    read-only open cannot open the lock file."""
     cdef int rc, err = 0
     try:
-        e.lfd = _os.open(lock_path, _os.O_RDWR | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0), 0o644)
+        e.lfd = _os.open(lock_path, _os.O_RDWR | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0),
+                         file_mode)
     except OSError:
         if not read_only:
             raise
@@ -51,18 +52,24 @@ cdef void open_lock_end(EnvC* e) noexcept:
 
 
 cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
-    """Step 2: hold the presence byte shared and map the reader table into
-    e.lmap, building it first when no other handle is open (invariant 8)."""
+    """Step 2: hold the presence byte shared and map the lock file into e.lmap
+    (reader slots, change log), building it first when no other handle is open
+    (invariant 8)."""
     cdef void* m
     cdef size_t lsize
+    cdef uint32_t nslots
+    cdef uint64_t clbytes
     cdef int rc, err = 0
     if tdb_lock_byte(e.lfd, F_WRLCK, LOCK_PRESENCE, 0) == 0:
         # nobody else has the database open: (re)initialize the table,
         # dropping slots left behind by processes that died
-        lsize = LF_SLOTS + <size_t>max_readers * SLOT_SIZE
+        nslots = max_readers
+        clbytes = CL_BYTES
+        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + CL_HEADER + clbytes
         _os.ftruncate(e.lfd, 0)
         _os.ftruncate(e.lfd, lsize)
-        header = LOCK_MAGIC + (1).to_bytes(4, "little") + max_readers.to_bytes(4, "little")
+        header = (LOCK_MAGIC + LOCK_VERSION.to_bytes(4, "little") + nslots.to_bytes(4, "little")
+                  + bytes(4) + clbytes.to_bytes(4, "little"))
         _os.pwrite(e.lfd, header, LF_MAGIC)
         tdb_lock_byte(e.lfd, F_RDLCK, LOCK_PRESENCE, 0)
     else:
@@ -72,13 +79,23 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
                 err = errno
         if rc < 0:
             raise OSError(err, "cannot lock " + lock_path)
-        header = _os.pread(e.lfd, 16, LF_MAGIC)
-        if (len(header) < 16 or header[LF_MAGIC:LF_VERSION] != LOCK_MAGIC
-                or int.from_bytes(header[LF_VERSION:LF_NSLOTS], "little") != 1):
+        header = _os.pread(e.lfd, 24, LF_MAGIC)
+        if len(header) < 24 or header[LF_MAGIC:LF_VERSION] != LOCK_MAGIC:
             raise CorruptionError(f"{lock_path} is not a toondb lock file; close every process "
                                   "using the database and delete it")
-        lsize = LF_SLOTS + <size_t>int.from_bytes(header[LF_NSLOTS:LF_USED], "little") * SLOT_SIZE
-        if _os.fstat(e.lfd).st_size < lsize:
+        version = int.from_bytes(header[LF_VERSION:LF_NSLOTS], "little")
+        if version != LOCK_VERSION:
+            # another toondb version has the database open: refuse before
+            # touching anything (it would not log its commits for replication)
+            raise DatabaseLockedError(
+                f"the database is open in a process running another toondb version (its "
+                f"lock file {lock_path} has version {version}, this toondb uses "
+                f"{LOCK_VERSION}); every process using a database must run the same "
+                "toondb version: stop the others, or open it from that version")
+        nslots = int.from_bytes(header[LF_NSLOTS:LF_USED], "little")
+        clbytes = int.from_bytes(header[LF_CLBYTES:LF_CLBYTES + 4], "little")
+        lsize = LF_SLOTS + <size_t>nslots * SLOT_SIZE + CL_HEADER + clbytes
+        if clbytes < 4096 or clbytes % 8 or _os.fstat(e.lfd).st_size < lsize:
             raise CorruptionError(f"{lock_path} is truncated; close every process using the "
                                   "database and delete it")
     m = mmap(NULL, lsize, PROT_READ | PROT_WRITE, MAP_SHARED, e.lfd, 0)
@@ -86,7 +103,9 @@ cdef int reader_table_open(EnvC* e, str lock_path, int max_readers) except -1:
         raise OSError(errno, "cannot map " + lock_path)
     e.lmap = <char*>m
     e.lmap_len = lsize
-    e.nslots = <uint32_t>tdb_ld32(e.lmap + LF_NSLOTS)
+    e.nslots = nslots
+    e.lcl = e.lmap + LF_SLOTS + <size_t>nslots * SLOT_SIZE
+    e.cl_bytes = clbytes
     return 0
 
 cdef class ExclusiveAccess:

@@ -24,6 +24,10 @@ cdef int slot_acquire(EnvC* e) noexcept nogil:
     if e.nslots_free > 0:
         e.nslots_free -= 1
         return e.slots_free[e.nslots_free]
+    if e.max_owned > 0 and e.nslots_owned >= e.max_owned:
+        set_err(e, E_READERS, 0, "this handle holds every reader slot it may use (the rest are "
+                "kept for other processes); close iterators and transactions you no longer use")
+        return -1
     for attempt in range(2):
         for i in range(<int>e.nslots):
             if tdb_aload32(slot_pid(e, i)) == 0 and tdb_acas32(slot_pid(e, i), 0, e.pid):

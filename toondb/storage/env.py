@@ -167,6 +167,7 @@ class StorageEnvironment(_btree.Env, KeyValueAPI):
             float(cfg["lock_timeout"]),
             cfg["max_readers"],
             boot or bytes(16),
+            cfg["file_mode"],
         )
         env.path = path
         env.config = cfg

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 from typing import Any, Union
@@ -73,18 +74,32 @@ class _Copier:
         self.txn.commit()
 
 
-def copy_database(src_env: StorageEnvironment, dest_dir: str) -> dict[str, int]:
+def copy_database(
+    src_env: StorageEnvironment,
+    dest_dir: str,
+    file_mode: int | None = None,
+    snapshot: Any = None,
+) -> dict[str, int]:
     """Copy one snapshot of src_env (the key-value space and every named tree) into a
     new database in the directory dest_dir, with the same page size, then check the
-    copy and make it durable. src_env may be in use meanwhile.
+    copy and make it durable. src_env may be in use meanwhile. The copy's files get
+    file_mode (default: the permission bits of src_env's page file). snapshot: a
+    read-only transaction of src_env to copy (the caller's, left open); by default the
+    newest snapshot.
 
     Returns {"keys": entries of the key-value space, "trees": named trees,
     "entries": all entries copied, "txn_id": the snapshot copied}."""
     if os.path.exists(os.path.join(dest_dir, DATA_FILE)):
         raise FileExistsError(f"{dest_dir!r} already holds a database; copy into a new directory")
-    snap = src_env.begin_transaction(read_only=True)
+    snap = snapshot if snapshot is not None else src_env.begin_transaction(read_only=True)
     try:
-        config = {"page_size": src_env.page_size, "create_if_missing": True}
+        if file_mode is None:
+            file_mode = stat.S_IMODE(os.stat(src_env._data_path).st_mode)
+        config = {
+            "page_size": src_env.page_size,
+            "create_if_missing": True,
+            "file_mode": file_mode,
+        }
         with StorageEnvironment.open(dest_dir, config) as out:
             copier = _Copier(out)
             try:
@@ -127,7 +142,8 @@ def copy_database(src_env: StorageEnvironment, dest_dir: str) -> dict[str, int]:
             "txn_id": snap.txnid,
         }
     finally:
-        snap.abort()
+        if snapshot is None:
+            snap.abort()
 
 
 def _fsync_dir(path: str) -> None:

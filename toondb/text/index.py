@@ -76,13 +76,22 @@ computes bm25 for every match from the stored document sizes and totals.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from toondb.errors import CorruptionError, FullTextError
 from toondb.text import _postings as P
 from toondb.text.config import FullTextConfig, config_from
+from toondb.text.keys import (
+    _BIAS,
+    _U64,
+    DOCSIZE,
+    TERMS,
+    _rowid_of,
+    _rowkey,
+    _successor,
+    _term_prefix,
+)
 from toondb.text.match import Match
 from toondb.text.query import MAX_TOKEN_SIZE, Query, parse_query
 from toondb.text.tokenizers import Tokenizer, tokenizer
@@ -92,32 +101,7 @@ __all__ = ["FullTextIndex", "Match", "TREE_PREFIX"]
 TREE_PREFIX = b"fts:"
 K_CONFIG = b"\x00config"
 K_TOTALS = b"\x00totals"
-DOCSIZE = b"d"
-TERMS = b"t"
-MAIN = 48  # the index byte of the main index: "0"
-_U64 = struct.Struct(">Q")
-_BIAS = 1 << 63
 FLUSH_BYTES = 16 << 20
-
-
-def _rowkey(rowid: int) -> bytes:
-    return _U64.pack(rowid + _BIAS)
-
-
-def _rowid_of(key: bytes) -> int:
-    return _U64.unpack_from(key, len(key) - 8)[0] - _BIAS
-
-
-def _term_prefix(idx: int, term: bytes) -> bytes:
-    return TERMS + bytes((idx,)) + P.escape_term(term) + b"\x00\x00"
-
-
-def _successor(prefix: bytes) -> bytes | None:
-    """The smallest key above every key that starts with prefix."""
-    p = prefix.rstrip(b"\xff")
-    if not p:
-        return None
-    return p[:-1] + bytes((p[-1] + 1,))
 
 
 def _varints(values: Sequence[int]) -> bytes:

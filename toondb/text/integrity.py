@@ -1,4 +1,4 @@
-"""FullTextIndex.integrity_check: the invariants of the stored index (I1-I3 of
+"""StoredIndex.integrity_check: the invariants of the stored index (I1-I3 of
 toondb/text/index.py, P1-P3 of _postings.pyx), as FTS5's 'integrity-check'
 command verifies its own. Problems raise CorruptionError naming the index, the
 term or the row."""
@@ -6,22 +6,19 @@ term or the row."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from toondb.errors import CorruptionError
 from toondb.text import _postings as P
-
-if TYPE_CHECKING:
-    from toondb.text.index import FullTextIndex
+from toondb.text.stored import StoredIndex
 
 __all__ = ["check"]
 
 
-def _fail(ix: FullTextIndex, what: str) -> CorruptionError:
+def _fail(ix: StoredIndex, what: str) -> CorruptionError:
     return CorruptionError(f"full-text index {ix.name}: {what}")
 
 
-def _stored_postings(ix: FullTextIndex) -> dict[bytes, list[tuple[int, list[tuple[int, int]]]]]:
+def _stored_postings(ix: StoredIndex) -> dict[bytes, list[tuple[int, list[tuple[int, int]]]]]:
     """index byte + term -> [(rowid, [(column, offset)])], checking I1 and P1-P3."""
     ncol = len(ix.config.columns)
     out: dict[bytes, list[tuple[int, list[tuple[int, int]]]]] = {}
@@ -44,7 +41,7 @@ def _stored_postings(ix: FullTextIndex) -> dict[bytes, list[tuple[int, list[tupl
     return out
 
 
-def _stored_sizes(ix: FullTextIndex) -> dict[int, list[int]]:
+def _stored_sizes(ix: StoredIndex) -> dict[int, list[int]]:
     ncol = len(ix.config.columns)
     sizes: dict[int, list[int]] = {}
     for k, v in ix.tree.scan(b"d", b"e"):
@@ -59,7 +56,7 @@ def _stored_sizes(ix: FullTextIndex) -> dict[int, list[int]]:
     return sizes
 
 
-def check(ix: FullTextIndex, rows: Iterable[tuple[int, Sequence[str | None]]] | None) -> None:
+def check(ix: StoredIndex, rows: Iterable[tuple[int, Sequence[str | None]]] | None) -> None:
     postings = _stored_postings(ix)
     sizes = _stored_sizes(ix)
     ncol = len(ix.config.columns)

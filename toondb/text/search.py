@@ -1,4 +1,4 @@
-"""Running a parsed query against a FullTextIndex: loading the doclists of its
+"""Running a parsed query against a StoredIndex: loading the doclists of its
 terms, compiling the expression tree for the evaluator (_postings.Matcher),
 and ranking with FTS5's bm25.
 
@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from toondb.text import _postings as P
+from toondb.text.keys import _rowid_of, _successor, _term_prefix
 from toondb.text.match import Match
 from toondb.text.query import AND, EOF, NOT, OR, STRING, TERM, Node, Query
-
-if TYPE_CHECKING:
-    from toondb.text.index import FullTextIndex
+from toondb.text.stored import StoredIndex
 
 __all__ = ["run_search", "compile_query"]
 
@@ -46,12 +45,11 @@ class _Loader:
     """Doclists of the query's terms, each decoded once per (term, prefix,
     column filter)."""
 
-    def __init__(self, ix: FullTextIndex) -> None:
+    def __init__(self, ix: StoredIndex) -> None:
         self.ix = ix
         self.cache: dict[tuple[bytes, bool, tuple[int, ...] | None], Any] = {}
 
     def doclist(self, term: bytes, prefix: bool, colset: list[int] | None) -> Any:
-        from toondb.text.index import _rowid_of, _successor, _term_prefix
 
         ix = self.ix
         term = P.cut_term(term, ix._max_key_term)
@@ -86,7 +84,7 @@ class _Loader:
         return dl
 
 
-def compile_query(ix: FullTextIndex, q: Query) -> tuple[list, list, list, int, _Loader]:
+def compile_query(ix: StoredIndex, q: Query) -> tuple[list, list, list, int, _Loader]:
     """(nodes, phrases, terms, root, loader) for P.Matcher (see its doc)."""
     loader = _Loader(ix)
     nodes: list[tuple] = []
@@ -150,7 +148,7 @@ def _phrase_hits(q: Query, terms: list, phrases: list, colset_of: dict) -> list[
     return hits
 
 
-def _row_tokens(ix: FullTextIndex, rowids: np.ndarray) -> bytes:
+def _row_tokens(ix: StoredIndex, rowids: np.ndarray) -> bytes:
     """Token counts (all columns) of the rows, from the document-size blocks."""
     if len(rowids) == 0:
         return b""
@@ -165,7 +163,7 @@ def _row_tokens(ix: FullTextIndex, rowids: np.ndarray) -> bytes:
 
 
 def run_search(
-    ix: FullTextIndex,
+    ix: StoredIndex,
     q: Query,
     *,
     order: str | None,

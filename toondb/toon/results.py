@@ -25,11 +25,15 @@ FORMATS = ("toon", "json")
 
 
 def _plain(v: Any) -> Any:
-    """A SQL value as a JSON value: a BLOB becomes its base64 text, NaN/inf null."""
+    """A SQL value as a JSON value: a BLOB becomes its base64 text, NaN/inf null, a
+    vector (a NumPy array: a VECTOR(n) value) the list of its numbers, each as short as
+    reads back as the same float32."""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(v)).decode("ascii")
     if isinstance(v, float) and not math.isfinite(v):
         return None
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", 0) == 1:
+        return [float(str(x)) for x in v.astype("<f4")]
     return v
 
 
@@ -56,7 +60,7 @@ def result_document(result: Any) -> Any:
 
 
 def _json_default(v: Any) -> Any:
-    if isinstance(v, (bytes, bytearray, memoryview)):
+    if isinstance(v, (bytes, bytearray, memoryview)) or type(v).__module__ == "numpy":
         return _plain(v)
     raise TypeError(f"cannot write a value of type {type(v).__name__} as JSON")
 

@@ -14,8 +14,8 @@
 #       a search never runs with a build. The lock is taken without the GIL.
 #   G2  a view is read-only: add() and mark_deleted() raise (R1).
 #   G3  results are ascending by distance, at most k, never a deleted record
-#       (L7) nor one outside the filter; search_batch pads its rows with label
-#       2**64-1 and distance inf (L8).
+#       (L7) nor one outside the filter (and with a filter, min(k, allowed):
+#       F2); search_batch pads its rows with label 2**64-1 and distance inf (L8).
 #   G4  a Ctx taken from the pool is returned to it (or freed) before the call
 #       ends; growth frees the pool (S1).
 
@@ -493,20 +493,63 @@ cdef class HnswGraph:
 
     # -- search -----------------------------------------------------------------
 
-    def _filter(self, filter):
-        if filter is None:
-            return None
-        f = np.unique(_as_labels(filter, "filter"))
-        return np.ascontiguousarray(f)
+    def id_filter(self, labels=None, *, ids=None):
+        """An IdFilter of the live records with these labels (unknown and deleted
+        ones are left out), or with these internal ids (``ids=``, each < count).
+        A filter serves any number of searches of this graph until it is written."""
+        if (labels is None) == (ids is None):
+            raise TypeError("id_filter takes labels or ids=, one of them")
+        cdef cnp.ndarray a
+        cdef int64_t *ap
+        cdef Py_ssize_t i, n, idx
+        if labels is not None:
+            labs = np.unique(_as_labels(labels, "filter"))
+            self._ensure_map()
+            a = np.empty(labs.shape[0], dtype=np.int64)
+            ap = <int64_t *>cnp.PyArray_DATA(a)
+            n = 0
+            for lab in labs:
+                idx = hfind(&self.g, <uint64_t>lab)
+                if idx >= 0:
+                    ap[n] = idx
+                    n += 1
+            return make_filter(self, ap, n)
+        a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        n = a.shape[0]
+        ap = <int64_t *>cnp.PyArray_DATA(a)
+        for i in range(n):
+            if ap[i] < 0 or <uint64_t>ap[i] >= self.g.count:
+                raise IndexError(f"internal id {ap[i]} out of range (count {self.g.count})")
+        return make_filter(self, ap, n)
 
-    def search(self, query, int k=10, int ef=64, filter=None):
+    def _as_filter(self, filter):
+        if filter is None or isinstance(filter, IdFilter):
+            if filter is not None:
+                check_filter(self, <IdFilter>filter)
+            return filter
+        return self.id_filter(filter)
+
+    def filter_strategy(self, filter, int ef=64):
+        """The strategy a search with this filter (an IdFilter or labels) and ef
+        takes under strategy="auto": 'exact', 'graph' or 'acorn' (_filter.pxi)."""
+        cdef IdFilter f = self._as_filter(filter)
+        if ef < 1:
+            raise ValueError(f"ef must be >= 1, got {ef}")
+        return _STRATEGY_NAMES[choose_strategy(&self.g, f.n, ef)]
+
+    def search(self, query, int k=10, int ef=64, filter=None, strategy="auto"):
         """The k nearest labels of one query (dim,), ascending by distance:
-        (labels uint64[k'], distances float32[k']) with k' <= k. `filter` is an
-        optional array of allowed labels: others are traversed, never returned."""
+        (labels uint64[k'], distances float32[k']) with k' <= k.
+
+        filter: None, an IdFilter of this graph (id_filter()) or an array of
+        allowed labels: only those are returned, and exactly min(k, allowed
+        live records) of them (F2). strategy: how a filtered search runs:
+        'auto' (by the allowed fraction), 'exact', 'graph' or 'acorn'."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if ef < 1:
             raise ValueError(f"ef must be >= 1, got {ef}")
+        cdef int strat = STRATEGY_AUTO if strategy == "auto" else _strategy_code(strategy)
         cdef cnp.ndarray q
         if (type(query) is np.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>query) == cnp.NPY_FLOAT32
                 and cnp.PyArray_NDIM(<cnp.ndarray>query) == 1
@@ -516,15 +559,17 @@ cdef class HnswGraph:
         else:
             q = _as_vectors(query, self.g.dim, 1, "query")
         cdef Filter filt
-        cdef cnp.ndarray fl
-        filt.allowed = NULL
+        cdef IdFilter idf = None
+        filt.bits = NULL
+        filt.ids = NULL
         filt.n = 0
         if filter is not None:
-            fl = self._filter(filter)
-            filt.n = cnp.PyArray_DIM(fl, 0)
-            if filt.n == 0:
+            idf = self._as_filter(filter)
+            if idf.n == 0:
                 return np.empty(0, np.uint64), np.empty(0, np.float32)
-            filt.allowed = <const uint64_t *>cnp.PyArray_DATA(fl)
+            filt.bits = idf.bits
+            filt.ids = idf.ids
+            filt.n = idf.n
         cdef size_t kk = k
         if kk > self.g.count:
             kk = self.g.count if self.g.count > 0 else 1
@@ -543,7 +588,7 @@ cdef class HnswGraph:
             if c == NULL:
                 n = ERR_NOMEM
             else:
-                n = knn(&self.g, c, qp, kk, ef, &filt, olp, odp)
+                n = knn(&self.g, c, qp, kk, ef, &filt, strat, olp, odp)
                 self.ctx_put(c)  # (G4)
             pthread_rwlock_unlock(&self.rw)
         if n < 0:
@@ -552,13 +597,14 @@ cdef class HnswGraph:
             return out_l, out_d
         return out_l[:n], out_d[:n]
 
-    def search_neighbors(self, query, int k=10, int ef=64, filter=None):
+    def search_neighbors(self, query, int k=10, int ef=64, filter=None, strategy="auto"):
         """search() as a list of Neighbor(id, distance), nearest first."""
         cdef cnp.ndarray labels, dists
-        labels, dists = self.search(query, k, ef, filter)
+        labels, dists = self.search(query, k, ef, filter, strategy)
         return _neighbors_of(labels, dists, cnp.PyArray_DIM(labels, 0))
 
-    def search_batch(self, queries, int k=10, int ef=64, int threads=1, filter=None):
+    def search_batch(self, queries, int k=10, int ef=64, int threads=1, filter=None,
+                     strategy="auto"):
         """search() for each row of queries (nq, dim) over `threads` threads with
         the GIL released: (labels uint64[nq, k], distances float32[nq, k]), rows
         padded with label 2**64-1 and distance inf when fewer than k are found."""
@@ -568,18 +614,18 @@ cdef class HnswGraph:
             raise ValueError(f"ef must be >= 1, got {ef}")
         if threads < 1:
             raise ValueError("threads must be >= 1")
+        cdef int strat = _strategy_code(strategy)
         qs = _as_vectors(queries, self.g.dim, 2, "queries")
-        fl = self._filter(filter)
+        cdef IdFilter idf = self._as_filter(filter)
         cdef Py_ssize_t nq = qs.shape[0]
         out_l = np.full((nq, k), LABEL_NONE, dtype=np.uint64)  # padding (G3)
         out_d = np.full((nq, k), np.inf, dtype=np.float32)
-        if nq == 0 or (fl is not None and fl.shape[0] == 0):
+        if nq == 0 or (idf is not None and idf.n == 0):
             return out_l, out_d
         cdef _Job job = _Job.__new__(_Job)
         cdef const float[:, ::1] Q = qs
         cdef uint64_t[:, ::1] OL = out_l
         cdef float[:, ::1] OD = out_d
-        cdef const uint64_t[::1] F
         job.next = 0
         job.n = nq
         job.error = 0
@@ -588,12 +634,14 @@ cdef class HnswGraph:
         job.ef = ef
         job.out_labels = &OL[0, 0]
         job.out_dists = &OD[0, 0]
-        job.filt.allowed = NULL
+        job.strategy = strat
+        job.filt.bits = NULL
+        job.filt.ids = NULL
         job.filt.n = 0
-        if fl is not None:
-            F = fl
-            job.filt.allowed = &F[0]
-            job.filt.n = F.shape[0]
+        if idf is not None:
+            job.filt.bits = idf.bits
+            job.filt.ids = idf.ids
+            job.filt.n = idf.n
         if threads > nq:
             threads = <int>nq
         if threads == 1:
@@ -624,7 +672,8 @@ cdef class HnswGraph:
                     if i >= job.n:
                         break
                     r = knn(&self.g, c, job.queries + i * dim, job.k, job.ef, &job.filt,
-                            job.out_labels + i * job.k, job.out_dists + i * job.k)
+                            job.strategy, job.out_labels + i * job.k,
+                            job.out_dists + i * job.k)
                     if r < 0:
                         job.error = <int>r
                         break

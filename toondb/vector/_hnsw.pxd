@@ -121,12 +121,16 @@ cdef struct Ctx:
     hnsw_pair *sel2
     uint32_t *ids
     uint32_t *ids2
+    uint32_t *hop2      # ACORN's two-hop expansion: (m0 + 1) * (m0 + 1) ids
     float *qbuf
     Ctx *next
 
 
+# A filtered query's allowed records (_filter.pxi, F1): bit i of `bits` is set
+# exactly when internal id i is allowed; `ids` lists them ascending, `n` of them.
 cdef struct Filter:
-    const uint64_t *allowed
+    const uint64_t *bits
+    const uint32_t *ids
     size_t n
 
 

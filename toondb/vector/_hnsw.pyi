@@ -9,6 +9,7 @@ import numpy.typing as npt
 from toondb.errors import HnswCorruptionError as HnswCorruptionError
 
 Metric = Literal["l2", "ip", "cosine"]
+Strategy = Literal["auto", "exact", "graph", "acorn"]
 Region = Any | tuple[int, int]  # a buffer object, or (address, nbytes)
 
 class Neighbor:
@@ -20,6 +21,14 @@ class Neighbor:
     def __iter__(self) -> Iterator[int | float]: ...
     def __len__(self) -> int: ...
     def __getitem__(self, i: int) -> int | float: ...
+
+class IdFilter:
+    @property
+    def size(self) -> int: ...
+    def __len__(self) -> int: ...
+    def internal_ids(self) -> npt.NDArray[np.uint32]: ...
+
+Filter = IdFilter | npt.ArrayLike | None
 
 def neighbors(labels: npt.ArrayLike, dists: npt.ArrayLike) -> list[Neighbor]: ...
 def simd_level() -> Literal["avx512", "avx2", "generic"]: ...
@@ -63,11 +72,25 @@ class HnswGraph:
         threads: int = 1,
         progress: Callable[[int], Any] | None = None,
     ) -> None: ...
+    def id_filter(
+        self, labels: npt.ArrayLike | None = None, *, ids: npt.ArrayLike | None = None
+    ) -> IdFilter: ...
+    def filter_strategy(self, filter: Filter, ef: int = 64) -> Strategy: ...
     def search(
-        self, query: npt.ArrayLike, k: int = 10, ef: int = 64, filter: npt.ArrayLike | None = None
+        self,
+        query: npt.ArrayLike,
+        k: int = 10,
+        ef: int = 64,
+        filter: Filter = None,
+        strategy: Strategy = "auto",
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
     def search_neighbors(
-        self, query: npt.ArrayLike, k: int = 10, ef: int = 64, filter: npt.ArrayLike | None = None
+        self,
+        query: npt.ArrayLike,
+        k: int = 10,
+        ef: int = 64,
+        filter: Filter = None,
+        strategy: Strategy = "auto",
     ) -> list[Neighbor]: ...
     def search_batch(
         self,
@@ -75,7 +98,8 @@ class HnswGraph:
         k: int = 10,
         ef: int = 64,
         threads: int = 1,
-        filter: npt.ArrayLike | None = None,
+        filter: Filter = None,
+        strategy: Strategy = "auto",
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
     def mark_deleted(self, labels: npt.ArrayLike) -> None: ...
     def is_deleted(self, label: int) -> bool: ...

@@ -8,6 +8,8 @@ One extension module, built from include files; read them in this order:
                    status codes, record addressing, the label -> id hash (L1-L10)
     _search.pxi    distance kernels, per-thread scratch (visited tags, heaps), the
                    search of one layer, the greedy descent, the k-NN query (S1-S5)
+    _filter.pxi    filtered k-NN: IdFilter, the exact scan, ACORN-1's traversal
+                   and the choice between them by selectivity (F1-F2)
     _build.pxi     neighbour selection, insertion, growth and the parallel build
                    behind HnswGraph.add() (B1-B7)
     _regions.pxi   views over stored regions (HnswGraph.view) with lazily
@@ -39,7 +41,7 @@ from toondb.errors import HnswCorruptionError
 
 cnp.import_array()
 
-__all__ = ["HnswGraph", "HnswCorruptionError", "Neighbor", "neighbors", "simd_level"]
+__all__ = ["HnswGraph", "HnswCorruptionError", "IdFilter", "Neighbor", "neighbors", "simd_level"]
 
 
 # C helpers (_hnsw_kernels.h) and the storage engine's CRC-32C (chunk checksums)
@@ -87,6 +89,7 @@ tdb_crc_init()
 
 include "_layout.pxi"
 include "_search.pxi"
+include "_filter.pxi"
 include "_build.pxi"
 include "_regions.pxi"
 include "_graph.pxi"

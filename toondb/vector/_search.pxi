@@ -48,11 +48,10 @@ def _distance(a, b, metric, level=None):
 
 
 cdef inline bint accepted(const Graph *g, uint32_t i, const Filter *f, bint has_del) noexcept nogil:
-    cdef char *r = rec_at(g, i)
-    if has_del and ((<uint32_t *>r)[0] & HNSW_DELETED_BIT):
+    if f != NULL and f.bits != NULL:  # live allowed records only (F1): no record read
+        return (f.bits[i >> 6] >> (i & 63)) & 1
+    if has_del and ((<uint32_t *>rec_at(g, i))[0] & HNSW_DELETED_BIT):
         return False
-    if f != NULL and f.allowed != NULL:
-        return hnsw_sorted_contains(f.allowed, f.n, hnsw_load_u64(r + g.label_off))
     return True
 
 
@@ -73,9 +72,11 @@ cdef Ctx *ctx_new(const Graph *g) noexcept nogil:
     c.sel2 = <hnsw_pair *>malloc((g.m0 + 1) * sizeof(hnsw_pair))
     c.ids = <uint32_t *>malloc((g.m0 + 1) * sizeof(uint32_t))
     c.ids2 = <uint32_t *>malloc((g.m0 + 1) * sizeof(uint32_t))
+    c.hop2 = <uint32_t *>malloc((g.m0 + 1) * (g.m0 + 1) * sizeof(uint32_t))
     c.qbuf = <float *>hnsw_aligned_calloc(g.dim * sizeof(float))
     if (c.visited == NULL or c.sorted == NULL or c.sel == NULL or c.tmp == NULL
-            or c.sel2 == NULL or c.ids == NULL or c.ids2 == NULL or c.qbuf == NULL
+            or c.sel2 == NULL or c.ids == NULL or c.ids2 == NULL or c.hop2 == NULL
+            or c.qbuf == NULL
             or hnsw_heap_reserve(&c.top, big + 1) or hnsw_heap_reserve(&c.cand, 4 * big + 64)):
         ctx_free(c)
         return NULL
@@ -91,6 +92,7 @@ cdef void ctx_free(Ctx *c) noexcept nogil:
     free(c.sel2)
     free(c.ids)
     free(c.ids2)
+    free(c.hop2)
     free(c.qbuf)
     hnsw_heap_free(&c.top)
     hnsw_heap_free(&c.cand)
@@ -119,7 +121,7 @@ cdef int search_layer(const Graph *g, Ctx *c, const float *q, uint32_t ep, int l
     cdef size_t vbytes = dim * sizeof(float)
     cdef uint32_t count = <uint32_t>g.count
     cdef uint32_t maxm = g.m0 if level == 0 else g.m
-    cdef bint filtering = build or has_del or (f != NULL and f.allowed != NULL)
+    cdef bint filtering = build or has_del or (f != NULL and f.bits != NULL)
     cdef bint lock = build
     cdef float d, lb
     cdef uint32_t cur, cnt, j, m, nid
@@ -237,15 +239,14 @@ cdef int descend(const Graph *g, const float *q, uint32_t *ep_io, int top, int s
 # ---------------------------------------------------------------------------
 # Query (searchKnn): greedy descent, then ef-search on level 0. Results, at
 # most k, ascending, into out_labels / out_dists; returns their number or an
-# error code (< 0).
+# error code (< 0). With a filter (f.bits set) the strategy is knn_filtered's
+# (_filter.pxi).
 
 cdef Py_ssize_t knn(const Graph *g, Ctx *c, const float *query, size_t k, size_t ef,
-                    const Filter *f, uint64_t *out_labels, float *out_dists) noexcept nogil:
+                    const Filter *f, int strategy, uint64_t *out_labels,
+                    float *out_dists) noexcept nogil:
     cdef const float *q = query
-    cdef size_t i, n
-    cdef double s
-    cdef uint32_t ep
-    cdef int rc
+    cdef size_t i
     for i in range(g.dim):  # (L9)
         if not isfinite(query[i]):
             return ERR_NONFINITE
@@ -254,17 +255,37 @@ cdef Py_ssize_t knn(const Graph *g, Ctx *c, const float *query, size_t k, size_t
     if g.metric == 2:
         hnsw_normalize(query, c.qbuf, g.dim)
         q = c.qbuf
-    ep = g.entry
+    if ef < k:
+        ef = k
+    if f != NULL and f.bits != NULL:
+        return knn_filtered(g, c, q, k, ef, f, strategy, out_labels, out_dists)
+    cdef int rc = graph_search(g, c, q, ef, NULL, False)
+    if rc != OK:
+        return rc
+    return drain(g, c, k, out_labels, out_dists)
+
+
+# The descent and the level-0 search of a query (already normalized for
+# cosine); leaves the accepted records in c.top. acorn: ACORN-1's level-0
+# search (_filter.pxi) instead of Algorithm 2.
+cdef int graph_search(const Graph *g, Ctx *c, const float *q, size_t ef, const Filter *f,
+                      bint acorn) noexcept nogil:
+    cdef uint32_t ep = g.entry
+    cdef int rc
     if ensure_chunk(g, ep) != OK:  # (S4)
         return ERR_CHECKSUM
     rc = descend(g, q, &ep, g.max_level, 0, False)
     if rc != OK:
         return rc
-    if ef < k:
-        ef = k
-    rc = search_layer(g, c, q, ep, 0, ef, f, g.deleted > 0, False)
-    if rc != OK:
-        return rc
+    if acorn:
+        return search_layer_acorn(g, c, q, ep, ef, f)
+    return search_layer(g, c, q, ep, 0, ef, f, g.deleted > 0, False)
+
+
+# The k nearest of c.top, ascending, into the outputs (c.top is left empty).
+cdef Py_ssize_t drain(const Graph *g, Ctx *c, size_t k, uint64_t *out_labels,
+                      float *out_dists) noexcept nogil:
+    cdef size_t i, n
     while c.top.n > k:
         hnsw_max_pop(&c.top)
     n = c.top.n
@@ -286,5 +307,6 @@ cdef class _Job:
     cdef const float *queries
     cdef size_t k, ef
     cdef Filter filt
+    cdef int strategy
     cdef uint64_t *out_labels
     cdef float *out_dists

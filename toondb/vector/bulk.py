@@ -25,14 +25,25 @@ file grows to about old + new; ``toondb compact FILE`` shrinks it.
 
 For repeated queries open the index once: ``open_index(path)`` maps it
 (milliseconds, whatever its size) and returns a ``VectorIndex``; the searches
-then read the graph through the mapping.
+then read the graph through the mapping. ``bulk_query_index(path, ...)`` does
+that for you: it keeps the indexes it opened in a small cache (the last
+``QUERY_CACHE_SIZE`` files), keyed by the file's path, inode, modification time
+and size, so the guide's one-call-per-query loop searches a mapped index. A file
+replaced or written since (a rebuild, another process's add) has another key and
+is opened afresh; ``bulk_build_index`` drops the entry of the file it writes;
+``clear_query_cache()`` closes them all. A cached handle holds a read snapshot of
+its file (as an open ``open_index`` does): a writer of the same file cannot
+reuse the pages it replaces until the next query (or the clear) lets go of them.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Union
@@ -41,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 from toondb.config import validate
-from toondb.errors import ToonDBError, VectorIndexError
+from toondb.errors import ClosedError, ToonDBError, VectorIndexError
 from toondb.storage.env import DATA_FILE, StorageEnvironment
 from toondb.vector._hnsw import HnswGraph
 from toondb.vector.api import names as index_names
@@ -61,6 +72,7 @@ __all__ = [
     "bulk_query_index",
     "bulk_info",
     "open_index",
+    "clear_query_cache",
     "BuildStats",
     "IndexInfo",
     "Neighbor",
@@ -275,6 +287,7 @@ def bulk_build_index(
         raise TypeError("seed must be an integer")
     nthreads = _threads(threads)
     _check_output(out)
+    _forget(out)  # a cached handle would hold the old index's snapshot
 
     bar = _Bar(progress, n)
     try:
@@ -377,11 +390,79 @@ def bulk_query_index(
     one such list per row, searched in parallel (`threads`, default every core).
     as_arrays=True returns ``(ids int64, distances float32)`` instead (a batch: (n, k),
     padded with -1 / inf), which is faster for large batches. k larger than the index
-    returns what there is."""
+    returns what there is. A path's index is opened once and kept in a small cache
+    (the module's docstring), so a query per call is as fast as on an opened index."""
     if isinstance(index, VectorIndex):
         return _query(index, query, k, ef_search, filter, threads, as_arrays)
-    with open_index(_path(index, "index")) as idx:
+    idx = _cached(_path(index, "index"))
+    try:
         return _query(idx, query, k, ef_search, filter, threads, as_arrays)
+    except ClosedError:  # closed by clear_query_cache() in another thread meanwhile
+        with open_index(_path(index, "index")) as idx:
+            return _query(idx, query, k, ef_search, filter, threads, as_arrays)
+
+
+# ---------------------------------------------------------------------------------------
+# the per-call query cache
+# ---------------------------------------------------------------------------------------
+
+QUERY_CACHE_SIZE = 8
+_cache: OrderedDict[str, tuple[tuple[int, ...], VectorIndex]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _stamp(path: str) -> tuple[int, ...]:
+    """What must not change for a cached handle to serve path: the process (a forked
+    child opens its own), the page file's inode, modification time and size."""
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        st = os.stat(os.path.join(path, DATA_FILE))
+    return (os.getpid(), st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size)
+
+
+def _cached(path: str) -> VectorIndex:
+    key = os.path.abspath(path)
+    stamp = _stamp(path)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            _cache.move_to_end(key)
+            return hit[1]
+    idx = open_index(path)
+    stale: list[tuple[tuple[int, ...], VectorIndex]] = []
+    with _cache_lock:
+        old = _cache.pop(key, None)
+        if old is not None:
+            stale.append(old)
+        _cache[key] = (stamp, idx)
+        while len(_cache) > QUERY_CACHE_SIZE:
+            stale.append(_cache.popitem(last=False)[1])
+    _close_all(stale)
+    return idx
+
+
+def _close_all(hits: list[tuple[tuple[int, ...], VectorIndex]]) -> None:
+    # a handle inherited from the parent process is dropped, not closed (the engine
+    # marked its database forked; the parent still uses it)
+    pid = os.getpid()
+    for stamp, idx in hits:
+        if stamp[0] == pid:
+            idx.close()  # type: ignore[attr-defined]
+
+
+def _forget(path: str) -> None:
+    """Close the cached handle of path, if any (before the file is rewritten)."""
+    with _cache_lock:
+        hit = _cache.pop(os.path.abspath(path), None)
+    _close_all([hit] if hit is not None else [])
+
+
+def clear_query_cache() -> None:
+    """Close every index ``bulk_query_index`` keeps open (in this process)."""
+    with _cache_lock:
+        hits = list(_cache.values())
+        _cache.clear()
+    _close_all(hits)
 
 
 def _query(

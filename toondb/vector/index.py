@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from toondb.errors import ReadOnlyError, TransactionClosedError, VectorIndexError
 from toondb.vector import store
-from toondb.vector._hnsw import HnswGraph, Neighbor, neighbors
+from toondb.vector._hnsw import HnswGraph, IdFilter, Neighbor, neighbors
 from toondb.vector.checks import (
     MAX_ID,
     METRICS,
@@ -138,6 +138,15 @@ def _stamp_reader(db: Any) -> Callable[[], Any]:
     """A function returning the database's commit stamp: the newest committed
     transaction id, which any commit in any process changes."""
     return db._commit_stamp
+
+
+def _id_filter(s: _State, filter: Filter) -> IdFilter | None:
+    """The kernel's filter of the live records whose ids are in `filter` (an id
+    collection), mapped through the state's id table (no label hash is built)."""
+    if filter is None:
+        return None
+    lids = s.find(as_ids(filter, "filter"))
+    return s.graph.id_filter(ids=lids[lids >= 0])  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,16 +283,20 @@ class VectorIndex:
         filter: Filter = None,
         *,
         threads: int | None = None,
+        strategy: str = "auto",
     ) -> list[Neighbor] | list[list[Neighbor]]:
         """The k nearest vectors to query, nearest first, as ``Neighbor(id, distance)``.
 
         query: one vector (dimension,) gives one list; a batch (n, dimension) gives one
         list per row, searched in parallel over `threads` (default: every core).
         ef_search: the candidate list size (>= k is used): higher is more accurate
-        and slower. filter: an id collection (only those ids are returned; the search
-        still finds k when k of them exist), or a predicate ``callable(id) -> bool``
-        (the search over-fetches and grows until k pass or the index is exhausted).
-        Fewer than k come back when the index (or the filter) holds fewer."""
+        and slower. filter: an id collection (only those ids are returned, exactly
+        min(k, how many of them are in the index)), or a predicate ``callable(id) ->
+        bool`` (the search over-fetches and grows until k pass or the index is
+        exhausted). Fewer than k come back when the index (or the filter) holds fewer.
+        strategy: how a search with an id collection runs: "auto" chooses by the
+        fraction of the index it allows (docs/vector.md, "Filtered search"); "exact",
+        "graph" or "acorn" force one."""
         if (
             filter is None
             and type(query) is np.ndarray
@@ -300,11 +313,11 @@ class VectorIndex:
         q = np.asarray(query) if not isinstance(query, np.ndarray) else query
         if q.ndim == 1:
             q = as_vectors(q, self.dimension, "query", 1)
-            return self._search_one(q, k, ef_search, filter)
+            return self._search_one(q, k, ef_search, filter, strategy)
         qs = as_vectors(q, self.dimension, "queries", 2)
         if callable(filter) and not isinstance(filter, np.ndarray):
             return [self._search_one(row, k, ef_search, filter) for row in qs]
-        labels, dists = self._search_batch(qs, k, ef_search, filter, threads)
+        labels, dists = self._search_batch(qs, k, ef_search, filter, threads, strategy)
         return [neighbors(lr, dr) for lr, dr in zip(labels, dists)]
 
     def search_arrays(
@@ -314,6 +327,7 @@ class VectorIndex:
         ef_search: int = 64,
         filter: Filter = None,
         threads: int | None = None,
+        strategy: str = "auto",
     ) -> tuple[np.ndarray, np.ndarray]:
         """search() returning NumPy arrays, for speed: ``(ids int64, distances float32)``.
         A batch (n, dimension) gives (n, k) arrays, rows padded with id -1 and distance
@@ -329,10 +343,9 @@ class VectorIndex:
                     np.array([r.id for r in res], np.int64),
                     np.array([r.distance for r in res], np.float32),
                 )
-            allowed = None if filter is None else as_ids(filter, "filter")
             s = self._acquire()
             try:
-                labels, dists = s.graph.search(q, k, ef_search, allowed)
+                labels, dists = s.graph.search(q, k, ef_search, _id_filter(s, filter), strategy)
             finally:
                 self._release()
             return labels.view(np.int64), dists
@@ -345,26 +358,36 @@ class VectorIndex:
                 ids[r, : len(res)] = [x.id for x in res]
                 dists[r, : len(res)] = [x.distance for x in res]
             return ids, dists
-        labels, dists = self._search_batch(qs, k, ef_search, filter, threads)
+        labels, dists = self._search_batch(qs, k, ef_search, filter, threads, strategy)
         return labels.view(np.int64), dists
 
     def _search_batch(
-        self, qs: np.ndarray, k: int, ef: int, filter: Filter, threads: int | None
+        self,
+        qs: np.ndarray,
+        k: int,
+        ef: int,
+        filter: Filter,
+        threads: int | None,
+        strategy: str = "auto",
     ) -> tuple[np.ndarray, np.ndarray]:
-        allowed = None if filter is None else as_ids(filter, "filter")
         t = _threads(threads)
         s = self._acquire()
         try:
-            return s.graph.search_batch(qs, k, ef, threads=t, filter=allowed)  # type: ignore[no-any-return]
+            return s.graph.search_batch(  # type: ignore[no-any-return]
+                qs, k, ef, threads=t, filter=_id_filter(s, filter), strategy=strategy
+            )
         finally:
             self._release()
 
-    def _search_one(self, q: np.ndarray, k: int, ef: int, filter: Filter) -> list[Neighbor]:
+    def _search_one(
+        self, q: np.ndarray, k: int, ef: int, filter: Filter, strategy: str = "auto"
+    ) -> list[Neighbor]:
         if filter is None or not callable(filter) or isinstance(filter, np.ndarray):
-            allowed = None if filter is None else as_ids(filter, "filter")
             s = self._acquire()
             try:
-                return s.graph.search_neighbors(q, k, ef, allowed)  # type: ignore[no-any-return]
+                return s.graph.search_neighbors(  # type: ignore[no-any-return]
+                    q, k, ef, _id_filter(s, filter), strategy
+                )
             finally:
                 self._release()
         # a predicate: over-fetch, keep those that pass, grow until k pass or no more

@@ -18,6 +18,9 @@ Rules (docs/sql.md has the long form):
    (``SORT``), with a bounded heap for ORDER BY ... LIMIT.
 5. Every conjunct is evaluated on every row an access path returns (a probe only
    narrows what is read), so a probe may over-approximate but never misses a row.
+6. ORDER BY vec_distance_<metric>(t.col, ?) LIMIT k, with t first in FROM and an
+   HNSW index of that metric on t.col, reads t through the index, nearest first
+   (knn.py); otherwise the rows are sorted (rule 4).
 
 Where each part is::
 
@@ -28,6 +31,7 @@ Where each part is::
                     each table joins (rules 1 and 3)
     access.py       how one table is read: rowid and index probes and ranges,
                     scans in a requested order (rules 2, 4, 5)
+    knn.py          nearest first through an HNSW index, filtered (rule 6)
     compound.py     UNION / INTERSECT / EXCEPT, and VALUES
     ctes.py         WITH names (recursive ones too) and views
     common.py       SelectPlan (what planning produces), conjunct helpers, LIMIT

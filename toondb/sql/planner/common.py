@@ -219,6 +219,18 @@ def limit_fns(
     return lf, of
 
 
+def limit_count(lf: Fn | None, of: Fn | None) -> int | None:
+    """LIMIT + OFFSET: how many rows apply_limit reads at most (None: all)."""
+    if lf is None:
+        return None
+    v = lf(())
+    n = T.cast(v, "INTEGER") if v is not None else -1
+    if n < 0:
+        return None
+    off = max(T.cast(of(()), "INTEGER") or 0, 0) if of is not None else 0
+    return n + off
+
+
 def apply_limit(rows: Iterator[Any], lf: Fn | None, of: Fn | None) -> Iterator[Any]:
     """rows with OFFSET and LIMIT applied (a negative LIMIT: none)."""
     if lf is None and of is None:

@@ -40,6 +40,7 @@ from toondb.sql.planner.common import (
     table_defaults,
 )
 from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
+from toondb.sql.planner.knn import KnnRequest, knn_access
 
 
 class Step:
@@ -116,9 +117,11 @@ def plan_from(
     core: ast.SelectCore,
     parent: Scope | None,
     order: tuple[ast.Expr, bool] | None = None,
-) -> tuple[Scope, Callable[[], Iterator[tuple[Any, ...]]], list[str], bool]:
+    knn: KnnRequest | None = None,
+) -> tuple[Scope, Callable[[], Iterator[tuple[Any, ...]]], list[str], bool | str]:
     """Scope, a row generator with WHERE applied, EXPLAIN lines, and whether
-    the rows come out in the requested order."""
+    the rows come out in the requested order ("knn": nearest first, through an
+    HNSW index, for the k-NN request knn; planner/knn.py)."""
     sources, items = resolve_from(planner, core, parent)
     scope = Scope(sources, parent)
     ec = planner.ec
@@ -176,7 +179,7 @@ def plan_from(
         steps[at].filters.append(c)
 
     lines: list[str] = []
-    in_order = False
+    in_order: bool | str = False
     gen: Callable[[], Iterator[tuple[Any, ...]]] | None = None
     for k, step in enumerate(steps):
         src = step.source
@@ -187,7 +190,14 @@ def plan_from(
         # (WHERE applies after the NULL rows are added), an inner step's conjuncts
         conds = step.on if left else step.filters
         access: Access
-        if isinstance(payload, TableInfo):
+        knn_scan = None
+        if k == 0 and knn is not None and isinstance(payload, TableInfo) and not left:
+            knn_scan = knn_access(planner, scope, conds, knn)
+        if knn_scan is not None:
+            access = knn_scan
+            dep = False
+            in_order = "knn"
+        elif isinstance(payload, TableInfo):
             order_req = None
             if k == 0 and len(steps) == 1 and order is not None:
                 order_req = order_column(order, scope)
@@ -206,6 +216,8 @@ def plan_from(
         remaining = [c for c in conds if not any(c is u for u in consumed)]
         # conjuncts on this table alone are checked while reading it
         own = [c for c in remaining if refs(c, scope) == {k}]
+        if knn_scan is not None:
+            own = []  # KnnScan tests them itself
         if (
             own
             and isinstance(payload, TableInfo)
@@ -233,6 +245,8 @@ def plan_from(
             ]
             if shown:
                 lines.append("  FILTER " + " AND ".join(shown))
+            if knn_scan is not None:
+                lines.extend(knn_scan.strategy_lines())
             continue
         null_row = (None,) * src.width
         cond_exprs = remaining

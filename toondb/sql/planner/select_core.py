@@ -4,6 +4,7 @@ aggregates, HAVING, DISTINCT, ORDER BY (planner rule 4), LIMIT and OFFSET."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Callable
 
@@ -18,10 +19,12 @@ from toondb.sql.planner.common import (
     PlannerContext,
     SelectPlan,
     apply_limit,
+    limit_count,
     limit_fns,
     sql_text,
 )
 from toondb.sql.planner.joins import plan_from
+from toondb.sql.planner.knn import knn_request
 
 
 def plan_select_core(
@@ -38,7 +41,19 @@ def plan_select_core(
     order_hint = None
     if len(order_by) == 1 and order_by[0].nulls_first in (None, not order_by[0].desc):
         order_hint = (order_by[0].expr, order_by[0].desc)
-    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint)
+    # ORDER BY vec_distance_*(col, ?) LIMIT k: nearest first through an HNSW index
+    knn = knn_request(
+        core,
+        order_by,
+        limit,
+        offset,
+        bool(core.group_by)
+        or core.having is not None
+        or any(contains_aggregate(rc.expr) for rc in core.columns)
+        or any(contains_aggregate(o.expr) for o in order_by),
+    )
+    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn)
+    knn_order = in_order == "knn"
     columns = expand_columns(core, scope)
     names = [column_name(rc) for rc in columns]
     aggregated = (
@@ -89,7 +104,9 @@ def plan_select_core(
         if having is not None:
             lines.append(f"  HAVING {sql_text(core.having)}")
     need_sort = bool(order_terms) and not (in_order and agg is None and not distinct)
-    if order_terms:
+    if knn_order:
+        lines.append("ORDER BY (the index's order; the first LIMIT + OFFSET rows sorted)")
+    elif order_terms:
         lines.append(
             "ORDER BY (scan order)"
             if not need_sort
@@ -127,6 +144,13 @@ def plan_select_core(
 
     def run() -> Iterator[tuple[Any, ...]]:
         rows: Any = source()
+        if knn_order:
+            # nearest first, approximately: the first LIMIT + OFFSET rows, sorted by
+            # the ORDER BY values themselves (ties keep the index's order)
+            n = limit_count(lf, of)
+            items = [(r, project(r)) for r in (rows if n is None else islice(rows, n))]
+            items = sort_rows(items, sort_terms)
+            return apply_limit((p for _, p in items), lf, of)
         if agg_run is not None:
             rows = agg_run(rows)
             if having is not None:
