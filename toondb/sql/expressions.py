@@ -23,6 +23,7 @@ from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
 from toondb.sql.catalog import ROWID_NAMES
+from toondb.sql.window import WINDOW_ONLY
 
 Fn = Callable[[Any], Any]
 
@@ -62,6 +63,7 @@ class Source:
 class Scope:
     def __init__(self, sources: list[Source], parent: Scope | None = None) -> None:
         self.sources = sources
+        self.written = sources  # in the order of the FROM clause (for SELECT *)
         self.parent = parent
         self.cell: list[Any] = [None]  # the current row, for correlated subqueries
         self.width = sum(s.width for s in sources)
@@ -157,6 +159,9 @@ class AggMap:
 
 
 def contains_aggregate(node: Any) -> bool:
+    if isinstance(node, ast.WindowFunc):  # an aggregate OVER a window is not one
+        f = node.func
+        return contains_aggregate(f.args) or contains_aggregate(f.filter)
     if isinstance(node, ast.Func):
         if F.is_aggregate_call(node.name, len(node.args), node.star):
             return True
@@ -235,6 +240,9 @@ class ExprCompiler:
     def __init__(self, params: list[Any], planner: Any) -> None:
         self.P = params
         self.planner = planner
+        # the window calls of the SELECT core being compiled -> their (negative)
+        # slot in its rows (planner/windows.py); set per core by select_core
+        self.window_slots: dict[ast.WindowFunc, int] = {}
 
     # ---------------------------------------------------------- affinity
 
@@ -280,6 +288,12 @@ class ExprCompiler:
         cond: bool = False,
         agg: AggMap | None = None,
     ) -> Fn:
+        if type(node) is ast.WindowFunc:
+            wslot = self.window_slots.get(node)
+            if wslot is None:
+                raise SQLError(f"misuse of window function {node.func.name.lower()}()")
+            f = itemgetter(wslot)
+            return self._cond(f) if cond else f
         if agg is not None:
             slot = agg.slot_of(node)
             if slot is not None:
@@ -476,6 +490,10 @@ class ExprCompiler:
         nargs = len(node.args)
         if F.is_aggregate_call(name, nargs, node.star):
             raise SQLError(f"misuse of aggregate function {name}()")
+        if name in WINDOW_ONLY:
+            raise SQLError(f"misuse of window function {name.lower()}()")
+        if node.filter is not None:
+            raise SQLError("FILTER may not be used with non-aggregate functions")
         spec = F.SCALARS.get(name)
         if spec is None:
             raise SQLError(f"no such function: {name}")
