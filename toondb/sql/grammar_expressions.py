@@ -157,17 +157,103 @@ def _column(t: pp.ParseResults) -> ast.Column:
 column_ref.set_parse_action(_column)
 
 func_args = pp.Literal("*").set_parse_action(lambda: "*") | pp.Optional(
-    K("DISTINCT")("distinct")
+    K("DISTINCT")("distinct") | K("ALL").suppress()
 ) + pp.Optional(pp.Group(pp.DelimitedList(expr))("args"))
-func_call = (ident("fname") + LPAR + func_args + RPAR).set_name("function call")
+
+# ---- window functions: OVER (...), FILTER (WHERE ...); WINDOW clauses reuse window_defn
+window_order_term = (
+    expr
+    + pp.Optional(K("ASC") | K("DESC"))("dir")
+    + pp.Optional(K("NULLS").suppress() + (K("FIRST") | K("LAST")))("nulls")
+).set_name("ORDER BY term")
 
 
-def _func(t: pp.ParseResults) -> ast.Func:
+def _word(x: Any) -> str:
+    """The text of an optional keyword result (a str, or a ParseResults holding one)."""
+    if isinstance(x, str):
+        return x.upper()
+    return str(x[0]).upper() if len(x) else ""
+
+
+window_order_term.set_parse_action(
+    lambda t: ast.OrderItem(
+        t[0], _word(t.dir) == "DESC", None if not t.nulls else _word(t.nulls) == "FIRST"
+    )
+)
+_frame_bound = (
+    KS("UNBOUNDED PRECEDING").set_parse_action(lambda: [(ast.UNBOUNDED_PRECEDING, None)])
+    | KS("UNBOUNDED FOLLOWING").set_parse_action(lambda: [(ast.UNBOUNDED_FOLLOWING, None)])
+    | KS("CURRENT ROW").set_parse_action(lambda: [(ast.CURRENT_ROW, None)])
+    | (expr + (K("PRECEDING") | K("FOLLOWING"))).set_parse_action(lambda t: [(t[1].upper(), t[0])])
+).set_name("frame bound")
+_exclude = (
+    K("EXCLUDE").suppress() + (KS("NO OTHERS") | KS("CURRENT ROW") | K("GROUP") | K("TIES"))
+).set_parse_action(lambda t: [t[0].upper()])
+frame_spec = (
+    (K("ROWS") | K("RANGE") | K("GROUPS"))("unit")
+    + (
+        (K("BETWEEN").suppress() + _frame_bound + K("AND").suppress() + _frame_bound) | _frame_bound
+    )("bounds")
+    + pp.Optional(_exclude)("exclude")
+).set_name("frame")
+
+
+def _frame(t: pp.ParseResults) -> ast.Frame:
+    bounds = list(t.bounds)
+    start = bounds[0]
+    end = bounds[1] if len(bounds) > 1 else (ast.CURRENT_ROW, None)
+    excl = t.exclude[0] if t.exclude else None
+    return ast.Frame(t.unit.upper(), start, end, None if excl == "NO OTHERS" else excl)
+
+
+frame_spec.set_parse_action(_frame)
+_window_words = r"(?:PARTITION|ORDER|ROWS|RANGE|GROUPS)\b"
+window_defn = (
+    pp.Optional(~pp.FollowedBy(pp.Regex(_window_words, flags=re.IGNORECASE)) + ident)("base")
+    + pp.Optional(
+        K("PARTITION").suppress() + K("BY").suppress() + pp.Group(pp.DelimitedList(expr))
+    )("partition")
+    + pp.Optional(
+        K("ORDER").suppress() + K("BY").suppress() + pp.Group(pp.DelimitedList(window_order_term))
+    )("order")
+    + pp.Optional(frame_spec)("frame")
+).set_name("window definition")
+window_defn.set_parse_action(
+    lambda t: ast.WindowSpec(
+        t.base[0] if t.base else None,
+        list(t.partition[0]) if t.partition else [],
+        list(t.order[0]) if t.order else [],
+        t.frame[0] if t.frame else None,
+    )
+)
+_filter_clause = (K("FILTER").suppress() + LPAR + K("WHERE").suppress() + expr + RPAR).set_name(
+    "FILTER"
+)
+_over_clause = (
+    K("OVER").suppress()
+    + ((LPAR + window_defn + RPAR) | ident.copy().set_parse_action(lambda t: t[0]))
+).set_name("OVER")
+func_call = (
+    ident("fname")
+    + LPAR
+    + func_args
+    + RPAR
+    + pp.Optional(_filter_clause)("filter")
+    + pp.Optional(_over_clause)("over")
+).set_name("function call")
+
+
+def _func(t: pp.ParseResults) -> ast.Expr:
     name = t.fname.upper()
+    flt = t.filter[0] if t.filter else None
     if len(t) > 1 and t[1] == "*":
-        return ast.Func(name, [], star=True)
-    args = list(t.args) if "args" in t else []
-    return ast.Func(name, args, distinct="distinct" in t)
+        f = ast.Func(name, [], star=True, filter=flt)
+    else:
+        args = list(t.args) if "args" in t else []
+        f = ast.Func(name, args, distinct="distinct" in t, filter=flt)
+    if t.over:
+        return ast.WindowFunc(f, t.over[0])
+    return f
 
 
 func_call.set_parse_action(_func)
@@ -238,17 +324,14 @@ primary = (
 unary = pp.Forward().set_name("unary expression")
 
 
-def _binary_only(s: str, loc: int, t: pp.ParseResults) -> None:
-    # toondb compares text byte by byte; a collation it would ignore is refused
-    # rather than giving other rows than SQLite would (a ParseSyntaxException:
-    # named elements around it keep its message)
-    if t[0].upper() != "BINARY":
-        raise pp.ParseSyntaxException(
-            s, loc, f"COLLATE {t[0]} is not supported: toondb compares text as BINARY only"
-        )
+def _known_collation(s: str, loc: int, t: pp.ParseResults) -> None:
+    # SQLite's built-in collations (toondb.sql.collation); another name is
+    # refused (a ParseSyntaxException: named elements around it keep its message)
+    if t[0].upper() not in ("BINARY", "NOCASE", "RTRIM"):
+        raise pp.ParseSyntaxException(s, loc, f"no such collation sequence: {t[0]}")
 
 
-collation_name = any_name.copy().add_parse_action(_binary_only).set_name("collation")
+collation_name = any_name.copy().add_parse_action(_known_collation).set_name("collation")
 collate_suffix = pp.Optional(
     _ahead(r"COLLATE\b") + pp.OneOrMore(K("COLLATE").suppress() + collation_name)
 )
@@ -277,7 +360,7 @@ unary <<= (pp.Regex(r"[-+~]") + unary).set_parse_action(_unary) | (
 # precedence in Python (shunting-yard): one grammar level instead of nine, which
 # makes parsing several times faster than one pyparsing rule per level.
 PRECEDENCE = {
-    "||": 9, "*": 8, "/": 8, "%": 8, "+": 7, "-": 7, "<<": 6, ">>": 6, "&": 6, "|": 6,
+    "||": 9, "->": 9, "->>": 9, "*": 8, "/": 8, "%": 8, "+": 7, "-": 7, "<<": 6, ">>": 6, "&": 6, "|": 6,
     "<": 5, "<=": 5, ">": 5, ">=": 5, "=": 4, "!=": 4, "IS": 4, "ISNOT": 4,
     "AND": 2, "OR": 1,
 }  # fmt: skip
@@ -306,6 +389,9 @@ class _Postfix:
         self.args = args
 
 
+_ARROWS = {"->": "JSON_ARROW", "->>": "JSON_ARROW2"}  # the JSON operators are functions
+
+
 def _fold(tokens: list[Any]) -> ast.Expr:
     out: list[ast.Expr] = []
     ops: list[Any] = []  # _Op or _Not
@@ -317,6 +403,9 @@ def _fold(tokens: list[Any]) -> ast.Expr:
         o = ops.pop()
         if isinstance(o, _Not):
             out.append(ast.Unary("NOT", out.pop()))
+        elif o.op in _ARROWS:
+            right = out.pop()
+            out.append(ast.Func(_ARROWS[o.op], [out.pop(), right]))
         else:
             right = out.pop()
             out.append(ast.Binary(o.op, out.pop(), right))
@@ -376,9 +465,9 @@ def _fold_action(t: pp.ParseResults) -> ast.Expr:
     return _fold(list(t))
 
 
-_sym_op = pp.Regex(r"\|\||<<|>>|<=|>=|<>|!=|==|=|[*/%+\-&|<>]").set_name("operator")
+_sym_op = pp.Regex(r"->>|->|\|\||<<|>>|<=|>=|<>|!=|==|=|[*/%+\-&|<>]").set_name("operator")
 _sym_op.set_parse_action(lambda t: _Op({"==": "=", "<>": "!="}.get(t[0], t[0])))
-_high_op = pp.Regex(r"\|\||<<|>>|<=|>=|(?!<>)[*/%+\-&|<>]").set_name("operator")
+_high_op = pp.Regex(r"->>|->|\|\||<<|>>|<=|>=|(?!<>)[*/%+\-&|<>]").set_name("operator")
 _high_op.set_parse_action(lambda t: _Op(t[0]))
 # an operand of BETWEEN / LIKE: comparisons and tighter only
 high_expr = (

@@ -30,6 +30,7 @@ from toondb.sql.grammar_expressions import (
     sup,
     time_literal,
     type_name,
+    window_defn,
 )
 
 
@@ -60,8 +61,10 @@ result_column = (
 
 table_source = pp.Forward().set_name("table")
 _index_hint = pp.Optional(KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)).suppress()
+# "FROM t WINDOW w AS (...)": WINDOW there starts the clause, it is not an alias
+_not_window = ~(K("WINDOW") + any_name + K("AS") + pp.Literal("("))
 table_name_ref = (
-    ident + pp.Optional(DOT + ident) + pp.Optional(alias)("alias") + _index_hint
+    ident + pp.Optional(DOT + ident) + pp.Optional(_not_window + alias)("alias") + _index_hint
 ).set_name("table name")
 
 
@@ -147,6 +150,12 @@ select_core = (
         "group"
     )
     + pp.Optional(K("HAVING").suppress() + expr)("having")
+    + pp.Optional(
+        K("WINDOW").suppress()
+        + pp.Group(
+            pp.DelimitedList(pp.Group(any_name + K("AS").suppress() + LPAR + window_defn + RPAR))
+        )
+    )("windows")
 ).set_name("SELECT")
 select_core.set_parse_action(
     lambda t: ast.SelectCore(
@@ -156,6 +165,8 @@ select_core.set_parse_action(
         t.where[0] if t.where else None,
         list(t.group[0]) if t.group else [],
         t.having[0] if t.having else None,
+        None,
+        [(w[0], w[1]) for w in t.windows[0]] if t.windows else None,
     )
 )
 compound_op = (
