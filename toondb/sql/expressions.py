@@ -23,6 +23,7 @@ from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
 from toondb.sql.catalog import ROWID_NAMES
+from toondb.sql.collation import collation
 from toondb.sql.window import WINDOW_ONLY
 
 Fn = Callable[[Any], Any]
@@ -122,6 +123,52 @@ class InValues(ast.Expr):
 
     def __init__(self, node: ast.InSelect) -> None:
         self.node = node
+
+
+class CollateKey(ast.Expr):
+    """Internal: expr's value under a collation's key (collation.py), for a
+    comparison, IN or BETWEEN whose collation is not BINARY; its affinity is expr's."""
+
+    __slots__ = ("expr", "collation")
+
+    def __init__(self, expr: ast.Expr, collation: str) -> None:
+        self.expr = expr
+        self.collation = collation
+
+
+def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
+    """The collation an operand brings to a comparison (datatype3 7.1): an
+    explicit COLLATE, else a table column's declared collation, else None."""
+    if isinstance(node, ast.Collate):
+        return node.collation.upper()
+    if isinstance(node, ast.Column) and scope is not None:
+        try:
+            depth, slot, _, src = scope.resolve(node)
+        except SchemaError:
+            return None
+        if src is None or src.table is None:
+            return None
+        i = slot - src.offset
+        if 0 <= i < len(src.table.columns):
+            c = src.table.columns[i].collation
+            return c.upper() if c else None
+    return None
+
+
+def comparison_collation(operands: list[ast.Expr], scope: Scope | None) -> str | None:
+    """The collation of a comparison: the first explicit COLLATE among the
+    operands (left first), else the first column's; None when it is BINARY."""
+    found = None
+    for e in operands:
+        if isinstance(e, ast.Collate):
+            found = e.collation.upper()
+            break
+    if found is None:
+        for e in operands:
+            found = collation_of(e, scope)
+            if found is not None:
+                break
+    return None if found in (None, "BINARY") else found
 
 
 class AggMap:
@@ -254,7 +301,7 @@ class ExprCompiler:
                 return None
         if isinstance(node, ast.Cast):
             return T.affinity_of(node.type_name)
-        if isinstance(node, ast.Collate):
+        if isinstance(node, (ast.Collate, CollateKey)):
             return self.affinity(node.expr, scope)
         if isinstance(node, ast.Subquery):
             core = node.select.cores[0]
@@ -395,6 +442,10 @@ class ExprCompiler:
             return self._arith(node, scope, agg)
         if isinstance(node, ast.Collate):
             return self.sub(node.expr, scope, agg)
+        if isinstance(node, CollateKey):
+            f = self.sub(node.expr, scope, agg)
+            key = collation(node.collation)[0]
+            return lambda r: key(f(r))
         if isinstance(node, ast.Cast):
             f = self.sub(node.expr, scope, agg)
             tn = node.type_name
@@ -641,6 +692,9 @@ class ExprCompiler:
         return T.converter(lc), T.converter(rc)
 
     def _comparison(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
+        coll = comparison_collation([node.left, node.right], scope)
+        if coll is not None:
+            node = ast.Binary(node.op, CollateKey(node.left, coll), CollateKey(node.right, coll))
         op = node.op
         lconv, rconv = self.comparison_converters(node.left, node.right, scope)
         lf = self.sub(node.left, scope, agg)
@@ -859,6 +913,13 @@ class ExprCompiler:
         return like
 
     def _in_list(self, node: ast.InList, scope: Scope | None, agg: AggMap | None) -> Fn:
+        coll = comparison_collation([node.expr], scope)
+        if coll is not None:
+            node = ast.InList(
+                CollateKey(node.expr, coll),
+                [CollateKey(x, coll) for x in node.items],
+                node.negated,
+            )
         f = self.sub(node.expr, scope, agg)
         negated = node.negated
         if not node.items:

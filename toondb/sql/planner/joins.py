@@ -26,7 +26,7 @@ from toondb.sql.executor import (
     hash_join,
     nested_loop,
 )
-from toondb.sql.expressions import ExprCompiler, Scope, Source
+from toondb.sql.expressions import ExprCompiler, Scope, Source, comparison_collation
 from toondb.sql.planner.access import c_filter, choose_access, order_column
 from toondb.sql.planner.common import (
     Fn,
@@ -360,6 +360,8 @@ def hash_keys(
     for c in conjs:
         if not (isinstance(c, ast.Binary) and c.op == "="):
             continue
+        if comparison_collation([c.left, c.right], scope) is not None:
+            continue  # hash keys compare BINARY
         for a, b in ((c.left, c.right), (c.right, c.left)):
             ra, rb = refs(a, scope), refs(b, scope)
             if ra == {k} and rb is not None and rb <= allowed and rb:

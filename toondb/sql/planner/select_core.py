@@ -11,8 +11,15 @@ from typing import Any, Callable
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
+from toondb.sql.collation import collation
 from toondb.sql.executor import sort_rows, top_rows
-from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
+from toondb.sql.expressions import (
+    AggMap,
+    ExprCompiler,
+    Scope,
+    collation_of,
+    contains_aggregate,
+)
 from toondb.sql.functions import AGG_ARITY, AGG_FUNCS
 from toondb.sql.planner.common import (
     Fn,
@@ -199,18 +206,28 @@ def _order_terms(
                 raise SQLError(
                     f"ORDER BY term out of range - should be between 1 and {len(columns)}"
                 )
-            order_terms.append(("out", itemgetter(v - 1), o))
+            order_terms.append(("out", _keyed(itemgetter(v - 1), columns[v - 1].expr, scope), o))
             continue
         if isinstance(e, ast.Column) and e.table is None and e.name.lower() in aliases:
-            order_terms.append(("out", itemgetter(aliases[e.name.lower()]), o))
+            i = aliases[e.name.lower()]
+            order_terms.append(("out", _keyed(itemgetter(i), columns[i].expr, scope), o))
             continue
         # an expression equal to a select-list expression reads the output
         hit = next((i for i, rc in enumerate(columns) if rc.expr == e), None)
         if hit is not None:
-            order_terms.append(("out", itemgetter(hit), o))
+            order_terms.append(("out", _keyed(itemgetter(hit), e, scope), o))
             continue
-        order_terms.append(("src", ec.compile(e, scope, False, agg), o))
+        order_terms.append(("src", _keyed(ec.compile(e, scope, False, agg), e, scope), o))
     return order_terms
+
+
+def _keyed(f: Fn, e: ast.Expr, scope: Scope) -> Fn:
+    """f, its value under e's collation key when that is not BINARY (ORDER BY)."""
+    coll = collation_of(e, scope)
+    if coll is None or coll == "BINARY":
+        return f
+    key = collation(coll)[0]
+    return lambda r: key(f(r))
 
 
 def _mentions_window(columns: list[ast.ResultColumn], order_by: list[ast.OrderItem]) -> bool:

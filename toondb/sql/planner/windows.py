@@ -82,8 +82,8 @@ def check_call(f: ast.Func) -> None:
             raise SQLError(f"wrong number of arguments to function {name.lower()}()")
     elif want is None and not f.star and nargs != 1 and not (name == "COUNT" and nargs == 0):
         raise SQLError(f"wrong number of arguments to function {name.lower()}()")
-    if f.distinct and nargs != 1:
-        raise SQLError("DISTINCT aggregates must have exactly one argument")
+    if f.distinct:
+        raise SQLError("DISTINCT is not supported for window functions")
 
 
 def plan_windows(
