@@ -332,6 +332,20 @@ def _known_collation(s: str, loc: int, t: pp.ParseResults) -> None:
 
 
 collation_name = any_name.copy().add_parse_action(_known_collation).set_name("collation")
+
+
+def _binary_only(s: str, loc: int, t: pp.ParseResults) -> None:
+    # an index or key column's collation: toondb's index keys compare BINARY
+    if t[0].upper() != "BINARY":
+        raise pp.ParseSyntaxException(
+            s,
+            loc,
+            f"COLLATE {t[0]} is not supported on an index or key column: toondb's "
+            "index keys compare BINARY",
+        )
+
+
+key_collation_name = any_name.copy().add_parse_action(_binary_only).set_name("collation")
 collate_suffix = pp.Optional(
     _ahead(r"COLLATE\b") + pp.OneOrMore(K("COLLATE").suppress() + collation_name)
 )

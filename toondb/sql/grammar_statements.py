@@ -24,6 +24,7 @@ from toondb.sql.grammar_expressions import (
     expr,
     ident,
     int_or_real,
+    key_collation_name,
     literal,
     select_stmt,
     string_literal,
@@ -487,7 +488,7 @@ ident_list = (
     + pp.Group(
         pp.DelimitedList(
             ident
-            + pp.Optional(K("COLLATE") + collation_name).suppress()
+            + pp.Optional(K("COLLATE") + key_collation_name).suppress()
             + pp.Optional(K("ASC") | K("DESC")).suppress()
         )
     )
@@ -621,7 +622,7 @@ alter_table.set_parse_action(_alter)
 
 index_column = (
     ident
-    + pp.Optional(K("COLLATE") + collation_name).suppress()
+    + pp.Optional(K("COLLATE") + key_collation_name).suppress()
     + pp.Optional(K("ASC") | K("DESC"))("dir")
 ).set_parse_action(lambda t: [(t[0], _word(t.dir) == "DESC")])
 create_index = (

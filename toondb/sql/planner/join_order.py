@@ -12,13 +12,13 @@ The cost model (in units of one row read by a scan):
   a tenth; each other conjunct on it alone: a quarter);
 * each next table: through an index or rowid probe on the rows so far,
   ``SEEK`` per outer row; otherwise a hash join or a read-once loop that reads
-  it once (its rows) plus one lookup per outer row;
+  it once (``SETUP`` plus its rows) plus one lookup per outer row;
 * the rows out of a step: a probe or an equality join gives as many rows as the
   larger side (a key joined to its foreign key), anything else the product.
 
 Every order is costed for up to ``EXHAUSTIVE`` tables, beyond that a greedy
 choice of the cheapest next table; the written order is kept unless the best is
-estimated ``KEEP_WRITTEN`` times cheaper (so empty tables keep it too). A FROM clause with LEFT JOIN, USING or a
+estimated ``KEEP_WRITTEN`` times cheaper, or when no table has ``SMALL`` rows. A FROM clause with LEFT JOIN, USING or a
 k-NN request keeps the written order.
 """
 
@@ -38,6 +38,8 @@ PLANNING_TXN: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "toondb_planning_txn", default=None
 )
 SEEK = 4.0  # one index or rowid probe, in rows scanned
+SMALL = 1000  # when no table has this many rows, the written order stands
+SETUP = 10.0  # building a hash table or a read-once list, whatever its size
 EXHAUSTIVE = 6
 KEEP_WRITTEN = 1.25  # another order must be estimated this many times cheaper
 UNKNOWN_ROWS = 1000  # a subquery, a WITH name, a table-valued function
@@ -82,6 +84,8 @@ def choose_order(
         max(1.0, float(row_count(planner, p))) if isinstance(p, TableInfo) else float(UNKNOWN_ROWS)
         for p in payloads
     ]
+    if max(counts) < SMALL:
+        return list(range(n))  # any order is cheap: the written one stands
     conj_refs = []
     for c in conjs:
         r = refs(c, scope)
@@ -128,7 +132,7 @@ def choose_order(
                 if probe:
                     total += out * SEEK + after
                 else:
-                    total += read + out + after
+                    total += SETUP + read + out + after
                 out = after
             placed = placed | {k}
         return total
