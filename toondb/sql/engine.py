@@ -149,6 +149,7 @@ class CompiledExplain(Compiled):
     def __init__(self, parsed: ast.Parsed, inner: Compiled) -> None:
         super().__init__(parsed.nparams, parsed.names)
         self.inner = inner
+        self.ctx.size_marks = inner.ctx.size_marks  # re-planned with the inner statement
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         return Outcome(["plan"], [(line,) for line in self.inner.explain()])

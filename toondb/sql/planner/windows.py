@@ -19,6 +19,13 @@ from toondb.sql.functions import AGG_ARITY, AGGREGATES
 from toondb.sql.planner.common import sql_text
 from toondb.sql.window import WINDOW_ONLY, WindowCall, WindowSort, window_operator
 
+_BOUND_RANK = {
+    ast.UNBOUNDED_PRECEDING: 0,
+    ast.PRECEDING: 1,
+    ast.CURRENT_ROW: 2,
+    ast.FOLLOWING: 3,
+    ast.UNBOUNDED_FOLLOWING: 4,
+}
 DEFAULT_FRAME = ast.Frame("RANGE", (ast.UNBOUNDED_PRECEDING, None), (ast.CURRENT_ROW, None))
 
 
@@ -120,8 +127,18 @@ def plan_windows(
                 raise SQLError(f"misuse of aggregate function {f.name.lower()}()")
         spec = resolve_spec(w.window, named)
         frame = spec.frame or DEFAULT_FRAME
-        if frame.start[0] == ast.UNBOUNDED_FOLLOWING or frame.end[0] == ast.UNBOUNDED_PRECEDING:
+        if _BOUND_RANK[frame.start[0]] > _BOUND_RANK[frame.end[0]] or (
+            frame.start[0] == ast.UNBOUNDED_FOLLOWING or frame.end[0] == ast.UNBOUNDED_PRECEDING
+        ):
             raise SQLError("unsupported frame specification")
+        if (
+            frame.unit == "RANGE"
+            and (frame.start[1] is not None or frame.end[1] is not None)
+            and len(spec.order_by) != 1
+        ):
+            raise SQLError(
+                "RANGE with offset PRECEDING/FOLLOWING requires one ORDER BY expression"
+            )
         key = (tuple(spec.partition_by), tuple(spec.order_by))
         ws = sorts.get(key)
         if ws is None:
