@@ -136,9 +136,7 @@ def plan_windows(
             and (frame.start[1] is not None or frame.end[1] is not None)
             and len(spec.order_by) != 1
         ):
-            raise SQLError(
-                "RANGE with offset PRECEDING/FOLLOWING requires one ORDER BY expression"
-            )
+            raise SQLError("RANGE with offset PRECEDING/FOLLOWING requires one ORDER BY expression")
         key = (tuple(spec.partition_by), tuple(spec.order_by))
         ws = sorts.get(key)
         if ws is None:
