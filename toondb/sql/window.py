@@ -31,6 +31,7 @@ over the frame's rows.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from typing import Any, Callable
 
 from toondb.errors import SQLError
@@ -97,20 +98,22 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
     def run(rows_in: Any) -> list[Any]:
         rows = list(rows_in)
         n = len(rows)
-        out: list[list[Any]] = [[None] * ncalls for _ in range(n)]
+        cols: list[list[Any]] = [[None] * n for _ in range(ncalls)]
         order = list(range(n))
         for ws in sorts:
             order = _sorted_indexes(rows, ws)
+            ofns = [f for f, _, _ in ws.order]
             for part in _partitions(rows, order, ws.partition):
                 prows = [rows[i] for i in part]
-                keys = [tuple([T.sort_key(f(r)) for f, _, _ in ws.order]) for r in prows]
-                peers = _peer_groups(keys)
+                peers = _peer_groups(_equality_keys(prows, ofns))
                 for call in ws.calls:
                     vals = _evaluate(call, prows, peers, ws)
-                    s = call.slot
+                    col = cols[call.slot]
                     for i, v in zip(part, vals):
-                        out[i][s] = v
-        return [rows[i] + tuple(out[i]) for i in order]
+                        col[i] = v
+        ordered = [rows[i] for i in order]
+        extra = zip(*[[col[i] for i in order] for col in cols])
+        return list(map(tuple.__add__, ordered, extra))
 
     return run
 
@@ -126,17 +129,29 @@ def _sorted_indexes(rows: list[Any], ws: WindowSort) -> list[int]:
     return sort_rows(list(range(len(rows))), terms)  # type: ignore[no-any-return]
 
 
+def _equality_keys(rows: list[Any], fns: list[Fn]) -> list[Any]:
+    """Per row, a key equal for rows whose values of fns are all equal (SQLite's
+    equality: NULLs equal each other, 1 equals 1.0)."""
+    if not fns:
+        return [()] * len(rows)
+    if len(fns) == 1:
+        return list(map(fns[0], rows))
+    return [tuple([f(r) for f in fns]) for r in rows]
+
+
 def _partitions(rows: list[Any], order: list[int], pfns: list[Fn]) -> list[list[int]]:
     if not pfns:
         return [order] if order else []
+    keys = _equality_keys([rows[i] for i in order], pfns)
     parts: list[list[int]] = []
     prev: Any = _SKIP
-    for i in order:
-        k = tuple([T.sort_key(f(rows[i])) for f in pfns])
-        if k != prev:
-            parts.append([])
+    cur: list[int] = []
+    for i, k in zip(order, keys):
+        if k != prev or prev is _SKIP:
+            cur = []
+            parts.append(cur)
             prev = k
-        parts[-1].append(i)
+        cur.append(i)
     return parts
 
 
@@ -154,7 +169,7 @@ def _peer_groups(keys: list[tuple[Any, ...]]) -> _Peers:
     group, starts, ends = [], [], []
     prev: Any = _SKIP
     for k, key in enumerate(keys):
-        if key != prev:
+        if key != prev or prev is _SKIP:
             if starts:
                 ends.append(k)
             starts.append(k)
@@ -298,9 +313,31 @@ def _frame_bounds(
             return 0 if gk < 0 else (m if gk >= ngroups else starts[gk])
         return 0 if gk < 0 else (m if gk >= ngroups else ends[gk])
 
-    lo = [bound(sk, soff, k, True) for k in range(m)]
-    hi = [bound(ek, eoff, k, False) for k in range(m)]
+    lo = _fast_bound(unit, sk, soff, True, m, peers)
+    if lo is None:
+        lo = [bound(sk, soff, k, True) for k in range(m)]
+    hi = _fast_bound(unit, ek, eoff, False, m, peers)
+    if hi is None:
+        hi = [bound(ek, eoff, k, False) for k in range(m)]
     return lo, hi
+
+
+def _fast_bound(
+    unit: str, kind: str, off: int, is_start: bool, m: int, peers: _Peers
+) -> list[int] | None:
+    """The common bounds as one comprehension each (None: compute row by row)."""
+    if kind == ast.UNBOUNDED_PRECEDING:
+        return [0] * m
+    if kind == ast.UNBOUNDED_FOLLOWING:
+        return [m] * m
+    if unit == "ROWS":
+        d = 0 if kind == ast.CURRENT_ROW else (-off if kind == ast.PRECEDING else off)
+        d += 0 if is_start else 1
+        return [min(max(k + d, 0), m) for k in range(m)]
+    if kind == ast.CURRENT_ROW:
+        edge = peers.starts if is_start else peers.ends
+        return [edge[gk] for gk in peers.group]
+    return None
 
 
 def _range_bounds(
@@ -436,7 +473,10 @@ def _number(v: Any) -> int | float:
 
 def _sliding(name: str, vals: list[Any], lo: list[int], hi: list[int]) -> list[Any]:
     """count / sum / total / avg over frames that only move forward: each value
-    enters and leaves the running state once (invariant W1)."""
+    enters and leaves the running state once (invariant W1). All-integer
+    arguments use prefix sums instead (exact, so the same numbers)."""
+    if all(type(v) is int for v in vals):
+        return _prefix(name, vals, lo, hi)
     res: list[Any] = []
     a = b = 0  # the state holds rows a <= j < b
     count = 0
@@ -497,3 +537,20 @@ def _sliding(name: str, vals: list[Any], lo: list[int], hi: list[int]) -> list[A
                 raise SQLError("integer overflow")
             res.append(isum)
     return res
+
+
+def _prefix(name: str, vals: list[int], lo: list[int], hi: list[int]) -> list[Any]:
+    """_sliding for integer values without NULLs: frame sums from prefix sums."""
+    pre = [0, *accumulate(vals)]
+    counts = [max(h - a, 0) for a, h in zip(lo, hi)]
+    if name == "COUNT":
+        return counts
+    sums = [pre[h] - pre[a] if h > a else 0 for a, h in zip(lo, hi)]
+    if name == "TOTAL":
+        return [float(x) for x in sums]
+    if name == "AVG":
+        return [x / c if c else None for x, c in zip(sums, counts)]
+    for x in sums:
+        if not T.I64_MIN <= x <= T.I64_MAX:
+            raise SQLError("integer overflow")
+    return [x if c else None for x, c in zip(sums, counts)]
