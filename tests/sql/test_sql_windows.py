@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import tempfile
 from typing import Any
 
 import pytest
@@ -118,7 +119,6 @@ HAND = [
     " FROM t ORDER BY id",
     "SELECT g, json_group_array(x) OVER (PARTITION BY g ORDER BY id) FROM t ORDER BY id",
     "SELECT id, sum(x) OVER (ORDER BY id ROWS BETWEEN 2 FOLLOWING AND 3 FOLLOWING) FROM t ORDER BY id",
-    "SELECT id, sum(x) OVER (ORDER BY id ROWS BETWEEN 1 FOLLOWING AND 1 PRECEDING) FROM t ORDER BY id",
     "SELECT id, (SELECT count(*) FROM t t2 WHERE t2.x < t.x), row_number() OVER (ORDER BY x, id)"
     " FROM t ORDER BY 3",
     # errors
@@ -130,6 +130,18 @@ HAND = [
     "SELECT id, sum(x) OVER w FROM t",
     "SELECT id, sum(DISTINCT x) OVER () FROM t",
     "SELECT id, sum(x) OVER (ORDER BY x, id RANGE 1 PRECEDING) FROM t",
+    "SELECT id, sum(x) OVER (ORDER BY id ROWS BETWEEN 1 FOLLOWING AND 1 PRECEDING) FROM t",
+    "SELECT abs(x) FILTER (WHERE x > 1) FROM t",
+    "SELECT id, count(*) OVER (w2) FROM t WINDOW w AS (ORDER BY id), w2 AS (w ROWS 1 PRECEDING)",
+    # more shapes
+    "SELECT DISTINCT g, count(*) OVER (PARTITION BY g) FROM t ORDER BY 1",
+    "SELECT id, sum(x) OVER (ORDER BY id) AS rs FROM t ORDER BY rs DESC, id",
+    "SELECT id FROM t UNION ALL SELECT row_number() OVER () FROM t ORDER BY 1",
+    "SELECT id, count(*) OVER (ORDER BY g RANGE CURRENT ROW) FROM t ORDER BY id",
+    "SELECT id, lag(x, 2) OVER (), lead(x, -1) OVER (ORDER BY id) FROM t ORDER BY id",
+    "SELECT g, sum(sum(x)) OVER (ORDER BY g) FROM t GROUP BY g ORDER BY g",
+    "SELECT id, row_number() OVER (PARTITION BY s COLLATE NOCASE ORDER BY id) FROM t ORDER BY id",
+    "SELECT id, ntile(x) OVER (ORDER BY id) FROM t WHERE x > 0 ORDER BY id",
 ]
 
 
@@ -261,6 +273,39 @@ def test_now_is_one_value_per_statement(pair):
 )
 def test_collations_match_sqlite(pair, sql):
     check(pair, sql)
+
+
+_text = st.text(alphabet="aAbB ", max_size=4)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.lists(_text, min_size=1, max_size=8),
+    _text,
+    st.sampled_from(["=", "<", ">=", "!="]),
+    st.sampled_from(["NOCASE", "RTRIM", "BINARY"]),
+)
+def test_generated_collated_comparisons_match_sqlite(values, probe, op, coll):
+    ref = sqlite3.connect(":memory:")
+
+    with tempfile.TemporaryDirectory() as d:
+        db = toondb.Database.open(d + "/db")
+        for stmt in (f"CREATE TABLE c (id INTEGER PRIMARY KEY, v TEXT COLLATE {coll})",):
+            db.execute_sql(stmt)
+            ref.execute(stmt)
+        rows = list(enumerate(values))
+        db.execute_sql("INSERT INTO c VALUES (?, ?)", rows)
+        ref.executemany("INSERT INTO c VALUES (?, ?)", rows)
+        lit = "'" + probe + "'"
+        for sql in (
+            f"SELECT id FROM c WHERE v {op} {lit} ORDER BY id",
+            f"SELECT id FROM c WHERE {lit} {op} v ORDER BY id",
+            f"SELECT id FROM c WHERE v {op} {lit} COLLATE BINARY ORDER BY id",
+            "SELECT v FROM c ORDER BY v, id",
+            f"SELECT id FROM c WHERE v IN ({lit}, 'a') ORDER BY id",
+        ):
+            check((db, ref), sql)
+        db.close()
 
 
 def test_an_index_on_a_nocase_column_is_not_probed_with_binary_keys(tmp_path):

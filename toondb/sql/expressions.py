@@ -544,7 +544,7 @@ class ExprCompiler:
         if name in WINDOW_ONLY:
             raise SQLError(f"misuse of window function {name.lower()}()")
         if node.filter is not None:
-            raise SQLError("FILTER may not be used with non-aggregate functions")
+            raise SQLError(f"FILTER may not be used with non-aggregate {name.lower()}()")
         spec = F.SCALARS.get(name)
         if spec is None:
             raise SQLError(f"no such function: {name}")

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
-from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
+from toondb.sql.collation import collation
+from toondb.sql.expressions import AggMap, ExprCompiler, Scope, collation_of, contains_aggregate
 from toondb.sql.functions import AGG_ARITY, AGGREGATES
 from toondb.sql.planner.common import sql_text
 from toondb.sql.window import WINDOW_ONLY, WindowCall, WindowSort, window_operator
@@ -61,11 +62,11 @@ def resolve_spec(spec: ast.WindowSpec | str, named: dict[str, ast.WindowSpec]) -
         raise SQLError(f"no such window: {spec.base}")
     base = resolve_spec(base, named)
     if spec.partition_by:
-        raise SQLError(f"cannot override PARTITION BY of window {spec.base}")
+        raise SQLError(f"cannot override PARTITION clause of window: {spec.base}")
     if spec.order_by and base.order_by:
-        raise SQLError(f"cannot override ORDER BY of window {spec.base}")
+        raise SQLError(f"cannot override ORDER BY clause of window: {spec.base}")
     if base.frame is not None:
-        raise SQLError(f"cannot override frame specification of window {spec.base}")
+        raise SQLError(f"cannot override frame specification of window: {spec.base}")
     return ast.WindowSpec(None, base.partition_by, spec.order_by or base.order_by, spec.frame)
 
 
@@ -141,9 +142,13 @@ def plan_windows(
         ws = sorts.get(key)
         if ws is None:
             ws = WindowSort(
-                [ec.compile(p, scope, False, agg) for p in spec.partition_by],
+                [_keyed(ec.compile(p, scope, False, agg), p, scope) for p in spec.partition_by],
                 [
-                    (ec.compile(o.expr, scope, False, agg), o.desc, o.nulls_first)
+                    (
+                        _keyed(ec.compile(o.expr, scope, False, agg), o.expr, scope),
+                        o.desc,
+                        o.nulls_first,
+                    )
                     for o in spec.order_by
                 ],
             )
@@ -171,3 +176,12 @@ def plan_windows(
         call.slot = j
         ws.calls.append(call)
     return window_operator(list(sorts.values()), n), slots, lines
+
+
+def _keyed(f: Callable[[Any], Any], e: ast.Expr, scope: Scope) -> Callable[[Any], Any]:
+    """f, its value under e's collation key when that is not BINARY."""
+    coll = collation_of(e, scope)
+    if coll is None or coll == "BINARY":
+        return f
+    key = collation(coll)[0]
+    return lambda r: key(f(r))
