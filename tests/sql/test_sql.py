@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import toondb
 from toondb import ConstraintError, Database, SchemaError, SQLError, SQLSyntaxError
 from toondb.codec import keycode, rowcodec
-from toondb.sql import grammar
+from toondb.sql import statements
 from toondb.sql import types as T
 
 # ---------------------------------------------------------------- the guide
@@ -362,12 +362,12 @@ def test_repeated_statement_is_parsed_once(db):
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
     sql = "INSERT INTO t (v) VALUES (?) -- parse-cache probe"
     db.execute(sql, (0,))
-    before = grammar.parse.cache_info()
+    before = statements.cache_info()["texts"]
     for i in range(20):
         db.execute(sql, (i,))
-    after = grammar.parse.cache_info()
-    assert after.misses == before.misses
-    assert after.hits - before.hits == 20
+    after = statements.cache_info()["texts"]
+    assert after["misses"] == before["misses"]
+    assert after["hits"] - before["hits"] == 20
 
 
 # ---------------------------------------------------------------- errors

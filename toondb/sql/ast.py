@@ -57,6 +57,17 @@ class Param(Expr):
         self.name = name
 
 
+class Slot(Expr):
+    """A literal of a statement template (statements.py): the index-th literal of
+    the statement's text. Only in cached templates; the planner never sees one
+    (a template is instantiated with a Param or a Literal in its place)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
 class Column(Expr):
     __slots__ = ("table", "name")
 
@@ -666,9 +677,18 @@ class Explain(Statement):
 class Parsed:
     """A parsed statement with what the executor needs about its parameters."""
 
-    __slots__ = ("statement", "nparams", "names", "text", "read_only")
+    __slots__ = ("statement", "nparams", "names", "text", "read_only", "key", "nslots", "deep")
 
-    def __init__(self, statement: Statement, nparams: int, names: dict[str, int], text: str):
+    def __init__(
+        self,
+        statement: Statement,
+        nparams: int,
+        names: dict[str, int],
+        text: str,
+        key: Any = None,
+        nslots: int = 0,
+        deep: bool = False,
+    ):
         self.statement = statement
         # only reads: a SELECT, EXPLAIN, or a PRAGMA that sets nothing
         self.read_only = isinstance(statement, (Select, Explain)) or (
@@ -678,3 +698,11 @@ class Parsed:
         self.nparams = nparams  # positional slots (named parameters get slots too)
         self.names = names  # parameter name (without its prefix) -> slot
         self.text = text
+        # what compiled plans are cached by (engine.compiled_for): the text, or
+        # for a statement template (statements.py) the template and the values
+        # of its pinned literals
+        self.key = text if key is None else key
+        # the last nslots of the nparams parameters hold the statement's literals
+        self.nslots = nslots
+        # may nest deeply: parsed, planned and run with depth.headroom()
+        self.deep = deep

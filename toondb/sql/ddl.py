@@ -36,7 +36,7 @@ class CompiledDDL(Compiled):
     """CREATE/DROP/ALTER: run against the catalog as read at run time."""
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Statement) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.stmt = stmt
         self.parsed = parsed
 

@@ -64,7 +64,7 @@ def ast_and(conjs: list[ast.Expr]) -> ast.Expr:
 
 class CompiledInsert(CompiledWrite):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Insert, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.catalog = catalog
         self.table = table = catalog.table(stmt.table)
         self.fk = fk
@@ -124,7 +124,7 @@ class CompiledInsert(CompiledWrite):
                 self.param_slots = slots
                 ok_types = {
                     T.INTEGER: (int, type(None)),
-                    T.NUMERIC: (int, float, type(None)),
+                    T.NUMERIC: (int, type(None)),  # a REAL may become an INTEGER
                     T.REAL: (float, type(None)),
                     T.TEXT: (str, type(None)),
                     T.BLOB: (int, float, str, bytes, type(None)),
@@ -227,10 +227,15 @@ class CompiledInsert(CompiledWrite):
         empty: tuple[Any, ...] = ()
         fast = self.param_slots is not None and simple_targets
         fixes = self.type_fixes
+        slots = list(self.slots)
+        nparams = self.nparams
         vec = w.fix_vectors if w.vcols else None
         for params in batches:
-            if fast and type(params) in (tuple, list) and len(params) == self.nparams:
-                row = list(params)
+            if fast and (
+                (type(params) in (tuple, list) and len(params) == nparams)
+                or (params is None and not nparams)
+            ):
+                row = list(params) + slots if params else slots[:]
                 for i, ok, aff in fixes:
                     v = row[i]
                     if type(v) not in ok or (type(v) is int and not I64_MIN <= v <= I64_MAX):
@@ -447,7 +452,7 @@ class _Targeted(CompiledWrite):
 
 class CompiledUpdate(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Update, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         scope = self._setup(catalog, stmt)
         table = self.table
         self.fk = fk
@@ -576,7 +581,7 @@ class CompiledUpdate(_Targeted):
 
 class CompiledDelete(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Delete, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self._setup(catalog, stmt)
         self.fk = fk
         self.returning = (

@@ -44,7 +44,7 @@ class CompiledSelect(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Select, catalog: Catalog) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         planner = Planner(catalog, self.ctx, self.P)
         self.plan: SelectPlan = planner.plan_select(stmt)
         # result columns holding vectors: read back as NumPy arrays (sql/fn_vector.py)
@@ -80,7 +80,7 @@ class CompiledPragma(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Pragma) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.stmt = stmt
         self.read_only = stmt.value is None or stmt.name not in ("foreign_keys",)
 
@@ -147,7 +147,7 @@ class CompiledExplain(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, inner: Compiled) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.inner = inner
         self.ctx.size_marks = inner.ctx.size_marks  # re-planned with the inner statement
 
@@ -201,7 +201,8 @@ def compiled_for(
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
-    key = (parsed.text, index, catalog.cookie, fk)
+    # a template's plan serves it wherever it stands in a text
+    key = (parsed.key, 0 if parsed.nslots else index, catalog.cookie, fk)
     c = cache.get(key)
     if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
         c = None

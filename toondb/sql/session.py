@@ -39,6 +39,7 @@ from toondb.sql.types import JsonText, plain
 
 if TYPE_CHECKING:
     from toondb.sql.engine import Outcome
+    from toondb.sql.statements import Prepared
 
 __all__ = ["Session", "execute_in", "Result"]
 
@@ -51,10 +52,17 @@ def _engine() -> ModuleType:
 
 
 @functools.cache
-def _grammar() -> ModuleType:
-    from toondb.sql import grammar
+def _depth() -> ModuleType:
+    from toondb.sql import depth
 
-    return grammar
+    return depth
+
+
+@functools.cache
+def _statements() -> ModuleType:
+    from toondb.sql import statements
+
+    return statements
 
 
 class _State:
@@ -84,15 +92,15 @@ def _is_batch(params: Any) -> bool:
     return isinstance(first, (list, tuple, dict))
 
 
-def _parse(sql: str, many: bool) -> list[ast.Parsed]:
-    stmts: list[ast.Parsed] = _grammar().parse(sql)
+def _parse(sql: str, many: bool) -> tuple[Prepared, ...]:
+    stmts: tuple[Prepared, ...] = _statements().prepare(sql)
     if many and len(stmts) != 1:
         raise SQLError("executemany takes exactly one statement")
     return stmts
 
 
-def _run_all(stmts: list[ast.Parsed], params: Any, many: bool, run: Any) -> Result:
-    """run(parsed, index, params, many) for each statement: the last one's result."""
+def _run_all(stmts: tuple[Prepared, ...], params: Any, many: bool, run: Any) -> Result:
+    """run(prepared, index, params, many) for each statement: the last one's result."""
     if len(stmts) == 1:
         return run(stmts[0], 0, params, many)  # type: ignore[no-any-return]
     if not stmts:
@@ -100,8 +108,8 @@ def _run_all(stmts: list[ast.Parsed], params: Any, many: bool, run: Any) -> Resu
     if params:
         raise SQLError("parameters can only be bound to a single statement")
     out = Result(None, None, 0)
-    for i, parsed in enumerate(stmts):
-        out = run(parsed, i, params, False)
+    for i, prep in enumerate(stmts):
+        out = run(prep, i, params, False)
     return out
 
 
@@ -111,13 +119,13 @@ def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) ->
         many = True
     state = _txn_state()
 
-    def run(parsed: ast.Parsed, index: int, p: Any, m: bool) -> Result:
-        if isinstance(parsed.statement, ast.TxnControl):
+    def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
+        stmt = prep.parsed.statement
+        if isinstance(stmt, ast.TxnControl):
             raise SQLError(
-                f"{parsed.statement.action} inside a Transaction: use the Transaction's "
-                "commit() or abort()"
+                f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
             )
-        return _in_txn(txn, parsed, index, p, m, state)
+        return _in_txn(txn, prep, index, p, m, state)
 
     return _run_all(_parse(sql, many), params, many, run)
 
@@ -163,7 +171,8 @@ class Session:
             many = True
         return _run_all(_parse(sql, many), params, many, self._run)
 
-    def _run(self, parsed: ast.Parsed, index: int, params: Any, many: bool) -> Result:
+    def _run(self, prep: Prepared, index: int, params: Any, many: bool) -> Result:
+        parsed = prep.parsed
         stmt = parsed.statement
         state = self._state()
         if isinstance(stmt, ast.TxnControl):
@@ -172,17 +181,17 @@ class Session:
             if state.txn.closed:
                 state.txn = None
             else:
-                return _in_txn(state.txn, parsed, index, params, many, state)
+                return _in_txn(state.txn, prep, index, params, many, state)
         db = self._db
         if parsed.read_only and not many:
             txn = db.begin_transaction(read_only=True)
             try:
-                return _exec(txn, parsed, index, params, False, None, state)
+                return _exec(txn, prep, index, params, False, None, state)
             finally:
                 txn.abort()
         txn = db.begin_transaction(immediate=True)
         try:
-            res = _exec(txn, parsed, index, params, many, None, state)
+            res = _exec(txn, prep, index, params, many, None, state)
         except BaseException:
             txn.abort()
             raise
@@ -209,12 +218,10 @@ class Session:
         return Result(None, None, 0)
 
 
-def _in_txn(
-    txn: Any, parsed: ast.Parsed, index: int, params: Any, many: bool, state: _State
-) -> Result:
+def _in_txn(txn: Any, prep: Prepared, index: int, params: Any, many: bool, state: _State) -> Result:
     undo: list[Any] | None = None if txn.read_only else []
     try:
-        return _exec(txn, parsed, index, params, many, undo, state)
+        return _exec(txn, prep, index, params, many, undo, state)
     except BaseException:
         if undo and not txn.closed:
             _engine().undo_writes(undo)
@@ -223,7 +230,22 @@ def _in_txn(
 
 def _exec(
     txn: Any,
-    parsed: ast.Parsed,
+    prep: Prepared,
+    index: int,
+    params: Any,
+    many: bool,
+    undo: list[Any] | None,
+    state: _State,
+) -> Result:
+    if prep.parsed.deep:
+        with _depth().headroom():
+            return _exec_compiled(txn, prep, index, params, many, undo, state)
+    return _exec_compiled(txn, prep, index, params, many, undo, state)
+
+
+def _exec_compiled(
+    txn: Any,
+    prep: Prepared,
     index: int,
     params: Any,
     many: bool,
@@ -232,14 +254,16 @@ def _exec(
 ) -> Result:
     engine = _engine()
     catalog = C.load(txn)
-    compiled = engine.compiled_for(parsed, index, catalog, state.foreign_keys, txn)
+    compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys, txn)
+    compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
     with statement_clock():  # 'now' and CURRENT_*: one value per statement
         out = _run_compiled(engine, compiled, txn, params, many, undo, state)
     rows = out.rows
     if rows:
         _strip_subtypes(rows)
-    return Result(out.columns, rows, out.rowcount, out.lastrowid)
+    columns = out.columns if prep.names is None else prep.columns(out.columns)
+    return Result(columns, rows, out.rowcount, out.lastrowid)
 
 
 def _strip_subtypes(rows: list[tuple[Any, ...]]) -> None:
