@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import jsonvalue as J
+from toondb.sql.depth import headroom
 from toondb.sql.fn_printf import sqlite_format, value_int64
 from toondb.sql.jsonvalue import ARRAY, OBJECT, Node
 from toondb.sql.types import JsonText
@@ -609,7 +610,11 @@ def _root_row_path(root: Node, rp: str, row_id: int) -> int:
 
 def _each(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
     try:
-        yield from _each_rows(x, root_path, recursive)
+        if _long((x,)):
+            with headroom():
+                yield from _each_rows(x, root_path, recursive)
+        else:
+            yield from _each_rows(x, root_path, recursive)
     except RecursionError:
         raise SQLError("JSON nested too deep") from None
 
@@ -695,13 +700,29 @@ def json_tree(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
 # ---------------------------------------------------------------- registration
 
 
+# an argument this long may nest deeper than the default recursion limit allows
+# (each level takes two characters): its call runs under depth.headroom()
+DEEP_TEXT = 700
+
+
+def _long(args: tuple[Any, ...]) -> bool:
+    for a in args:
+        if (type(a) is str or type(a) is JsonText or type(a) is bytes) and len(a) > DEEP_TEXT:
+            return True
+    return False
+
+
 def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """fn, with a tree nested deeper than the stack allows (built by nesting
-    results, each within jsonvalue.depth_limit()) refused as an SQLError."""
+    """fn; on a long argument under depth.headroom() (the recursion limit lifted
+    while it runs, so JSON nests to SQLite's 1000 levels), and a tree nested
+    deeper than the stack allows refused as an SQLError."""
 
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
         try:
+            if _long(args):
+                with headroom():
+                    return fn(*args)
             return fn(*args)
         except RecursionError:
             raise SQLError("JSON nested too deep") from None

@@ -62,8 +62,10 @@ def depth_limit() -> int:
     """The deepest nesting parsed here: SQLite's MAX_DEPTH (1000), or less when
     the interpreter's recursion limit leaves less room. The walks over a parsed
     tree recurse once or twice per level, so the parser refuses (as malformed,
-    as SQLite does past its limit) what they could not walk; the interpreter's
-    limit is never changed. With the default limit of 1000 this is 400 levels."""
+    as SQLite does past its limit) what they could not walk; this module never
+    changes the limit (fn_json runs a call with a long argument under
+    depth.headroom(), which lifts it while the call runs, so 1000 levels parse).
+    With the default limit of 1000 and no headroom this is 400 levels."""
     return max(16, min(MAX_DEPTH, (sys.getrecursionlimit() - 200) // 2))
 
 
