@@ -396,3 +396,20 @@ def test_a_cached_plan_is_made_again_when_a_table_grows(tmp_path):
     assert _plan(db, sql)[0] == "JOIN ORDER b, a (by estimated rows)"
     assert db.execute_sql(sql).rows == [(4518,)]
     db.close()
+
+
+def test_running_and_sliding_aggregates_do_not_rescan_their_frames(pair, monkeypatch):
+    # the per-frame fallback (window._aggregate calling AGG_FUNCS over the frame's
+    # rows) must not run for count/sum/total/avg frames that only move forward
+    from toondb.sql import window
+
+    def rescan(vals: Any, *args: Any) -> Any:
+        raise AssertionError("a frame was rescanned")
+
+    monkeypatch.setattr(window, "AGG_FUNCS", dict.fromkeys(window.AGG_FUNCS, rescan))
+    for sql in (
+        "SELECT id, sum(x) OVER (ORDER BY id), total(y) OVER (PARTITION BY g ORDER BY id) FROM t ORDER BY id",
+        "SELECT id, avg(y) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING) FROM t ORDER BY id",
+        "SELECT id, count(x) OVER (ORDER BY x RANGE BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t ORDER BY id",
+    ):
+        check(pair, sql)

@@ -103,9 +103,10 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
         for ws in sorts:
             order = _sorted_indexes(rows, ws)
             ofns = [f for f, _, _ in ws.order]
+            need_peers = any(_uses_peers(c) for c in ws.calls)
             for part in _partitions(rows, order, ws.partition):
                 prows = [rows[i] for i in part]
-                peers = _peer_groups(_equality_keys(prows, ofns))
+                peers = _peer_groups(_equality_keys(prows, ofns)) if need_peers else _NO_PEERS
                 for call in ws.calls:
                     vals = _evaluate(call, prows, peers, ws)
                     col = cols[call.slot]
@@ -155,6 +156,16 @@ def _partitions(rows: list[Any], order: list[int], pfns: list[Fn]) -> list[list[
     return parts
 
 
+def _uses_peers(call: WindowCall) -> bool:
+    """Whether call reads the peer groups (not: row_number, ntile, lag, lead, and
+    ROWS frames without EXCLUDE)."""
+    if call.name in ("ROW_NUMBER", "NTILE", "LAG", "LEAD"):
+        return False
+    if call.name in RANKING:
+        return True
+    return call.frame.unit != "ROWS" or call.frame.exclude is not None
+
+
 class _Peers:
     """Peer groups of a sorted partition: group[k] is row k's group number;
     starts[g] / ends[g] the first row of group g and the row after its last."""
@@ -163,6 +174,9 @@ class _Peers:
         self.group = group
         self.starts = starts
         self.ends = ends
+
+
+_NO_PEERS = _Peers([], [], [])  # for calls that do not read them (_uses_peers)
 
 
 def _peer_groups(keys: list[tuple[Any, ...]]) -> _Peers:
@@ -333,7 +347,10 @@ def _fast_bound(
     if unit == "ROWS":
         d = 0 if kind == ast.CURRENT_ROW else (-off if kind == ast.PRECEDING else off)
         d += 0 if is_start else 1
-        return [min(max(k + d, 0), m) for k in range(m)]
+        # min(max(k + d, 0), m) for k in range(m), as three runs
+        zeros = min(max(-d, 0), m)
+        body = list(range(max(d, 0), min(m, m + d)))
+        return [0] * zeros + body + [m] * (m - zeros - len(body))
     if kind == ast.CURRENT_ROW:
         edge = peers.starts if is_start else peers.ends
         return [edge[gk] for gk in peers.group]
