@@ -197,15 +197,83 @@ class Collate(Expr):
 
 
 class Func(Expr):
-    """A function call; star for COUNT(*); distinct for COUNT(DISTINCT x)."""
+    """A function call; star for COUNT(*); distinct for COUNT(DISTINCT x);
+    filter for an aggregate's FILTER (WHERE cond)."""
 
-    __slots__ = ("name", "args", "distinct", "star")
+    __slots__ = ("name", "args", "distinct", "star", "filter")
 
-    def __init__(self, name: str, args: list[Expr], distinct: bool = False, star: bool = False):
+    def __init__(
+        self,
+        name: str,
+        args: list[Expr],
+        distinct: bool = False,
+        star: bool = False,
+        filter: Expr | None = None,
+    ):
         self.name = name
         self.args = args
         self.distinct = distinct
         self.star = star
+        self.filter = filter
+
+
+# frame bound kinds (Frame.start / Frame.end): (kind, offset expression or None)
+UNBOUNDED_PRECEDING = "UNBOUNDED PRECEDING"
+PRECEDING = "PRECEDING"
+CURRENT_ROW = "CURRENT ROW"
+FOLLOWING = "FOLLOWING"
+UNBOUNDED_FOLLOWING = "UNBOUNDED FOLLOWING"
+
+
+class Frame(Node):
+    """A window frame: unit ROWS, RANGE or GROUPS; start and end bounds as
+    (kind, expr) with kind one of the bound kinds above (expr for n PRECEDING /
+    n FOLLOWING, else None); exclude None (NO OTHERS), CURRENT ROW, GROUP or TIES."""
+
+    __slots__ = ("unit", "start", "end", "exclude")
+
+    def __init__(
+        self,
+        unit: str,
+        start: tuple[str, Expr | None],
+        end: tuple[str, Expr | None],
+        exclude: str | None = None,
+    ) -> None:
+        self.unit = unit
+        self.start = start
+        self.end = end
+        self.exclude = exclude
+
+
+class WindowSpec(Node):
+    """OVER (...) or a WINDOW clause entry: base names a window it extends
+    (its PARTITION BY and ORDER BY come from there); frame None is the default
+    (RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)."""
+
+    __slots__ = ("base", "partition_by", "order_by", "frame")
+
+    def __init__(
+        self,
+        base: str | None,
+        partition_by: list[Expr],
+        order_by: list[OrderItem],
+        frame: Frame | None,
+    ) -> None:
+        self.base = base
+        self.partition_by = partition_by
+        self.order_by = order_by
+        self.frame = frame
+
+
+class WindowFunc(Expr):
+    """func OVER window: func is the call (its filter is FILTER (WHERE ...));
+    window a WindowSpec, or the name of one in the SELECT's WINDOW clause."""
+
+    __slots__ = ("func", "window")
+
+    def __init__(self, func: Func, window: WindowSpec | str) -> None:
+        self.func = func
+        self.window = window
 
 
 # ---------------------------------------------------------------- FROM clause
@@ -277,7 +345,16 @@ class OrderItem(Node):
 class SelectCore(Node):
     """One SELECT ... [FROM] [WHERE] [GROUP BY] [HAVING], or a VALUES list (values set)."""
 
-    __slots__ = ("distinct", "columns", "from_", "where", "group_by", "having", "values")
+    __slots__ = (
+        "distinct",
+        "columns",
+        "from_",
+        "where",
+        "group_by",
+        "having",
+        "values",
+        "windows",
+    )
 
     def __init__(
         self,
@@ -288,7 +365,9 @@ class SelectCore(Node):
         group_by: list[Expr],
         having: Expr | None,
         values: list[list[Expr]] | None = None,
+        windows: list[tuple[str, WindowSpec]] | None = None,
     ) -> None:
+        self.windows = windows or []  # the WINDOW clause: (name, spec)
         self.distinct = distinct
         self.columns = columns
         self.from_ = from_

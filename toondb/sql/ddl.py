@@ -235,6 +235,7 @@ class CompiledDDL(Compiled):
             raise SQLError("AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY")
         for _, text in checks:
             parse_expression(text)
+        _binary_keys(cols, [pk] + uniques, pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
         t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc)
         indexes = []
@@ -327,6 +328,8 @@ class CompiledDDL(Compiled):
             if i is None:
                 raise SchemaError(f"no such column: {name} (table {t.name})")
             cols.append(t.columns[i].name)
+        if s.unique:
+            _binary_keys(t.columns, [cols])
         nt = t.copy()
         n = len(nt.indexes) + 1
         tree_name = f"sql:i:{nt.id}.c{C.next_id(txn)}".encode()
@@ -542,3 +545,20 @@ class CompiledDDL(Compiled):
             C.save(txn, tables, [nt.name], [])
             return Outcome(rowcount=0)
         raise SQLError(f"unsupported ALTER TABLE action {s.action}")
+
+
+def _binary_keys(cols: list[Any], keys: list[list[str]], pk_is_rowid: bool = False) -> None:
+    """Refuse a UNIQUE or PRIMARY KEY over a NOCASE / RTRIM column: its index
+    compares BINARY, so it would allow values equal under the collation."""
+    by_name = {c.name.lower(): c for c in cols}
+    for key in keys:
+        for name in key:
+            c = by_name.get(name.lower())
+            if c is None or (c.collation or "BINARY") == "BINARY":
+                continue
+            if pk_is_rowid and key is keys[0] and c.type_name.strip().upper() == "INTEGER":
+                continue
+            raise SQLError(
+                f"UNIQUE or PRIMARY KEY on column {c.name} COLLATE {c.collation} is not "
+                "supported: toondb's index keys compare BINARY"
+            )

@@ -25,6 +25,7 @@ from toondb.sql.executor import Ctx, FullScan
 from toondb.sql.expressions import Scope, Source
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text, table_defaults, table_scope
 from toondb.sql.planner.access import choose_access
+from toondb.sql.returning import Returning
 from toondb.sql.writer import TableWriter
 
 _pack_q = struct.Struct(">Q").pack
@@ -157,6 +158,10 @@ class CompiledInsert(CompiledWrite):
             if where is not None:
                 self.upsert_where = ec.compile(where, scope, True)
         self.ec = ec
+        self.returning = (
+            Returning(ec, table, None, stmt.returning) if stmt.returning is not None else None
+        )
+        self.written: list[tuple[Any, ...]] | None = None  # RETURNING rows of a run
 
     def _count_msg(self, got: int) -> str:
         if len(self.targets) == len(self.table.columns) and True:
@@ -181,7 +186,9 @@ class CompiledInsert(CompiledWrite):
         ctx = self.start(txn, undo)
         w = self.writer()
         rows = self._rows(batches, w)
-        if self.conflict == "ABORT" and self.upsert is None and not w.fks:
+        ret = self.returning
+        self.written = [] if ret is not None else None
+        if self.conflict == "ABORT" and self.upsert is None and not w.fks and ret is None:
             out = self._insert_fast(w, rows, ctx)
             hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
             return out
@@ -198,6 +205,10 @@ class CompiledInsert(CompiledWrite):
             else:
                 w.next_rowid = saved  # an ignored row takes no rowid
         hnsw.flush(ctx)
+        if ret is not None:
+            out = [ret.row(r) for r in self.written or []]
+            self.written = None
+            return Outcome(ret.columns, out, count, last)
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:
@@ -375,6 +386,8 @@ class CompiledInsert(CompiledWrite):
                 for ix, _o in w.unique_conflicts(new, other):
                     raise w.unique_error(ix, new)
                 w.update_row(old, new, new_rid, writers, self.ec)
+                if self.written is not None:
+                    self.written.append((*new, new_rid))
                 return other
             if conflict == "IGNORE":
                 return None
@@ -398,6 +411,8 @@ class CompiledInsert(CompiledWrite):
         if w.fks:
             w.check_fk_parent(row)
         w.insert_row(row, rid)
+        if self.written is not None:
+            self.written.append((*row, rid))
         return rid
 
 
@@ -461,6 +476,11 @@ class CompiledUpdate(_Targeted):
             table.columns[ci].not_null for ci in changed if ci >= 0
         )
         self.vector_sets = {ci for ci, _ in table.vector_cols} & changed
+        self.returning = (
+            Returning(self.ec, table, stmt.alias, stmt.returning)
+            if stmt.returning is not None
+            else None
+        )
 
     def explain(self) -> list[str]:
         lines = [f"UPDATE {self.table.name}", "  " + self.access.explain()]
@@ -479,6 +499,8 @@ class CompiledUpdate(_Targeted):
         rowid_col = table.rowid_col
         count = 0
         tree = ctx.tree(table.tree)
+        ret = self.returning
+        out: list[tuple[Any, ...]] = []
         for old in self.targets():
             new = list(old[:ncols])
             new_rid = old[-1]
@@ -549,7 +571,11 @@ class CompiledUpdate(_Targeted):
                 None if moved else self.changed_indexes,
             )
             count += 1
+            if ret is not None:
+                out.append(ret.row((*new, new_rid)))
         hnsw.flush(ctx)
+        if ret is not None:
+            return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)
 
 
@@ -558,6 +584,11 @@ class CompiledDelete(_Targeted):
         super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self._setup(catalog, stmt)
         self.fk = fk
+        self.returning = (
+            Returning(self.ec, self.table, stmt.alias, stmt.returning)
+            if stmt.returning is not None
+            else None
+        )
 
     def explain(self) -> list[str]:
         lines = [f"DELETE FROM {self.table.name}", "  " + self.access.explain()]
@@ -571,8 +602,14 @@ class CompiledDelete(_Targeted):
         w = self.writer()
         writers = {self.table.name.lower(): w}
         count = 0
+        ret = self.returning
+        out: list[tuple[Any, ...]] = []
         for old in self.targets():
             w.delete_row(old, writers if self.fk else None, self.ec)
             count += 1
+            if ret is not None:
+                out.append(ret.row(old))
         hnsw.flush(self.ctx)
+        if ret is not None:
+            return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)

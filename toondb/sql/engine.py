@@ -32,6 +32,7 @@ from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
 from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
+from toondb.sql.planner.join_order import PLANNING_TXN, size_class
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
 
@@ -148,6 +149,7 @@ class CompiledExplain(Compiled):
     def __init__(self, parsed: ast.Parsed, inner: Compiled) -> None:
         super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.inner = inner
+        self.ctx.size_marks = inner.ctx.size_marks  # re-planned with the inner statement
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         return Outcome(["plan"], [(line,) for line in self.inner.explain()])
@@ -156,8 +158,6 @@ class CompiledExplain(Compiled):
 def compile_statement(
     parsed: ast.Parsed, stmt: ast.Statement, catalog: Catalog, fk: bool
 ) -> Compiled:
-    if isinstance(stmt, (ast.Insert, ast.Update, ast.Delete)) and stmt.returning is not None:
-        raise SQLError("RETURNING is not supported")
     if isinstance(stmt, ast.Select):
         return CompiledSelect(parsed, stmt, catalog)
     if isinstance(stmt, ast.Insert):
@@ -193,20 +193,41 @@ _local = threading.local()
 CACHE_SIZE = 256
 
 
-def compiled_for(parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool) -> Compiled:
+def compiled_for(
+    parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool, txn: Any = None
+) -> Compiled:
+    """The compiled statement, from the cache unless a table its join order was
+    chosen for has changed size class since (planner/join_order.py)."""
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
     # a template's plan serves it wherever it stands in a text
     key = (parsed.key, 0 if parsed.nslots else index, catalog.cookie, fk)
     c = cache.get(key)
+    if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
+        c = None
     if c is None:
         if len(cache) >= CACHE_SIZE:
             cache.clear()
-        c = compile_statement(parsed, parsed.statement, catalog, fk)
+        token = PLANNING_TXN.set(txn)
+        try:
+            c = compile_statement(parsed, parsed.statement, catalog, fk)
+        finally:
+            PLANNING_TXN.reset(token)
         if not isinstance(c, CompiledDDL):
             cache[key] = c
     return c
+
+
+def _resized(c: Compiled, txn: Any) -> bool:
+    for tree, n in c.ctx.size_marks.items():  # type: ignore[union-attr]
+        try:
+            now = txn.tree(tree).count() if txn.has_tree(tree) else 0
+        except Exception:  # noqa: BLE001 - a count is only an estimate
+            return False
+        if size_class(now) != size_class(n):
+            return True
+    return False
 
 
 def undo_writes(undo: list[Any]) -> None:

@@ -33,10 +33,12 @@ class Ctx:
     engine: the session's settings (PRAGMAs: hnsw_ef_search, ...), or None.
     vectors: the HNSW index changes the statement has made so far (sql/hnsw.py)."""
 
-    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors")
+    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors", "size_marks")
 
     def __init__(self) -> None:
         self.txn: Any = None
+        # table tree -> the row count its plan was chosen with (planner/join_order.py)
+        self.size_marks: dict[bytes, int] | None = {}
         self.epoch = 0
         self.undo: list[tuple[Any, bytes, bytes | None]] | None = None
         self.engine: Any = None

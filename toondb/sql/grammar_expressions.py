@@ -208,7 +208,7 @@ def _keyword_operand(s: Tokens, i: int) -> ast.Expr:
 # folded by precedence (fold).
 
 PRECEDENCE = {
-    "||": 9, "*": 8, "/": 8, "%": 8, "+": 7, "-": 7, "<<": 6, ">>": 6, "&": 6, "|": 6,
+    "||": 9, "->": 9, "->>": 9, "*": 8, "/": 8, "%": 8, "+": 7, "-": 7, "<<": 6, ">>": 6, "&": 6, "|": 6,
     "<": 5, "<=": 5, ">": 5, ">=": 5, "=": 4, "!=": 4, "IS": 4, "ISNOT": 4,
     "AND": 2, "OR": 1,
 }  # fmt: skip
@@ -245,7 +245,9 @@ _NOT = _Not()
 _SYM = {
     "c": "||", "*": "*", "/": "/", "%": "%", "+": "+", "-": "-", "l": "<<", "r": ">>",
     "&": "&", "|": "|", "<": "<", "{": "<=", ">": ">", "}": ">=", "=": "=", "!": "!=",
+    "a": "->", "A": "->>",
 }  # fmt: skip
+_ARROWS = {"->": "JSON_ARROW", "->>": "JSON_ARROW2"}  # the JSON operators are functions
 _AND, _OR, _IS, _NOTC = code("AND"), code("OR"), code("IS"), code("NOT")
 _DISTINCT = code("DISTINCT")
 
@@ -262,6 +264,9 @@ def fold(tokens: list[Any]) -> ast.Expr:
         o = ops.pop()
         if o is _NOT:
             out.append(ast.Unary("NOT", out.pop()))
+        elif o.op in _ARROWS:
+            right = out.pop()
+            out.append(ast.Func(_ARROWS[o.op], [out.pop(), right]))
         else:
             right = out.pop()
             out.append(ast.Binary(o.op, out.pop(), right))
@@ -341,8 +346,8 @@ _VALUE_KW = esc("".join(CODES[w] for w in _VALUE_WORDS))
 _COL = f"[{esc(_EXPR_NAME_CODES)}](?:\\.[{esc(NAME_CODES)}]){{0,2}}(?![(.])"
 _OPND = f"[-+~]*(?:[nsx?{_VALUE_KW}]|{_COL})"
 _IS_OP = f"{esc(_IS)}(?!{esc(_NOTC)}?{esc(code('NULL'))})(?:{esc(_NOTC)})?(?:{esc(_DISTINCT)}{esc(code('FROM'))})?"
-_BIN = f"(?:[c*/%+\\-lr&|<{{>}}=!]|{esc(_AND)}|{esc(_OR)}|{_IS_OP})"
-_HBIN = "[c*/%+\\-lr&|<{>}]"  # BETWEEN's and LIKE's operands: no = != IS AND OR
+_BIN = f"(?:[c*/%+\\-lr&|<{{>}}=!aA]|{esc(_AND)}|{esc(_OR)}|{_IS_OP})"
+_HBIN = "[c*/%+\\-lr&|<{>}aA]"  # BETWEEN's and LIKE's operands: no = != IS AND OR
 CHAIN_RE = f"{_OPND}(?:{_BIN}{esc(_NOTC)}*{_OPND})*"
 HCHAIN_RE = f"{_OPND}(?:{_HBIN}{_OPND})*"
 BIN_RE = f"{_BIN}{esc(_NOTC)}*"
@@ -464,17 +469,119 @@ _STAR = Tok("*", "*", lambda s, i: "*")
 _DISTINCT_KW = K("DISTINCT")
 
 
-def _func(t: pp.ParseResults) -> ast.Func:
-    name = t[0].upper()
-    if len(t) > 1 and t[1] == "*":
-        return ast.Func(name, [], star=True)
-    distinct = len(t) > 1 and t[1] == "DISTINCT"
-    args = list(t[2:] if distinct else t[1:])
-    return ast.Func(name, args, distinct=distinct)
+def _func(t: pp.ParseResults) -> ast.Expr:
+    items = list(t)
+    name = items.pop(0).upper()
+    flt = over = None
+    while items and isinstance(items[-1], tuple):
+        tag, value = items.pop()
+        if tag == "filter":
+            flt = value
+        else:
+            over = value
+    if items and items[0] == "*":
+        f = ast.Func(name, [], star=True, filter=flt)
+    else:
+        distinct = bool(items) and items[0] == "DISTINCT"
+        f = ast.Func(name, items[1:] if distinct else items, distinct=distinct, filter=flt)
+    return ast.WindowFunc(f, over) if over is not None else f
 
 
-func_args = _STAR | (Maybe(code("DISTINCT"), _DISTINCT_KW) + pp.Opt(Commas(expr)))
-func_call = (ident + LPAR + func_args + RPAR).set_name("function call")
+# ---- window functions: f(...) [FILTER (WHERE c)] [OVER (window) | OVER name]
+
+
+def _w_ordering(t: pp.ParseResults) -> ast.OrderItem:
+    desc = nulls = None
+    for x in t[1:]:
+        if isinstance(x, tuple):
+            nulls = x[1] == "FIRST"
+        else:
+            desc = x == "DESC"
+    return ast.OrderItem(t[0], bool(desc), nulls)
+
+
+window_order_term = (
+    expr
+    + Maybe(code("ASC") + code("DESC"), K("ASC") | K("DESC"))
+    + Maybe(code("NULLS"), (KX("NULLS") + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
+).set_name("ORDER BY term").set_parse_action(_w_ordering)  # fmt: skip
+_frame_bound = Switch(
+    {
+        code("UNBOUNDED"): (KX("UNBOUNDED") + (K("PRECEDING") | K("FOLLOWING"))).set_parse_action(
+            lambda t: ("UNBOUNDED " + t[0], None)
+        ),
+        code("CURRENT"): (KX("CURRENT") + KX("ROW")).set_parse_action(
+            lambda: (ast.CURRENT_ROW, None)
+        ),
+    },
+    (expr + (K("PRECEDING") | K("FOLLOWING"))).set_parse_action(lambda t: (t[1], t[0])),
+).set_name("frame bound")
+_exclude = (
+    KX("EXCLUDE") + (KS("NO OTHERS") | KS("CURRENT ROW") | K("GROUP") | K("TIES"))
+).set_parse_action(lambda t: ("exclude", None if t[0] == "NO OTHERS" else t[0]))
+_FRAME_UNITS = code("ROWS") + code("RANGE") + code("GROUPS")
+frame_spec = (
+    (K("ROWS") | K("RANGE") | K("GROUPS"))
+    + (
+        Peek(esc(code("BETWEEN")), KX("BETWEEN") + _frame_bound + KX("AND") + _frame_bound)
+        | _frame_bound
+    )
+    + Maybe(code("EXCLUDE"), _exclude)
+).set_name("frame")
+
+
+def _frame(t: pp.ParseResults) -> ast.Frame:
+    items = list(t)
+    excl = items.pop()[1] if items[-1][0] == "exclude" else None
+    unit, start = items[0], items[1]
+    end = items[2] if len(items) > 2 else (ast.CURRENT_ROW, None)
+    return ast.Frame(unit, start, end, excl)
+
+
+frame_spec.set_parse_action(_frame)
+_BASE_CODES = "".join(c for c in NAME_CODES if c not in _FRAME_UNITS + code("PARTITION"))
+window_defn = (
+    Maybe(_BASE_CODES, ident.copy().set_parse_action(lambda t: ("base", t[0])))
+    + Maybe(
+        code("PARTITION"),
+        (KX("PARTITION") + KX("BY") + Commas(expr)).set_parse_action(
+            lambda t: ("partition", list(t))
+        ),
+    )
+    + Maybe(
+        code("ORDER"),
+        (KX("ORDER") + KX("BY") + Commas(window_order_term)).set_parse_action(
+            lambda t: ("order", list(t))
+        ),
+    )
+    + Maybe(_FRAME_UNITS, frame_spec.copy().add_parse_action(lambda t: ("frame", t[0])))
+).set_name("window definition")
+
+
+def _window_defn(t: pp.ParseResults) -> ast.WindowSpec:
+    d = dict(list(t))
+    return ast.WindowSpec(d.get("base"), d.get("partition", []), d.get("order", []), d.get("frame"))
+
+
+window_defn.set_parse_action(_window_defn)
+_filter_clause = (KX("FILTER") + LPAR + KX("WHERE") + expr + RPAR).set_parse_action(
+    lambda t: ("filter", t[0])
+)
+_over_clause = (KX("OVER") + (Peek("\\(", LPAR + window_defn + RPAR) | ident)).set_parse_action(
+    lambda t: ("over", t[0])
+)
+_ALL_KW = KX("ALL")
+func_args = _STAR | (
+    Maybe(code("DISTINCT"), _DISTINCT_KW) + Maybe(code("ALL"), _ALL_KW) + pp.Opt(Commas(expr))
+)
+func_call = (
+    ident
+    + LPAR
+    + func_args
+    + RPAR
+    + Maybe(code("FILTER"), _filter_clause)
+    + Maybe(code("OVER"), _over_clause)
+).set_name("function call")
 func_call.set_parse_action(_func)
 
 cast_expr = (KX("CAST") + LPAR + expr + KX("AS") + type_name + RPAR).set_name("CAST")
@@ -561,7 +668,7 @@ class Expression(pp.ParseElementEnhance):
         self.chain_match = re.compile(HCHAIN_RE if high else CHAIN_RE).match
         self.binop_match = re.compile(_HBIN if high else BIN_RE).match
         self.bin_first = frozenset(
-            "c*/%+-lr&|<{>}" if high else "c*/%+-lr&|<{>}=!" + _AND + _OR + _IS
+            "c*/%+-lr&|<{>}aA" if high else "c*/%+-lr&|<{>}=!aA" + _AND + _OR + _IS
         )
         self.chain_first = frozenset(_CHAIN_FIRST)
         if tail is not None:
@@ -614,18 +721,29 @@ high_expr = Expression(None, high=True).set_name("expression")
 
 
 def _collation_name(s: Tokens, loc: int, t: pp.ParseResults) -> str:
-    # toondb compares text byte by byte; a collation it would ignore is refused
-    # rather than giving other rows than SQLite would (a ParseSyntaxException:
-    # named elements around it keep its message)
+    # SQLite's built-in collations (toondb.sql.collation); another name is
+    # refused (a ParseSyntaxException: named elements around it keep its message)
+    name = str(t[0])
+    if name.upper() not in ("BINARY", "NOCASE", "RTRIM"):
+        raise pp.ParseSyntaxException(s, loc, f"no such collation sequence: {name}")
+    return name
+
+
+def _key_collation_name(s: Tokens, loc: int, t: pp.ParseResults) -> str:
+    # an index or key column's collation: toondb's index keys compare BINARY
     name = str(t[0])
     if name.upper() != "BINARY":
         raise pp.ParseSyntaxException(
-            s, loc, f"COLLATE {name} is not supported: toondb compares text as BINARY only"
+            s,
+            loc,
+            f"COLLATE {name} is not supported on an index or key column: toondb's "
+            "index keys compare BINARY",
         )
     return name
 
 
 collation_name = any_name.copy().set_name("collation").set_parse_action(_collation_name)
+key_collation_name = any_name.copy().set_name("collation").set_parse_action(_key_collation_name)
 collate_tail = (KX("COLLATE") + collation_name).set_parse_action(
     lambda t: _Postfix("collate", (t[0].upper(),))
 )

@@ -16,6 +16,7 @@ from toondb.sql import ast
 from toondb.sql.grammar_elements import Commas, Many, Maybe, Switch
 from toondb.sql.grammar_expressions import (
     _SELECT_AHEAD,
+    ANY_NAME_CODES,
     COMMA,
     DOT,
     KS,
@@ -32,12 +33,14 @@ from toondb.sql.grammar_expressions import (
     esc,
     expr,
     ident,
+    key_collation_name,
     literal,
     literal_text_value,
     select_stmt,
     sup,
     time_literal,
     type_name,
+    window_defn,
 )
 from toondb.sql.lexer import Tokens
 
@@ -110,7 +113,11 @@ def _table_ref(t: pp.ParseResults) -> ast.TableRef:
     return ast.TableRef(names[-1], None)
 
 
-_alias_tag = alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+# "FROM t WINDOW w AS (...)": WINDOW there starts the clause, it is no alias
+_NOT_WINDOW = f"(?!{esc(code('WINDOW'))}[{esc(ANY_NAME_CODES)}]{esc(code('AS'))})"
+_alias_tag = pp.Opt(
+    Peek(_NOT_WINDOW, alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else []))
+)
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
 join_source = pp.Forward()
@@ -193,6 +200,9 @@ def _tag(name: str, element: pp.ParserElement, many: bool = False) -> pp.ParserE
     return element.copy().set_parse_action(lambda t: (name, t[0]))
 
 
+named_window = (any_name + KX("AS") + LPAR + window_defn + RPAR).set_parse_action(
+    lambda t: (t[0], t[1])
+)
 select_core = (
     KX("SELECT")
     + Maybe(code("DISTINCT") + code("ALL"), _tag("quant", K("DISTINCT") | K("ALL")))
@@ -204,6 +214,7 @@ select_core = (
         _tag("group", KX("GROUP") + KX("BY") + Commas(expr), many=True),
     )
     + Maybe(code("HAVING"), _tag("having", KX("HAVING") + expr))
+    + Maybe(code("WINDOW"), _tag("windows", KX("WINDOW") + Commas(named_window), many=True))
 ).set_name("SELECT")
 
 
@@ -216,6 +227,8 @@ def _select_core(t: pp.ParseResults) -> ast.SelectCore:
         d.get("where"),
         d.get("group", []),
         d.get("having"),
+        None,
+        d.get("windows"),
     )
 
 
@@ -591,7 +604,7 @@ ident_list = (
     LPAR
     + Commas(
         ident
-        + pp.Opt(K("COLLATE") + collation_name).suppress()
+        + pp.Opt(K("COLLATE") + key_collation_name).suppress()
         + pp.Opt(K("ASC") | K("DESC")).suppress()
     )
     + RPAR
@@ -719,7 +732,7 @@ def _alter(t: pp.ParseResults) -> ast.AlterTable:
 alter_table.set_parse_action(_alter)
 
 index_column = (
-    ident + pp.Opt(K("COLLATE") + collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
+    ident + pp.Opt(K("COLLATE") + key_collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
 ).set_parse_action(lambda t: (t[0], len(t) > 1 and t[1] == "DESC"))
 _pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
 _index_option = (ident + sup("=") + _pragma_value).set_parse_action(

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import catalog as C
+from toondb.sql.fn_datetime import statement_clock
 from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
+from toondb.sql.types import JsonText, plain
 
 if TYPE_CHECKING:
     from toondb.sql.engine import Outcome
@@ -252,9 +254,36 @@ def _exec_compiled(
 ) -> Result:
     engine = _engine()
     catalog = C.load(txn)
-    compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys)
+    compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys, txn)
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
+    with statement_clock():  # 'now' and CURRENT_*: one value per statement
+        out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+    rows = out.rows
+    if rows:
+        _strip_subtypes(rows)
+    columns = out.columns if prep.names is None else prep.columns(out.columns)
+    return Result(columns, rows, out.rowcount, out.lastrowid)
+
+
+def _strip_subtypes(rows: list[tuple[Any, ...]]) -> None:
+    """Replace, in place, each row holding a JsonText (the JSON functions'
+    internal marker of SQLite's subtype) by one of plain str: callers get str."""
+    jt = JsonText
+    for i, r in enumerate(rows):
+        if jt in map(type, r):
+            rows[i] = tuple([plain(v) for v in r])
+
+
+def _run_compiled(
+    engine: Any,
+    compiled: Any,
+    txn: Any,
+    params: Any,
+    many: bool,
+    undo: list[Any] | None,
+    state: _State,
+) -> Outcome:
     if many:
         if isinstance(compiled, engine.CompiledInsert):
             out: Outcome = compiled.run_many(txn, params, undo, state)
@@ -267,5 +296,4 @@ def _exec_compiled(
             out.rowcount = total
     else:
         out = compiled.run(txn, params, undo, state)
-    columns = out.columns if prep.names is None else prep.columns(out.columns)
-    return Result(columns, out.rows, out.rowcount, out.lastrowid)
+    return out

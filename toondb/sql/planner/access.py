@@ -39,6 +39,8 @@ def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
         ci = slot - src.offset
         if src.table is not None and src.table.rowid_col == ci:
             return "rowid"
+        if src.table is not None and (src.table.columns[ci].collation or "BINARY") != "BINARY":
+            return None  # index keys are BINARY: a NOCASE/RTRIM column is not probed
         return ci
 
     def ok_probe(e: ast.Expr) -> bool:
@@ -246,6 +248,8 @@ def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
         return None
     if depth != 0 or src is None or src.table is None or slot >= len(src.columns):
         return None
+    if (src.table.columns[slot].collation or "BINARY") != "BINARY":
+        return None  # the C decoder compares BINARY
     lconv, rconv = ec.comparison_converters(col, other, shifted)
     if lconv is not None:
         return None
@@ -275,4 +279,6 @@ def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool]
         return None
     if slot == src.rowid_slot() or src.table.rowid_col == slot - src.offset:
         return ("rowid", desc)
+    if (src.table.columns[slot - src.offset].collation or "BINARY") != "BINARY":
+        return None  # an index holds BINARY order
     return (slot - src.offset, desc)

@@ -26,7 +26,7 @@ from toondb.sql.executor import (
     hash_join,
     nested_loop,
 )
-from toondb.sql.expressions import ExprCompiler, Scope, Source
+from toondb.sql.expressions import ExprCompiler, Scope, Source, comparison_collation
 from toondb.sql.planner.access import c_filter, choose_access, order_column
 from toondb.sql.planner.common import (
     Fn,
@@ -40,6 +40,7 @@ from toondb.sql.planner.common import (
     table_defaults,
 )
 from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
+from toondb.sql.planner.join_order import choose_order
 from toondb.sql.planner.knn import KnnRequest, knn_access
 
 
@@ -123,10 +124,29 @@ def plan_from(
     the rows come out in the requested order ("knn": nearest first, through an
     HNSW index, for the k-NN request knn; planner/knn.py)."""
     sources, items = resolve_from(planner, core, parent)
+    conjs = split_and(core.where)
+    written = sources
+    reordered = False
+    if (
+        len(items) > 1
+        and knn is None
+        and all(kind in (None, "INNER", "CROSS") and not using for kind, _, _, using, _ in items)
+    ):
+        on_conjs = [c for _, _, on, _, _ in items for c in split_and(on)]
+        order = choose_order(planner, sources, [it[1] for it in items], conjs + on_conjs, parent)
+        if order != list(range(len(items))):
+            reordered = True
+            items = [items[i] for i in order]
+            items = [(None if j == 0 else "INNER", *it[1:]) for j, it in enumerate(items)]
+            sources = [it[4] for it in items]
+            offset = 0
+            for src in sources:
+                src.offset = offset
+                offset += src.width
     scope = Scope(sources, parent)
+    scope.written = written  # SELECT * lists the columns in the order written
     ec = planner.ec
     ctx = planner.ctx
-    conjs = split_and(core.where)
     if not items:
         preds = [ec.compile(c, scope, True) for c in conjs]
 
@@ -178,7 +198,11 @@ def plan_from(
     for c, at in pool:
         steps[at].filters.append(c)
 
-    lines: list[str] = []
+    lines: list[str] = (
+        ["JOIN ORDER " + ", ".join(src.name for src in sources) + " (by estimated rows)"]
+        if reordered
+        else []
+    )
     in_order: bool | str = False
     gen: Callable[[], Iterator[tuple[Any, ...]]] | None = None
     for k, step in enumerate(steps):
@@ -336,6 +360,8 @@ def hash_keys(
     for c in conjs:
         if not (isinstance(c, ast.Binary) and c.op == "="):
             continue
+        if comparison_collation([c.left, c.right], scope) is not None:
+            continue  # hash keys compare BINARY
         for a, b in ((c.left, c.right), (c.right, c.left)):
             ra, rb = refs(a, scope), refs(b, scope)
             if ra == {k} and rb is not None and rb <= allowed and rb:
