@@ -650,13 +650,15 @@ class DropIndex(Statement):
 
 
 class TxnControl(Statement):
-    """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK."""
+    """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK,
+    or SAVEPOINT / RELEASE / ROLLBACK TO of the savepoint `name`."""
 
-    __slots__ = ("action", "mode")
+    __slots__ = ("action", "mode", "name")
 
-    def __init__(self, action: str, mode: str | None = None) -> None:
+    def __init__(self, action: str, mode: str | None = None, name: str | None = None) -> None:
         self.action = action
         self.mode = mode
+        self.name = name
 
 
 class Pragma(Statement):

@@ -1,6 +1,6 @@
 """The SQL grammar's statements (pyparsing over token codes): SELECT (with WITH
 and compound selects), INSERT, UPDATE, DELETE, CREATE / DROP / ALTER, BEGIN /
-COMMIT / ROLLBACK, PRAGMA and EXPLAIN, built on the terminals and expressions of
+COMMIT / ROLLBACK / SAVEPOINT / RELEASE / ROLLBACK TO, PRAGMA and EXPLAIN, built on the terminals and expressions of
 grammar_expressions.py. ``statement`` is one statement; grammar.py parses the
 statements of a script one by one (lexer.py finds where each ends). The dialect
 is SQLite's, minus what docs/sql.md lists as left out.
@@ -785,7 +785,16 @@ txn_stmt = pp.MatchFirst(
         ((K("COMMIT") | K("END")).suppress() + _TRANSACTION).set_parse_action(
             lambda: ast.TxnControl("COMMIT")
         ),
+        (
+            KX("ROLLBACK") + _TRANSACTION + KX("TO") + pp.Opt(KX("SAVEPOINT")) + any_name
+        ).set_parse_action(lambda t: ast.TxnControl("ROLLBACK TO", name=t[0])),
         (KX("ROLLBACK") + _TRANSACTION).set_parse_action(lambda: ast.TxnControl("ROLLBACK")),
+        (KX("SAVEPOINT") + any_name).set_parse_action(
+            lambda t: ast.TxnControl("SAVEPOINT", name=t[0])
+        ),
+        (KX("RELEASE") + pp.Opt(KX("SAVEPOINT")) + any_name).set_parse_action(
+            lambda t: ast.TxnControl("RELEASE", name=t[0])
+        ),
     ]
 ).set_name("transaction statement")
 
@@ -846,7 +855,7 @@ statement <<= pp.MatchFirst(
         Peek(_k("CREATE"), create_table | create_view | create_index),
         Peek(_k("DROP"), drop_table | drop_view | drop_index),
         Peek(_k("ALTER"), alter_table),
-        Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK"), txn_stmt),
+        Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"), txn_stmt),
         Peek(_k("PRAGMA"), pragma_stmt),
         Peek(_k("EXPLAIN"), explain_stmt),
     ]

@@ -29,7 +29,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from toondb.errors import SQLError
+from toondb.errors import SQLError, TransactionError
 from toondb.sql import ast
 from toondb.sql import catalog as C
 from toondb.sql.fn_datetime import statement_clock
@@ -70,6 +70,7 @@ class _State:
 
     def __init__(self) -> None:
         self.txn: Any = None
+        self.savepoint_began = False  # txn was begun by SAVEPOINT: RELEASE of the last commits
         self.foreign_keys = False
         self.hnsw_ef_search = DEFAULT_EF_SEARCH  # PRAGMA hnsw_ef_search
 
@@ -122,6 +123,8 @@ def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) ->
     def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
         stmt = prep.parsed.statement
         if isinstance(stmt, ast.TxnControl):
+            if stmt.name is not None:
+                return _savepoint_statement(txn, stmt)
             raise SQLError(
                 f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
             )
@@ -199,15 +202,35 @@ class Session:
         return res
 
     def _txn_control(self, stmt: ast.TxnControl, state: _State) -> Result:
+        active = state.txn is not None and not state.txn.closed
         if stmt.action == "BEGIN":
-            if state.txn is not None and not state.txn.closed:
+            if active:
                 raise SQLError("cannot start a transaction within a transaction")
             state.txn = self._db.begin_transaction(
                 immediate=stmt.mode in ("IMMEDIATE", "EXCLUSIVE")
             )
+            state.savepoint_began = False
             return Result(None, None, 0)
+        if stmt.action == "SAVEPOINT" and not active:
+            # as SQLite: a SAVEPOINT outside a transaction begins one (deferred)
+            state.txn = self._db.begin_transaction()
+            state.savepoint_began = True
+            active = True
+        if stmt.name is not None:
+            if not active:
+                raise SQLError(f"no such savepoint: {stmt.name}")
+            txn = state.txn
+            out = _savepoint_statement(txn, stmt)
+            if (
+                stmt.action == "RELEASE"
+                and state.savepoint_began
+                and not txn.__dict__.get("_savepoints")
+            ):
+                state.txn = None  # the outermost savepoint of a transaction it began
+                txn.commit()
+            return out
         txn = state.txn
-        if txn is None or txn.closed:
+        if not active:
             state.txn = None
             raise SQLError(f"cannot {stmt.action.lower()} - no transaction is active")
         state.txn = None
@@ -216,6 +239,22 @@ class Session:
         else:
             txn.abort()
         return Result(None, None, 0)
+
+
+def _savepoint_statement(txn: Any, stmt: ast.TxnControl) -> Result:
+    """SAVEPOINT / RELEASE / ROLLBACK TO name on txn (toondb.database.Transaction)."""
+    if txn.read_only:
+        raise SQLError(f"{stmt.action} in a read-only transaction")
+    try:
+        if stmt.action == "SAVEPOINT":
+            txn.savepoint(stmt.name)
+        elif stmt.action == "RELEASE":
+            txn.release(stmt.name)
+        else:
+            txn.rollback_to(stmt.name)
+    except TransactionError as e:
+        raise SQLError(str(e)) from None
+    return Result(None, None, 0)
 
 
 def _in_txn(txn: Any, prep: Prepared, index: int, params: Any, many: bool, state: _State) -> Result:
