@@ -43,7 +43,7 @@ def _outcomes(run, in_txn):
     for sql in SCRIPT:
         try:
             out.append((sql, run(sql), in_txn()))
-        except Exception as e:  # noqa: BLE001 - compared: which statements fail
+        except Exception:  # noqa: BLE001 - compared: which statements fail
             out.append((sql, "error", in_txn()))
     return out
 
