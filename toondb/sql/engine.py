@@ -101,7 +101,7 @@ class CompiledPragma(Compiled):
                 raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
             state.hnsw_ef_search = v
             return Outcome(rowcount=0)
-        if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
+        if name in ("table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
             if name == "index_info":
@@ -117,14 +117,18 @@ class CompiledPragma(Compiled):
             t = cat.tables.get(arg.lower())
             if t is None:
                 return Outcome(["cid"], [])
-            if name == "table_info":
+            if name in ("table_info", "table_xinfo"):
+                # table_xinfo adds SQLite's "hidden" (0: toondb has no hidden or generated columns)
+                extra = (0,) if name == "table_xinfo" else ()
                 rows = []
                 for i, c in enumerate(t.columns):
                     pkpos = [p.lower() for p in t.pk].index(c.name.lower()) + 1 if c.pk else 0
                     rows.append(
                         (i, c.name, c.type_name, 1 if c.not_null else 0, c.default_sql, pkpos)
+                        + extra
                     )
-                return Outcome(["cid", "name", "type", "notnull", "dflt_value", "pk"], rows)
+                names = ["cid", "name", "type", "notnull", "dflt_value", "pk"]
+                return Outcome(names + (["hidden"] if extra else []), rows)
             if name == "index_list":
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
