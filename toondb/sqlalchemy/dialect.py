@@ -100,9 +100,6 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
     def get_isolation_level(self, dbapi_connection: Any) -> str:
         return "AUTOCOMMIT" if dbapi_connection.isolation_level is None else "SERIALIZABLE"
 
-    def reset_isolation_level(self, dbapi_connection: Any) -> None:
-        self.set_isolation_level(dbapi_connection, "SERIALIZABLE")
-
     # ------------------------------------------------------------ reflection
 
     def _get_table_pragma(
@@ -126,9 +123,9 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
 
     def _sqlite_main_query(
         self, table: str, type_: str, schema: str | None, sqlite_include_internal: bool
-    ) -> list[str]:
+    ) -> str:
         if schema not in (None, "main"):
-            return []
+            return "SELECT name FROM sqlite_schema WHERE 0"  # no other schema: nothing in it
         return super()._sqlite_main_query(table, type_, None, sqlite_include_internal)  # type: ignore[no-any-return]
 
     def _get_table_sql(
