@@ -75,7 +75,11 @@ def test_the_url_picks_the_dialect_by_entry_point(tmp_path):
 def test_core_create_insert_select_update_delete(engine):
     md = MetaData()
     t = Table(
-        "t", md, Column("id", Integer, primary_key=True), Column("v", String(20)), Column("x", Float)
+        "t",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("v", String(20)),
+        Column("x", Float),
     )
     md.create_all(engine)
     with engine.begin() as con:

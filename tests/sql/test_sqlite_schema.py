@@ -12,9 +12,10 @@ import toondb.dbapi as tdb
 
 SCHEMA = [
     "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, n REAL DEFAULT 1.5)",
-    "CREATE TABLE c (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, "
-    "CONSTRAINT ck_a CHECK (a > 0), "
-    "FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE, FOREIGN KEY (b) REFERENCES p(code))",
+    "CREATE TABLE c (id INTEGER, a INTEGER, b TEXT, CONSTRAINT pk_c PRIMARY KEY (id), "
+    'CONSTRAINT ck_a CHECK (a > 0), CONSTRAINT "uq.ab" UNIQUE (a, b), '
+    "CONSTRAINT fk_a FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE, "
+    "FOREIGN KEY (b) REFERENCES p(code))",
     "CREATE INDEX c_ab ON c (a, b)",
     "CREATE VIEW v AS SELECT id, code FROM p",
 ]
@@ -62,9 +63,22 @@ def test_schema_sql_makes_an_equal_table(both, tmp_path):
     again = sqlite3.connect(":memory:")
     for _type, sql in sorted(rows, key=lambda r: ("table", "index", "view").index(r[0])):
         again.execute(sql)
-    assert again.execute("PRAGMA table_info(c)").fetchall() == con.execute(
-        "PRAGMA table_info(c)"
-    ).fetchall()
+    assert (
+        again.execute("PRAGMA table_info(c)").fetchall()
+        == con.execute("PRAGMA table_info(c)").fetchall()
+    )
+
+
+def test_constraint_names_are_kept(both):
+    con, _ = both
+    sql = con.execute("SELECT sql FROM sqlite_schema WHERE name = 'c'").fetchone()[0]
+    for part in (
+        "CONSTRAINT pk_c",
+        "CONSTRAINT ck_a",
+        'CONSTRAINT "uq.ab" UNIQUE',
+        "CONSTRAINT fk_a",
+    ):
+        assert part in sql
 
 
 def test_the_schema_table_follows_schema_changes(tmp_path):

@@ -15,11 +15,11 @@ from sqlalchemy.testing.plugin.pytestplugin import *  # noqa: E402,F401,F403
 
 
 def pytest_collection_modifyitems(session, config, items):  # noqa: F811
-    from sqlalchemy.testing.plugin import pytestplugin
     from skips import reason_to_skip
+    from sqlalchemy.testing.plugin import pytestplugin
 
     pytestplugin.pytest_collection_modifyitems(session, config, items)
     for item in items:
         reason = reason_to_skip(item.nodeid, config)
         if reason:
-            item.add_marker(pytest.mark.skip(reason=f"toondb: {reason}"))
+            item.add_marker(pytest.mark.skip(reason=f"skips.py: {reason}"))

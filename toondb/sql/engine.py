@@ -136,9 +136,10 @@ class CompiledPragma(Compiled):
                     )
                 return Outcome(names, rows)
             if name == "index_list":
+                # as SQLite's: the most recently made index first
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
+                    for i, ix in enumerate(reversed((*t.indexes, *t.vector_indexes)))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []

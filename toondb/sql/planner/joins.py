@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
-from toondb.sql import ast
-from toondb.sql import schema_table
+from toondb.sql import ast, schema_table
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
