@@ -186,7 +186,8 @@ class CompiledDDL(Compiled):
         names: set[str] = set()
         cols = []
         pk: list[str] = []
-        uniques: list[list[str]] = []
+        uniques: list[tuple[list[str], str | None]] = []  # (columns, CONSTRAINT name)
+        pk_name: str | None = None
         checks: list[tuple[str | None, str]] = []
         fks: list[dict[str, Any]] = []
         autoinc = False
@@ -206,7 +207,7 @@ class CompiledDDL(Compiled):
                 pk = [cd.name]
                 autoinc = cd.autoincrement
             if cd.unique:
-                uniques.append([cd.name])
+                uniques.append(([cd.name], None))
             for name, text in cd.checks:
                 checks.append((name, text))
             if cd.references is not None:
@@ -219,12 +220,13 @@ class CompiledDDL(Compiled):
                 if pk:
                     raise SchemaError(f"table {s.name} has more than one primary key")
                 pk = list(tc.columns)
+                pk_name = tc.name
             elif tc.kind == "UNIQUE":
-                uniques.append(list(tc.columns))
+                uniques.append((list(tc.columns), tc.name))
             elif tc.kind == "CHECK":
                 checks.append((tc.name, tc.check_text or ""))
             elif tc.kind == "FOREIGN" and tc.fk is not None:
-                fks.append(self._fk_json(tc.fk))
+                fks.append({**self._fk_json(tc.fk), **({"name": tc.name} if tc.name else {})})
         for c in cols:
             c.pk = c.name.lower() in {p.lower() for p in pk}
         if autoinc and not (
@@ -237,7 +239,7 @@ class CompiledDDL(Compiled):
             parse_expression(text)
         _binary_keys(cols, [pk] + uniques, pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
-        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc)
+        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name)
         indexes = []
         n = 0
         if pk and t.rowid_col is None:
@@ -249,9 +251,10 @@ class CompiledDDL(Compiled):
                     True,
                     f"sql:i:{tid}.{n}".encode(),
                     "pk",
+                    pk_name,
                 )
             )
-        for u in uniques:
+        for u, u_name in uniques:
             if any(u == ix.columns for ix in indexes):
                 continue
             if len(u) == 1 and t.rowid_col is not None and u[0].lower() == pk[0].lower():
@@ -264,6 +267,7 @@ class CompiledDDL(Compiled):
                     True,
                     f"sql:i:{tid}.{n}".encode(),
                     "u",
+                    u_name,
                 )
             )
         t.indexes = indexes

@@ -27,7 +27,7 @@ from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
-from toondb.sql.describe import vector_results
+from toondb.sql.describe import columns_in, vector_results
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
 from toondb.sql.fn_vector import as_array
@@ -102,7 +102,7 @@ class CompiledPragma(Compiled):
                 raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
             state.hnsw_ef_search = v
             return Outcome(rowcount=0)
-        if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
+        if name in ("table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
             if name == "index_info":
@@ -116,24 +116,36 @@ class CompiledPragma(Compiled):
                     [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
             t = cat.tables.get(arg.lower())
+            # table_xinfo adds SQLite's "hidden" (0: toondb has no hidden or generated columns)
+            extra = (0,) if name == "table_xinfo" else ()
+            names = ["cid", "name", "type", "notnull", "dflt_value", "pk"]
+            names += ["hidden"] if extra else []
+            if t is None and name in ("table_info", "table_xinfo") and arg.lower() in cat.views:
+                # a view's columns, with their declared types where they read a column
+                cols = columns_in(cat)(arg) or []
+                rows = [(i, n, decl or "", 0, None, 0) + extra for i, (n, decl) in enumerate(cols)]
+                return Outcome(names, rows)
             if t is None:
                 return Outcome(["cid"], [])
-            if name == "table_info":
+            if name in ("table_info", "table_xinfo"):
                 rows = []
                 for i, c in enumerate(t.columns):
                     pkpos = [p.lower() for p in t.pk].index(c.name.lower()) + 1 if c.pk else 0
                     rows.append(
                         (i, c.name, c.type_name, 1 if c.not_null else 0, c.default_sql, pkpos)
+                        + extra
                     )
-                return Outcome(["cid", "name", "type", "notnull", "dflt_value", "pk"], rows)
+                return Outcome(names, rows)
             if name == "index_list":
+                # as SQLite's: the most recently made index first
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
+                    for i, ix in enumerate(reversed((*t.indexes, *t.vector_indexes)))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []
-            for i, f in enumerate(t.fks):
+            # as SQLite's: the last declared foreign key first, numbered 0
+            for i, f in enumerate(reversed(t.fks)):
                 for j, c in enumerate(f["columns"]):
                     ref = (f["ref_columns"] or [None] * len(f["columns"]))[j]
                     rows.append((i, j, f["table"], c, ref, f["on_update"], f["on_delete"], "NONE"))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
-from toondb.sql import ast
+from toondb.sql import ast, schema_table
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
@@ -81,6 +81,14 @@ def resolve_from(
             and low in planner.catalog.views
         ):
             node = view_ref(planner, node)
+        elif (
+            low in schema_table.NAMES
+            and binding is None
+            and low not in planner.catalog.tables
+            and low not in planner.catalog.views
+        ):
+            sel = schema_table.schema_select(planner.catalog, low)
+            node = ast.SubqueryRef(sel, node.alias or node.name)
         if binding is not None:
             if not plan_subqueries:
                 raise SQLError("subquery")
