@@ -23,30 +23,29 @@ def _toondb_has() -> exclusions.compound:
 
 
 class Requirements(SuiteRequirements):
-    # ---------------------------------------------------------------- not yet (SQL issue)
+    # ------------------------------------------------ SQL features toondb has (issue 13)
     @property
     def savepoints(self):
-        return _toondb_lacks("SAVEPOINT is not supported yet (the SQL issue)")
+        return _toondb_has()
 
     @property
     def window_functions(self):
-        return _toondb_lacks("window functions are not supported yet (the SQL issue)")
+        return _toondb_has()
 
     @property
     def window_range(self):
-        return _toondb_lacks("window functions are not supported yet (the SQL issue)")
+        return _toondb_has()
 
     @property
     def window_range_numeric(self):
-        return _toondb_lacks("window functions are not supported yet (the SQL issue)")
+        return _toondb_has()
 
     @property
     def window_range_non_numeric(self):
-        return _toondb_lacks("window functions are not supported yet (the SQL issue)")
+        return _toondb_has()
 
-    # RETURNING: the dialect reports SQLite 3.34 (before RETURNING), so SQLAlchemy's
-    # insert_returning/update_returning/delete_returning flags are off and
-    # SuiteRequirements closes those tests by itself.
+    # RETURNING: the dialect reports SQLite 3.35, so SQLAlchemy's insert_returning /
+    # update_returning / delete_returning flags are on, as on SQLite 3.35+.
 
     # ---------------------------------------------------------------- not in toondb
     @property

@@ -237,7 +237,7 @@ class CompiledDDL(Compiled):
             raise SQLError("AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY")
         for _, text in checks:
             parse_expression(text)
-        _binary_keys(cols, [pk] + uniques, pk_is_rowid=len(pk) == 1)
+        _binary_keys(cols, [pk] + [u for u, _ in uniques], pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
         t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name)
         indexes = []

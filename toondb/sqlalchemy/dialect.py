@@ -10,8 +10,8 @@ toondb.dbapi, overriding only where toondb differs from SQLite:
   SERIALIZABLE as SQLite's; ``READ UNCOMMITTED`` does not exist (no shared cache);
   ``AUTOCOMMIT`` is the driver's ``isolation_level = None``;
 - the SQL features SQLAlchemy chooses by SQLite's version: toondb.dbapi reports the
-  release whose SQL it follows (3.34: no RETURNING, so SQLAlchemy fetches
-  ``lastrowid`` as with older SQLite).
+  release whose SQL it follows (3.35: RETURNING, so SQLAlchemy's ORM fetches new
+  primary keys and defaults with INSERT ... RETURNING, as on SQLite 3.35+).
 
 Several connections to one path within a process share nothing but the file: each
 opens the database (toondb's page file takes many handles, one writer at a time).
@@ -52,9 +52,7 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
     name = "toondb"
     driver = "toondb"
     supports_statement_cache = True
-    # toondb has no SAVEPOINT yet (the SQL issue); SQLAlchemy's SQLite dialect
-    # assumes it, and would emit it for Session.begin_nested()
-    supports_savepoints = False
+    supports_savepoints = True  # Session.begin_nested(): SAVEPOINT / RELEASE / ROLLBACK TO
 
     @classmethod
     def import_dbapi(cls) -> Any:
