@@ -19,7 +19,7 @@ from toondb.codec.rowcodec import decode_row, decode_scan
 from toondb.errors import CorruptionError, RowFormatError
 from toondb.sql import types as T
 
-Row = tuple
+Row = tuple[Any, ...]
 Fn = Callable[[Any], Any]
 
 _MIN_KEY = b""
