@@ -118,7 +118,7 @@ class CompiledInsert(CompiledWrite):
         self.type_fixes: list[tuple[int, tuple[type, ...], str]] = []
         vrows = self.values_fns is not None and src is not None and src.cores[0].values
         if vrows and len(vrows) == 1 and all(isinstance(e, ast.Param) for e in vrows[0]):
-            slots = [e.index for e in vrows[0]]
+            slots = [e.index for e in vrows[0] if isinstance(e, ast.Param)]  # all are
             if slots == list(range(len(slots))) and parsed.nparams == len(slots):
                 self.param_slots = slots
                 ok_types = {

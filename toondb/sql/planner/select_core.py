@@ -3,7 +3,7 @@ aggregates, HAVING, DISTINCT, ORDER BY (planner rule 4), LIMIT and OFFSET."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Callable
@@ -62,7 +62,7 @@ def plan_select_core(
         or any(contains_aggregate(rc.expr) for rc in columns)
         or any(contains_aggregate(o.expr) for o in order_by)
     )
-    aliases = {}
+    aliases: dict[str, int] = {}
     for i, rc in enumerate(columns):
         if rc.alias is not None:
             aliases.setdefault(rc.alias.lower(), i)
@@ -74,7 +74,7 @@ def plan_select_core(
     affs = [ec.affinity(rc.expr, scope) for rc in columns]
     having = ec.compile(core.having, scope, True, agg) if core.having is not None else None
     # ORDER BY terms: (kind, fn) where kind "out" reads the output row, "src" the source row
-    order_terms = []
+    order_terms: list[tuple[str, Fn, ast.OrderItem]] = []
     for o in order_by:
         e = o.expr
         ok, v = ec.constant(e)
@@ -156,7 +156,7 @@ def plan_select_core(
             if having is not None:
                 rows = filter(having, rows)
         if not need_sort:
-            out = map(project, rows)
+            out: Iterator[tuple[Any, ...]] = map(project, rows)
             if distinct:
                 out = distinct_rows(out)
             return apply_limit(out, lf, of)
@@ -250,7 +250,8 @@ def aggregate(
     """The aggregation step: rows -> one row per group (group keys, aggregate
     values, then the bare columns AggMap found, read from one row of the group)."""
     key_fns = [ec.compile(k, scope) for k in agg.keys]
-    specs = []
+    # (aggregate, argument, distinct, extra arguments); (None, None, ...) counts rows
+    specs: list[tuple[Callable[..., Any] | None, Any, bool, Sequence[Fn]]] = []
     for a in agg.aggs:
         fn = AGG_FUNCS[a.name]
         if a.star:
