@@ -104,6 +104,8 @@ class CompiledPragma(Compiled):
         if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
+            t: C.TableInfo | None
+            rows: list[tuple[Any, ...]]
             if name == "index_info":
                 hit = cat.find_index(arg)
                 if hit is None:
@@ -126,9 +128,13 @@ class CompiledPragma(Compiled):
                     )
                 return Outcome(["cid", "name", "type", "notnull", "dflt_value", "pk"], rows)
             if name == "index_list":
+                indexes: tuple[C.IndexInfo | C.VectorIndexInfo, ...] = (
+                    *t.indexes,
+                    *t.vector_indexes,
+                )
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
+                    for i, ix in enumerate(indexes)
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []

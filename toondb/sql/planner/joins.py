@@ -74,7 +74,8 @@ def resolve_from(
         low = node.name.lower() if isinstance(node, ast.TableRef) else ""
         binding = lookup(planner, low) if low else None
         if (
-            low
+            isinstance(node, ast.TableRef)  # as low says
+            and low
             and binding is None
             and low not in planner.catalog.tables
             and low in planner.catalog.views
@@ -83,17 +84,18 @@ def resolve_from(
         if binding is not None:
             if not plan_subqueries:
                 raise SQLError("subquery")
+            assert isinstance(node, ast.TableRef)  # a WITH name: low is node's
             plan = plan_cte(planner, binding)
             name = node.alias or node.name
             src = Source(name, plan.columns, list(plan.affinities), offset, None)
-            payload = plan
+            payload: Any = plan
         elif isinstance(node, ast.TableRef):
             table = planner.catalog.table(node.name)
             name = node.alias or node.name
             src = Source(
                 name, [c.name for c in table.columns], list(table.affinities), offset, table
             )
-            payload: Any = table
+            payload = table
         elif isinstance(node, ast.SubqueryRef):
             if not plan_subqueries:
                 raise SQLError("subquery")
@@ -135,7 +137,9 @@ def plan_from(
             if all(p(r) for p in preds):
                 yield r
 
-        lines = ["SCAN CONSTANT ROW"] + ([f"FILTER {sql_text(core.where)}"] if conjs else [])
+        lines: list[str] = ["SCAN CONSTANT ROW"] + (
+            [f"FILTER {sql_text(core.where)}"] if conjs else []
+        )
         return scope, no_from, lines, False
     steps = [Step(src, kind) for kind, _, _, _, src in items]
     pool: list[tuple[ast.Expr, int]] = []  # (conjunct, step it applies at)
@@ -178,7 +182,7 @@ def plan_from(
     for c, at in pool:
         steps[at].filters.append(c)
 
-    lines: list[str] = []
+    lines = []
     in_order: bool | str = False
     gen: Callable[[], Iterator[tuple[Any, ...]]] | None = None
     for k, step in enumerate(steps):
@@ -325,13 +329,24 @@ def hash_join_step(
     return run
 
 
+def _converted(f: Fn, cv: Fn) -> Fn:
+    """f's value through the conversion cv (a comparison's affinity)."""
+
+    def converted(r: Any, f: Fn = f, cv: Fn = cv) -> Any:  # bound as defaults: fast locals
+        return cv(f(r))
+
+    return converted
+
+
 def hash_keys(
     ec: ExprCompiler, scope: Scope, k: int, conjs: list[ast.Expr], allowed: set[int]
 ) -> tuple[Fn, Fn, str, list[ast.Expr]] | None:
     """An equality between a column of source k and an expression of the outer
     sources: (outer key, inner key on the inner row alone, text)."""
     shifted = shifted_scope(scope, k)
-    outs, ins, texts = [], [], []
+    outs: list[Fn] = []
+    ins: list[Fn] = []
+    texts: list[str] = []
     used: list[ast.Expr] = []
     for c in conjs:
         if not (isinstance(c, ast.Binary) and c.op == "="):
@@ -344,8 +359,8 @@ def hash_keys(
                 conv_a, conv_b = T.converter(ca), T.converter(cb)
                 fa = ec.compile(a, shifted)
                 fb = ec.compile(b, scope)
-                ins.append(fa if conv_a is None else (lambda r, f=fa, cv=conv_a: cv(f(r))))
-                outs.append(fb if conv_b is None else (lambda r, f=fb, cv=conv_b: cv(f(r))))
+                ins.append(fa if conv_a is None else _converted(fa, conv_a))
+                outs.append(fb if conv_b is None else _converted(fb, conv_b))
                 texts.append(sql_text(c))
                 used.append(c)
                 break
