@@ -353,7 +353,7 @@ class Database(StorageEnvironment):
         from toondb.dbapi.connection import Connection
 
         make = options.pop("factory", None) or Connection
-        return make(Embedded(self, owned=False), **options)  # type: ignore[no-any-return]
+        return make(Embedded(self, owned=False), **options)
 
     # ---- the query builder (toondb.toon.query)
 

@@ -149,7 +149,7 @@ def connect(
     an open Database. config: Database.open's keys (sync_mode, read_only, ...)."""
     from toondb.database import Database
 
-    options = {
+    options: dict[str, Any] = {
         "detect_types": detect_types,
         "isolation_level": isolation_level,
         "check_same_thread": check_same_thread,

@@ -443,7 +443,8 @@ def _savepoint_name(sql: str, fold: bool = True) -> str:
     with fold), as the SQL engine parses it."""
     from toondb.sql.grammar import parse
 
-    name = str(parse(sql)[0].statement.name)
+    stmt = parse(sql)[0].statement
+    name = str(getattr(stmt, "name", ""))
     return name.lower() if fold else name
 
 

@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
 from toondb.distributed.backend import Outcome, ShardPool
 from toondb.distributed.location import StorageLocation
@@ -234,7 +234,7 @@ class LocalShardPool(ShardPool):
 
     def _await_ready(self, workers: list[_Worker], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        waiting = {w.conn: w for w in workers}
+        waiting: dict[Any, _Worker] = {w.conn: w for w in workers}
         while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -243,7 +243,7 @@ class LocalShardPool(ShardPool):
                     {w.shard: f"not opened within {timeout:g} s" for w in waiting.values()},
                 )
             for conn in wait(list(waiting), remaining):
-                w = waiting.pop(conn)  # type: ignore[call-overload]
+                w = waiting.pop(conn)
                 try:
                     _, ok, value = w.conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
@@ -278,7 +278,7 @@ class LocalShardPool(ShardPool):
             for conn in wait(list(waiting), remaining):
                 w = waiting[conn]
                 try:
-                    rid, ok, value = conn.recv()  # type: ignore[union-attr]
+                    rid, ok, value = cast(Connection, conn).recv()
                 except (EOFError, OSError):  # the worker died (invariant 3)
                     del waiting[conn]
                     s = w.shard

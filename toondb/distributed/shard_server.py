@@ -27,7 +27,11 @@ from toondb.distributed.location import StorageLocation
 from toondb.distributed.manifest import file_sha256
 from toondb.errors import ClosedError, ShardChecksumError
 from toondb.vector.bulk import open_index
-from toondb.vector.index import IndexInfo, VectorIndex
+from toondb.vector.index import (
+    IndexInfo,
+    VectorIndex,
+    _DbIndex,
+)  # _DbIndex: what open_index returns
 
 __all__ = ["ShardServer", "MAX_STALL"]
 
@@ -64,7 +68,7 @@ class ShardServer:
         self.threads = threads if threads is not None else _default_threads()
         self.written = False
         self._stall = 0.0
-        self._index: VectorIndex | None = None
+        self._index: _DbIndex | None = None
         self._error: BaseException | None = None
         try:
             self.path = location.local_path(file)
@@ -184,7 +188,8 @@ def _default_threads() -> int:
             import ray
 
             if ray.is_initialized():
-                cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+                context: Any = ray.get_runtime_context()  # ray has no type hints
+                cpus = context.get_assigned_resources().get("CPU", 0)
                 if cpus >= 1:
                     return int(cpus)
     except Exception:  # noqa: BLE001 - not in a Ray worker: the machine's cores

@@ -397,6 +397,7 @@ class Replicator:
 
     def _snapshot_landed(self) -> None:
         r = self.snapshot_result
+        assert r is not None, "called when a snapshot result is in"
         self.snapshot_thread = None
         self.snapshot_result = None
         if r["generation"] != self.generation:
@@ -423,7 +424,9 @@ class Replicator:
             # the log's mark stays where ch.begin put it, before the snapshot: a
             # replicator started again skips what the snapshot holds (R1)
             self.shipped = r["txn"]
+        assert self.manifest is not None  # made above for the first snapshot
         gen = self.manifest.generation_info(self.generation)
+        assert gen is not None  # the manifest lists its own generation
         gen["snapshots"] = [s for s in gen["snapshots"] if s["txn"] != info["txn"]] + [info]
         self.manifest_dirty = True
 
@@ -443,6 +446,7 @@ class Replicator:
 
     def _note_shipped(self, txn: int, when: float) -> None:
         m = self.manifest
+        assert m is not None, "nothing is shipped before the first snapshot's manifest"
         m.last_txn, m.last_time = txn, when
         gen = m.generation_info(self.generation)
         if gen is not None:
@@ -483,6 +487,7 @@ class Replicator:
                 and not self.awaiting_first
                 and (self.manifest_dirty or force_manifest or due)
             ):
+                assert self.env is not None  # open while the loop runs
                 self.manifest.primary_txn = self.env._commit_stamp()
                 self.manifest.interval = self.interval
                 write_manifest(self.store, self.manifest)
@@ -502,7 +507,7 @@ class Replicator:
         """One round: read the log, seal when due, snapshot when due, upload."""
         if self.snapshot_result is not None:
             self._snapshot_landed()
-            if self.retain is not None and not self.awaiting_first:
+            if self.retain is not None and not self.awaiting_first and self.manifest is not None:
                 with contextlib.suppress(ObjectStoreError):
                     apply_retention(self.store, self.manifest, self.retain)
         if self.restart_pending and not self.queue and self.snapshot_thread is None:

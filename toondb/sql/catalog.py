@@ -281,7 +281,7 @@ class TableInfo:
             d["id"],
             [ColumnInfo.from_json(c) for c in d["columns"]],
             d["pk"],
-            [tuple(c) for c in d["checks"]],  # type: ignore[misc]
+            [tuple(c) for c in d["checks"]],
             d["fks"],
             [IndexInfo.from_json(ix) for ix in d["indexes"]],
             d.get("autoincrement", False),
@@ -317,7 +317,8 @@ class Catalog:
     def find_index(self, name: str) -> tuple[TableInfo, IndexInfo | VectorIndexInfo] | None:
         low = name.lower()
         for t in self.tables.values():
-            for ix in (*t.indexes, *t.vector_indexes):
+            both: tuple[IndexInfo | VectorIndexInfo, ...] = (*t.indexes, *t.vector_indexes)
+            for ix in both:
                 if ix.name.lower() == low:
                     return t, ix
         return None

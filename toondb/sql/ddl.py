@@ -114,18 +114,18 @@ class CompiledDDL(Compiled):
                 if s.if_exists:
                     return Outcome(rowcount=0)
                 raise SchemaError(f"no such index: {s.name}")
-            t, ix = hit
-            if ix.origin != "c":
+            t, dropped = hit
+            if dropped.origin != "c":
                 raise SQLError(
-                    f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {ix.name}"
+                    f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {dropped.name}"
                 )
             nt = t.copy()
-            if isinstance(ix, VectorIndexInfo):
-                nt.vector_indexes = [i for i in nt.vector_indexes if i.name != ix.name]
-                hnsw.method().drop(txn, ix)
+            if isinstance(dropped, VectorIndexInfo):
+                nt.vector_indexes = [i for i in nt.vector_indexes if i.name != dropped.name]
+                hnsw.method().drop(txn, dropped)
             else:
-                nt.indexes = [i for i in nt.indexes if i.name != ix.name]
-                self._drop_tree(txn, ix.tree, undo)
+                nt.indexes = [i for i in nt.indexes if i.name != dropped.name]
+                self._drop_tree(txn, dropped.tree, undo)
             nt.refresh()
             tables[t.name.lower()] = nt
             C.save(txn, tables, [t.name], [])
@@ -208,8 +208,8 @@ class CompiledDDL(Compiled):
                 autoinc = cd.autoincrement
             if cd.unique:
                 uniques.append(([cd.name], None))
-            for name, text in cd.checks:
-                checks.append((name, text))
+            for check_name, text in cd.checks:
+                checks.append((check_name, text))
             if cd.references is not None:
                 fks.append(self._fk_json(cd.references))
         for tc in s.constraints:
@@ -227,8 +227,8 @@ class CompiledDDL(Compiled):
                 checks.append((tc.name, tc.check_text or ""))
             elif tc.kind == "FOREIGN" and tc.fk is not None:
                 fks.append({**self._fk_json(tc.fk), **({"name": tc.name} if tc.name else {})})
-        for c in cols:
-            c.pk = c.name.lower() in {p.lower() for p in pk}
+        for col in cols:
+            col.pk = col.name.lower() in {p.lower() for p in pk}
         if autoinc and not (
             len(pk) == 1
             and cols[[c.name.lower() for c in cols].index(pk[0].lower())].type_name.strip().upper()
@@ -384,7 +384,7 @@ class CompiledDDL(Compiled):
                 f"column {t.name}.{t.columns[i].name} is {t.columns[i].type_name or 'untyped'}: "
                 "an HNSW index is on a VECTOR(n) column"
             )
-        opts = {
+        opts: dict[str, Any] = {
             "metric": "cosine",
             "m": hnsw.DEFAULT_M,
             "ef_construction": hnsw.DEFAULT_EF_CONSTRUCTION,
@@ -526,9 +526,9 @@ class CompiledDDL(Compiled):
             if i is None:
                 raise SchemaError(f"no such column: {s.old}")
             name = nt.columns[i].name
+            indexes: tuple[IndexInfo | VectorIndexInfo, ...] = (*nt.indexes, *nt.vector_indexes)
             if nt.columns[i].pk or any(
-                name.lower() in [c.lower() for c in ix.columns]
-                for ix in (*nt.indexes, *nt.vector_indexes)
+                name.lower() in [c.lower() for c in ix.columns] for ix in indexes
             ):
                 raise SQLError(
                     f"cannot drop column {name}: it is in a PRIMARY KEY, UNIQUE constraint or index"

@@ -119,7 +119,7 @@ class CompiledInsert(CompiledWrite):
         self.type_fixes: list[tuple[int, tuple[type, ...], str]] = []
         vrows = self.values_fns is not None and src is not None and src.cores[0].values
         if vrows and len(vrows) == 1 and all(isinstance(e, ast.Param) for e in vrows[0]):
-            slots = [e.index for e in vrows[0]]
+            slots = [e.index for e in vrows[0] if isinstance(e, ast.Param)]  # all are
             if slots == list(range(len(slots))) and parsed.nparams == len(slots):
                 self.param_slots = slots
                 ok_types = {
@@ -206,9 +206,9 @@ class CompiledInsert(CompiledWrite):
                 w.next_rowid = saved  # an ignored row takes no rowid
         hnsw.flush(ctx)
         if ret is not None:
-            out = [ret.row(r) for r in self.written or []]
+            returned = [ret.row(r) for r in self.written or []]
             self.written = None
-            return Outcome(ret.columns, out, count, last)
+            return Outcome(ret.columns, returned, count, last)
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:

@@ -105,6 +105,8 @@ class CompiledPragma(Compiled):
         if name in ("table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
+            t: C.TableInfo | None
+            rows: list[tuple[Any, ...]]
             if name == "index_info":
                 hit = cat.find_index(arg)
                 if hit is None:
@@ -122,8 +124,10 @@ class CompiledPragma(Compiled):
             names += ["hidden"] if extra else []
             if t is None and name in ("table_info", "table_xinfo") and arg.lower() in cat.views:
                 # a view's columns, with their declared types where they read a column
-                cols = columns_in(cat)(arg) or []
-                rows = [(i, n, decl or "", 0, None, 0) + extra for i, (n, decl) in enumerate(cols)]
+                view_cols = columns_in(cat)(arg) or []
+                rows = [
+                    (i, n, decl or "", 0, None, 0) + extra for i, (n, decl) in enumerate(view_cols)
+                ]
                 return Outcome(names, rows)
             if t is None:
                 return Outcome(["cid"], [])
@@ -138,9 +142,13 @@ class CompiledPragma(Compiled):
                 return Outcome(names, rows)
             if name == "index_list":
                 # as SQLite's: the most recently made index first
+                indexes: tuple[C.IndexInfo | C.VectorIndexInfo, ...] = (
+                    *t.indexes,
+                    *t.vector_indexes,
+                )
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate(reversed((*t.indexes, *t.vector_indexes)))
+                    for i, ix in enumerate(reversed(indexes))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []

@@ -46,7 +46,7 @@ class Source:
     ) -> None:
         self.name = name.lower()
         self.columns = columns
-        self.lower = {}
+        self.lower: dict[str, int] = {}
         for i, c in enumerate(columns):
             self.lower.setdefault(c.lower(), i)
         self.affinities = affinities
@@ -339,7 +339,7 @@ class ExprCompiler:
             wslot = self.window_slots.get(node)
             if wslot is None:
                 raise SQLError(f"misuse of window function {node.func.name.lower()}()")
-            f = itemgetter(wslot)
+            f: Fn = itemgetter(wslot)
             return self._cond(f) if cond else f
         if agg is not None:
             slot = agg.slot_of(node)
@@ -483,7 +483,11 @@ class ExprCompiler:
             raise SQLError(f"unsupported operator {op}")
         if op in ("+", "-", "*"):
             I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
-            pyop = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}[op]
+            pyop: Callable[[Any, Any], Any] = {
+                "+": lambda a, b: a + b,
+                "-": lambda a, b: a - b,
+                "*": lambda a, b: a * b,
+            }[op]
             slow = fn
 
             def arith(r: Any) -> Any:
@@ -724,7 +728,7 @@ class ExprCompiler:
             rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
-        pyop = {
+        pyop: Callable[[Any, Any], Any] = {
             "=": lambda a, b: a == b,
             "!=": lambda a, b: a != b,
             "<": lambda a, b: a < b,
@@ -732,7 +736,7 @@ class ExprCompiler:
             ">": lambda a, b: a > b,
             ">=": lambda a, b: a >= b,
         }[op]
-        cmpres = {
+        cmpres: Callable[[int], bool] = {
             "=": lambda c: c == 0,
             "!=": lambda c: c != 0,
             "<": lambda c: c < 0,
@@ -1046,10 +1050,10 @@ class ExprCompiler:
             agg.add_bare(holder)
             idx = agg.bare.index(holder)
 
-            def values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
+            def last_values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
                 return r[len(agg.keys) + len(agg.aggs) + idx]
 
             _, lconv = self._in_select_values(node, scope)
-            return self._membership(f, values, lconv, node.negated)
+            return self._membership(f, last_values, lconv, node.negated)
         values, lconv = self._in_select_values(node, scope)
         return self._membership(f, values, lconv, node.negated)

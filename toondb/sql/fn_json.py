@@ -160,7 +160,7 @@ class _Editor:
         self.edit = edit
         self.value = value
 
-    def lookup(self, node: Node, path: str, i: int, parent: Node | None, index: int) -> Any:
+    def lookup(self, node: Node, path: str, i: int, parent: Node | None, index: int) -> int:
         """FOUND (with self.hit), NOTFOUND or PATHERROR."""
         if i >= len(path):
             self.hit = _Hit(node, parent, index)
@@ -536,7 +536,7 @@ def _path_step(parent: Node, pos: int) -> str:
     """The fullkey step of a child: [N] in an array, .label or ."label" in an object."""
     if parent.t == ARRAY:
         return f"[{pos}]"
-    raw = parent.v[pos].v
+    raw: str = parent.v[pos].v
     if raw and ("a" <= raw[0].lower() <= "z") and all(ch.isascii() and ch.isalnum() for ch in raw):
         return "." + raw
     return '."' + raw + '"'

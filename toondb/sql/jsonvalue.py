@@ -268,8 +268,8 @@ class _Parser:
                         j += 1
                     if z[j] == ":":
                         j += 1
-                        x = None
-                if x is not None:
+                        x = 0  # the colon is found (x, a position, is > 0 otherwise)
+                if x != 0:
                     x = self.parse(j)
                     if x != -5:
                         if x != -1:

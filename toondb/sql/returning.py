@@ -9,7 +9,8 @@ and the rows come back in the order the statement wrote them.
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
@@ -27,13 +28,13 @@ class Returning:
     ) -> None:
         scope = table_scope(table, alias)
         self.columns: list[str] = []
-        fns = []
+        fns: list[Callable[[Any], Any]] = []
         for rc in items:
             e = rc.expr
             if isinstance(e, ast.Star):
                 for i, c in enumerate(table.columns):
                     self.columns.append(c.name)
-                    fns.append(lambda r, i=i: r[i])
+                    fns.append(itemgetter(i))
                 continue
             if contains_aggregate(e):
                 raise SQLError("aggregate functions are not allowed in RETURNING")

@@ -330,9 +330,9 @@ def prepare_tokens(t: Tokens) -> Prepared:
                 pass  # a malformed literal: the parse below reports it
             else:
                 names = None
-                if tmpl.name_spans:  # type: ignore[union-attr]
-                    names = tuple(t.span_text(a, b) for a, b in tmpl.name_spans)  # type: ignore[union-attr]
-                return Prepared(tmpl.plan_parse(values), values, names)  # type: ignore[union-attr]
+                if tmpl.name_spans:
+                    names = tuple(t.span_text(a, b) for a, b in tmpl.name_spans)
+                return Prepared(tmpl.plan_parse(values), values, names)
     return Prepared(G.parse_tokens(t))
 
 

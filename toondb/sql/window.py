@@ -122,12 +122,17 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
 # ---------------------------------------------------------------- partitions
 
 
+def _of_row(rows: list[Any], f: Fn) -> Fn:
+    """f of the row at an index (the sort runs over row indexes)."""
+    return lambda i: f(rows[i])
+
+
 def _sorted_indexes(rows: list[Any], ws: WindowSort) -> list[int]:
-    terms = [(lambda i, f=f: f(rows[i]), False, None) for f in ws.partition]
-    terms += [(lambda i, f=f: f(rows[i]), desc, nf) for f, desc, nf in ws.order]
+    terms: list[tuple[Fn, bool, Any]] = [(_of_row(rows, f), False, None) for f in ws.partition]
+    terms += [(_of_row(rows, f), desc, nf) for f, desc, nf in ws.order]
     if not terms:
         return list(range(len(rows)))
-    return sort_rows(list(range(len(rows))), terms)  # type: ignore[no-any-return]
+    return sort_rows(list(range(len(rows))), terms)
 
 
 def _equality_keys(rows: list[Any], fns: list[Fn]) -> list[Any]:
@@ -180,7 +185,9 @@ _NO_PEERS = _Peers([], [], [])  # for calls that do not read them (_uses_peers)
 
 
 def _peer_groups(keys: list[tuple[Any, ...]]) -> _Peers:
-    group, starts, ends = [], [], []
+    group: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
     prev: Any = _SKIP
     for k, key in enumerate(keys):
         if key != prev or prev is _SKIP:
@@ -260,7 +267,7 @@ def _ranking(call: WindowCall, prows: list[Any], peers: _Peers) -> list[Any]:
     ofn = call.args[1] if len(call.args) > 1 else None
     dfn = call.args[2] if len(call.args) > 2 else None
     vals = [vfn(r) for r in prows]
-    res = []
+    res: list[Any] = []
     for k, r in enumerate(prows):
         off = 1
         if ofn is not None:
@@ -372,7 +379,8 @@ def _range_bounds(
     us = [(-vals[k] if desc else vals[k]) for k in range(a, b)]  # ascending
     g, starts, ends = peers.group, peers.starts, peers.ends
     (sk, _), (ek, _) = call.frame.start, call.frame.end
-    lo, hi = [], []
+    lo: list[int] = []
+    hi: list[int] = []
     for k in range(m):
         v = vals[k]
         numeric = type(v) in (int, float)
@@ -385,7 +393,7 @@ def _range_bounds(
             elif kind == ast.CURRENT_ROW or not numeric:
                 outl.append(starts[g[k]] if is_start else ends[g[k]])
             else:
-                t = u - off if kind == ast.PRECEDING else u + off  # type: ignore[operator]
+                t = u - off if kind == ast.PRECEDING else u + off
                 outl.append(a + (bisect_left(us, t) if is_start else bisect_right(us, t)))
     return lo, hi
 

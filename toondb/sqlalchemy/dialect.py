@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import exc, pool
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import IsolationLevel
 
 __all__ = ["ToonDBDialect", "ToonDBIpcDialect"]
 
-_ISOLATION_LEVELS = ("SERIALIZABLE", "AUTOCOMMIT")
+_ISOLATION_LEVELS: tuple[IsolationLevel, ...] = ("SERIALIZABLE", "AUTOCOMMIT")
 
 
 def _config_value(text: str) -> Any:
@@ -84,7 +85,7 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
 
     # ------------------------------------------------------------ isolation
 
-    def get_isolation_level_values(self, dbapi_connection: Any) -> list[str]:
+    def get_isolation_level_values(self, dbapi_connection: Any) -> list[IsolationLevel]:
         return list(_ISOLATION_LEVELS)
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
@@ -95,7 +96,7 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
             )
         dbapi_connection.isolation_level = None if level == "AUTOCOMMIT" else ""
 
-    def get_isolation_level(self, dbapi_connection: Any) -> str:
+    def get_isolation_level(self, dbapi_connection: Any) -> IsolationLevel:
         return "AUTOCOMMIT" if dbapi_connection.isolation_level is None else "SERIALIZABLE"
 
     # ------------------------------------------------------------ reflection
@@ -129,7 +130,8 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
     def _get_table_sql(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
     ) -> Any:
-        return super()._get_table_sql(connection, table_name, None, **kw)
+        # SQLAlchemy's private, unannotated helper (the SQLite dialect's reflection)
+        return super()._get_table_sql(connection, table_name, None, **kw)  # type: ignore[no-untyped-call]
 
 
 class ToonDBIpcDialect(ToonDBDialect):

@@ -3,6 +3,8 @@
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from typing_extensions import disjoint_base
+
 _Bytes = bytes | bytearray | memoryview
 
 SYNC_MODES: dict[str, int]
@@ -10,6 +12,7 @@ SYNC_MODES: dict[str, int]
 def as_bytes(obj: _Bytes, what: str = ...) -> bytes: ...
 def _crc32c(data: _Bytes, crc: int = ..., impl: str = ...) -> int: ...
 
+@disjoint_base
 class ExclusiveAccess:
     """A database's lock file held exclusively for maintenance (see _openlock.pxi)."""
 
@@ -25,6 +28,7 @@ def exclusive_access(
     lock_path: str, timeout: float = ..., name: str | None = ...
 ) -> ExclusiveAccess: ...
 
+@disjoint_base
 class Env:
     _txn_class: type
     @property
@@ -72,6 +76,7 @@ class Env:
     ) -> tuple[list[tuple[int, int]], list[tuple[int, list[tuple[int, int]]]]]: ...
     def _check(self) -> dict[str, Any]: ...
 
+@disjoint_base
 class Txn:
     @property
     def txnid(self) -> int: ...
@@ -97,6 +102,7 @@ class Txn:
     def _rollback_to(self, mark: int) -> None: ...
     def _end_savepoints(self) -> None: ...
 
+@disjoint_base
 class Tree:
     name: bytes
     def get(self, key: _Bytes) -> bytes | None: ...
@@ -112,6 +118,7 @@ class Tree:
     def count(self) -> int: ...
     def __len__(self) -> int: ...
 
+@disjoint_base
 class Cursor(Iterator[tuple[bytes, bytes]]):
     def __iter__(self) -> Cursor: ...
     def __next__(self) -> tuple[bytes, bytes]: ...

@@ -21,7 +21,9 @@ from toondb.sql.expressions import ExprCompiler, Scope
 from toondb.sql.planner.common import Fn, PlannerContext, refs, sql_text
 
 
-def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
+def probe_columns(
+    conj: ast.Expr, scope: Scope, k: int, allowed: set[int]
+) -> list[tuple[Any, str, Any, ast.Expr]]:
     """Sargable forms of conj for source k: yields (column index or 'rowid', op, expr(s))."""
     src = scope.sources[k]
 
@@ -95,7 +97,7 @@ def choose_access(
     src = scope.sources[k]
     table: TableInfo = src.table
     ctx = planner.ctx
-    probes: list[tuple[Any, str, Any, ast.Expr, bool]] = []
+    probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr]] = []
     for c in conjs:
         for col, op, e, colexpr in probe_columns(c, scope, k, allowed):
             dep = False
@@ -105,7 +107,9 @@ def choose_access(
                 if r:
                     dep = True
             probes.append((col, op, e, colexpr, dep, c))
-    aff_of = lambda col: T.INTEGER if col == "rowid" else table.affinities[col]  # noqa: E731
+
+    def aff_of(col: Any) -> str | None:
+        return T.INTEGER if col == "rowid" else table.affinities[col]
 
     def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
         return probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
@@ -168,7 +172,7 @@ def choose_access(
                 elif op == "IN" and not eqs and in_probes is None and lo is None and hi is None:
                     fs = [fn(col, x, colexpr) for x in e]
                     if all(f is not None for f in fs):
-                        in_probes = fs
+                        in_probes = [f for f in fs if f is not None]  # all are
                         used.append(conj)
                         texts.append(f"{table.columns[ci].name} IN ({len(fs)} values)")
                         deps = deps or dep

@@ -138,7 +138,7 @@ def choose_order(
         return total
 
     if n <= EXHAUSTIVE:
-        order = list(min(permutations(range(n)), key=lambda o: (cost(o), o)))
+        order = list(min(permutations(range(n)), key=lambda o: (cost(tuple(o)), tuple(o))))
     else:
         order = []
         left = set(range(n))

@@ -3,7 +3,7 @@ aggregates, HAVING, DISTINCT, ORDER BY (planner rule 4), LIMIT and OFFSET."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Callable
@@ -72,7 +72,7 @@ def plan_select_core(
         or any(contains_aggregate(rc.expr) for rc in columns)
         or any(contains_aggregate(o.expr) for o in order_by)
     )
-    aliases = {}
+    aliases: dict[str, int] = {}
     for i, rc in enumerate(columns):
         if rc.alias is not None:
             aliases.setdefault(rc.alias.lower(), i)
@@ -164,7 +164,7 @@ def plan_select_core(
         if window_run is not None:
             rows = window_run(rows)
         if not need_sort:
-            out = map(project, rows)
+            out: Iterator[tuple[Any, ...]] = map(project, rows)
             if distinct:
                 out = distinct_rows(out)
             return apply_limit(out, lf, of)
@@ -317,7 +317,8 @@ def aggregate(
     """The aggregation step: rows -> one row per group (group keys, aggregate
     values, then the bare columns AggMap found, read from one row of the group)."""
     key_fns = [ec.compile(k, scope) for k in agg.keys]
-    specs = []
+    # (aggregate, argument, distinct, extra arguments); (None, None, ...) counts rows
+    specs: list[tuple[Callable[..., Any] | None, Any, bool, Sequence[Fn]]] = []
     for a in agg.aggs:
         fn = AGG_FUNCS[a.name]
         if a.star:
@@ -347,8 +348,7 @@ def aggregate(
             if contains_aggregate(x):
                 raise SQLError(f"misuse of aggregate function {a.name}()")
         if arity is not None:
-            arg_fns = [ec.compile(x, scope) for x in a.args]
-            arg: Fn = lambda r, fs=arg_fns: tuple([f(r) for f in fs])  # noqa: E731
+            arg = _tuple_of(tuple(ec.compile(x, scope) for x in a.args))
         else:
             arg = ec.compile(a.args[0], scope)
         specs.append((fn, arg, a.distinct, extra_fns))
@@ -437,3 +437,8 @@ def distinct_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         if r not in seen:
             seen.add(r)
             yield r
+
+
+def _tuple_of(fns: tuple[Fn, ...]) -> Fn:
+    """The row function giving the tuple of fns' values (a multi-argument aggregate)."""
+    return lambda r: tuple([f(r) for f in fns])
