@@ -1,0 +1,37 @@
+"""What a new user hit (issue 20): read-only commands beside another process's writer,
+files that are not databases, help text, the shell's interruptions, export styles."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lock_holder import LockHolder
+from test_cli import fails, ok, run
+
+from toondb import Database
+
+
+@pytest.fixture
+def locked_db(tmp_path):
+    """A database with a table, whose write lock another process holds."""
+    path = tmp_path / "db"
+    with Database.open(path) as db:
+        db.execute_sql("CREATE TABLE t (a INTEGER)")
+        db.execute_sql("INSERT INTO t VALUES (7)")
+    holder = LockHolder(path)
+    yield path
+    holder.stop()
+
+
+def test_sql_with_a_select_does_not_wait_for_a_writer(locked_db):
+    start = time.monotonic()
+    assert "7" in ok("sql", locked_db, "SELECT a FROM t")
+    assert time.monotonic() - start < 8  # close used to wait lock_timeout = 10 s
+
+
+def test_shell_with_a_select_does_not_wait_for_a_writer(locked_db):
+    start = time.monotonic()
+    out = ok("shell", locked_db, input="SELECT a FROM t;\n")
+    assert "7" in out
+    assert time.monotonic() - start < 8
