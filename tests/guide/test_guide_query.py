@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from paths import SEED, require_shared
 
 from toondb import Database

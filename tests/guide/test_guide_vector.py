@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 from paths import SEED, require_shared
 
 GUIDE_BUILD = """\
