@@ -274,7 +274,7 @@ def test_a_missing_database_is_one_line(tmp_path, cmd):
 def test_not_a_database_is_one_line(tmp_path):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"hello" * 2000)
-    assert "not a toondb database" in fails("stats", junk)
+    assert "not a toondb database" in fails("stats", junk, code=2)
 
 
 # ---- stats and check -------------------------------------------------------------------

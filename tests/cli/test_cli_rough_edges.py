@@ -35,3 +35,25 @@ def test_shell_with_a_select_does_not_wait_for_a_writer(locked_db):
     out = ok("shell", locked_db, input="SELECT a FROM t;\n")
     assert "7" in out
     assert time.monotonic() - start < 8
+
+
+# ---- a file that is not a database (item 5) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "t.csv"],
+        ["sql", "t.csv", "SELECT 1"],
+        ["index", "query", "t.csv", "1,2"],
+        ["index", "info", "t.csv"],
+        ["stats", "t.csv"],
+        ["shell", "t.csv"],
+        ["put", "t.csv", "k", "v"],
+    ],
+)
+def test_a_csv_is_not_a_database_and_nothing_is_created(tmp_path, args):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    err = fails(*args, code=2, cwd=tmp_path, input="")
+    assert err == "toondb: t.csv is not a toondb database (neither meta page has toondb's header)\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]

@@ -12,7 +12,7 @@ from typing import Any
 from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db
 from toondb.cli.render import print_mapping, render, show_bytes, split_sql
 from toondb.cli.shell import Shell
-from toondb.errors import CLIError, CorruptionError
+from toondb.errors import CLIError, CorruptionError, NotADatabaseError
 
 __all__ = [
     "cmd_shell", "cmd_sql", "cmd_get", "cmd_put", "cmd_delete", "cmd_scan", "cmd_stats",
@@ -107,6 +107,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         with open_db(args.path, read_only=True) as db:
             counts = db.check(deep=args.deep)
+    except NotADatabaseError:
+        raise  # not damage: main() reports it, exit status 2
     except CorruptionError as e:
         problems = getattr(e, "problems", None) or [str(e)]
         sys.stderr.write(f"toondb: {args.path} is damaged ({len(problems)} problem(s)):\n")

@@ -47,13 +47,13 @@ from toondb.cli.commands import (
     cmd_sql,
     cmd_stats,
 )
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, argparse_int, error_message
+from toondb.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, argparse_int, error_message
 from toondb.cli.maintenance import cmd_backup, cmd_compact
 from toondb.cli.render import MODES
 from toondb.cli.replication import add_replication_commands
 from toondb.cli.transfer import EXPORT_DESCRIPTION, IMPORT_DESCRIPTION, cmd_export, cmd_import
 from toondb.cli.vectors import add_index_commands
-from toondb.errors import CLIError, ToonDBError
+from toondb.errors import CLIError, NotADatabaseError, ToonDBError
 from toondb.version import __version__
 
 __all__ = ["main", "build_parser"]
@@ -202,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("toondb: interrupted\n")
         return 130
+    except NotADatabaseError as e:
+        if debug:
+            raise
+        sys.stderr.write(f"toondb: {error_message(e)}\n")
+        return EXIT_USAGE
     except (CLIError, ToonDBError, OSError, ValueError, TypeError, KeyError) as e:
         if debug:
             raise

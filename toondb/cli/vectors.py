@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from toondb.cli.common import EXIT_OK, argparse_int, error_message
+from toondb.cli.common import EXIT_OK, argparse_int, error_message, refuse_non_database
 from toondb.cli.render import print_mapping
 from toondb.errors import CLIError
 
@@ -144,6 +144,7 @@ def _build_sharded(args: argparse.Namespace, vectors: Any, ids: Any, progress: A
 def cmd_index_query(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import open_index
 
+    refuse_non_database(args.index)
     q = _query_vectors(args.query)
     if _is_sharded(args.index):
         with _open_sharded(args) as idx:
@@ -177,6 +178,7 @@ def cmd_index_query(args: argparse.Namespace) -> int:
 def cmd_index_info(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import bulk_info, open_index
 
+    refuse_non_database(args.index)
     if _is_sharded(args.index):
         with _open_sharded(args) as idx:
             info = idx.info().as_dict()
