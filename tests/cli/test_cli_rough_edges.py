@@ -57,3 +57,19 @@ def test_a_csv_is_not_a_database_and_nothing_is_created(tmp_path, args):
     err = fails(*args, code=2, cwd=tmp_path, input="")
     assert err == "toondb: t.csv is not a toondb database (neither meta page has toondb's header)\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+# ---- compact never grows the file (item 6) ---------------------------------------------
+
+
+def test_compact_of_a_compact_file_says_so_and_leaves_it(tmp_path):
+    path = tmp_path / "db"
+    with Database.open(path) as db:
+        db.put(b"k", b"v")
+    ok("compact", path)
+    data = path / "toondb.data"
+    before, inode = data.read_bytes(), data.stat().st_ino
+    out = ok("compact", path)
+    assert out.startswith(f"{path} is already compact: {len(before)} bytes"), out
+    assert out.endswith("left unchanged\n")
+    assert data.read_bytes() == before and data.stat().st_ino == inode
