@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db
+from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db, refuse_non_database
 from toondb.cli.render import print_mapping, render, show_bytes, split_sql
 from toondb.cli.shell import Shell
 from toondb.errors import CLIError, CorruptionError, NotADatabaseError
@@ -62,7 +62,14 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_put(args: argparse.Namespace) -> int:
+    refuse_non_database(args.path)  # before waiting for a value
     if args.value is None or args.value == "-":
+        if sys.stdin.isatty():  # a silent wait would look like a hang
+            sys.stderr.write(
+                f"toondb: reading the value of {args.key!r} from stdin; end it with Ctrl-D "
+                "(or give VALUE on the command line)\n"
+            )
+            sys.stderr.flush()
         value = sys.stdin.buffer.read()
     else:
         value = args.value.encode("utf-8", "surrogateescape")

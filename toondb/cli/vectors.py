@@ -255,11 +255,13 @@ def add_index_commands(sub: Any) -> None:
         "written inline ('0.1,0.2,...'), or a file of one or more vectors "
         f"({VECTOR_FORMATS}); several are searched in parallel.",
     )
-    sp.add_argument("query", metavar="QUERY")
+    sp.add_argument("query", metavar="QUERY",
+                    help="one vector inline ('0.1,0.2,...') or a file of vectors")  # fmt: skip
     sp.add_argument("-k", type=argparse_int, default=10, help="neighbours per query (10)")
     sp.add_argument("--ef-search", type=argparse_int, default=64,
                     help="candidate list size: higher is more accurate and slower (64)")  # fmt: skip
-    sp.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text")
+    sp.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text",
+                    help="text: the guide's '1. ID: ..' lines (default); json or csv for programs")  # fmt: skip
     sp.add_argument("--threads", type=argparse_int, default=None, help=argparse.SUPPRESS)
     sp.add_argument("--name", default="default", help=argparse.SUPPRESS)
     _backend_option(sp)
