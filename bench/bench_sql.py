@@ -46,6 +46,8 @@ TARGETS = {
     "point_select": 3.0,
     "update_by_key": 3.0,
     "delete_by_key": 3.0,
+    "cross_join_10k_300": 3.0,  # issue 20
+    "cross_join_10k_300_where": 3.0,
 }
 QUERIES = {
     "point_select": ("SELECT * FROM t WHERE id = ?", lambda r: (r.randrange(N),)),
