@@ -14,9 +14,10 @@
 # ``full``: pages, fsync, meta, fsync: a commit that returned survives power loss.
 # ``normal``: no fsync per commit. A commit is in the OS page cache when it
 # returns, so it survives a crash of the process. Every ``sync_interval`` seconds
-# or ``memtable_size_bytes`` of writes (and at close and checkpoint) a sync point
-# fsyncs the data, writes both meta pages with the durable state = this one, and
-# fsyncs again. Until the next sync point the pages of the durable snapshot are
+# or ``memtable_size_bytes`` of writes (and at checkpoint, and at close when the
+# handle wrote since its last one: made by the next holder of the write lock
+# when it is busy, invariant 10) a sync point fsyncs the data, writes both meta
+# pages with the durable state = this one, and fsyncs again. Until the next sync point the pages of the durable snapshot are
 # pinned like a reader's (invariant 1). A meta records the boot id of its writer;
 # an open after a reboot (different boot id) whose newest meta is not durable
 # falls back to the durable state, which is intact on disk.
