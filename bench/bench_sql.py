@@ -5,14 +5,17 @@ ratio table printed at the end). Both engines get the same schema and data:
 a 100k-row table ``t(id INTEGER PRIMARY KEY, a INTEGER, b TEXT, c REAL, d
 INTEGER)`` with an index on ``a`` (a permutation of 0..99999, so a range of 100
 values is 100 rows) and ``d = id % 100``; a 10k-row table ``u(id INTEGER PRIMARY
-KEY, name TEXT)`` joined on ``t.a = u.id``. sqlite3 runs in WAL mode with
+KEY, name TEXT)`` joined on ``t.a = u.id``; a 300-row table ``v(id INTEGER PRIMARY
+KEY, label TEXT)`` cross joined with ``u`` (3M pairs, issue 20). sqlite3 runs in WAL mode with
 synchronous=NORMAL (the closest to toondb's default durability, sync_mode
 "normal"); toondb runs with its default config. Every statement binds parameters.
 
 Workloads: INSERT 100k rows in one transaction; point SELECT by primary key;
 range SELECT through the index (100 rows); full scan with a filter (10% of the
 rows); GROUP BY with COUNT/SUM/AVG (100 groups); JOIN 10k x 100k on the indexed
-column; UPDATE by key; DELETE by key (each its own autocommit transaction).
+column; a 10k x 300 cross join: its count(*), and the count of the pairs a condition
+on two text columns keeps (no index serves it: a nested loop in both engines, one
+comparison per pair); UPDATE by key; DELETE by key (each its own autocommit transaction).
 
 Targets (issue 3): point selects and single-row writes within 3x of sqlite3's
 time, everything else within 5x. The table printed at the end gives the ratio
@@ -38,10 +41,13 @@ INDEX = "CREATE INDEX t_a ON t(a)"
 INSERT = "INSERT INTO t VALUES (?, ?, ?, ?, ?)"
 ROWS = [(i, (i * 7919) % N, f"name{i}", i * 0.5, i % 100) for i in range(N)]
 UROWS = [(i * 10, f"user{i}") for i in range(NU)]
+VROWS = [(i, f"user{i * 37}") for i in range(300)]
 TARGETS = {
     "point_select": 3.0,
     "update_by_key": 3.0,
     "delete_by_key": 3.0,
+    "cross_join_10k_300": 3.0,  # issue 20
+    "cross_join_10k_300_where": 3.0,
 }
 QUERIES = {
     "point_select": ("SELECT * FROM t WHERE id = ?", lambda r: (r.randrange(N),)),
@@ -52,6 +58,11 @@ QUERIES = {
     "full_scan_filter": ("SELECT id, b FROM t WHERE c > ?", lambda r: (45_000.0,)),
     "group_by": ("SELECT d, COUNT(*), SUM(c), AVG(a) FROM t GROUP BY d", lambda r: ()),
     "join_10k_100k": ("SELECT u.name, t.c FROM u JOIN t ON t.a = u.id", lambda r: ()),
+    "cross_join_10k_300": ("SELECT count(*) FROM u, v", lambda r: ()),
+    "cross_join_10k_300_where": (
+        "SELECT count(*) FROM u, v WHERE u.name < v.label",
+        lambda r: (),
+    ),
 }
 _results: dict[str, dict[str, float]] = {}
 
@@ -64,14 +75,21 @@ class Engines:
         self.sq.execute("PRAGMA synchronous=NORMAL")
 
     def load(self) -> None:
-        for sql in (SCHEMA, INDEX, "CREATE TABLE u (id INTEGER PRIMARY KEY, name TEXT)"):
+        for sql in (
+            SCHEMA,
+            INDEX,
+            "CREATE TABLE u (id INTEGER PRIMARY KEY, name TEXT)",
+            "CREATE TABLE v (id INTEGER PRIMARY KEY, label TEXT)",
+        ):
             self.db.execute(sql)
             self.sq.execute(sql)
         self.db.executemany(INSERT, ROWS)
         self.db.executemany("INSERT INTO u VALUES (?, ?)", UROWS)
+        self.db.executemany("INSERT INTO v VALUES (?, ?)", VROWS)
         self.sq.execute("BEGIN")
         self.sq.executemany(INSERT, ROWS)
         self.sq.executemany("INSERT INTO u VALUES (?, ?)", UROWS)
+        self.sq.executemany("INSERT INTO v VALUES (?, ?)", VROWS)
         self.sq.execute("COMMIT")
 
 

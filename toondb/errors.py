@@ -36,6 +36,7 @@ __all__ = [
     "ReadersFullError",
     "CursorLimitError",
     "CorruptionError",
+    "NotADatabaseError",
     "TransactionError",
     "TransactionClosedError",
     "TransactionConflictError",
@@ -168,6 +169,13 @@ class CorruptionError(DatabaseError):
     """The page file is damaged: a checksum, a page header or a structural invariant
     does not hold. The message names the page. Restore from a backup; ``toondb check``
     lists every damaged page."""
+
+
+class NotADatabaseError(CorruptionError):
+    """The file is not a toondb page file: neither meta page starts with toondb's
+    header (a wrong path: a CSV, an image; or a file damaged past recognition).
+    Raised before anything is created beside the file (no lock file). Also a
+    ``CorruptionError``, which earlier versions raised; SQLite's SQLITE_NOTADB."""
 
 
 class TransactionError(DatabaseError):

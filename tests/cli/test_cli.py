@@ -274,7 +274,7 @@ def test_a_missing_database_is_one_line(tmp_path, cmd):
 def test_not_a_database_is_one_line(tmp_path):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"hello" * 2000)
-    assert "not a toondb database" in fails("stats", junk)
+    assert "not a toondb database" in fails("stats", junk, code=2)
 
 
 # ---- stats and check -------------------------------------------------------------------
@@ -511,7 +511,7 @@ def test_export_import_round_trip(shop, tmp_path):
         q = "SELECT * FROM products ORDER BY id"
         assert ok("sql", other, q, "-f", "json") == ok("sql", shop, q, "-f", "json")
     assert ok("export", shop, "products", "-", "--format", "jsonl").splitlines()[0] == (
-        '{"id": 1, "name": "Laptop", "price": 999.99}'
+        '{"id":1,"name":"Laptop","price":999.99}'
     )
 
 
@@ -655,9 +655,10 @@ def _controlling_terminal() -> None:
 
 
 class Terminal:
-    """toondb shell on a pseudo-terminal: stdin is a tty, so it prompts and edits lines."""
+    """toondb shell (or the command args) on a pseudo-terminal: stdin is a tty, so it
+    prompts and edits lines."""
 
-    def __init__(self, db: Path, home: Path) -> None:
+    def __init__(self, db: Path, home: Path, args: list[str] | None = None) -> None:
         master, slave = pty.openpty()
         env = {
             **os.environ,
@@ -668,7 +669,7 @@ class Terminal:
         }
         env.pop("TOONDB_DEBUG", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "toondb", "shell", str(db)],
+            [sys.executable, "-m", "toondb", *(args or ["shell", str(db)])],
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -96,18 +96,19 @@ def files(tmp_path_factory):
         (["build", "{d}/x.hnsw", "{d}/v.npy", "--metric", "l2", "-m", "1"], "m must be"),
         (["build", "{d}/junk.bin", "{d}/v.npy"], "refusing to overwrite"),
         (["build", "{d}/x.hnsw", "{d}/v.xyz"], "unknown vectors format"),
-        (["query", "{d}/junk.bin", "1,2,3,4,5,6,7,8"], "not a toondb index file"),
+        (["query", "{d}/junk.bin", "1,2,3,4,5,6,7,8"], "not a toondb database"),
         (["query", "{d}/missing.hnsw", "1,2"], "no index file"),
         (["query", "{d}/v.hnsw", "1,2,3"], "dimension"),
         (["query", "{d}/v.hnsw", "nope"], "not a vector like"),
         (["query", "{d}/v.hnsw", "1,2,3,4,5,6,7,8", "-k", "0"], "k must be >= 1"),
         (["info", "{d}/kv"], "holds no vector index"),
-        (["info", "{d}/junk.bin"], "not a toondb index file"),
+        (["info", "{d}/junk.bin"], "not a toondb database"),
     ],
 )
 def test_errors_are_one_line(files, args, message):
     d = str(files)
-    err = fails("index", *[a.format(d=d) for a in args])
+    code = 2 if message == "not a toondb database" else 1
+    err = fails("index", *[a.format(d=d) for a in args], code=code)
     assert message in err, err
     assert not (files / "x.hnsw").exists()
     assert (files / "junk.bin").stat().st_size == 10_000

@@ -9,8 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-from paths import SEED
+from paths import SEED, require_shared
 
 from toondb import Database
 
@@ -71,8 +70,7 @@ def test_guide_text_verbatim(tmp_path):
     """The code block of the guide's Query Builder section, as written there, in a fresh
     interpreter, prints the output block that follows it."""
     text = _guide_text()
-    if text is None:
-        pytest.skip("the product guide (shared/seed) is not beside the repository")
+    require_shared(text is not None, "the product guide (shared/seed)")
     section = text.split("## Query Builder", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     output = re.search(r"\*\*Output[^\n]*\n```\n(.*?)```", section, re.S).group(1)

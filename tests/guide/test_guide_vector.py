@@ -15,8 +15,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-from paths import SEED
+from paths import SEED, require_shared
 
 GUIDE_BUILD = """\
 from toondb.bulk import bulk_build_index, bulk_query_index
@@ -159,8 +158,7 @@ def _guide_text() -> str | None:
 
 def test_the_guide_text_holds_this_code():
     text = _guide_text()
-    if text is None:
-        pytest.skip("the product guide (shared/seed) is not beside the repository")
+    require_shared(text is not None, "the product guide (shared/seed)")
     section = text.split("## Vector Search", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     outputs = re.findall(r"\*\*Output:\*\*\n```\n(.*?)```", section, re.S)

@@ -69,7 +69,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from paths import SHARED_DATA
+from paths import SHARED_DATA, require_shared
 from sql_harness import (
     SKIP_NO_ENGINE,
     EngineError,
@@ -502,7 +502,6 @@ def slt_files() -> list[str]:
 
 FILES = slt_files()
 ENGINE = engine_under_test_name()
-needs_data = pytest.mark.skipif(not FILES, reason=f"no sqllogictest files in {SLT_DIR}")
 
 
 def _default_select(name: str):
@@ -545,9 +544,9 @@ def _engine():
     return ToonDBEngine()
 
 
-@needs_data
 @pytest.mark.parametrize(("name", "subset"), _params())
 def test_sqllogictest(name: str, subset, capsys) -> None:
+    require_shared(bool(FILES), f"sqllogictest files ({SLT_DIR})")
     if ENGINE == "toondb" and not toondb_has_sql():
         pytest.skip(SKIP_NO_ENGINE)
     path = SLT_DIR / name

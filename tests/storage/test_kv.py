@@ -248,6 +248,23 @@ def test_not_a_database(tmp_path):
         Database.open(f)
 
 
+@pytest.mark.parametrize("content", [b"", b"a,b\n1,2\n", b"x,y\n" * 5000])
+def test_a_file_that_is_not_a_database_is_refused_before_anything_is_created(tmp_path, content):
+    f = tmp_path / "t.csv"
+    f.write_bytes(content)
+    for read_only in (False, True):
+        with pytest.raises(toondb.errors.NotADatabaseError, match="not a toondb database"):
+            Database.open(f, read_only=read_only)
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "toondb.data").write_bytes(content)
+    with pytest.raises(toondb.errors.NotADatabaseError):
+        Database.open(d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "t.csv"]
+    assert [p.name for p in d.iterdir()] == ["toondb.data"]
+    assert f.read_bytes() == content
+
+
 def test_opening_a_page_file_directly(db_path, tmp_path):
     with Database.open(db_path) as db:
         db.put(b"k", b"v")

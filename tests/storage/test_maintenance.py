@@ -157,6 +157,7 @@ def test_compact_shrinks_and_keeps_every_key(tmp_path, as_file):
     counts = maintenance.compact(data if as_file else path)
     assert counts["bytes_before"] == before
     assert counts["bytes_after"] == data.stat().st_size < before / 4
+    assert counts["compacted"] is True
     assert counts["keys"] == len(want[0])
     assert contents(path) == want
     with Database.open(path) as db:
@@ -164,6 +165,29 @@ def test_compact_shrinks_and_keeps_every_key(tmp_path, as_file):
         assert db.stats()["pages_free"] == 0
         db.put(b"new", b"after compact")  # still a working database
     assert not list(path.glob(".toondb-compact-*"))
+
+
+def test_compact_never_grows_the_file(tmp_path, monkeypatch):
+    """A file with no free pages: a copy written in many small commits holds free pages
+    of its own and would be larger; compact leaves the file as it was."""
+    path = tmp_path / "db"
+    with Database.open(path) as db:
+        with db.transaction() as t:
+            for i in range(20_000):
+                t.put(b"k%08d" % i, b"%050d" % i)
+    maintenance.compact(path)  # now tight
+    data = path / "toondb.data"
+    before = data.read_bytes()
+    inode = data.stat().st_ino
+    monkeypatch.setattr(maintenance, "COPY_CHUNK", 3000)  # many commits: a looser copy
+    counts = maintenance.compact(path)
+    assert counts["compacted"] is False
+    assert counts["bytes_rewritten"] > counts["bytes_before"] == counts["bytes_after"]
+    assert data.stat().st_ino == inode and data.read_bytes() == before
+    assert not list(path.glob(".toondb-compact-*"))
+    with Database.open(path) as db:
+        db.check()
+        assert db.get(b"k%08d" % 19_999) == b"%050d" % 19_999
 
 
 @pytest.mark.parametrize("named", ["dir", "file"])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from paths import SHARED_DATA
+from paths import SHARED_DATA, require_shared
 
 from toondb.errors import ToonDBError
 from toondb.toon import SPEC_VERSION, ToonDecodeError, decode, encode
@@ -46,8 +46,7 @@ def _options(test: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 
 def _skip_if_absent(test: Any) -> None:
-    if test is None:
-        pytest.skip(f"TOON spec fixtures not found at {SPEC_DIR}")
+    require_shared(test is not None, f"TOON spec fixtures ({SPEC_DIR})")
 
 
 def json_equal(a: Any, b: Any, *, ordered: bool = True) -> bool:
@@ -71,8 +70,7 @@ def test_spec_version_is_pinned() -> None:
 
 
 def test_fixture_folder_pins_the_same_version() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"TOON spec fixtures not found at {SPEC_DIR}")
+    require_shared(FIXTURES.is_dir(), f"TOON spec fixtures ({SPEC_DIR})")
     versions = {
         json.loads(p.read_text(encoding="utf-8"))["version"] for p in FIXTURES.glob("*/*.json")
     }

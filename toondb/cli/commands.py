@@ -9,10 +9,10 @@ import json
 import sys
 from typing import Any
 
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db
+from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db, refuse_non_database
 from toondb.cli.render import print_mapping, render, show_bytes, split_sql
 from toondb.cli.shell import Shell
-from toondb.errors import CLIError, CorruptionError
+from toondb.errors import CLIError, CorruptionError, NotADatabaseError
 
 __all__ = [
     "cmd_shell", "cmd_sql", "cmd_get", "cmd_put", "cmd_delete", "cmd_scan", "cmd_stats",
@@ -62,7 +62,14 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_put(args: argparse.Namespace) -> int:
+    refuse_non_database(args.path)  # before waiting for a value
     if args.value is None or args.value == "-":
+        if sys.stdin.isatty():  # a silent wait would look like a hang
+            sys.stderr.write(
+                f"toondb: reading the value of {args.key!r} from stdin; end it with Ctrl-D "
+                "(or give VALUE on the command line)\n"
+            )
+            sys.stderr.flush()
         value = sys.stdin.buffer.read()
     else:
         value = args.value.encode("utf-8", "surrogateescape")
@@ -107,6 +114,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         with open_db(args.path, read_only=True) as db:
             counts = db.check(deep=args.deep)
+    except NotADatabaseError:
+        raise  # not damage: main() reports it, exit status 2
     except CorruptionError as e:
         problems = getattr(e, "problems", None) or [str(e)]
         sys.stderr.write(f"toondb: {args.path} is damaged ({len(problems)} problem(s)):\n")

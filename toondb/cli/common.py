@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from toondb.database import DATA_FILE, LOCK_FILE, Database
-from toondb.errors import CLIError
+from toondb.errors import CLIError, NotADatabaseError
+from toondb.storage.env import is_toondb_file
 
 __all__ = [
     "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "error_message", "database_files", "open_db",
-    "snapshot", "key_bytes", "whole_number", "argparse_int",
+    "refuse_non_database", "snapshot", "key_bytes", "whole_number", "argparse_int",
 ]  # fmt: skip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -41,8 +42,18 @@ def database_files(path: str) -> tuple[str, str]:
     return os.path.join(path, DATA_FILE), os.path.join(path, LOCK_FILE)
 
 
+def refuse_non_database(path: str) -> None:
+    """A file at path that is not a toondb page file (a CSV given by mistake) is refused
+    before anything is created beside it: NotADatabaseError, exit status 2."""
+    if os.path.isfile(path) and not is_toondb_file(path):
+        raise NotADatabaseError(
+            f"{path} is not a toondb database (neither meta page has toondb's header)"
+        )
+
+
 def open_db(path: str, *, create: bool = False, read_only: bool = False) -> Database:
     """Open the database at path; without create, a missing one is a user's mistake."""
+    refuse_non_database(path)
     if not create and not os.path.exists(database_files(path)[0]):
         if os.path.isdir(path):
             raise CLIError(f"no toondb database in {path!r} (no {DATA_FILE} there)")

@@ -47,13 +47,13 @@ from toondb.cli.commands import (
     cmd_sql,
     cmd_stats,
 )
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, argparse_int, error_message
+from toondb.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, argparse_int, error_message
 from toondb.cli.maintenance import cmd_backup, cmd_compact
 from toondb.cli.render import MODES
 from toondb.cli.replication import add_replication_commands
 from toondb.cli.transfer import EXPORT_DESCRIPTION, IMPORT_DESCRIPTION, cmd_export, cmd_import
 from toondb.cli.vectors import add_index_commands
-from toondb.errors import CLIError, ToonDBError
+from toondb.errors import CLIError, NotADatabaseError, ToonDBError
 from toondb.version import __version__
 
 __all__ = ["main", "build_parser"]
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("sql", cmd_sql, "run SQL and print the result",
              "Run one or more SQL statements (separated by ';') and print each result. "
              "Creates the database if it does not exist.")  # fmt: skip
-    sp.add_argument("sql", metavar="SQL")
+    sp.add_argument("sql", metavar="SQL",
+                    help="the SQL to run: one statement, or several separated by ';'")  # fmt: skip
     sp.add_argument("--format", "-f", choices=MODES, default="table", help="output format")
     sp.add_argument(
         "--param", "-p", action="append", metavar="VALUE",
@@ -113,18 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("put", cmd_put, "store a value under a key",
              "Store VALUE under KEY (both UTF-8 text); without VALUE (or with '-') the value "
              "is read from stdin as bytes. Creates the database if it does not exist.")  # fmt: skip
-    sp.add_argument("key", metavar="KEY")
-    sp.add_argument("value", metavar="VALUE", nargs="?")
+    sp.add_argument("key", metavar="KEY", help="the key, as UTF-8 text")
+    sp.add_argument("value", metavar="VALUE", nargs="?",
+                    help="the value, as UTF-8 text; omitted or '-': read from stdin as bytes")  # fmt: skip
 
     sp = add("delete", cmd_delete, "delete a key (exit 1 when it was not there)")
-    sp.add_argument("key", metavar="KEY")
+    sp.add_argument("key", metavar="KEY", help="the key, as UTF-8 text")
 
     sp = add("scan", cmd_scan, "list the keys (and values) that start with a prefix",
              "Print 'key<TAB>value' for every key that starts with PREFIX, in key order "
              "(non-UTF-8 bytes and control characters escaped).")  # fmt: skip
-    sp.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    sp.add_argument("prefix", metavar="PREFIX", nargs="?", default="",
+                    help="list only keys that start with this UTF-8 text (default: every key)")  # fmt: skip
     sp.add_argument("--limit", type=argparse_int, default=None, help="at most this many keys")
-    sp.add_argument("--keys-only", action="store_true")
+    sp.add_argument("--keys-only", action="store_true", help="print the keys without their values")
 
     sp = add("stats", cmd_stats, "print counts that describe the database")
     sp.add_argument("--json", action="store_true", help="as one JSON object")
@@ -138,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Copy one snapshot of the database to DEST (a new or empty directory), while "
              "the database is in use: readers and writers go on; the copy is what was "
              "committed when the backup began. The copy is checked before it is put in place.")  # fmt: skip
-    sp.add_argument("dest", metavar="DEST")
+    sp.add_argument("dest", metavar="DEST", help="where the copy goes: a new or empty directory")
 
     sp = add("compact", cmd_compact, "rewrite the database without free pages",
              "Rewrite the page file without free pages and swap it in atomically. Needs "
@@ -152,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", cmd_export, "write a table's rows to a CSV or JSON-lines file"),
     ):
         sp = add(name, func, what, IMPORT_DESCRIPTION if name == "import" else EXPORT_DESCRIPTION)
-        sp.add_argument("table", metavar="TABLE")
+        sp.add_argument("table", metavar="TABLE",
+                        help="the SQL table" + (" (created from the file's columns if missing)"
+                                                if name == "import" else ""))  # fmt: skip
         sp.add_argument("file", metavar="FILE", help="the file ('-' for stdin/stdout)")
         sp.add_argument("--format", choices=("csv", "jsonl"),
                         help="default: from the file name (.csv; .jsonl, .ndjson, .json)")  # fmt: skip
@@ -202,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("toondb: interrupted\n")
         return 130
+    except NotADatabaseError as e:
+        if debug:
+            raise
+        sys.stderr.write(f"toondb: {error_message(e)}\n")
+        return EXIT_USAGE
     except (CLIError, ToonDBError, OSError, ValueError, TypeError, KeyError) as e:
         if debug:
             raise

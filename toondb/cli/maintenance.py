@@ -34,6 +34,12 @@ def cmd_compact(args: argparse.Namespace) -> int:
     if not os.path.exists(_files(args.path)[0]):
         open_db(args.path)  # raises the usual "no toondb database" error
     counts = maintenance.compact(args.path, wait=args.wait, pause=args.pause)
+    if not counts["compacted"]:
+        sys.stdout.write(
+            f"{args.path} is already compact: {counts['bytes_before']} bytes (a rewrite would "
+            f"take {counts['bytes_rewritten']}); left unchanged\n"
+        )
+        return EXIT_OK
     sys.stdout.write(
         f"compacted {args.path}: {counts['bytes_before']} -> {counts['bytes_after']} bytes, "
         f"{counts['keys']} keys, {counts['trees']} named trees\n"

@@ -239,7 +239,7 @@ def add_replication_commands(sub: Any) -> None:
     )
     sp.set_defaults(func=cmd_restore)
     sp.add_argument("url", metavar="URL", help=_URLS)
-    sp.add_argument("dest", metavar="DEST")
+    sp.add_argument("dest", metavar="DEST", help="the database to write: a new or empty directory")
     when = sp.add_mutually_exclusive_group()
     when.add_argument("--txn", type=argparse_int, default=None, metavar="N",
                       help="the newest transaction at or before N")  # fmt: skip
@@ -258,7 +258,7 @@ def add_replication_commands(sub: Any) -> None:
     )
     sp.set_defaults(func=cmd_follow)
     sp.add_argument("url", metavar="URL", help=_URLS)
-    sp.add_argument("dest", metavar="DEST")
+    sp.add_argument("dest", metavar="DEST", help="the replica's database directory")
     sp.add_argument("--interval", type=_positive, default=1.0, metavar="SECONDS",
                     help="how often to look for new transactions (default 1)")  # fmt: skip
 

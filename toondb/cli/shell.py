@@ -113,9 +113,11 @@ class Shell:
                     self.feed(line)
                 except _Quit:
                     break
-                except KeyboardInterrupt:
+                except KeyboardInterrupt:  # Ctrl-C while a statement ran: say so, as sqlite3
                     self.out.write("^C\n")
+                    self.out.flush()
                     self.buffer = ""
+                    self._error("interrupted")
                 if self.bail and self.errors:
                     break
             else:

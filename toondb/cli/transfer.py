@@ -193,7 +193,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             for row in result:
                 f.write(
-                    json.dumps({k: plain_value(v) for k, v in row.items()}, ensure_ascii=False)
+                    json.dumps(
+                        {k: plain_value(v) for k, v in row.items()},
+                        separators=(",", ":"),  # compact, as --format json and sql -f json
+                        ensure_ascii=False,
+                    )
                     + "\n"
                 )
     if args.file != "-":

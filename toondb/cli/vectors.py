@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from toondb.cli.common import EXIT_OK, argparse_int, error_message
+from toondb.cli.common import EXIT_OK, argparse_int, error_message, refuse_non_database
 from toondb.cli.render import print_mapping
 from toondb.errors import CLIError
 
@@ -147,6 +147,7 @@ def _build_sharded(args: argparse.Namespace, vectors: Any, ids: Any, progress: A
 def cmd_index_query(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import open_index
 
+    refuse_non_database(args.index)
     q = _query_vectors(args.query)
     if _is_sharded(args.index):
         with _open_sharded(args) as idx:
@@ -180,6 +181,7 @@ def cmd_index_query(args: argparse.Namespace) -> int:
 def cmd_index_info(args: argparse.Namespace) -> int:
     from toondb.vector.bulk import bulk_info, open_index
 
+    refuse_non_database(args.index)
     if _is_sharded(args.index):
         with _open_sharded(args) as idx:
             info = idx.info().as_dict()
@@ -257,11 +259,13 @@ def add_index_commands(sub: Any) -> None:
         "written inline ('0.1,0.2,...'), or a file of one or more vectors "
         f"({VECTOR_FORMATS}); several are searched in parallel.",
     )
-    sp.add_argument("query", metavar="QUERY")
+    sp.add_argument("query", metavar="QUERY",
+                    help="one vector inline ('0.1,0.2,...') or a file of vectors")  # fmt: skip
     sp.add_argument("-k", type=argparse_int, default=10, help="neighbours per query (10)")
     sp.add_argument("--ef-search", type=argparse_int, default=64,
                     help="candidate list size: higher is more accurate and slower (64)")  # fmt: skip
-    sp.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text")
+    sp.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text",
+                    help="text: the guide's '1. ID: ..' lines (default); json or csv for programs")  # fmt: skip
     sp.add_argument("--threads", type=argparse_int, default=None, help=argparse.SUPPRESS)
     sp.add_argument("--name", default="default", help=argparse.SUPPRESS)
     _backend_option(sp)

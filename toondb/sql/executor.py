@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import heapq
 import struct
+from collections import deque
 from collections.abc import Iterator, Sequence
+from itertools import chain, count, repeat
+from operator import add
 from typing import Any, Callable
 
 from toondb.codec.keycode import encode_value, key_rowid, prefix_end, rowid_key
@@ -391,7 +394,89 @@ def nested_loop(
     null_row: Row,
     materialize: bool,
 ) -> Iterator[Row]:
-    """For each outer row, the inner rows that satisfy cond (LEFT: or one NULL row)."""
+    """For each outer row, the inner rows that satisfy cond (LEFT: or one NULL row).
+
+    An inner join is composed of C iterators (chain, map of the outer row's tuple
+    concatenation by operator.add, filter), so that a pair costs no Python bytecode but cond's: the
+    per-pair generator step was most of a cross join's time. Without cond it is a
+    JoinedRows, which count_rows() counts without building the rows."""
+    if left:
+        return _left_nested_loop(outer, inner, cond, null_row, materialize)
+    joined = JoinedRows(outer, inner, materialize)
+    return joined if cond is None else filter(cond, joined)
+
+
+class JoinedRows:
+    """The rows of an inner nested-loop join with no join condition: iterating it
+    builds each row (outer + inner, in C iterators: iter() hands out that chain, so
+    a consumer's loop runs no Python code per row); count() counts them without
+    building any (count(*) of a cross join). An iterator, once, like the others."""
+
+    __slots__ = ("outer", "inner", "materialize", "cached", "started")
+
+    def __init__(self, outer: Iterator[Row], inner: Access, materialize: bool) -> None:
+        self.outer = outer
+        self.inner = inner
+        self.materialize = materialize
+        self.cached: list[Row] | None = None
+        self.started: Iterator[Row] | None = None
+
+    def _inner_rows(self, o: Row) -> list[Row]:
+        if self.cached is None:  # read once, when the first outer row arrives
+            self.cached = list(self.inner.rows(o))
+        return self.cached
+
+    def __iter__(self) -> Iterator[Row]:
+        if self.started is None:
+            self.started = self._chain()
+        return self.started
+
+    def __next__(self) -> Row:
+        return next(iter(self))
+
+    def _chain(self) -> Iterator[Row]:
+        if self.materialize:
+            inner_rows = self._inner_rows
+
+            def pairs(o: Row) -> Iterator[Row]:
+                return map(add, repeat(o), inner_rows(o))
+
+        else:
+            rows_of = self.inner.rows
+
+            def pairs(o: Row) -> Iterator[Row]:
+                return map(add, repeat(o), rows_of(o))
+
+        return chain.from_iterable(map(pairs, self.outer))
+
+    def count(self) -> int:
+        if self.started is not None:  # partly read: count what is left
+            return count_rows(self.started)
+        if not self.materialize:
+            return sum(map(count_rows, map(self.inner.rows, self.outer)))
+        first = next(iter(self.outer), None)  # the outer stays lazy: one row, then a count
+        if first is None:
+            return 0
+        return (1 + count_rows(self.outer)) * len(self._inner_rows(first))
+
+
+def count_rows(rows: Any) -> int:
+    """How many rows an iterator yields, without keeping them (in C; a join's rows
+    are not even built)."""
+    if isinstance(rows, JoinedRows):
+        return rows.count()
+    counter = count()
+    deque(zip(rows, counter), maxlen=0)
+    return next(counter)
+
+
+def _left_nested_loop(
+    outer: Iterator[Row],
+    inner: Access,
+    cond: Fn | None,
+    null_row: Row,
+    materialize: bool,
+) -> Iterator[Row]:
     cached: list[Row] | None = None
     for o in outer:
         if materialize:
@@ -406,7 +491,7 @@ def nested_loop(
             if cond is None or cond(r):
                 matched = True
                 yield r
-        if left and not matched:
+        if not matched:
             yield o + null_row
 
 

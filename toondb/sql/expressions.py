@@ -14,6 +14,7 @@ Python bools (a comparison used as a value gives 1 or 0, as in SQLite).
 
 from __future__ import annotations
 
+import operator
 import re
 from operator import itemgetter
 from typing import Any, Callable
@@ -728,13 +729,14 @@ class ExprCompiler:
             rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
+        # the operator module's comparisons: C functions, no Python frame per call
         pyop: Callable[[Any, Any], Any] = {
-            "=": lambda a, b: a == b,
-            "!=": lambda a, b: a != b,
-            "<": lambda a, b: a < b,
-            "<=": lambda a, b: a <= b,
-            ">": lambda a, b: a > b,
-            ">=": lambda a, b: a >= b,
+            "=": operator.eq,
+            "!=": operator.ne,
+            "<": operator.lt,
+            "<=": operator.le,
+            ">": operator.gt,
+            ">=": operator.ge,
         }[op]
         cmpres: Callable[[int], bool] = {
             "=": lambda c: c == 0,
@@ -806,6 +808,31 @@ class ExprCompiler:
                     return cmpres(compare(a, c))
 
                 return col_cmp
+
+        if (
+            isinstance(node.left, ast.Column)
+            and isinstance(node.right, ast.Column)
+            and lconv is None
+            and rconv is None
+            and agg is None
+            and scope is not None
+        ):
+            # column against column (a join's condition, evaluated per pair): two
+            # tuple indexes, no calls but the comparison's
+            ldepth, ls, _, _ = scope.resolve(node.left)
+            rdepth, rs, _, _ = scope.resolve(node.right)
+            if ldepth == 0 and rdepth == 0:
+
+                def col_col(r: Any) -> Any:
+                    a = r[ls]
+                    b = r[rs]
+                    if a is None or b is None:
+                        return None
+                    if type(a) is type(b):
+                        return pyop(a, b)
+                    return cmpres(compare(a, b))
+
+                return col_col
 
         def cmp(r: Any) -> Any:
             a = lf(r)

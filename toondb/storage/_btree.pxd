@@ -154,6 +154,7 @@ cdef class Env:
     cdef bint _needs_recovery(self, uint64_t* maxtxn)
     cdef _recover(self, uint64_t maxtxn)
     cdef _teardown(self, bint sync)
+    cdef _close_sync(self)
     cdef _sync_point_locked(self)
     cdef int _get_slot(self) except -2
     cdef int _autocommit(self, int op, Py_buffer* kb, Py_buffer* vb) except -1

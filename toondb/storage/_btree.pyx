@@ -77,6 +77,13 @@ Invariants (numbered; cited where they are kept)
    commit order, each once: a commit writes its record before its meta page
    and publishes it (moves the log's head) only after the meta page is
    written, under the write lock; a commit that fails publishes nothing.
+10. A handle closes without waiting for another process's writer: in ``normal``
+   mode a closing handle that wrote nothing since its last sync point makes none;
+   one with unsynced commits that cannot take the write lock at once stores 1 in
+   the lock file's LF_SYNCREQ word instead, and the next holder of the write lock
+   that commits (``normal`` or ``full``) or closes makes a sync point. The word
+   is cleared only once the newest commit is durable (after a sync point's
+   second fsync, or a ``full`` commit's).
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, uintptr_t

@@ -14,9 +14,10 @@
 # ``full``: pages, fsync, meta, fsync: a commit that returned survives power loss.
 # ``normal``: no fsync per commit. A commit is in the OS page cache when it
 # returns, so it survives a crash of the process. Every ``sync_interval`` seconds
-# or ``memtable_size_bytes`` of writes (and at close and checkpoint) a sync point
-# fsyncs the data, writes both meta pages with the durable state = this one, and
-# fsyncs again. Until the next sync point the pages of the durable snapshot are
+# or ``memtable_size_bytes`` of writes (and at checkpoint, and at close when the
+# handle wrote since its last one: made by the next holder of the write lock
+# when it is busy, invariant 10) a sync point fsyncs the data, writes both meta
+# pages with the durable state = this one, and fsyncs again. Until the next sync point the pages of the durable snapshot are
 # pinned like a reader's (invariant 1). A meta records the boot id of its writer;
 # an open after a reboot (different boot id) whose newest meta is not durable
 # falls back to the durable state, which is intact on disk.
@@ -508,9 +509,13 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         if rc == 0:
             rc = io_sync(e)
         e.last_synced_txnid = ns.txnid
+        if rc == 0:
+            sync_request_clear(e)  # invariant 10: this commit synced the whole file
     elif e.sync_mode == SYNC_NORMAL:
+        # invariant 10: a sync point a closed handle handed on is made here
         syncpoint = (e.unsynced_bytes >= e.sync_bytes
-                     or tdb_monotonic() - e.last_sync >= e.sync_interval)
+                     or tdb_monotonic() - e.last_sync >= e.sync_interval
+                     or sync_requested(e))
         if syncpoint:
             rc = sync_point(e, &ns)
         else:
@@ -541,7 +546,24 @@ cdef int sync_point(EnvC* e, const State* st) noexcept:
     if io_sync(e) < 0:
         return -1
     e.last_synced_txnid = st.txnid
+    sync_request_clear(e)  # invariant 10: the sync point a closed handle owed is made
     return 0
+
+
+cdef bint sync_requested(EnvC* e) noexcept nogil:
+    """Did a closed handle hand its sync point to this holder of the write lock?
+    (invariant 10; LF_SYNCREQ in the lock file)"""
+    return e.lmap != NULL and tdb_aload32(<uint32_t*>(e.lmap + LF_SYNCREQ)) != 0
+
+
+cdef void sync_request_clear(EnvC* e) noexcept nogil:
+    if e.lmap != NULL:
+        tdb_astore32(<uint32_t*>(e.lmap + LF_SYNCREQ), 0)
+
+
+cdef void sync_request_set(EnvC* e) noexcept nogil:
+    if e.lmap != NULL:
+        tdb_astore32(<uint32_t*>(e.lmap + LF_SYNCREQ), 1)
 
 cdef int values_equal(EnvC* e, WTxn* wa, uint32_t la, const TreeDesc* ta,
                       WTxn* wb, uint32_t lb, const TreeDesc* tb,

@@ -374,11 +374,7 @@ cdef class Env:
         for txn in list(self._live):
             (<Txn>txn)._finish()
         if e.sync_mode == SYNC_NORMAL and not e.read_only and not e.nolock:
-            if wlock(e, e.lock_timeout) == 0:
-                try:
-                    self._sync_point_locked()
-                finally:
-                    wunlock(e)
+            self._close_sync()
         # wait for commits and searches running in other threads with the GIL released
         e.closing = 1
         while e.active > 0 or e.pins > 0:
@@ -386,12 +382,30 @@ cdef class Env:
                 usleep(200)
         self._teardown(True)
 
+    cdef _close_sync(self):
+        """The sync point of a closing ``normal`` handle (invariant 10): none when it
+        wrote nothing since its last sync point and no other handle handed one on;
+        otherwise made if the write lock is free now, else handed to the next
+        holder of the write lock (LF_SYNCREQ). Never waits for another writer."""
+        cdef EnvC* e = self.e
+        cdef bint owed = e.unsynced_bytes > 0
+        if not owed and not sync_requested(e):
+            return
+        if wlock(e, 0) == 0:
+            try:
+                self._sync_point_locked()
+            finally:
+                wunlock(e)
+        elif owed:
+            sync_request_set(e)
+
     cdef _sync_point_locked(self):
         cdef EnvC* e = self.e
         cdef State cur, dur
         if read_meta(e, &cur, &dur) < 0:
             raise_err(e)
         if dur.txnid == cur.txnid and e.unsynced_bytes == 0:
+            sync_request_clear(e)  # the newest commit is durable already (invariant 10)
             return
         if sync_point(e, &cur) < 0:
             raise_err(e)

@@ -118,7 +118,12 @@
 #                   2 held and a waiter may sleep on it
 #     36      4     pid of the write lock's owner (0: free, or  LF_WOWNER
 #                   being taken)
-#     40      24    zero
+#     40      4     sync point owed (invariant 10): 1 when a    LF_SYNCREQ
+#                   closing "normal" handle with unsynced commits
+#                   could not take the write lock; the next holder
+#                   that commits or closes makes a sync point, and
+#                   every sync point stores 0 (zero in older files)
+#     44      20    zero
 #     64      ..    reader slots, SLOT_SIZE = 64 bytes each      LF_SLOTS
 #     P       128   change log header, at P = LF_SLOTS + slots * SLOT_SIZE
 #                                                                (e.lcl)
@@ -239,6 +244,7 @@ cdef enum:
     LF_USED = 16
     LF_WSTATE = 32
     LF_WOWNER = 36
+    LF_SYNCREQ = 40
     LF_CLBYTES = 20
     LF_SLOTS = 64
     SLOT_SIZE = 64

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, TypeVar, Union
 
 from toondb.config import validate
+from toondb.errors import NotADatabaseError
 from toondb.storage import _btree
 from toondb.storage.keyspace import KeyValueAPI
 
@@ -48,6 +49,25 @@ def boot_id() -> bytes | None:
             return uuid.UUID(f.read().strip()).bytes
     except (OSError, ValueError):
         return None
+
+
+#: the magic at byte 8 of each meta page (M_MAGIC in _format.pxi); meta page 1 starts
+#: at one page size, one of PAGE_SIZES
+PAGE_MAGIC = b"toondb\x00\x1a"
+PAGE_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
+
+
+def is_toondb_file(path: str) -> bool:
+    """True if the file at path starts like a toondb page file: the magic of either
+    meta page (a damaged file that keeps one is still a toondb file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2 * PAGE_SIZES[-1] + 16)
+    except IsADirectoryError:
+        return False
+    if head[8:16] == PAGE_MAGIC:
+        return True
+    return any(head[ps + 8 : ps + 16] == PAGE_MAGIC for ps in PAGE_SIZES)
 
 
 def files_of(path: str) -> tuple[str, str]:
@@ -133,6 +153,11 @@ class StorageEnvironment(_btree.Env, KeyValueAPI):
                     f"no toondb database in {path!r} (create_if_missing is False)"
                 )
         data_path, lock_path = files_of(path)
+        if os.path.isfile(data_path) and not is_toondb_file(data_path):
+            # refused before open_files creates the lock file beside it
+            raise NotADatabaseError(
+                f"{data_path} is not a toondb database (neither meta page has toondb's header)"
+            )
         return cls.open_files(path, data_path, lock_path, cfg, config)
 
     @classmethod

@@ -193,8 +193,12 @@ def compact(path: PathLike, *, wait: float = 10.0, pause: float = 0.0) -> dict[s
     opened. Openers that arrive meanwhile wait, then open the compacted file.
     ``pause`` (seconds, for tests) holds the locks that long before copying.
 
+    The file is never grown: when the rewritten copy would not be smaller (a file
+    with no free pages), it is dropped and the page file left as it was.
+
     Returns the counts of ``copy_database`` and "bytes_before", "bytes_after": the
-    size of the page file before and after."""
+    size of the page file before and after; "bytes_rewritten": the size of the copy;
+    "compacted": whether the copy replaced the file."""
     path = os.fspath(path)
     # a missing database raises the usual FileNotFoundError; a database whose newest
     # commit was never synced before a reboot is recovered by this open
@@ -222,9 +226,21 @@ def compact(path: PathLike, *, wait: float = 10.0, pause: float = 0.0) -> dict[s
             os.link(data, source)
             with StorageEnvironment.open(source, read_only=True) as src:
                 counts = copy_database(src, os.path.join(tmp, "copy"))
-            os.replace(os.path.join(tmp, "copy", DATA_FILE), data)
-            _fsync_dir(directory)
+            copy = os.path.join(tmp, "copy", DATA_FILE)
+            rewritten = os.path.getsize(copy)
+            # compaction never grows the file: a copy no smaller (a file with no free
+            # pages, copied in several commits) is dropped and the file left alone
+            compacted = rewritten < before
+            if compacted:
+                os.replace(copy, data)
+                _fsync_dir(directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     # leaving the with block closed the lock files: waiting openers open the new file
-    return {**counts, "bytes_before": before, "bytes_after": os.path.getsize(data)}
+    return {
+        **counts,
+        "bytes_before": before,
+        "bytes_after": os.path.getsize(data),
+        "bytes_rewritten": rewritten,
+        "compacted": compacted,
+    }

@@ -53,7 +53,7 @@ import numpy.typing as npt
 
 from toondb.config import validate
 from toondb.errors import ClosedError, ToonDBError, VectorIndexError
-from toondb.storage.env import DATA_FILE, StorageEnvironment
+from toondb.storage.env import DATA_FILE, StorageEnvironment, is_toondb_file
 from toondb.vector._hnsw import HnswGraph
 from toondb.vector.api import names as index_names
 from toondb.vector.checks import (
@@ -83,9 +83,6 @@ DEFAULT_NAME = "default"
 PathLike = Union[str, "os.PathLike[str]"]
 Progress = Union[None, bool, Callable[[int, int], Any]]
 
-# the engine's magic, at byte 8 of each meta page (toondb/storage/_format.pxi, "Meta page")
-_DB_MAGIC = b"toondb\x00\x1a"
-_PAGE_SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 # a build is shown with a bar (on a terminal) once it has run this long
 PROGRESS_DELAY = 2.0
 
@@ -116,18 +113,6 @@ class BuildStats:
 # ---------------------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------------------
-
-
-def is_toondb_file(path: str) -> bool:
-    """True if path starts like a toondb page file (the magic of either meta page)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2 * _PAGE_SIZES[-1] + 16)
-    except IsADirectoryError:
-        return False
-    if head[8:16] == _DB_MAGIC:
-        return True
-    return any(head[ps + 8 : ps + 16] == _DB_MAGIC for ps in _PAGE_SIZES)
 
 
 def _path(path: Any, what: str) -> str:

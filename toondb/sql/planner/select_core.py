@@ -12,7 +12,7 @@ from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.collation import collation
-from toondb.sql.executor import sort_rows, top_rows
+from toondb.sql.executor import count_rows, sort_rows, top_rows
 from toondb.sql.expressions import (
     AggMap,
     ExprCompiler,
@@ -406,8 +406,16 @@ def aggregate(
             out.append(b(last))
         return tuple(out)
 
+    # count(*) alone (no other aggregate, no bare column): the rows are counted, not
+    # kept; a row is freed as soon as it is counted (a cross join's millions of rows
+    # kept in a list cost more in allocation and garbage collection than the join)
+    count_only = not bare_fns and all(fn is None for fn, _, _, _ in specs)
+
     def run(rows: Iterator[Any]) -> Iterator[Any]:
         if not grouped:
+            if count_only:
+                yield (count_rows(rows),) * len(specs)
+                return
             yield finish(None, list(rows))
             return
         groups: dict[Any, list[Any]] = {}
