@@ -212,11 +212,14 @@ class Func(Expr):
 
 
 class TableRef(Node):
-    __slots__ = ("name", "alias")
+    """indexed: None, the index an ``INDEXED BY name`` names, or "" for ``NOT INDEXED``."""
 
-    def __init__(self, name: str, alias: str | None) -> None:
+    __slots__ = ("name", "alias", "indexed")
+
+    def __init__(self, name: str, alias: str | None, indexed: str | None = None) -> None:
         self.name = name
         self.alias = alias
+        self.indexed = indexed
 
 
 class SubqueryRef(Node):

@@ -99,18 +99,29 @@ result_column = Switch(
 
 table_source = pp.Forward().set_name("table")
 _index_hint = Maybe(
-    code("NOT") + code("INDEXED"), KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)
-).suppress()
+    code("NOT") + code("INDEXED"),
+    KS("NOT INDEXED").copy().set_parse_action(lambda: ("indexed", ""))
+    | (KX("INDEXED") + KX("BY") + any_name).set_parse_action(lambda t: ("indexed", t[0])),
+)
 
 
 def _table_ref(t: pp.ParseResults) -> ast.TableRef:
     names = list(t)
-    if names and isinstance(names[-1], tuple):
-        return ast.TableRef(names[-2], names[-1][1])
-    return ast.TableRef(names[-1], None)
+    alias = indexed = None
+    while names and isinstance(names[-1], tuple):
+        tag, value = names.pop()
+        if tag == "alias":
+            alias = value
+        else:
+            indexed = value
+    return ast.TableRef(names[-1], alias, indexed)
 
 
-_alias_tag = alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+# a table's alias without AS is any name but INDEXED (which starts INDEXED BY)
+_TABLE_ALIAS_CODES = NAME_CODES.replace(code("INDEXED"), "")
+_alias_tag = Maybe(code("AS") + _TABLE_ALIAS_CODES, pp.Opt(_AS) + ident).set_parse_action(
+    lambda t: ("alias", t[0]) if t else []
+)
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
 join_source = pp.Forward()
