@@ -10,6 +10,10 @@ connection per thread would; another thread of the same handle is not in it).
 nothing of it is applied), ``BEGIN IMMEDIATE`` / ``EXCLUSIVE`` take the write
 lock at once.
 
+``execute`` runs one statement (more: MultipleStatementsError, as sqlite3);
+``executescript`` / ``execute_script_in`` run a script's statements one by one
+(``run_script``), each as ``execute`` would.
+
 ``execute_in(txn, sql, params)`` runs SQL inside a storage transaction, together
 with its key-value writes: they commit or abort together. If a statement fails,
 its own writes are undone and the transaction stays usable.

@@ -37,8 +37,9 @@ The caches (each a ``LRU``, bounded by entries and by the characters of their
 keys; docs/sql.md "The compile path"): ``TEXTS`` maps a text to its statements,
 ``TEMPLATES`` a template's text to its parse; the plans themselves are cached per
 thread by engine.compiled_for (key: ``Parsed.key``). A script
-(``prepare_script``) goes through ``TEMPLATES`` only: its statements are rarely
-run again as the same text.
+(session.run_script: ``executescript``) goes through ``TEMPLATES`` only
+(``prepare_tokens`` per statement): its statements are rarely run again as the
+same text.
 """
 
 from __future__ import annotations
