@@ -147,6 +147,11 @@ def test_non_ascii_and_quoted_identifiers_as_sqlite3(tmp_path):
         "SELECT id FROM u INDEXED BY ub WHERE a = 1 ORDER BY id",
         "SELECT id FROM u INDEXED BY ua WHERE id = 1",
         "SELECT id FROM u INDEXED BY nope WHERE a = 1",
+        "UPDATE u INDEXED BY ua SET b = 9 WHERE a = 1",
+        "UPDATE u AS x NOT INDEXED SET b = 8 WHERE a = 2",
+        "DELETE FROM u INDEXED BY ub WHERE a = 2",
+        "DELETE FROM u NOT INDEXED WHERE b = 2",
+        "DELETE FROM u INDEXED BY nope WHERE a = 2",
     ],
 )
 def test_indexed_by_and_not_indexed_as_sqlite3(tmp_path, query):
@@ -168,6 +173,8 @@ def test_indexed_by_and_not_indexed_as_sqlite3(tmp_path, query):
                 db.execute_sql(query)
             return
         assert db.execute_sql(query).rows == expected
+        table = "SELECT * FROM u ORDER BY id"
+        assert db.execute_sql(table).rows == ref.execute(table).fetchall()
 
 
 def test_indexed_by_uses_the_named_index(tmp_path):

@@ -368,7 +368,7 @@ class Insert(Statement):
 
 
 class Update(Statement):
-    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning", "ctes")
+    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning", "ctes", "indexed")
 
     def __init__(
         self,
@@ -386,10 +386,11 @@ class Update(Statement):
         self.conflict = conflict
         self.returning = returning
         self.ctes: list[Cte] = []  # a statement-level WITH
+        self.indexed: str | None = None  # INDEXED BY / NOT INDEXED, as TableRef.indexed
 
 
 class Delete(Statement):
-    __slots__ = ("table", "alias", "where", "returning", "ctes")
+    __slots__ = ("table", "alias", "where", "returning", "ctes", "indexed")
 
     def __init__(
         self,
@@ -403,6 +404,7 @@ class Delete(Statement):
         self.where = where
         self.returning = returning
         self.ctes: list[Cte] = []  # a statement-level WITH
+        self.indexed: str | None = None  # INDEXED BY / NOT INDEXED, as TableRef.indexed
 
 
 class ForeignKey(Node):

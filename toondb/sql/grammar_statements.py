@@ -394,7 +394,8 @@ update_stmt = (
     KX("UPDATE")
     + pp.Opt((KX("OR") + conflict_action).set_parse_action(lambda t: ("or", t[0])))
     + qualified_table
-    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + _alias_tag
+    + _index_hint
     + KX("SET")
     + set_list
     + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
@@ -411,9 +412,14 @@ def _update(t: pp.ParseResults) -> ast.Update:
     al = None
     if rest and isinstance(rest[0], tuple) and rest[0][0] == "alias":
         al = rest.pop(0)[1]
+    indexed = None
+    if rest and isinstance(rest[0], tuple) and rest[0][0] == "indexed":
+        indexed = rest.pop(0)[1]
     sets = rest.pop(0)
     d = dict(rest)
-    return ast.Update(table, al, sets, d.get("where"), conflict, d.get("returning"))
+    stmt = ast.Update(table, al, sets, d.get("where"), conflict, d.get("returning"))
+    stmt.indexed = indexed
+    return stmt
 
 
 update_stmt.set_parse_action(_update)
@@ -422,15 +428,21 @@ delete_stmt = (
     KX("DELETE")
     + KX("FROM")
     + qualified_table
-    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + _alias_tag
+    + _index_hint
     + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("DELETE")
-delete_stmt.set_parse_action(
-    lambda t: (lambda d: ast.Delete(t[0], d.get("alias"), d.get("where"), d.get("returning")))(
-        dict(t[1:])
-    )
-)
+
+
+def _delete(t: pp.ParseResults) -> ast.Delete:
+    d = dict(t[1:])
+    stmt = ast.Delete(t[0], d.get("alias"), d.get("where"), d.get("returning"))
+    stmt.indexed = d.get("indexed")
+    return stmt
+
+
+delete_stmt.set_parse_action(_delete)
 
 # ------------------------------------------------------------------ DDL
 
