@@ -39,6 +39,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     if args.sql is None or args.sql == "-":
         if args.param:
             raise CLIError("--param binds to a single statement; a script takes none")
+        if sys.stdin.isatty():
+            sys.stderr.write("toondb: reading an SQL script from stdin (end it with Ctrl-D)\n")
         script = sys.stdin.read()
         with open_db(args.path, create=True) as db:
             try:
