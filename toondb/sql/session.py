@@ -134,7 +134,10 @@ def run_script(sql: str, run: Any) -> None:
         line += sql.count("\n", counted, start)
         counted = start
         try:
-            run(S.prepare_tokens(G.sub_tokens(t, i, j)), n, None, False)
+            prep = S.prepare_tokens(G.sub_tokens(t, i, j))
+            if prep.parsed.key is sql:  # cached plans keep the statement, not the script
+                prep.parsed.key = prep.parsed.text = sql[start : t.ends[j - 1]]
+            run(prep, n, None, False)
         except ToonDBError as e:
             text = sql[start : t.ends[j - 1]]
             if len(text) > 80:

@@ -196,6 +196,7 @@ class Template:
         parsed = G.parse_tokens(t)
         if t.baked:
             return UNSHARED
+        parsed.text = parsed.key = key  # not t.sql: that may be a whole script
         top = _top_columns(parsed.statement)
         literals = t.literals
         name_spans: list[tuple[int, int]] = []
