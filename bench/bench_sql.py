@@ -43,6 +43,9 @@ ROWS = [(i, (i * 7919) % N, f"name{i}", i * 0.5, i % 100) for i in range(N)]
 UROWS = [(i * 10, f"user{i}") for i in range(NU)]
 VROWS = [(i, f"user{i * 37}") for i in range(300)]
 TARGETS = {
+    "adhoc_insert_5k_txn": 20.0,
+    "adhoc_select_1k": 20.0,
+    "dump_load_20k": 20.0,
     "point_select": 3.0,
     "update_by_key": 3.0,
     "delete_by_key": 3.0,
@@ -244,6 +247,172 @@ def test_delete_by_key(benchmark, engines, engine):
         sq = engines.sq
         benchmark.pedantic(lambda: sq.execute(sql, (next(it),)), rounds=2000, iterations=1)
     _record(benchmark, "delete_by_key", engine)
+
+
+# ---------------------------------------------------------------- SQL text never seen before
+# (issue 12: statements whose text differs only in their literals, as a dump, a
+# migration or an application building SQL with values in it sends them; each
+# round draws new values, so that no text repeats and neither engine's cache of
+# texts helps: toondb's template cache, statements.py, is what is measured)
+
+ADHOC_INSERTS = 5_000
+ADHOC_SCHEMA = "CREATE TABLE a (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, r REAL)"
+
+
+def _adhoc_inserts(rnd: random.Random) -> list[str]:
+    base = rnd.randrange(1 << 40)
+    return [
+        f"INSERT INTO a VALUES ({base + i}, {rnd.randrange(10**6)}, "
+        f"'text {rnd.randrange(10**9)}', {rnd.random() * 1000:.6f})"
+        for i in range(ADHOC_INSERTS)
+    ]
+
+
+@pytest.mark.parametrize("engine", ["toondb", "sqlite3"])
+def test_adhoc_inserts(benchmark, engine, tmp_path):
+    """5,000 INSERTs with literal values, every text different, in one transaction."""
+    _label(benchmark, "adhoc_insert_5k_txn", engine)
+    rnd = random.Random(11)
+    counter = itertools.count()
+
+    def setup():
+        path = tmp_path / f"run{next(counter)}"
+        path.mkdir()
+        texts = _adhoc_inserts(rnd)
+        if engine == "toondb":
+            db = Database.open(str(path / "db"))
+            db.execute(ADHOC_SCHEMA)
+            return (db, texts), {}
+        sq = sqlite3.connect(str(path / "s.db"), isolation_level=None)
+        sq.execute("PRAGMA journal_mode=WAL")
+        sq.execute("PRAGMA synchronous=NORMAL")
+        sq.execute(ADHOC_SCHEMA)
+        return (sq, texts), {}
+
+    def run_toondb(db, texts):
+        with db.transaction() as txn:
+            for sql in texts:
+                txn.execute(sql)
+        db.close()
+
+    def run_sqlite(sq, texts):
+        sq.execute("BEGIN")
+        for sql in texts:
+            sq.execute(sql)
+        sq.execute("COMMIT")
+        sq.close()
+
+    benchmark.pedantic(run_toondb if engine == "toondb" else run_sqlite, setup=setup, rounds=3)
+    _record(benchmark, "adhoc_insert_5k_txn", engine)
+
+
+ADHOC_SHAPES = [
+    "SELECT id, b FROM t WHERE a > {x} AND a < {x} + 200 AND (d = {d} OR b LIKE 'name{y}%')",
+    "SELECT id FROM t WHERE a IN ({x}, {y}, {z}) AND c BETWEEN {lo} AND {hi}",
+    "SELECT u.name, t.c FROM u JOIN t ON t.a = u.id WHERE u.id = {u}",
+    "SELECT d, count(*) FROM t WHERE a < {small} GROUP BY d HAVING count(*) > {k}",
+    "SELECT id, c FROM t WHERE a >= {x} AND a < {x} + 100 ORDER BY c DESC LIMIT {k}",
+    "SELECT count(*), max(c) FROM t WHERE id BETWEEN {x} AND {x} + 50 AND b <> 'name{y}'",
+]
+ADHOC_SELECTS = 1_000
+
+
+def _adhoc_selects(rnd: random.Random) -> list[str]:
+    out = []
+    for i in range(ADHOC_SELECTS):
+        x = rnd.randrange(N - 100)
+        out.append(
+            ADHOC_SHAPES[i % len(ADHOC_SHAPES)].format(
+                x=x,
+                y=rnd.randrange(N),
+                z=rnd.randrange(N),
+                d=rnd.randrange(100),
+                lo=x * 0.5,
+                hi=x * 0.5 + 25,
+                u=rnd.randrange(NU) * 10,
+                small=rnd.randrange(50, 300),
+                k=rnd.randrange(1, 10),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("engine", ["toondb", "sqlite3"])
+def test_adhoc_selects(benchmark, engines, engine):
+    """1,000 SELECTs of six shapes (AND/OR/LIKE, IN, BETWEEN, a join, GROUP BY/HAVING,
+    ORDER BY/LIMIT), literals varying: every text new."""
+    _label(benchmark, "adhoc_select_1k", engine)
+    rnd = random.Random(13)
+
+    def setup():
+        return (_adhoc_selects(rnd),), {}
+
+    if engine == "toondb":
+        db = engines.db
+
+        def run(texts):
+            for sql in texts:
+                db.execute(sql)
+    else:
+        sq = engines.sq
+
+        def run(texts):
+            for sql in texts:
+                sq.execute(sql).fetchall()
+
+    benchmark.pedantic(run, setup=setup, rounds=3)
+    _record(benchmark, "adhoc_select_1k", engine)
+
+
+DUMP_ROWS = int(os.environ.get("BENCH_DUMP_ROWS", 20_000))
+
+
+def _dump_script() -> str:
+    """A 20,000-line dump as sqlite3's iterdump() writes it (a table with an index,
+    integers, text with quotes and unicode, reals, NULLs, blobs)."""
+    src = sqlite3.connect(":memory:")
+    src.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, r REAL, b BLOB)")
+    src.execute("CREATE INDEX d_n ON d(n)")
+    rnd = random.Random(17)
+    src.executemany(
+        "INSERT INTO d VALUES (?, ?, ?, ?, ?)",
+        [
+            (
+                i,
+                rnd.randrange(10**6),
+                f"it's row {i} \u00e9\u65e5" if i % 7 else None,
+                rnd.random() * 1e6,
+                rnd.randbytes(8) if i % 3 == 0 else None,
+            )
+            for i in range(DUMP_ROWS)
+        ],
+    )
+    return "\n".join(src.iterdump())
+
+
+@pytest.mark.parametrize("engine", ["toondb", "sqlite3"])
+def test_dump_load_20k(benchmark, engine, tmp_path):
+    """executescript of a 20,000-line dump of sqlite3's iterdump() into a new database."""
+    _label(benchmark, "dump_load_20k", engine)
+    script = _dump_script()
+    counter = itertools.count()
+
+    def setup():
+        path = tmp_path / f"run{next(counter)}"
+        path.mkdir()
+        if engine == "toondb":
+            return (Database.open(str(path / "db")),), {}
+        sq = sqlite3.connect(str(path / "s.db"), isolation_level=None)
+        sq.execute("PRAGMA journal_mode=WAL")
+        sq.execute("PRAGMA synchronous=NORMAL")
+        return (sq,), {}
+
+    def run(con):
+        con.executescript(script)
+        con.close()
+
+    benchmark.pedantic(run, setup=setup, rounds=3)
+    _record(benchmark, "dump_load_20k", engine)
 
 
 def test_zz_ratio_table(benchmark):

@@ -204,6 +204,13 @@ class Transaction(StorageTransaction):
         """Run one statement once per parameter set (parsed and planned once)."""
         return _sql().execute_in(self, sql, seq_of_params, many=True)  # type: ignore[no-any-return]
 
+    def executescript(self, sql: str) -> None:
+        """Run the statements of a script (separated by ';') in this transaction.
+        A statement that fails stops the script: its error says which statement
+        and line; its own writes are undone, the ones before it stay in the
+        transaction. BEGIN / COMMIT in the script are refused."""
+        _sql().execute_script_in(self, sql)
+
     # ---- the query builder (toondb.toon.query)
 
     def query(self, prefix: Prefix = "") -> Query:
@@ -325,8 +332,8 @@ class Database(StorageEnvironment):
     def execute_sql(self, sql: str, params: Any = None, *, format: str) -> str: ...
 
     def execute_sql(self, sql: str, params: Any = None, *, format: str | None = None) -> Any:
-        """Run SQL (one statement, or several separated by ';': the last one's
-        result is returned). params: a sequence for ``?``, a dict for ``:name``;
+        """Run one SQL statement (MultipleStatementsError for more, as sqlite3's
+        execute: a script goes to ``executescript``). params: a sequence for ``?``, a dict for ``:name``;
         a list of those runs the statement once per item (see executemany).
         format="toon" / "json": the result as a TOON (spec v4.0) / JSON document
         instead, for an LLM prompt (see toondb.toon.results.format_result).
@@ -341,6 +348,17 @@ class Database(StorageEnvironment):
     def executemany(self, sql: str, seq_of_params: Any) -> Result:
         """Run one statement once per parameter set (parsed and planned once; atomic)."""
         return self._session().execute(sql, seq_of_params, many=True)
+
+    def executescript(self, sql: str) -> None:
+        """Run the statements of a script (separated by ';'), as sqlite3's
+        executescript: each in its own transaction, or in the one a ``BEGIN`` of
+        the script (or before it) opened; ``BEGIN`` / ``COMMIT`` in it are
+        honoured, so a dump of ``sqlite3 DB .dump`` or ``iterdump()`` loads in one
+        call. A statement that fails stops the script; its error (of its own
+        type) says which statement and line failed (``statement`` / ``line``
+        attributes). What the script committed before it stays committed; a
+        transaction the script began and had not ended is rolled back."""
+        self._session().executescript(sql)
 
     # ---- the DB-API (toondb.dbapi)
 

@@ -44,6 +44,7 @@ __all__ = [
     "ForkedHandleError",
     "SQLError",
     "SQLSyntaxError",
+    "MultipleStatementsError",
     "SchemaError",
     "ConstraintError",
     "IntegerOverflowError",
@@ -210,6 +211,12 @@ class SQLError(DatabaseError):
 class SQLSyntaxError(SQLError, ProgrammingError):
     """The SQL text does not parse; the message shows the line, the column and a
     caret under the offending token."""
+
+
+class MultipleStatementsError(SQLError, ProgrammingError):
+    """``execute`` / ``execute_sql`` was given more than one statement, as sqlite3's
+    ``execute`` refuses ("You can only execute one statement at a time"): run a
+    script with ``executescript``."""
 
 
 class SchemaError(SQLError, ProgrammingError):

@@ -500,6 +500,24 @@ def test_sql_errors_are_the_embedded_classes(db):
     assert db.execute_sql("SELECT count(*) FROM users").scalar() == 2
 
 
+def test_sql_scripts_and_the_one_statement_rule(db):
+    """executescript runs a script (BEGIN/COMMIT honoured, an error names its
+    statement and line); execute_sql refuses two statements, embedded and over IPC."""
+    db.executescript(
+        "DROP TABLE IF EXISTS s;\nBEGIN;\nCREATE TABLE s (a UNIQUE);\n"
+        "INSERT INTO s VALUES (1);\nINSERT INTO s VALUES ('it''s; two');\nCOMMIT;"
+    )
+    assert db.execute_sql("SELECT a FROM s ORDER BY a").rows == [(1,), ("it's; two",)]
+    with pytest.raises(toondb.ConstraintError, match="statement 2 of the script, at line 2"):
+        db.executescript("INSERT INTO s VALUES (3);\nINSERT INTO s VALUES (1);")
+    assert db.execute_sql("SELECT count(*) FROM s").scalar() == 3
+    with pytest.raises(toondb.MultipleStatementsError, match="one statement at a time"):
+        db.execute_sql("SELECT 1; SELECT 2")
+    with db.transaction() as txn:
+        txn.executescript("INSERT INTO s VALUES (4); INSERT INTO s VALUES (5)")
+    assert db.execute_sql("SELECT count(*) FROM s").scalar() == 5
+
+
 def test_sql_begin_commit_rollback_in_this_thread(db):
     _users(db)
     db.execute_sql("BEGIN")

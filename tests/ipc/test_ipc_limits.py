@@ -300,11 +300,7 @@ def test_too_deep_sql_is_a_typed_error_and_one_log_line(tmp_path):
             embedded: BaseException | None = None
         except Exception as exc:
             embedded = exc
-    if embedded is not None and not isinstance(embedded, SQLError):
-        pytest.xfail(
-            f"the SQL grammar raises {type(embedded).__name__} for too-deep SQL; the typed "
-            "error (depth limit 1,000 as in SQLite) comes with the SQL features issue"
-        )
+    assert isinstance(embedded, SQLError) and "maximum depth 1000" in str(embedded)
     srv = ServerProcess(tmp_path / "db").start()
     try:
         with IpcClient.connect(srv.socket_path) as client:

@@ -12,7 +12,7 @@ from typing import Any
 from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db, refuse_non_database
 from toondb.cli.render import print_mapping, render, show_bytes, split_sql
 from toondb.cli.shell import Shell
-from toondb.errors import CLIError, CorruptionError, NotADatabaseError
+from toondb.errors import CLIError, CorruptionError, NotADatabaseError, ToonDBError
 
 __all__ = [
     "cmd_shell", "cmd_sql", "cmd_get", "cmd_put", "cmd_delete", "cmd_scan", "cmd_stats",
@@ -36,6 +36,21 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    if args.sql is None or args.sql == "-":
+        if args.param:
+            raise CLIError("--param binds to a single statement; a script takes none")
+        if sys.stdin.isatty():
+            sys.stderr.write("toondb: reading an SQL script from stdin (end it with Ctrl-D)\n")
+        script = sys.stdin.read()
+        with open_db(args.path, create=True) as db:
+            try:
+                db.executescript(script)
+            except ToonDBError as e:
+                if getattr(e, "statement", None) is None:
+                    raise
+                first = str(e).splitlines()[0]
+                raise CLIError(f"statement {e.statement} (line {e.line}): {first}") from None
+        return EXIT_OK
     stmts, rest = split_sql(args.sql)
     if rest.strip():
         stmts.append(rest.strip())

@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("sql", cmd_sql, "run SQL and print the result",
              "Run one or more SQL statements (separated by ';') and print each result. "
              "Creates the database if it does not exist.")  # fmt: skip
-    sp.add_argument("sql", metavar="SQL",
-                    help="the SQL to run: one statement, or several separated by ';'")  # fmt: skip
+    sp.add_argument("sql", metavar="SQL", nargs="?",
+                    help="the statements; without it (or '-'), a script is read from stdin "
+                    "and run with executescript, as `sqlite3 DB < dump.sql`")  # fmt: skip
     sp.add_argument("--format", "-f", choices=MODES, default="table", help="output format")
     sp.add_argument(
         "--param", "-p", action="append", metavar="VALUE",
@@ -159,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the SQL table" + (" (created from the file's columns if missing)"
                                                 if name == "import" else ""))  # fmt: skip
         sp.add_argument("file", metavar="FILE", help="the file ('-' for stdin/stdout)")
-        sp.add_argument("--format", choices=("csv", "jsonl"),
-                        help="default: from the file name (.csv; .jsonl, .ndjson, .json)")  # fmt: skip
+        formats = ("csv", "jsonl", "sql") if name == "export" else ("csv", "jsonl")
+        sp.add_argument("--format", choices=formats,
+                        help="default: from the file name (.csv; .jsonl, .ndjson, .json"
+                        + ("; .sql" if name == "export" else "") + ")")  # fmt: skip
 
     add_index_commands(sub)
 

@@ -32,6 +32,7 @@ Enter SQL statements ending with ';' (they may span lines), or a command:
   .check                   verify the whole file (checksums, tree structure, free pages)
   .mode [MODE]             show results as table (default), toon, json, csv or line
   .timer on|off            print how long each statement took
+  .read FILE               run the SQL script in FILE (executescript: a dump loads in one go)
   .help                    this text
   .quit                    leave (also .exit, or Ctrl-D)
 Keys and values are UTF-8 text. Inside BEGIN ... COMMIT, .get/.put/.delete/.scan join
@@ -39,7 +40,7 @@ the open transaction."""
 
 _DOT_COMMANDS = (
     ".get", ".put", ".delete", ".scan", ".tables", ".schema", ".indexes", ".stats",
-    ".check", ".mode", ".timer", ".help", ".quit", ".exit",
+    ".check", ".mode", ".timer", ".read", ".help", ".quit", ".exit",
 )  # fmt: skip
 
 
@@ -303,6 +304,15 @@ class Shell:
         if args[0] not in MODES:
             raise CLIError(f"unknown mode {args[0]!r}; use one of {', '.join(MODES)}")
         self.mode = args[0]
+
+    def _cmd_read(self, args: list[str]) -> None:
+        self._nargs(args, 1, 1, ".read FILE")
+        try:
+            with open(args[0], encoding="utf-8") as f:
+                script = f.read()
+        except OSError as e:
+            raise CLIError(f"cannot open {args[0]!r}: {e.strerror}") from None
+        self.db.executescript(script)
 
     def _cmd_timer(self, args: list[str]) -> None:
         self._nargs(args, 1, 1, ".timer on|off")

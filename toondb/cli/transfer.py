@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from toondb.cli.common import EXIT_OK, open_db
+from toondb.cli.common import EXIT_OK, open_db, snapshot
 from toondb.cli.render import plain_value, render
 from toondb.errors import CLIError
 
@@ -25,7 +25,9 @@ IMPORT_DESCRIPTION = (
 )
 EXPORT_DESCRIPTION = (
     "Write every row of TABLE to FILE: CSV with a header row (NULL as an empty field), or "
-    "JSON lines. BLOBs are written as base64 text."
+    "JSON lines (BLOBs as base64 text), or SQL (.sql): the table's CREATE TABLE, an INSERT "
+    "per row and its CREATE INDEXes in one transaction, as `sqlite3 DB .dump` writes them; "
+    "`toondb sql DB < FILE` or `sqlite3 DB < FILE` loads it."
 )
 
 IMPORT_BATCH = 1000
@@ -39,7 +41,9 @@ def _format_of(path: str, given: str | None) -> str:
         return "csv"
     if low.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
-    raise CLIError(f"cannot tell the format of {path!r} from its name; give --format csv|jsonl")
+    if low.endswith(".sql"):
+        return "sql"
+    raise CLIError(f"cannot tell the format of {path!r} from its name; give --format csv|jsonl|sql")
 
 
 def _open_text(path: str, mode: str) -> Any:
@@ -181,14 +185,59 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def sql_literal(v: Any) -> str:
+    """v as an SQL literal, as sqlite3's .dump writes it."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:
+            return "NULL"
+        if v in (float("inf"), float("-inf")):
+            return "1e999" if v > 0 else "-1e999"
+        return repr(v)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "X'" + bytes(v).hex().upper() + "'"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def write_sql_dump(table: Any, result: Any, f: Any) -> None:
+    """The dump of one table in the form of ``sqlite3 DB .dump``: its CREATE TABLE,
+    an INSERT per row, its CREATE INDEXes, in one transaction (toondb's
+    ``executescript``, ``toondb sql DB < FILE`` and sqlite3 load it back)."""
+    from toondb.sql.schema import quote_identifier as ident
+
+    f.write("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
+    create = table.create_sql
+    f.write(create[0] + "\n")
+    name = ident(table.name)
+    for row in result.rows:
+        f.write(f"INSERT INTO {name} VALUES({','.join(sql_literal(v) for v in row)});\n")
+    for stmt in create[1:]:
+        f.write(stmt + "\n")
+    f.write("COMMIT;\n")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from toondb.sql.schema import quote_identifier as ident
 
     fmt = _format_of(args.file, args.format)
     with open_db(args.path, read_only=True) as db:
         result = db.execute_sql(f"SELECT * FROM {ident(args.table)}")
+        if fmt == "sql":
+            from toondb.sql import schema
+
+            with snapshot(db) as txn:
+                table = schema.table(txn, args.table)
+            if table is None:
+                raise CLIError(f"no such table: {args.table}")
     with _open_text(args.file, "w") as f:
-        if fmt == "csv":
+        if fmt == "sql":
+            write_sql_dump(table, result, f)
+        elif fmt == "csv":
             render(result, "csv", f)
         else:
             for row in result:

@@ -543,6 +543,13 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
         code, payload = self._call(_sql_request(P.OP_SQL | P.TXN, sql, seq_of_params, True))
         return _sql_result(code, payload)[0]
 
+    def executescript(self, sql: str) -> None:
+        """Run the statements of a script in this transaction (see
+        ``Transaction.executescript``)."""
+        self._mods += 1
+        code, payload = self._call(_sql_request(P.OP_SQL | P.TXN, sql, None, "script"))
+        _sql_result(code, payload)
+
     def list_path(self, path: str = "") -> list[str]:
         """The names of path's immediate children, sorted (like listing a directory)."""
         return _list_path(self._client, self, path)
@@ -606,7 +613,8 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
         return f"<toondb IpcTransaction {kind}, {state}>"
 
 
-def _sql_request(op: int, sql: str, params: Any, many: bool) -> bytes:
+def _sql_request(op: int, sql: str, params: Any, many: bool | str) -> bytes:
+    """many: True for executemany, "script" for executescript."""
     if not isinstance(sql, str):
         raise TypeError(f"sql must be a str, not {type(sql).__name__}")
     return P.frame(op, P.encode_value([sql, params, many]))
@@ -844,7 +852,11 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         """Run one statement once per parameter set (parsed and planned once; atomic)."""
         return self._sql(sql, seq_of_params, True)
 
-    def _sql(self, sql: str, params: Any, many: bool) -> Result:
+    def executescript(self, sql: str) -> None:
+        """Run the statements of a script on the server (see ``Database.executescript``)."""
+        self._sql(sql, None, "script")
+
+    def _sql(self, sql: str, params: Any, many: bool | str) -> Result:
         request = _sql_request(P.OP_SQL, sql, params, many)
         # An SQL BEGIN opens a transaction in the server session that ran it; the
         # statements this thread runs until COMMIT/ROLLBACK must go to that same

@@ -201,20 +201,38 @@ def _sql_txn_open(db: Any) -> bool:
     return bool(getattr(db, "in_transaction", False))
 
 
+class _Empty:
+    columns = rows = lastrowid = None
+    rowcount = 0
+
+
+_EMPTY = _Empty()
+
+
 def _sql(s: Session, buf: Any, a: int, b: int, in_txn: bool) -> bytes:
     request = P.decode_value(buf, a, b)
     if (
         not isinstance(request, list)
         or len(request) != 3
         or not isinstance(request[0], str)
-        or not isinstance(request[2], bool)
+        or not (isinstance(request[2], bool) or request[2] == "script")
     ):
-        raise errors.ProtocolError("an SQL payload is a typed list [sql text, params, many]")
+        raise errors.ProtocolError(
+            'an SQL payload is a typed list [sql text, params, many (a bool, or "script")]'
+        )
     sql, params, many = request
     target = s.txn_or_fail() if in_txn else s.db
     if not hasattr(target, "execute_sql"):
         raise errors.ProtocolError("this server has no SQL engine")
-    result = target.executemany(sql, params) if many else target.execute_sql(sql, params)
+    if many == "script":
+        if params is not None:
+            raise errors.ProtocolError("a script takes no parameters")
+        target.executescript(sql)
+        result = _EMPTY
+    elif many:
+        result = target.executemany(sql, params)
+    else:
+        result = target.execute_sql(sql, params)
     reply = {
         "columns": result.columns or None,
         "rows": result.rows if result.columns else None,

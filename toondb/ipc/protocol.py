@@ -58,7 +58,7 @@ OP_ABORT = 0x22  # (empty)
 OP_CHECKPOINT = 0x30  # (empty)
 OP_STATS = 0x31  # (empty)
 OP_CHECK = 0x32  # (empty)
-OP_SQL = 0x40  # typed list [sql text, params (None, list or map), many (bool)]
+OP_SQL = 0x40  # typed list [sql text, params (None, list or map), many (bool, or "script")]
 # GET, PUT, DELETE, SCAN and SQL with this bit set act in the connection's transaction
 TXN = 0x80
 

@@ -280,11 +280,14 @@ class WindowFunc(Expr):
 
 
 class TableRef(Node):
-    __slots__ = ("name", "alias")
+    """indexed: None, the index an ``INDEXED BY name`` names, or "" for ``NOT INDEXED``."""
 
-    def __init__(self, name: str, alias: str | None) -> None:
+    __slots__ = ("name", "alias", "indexed")
+
+    def __init__(self, name: str, alias: str | None, indexed: str | None = None) -> None:
         self.name = name
         self.alias = alias
+        self.indexed = indexed
 
 
 class SubqueryRef(Node):
@@ -444,7 +447,7 @@ class Insert(Statement):
 
 
 class Update(Statement):
-    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning", "ctes")
+    __slots__ = ("table", "alias", "sets", "where", "conflict", "returning", "ctes", "indexed")
 
     def __init__(
         self,
@@ -462,10 +465,11 @@ class Update(Statement):
         self.conflict = conflict
         self.returning = returning
         self.ctes: list[Cte] = []  # a statement-level WITH
+        self.indexed: str | None = None  # INDEXED BY / NOT INDEXED, as TableRef.indexed
 
 
 class Delete(Statement):
-    __slots__ = ("table", "alias", "where", "returning", "ctes")
+    __slots__ = ("table", "alias", "where", "returning", "ctes", "indexed")
 
     def __init__(
         self,
@@ -479,6 +483,7 @@ class Delete(Statement):
         self.where = where
         self.returning = returning
         self.ctes: list[Cte] = []  # a statement-level WITH
+        self.indexed: str | None = None  # INDEXED BY / NOT INDEXED, as TableRef.indexed
 
 
 class ForeignKey(Node):

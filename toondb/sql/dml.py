@@ -431,6 +431,10 @@ class _Targeted(CompiledWrite):
         self.planner = planner
         self.ec = planner.ec
         scope = table_scope(table, alias)
+        if stmt.indexed:
+            if not any(ix.name.lower() == stmt.indexed.lower() for ix in table.indexes):
+                raise SQLError(f"no such index: {stmt.indexed}")
+        scope.sources[0].indexed = stmt.indexed  # INDEXED BY / NOT INDEXED
         conjs = split_and(where)
         access, _, _ = choose_access(planner, scope, 0, conjs, set())
         if access is None:

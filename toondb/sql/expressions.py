@@ -53,6 +53,7 @@ class Source:
         self.affinities = affinities
         self.offset = offset
         self.table = table
+        self.indexed: str | None = None  # INDEXED BY name, "" for NOT INDEXED
         self.width = len(columns) + (1 if table is not None else 0)
         self.hidden: set[str] = set()  # USING columns of a right-hand side
 

@@ -11,6 +11,7 @@ the token.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import lru_cache
 from typing import Any
 
@@ -62,7 +63,8 @@ def sub_tokens(t: Tokens, i: int, j: int) -> Tokens:
     s.vals = t.vals[i:j]
     s.starts = t.starts[i:j]
     s.ends = t.ends[i:j]
-    s.literals = [k - i for k in t.literals if i <= k < j]
+    lits = t.literals  # ascending token indexes: a script's cut is a slice of them
+    s.literals = [k - i for k in lits[bisect_left(lits, i) : bisect_left(lits, j)]]
     s.depth = t.depth
     s.furthest = 0
     s.slots = None

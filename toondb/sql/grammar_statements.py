@@ -102,21 +102,35 @@ result_column = Switch(
 
 table_source = pp.Forward().set_name("table")
 _index_hint = Maybe(
-    code("NOT") + code("INDEXED"), KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)
-).suppress()
+    code("NOT") + code("INDEXED"),
+    KS("NOT INDEXED").copy().set_parse_action(lambda: ("indexed", ""))
+    | (KX("INDEXED") + KX("BY") + any_name).set_parse_action(lambda t: ("indexed", t[0])),
+)
 
 
 def _table_ref(t: pp.ParseResults) -> ast.TableRef:
     names = list(t)
-    if names and isinstance(names[-1], tuple):
-        return ast.TableRef(names[-2], names[-1][1])
-    return ast.TableRef(names[-1], None)
+    alias = indexed = None
+    while names and isinstance(names[-1], tuple):
+        tag, value = names.pop()
+        if tag == "alias":
+            alias = value
+        else:
+            indexed = value
+    return ast.TableRef(names[-1], alias, indexed)
 
 
+# a table's alias without AS is any name but INDEXED (which starts INDEXED BY);
 # "FROM t WINDOW w AS (...)": WINDOW there starts the clause, it is no alias
+_TABLE_ALIAS_CODES = NAME_CODES.replace(code("INDEXED"), "")
 _NOT_WINDOW = f"(?!{esc(code('WINDOW'))}[{esc(ANY_NAME_CODES)}]{esc(code('AS'))})"
 _alias_tag = pp.Opt(
-    Peek(_NOT_WINDOW, alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else []))
+    Peek(
+        _NOT_WINDOW,
+        Maybe(code("AS") + _TABLE_ALIAS_CODES, pp.Opt(_AS) + ident).set_parse_action(
+            lambda t: ("alias", t[0]) if t else []
+        ),
+    )
 )
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
@@ -396,7 +410,8 @@ update_stmt = (
     KX("UPDATE")
     + pp.Opt((KX("OR") + conflict_action).set_parse_action(lambda t: ("or", t[0])))
     + qualified_table
-    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + _alias_tag
+    + _index_hint
     + KX("SET")
     + set_list
     + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
@@ -413,9 +428,14 @@ def _update(t: pp.ParseResults) -> ast.Update:
     al = None
     if rest and isinstance(rest[0], tuple) and rest[0][0] == "alias":
         al = rest.pop(0)[1]
+    indexed = None
+    if rest and isinstance(rest[0], tuple) and rest[0][0] == "indexed":
+        indexed = rest.pop(0)[1]
     sets = rest.pop(0)
     d = dict(rest)
-    return ast.Update(table, al, sets, d.get("where"), conflict, d.get("returning"))
+    stmt = ast.Update(table, al, sets, d.get("where"), conflict, d.get("returning"))
+    stmt.indexed = indexed
+    return stmt
 
 
 update_stmt.set_parse_action(_update)
@@ -424,15 +444,21 @@ delete_stmt = (
     KX("DELETE")
     + KX("FROM")
     + qualified_table
-    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + _alias_tag
+    + _index_hint
     + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("DELETE")
-delete_stmt.set_parse_action(
-    lambda t: (lambda d: ast.Delete(t[0], d.get("alias"), d.get("where"), d.get("returning")))(
-        dict(t[1:])
-    )
-)
+
+
+def _delete(t: pp.ParseResults) -> ast.Delete:
+    d = dict(t[1:])
+    stmt = ast.Delete(t[0], d.get("alias"), d.get("where"), d.get("returning"))
+    stmt.indexed = d.get("indexed")
+    return stmt
+
+
+delete_stmt.set_parse_action(_delete)
 
 # ------------------------------------------------------------------ DDL
 

@@ -10,6 +10,10 @@ connection per thread would; another thread of the same handle is not in it).
 nothing of it is applied), ``BEGIN IMMEDIATE`` / ``EXCLUSIVE`` take the write
 lock at once.
 
+``execute`` runs one statement (more: MultipleStatementsError, as sqlite3);
+``executescript`` / ``execute_script_in`` run a script's statements one by one
+(``run_script``), each as ``execute`` would.
+
 ``execute_in(txn, sql, params)`` runs SQL inside a storage transaction, together
 with its key-value writes: they commit or abort together. If a statement fails,
 its own writes are undone and the transaction stays usable.
@@ -29,7 +33,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from toondb.errors import SQLError, TransactionError
+from toondb.errors import MultipleStatementsError, SQLError, ToonDBError, TransactionError
 from toondb.sql import ast
 from toondb.sql import catalog as C
 from toondb.sql.fn_datetime import statement_clock
@@ -56,6 +60,13 @@ def _depth() -> ModuleType:
     from toondb.sql import depth
 
     return depth
+
+
+@functools.cache
+def _grammar() -> ModuleType:
+    from toondb.sql import grammar
+
+    return grammar
 
 
 @functools.cache
@@ -101,17 +112,60 @@ def _parse(sql: str, many: bool) -> tuple[Prepared, ...]:
 
 
 def _run_all(stmts: tuple[Prepared, ...], params: Any, many: bool, run: Any) -> Result:
-    """run(prepared, index, params, many) for each statement: the last one's result."""
+    """run(prepared, 0, params, many) for the one statement of a text (none: an
+    empty result; more than one: refused, as sqlite3's execute refuses them)."""
     if len(stmts) == 1:
         return run(stmts[0], 0, params, many)  # type: ignore[no-any-return]
     if not stmts:
         return Result(None, None, 0)
-    if params:
-        raise SQLError("parameters can only be bound to a single statement")
-    out = Result(None, None, 0)
-    for i, prep in enumerate(stmts):
-        out = run(prep, i, params, False)
-    return out
+    raise MultipleStatementsError(
+        "You can only execute one statement at a time (use executescript for a script)"
+    )
+
+
+def run_script(sql: str, run: Any) -> None:
+    """run(prepared, index, None, False) for each statement of the script sql, in
+    order. A statement that fails stops the script: its error is raised with the
+    statement's number and line added to its message (and as ``statement`` /
+    ``line`` attributes); what ran before it stays done."""
+    G = _grammar()
+    S = _statements()
+    t = G.tokens_of(sql)
+    line, counted = 1, 0
+    for n, (i, j) in enumerate(G.split_tokens(t)):
+        start = t.starts[i]
+        line += sql.count("\n", counted, start)
+        counted = start
+        try:
+            prep = S.prepare_tokens(G.sub_tokens(t, i, j))
+            if prep.parsed.key is sql:  # cached plans keep the statement, not the script
+                prep.parsed.key = prep.parsed.text = sql[start : t.ends[j - 1]]
+            run(prep, n, None, False)
+        except ToonDBError as e:
+            text = sql[start : t.ends[j - 1]]
+            if len(text) > 80:
+                text = text[:77] + "..."
+            msg = str(e.args[0]) if e.args else type(e).__name__
+            e.args = (f"{msg}\n  in statement {n + 1} of the script, at line {line}: {text}",)
+            e.statement = n + 1  # type: ignore[attr-defined]
+            e.line = line  # type: ignore[attr-defined]
+            raise
+
+
+def execute_script_in(txn: Any, sql: str) -> None:
+    """Run the statements of the script sql inside the storage transaction txn
+    (BEGIN / COMMIT in it are refused: the transaction's owner ends it)."""
+    state = _txn_state()
+
+    def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
+        stmt = prep.parsed.statement
+        if isinstance(stmt, ast.TxnControl):
+            raise SQLError(
+                f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
+            )
+        return _in_txn(txn, prep, index, p, m, state)
+
+    run_script(sql, run)
 
 
 def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) -> Result:
@@ -169,10 +223,24 @@ class Session:
         return True
 
     def execute(self, sql: str, params: Any = None, *, many: bool = False) -> Result:
-        """Run SQL (one statement, or several separated by ';': the last one's result)."""
+        """Run one SQL statement (MultipleStatementsError for more: see executescript)."""
         if not many and _is_batch(params):
             many = True
         return _run_all(_parse(sql, many), params, many, self._run)
+
+    def executescript(self, sql: str) -> None:
+        """Run the statements of a script, each as execute would (its own
+        transaction, or the one a BEGIN of the script or before it opened). A
+        statement that fails stops the script (see run_script); a transaction
+        the script began and had not ended is then rolled back."""
+        state = self._state()
+        outer = state.txn is not None and not state.txn.closed
+        try:
+            run_script(sql, self._run)
+        except BaseException:
+            if not outer:
+                self.rollback()
+            raise
 
     def _run(self, prep: Prepared, index: int, params: Any, many: bool) -> Result:
         parsed = prep.parsed

@@ -37,8 +37,9 @@ The caches (each a ``LRU``, bounded by entries and by the characters of their
 keys; docs/sql.md "The compile path"): ``TEXTS`` maps a text to its statements,
 ``TEMPLATES`` a template's text to its parse; the plans themselves are cached per
 thread by engine.compiled_for (key: ``Parsed.key``). A script
-(``prepare_script``) goes through ``TEMPLATES`` only: its statements are rarely
-run again as the same text.
+(session.run_script: ``executescript``) goes through ``TEMPLATES`` only
+(``prepare_tokens`` per statement): its statements are rarely run again as the
+same text.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ class Template:
         parsed = G.parse_tokens(t)
         if t.baked:
             return UNSHARED
+        parsed.text = parsed.key = key  # not t.sql: that may be a whole script
         top = _top_columns(parsed.statement)
         literals = t.literals
         name_spans: list[tuple[int, int]] = []

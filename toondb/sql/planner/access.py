@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toondb.errors import SchemaError
+from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
@@ -93,9 +93,38 @@ def choose_access(
     order: tuple[Any, bool] | None = None,
 ) -> tuple[Access | None, bool, bool]:
     """The best access path for source k given conjuncts; (access, depends on
-    outer row, satisfies order)."""
+    outer row, satisfies order). ``INDEXED BY name`` (src.indexed) allows that
+    index only, and fails as SQLite does ("no query solution") when the index
+    is not there; one that bounds nothing is read whole (as SQLite reads it);
+    ``NOT INDEXED`` allows no index."""
+    src = scope.sources[k]
+    hint = getattr(src, "indexed", None)
+    if hint:
+        found = _choose_access(planner, scope, k, conjs, allowed, order, hint)
+        if isinstance(found[0], IndexScan):
+            return found
+        # as SQLite: the whole named index, every conjunct a filter
+        ix = [ix for ix in src.table.indexes if ix.name.lower() == hint.lower()]
+        if not ix:
+            raise SQLError("no query solution")
+        return IndexScan(planner.ctx, src.table, ix[0], [], None, None, ""), False, False
+    return _choose_access(planner, scope, k, conjs, allowed, order, hint)
+
+
+def _choose_access(
+    planner: PlannerContext,
+    scope: Scope,
+    k: int,
+    conjs: list[ast.Expr],
+    allowed: set[int],
+    order: tuple[Any, bool] | None,
+    hint: str | None,
+) -> tuple[Access | None, bool, bool]:
     src = scope.sources[k]
     table: TableInfo = src.table
+    indexes = table.indexes
+    if hint is not None:
+        indexes = [ix for ix in indexes if hint and ix.name.lower() == hint.lower()]
     ctx = planner.ctx
     probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr]] = []
     for c in conjs:
@@ -114,6 +143,8 @@ def choose_access(
     def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
         return probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
 
+    if hint:  # INDEXED BY: no rowid path
+        probes = [p for p in probes if p[0] != "rowid"]
     # 1. rowid equality, IN
     for col, op, e, colexpr, dep, conj in probes:
         if col == "rowid" and op == "=":
@@ -131,7 +162,7 @@ def choose_access(
                 return acc, dep, False
     # 2. indexes
     best = None
-    for ix in table.indexes:
+    for ix in indexes:
         used: list[ast.Expr] = []
         eqs: list[Fn] = []
         texts = []
@@ -225,7 +256,7 @@ def choose_access(
         col, desc = order
         if col == "rowid":
             return FullScan(ctx, table, desc), False, True
-        for ix in table.indexes:
+        for ix in indexes:
             if ix.col_idx and ix.col_idx[0] == col:
                 return IndexScan(ctx, table, ix, [], None, None, "", reverse=desc), False, True
     return None, False, False

@@ -105,7 +105,12 @@ def resolve_from(
             src = Source(
                 name, [c.name for c in table.columns], list(table.affinities), offset, table
             )
-            payload = table
+            src.indexed = node.indexed  # INDEXED BY / NOT INDEXED (planner/access.py)
+            if node.indexed and not any(
+                ix.name.lower() == node.indexed.lower() for ix in table.indexes
+            ):
+                raise SQLError(f"no such index: {node.indexed}")
+            payload: Any = table
         elif isinstance(node, ast.SubqueryRef):
             if not plan_subqueries:
                 raise SQLError("subquery")
