@@ -46,10 +46,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
             try:
                 db.executescript(script)
             except ToonDBError as e:
-                if getattr(e, "statement", None) is None:
+                number, line = getattr(e, "statement", None), getattr(e, "line", None)
+                if number is None:
                     raise
                 first = str(e).splitlines()[0]
-                raise CLIError(f"statement {e.statement} (line {e.line}): {first}") from None
+                raise CLIError(f"statement {number} (line {line}): {first}") from None
         return EXIT_OK
     stmts, rest = split_sql(args.sql)
     if rest.strip():

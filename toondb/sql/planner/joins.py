@@ -110,7 +110,7 @@ def resolve_from(
                 ix.name.lower() == node.indexed.lower() for ix in table.indexes
             ):
                 raise SQLError(f"no such index: {node.indexed}")
-            payload: Any = table
+            payload = table
         elif isinstance(node, ast.SubqueryRef):
             if not plan_subqueries:
                 raise SQLError("subquery")
