@@ -41,9 +41,10 @@ __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
 @functools.cache
 def _sql() -> ModuleType:
-    from toondb.sql import hnsw, session
+    from toondb.sql import fulltext, hnsw, session
 
     hnsw.register(_hnsw_method)  # the HNSW indexes of SQL tables live in toondb.vector
+    fulltext.register(_fulltext_method)  # full-text tables' indexes live in toondb.text
     return session
 
 
@@ -51,6 +52,12 @@ def _hnsw_method() -> Any:
     from toondb.vector.sql_index import HNSW
 
     return HNSW
+
+
+def _fulltext_method() -> Any:
+    from toondb.text.sql_table import SQL_FULLTEXT
+
+    return SQL_FULLTEXT
 
 
 @functools.cache
@@ -97,10 +104,18 @@ class Transaction(StorageTransaction):
 
     def commit(self) -> int:
         """Apply every change atomically; returns the new transaction id (see the
-        class). Then the front ends' after-commit callables run (``_after_commit`` in
-        the transaction's ``__dict__``, each given the id): caches that keep what the
-        transaction made, such as an SQL HNSW index's working graph
-        (toondb/vector/sql_index.py), which is only valid once committed."""
+        class). First the front ends' before-commit callables run (``_before_commit``
+        in the transaction's ``__dict__``): writes they keep in memory until the
+        commit, such as the rows a full-text index accumulates
+        (toondb/text/sql_table.py); if one raises, nothing commits. After the commit
+        the after-commit callables run (``_after_commit``, each given the id):
+        caches that keep what the transaction made, such as an SQL HNSW index's
+        working graph (toondb/vector/sql_index.py), which is only valid once
+        committed."""
+        before = self.__dict__.pop("_before_commit", None)
+        if before:
+            for hook in before:
+                hook()
         txnid: int = super().commit()
         hooks = self.__dict__.pop("_after_commit", None)
         if hooks:

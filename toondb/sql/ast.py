@@ -462,6 +462,19 @@ class TableConstraint(Node):
         self.fk = fk
 
 
+class CreateVirtualTable(Statement):
+    """CREATE VIRTUAL TABLE name USING module(args): args is the source text between
+    the parentheses (None without them); the module splits it (sql/fulltext.py)."""
+
+    __slots__ = ("name", "if_not_exists", "module", "args")
+
+    def __init__(self, name: str, if_not_exists: bool, module: str, args: str | None) -> None:
+        self.name = name
+        self.if_not_exists = if_not_exists
+        self.module = module
+        self.args = args
+
+
 class CreateTable(Statement):
     __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select")
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast, hnsw
+from toondb.sql import ast, fulltext, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
@@ -184,6 +184,7 @@ class CompiledInsert(CompiledWrite):
         if self.conflict == "ABORT" and self.upsert is None and not w.fks:
             out = self._insert_fast(w, rows, ctx)
             hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
+            fulltext.flush(ctx)
             return out
         count = 0
         last = None
@@ -198,6 +199,7 @@ class CompiledInsert(CompiledWrite):
             else:
                 w.next_rowid = saved  # an ignored row takes no rowid
         hnsw.flush(ctx)
+        fulltext.flush(ctx)
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:
@@ -411,11 +413,18 @@ class _Targeted(CompiledWrite):
         self.planner = planner
         self.ec = planner.ec
         scope = table_scope(table, alias)
-        conjs = split_and(where)
-        access, _, _ = choose_access(planner, scope, 0, conjs, set())
-        if access is None:
-            access = FullScan(self.ctx, table)
-        access.defaults = table_defaults(table)
+        if table.fulltext is not None:  # MATCH in the WHERE (sql/fulltext.py)
+            from toondb.sql.planner.fts import fts_access
+
+            where = fulltext.rewrite_where(planner, table, alias, where)
+            conjs = split_and(where)
+            access: Any = fts_access(planner, scope, 0, conjs, None, True)[0]
+        else:
+            conjs = split_and(where)
+            access, _, _ = choose_access(planner, scope, 0, conjs, set())
+            if access is None:
+                access = FullScan(self.ctx, table)
+            access.defaults = table_defaults(table)
         self.access = access
         # equality conjuncts the lookup enforces exactly are not checked again
         rest = [c for c in conjs if not any(c is u for u in access.consumed)]
@@ -545,6 +554,7 @@ class CompiledUpdate(_Targeted):
             )
             count += 1
         hnsw.flush(ctx)
+        fulltext.flush(ctx)
         return Outcome(rowcount=count)
 
 
@@ -570,4 +580,5 @@ class CompiledDelete(_Targeted):
             w.delete_row(old, writers if self.fk else None, self.ec)
             count += 1
         hnsw.flush(self.ctx)
+        fulltext.flush(self.ctx)
         return Outcome(rowcount=count)

@@ -13,6 +13,7 @@ from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.executor import sort_rows, top_rows
 from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
+from toondb.sql.fulltext import rewrite_core
 from toondb.sql.functions import AGG_FUNCS
 from toondb.sql.planner.common import (
     Fn,
@@ -23,6 +24,7 @@ from toondb.sql.planner.common import (
     limit_fns,
     sql_text,
 )
+from toondb.sql.planner.fts import fts_request
 from toondb.sql.planner.joins import plan_from
 from toondb.sql.planner.knn import knn_request
 
@@ -37,6 +39,8 @@ def plan_select_core(
 ) -> SelectPlan:
     """A SELECT core (not VALUES) with the ORDER BY and LIMIT of its statement."""
     ec = planner.ec
+    # full-text tables: MATCH, rank, bm25(), highlight(), snippet() (sql/fulltext.py)
+    core, order_by = rewrite_core(planner, core, order_by)
     # the ORDER BY a scan might deliver: one plain column term
     order_hint = None
     if len(order_by) == 1 and order_by[0].nulls_first in (None, not order_by[0].desc):
@@ -52,7 +56,17 @@ def plan_select_core(
         or any(contains_aggregate(rc.expr) for rc in core.columns)
         or any(contains_aggregate(o.expr) for o in order_by),
     )
-    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn)
+    fts = fts_request(
+        core,
+        order_by,
+        limit,
+        offset,
+        bool(core.group_by)
+        or core.having is not None
+        or any(contains_aggregate(rc.expr) for rc in core.columns)
+        or any(contains_aggregate(o.expr) for o in order_by),
+    )
+    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn, fts)
     knn_order = in_order == "knn"
     columns = expand_columns(core, scope)
     names = [column_name(rc) for rc in columns]
