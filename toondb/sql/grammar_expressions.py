@@ -408,7 +408,10 @@ in_tail = (
 ).set_name("IN")
 in_tail.set_parse_action(lambda t: _Postfix("in", (t[0], t[1])))
 like_tail = (
-    _not + (K("LIKE") | K("GLOB")) + high_expr + pp.Optional(K("ESCAPE").suppress() + high_expr)
+    _not
+    + (K("LIKE") | K("GLOB") | K("MATCH"))
+    + high_expr
+    + pp.Optional(K("ESCAPE").suppress() + high_expr)
 ).set_name("LIKE")
 like_tail.set_parse_action(
     lambda t: _Postfix("like", (t[0], t[1].upper(), t[2], t[3] if len(t) > 3 else None))
@@ -429,7 +432,7 @@ expr <<= (
         (_sym_op + unary)
         | (_logic_op + pp.ZeroOrMore(_not_prefix) + unary)
         | (
-            _ahead(r"(?:IS|ISNULL|NOTNULL|NOT|IN|LIKE|GLOB|BETWEEN)\b")
+            _ahead(r"(?:IS|ISNULL|NOTNULL|NOT|IN|LIKE|GLOB|MATCH|BETWEEN)\b")
             + (null_tail | in_tail | like_tail | between_tail | (_is_op + unary))
         )
     )

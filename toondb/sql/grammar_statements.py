@@ -74,12 +74,24 @@ def _table_ref(t: pp.ParseResults) -> ast.TableRef:
 
 
 table_name_ref.set_parse_action(_table_ref)
+# name(args) [alias]: a table-valued call (a full-text table's search, t('query'))
+table_call = (
+    ident("name")
+    + LPAR
+    + pp.Group(pp.Optional(pp.DelimitedList(expr)))("args")
+    + RPAR
+    + pp.Optional(alias)("alias")
+).set_name("table-valued call")
+table_call.set_parse_action(
+    lambda t: ast.TableCall(t.name, list(t.args), t.alias[0] if t.alias else None)
+)
 join_source = pp.Forward()
 table_source <<= (
     (LPAR + select_stmt + RPAR + pp.Optional(alias)).set_parse_action(
         lambda t: ast.SubqueryRef(t[0], t[1] if len(t) > 1 else None)
     )
     | (LPAR + join_source + RPAR)
+    | table_call
     | table_name_ref
 )
 join_op = (
@@ -535,6 +547,27 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
 
 create_table.set_parse_action(_create_table)
 
+# CREATE VIRTUAL TABLE name USING module(args): the arguments as raw text (quotes and
+# nested parentheses kept whole), split by the module (sql/fulltext.py)
+_module_args = pp.Regex(
+    r"\((?:(?:'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]"
+    r"|\((?:[^()']|'(?:[^']|'')*')*\)|[^()'\"`\[])*)\)"
+).set_name("module arguments")
+_module_args.set_parse_action(lambda t: t[0][1:-1])
+create_virtual_table = (
+    K("CREATE").suppress()
+    + K("VIRTUAL").suppress()
+    + K("TABLE").suppress()
+    + pp.Optional(KS("IF NOT EXISTS"))("ine")
+    + qualified_table("name")
+    + K("USING").suppress()
+    + ident("module")
+    + pp.Optional(_module_args("args"))
+).set_name("CREATE VIRTUAL TABLE")
+create_virtual_table.set_parse_action(
+    lambda t: ast.CreateVirtualTable(t.name, bool(t.ine), t.module, t.args if "args" in t else None)
+)
+
 create_view = (
     K("CREATE").suppress()
     + pp.Optional(K("TEMP") | K("TEMPORARY")).suppress()
@@ -713,6 +746,7 @@ statement <<= (
     | update_stmt
     | delete_stmt
     | create_table
+    | create_virtual_table
     | create_view
     | create_index
     | drop_table
