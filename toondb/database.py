@@ -64,6 +64,8 @@ def _fulltext_method() -> Any:
 def _sql_integrity() -> ModuleType:
     from toondb.sql import integrity
 
+    _sql()  # the front ends' SQL parts registered (full-text tables' indexes)
+
     return integrity
 
 

@@ -240,3 +240,17 @@ def test_hybrid_reciprocal_rank_fusion(tmp_path, paragraphs) -> None:
             ["file", [1.0, 2.0], [1.0, 2.0]],
         ).rows
         assert len(rows) == 10
+
+
+@pytest.mark.damages_files
+def test_deep_check_finds_an_index_that_lost_postings(tmp_path) -> None:
+    with Database.open(tmp_path / "db") as db:
+        db.execute("CREATE VIRTUAL TABLE d USING fts5(a)")
+        db.executemany("INSERT INTO d(a) VALUES (?)", [(f"word{i} common",) for i in range(50)])
+        assert db.check(deep=True)["fulltext_indexes"] == 1
+        with db.transaction() as txn:
+            tree = txn.tree(b"fts:sql:1")
+            key = next(k for k, _ in tree.scan(b"t0word7", b"t0word8"))
+            tree.delete(key)
+        with pytest.raises(CorruptionError, match="full-text table d"):
+            db.check(deep=True)

@@ -194,41 +194,40 @@ class CompiledFtsInsert(CompiledWrite):
         fx: dict[str, Any] = t.fulltext  # type: ignore[assignment]
         cmd = vals[self.cmd_slot]  # type: ignore[index]
         cmd = cmd.lower() if isinstance(cmd, str) else cmd
+        own = fx["content"] is None
+        # refused before anything is written (the statement's own rows stay undoable)
+        if cmd in ("delete", "delete-all") and own:
+            raise FullTextError(
+                f"'{cmd}' may only be used with a contentless or external content fts5 table"
+            )
+        if cmd == "rebuild" and fx["content"] == "":
+            raise FullTextError("'rebuild' may not be used with a contentless fts5 table")
+        rid = vals[self.rowid_slot] if self.rowid_slot is not None else None
+        if cmd == "delete" and type(rid) is not int:
+            raise FullTextError("the 'delete' command needs the row's integer rowid")
+        if cmd not in ("delete", "delete-all", "rebuild", "optimize", "integrity-check") + _NO_OPS:
+            raise FullTextError(f"unknown fts5 special command: {cmd}")
         fulltext.flush(ctx)  # the statement's earlier rows first
         ix = fulltext.method().handle(ctx.txn, fx["index"])
-        if cmd == "delete":
-            if fx["content"] is None:
-                raise FullTextError("cannot DELETE from contentless fts5 table: " + t.name)
-            rid = vals[self.rowid_slot] if self.rowid_slot is not None else None
-            if rid is None:
-                raise FullTextError("the 'delete' command needs the rowid")
-            row = [vals[k] if k is not None else None for k in self.slots]
-            ix.delete(int(rid), fulltext.text_values(row))
-        elif cmd == "delete-all":
-            if fx["content"] is None:
-                raise FullTextError(
-                    "'delete-all' may only be used with a contentless or external content fts5 table"
-                )
-            ix.delete_all()
-        elif cmd == "rebuild":
-            if fx["content"] == "":
-                raise FullTextError("'rebuild' may not be used with a contentless fts5 table")
-            ix.rebuild(self._content_rows())
-        elif cmd == "optimize":
-            ix.optimize()
-        elif cmd == "integrity-check":
+        if cmd == "integrity-check":
             ix.integrity_check(None if fx["content"] == "" else self._content_rows())
-        elif cmd in _NO_OPS:
-            pass
-        else:
-            raise FullTextError(f"unknown fts5 special command: {cmd}")
+            return
+        if cmd in _NO_OPS:
+            return
+        with fulltext.index_writes(ctx.txn):
+            if cmd == "delete":
+                row = [vals[k] if k is not None else None for k in self.slots]
+                ix.delete(rid, fulltext.text_values(row))
+            elif cmd == "delete-all":
+                ix.delete_all()
+            elif cmd == "rebuild":
+                ix.rebuild(self._content_rows())
+            else:
+                ix.optimize()
 
     def _content_rows(self) -> list[tuple[int, list[str | None]]]:
-        from toondb.sql.planner.fts import FtsScan
-
-        scan = FtsScan(self.planner, Scope([], None), self.table, self.table.name, None, None)
-        n = len(self.table.columns)
-        return [(r[n], fulltext.text_values(r[:n])) for r in scan.rows(())]
+        rows = fulltext.content_rows(self.ctx.tree, self.table, self.catalog.tables)
+        return rows or []
 
 
 def _decoded(c: CompiledFtsInsert, tree: Any, rid: int) -> tuple[Any, ...]:

@@ -189,13 +189,57 @@ def flush(ctx: Any) -> None:
         return
     ctx.fulltext = None
     m = method()
-    for name, ops in pending.changes.items():
-        ix = m.handle(ctx.txn, name)
-        for op, rowid, values in ops:
-            if op == "d":
-                ix.delete(rowid, None if values is None else text_values(values))
-            else:
-                ix.insert(rowid, text_values(values))
+    with index_writes(ctx.txn):
+        for name, ops in pending.changes.items():
+            ix = m.handle(ctx.txn, name)
+            for op, rowid, values in ops:
+                if op == "d":
+                    ix.delete(rowid, None if values is None else text_values(values))
+                else:
+                    ix.insert(rowid, text_values(values))
+
+
+class index_writes:
+    """Around writes to a full-text index: they are not in the statement's undo
+    list, so a failure among them aborts the transaction (its index could not
+    commit half-written), as an HNSW index's does."""
+
+    def __init__(self, txn: Any) -> None:
+        self.txn = txn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and not self.txn.closed:
+            self.txn.abort()
+
+
+def content_rows(
+    tree: Callable[[bytes], Any], table: Any, tables: dict[str, Any]
+) -> list[tuple[int, list[str | None]]] | None:
+    """(rowid, column values as indexed) of a full-text table's content: its own
+    rows, or its external content table's (None: a contentless table). tree(name):
+    the transaction's tree of that name."""
+    from toondb.codec.rowcodec import decode_scan
+    from toondb.sql.planner.common import table_defaults
+
+    fx = table.fulltext
+    content = fx["content"]
+    n = len(table.columns)
+    if content == "":
+        return None
+    if content is None:
+        rows = decode_scan(tree(table.tree).scan(), table_defaults(table))
+        return [(r[n], text_values(r[:n])) for r in rows]
+    ct = tables.get(content.lower())
+    if ct is None:
+        raise SQLError(f"no such table: {content}")
+    idx = [ct.column(c.name) for c in table.columns]
+    rc = fx["content_rowid"].lower()
+    ri = len(ct.columns) if rc in ("rowid", "_rowid_", "oid") else ct.column(rc)
+    rows = decode_scan(tree(ct.tree).scan(), table_defaults(ct))
+    return [(r[ri], text_values([r[i] for i in idx])) for r in rows]
 
 
 # ------------------------------------------------------------------ queries

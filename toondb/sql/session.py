@@ -233,8 +233,9 @@ def _exec(
     compiled = engine.compiled_for(parsed, index, catalog, state.foreign_keys)
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
     if many:
-        if isinstance(compiled, engine.CompiledInsert):
-            out: Outcome = compiled.run_many(txn, params, undo, state)
+        run_many = getattr(compiled, "run_many", None)  # INSERTs: one statement, many rows
+        if run_many is not None:
+            out: Outcome = run_many(txn, params, undo, state)
         else:
             total = 0
             out = engine.Outcome(rowcount=0)
