@@ -56,6 +56,7 @@ QUERIES = [
     "SELECT rowid, snippet(t, -1, '<', '>', '...', 8) FROM t WHERE t = ? ORDER BY rank LIMIT 5",
     "SELECT rowid, a FROM t WHERE t MATCH ? ORDER BY rank DESC LIMIT 7 OFFSET 2",
     "SELECT rowid FROM t WHERE t MATCH ? ORDER BY rowid",
+    "SELECT rowid, rank, a FROM t(?) ORDER BY rank LIMIT 10",
 ]
 
 

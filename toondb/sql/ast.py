@@ -208,6 +208,18 @@ class TableRef(Node):
         self.alias = alias
 
 
+class TableCall(Node):
+    """A table-valued call in FROM, ``name(arg, ...) [AS alias]``: a full-text table
+    searched for its argument (``t('query')`` is ``t MATCH 'query'``; sql/fulltext.py)."""
+
+    __slots__ = ("name", "args", "alias")
+
+    def __init__(self, name: str, args: list[Expr], alias: str | None) -> None:
+        self.name = name
+        self.args = args
+        self.alias = alias
+
+
 class SubqueryRef(Node):
     __slots__ = ("select", "alias")
 

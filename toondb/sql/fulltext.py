@@ -403,7 +403,7 @@ def fulltext_sources(catalog: Any, core: ast.SelectCore) -> dict[str, Any]:
 
     out = {}
     for _, node, _, _ in flatten_from(core.from_):
-        if isinstance(node, ast.TableRef):
+        if isinstance(node, (ast.TableRef, ast.TableCall)):
             t = catalog.tables.get(node.name.lower())
             if t is not None and t.fulltext is not None:
                 out[(node.alias or node.name).lower()] = t
@@ -414,6 +414,7 @@ class _Rewriter:
     def __init__(self, ctx: Any, tables: dict[str, Any]) -> None:
         self.tables = tables
         self.bindings = {name: FtsBinding(ctx, t, name) for name, t in tables.items()}
+        self.calls: list[ast.Expr] = []  # the MATCH conjuncts of t('query') calls
 
     def _fts_name(self, e: Any) -> str | None:
         """The FROM name when e is a full-text table's name used as a column."""
@@ -461,6 +462,15 @@ class _Rewriter:
     def expr(self, e: Any) -> Any:
         if isinstance(e, (ast.Subquery, ast.Exists, ast.Select)):
             return e
+        if isinstance(e, ast.TableCall):
+            name = (e.alias or e.name).lower()
+            if name not in self.tables:
+                raise SQLError(f"no such table-valued function: {e.name}")
+            if len(e.args) > 1:
+                raise SQLError(f"too many arguments on {e.name}() - max 1")
+            if e.args:
+                self.calls.append(self._match(name, self.expr(e.args[0]), None))
+            return ast.TableRef(e.name, e.alias)
         if isinstance(e, ast.Like) and e.op == "MATCH":
             name = self._fts_name(e.expr)
             col: int | None = None
@@ -543,4 +553,6 @@ def rewrite_core(
     new.group_by = rw.value(core.group_by)
     new.having = rw.value(core.having)
     new.from_ = rw.value(core.from_)
+    for c in rw.calls:
+        new.where = c if new.where is None else ast.Binary("AND", new.where, c)
     return new, rw.value(order_by)
