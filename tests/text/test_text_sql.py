@@ -255,3 +255,36 @@ def test_deep_check_finds_an_index_that_lost_postings(tmp_path) -> None:
             tree.delete(key)
         with pytest.raises(CorruptionError, match="full-text table d"):
             db.check(deep=True)
+
+
+EDGE_STATEMENTS = [
+    "SELECT rowid, rank FROM t",
+    "SELECT rowid, highlight(t, 0, '[', ']'), bm25(t), snippet(t, -1, '<', '>', '..', 3) FROM t",
+    "SELECT rowid, a, b FROM t WHERE t MATCH '12'",
+    "SELECT rowid, highlight(t, 1, '[', ']') FROM t WHERE t MATCH 'foo OR 3'",
+    "SELECT rowid FROM t WHERE t MATCH 'hello' AND rowid > 0",
+    "SELECT rowid FROM t WHERE t MATCH 'hello' OR rowid = 10",
+    "SELECT count(*) FROM t WHERE t MATCH 'hello OR thing'",
+    "SELECT rowid FROM t WHERE rowid = 10 AND t MATCH '12'",
+    "SELECT rowid, rank FROM t WHERE t MATCH 'hello' ORDER BY rank DESC LIMIT 1",
+    "SELECT * FROM t WHERE a MATCH 'foo'",
+    "SELECT * FROM t WHERE t MATCH 'a : hello'",
+    "SELECT typeof(a), typeof(b) FROM t",
+    "SELECT x.rowid, y.rowid FROM t AS x JOIN t AS y ON y.rowid = x.rowid + 1 "
+    "WHERE x.t MATCH 'hello' AND y.t MATCH 'thing'",
+]
+
+
+def test_edge_statements_match_fts5(tmp_path) -> None:
+    ref = reference_sqlite.connect(":memory:")
+    with Database.open(tmp_path / "db") as db:
+        for s in (
+            "CREATE VIRTUAL TABLE t USING fts5(a, b)",
+            "INSERT INTO t VALUES ('hello world. Next sentence here', 'foo bar')",
+            "INSERT INTO t VALUES ('other thing', NULL)",
+            "INSERT INTO t(rowid, a, b) VALUES (10, 12, 3.5)",
+        ):
+            db.execute(s)
+            ref.execute(s)
+        for sql in EDGE_STATEMENTS:
+            same(*both(db, ref, sql), sql)

@@ -316,14 +316,14 @@ def _f_match(b: FtsBinding, rowid: Any, query: Any, column: Any) -> Any:
 
 
 def _match_of(b: FtsBinding, rowid: Any) -> Any:
+    """The row's match; a row read without a MATCH has one with no phrases (FTS5's
+    auxiliary functions in a full scan: the text unhighlighted, bm25 -0.0)."""
     b.fresh()
     m = b.matches.get(rowid)
     if m is None:
-        raise FullTextError(
-            "unable to use function MATCH in the requested context"
-            if rowid is not None
-            else "no full-text match for this row"
-        )
+        if rowid is None:
+            return None
+        m = b.index().no_match(rowid)
     return m
 
 
@@ -337,7 +337,7 @@ def _f_bm25(b: FtsBinding, rowid: Any, *weights: Any) -> Any:
     b.fresh()
     m = b.matches.get(rowid)
     if m is None:
-        return None
+        return None if rowid is None else -0.0
     if not weights:
         return m.score
     w = tuple(float(x) if x is not None else 0.0 for x in weights)
@@ -350,6 +350,8 @@ def _f_bm25(b: FtsBinding, rowid: Any, *weights: Any) -> Any:
 
 def _f_highlight(b: FtsBinding, rowid: Any, col: Any, open_: Any, close: Any, *vals: Any) -> Any:
     m = _match_of(b, rowid)
+    if m is None:
+        return None
     col = int(col) if col is not None else 0
     if not 0 <= col < len(vals):
         raise FullTextError("column index out of range")
@@ -368,6 +370,8 @@ def _f_snippet(
     *vals: Any,
 ) -> Any:
     m = _match_of(b, rowid)
+    if m is None:
+        return None
     n = int(tokens) if tokens is not None else 0
     if n <= 0 or n > 64:
         raise FullTextError("parameter 6 (max tokens) must be between 1 and 64")
@@ -422,8 +426,9 @@ class _Rewriter:
             return None
         name = e.name.lower()
         if e.table is not None:
-            if e.table.lower() == name and name in self.tables:
-                return name  # t.t
+            t = self.tables.get(e.table.lower())
+            if t is not None and name == t.name.lower() and name not in t.col_index:
+                return e.table.lower()  # t.t, alias.t
             return None
         t = self.tables.get(name)
         if t is not None and name not in t.col_index:

@@ -470,6 +470,11 @@ class FullTextIndex:
         col = self.config.column_index(column) if isinstance(column, str) else column
         return parse_query(query, self.config.columns, self.tokenizer, col)
 
+    def no_match(self, rowid: int) -> Match:
+        """The Match of a row read without a query (no phrases, bm25 -0.0): what
+        FTS5's auxiliary functions see in a full scan."""
+        return Match(rowid, -0.0, [], ())
+
     def last_rowid(self) -> int | None:
         """The largest rowid in the index (None: it is empty)."""
         self.flush()
