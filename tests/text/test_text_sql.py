@@ -288,3 +288,27 @@ def test_edge_statements_match_fts5(tmp_path) -> None:
             ref.execute(s)
         for sql in EDGE_STATEMENTS:
             same(*both(db, ref, sql), sql)
+
+
+def test_contentless_tables_match_fts5(tmp_path) -> None:
+    ref = reference_sqlite.connect(":memory:")
+    with Database.open(tmp_path / "db") as db:
+        for s in (
+            "CREATE VIRTUAL TABLE c USING fts5(a, content='', contentless_delete=1)",
+            "CREATE VIRTUAL TABLE u USING fts5(a, content='')",
+            "INSERT INTO c(rowid, a) VALUES (1, 'x y'), (5, 'y z'), (9, 'z z y')",
+            "INSERT INTO u(rowid, a) VALUES (1, 'x y')",
+            "DELETE FROM c WHERE rowid = 5",
+        ):
+            db.execute(s)
+            ref.execute(s)
+        for sql in (
+            "SELECT rowid, a FROM c",
+            "SELECT rowid, rank, a FROM c WHERE c MATCH 'y' ORDER BY rank",
+            "SELECT rowid FROM u WHERE u MATCH 'x'",
+        ):
+            same(*both(db, ref, sql), sql)
+        with pytest.raises(SQLError, match="contentless"):
+            db.execute("DELETE FROM u WHERE rowid = 1")
+        db.execute("INSERT INTO c(c) VALUES ('integrity-check')")
+        assert db.check(deep=True)

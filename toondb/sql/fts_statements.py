@@ -64,6 +64,7 @@ def create_virtual_table(
         "index": index,
         "content": d["content"],
         "content_rowid": d["content_rowid"],
+        "contentless_delete": d.get("contentless_delete", False),
     }
     t = TableInfo(
         s.name, tid, [ColumnInfo(c, "") for c in d["columns"]], [], [], [], [], False, None, info

@@ -55,6 +55,7 @@ class TableWriter:
         self.vindexes = table.vector_indexes
         fx = table.fulltext
         self.fts_index: str | None = fx["index"] if fx is not None else None
+        self.contentless = fx is not None and fx["content"] == ""
         # external content or contentless: the rows are not this table's to store
         self.fts_only = fx is not None and fx["content"] is not None
 
@@ -303,7 +304,10 @@ class TableWriter:
     ) -> None:
         rid = old[-1]
         if self.fts_only:
-            self.text_set("d", rid, old)
+            if self.contentless and not self.table.fulltext.get("contentless_delete"):  # type: ignore[union-attr]
+                raise SQLError(f"cannot DELETE from contentless fts5 table: {self.table.name}")
+            # a contentless row's values are unknown: the index finds the row itself
+            self.text_set("d", rid, None if self.contentless else old)
             return
         rk = rowid_key(rid)
         tree = self.ctx.tree(self.table.tree)
@@ -330,6 +334,8 @@ class TableWriter:
         indexes: list[IndexInfo] | None = None,
     ) -> None:
         old_rid = old[-1]
+        if self.contentless:
+            raise SQLError(f"cannot UPDATE contentless fts5 table: {self.table.name}")
         if self.fts_index is not None:
             self.text_set("d", old_rid, old)
             self.text_set("i", new_rowid, new)

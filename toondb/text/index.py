@@ -475,6 +475,15 @@ class FullTextIndex:
         FTS5's auxiliary functions see in a full scan."""
         return Match(rowid, -0.0, [], ())
 
+    def rowids(self) -> list[int]:
+        """Every rowid in the index, ascending (from the document-size blocks)."""
+        self.flush()
+        out = []
+        for k, v in self.tree.scan(DOCSIZE, _successor(DOCSIZE)):
+            base = (_U64.unpack(k[1:])[0] << 7) - _BIAS
+            out.extend(base + low for low, _ in P.decode_docsizes(v, len(self.config.columns)))
+        return out
+
     def last_rowid(self) -> int | None:
         """The largest rowid in the index (None: it is empty)."""
         self.flush()

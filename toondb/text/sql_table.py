@@ -30,6 +30,7 @@ class SqlFullText:
             "columns": list(config.columns),
             "content": config.content,
             "content_rowid": config.content_rowid,
+            "contentless_delete": config.contentless_delete,
         }
 
     def _handles(self, txn: Any) -> dict[str, FullTextIndex]:

@@ -28,7 +28,7 @@ from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, Row
 from toondb.sql.expressions import Scope
-from toondb.sql.fulltext import FtsBinding
+from toondb.sql.fulltext import FtsBinding, method
 from toondb.sql.planner.common import PlannerContext, refs, table_defaults
 
 __all__ = ["FtsRequest", "fts_request", "fts_access", "FtsScan"]
@@ -210,8 +210,10 @@ class FtsScan(Access):
     def _all(self) -> Iterator[Row]:
         if self.content is None:
             return iter(decode_scan(self.ctx.tree(self.table.tree).scan(), self.defaults))
-        if self.content == "":
-            return iter(())
+        if self.content == "":  # contentless: every indexed rowid, NULL columns
+            ix = method().handle(self.ctx.txn, self.table.fulltext["index"])
+            nulls = (None,) * len(self.table.columns)
+            return (nulls + (r,) for r in ix.rowids())
         ct = self.content_table
         assert ct is not None
         rows = decode_scan(self.ctx.tree(ct.tree).scan(), self.content_defaults)
