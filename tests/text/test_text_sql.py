@@ -312,3 +312,25 @@ def test_contentless_tables_match_fts5(tmp_path) -> None:
             db.execute("DELETE FROM u WHERE rowid = 1")
         db.execute("INSERT INTO c(c) VALUES ('integrity-check')")
         assert db.check(deep=True)
+
+
+def test_pending_rows_reach_the_index_through_every_commit_path(tmp_path) -> None:
+    """Inserted rows wait in the index's accumulator until the transaction commits
+    (no read in between flushes them): each way of committing writes them."""
+    with Database.open(tmp_path / "db") as db:
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(a)")
+        with db.transaction() as txn:
+            txn.execute("INSERT INTO t VALUES ('alpha one')")
+        db.execute("BEGIN")
+        db.execute("INSERT INTO t VALUES ('alpha two')")
+        db.execute("COMMIT")
+        con = db.connection()
+        con.execute("INSERT INTO t VALUES ('alpha three')")
+        con.commit()
+        txn = db.begin_transaction()
+        txn.execute("INSERT INTO t VALUES ('alpha four')")
+        txn.commit()
+        db.execute("INSERT INTO t VALUES ('alpha five')")
+        rows = db.execute("SELECT rowid FROM t WHERE t MATCH 'alpha' ORDER BY rowid").rows
+        assert rows == [(1,), (2,), (3,), (4,), (5,)]
+        db.execute("INSERT INTO t(t) VALUES ('integrity-check')")
