@@ -267,6 +267,8 @@ EDGE_STATEMENTS = [
     "SELECT count(*) FROM t WHERE t MATCH 'hello OR thing'",
     "SELECT rowid FROM t WHERE rowid = 10 AND t MATCH '12'",
     "SELECT rowid, rank FROM t WHERE t MATCH 'hello' ORDER BY rank DESC LIMIT 1",
+    "SELECT rowid, rank FROM t WHERE t MATCH 'y OR hello OR thing' ORDER BY rank LIMIT -1",
+    "SELECT rowid FROM t WHERE t MATCH 'hello OR thing' ORDER BY rank LIMIT 1 OFFSET 1",
     "SELECT * FROM t WHERE a MATCH 'foo'",
     "SELECT * FROM t WHERE t MATCH 'a : hello'",
     "SELECT typeof(a), typeof(b) FROM t",

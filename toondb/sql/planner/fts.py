@@ -152,7 +152,7 @@ class FtsScan(Access):
         if req is not None:
             lim = ec.compile(req.limit, scope)
             off = ec.compile(req.offset, scope) if req.offset is not None else None
-            self.want = lambda: _count(lim(())) + (_count(off(())) if off is not None else 0)
+            self.want = lambda: _want(lim(()), off(()) if off is not None else 0)
         fx = table.fulltext
         self.content = fx["content"]
         self.content_table: TableInfo | None = None
@@ -262,9 +262,16 @@ class FtsScan(Access):
                 yield r
 
 
-def _count(v: Any) -> int:
+def _want(limit: Any, offset: Any) -> int | None:
+    """LIMIT + OFFSET rows, None for all of them (a negative LIMIT, as SQLite)."""
     try:
-        n = int(v)
+        n = int(limit)
     except (TypeError, ValueError):
-        return 0
-    return max(n, 0)
+        return None  # the select core reports the bad LIMIT
+    if n < 0:
+        return None
+    try:
+        m = int(offset)
+    except (TypeError, ValueError):
+        m = 0
+    return n + max(m, 0)
