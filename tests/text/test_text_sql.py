@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from tests.text.conftest import reference_sqlite, stdlib_paragraphs
@@ -216,7 +217,10 @@ def test_hybrid_reciprocal_rank_fusion(tmp_path, paragraphs) -> None:
         db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, emb VECTOR(2))")
         db.executemany(
             "INSERT INTO docs VALUES (?, ?, ?)",
-            [(i, t, [float(i % 7), float(i % 11)]) for i, (_, t) in enumerate(paragraphs[:200], 1)],
+            [
+                (i, t, np.array([i % 7, i % 11], dtype=np.float32))
+                for i, (_, t) in enumerate(paragraphs[:200], 1)
+            ],
         )
         db.execute("CREATE INDEX docs_emb ON docs USING hnsw (emb) WITH (metric = 'l2')")
         db.execute(
@@ -238,7 +242,7 @@ def test_hybrid_reciprocal_rank_fusion(tmp_path, paragraphs) -> None:
             WHERE fts.id IS NOT NULL OR vec.id IS NOT NULL
             ORDER BY score DESC LIMIT 10
             """,
-            ["file", [1.0, 2.0], [1.0, 2.0]],
+            ["file", np.array([1.0, 2.0], np.float32), np.array([1.0, 2.0], np.float32)],
         ).rows
         assert len(rows) == 10
 
@@ -336,3 +340,63 @@ def test_pending_rows_reach_the_index_through_every_commit_path(tmp_path) -> Non
         rows = db.execute("SELECT rowid FROM t WHERE t MATCH 'alpha' ORDER BY rowid").rows
         assert rows == [(1,), (2,), (3,), (4,), (5,)]
         db.execute("INSERT INTO t(t) VALUES ('integrity-check')")
+
+
+def test_hybrid_fusion_with_ranks_by_count(tmp_path, paragraphs) -> None:
+    """The RRF query of docs/fulltext.md with each side's ranks counted by a
+    subquery instead of row_number() (until window functions): the full-text CTE,
+    the HNSW k-NN CTE and the fusion agree with the same fusion done in Python."""
+    with Database.open(tmp_path / "db") as db:
+        db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, emb VECTOR(2))")
+        db.executemany(
+            "INSERT INTO docs VALUES (?, ?, ?)",
+            [
+                (i, t, np.array([i % 7 + i / 1000, i % 11], dtype=np.float32))
+                for i, (_, t) in enumerate(paragraphs[:200], 1)
+            ],
+        )
+        db.execute("CREATE INDEX docs_emb ON docs USING hnsw (emb) WITH (metric = 'l2')")
+        db.execute(
+            "CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id')"
+        )
+        db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('rebuild')")
+        v = np.array([1.0, 2.0], np.float32)
+        rows = db.execute(
+            """
+            WITH fts AS (
+              SELECT rowid AS id, rank AS s FROM docs_fts WHERE docs_fts MATCH ?
+              ORDER BY rank LIMIT 20
+            ),
+            vec AS (
+              SELECT id, vec_distance_l2(emb, ?) AS s FROM docs
+              ORDER BY vec_distance_l2(emb, ?) LIMIT 20
+            ),
+            fr AS (SELECT a.id, 1 + (SELECT count(*) FROM fts b
+                     WHERE b.s < a.s OR (b.s = a.s AND b.id < a.id)) AS r FROM fts a),
+            vr AS (SELECT a.id, 1 + (SELECT count(*) FROM vec b
+                     WHERE b.s < a.s OR (b.s = a.s AND b.id < a.id)) AS r FROM vec a)
+            SELECT docs.id,
+                   coalesce(1.0 / (60 + fr.r), 0) + coalesce(1.0 / (60 + vr.r), 0) AS score
+            FROM docs LEFT JOIN fr ON fr.id = docs.id LEFT JOIN vr ON vr.id = docs.id
+            WHERE fr.id IS NOT NULL OR vr.id IS NOT NULL
+            ORDER BY score DESC, docs.id LIMIT 10
+            """,
+            ["file OR data", v, v],
+        ).rows
+        fts = [
+            r[0]
+            for r in db.execute(
+                "SELECT rowid FROM docs_fts WHERE docs_fts MATCH ? ORDER BY rank LIMIT 20",
+                ["file OR data"],
+            ).rows
+        ]
+        all_rows = db.execute("SELECT id, emb FROM docs").rows
+        dist = sorted((float(((e - v) ** 2).sum()), i) for i, e in all_rows)
+        vec = [i for _, i in dist[:20]]
+        score: dict[int, float] = {}
+        for ranked in (fts, vec):
+            for r, i in enumerate(ranked, 1):
+                score[i] = score.get(i, 0.0) + 1.0 / (60 + r)
+        want = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        assert [r[0] for r in rows] == [i for i, _ in want]
+        assert all(math.isclose(a[1], b[1]) for a, b in zip(rows, want))
