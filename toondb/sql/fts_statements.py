@@ -227,7 +227,9 @@ class CompiledFtsInsert(CompiledWrite):
                 ix.optimize()
 
     def _content_rows(self) -> list[tuple[int, list[str | None]]]:
-        rows = fulltext.content_rows(self.ctx.tree, self.table, self.catalog.tables)
+        from toondb.sql.planner.fts import content_rows
+
+        rows = content_rows(self.ctx.tree, self.table, self.catalog.tables)
         return rows or []
 
 

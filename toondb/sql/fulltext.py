@@ -215,33 +215,6 @@ class index_writes:
             self.txn.abort()
 
 
-def content_rows(
-    tree: Callable[[bytes], Any], table: Any, tables: dict[str, Any]
-) -> list[tuple[int, list[str | None]]] | None:
-    """(rowid, column values as indexed) of a full-text table's content: its own
-    rows, or its external content table's (None: a contentless table). tree(name):
-    the transaction's tree of that name."""
-    from toondb.codec.rowcodec import decode_scan
-    from toondb.sql.planner.common import table_defaults
-
-    fx = table.fulltext
-    content = fx["content"]
-    n = len(table.columns)
-    if content == "":
-        return None
-    if content is None:
-        rows = decode_scan(tree(table.tree).scan(), table_defaults(table))
-        return [(r[n], text_values(r[:n])) for r in rows]
-    ct = tables.get(content.lower())
-    if ct is None:
-        raise SQLError(f"no such table: {content}")
-    idx = [ct.column(c.name) for c in table.columns]
-    rc = fx["content_rowid"].lower()
-    ri = len(ct.columns) if rc in ("rowid", "_rowid_", "oid") else ct.column(rc)
-    rows = decode_scan(tree(ct.tree).scan(), table_defaults(ct))
-    return [(r[ri], text_values([r[i] for i in idx])) for r in rows]
-
-
 # ------------------------------------------------------------------ queries
 
 
@@ -403,11 +376,13 @@ AUX_ARGS = {"BM25": (1, 999), "HIGHLIGHT": (4, 4), "SNIPPET": (6, 6)}
 
 def fulltext_sources(catalog: Any, core: ast.SelectCore) -> dict[str, Any]:
     """lower FROM name -> TableInfo of the core's full-text tables."""
-    from toondb.sql.planner.common import flatten_from
-
     out = {}
-    for _, node, _, _ in flatten_from(core.from_):
-        if isinstance(node, (ast.TableRef, ast.TableCall)):
+    todo = [core.from_]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Join):
+            todo += [node.left, node.right]
+        elif isinstance(node, (ast.TableRef, ast.TableCall)):
             t = catalog.tables.get(node.name.lower())
             if t is not None and t.fulltext is not None:
                 out[(node.alias or node.name).lower()] = t

@@ -169,11 +169,12 @@ def _fulltext(
     """A full-text table's index holds exactly its content's tokens (catalog
     invariant 6; FTS5's 'integrity-check': toondb/text/integrity.py)."""
     from toondb.sql import fulltext
+    from toondb.sql.planner.fts import content_rows
 
     counts["fulltext_indexes"] = counts.get("fulltext_indexes", 0) + 1
     try:
         ix = fulltext.method().handle(txn, table.fulltext["index"])  # type: ignore[index]
-        rows = fulltext.content_rows(txn.tree, table, tables)
+        rows = content_rows(txn.tree, table, tables)
         ix.integrity_check(rows)
     except CorruptionError as exc:
         problems.append(f"full-text table {table.name}: {exc}")

@@ -19,7 +19,7 @@ table's from its content table (the columns of the same names, the rowid its
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Callable
 
 from toondb.codec.keycode import rowid_key
 from toondb.codec.rowcodec import decode_row, decode_scan
@@ -28,10 +28,10 @@ from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, Row
 from toondb.sql.expressions import Scope
-from toondb.sql.fulltext import FtsBinding, method
+from toondb.sql.fulltext import FtsBinding, method, text_values
 from toondb.sql.planner.common import PlannerContext, refs, table_defaults
 
-__all__ = ["FtsRequest", "fts_request", "fts_access", "FtsScan"]
+__all__ = ["FtsRequest", "fts_request", "fts_access", "FtsScan", "content_rows"]
 
 
 class FtsRequest:
@@ -275,3 +275,27 @@ def _want(limit: Any, offset: Any) -> int | None:
     except (TypeError, ValueError):
         m = 0
     return n + max(m, 0)
+
+
+def content_rows(
+    tree: Callable[[bytes], Any], table: Any, tables: dict[str, Any]
+) -> list[tuple[int, list[str | None]]] | None:
+    """(rowid, column values as indexed) of a full-text table's content: its own
+    rows, or its external content table's (None: a contentless table). tree(name):
+    the transaction's tree of that name."""
+    fx = table.fulltext
+    content = fx["content"]
+    n = len(table.columns)
+    if content == "":
+        return None
+    if content is None:
+        rows = decode_scan(tree(table.tree).scan(), table_defaults(table))
+        return [(r[n], text_values(r[:n])) for r in rows]
+    ct = tables.get(content.lower())
+    if ct is None:
+        raise SchemaError(f"no such table: {content}")
+    idx = [ct.column(c.name) for c in table.columns]
+    rc = fx["content_rowid"].lower()
+    ri = len(ct.columns) if rc in ("rowid", "_rowid_", "oid") else ct.column(rc)
+    rows = decode_scan(tree(ct.tree).scan(), table_defaults(ct))
+    return [(r[ri], text_values([r[i] for i in idx])) for r in rows]
