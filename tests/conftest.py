@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import pytest
+from s3_harness import moto_server, s3  # noqa: F401 - fixtures for every folder
 
 from toondb import CorruptionError, Database
 from toondb.storage import StorageEnvironment

@@ -12,6 +12,7 @@ pytest_plugins = ["pytester"]
 def _project(pytester):
     shutil.copy(ROOT / "tests" / "conftest.py", pytester.path / "conftest.py")
     shutil.copy(ROOT / "tests" / "paths.py", pytester.path / "paths.py")
+    shutil.copy(ROOT / "tests" / "s3_harness.py", pytester.path / "s3_harness.py")
 
 
 def test_a_test_that_leaves_a_damaged_database_fails(pytester):

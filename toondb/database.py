@@ -27,6 +27,7 @@ import functools
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, overload
 
+from toondb.errors import TransactionError
 from toondb.storage.env import DATA_FILE, LOCK_FILE, StorageEnvironment, StorageTransaction
 
 if TYPE_CHECKING:
@@ -88,6 +89,34 @@ def _query(source: Any, prefix: Prefix) -> Query:
     return Query(source, prefix)
 
 
+class Savepoint:
+    """An open savepoint (``Transaction.savepoint()``); a context manager."""
+
+    __slots__ = ("txn", "name")
+
+    def __init__(self, txn: Transaction, name: str) -> None:
+        self.txn = txn
+        self.name = name
+
+    def rollback(self) -> None:
+        """Undo the changes made since this savepoint was opened (it stays open)."""
+        self.txn.rollback_to(self.name)
+
+    def release(self) -> None:
+        """Close this savepoint, keeping its changes."""
+        self.txn.release(self.name)
+
+    def __enter__(self) -> Savepoint:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.txn.closed:
+            return
+        if exc_type is not None:
+            self.txn.rollback_to(self.name)
+        self.txn.release(self.name)
+
+
 class Transaction(StorageTransaction):
     """A transaction: every write is applied atomically at ``commit()``, or not at all.
 
@@ -124,6 +153,53 @@ class Transaction(StorageTransaction):
             for hook in hooks:
                 hook(txnid)
         return txnid
+
+    # ---- savepoints (the undo records of toondb/storage/_txn.pxi)
+
+    def savepoint(self, name: str = "savepoint") -> Savepoint:
+        """Open a savepoint named name inside this transaction, as SQL's ``SAVEPOINT``:
+        ``rollback_to(name)`` later undoes every change made since (key-value, SQL rows,
+        indexes, named trees), ``release(name)`` keeps them. Savepoints nest; names
+        compare case-insensitively and the newest of a name wins, as in SQLite. As a
+        context manager the savepoint is released on success and rolled back (then
+        released) on an exception, which propagates; the transaction stays open.
+        While a savepoint is open every write also records the value it replaces."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("a savepoint's name is a non-empty str")
+        mark = self._savepoint()
+        stack = self.__dict__.setdefault("_savepoints", [])
+        stack.append((name.lower(), mark))
+        return Savepoint(self, name)
+
+    def _savepoint_index(self, name: str) -> int:
+        stack = self.__dict__.get("_savepoints") or []
+        key = name.lower() if isinstance(name, str) else name
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == key:
+                return i
+        raise TransactionError(f"no such savepoint: {name}")
+
+    def rollback_to(self, name: str) -> None:
+        """Undo every change made since savepoint name was opened; it stays open (the
+        savepoints opened after it are closed), as SQL's ``ROLLBACK TO``."""
+        i = self._savepoint_index(name)
+        stack = self.__dict__["_savepoints"]
+        self._rollback_to(stack[i][1])
+        del stack[i + 1 :]
+        states = self.__dict__.get("_vec_states")
+        if states:  # working graphs of what was undone: re-read from the pages
+            states.clear()
+        for hook in self.__dict__.get("_on_rollback_to", ()):
+            hook()
+
+    def release(self, name: str) -> None:
+        """Close savepoint name and every one opened after it, keeping their changes,
+        as SQL's ``RELEASE``."""
+        i = self._savepoint_index(name)
+        stack = self.__dict__["_savepoints"]
+        del stack[i:]
+        if not stack:
+            self._end_savepoints()
 
     # ---- SQL (toondb.sql.session)
 
@@ -294,7 +370,7 @@ class Database(StorageEnvironment):
         from toondb.dbapi.connection import Connection
 
         make = options.pop("factory", None) or Connection
-        return make(Embedded(self, owned=False), **options)  # type: ignore[no-any-return]
+        return make(Embedded(self, owned=False), **options)
 
     # ---- the query builder (toondb.toon.query)
 

@@ -35,11 +35,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 
 from toondb.database import Database
+
+if TYPE_CHECKING:
+    from toondb.ipc.client import IpcClient
+
+_Scope = Literal["session", "package", "module", "class", "function"]
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -236,12 +241,18 @@ class ServerProcess:
             return ""
 
 
-def _server_scope(fixture_name: str, config: pytest.Config) -> str:
-    return str(config.getoption("toondb_server_scope") or config.getini("toondb_server_scope"))
+def _server_scope(fixture_name: str, config: pytest.Config) -> _Scope:
+    # pytest checks the name it gets back
+    return cast(
+        _Scope,
+        str(config.getoption("toondb_server_scope") or config.getini("toondb_server_scope")),
+    )
 
 
-@pytest.fixture(scope=_server_scope)  # type: ignore[call-overload]
-def toondb_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config):
+@pytest.fixture(scope=_server_scope)
+def toondb_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
     """The socket path of a toondb-server on a fresh database (see the module)."""
     root = tmp_path_factory.mktemp("toondb-server")
     server = ServerProcess(root / "db", _sync_mode(pytestconfig))
@@ -257,7 +268,7 @@ def toondb_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest
 
 
 @pytest.fixture
-def toondb_client(toondb_server: str):
+def toondb_client(toondb_server: str) -> Iterator[IpcClient]:
     """An IpcClient connected to toondb_server, closed after the test."""
     from toondb.ipc.client import IpcClient
 

@@ -178,6 +178,22 @@ def test_sharded_build_query_info(tmp_path, vectors, backend):
     assert sum(s["vectors"] for s in info["shard_info"]) == 500
 
 
+def test_sharded_index_at_an_s3_url(tmp_path, vectors, s3, monkeypatch):
+    """build --shards into s3://bucket/prefix (moto on 127.0.0.1), then query and info
+    on the URL: the same exact top-k as from a directory."""
+    monkeypatch.setenv("TOONDB_CACHE_DIR", str(tmp_path / "cache"))
+    url = s3.url.replace("/replica", "/vectors")
+    out = ok("index", "build", url, tmp_path / "v.npy", "--metric", "l2", "--shards", "2",
+             "--no-progress")  # fmt: skip
+    assert out.startswith("built 500 vectors in 2 shards (local)")
+    q = vectors[11] + 0.01
+    found = json.loads(ok("index", "query", url, ",".join(map(repr, q.tolist())), "-k", "5",
+                          "--format", "json"))  # fmt: skip
+    assert [hit["id"] for hit in found] == _exact_top(vectors, q, 5)
+    info = json.loads(ok("index", "info", url, "--json"))
+    assert (info["shards"], info["vectors"]) == (2, 500)
+
+
 def test_sharded_build_refuses_zero_shards(tmp_path, vectors):
     assert "at least 1" in fails("index", "build", tmp_path / "s", tmp_path / "v.npy",
                                  "--shards", "0")  # fmt: skip

@@ -191,8 +191,11 @@ def test_locations_and_urls(tmp_path):
     assert isinstance(loc, LocalDirectory) and loc.url == str(tmp_path / "x")
     assert resolve_location(f"file://{tmp_path}") == LocalDirectory(str(tmp_path))
     assert resolve_location(loc) is loc
-    with pytest.raises(ValueError, match="s3:// locations are not supported yet"):
-        resolve_location("s3://bucket/index")
+    from toondb.distributed.object_location import ObjectStoreLocation
+
+    assert resolve_location("s3://bucket/index/") == ObjectStoreLocation("s3://bucket/index")
+    with pytest.raises(ValueError, match="gs:// locations are not supported"):
+        resolve_location("gs://bucket/index")
 
 
 # ---------------------------------------------------------------------------------------
@@ -545,3 +548,45 @@ def test_large_stream_keeps_each_process_to_its_share(tmp_path):
         assert grown < 3 * s.bytes and grown < stats.index_bytes, (s.shard, grown, s.bytes)
     with ShardedIndex.open(tmp_path / "big") as idx:
         assert idx.info().vectors == n
+
+
+# ---------------------------------------------------------------------------------------
+# an index in an object store (s3://, moto's server on 127.0.0.1)
+# ---------------------------------------------------------------------------------------
+
+
+def test_index_in_an_object_store(data, workdir, s3, tmp_path, monkeypatch):
+    """Built under an s3:// URL, the index answers as the same build in a directory; a
+    node caches each shard once; a write on one node is published so that another
+    node (its own cache) sees it, and a node's stale cached copy is replaced."""
+    x, q, _ = data
+    url = s3.url.replace("/replica", "/vectors")
+    node_a, node_b = tmp_path / "cache-a", tmp_path / "cache-b"
+    monkeypatch.setenv("TOONDB_CACHE_DIR", str(node_a))
+    ShardedIndex.build(x, path=url, shards=2, metric=METRIC, progress=False)
+    ShardedIndex.build(x, path=str(workdir / "same-as-s3"), shards=2, metric=METRIC, progress=False)
+    with ShardedIndex.open(workdir / "same-as-s3") as local:
+        want_ids, want_d = local.search_arrays(q, K, EF)
+    with ShardedIndex.open(url, verify=True) as idx:
+        ids, d = idx.search_arrays(q, K, EF)
+        assert idx.info().vectors == N
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(d, want_d, rtol=1e-6)
+    cached = {p: p.stat().st_mtime_ns for p in node_a.rglob("shard-*.hnsw")}
+    assert len(cached) == 2
+    with ShardedIndex.open(url) as idx:  # the second open reads the cached copies
+        idx.search_arrays(q[:5], K, EF)
+    assert {p: p.stat().st_mtime_ns for p in node_a.rglob("shard-*.hnsw")} == cached
+    with pytest.raises(ShardedIndexError, match="not empty"):
+        ShardedIndex.build(x, path=url, shards=2, metric=METRIC, progress=False)
+
+    monkeypatch.setenv("TOONDB_CACHE_DIR", str(node_b))  # another node writes
+    extra = np.stack([x[0] * -1.0, x[1] * -1.0]).astype(np.float32)
+    with ShardedIndex.open(url, read_only=False) as idx:
+        assert idx.add(np.array([10**9, 10**9 + 1]), extra) == 2
+
+    monkeypatch.setenv("TOONDB_CACHE_DIR", str(node_a))  # node A's cache is stale now
+    with ShardedIndex.open(url, verify=True) as idx:
+        assert idx.info().vectors == N + 2
+        got, _ = idx.search_arrays(extra, 1, EF)
+    assert got[:, 0].tolist() == [10**9, 10**9 + 1]

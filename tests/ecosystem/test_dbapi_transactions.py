@@ -122,12 +122,58 @@ def test_immediate_takes_the_write_lock_and_waits_at_most_timeout(path):
     b.close()
 
 
-def test_savepoints_are_not_supported(path):
-    con = tdb.connect(path)
-    for sql in ("SAVEPOINT sp", "RELEASE sp", "ROLLBACK TO sp"):
-        with pytest.raises(tdb.NotSupportedError):
-            con.execute(sql)
-    con.close()
+SAVEPOINT_SCRIPT = """CREATE TABLE t (x)
+SAVEPOINT a
+INSERT INTO t VALUES (1)
+SAVEPOINT B
+INSERT INTO t VALUES (2)
+ROLLBACK TO b
+INSERT INTO t VALUES (3)
+RELEASE SAVEPOINT a
+SELECT * FROM t
+INSERT INTO t VALUES (4)
+SAVEPOINT c
+DELETE FROM t
+SAVEPOINT c
+INSERT INTO t VALUES (5)
+ROLLBACK TRANSACTION TO SAVEPOINT c
+SELECT * FROM t
+ROLLBACK TO c
+SELECT * FROM t
+RELEASE c
+SELECT * FROM t
+ROLLBACK
+SELECT * FROM t
+RELEASE zz
+ROLLBACK TO zz
+SAVEPOINT z
+INSERT INTO t VALUES (9)
+ROLLBACK
+SELECT * FROM t""".splitlines()
+
+
+def _script_outcomes(con):
+    out = []
+    for sql in SAVEPOINT_SCRIPT:
+        try:
+            cur = con.execute(sql)
+            rows = cur.fetchall() if cur.description else None
+            out.append((sql, rows, con.in_transaction))
+        except Exception as e:  # noqa: BLE001 - the class and message are compared
+            out.append((sql, type(e).__name__, str(e), con.in_transaction))
+    return out
+
+
+def test_savepoints_as_sqlite3(path, toondb_server):
+    """SAVEPOINT / RELEASE / ROLLBACK TO give sqlite3's rows, transaction state and
+    errors, embedded and over the server; a SAVEPOINT outside a transaction begins
+    one and releasing it commits."""
+    import sqlite3
+
+    want = _script_outcomes(sqlite3.connect(":memory:"))
+    for con in (tdb.connect(path), tdb.connect_ipc(toondb_server)):
+        assert _script_outcomes(con) == want
+        con.close()
 
 
 def test_threads_share_a_connection(path):

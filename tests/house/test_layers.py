@@ -27,7 +27,7 @@ RANKS = {
     "distributed": 6,
     "ipc": 7,
     "dbapi": 8, "benchgate": 8,
-    "cli": 9, "pytest_plugin": 9,
+    "cli": 9, "pytest_plugin": 9, "sqlalchemy": 9,  # the dialect sits on the driver
     "server": 10, "__main__": 10, "bulk": 10, "__init__": 10,  # entry points
 }  # fmt: skip
 

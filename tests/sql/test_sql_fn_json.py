@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -193,6 +194,7 @@ def test_errors(db, ref):
 
 
 def test_nesting_depth(db, ref):
+    recursion = sys.getrecursionlimit()
     for depth in (999, 1000, 1001, 3000):
         d = "[" * depth + "]" * depth
         check(db, ref, "json_valid", d)
@@ -200,6 +202,8 @@ def test_nesting_depth(db, ref):
         if depth <= 1000:
             check(db, ref, "json", d)
             check(db, ref, "json_extract", d, "$" + "[0]" * (depth - 1))
+    # the limit is lifted only while a call with a long argument runs
+    assert sys.getrecursionlimit() == recursion
 
 
 def test_rfc8259_cases_match_sqlite_340(db):

@@ -133,10 +133,10 @@ class Report:
                 f"history: {len(self.history)} benchmarks compared with their stored runs, "
                 f"{len(slower)} slower than allowed"
             )
-        for c in slower:
+        for h in slower:
             out.append(
-                f"REGRESSION {c.fullname}: best {_seconds(c.best)} vs {_seconds(c.baseline)} "
-                f"(median of {c.runs} runs), {c.best / c.baseline - 1:+.0%} > +{c.threshold:.0%}"
+                f"REGRESSION {h.fullname}: best {_seconds(h.best)} vs {_seconds(h.baseline)} "
+                f"(median of {h.runs} runs), {h.best / h.baseline - 1:+.0%} > +{h.threshold:.0%}"
             )
         if self.new:
             out.append(f"no history yet for {len(self.new)} benchmarks")

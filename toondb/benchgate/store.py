@@ -60,6 +60,7 @@ def save_run(path: str | os.PathLike[str], run: Run) -> int:
                     None if run.passed is None else int(run.passed),
                 ),
             )
+            assert res.lastrowid is not None  # an INSERT's rowid
             run_id = int(res.lastrowid)
             if run.results:
                 txn.executemany(

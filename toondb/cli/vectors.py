@@ -72,10 +72,13 @@ def _query_vectors(text: str) -> Any:
 
 
 def _is_sharded(path: str) -> bool:
-    """Is path a sharded index (a directory holding a manifest)?"""
+    """Is path a sharded index (a directory holding a manifest, or an object-store
+    URL such as s3://bucket/prefix: only sharded indexes live there)?"""
     from toondb.distributed.manifest import MANIFEST_NAME
 
-    return os.path.isfile(os.path.join(path, MANIFEST_NAME))
+    if "://" in path and not path.startswith("file://"):
+        return True
+    return os.path.isfile(os.path.join(path.removeprefix("file://"), MANIFEST_NAME))
 
 
 def _open_sharded(args: argparse.Namespace) -> Any:
@@ -240,8 +243,9 @@ def add_index_commands(sub: Any) -> None:
     g.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     g.add_argument("--progress", action="store_true", help="always show a progress bar")
     sp.add_argument("--shards", type=argparse_int, default=None, metavar="N",
-                    help="build a sharded index: INDEX is a new directory of N shards "
-                    "(partitioned by id hash) and their manifest")  # fmt: skip
+                    help="build a sharded index: INDEX is a new directory (or an "
+                    "s3://bucket/prefix URL) of N shards (partitioned by id hash) and "
+                    "their manifest")  # fmt: skip
     _backend_option(sp)
 
     sp = action(

@@ -67,7 +67,8 @@ def key_rowid(key: bytes) -> int:
     """The rowid of an 8-byte row key (RowFormatError for anything else)."""
     if len(key) != 8:
         raise RowFormatError(f"a rowid key is 8 bytes, not {len(key)}")
-    return _unpack_Q(key)[0] - ROWID_BIAS
+    biased: int = _unpack_Q(key)[0]
+    return biased - ROWID_BIAS
 
 
 def _double(f: float) -> bytes:
@@ -92,8 +93,11 @@ def encode_value(v: Any) -> bytes:
     if v is None:
         return NULL_KEY
     if t is str:
+        text: str = v
         return (
-            b"\x20" + v.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+            b"\x20"
+            + text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff")
+            + b"\x00\x01"
         )
     if t is bool:
         return encode_value(int(v))

@@ -33,7 +33,7 @@ else from the Python versions below (same format, same results).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from toondb.errors import RowFormatError
@@ -166,7 +166,9 @@ def py_decode_row(data: bytes, defaults: tuple[Any, ...], key: Any) -> tuple[Any
     return tuple(out)
 
 
-def py_decode_scan(it: Any, defaults: tuple[Any, ...], filter: Any = None) -> Any:
+def py_decode_scan(
+    it: Any, defaults: tuple[Any, ...], filter: Any = None
+) -> Iterator[tuple[Any, ...]]:
     """Decoded rows of a tree scan's (key, value) pairs; with a filter
     (column, op, number, pred), only the rows pred accepts (the C version
     decides most rows from the one column without building them)."""
@@ -177,10 +179,12 @@ def py_decode_scan(it: Any, defaults: tuple[Any, ...], filter: Any = None) -> An
             yield row
 
 
+decode_scan: Callable[..., Iterator[tuple[Any, ...]]]
 try:
-    from toondb.codec._rowcodec import DecodeScan as decode_scan
+    from toondb.codec._rowcodec import DecodeScan as _DecodeScan
     from toondb.codec._rowcodec import decode_row, decode_values, encode_row
 
+    decode_scan = _DecodeScan
     NATIVE = True
 except ImportError:  # the extension is not built: the same format in Python
     decode_row, decode_values, encode_row = py_decode_row, py_decode_values, py_encode_row

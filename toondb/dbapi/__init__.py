@@ -30,7 +30,7 @@
 sqlite3. ``threadsafety`` is 2: threads may share the module and connections (a
 connection runs one statement at a time), not cursors. ``sqlite_version`` is the
 SQLite release whose SQL toondb's dialect follows, for tools that choose SQL by it
-(SQLAlchemy's SQLite dialect): 3.34, before RETURNING, which toondb lacks.
+(SQLAlchemy's SQLite dialect): 3.35, the first with RETURNING.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ __all__ = [
 apilevel = "2.0"
 threadsafety = 2
 paramstyle = "qmark"
-sqlite_version_info = (3, 34, 0)
-sqlite_version = "3.34.0"
+sqlite_version_info = (3, 35, 0)
+sqlite_version = "3.35.0"
 
 
 def connect(
@@ -149,7 +149,7 @@ def connect(
     an open Database. config: Database.open's keys (sync_mode, read_only, ...)."""
     from toondb.database import Database
 
-    options = {
+    options: dict[str, Any] = {
         "detect_types": detect_types,
         "isolation_level": isolation_level,
         "check_same_thread": check_same_thread,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import shutil
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["Embedded", "Remote"]
 
@@ -36,6 +36,7 @@ class Embedded:
         self.temp_dir = temp_dir
 
     def declared_types(self, sql: str, txn: Any) -> list[str | None] | None:
+        declared_types_in: Callable[[Any, str], list[str | None] | None]
         declared_types_in = _describe().declared_types_in
         if txn is not None:
             return declared_types_in(txn, sql)

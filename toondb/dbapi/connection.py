@@ -23,8 +23,9 @@ optimistic (toondb's ``BEGIN``): it takes no lock, and a commit that would overw
 a key another transaction committed after it began raises ``OperationalError``
 (``TransactionConflictError``) and applies nothing. "IMMEDIATE" / "EXCLUSIVE" take
 the write lock at begin (waiting up to ``timeout`` seconds, then
-``OperationalError``) and never conflict. Savepoints are not supported
-(``NotSupportedError``).
+``OperationalError``) and never conflict. ``SAVEPOINT`` / ``RELEASE`` /
+``ROLLBACK TO`` work as in SQLite: a SAVEPOINT outside a transaction begins one, and
+releasing its outermost savepoint commits it.
 
 A failed statement inside a transaction is undone alone; the transaction goes on
 (as in SQLite). A connection may be shared by threads (``threadsafety = 2``): its
@@ -115,6 +116,8 @@ class Connection:
         self._session = backend.session
         self._txn: Any = None  # the toondb transaction open now
         self._pending = False  # a deferred begin: open one at the next statement
+        self._savepoint_began = False  # the open transaction was begun by SAVEPOINT
+        self._savepoint_names: list[str] = []  # open savepoints, oldest first (lower case)
         self._closed = False
         self._lock = threading.RLock()
         self._thread = threading.get_ident() if check_same_thread else None
@@ -284,7 +287,7 @@ class Connection:
             raise ProgrammingError("executemany() can only execute DML statements.")
         with self._lock:
             if info.txn is not None:
-                self._transaction_statement(info)
+                self._transaction_statement(info, sql)
                 return None, info
             if info.count == 0:
                 return None, info
@@ -364,6 +367,8 @@ class Connection:
     def _finish(self, commit: bool) -> None:
         txn, self._txn = self._txn, None
         self._pending = False
+        self._savepoint_began = False
+        self._savepoint_names.clear()
         if txn is None or txn.closed:
             return
         if commit:
@@ -371,21 +376,36 @@ class Connection:
         else:
             txn.abort()
 
-    def _transaction_statement(self, info: S.Statement) -> None:
+    def _transaction_statement(self, info: S.Statement, sql: str) -> None:
         action = info.txn
         if action == "BEGIN":
             if self.in_transaction:
                 raise OperationalError("cannot start a transaction within a transaction")
             self._begin(info.mode)
+            self._savepoint_began = False
         elif action in ("COMMIT", "ROLLBACK"):
             if not self.in_transaction:
                 raise OperationalError(f"cannot {action.lower()} - no transaction is active")
             self._finish(commit=action == "COMMIT")
         else:
-            raise NotSupportedError(
-                f"{action} is not supported: toondb has no savepoints (use BEGIN, "
-                "COMMIT and ROLLBACK)"
-            )
+            # SAVEPOINT / RELEASE / ROLLBACK TO: run by the transaction itself; as
+            # SQLite, a SAVEPOINT outside a transaction begins one, and releasing the
+            # outermost savepoint of a transaction it began commits it
+            if not self.in_transaction:
+                if action != "SAVEPOINT":
+                    raise OperationalError(f"no such savepoint: {_savepoint_name(sql, False)}")
+                self._txn = self._session.begin_transaction()
+                self._savepoint_began = True
+            self._runner().execute_sql(sql)  # the engine checks the name (SQLError)
+            name = _savepoint_name(sql)
+            stack = self._savepoint_names
+            if action == "SAVEPOINT":
+                stack.append(name)
+                return
+            i = max(i for i, n in enumerate(stack) if n == name)
+            del stack[i + (action == "ROLLBACK TO") :]
+            if not stack and self._savepoint_began:
+                self._finish(commit=True)
 
     def _executescript(self, sql_script: str) -> None:
         """Run every statement of a script (the one place that does; see
@@ -401,7 +421,7 @@ class Connection:
             for sql in statements:
                 info = S.classify(sql)
                 if info.txn is not None:
-                    self._transaction_statement(info)
+                    self._transaction_statement(info, sql)
                     continue
                 result = self._statement(sql, None, False)
                 if info.is_dml:
@@ -416,6 +436,16 @@ class Connection:
                 return self._backend.declared_types(sql, txn)  # type: ignore[no-any-return]
             except errors.ToonDBError:
                 return None
+
+
+def _savepoint_name(sql: str, fold: bool = True) -> str:
+    """The savepoint a SAVEPOINT / RELEASE / ROLLBACK TO statement names (lower case
+    with fold), as the SQL engine parses it."""
+    from toondb.sql.grammar import parse
+
+    stmt = parse(sql)[0].statement
+    name = str(getattr(stmt, "name", ""))
+    return name.lower() if fold else name
 
 
 def _parameters(params: Any) -> Any:

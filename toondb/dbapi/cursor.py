@@ -140,8 +140,8 @@ class Cursor:
             if decl is not None and len(decl) == len(found):
                 for i, d in enumerate(decl):
                     if found[i] is None:
-                        name = T.converter_name(d)
-                        found[i] = T.converters.get(name) if name else None
+                        converter = T.converter_name(d)
+                        found[i] = T.converters.get(converter) if converter else None
         return found if any(found) else None
 
     def _make(self, row: tuple[Any, ...]) -> Any:

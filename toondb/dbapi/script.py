@@ -131,7 +131,7 @@ def first_words(sql: str, n: int) -> list[str]:
 class Statement(NamedTuple):
     """What classify() tells about a statement's text."""
 
-    count: int  # statements in the text (0 for nothing but spaces and comments)
+    count: int  # type: ignore[assignment]  # (shadows tuple.count) statements; 0 if none
     keyword: str  # its first word, upper-cased ("" if none)
     is_dml: bool  # INSERT, UPDATE, DELETE or REPLACE
     is_read: bool  # SELECT, VALUES or EXPLAIN: never writes

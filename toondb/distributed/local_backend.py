@@ -25,6 +25,10 @@ raised). Invariants:
    deadline, at most ``max_restarts`` times per call (option, default 3).
 
 Builds run in a ProcessPoolExecutor of the same context, one fresh process per shard.
+
+A worker runs with the environment the parent has when it starts the worker (as a
+forked child would), not the fork server's, which is frozen when the fork server
+first starts: credentials or ``TOONDB_CACHE_DIR`` set later reach the workers.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
 from toondb.distributed.backend import Outcome, ShardPool
 from toondb.distributed.location import StorageLocation
@@ -100,11 +104,19 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
+def _adopt_environment(env: Mapping[str, str]) -> None:
+    """Take the parent's environment (see the module docstring)."""
+    if dict(os.environ) != env:
+        os.environ.clear()
+        os.environ.update(env)
+
+
 def _serve(conn: Connection, location: StorageLocation, shard: int, file: str,
-           kw: dict[str, Any]) -> None:  # fmt: skip
+           kw: dict[str, Any], env: dict[str, str]) -> None:  # fmt: skip
     """The worker's main: open the shard, then answer requests until told to close or
     the parent goes away (end of file)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _adopt_environment(env)
     try:
         server = ShardServer(location, shard, file, **kw)
         opened = server.ping()  # raises what the open raised
@@ -149,7 +161,7 @@ class _Worker:
 
     def start(self) -> None:
         parent, child = _CTX.Pipe(duplex=True)
-        p = _CTX.Process(target=_serve, args=(child, *self.args),
+        p = _CTX.Process(target=_serve, args=(child, *self.args, dict(os.environ)),
                          name=f"toondb-shard-{self.shard}", daemon=True)  # fmt: skip
         p.start()
         child.close()  # the worker's death must show as end of file on parent
@@ -222,7 +234,7 @@ class LocalShardPool(ShardPool):
 
     def _await_ready(self, workers: list[_Worker], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        waiting = {w.conn: w for w in workers}
+        waiting: dict[Any, _Worker] = {w.conn: w for w in workers}
         while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -231,7 +243,7 @@ class LocalShardPool(ShardPool):
                     {w.shard: f"not opened within {timeout:g} s" for w in waiting.values()},
                 )
             for conn in wait(list(waiting), remaining):
-                w = waiting.pop(conn)  # type: ignore[call-overload]
+                w = waiting.pop(conn)
                 try:
                     _, ok, value = w.conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
@@ -266,7 +278,7 @@ class LocalShardPool(ShardPool):
             for conn in wait(list(waiting), remaining):
                 w = waiting[conn]
                 try:
-                    rid, ok, value = conn.recv()  # type: ignore[union-attr]
+                    rid, ok, value = cast(Connection, conn).recv()
                 except (EOFError, OSError):  # the worker died (invariant 3)
                     del waiting[conn]
                     s = w.shard
@@ -328,7 +340,8 @@ def run_builds_local(
     procs = int(opts.get("processes") or min(len(jobs), _cores()))
     procs = max(1, min(procs, len(jobs)))
     per_job = threads if threads is not None else max(1, _cores() // procs)
-    kw: dict[str, Any] = {"max_workers": procs, "mp_context": _CTX}
+    kw: dict[str, Any] = {"max_workers": procs, "mp_context": _CTX,
+                          "initializer": _adopt_environment, "initargs": (dict(os.environ),)}  # fmt: skip
     if sys.version_info >= (3, 11):
         kw["max_tasks_per_child"] = 1  # a fresh process per shard: its memory is returned
     results: list[Any] = [None] * len(jobs)

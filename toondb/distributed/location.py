@@ -20,9 +20,9 @@ builder, the shard servers or the index:
   that holds files already).
 
 A location is pickled to the shard workers (processes or Ray actors), so it holds only
-plain data. ``resolve_location(path)`` picks the implementation: today a local (or
-network-mounted) directory; any ``scheme://`` other than ``file://`` raises
-``ValueError`` until the object-store implementation is registered in ``_SCHEMES``.
+plain data. ``resolve_location(path)`` picks the implementation: a local (or network-mounted)
+directory, or ``file://dir``: ``LocalDirectory``; ``s3://bucket/prefix``:
+``ObjectStoreLocation`` (object_location.py); any other scheme raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -172,15 +172,21 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-# scheme -> factory(url) for locations that are not local directories (the object
-# store of the replication work registers itself here)
-_SCHEMES: dict[str, Any] = {}
+def _object_store(url: str) -> StorageLocation:
+    from toondb.distributed.object_location import ObjectStoreLocation
+
+    return ObjectStoreLocation(url)
+
+
+# scheme -> factory(url) for locations that are not local directories: the object
+# stores of toondb.replication (object_location.py)
+_SCHEMES: dict[str, Any] = {"s3": _object_store}
 
 
 def resolve_location(path: PathLike | StorageLocation) -> StorageLocation:
     """The StorageLocation of path: a StorageLocation as it is; a directory path (or a
     ``file://`` URL) as a LocalDirectory; another ``scheme://`` URL through the
-    factory registered for its scheme (none yet: ValueError)."""
+    factory registered for its scheme (s3://; another scheme: ValueError)."""
     if isinstance(path, StorageLocation) and not isinstance(path, (str, os.PathLike)):
         return path
     if not isinstance(path, (str, os.PathLike)):
@@ -196,8 +202,8 @@ def resolve_location(path: PathLike | StorageLocation) -> StorageLocation:
         factory = _SCHEMES.get(scheme)
         if factory is None:
             raise ValueError(
-                f"{p!r}: {scheme}:// locations are not supported yet; give a directory "
-                "(local, or mounted at the same path on every node)"
+                f"{p!r}: {scheme}:// locations are not supported; give a directory "
+                "(local, or mounted at the same path on every node) or s3://bucket/prefix"
             )
         loc: StorageLocation = factory(p)
         return loc

@@ -148,18 +148,18 @@ class Manifest:
                 raise ValueError(f"partition {part!r} (this toondb routes by {SCHEME}/{HASH})")
             entries = []
             for i, s in enumerate(doc["shards"]):
-                e = ShardEntry(
+                entry = ShardEntry(
                     shard=_int(s["shard"]),
                     file=str(s["file"]),
                     vectors=_int(s["vectors"]),
                     bytes=None if s.get("bytes") is None else _int(s["bytes"]),
                     sha256=None if s.get("sha256") is None else str(s["sha256"]),
                 )
-                if e.shard != i:
-                    raise ValueError(f"shard {e.shard} at position {i}")
-                if "/" in e.file or e.file in ("", ".", ".."):
-                    raise ValueError(f"shard file {e.file!r}")
-                entries.append(e)
+                if entry.shard != i:
+                    raise ValueError(f"shard {entry.shard} at position {i}")
+                if "/" in entry.file or entry.file in ("", ".", ".."):
+                    raise ValueError(f"shard file {entry.file!r}")
+                entries.append(entry)
             if not entries:
                 raise ValueError("no shards")
             return cls(

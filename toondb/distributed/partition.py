@@ -48,7 +48,8 @@ def shard_of(ids: np.ndarray, shards: int) -> np.ndarray:
     """The owning shard (int64, 0 .. shards-1) of each id (a uint64 array)."""
     if shards < 1:
         raise ValueError(f"shards must be >= 1, got {shards}")
-    return (splitmix64(ids) % np.uint64(shards)).astype(np.int64)
+    shard: np.ndarray = (splitmix64(ids) % np.uint64(shards)).astype(np.int64)
+    return shard
 
 
 def split_by_shard(ids: np.ndarray, shards: int) -> list[np.ndarray]:

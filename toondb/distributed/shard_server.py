@@ -27,7 +27,11 @@ from toondb.distributed.location import StorageLocation
 from toondb.distributed.manifest import file_sha256
 from toondb.errors import ClosedError, ShardChecksumError
 from toondb.vector.bulk import open_index
-from toondb.vector.index import IndexInfo, VectorIndex
+from toondb.vector.index import (
+    IndexInfo,
+    VectorIndex,
+    _DbIndex,
+)  # _DbIndex: what open_index returns
 
 __all__ = ["ShardServer", "MAX_STALL"]
 
@@ -60,13 +64,16 @@ class ShardServer:
     ) -> None:
         self.shard = shard
         self.file = file
+        self.location = location
         self.threads = threads if threads is not None else _default_threads()
         self.written = False
         self._stall = 0.0
-        self._index: VectorIndex | None = None
+        self._index: _DbIndex | None = None
         self._error: BaseException | None = None
         try:
             self.path = location.local_path(file)
+            if not read_only:  # written in place, published by close()
+                self.path = location.staging_path(file)
             if sha256 is not None:
                 self._verify(sha256)
             self._index = open_index(self.path, read_only=read_only)
@@ -151,6 +158,7 @@ class ShardServer:
         self._error = ClosedError(f"shard {self.shard} ({self.file}) is closed")
         if not self.written:
             return {}
+        self.location.publish(self.file)  # an object store uploads the rewritten shard
         return {
             "vectors": vectors,
             "bytes": os.path.getsize(self.path),
@@ -180,7 +188,8 @@ def _default_threads() -> int:
             import ray
 
             if ray.is_initialized():
-                cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+                context: Any = ray.get_runtime_context()  # ray has no type hints
+                cpus = context.get_assigned_resources().get("CPU", 0)
                 if cpus >= 1:
                     return int(cpus)
     except Exception:  # noqa: BLE001 - not in a Ray worker: the machine's cores

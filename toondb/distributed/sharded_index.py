@@ -388,6 +388,7 @@ class ShardedIndex:
                         "replace its vector"
                     )
             op = "upsert"  # the same effect now, and safe for Ray to retry after a restart
+        args: dict[int, tuple[Any, ...]]
         if x is None:
             args = {s: (labels[r],) for s, r in parts.items()}
         else:

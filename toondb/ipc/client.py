@@ -727,12 +727,12 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         code, payload = conn.call(P.frame(P.OP_HELLO, hello))
         if code != _OK:
             conn.close()
-            exc = _raise_reply(code, payload)
-            if not isinstance(exc, errors.ServerConnectionError):
-                exc = errors.ServerConnectionError(
-                    f"the toondb server at {self.socket_path} refused the connection: {exc}"
+            refusal = _raise_reply(code, payload)
+            if not isinstance(refusal, errors.ServerConnectionError):
+                refusal = errors.ServerConnectionError(
+                    f"the toondb server at {self.socket_path} refused the connection: {refusal}"
                 )
-            raise exc
+            raise refusal
         info = P.decode_value(payload)
         if not isinstance(info, dict):
             conn.close()

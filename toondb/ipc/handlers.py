@@ -40,14 +40,14 @@ def _h_ping(s: Session, buf: Any, a: int, b: int) -> bytes:
 
 
 def _h_get(s: Session, buf: Any, a: int, b: int) -> bytes:
-    value = s.db.get(buf[a:b])
+    value: bytes | None = s.db.get(buf[a:b])
     if value is None:
         return _NIL
     return _HEADER(len(value) + 1, 0) + value
 
 
 def _h_tget(s: Session, buf: Any, a: int, b: int) -> bytes:
-    value = s.txn_or_fail().get(buf[a:b])
+    value: bytes | None = s.txn_or_fail().get(buf[a:b])
     if value is None:
         return _NIL
     return _HEADER(len(value) + 1, 0) + value

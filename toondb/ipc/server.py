@@ -211,6 +211,7 @@ class Server:
         with handles of its own (toondb.replication.Replicator)."""
         from toondb.replication import Replicator
 
+        assert self.replicate is not None  # started only with --replicate
         self._replicator = Replicator(
             self.db_path, self.replicate, interval=self.replicate_interval
         )

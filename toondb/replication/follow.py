@@ -143,7 +143,8 @@ class Follower:
 
     def step(self) -> bool:
         """Apply the next batch if the store has one: True if something was applied."""
-        pos = self.pos
+        pos, env = self.pos, self.env
+        assert pos is not None and env is not None, "step() before open()"
         key = batch_key(pos.generation, pos.txn)
         got = fetch(self.store, key, BATCH)
         if got is not None:
@@ -151,7 +152,7 @@ class Follower:
             with f:
                 check_batch(h, key, pos.generation, pos.txn, pos.lineage)
                 self._write_record(applying=self._position(h.last, h.last_time_us, pos))
-                done = apply_batch(self.env, f, h, key)
+                done = apply_batch(env, f, h, key)
             if done is None or done[0] != h.last:
                 raise CorruptionError(f"replica object {key} is damaged: it ends short of {h.last}")
             pos.txn, pos.time_us = done
@@ -159,7 +160,7 @@ class Follower:
             self.stats["batches"] += 1
             self.stats["txns"] += h.count
             self._write_record(applying=None, txn=pos.txn, commit_time=pos.time_us / 1e6,
-                               local_txn=self.env._commit_stamp())  # fmt: skip
+                               local_txn=env._commit_stamp())  # fmt: skip
             return True
         manifest = read_manifest(self.store)
         if manifest is None:
@@ -199,6 +200,8 @@ class Follower:
 
     def _resync(self, manifest: Manifest) -> None:
         """Make DEST equal to the newest state of the store, in one transaction (F2)."""
+        env = self.env
+        assert env is not None, "_resync() before open()"
         log.info("resynchronizing %s from generation %d", self.dest, manifest.generation)
         tmp = tempfile.mkdtemp(prefix=".toondb-resync-", dir=os.path.dirname(self.dest))
         try:
@@ -208,7 +211,7 @@ class Follower:
                 snap = src.begin_transaction(read_only=True)
                 try:
                     self._write_record(applying=self._position(pos.txn, pos.time_us, pos))
-                    with self.env.transaction(immediate=True) as t:
+                    with env.transaction(immediate=True) as t:
                         _make_equal(t, snap)
                 finally:
                     snap.abort()
@@ -218,7 +221,7 @@ class Follower:
         self.stats["resyncs"] += 1
         self._write_record(
             applying=None, generation=pos.generation, lineage=pos.lineage.hex(), txn=pos.txn,
-            commit_time=pos.time_us / 1e6, local_txn=self.env._commit_stamp(),
+            commit_time=pos.time_us / 1e6, local_txn=env._commit_stamp(),
         )  # fmt: skip
 
     # ---- the loop ----

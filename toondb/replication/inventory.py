@@ -168,15 +168,15 @@ def apply_retention(
         manifest.generations = generations
         write_manifest(store, manifest)
     doomed = []
-    for gen, objects in list_objects(store).items():
-        if gen == manifest.generation and gen not in keep_from:
+    for number, objects in list_objects(store).items():
+        if number == manifest.generation and number not in keep_from:
             continue
-        first = keep_from.get(gen)
+        first = keep_from.get(number)
         for kind, items in objects.items():
             for txn, _size in items:
-                if first is None or gen in dropped or txn < first:
+                if first is None or number in dropped or txn < first:
                     doomed.append(
-                        snapshot_key(gen, txn) if kind == "snapshots" else batch_key(gen, txn)
+                        snapshot_key(number, txn) if kind == "snapshots" else batch_key(number, txn)
                     )
     if doomed:
         retry(lambda: store.delete(doomed))

@@ -325,6 +325,10 @@ class Replicator:
         )
         try:
             txn = snap_env.begin_transaction(read_only=True)
+            # the snapshot's time: read after its transaction began, so at or after the
+            # commit of every transaction it holds, and as early as that allows (a
+            # restore to any time from here on starts from this snapshot)
+            t_us = int(time.time() * 1e6)
             t = txn.txnid
             if first:
                 self.captured = self.shipped = t
@@ -340,14 +344,14 @@ class Replicator:
         self.last_snapshot_txn = t
         self.snapshot_thread = threading.Thread(
             target=self._snapshot_worker,
-            args=(snap_env, txn, self.generation, self.lineage, first),
+            args=(snap_env, txn, t_us, self.generation, self.lineage, first),
             name="toondb-snapshot",
             daemon=True,
         )
         self.snapshot_thread.start()
 
     def _snapshot_worker(
-        self, snap_env: Any, txn: Any, generation: int, lineage: bytes, first: bool
+        self, snap_env: Any, txn: Any, t_us: int, generation: int, lineage: bytes, first: bool
     ) -> None:
         """In its own thread, with its own handle: copy, compress, upload (retrying
         until it lands or the replicator stops)."""
@@ -359,7 +363,6 @@ class Replicator:
             copy_database(snap_env, tmp, snapshot=txn)
             txn.abort()
             snap_env.close()
-            t_us = int(time.time() * 1e6)
             header = Header(SNAPSHOT, generation, t, t, t_us, t_us, 0, lineage=lineage)
             w = ObjectWriter(header)
             with open(os.path.join(tmp, DATA_FILE), "rb") as f:
@@ -394,6 +397,7 @@ class Replicator:
 
     def _snapshot_landed(self) -> None:
         r = self.snapshot_result
+        assert r is not None, "called when a snapshot result is in"
         self.snapshot_thread = None
         self.snapshot_result = None
         if r["generation"] != self.generation:
@@ -420,7 +424,9 @@ class Replicator:
             # the log's mark stays where ch.begin put it, before the snapshot: a
             # replicator started again skips what the snapshot holds (R1)
             self.shipped = r["txn"]
+        assert self.manifest is not None  # made above for the first snapshot
         gen = self.manifest.generation_info(self.generation)
+        assert gen is not None  # the manifest lists its own generation
         gen["snapshots"] = [s for s in gen["snapshots"] if s["txn"] != info["txn"]] + [info]
         self.manifest_dirty = True
 
@@ -440,6 +446,7 @@ class Replicator:
 
     def _note_shipped(self, txn: int, when: float) -> None:
         m = self.manifest
+        assert m is not None, "nothing is shipped before the first snapshot's manifest"
         m.last_txn, m.last_time = txn, when
         gen = m.generation_info(self.generation)
         if gen is not None:
@@ -480,6 +487,7 @@ class Replicator:
                 and not self.awaiting_first
                 and (self.manifest_dirty or force_manifest or due)
             ):
+                assert self.env is not None  # open while the loop runs
                 self.manifest.primary_txn = self.env._commit_stamp()
                 self.manifest.interval = self.interval
                 write_manifest(self.store, self.manifest)
@@ -499,7 +507,7 @@ class Replicator:
         """One round: read the log, seal when due, snapshot when due, upload."""
         if self.snapshot_result is not None:
             self._snapshot_landed()
-            if self.retain is not None and not self.awaiting_first:
+            if self.retain is not None and not self.awaiting_first and self.manifest is not None:
                 with contextlib.suppress(ObjectStoreError):
                     apply_retention(self.store, self.manifest, self.retain)
         if self.restart_pending and not self.queue and self.snapshot_thread is None:

@@ -57,6 +57,17 @@ class Param(Expr):
         self.name = name
 
 
+class Slot(Expr):
+    """A literal of a statement template (statements.py): the index-th literal of
+    the statement's text. Only in cached templates; the planner never sees one
+    (a template is instantiated with a Param or a Literal in its place)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
 class Column(Expr):
     __slots__ = ("table", "name")
 
@@ -186,15 +197,83 @@ class Collate(Expr):
 
 
 class Func(Expr):
-    """A function call; star for COUNT(*); distinct for COUNT(DISTINCT x)."""
+    """A function call; star for COUNT(*); distinct for COUNT(DISTINCT x);
+    filter for an aggregate's FILTER (WHERE cond)."""
 
-    __slots__ = ("name", "args", "distinct", "star")
+    __slots__ = ("name", "args", "distinct", "star", "filter")
 
-    def __init__(self, name: str, args: list[Expr], distinct: bool = False, star: bool = False):
+    def __init__(
+        self,
+        name: str,
+        args: list[Expr],
+        distinct: bool = False,
+        star: bool = False,
+        filter: Expr | None = None,
+    ):
         self.name = name
         self.args = args
         self.distinct = distinct
         self.star = star
+        self.filter = filter
+
+
+# frame bound kinds (Frame.start / Frame.end): (kind, offset expression or None)
+UNBOUNDED_PRECEDING = "UNBOUNDED PRECEDING"
+PRECEDING = "PRECEDING"
+CURRENT_ROW = "CURRENT ROW"
+FOLLOWING = "FOLLOWING"
+UNBOUNDED_FOLLOWING = "UNBOUNDED FOLLOWING"
+
+
+class Frame(Node):
+    """A window frame: unit ROWS, RANGE or GROUPS; start and end bounds as
+    (kind, expr) with kind one of the bound kinds above (expr for n PRECEDING /
+    n FOLLOWING, else None); exclude None (NO OTHERS), CURRENT ROW, GROUP or TIES."""
+
+    __slots__ = ("unit", "start", "end", "exclude")
+
+    def __init__(
+        self,
+        unit: str,
+        start: tuple[str, Expr | None],
+        end: tuple[str, Expr | None],
+        exclude: str | None = None,
+    ) -> None:
+        self.unit = unit
+        self.start = start
+        self.end = end
+        self.exclude = exclude
+
+
+class WindowSpec(Node):
+    """OVER (...) or a WINDOW clause entry: base names a window it extends
+    (its PARTITION BY and ORDER BY come from there); frame None is the default
+    (RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)."""
+
+    __slots__ = ("base", "partition_by", "order_by", "frame")
+
+    def __init__(
+        self,
+        base: str | None,
+        partition_by: list[Expr],
+        order_by: list[OrderItem],
+        frame: Frame | None,
+    ) -> None:
+        self.base = base
+        self.partition_by = partition_by
+        self.order_by = order_by
+        self.frame = frame
+
+
+class WindowFunc(Expr):
+    """func OVER window: func is the call (its filter is FILTER (WHERE ...));
+    window a WindowSpec, or the name of one in the SELECT's WINDOW clause."""
+
+    __slots__ = ("func", "window")
+
+    def __init__(self, func: Func, window: WindowSpec | str) -> None:
+        self.func = func
+        self.window = window
 
 
 # ---------------------------------------------------------------- FROM clause
@@ -278,7 +357,16 @@ class OrderItem(Node):
 class SelectCore(Node):
     """One SELECT ... [FROM] [WHERE] [GROUP BY] [HAVING], or a VALUES list (values set)."""
 
-    __slots__ = ("distinct", "columns", "from_", "where", "group_by", "having", "values")
+    __slots__ = (
+        "distinct",
+        "columns",
+        "from_",
+        "where",
+        "group_by",
+        "having",
+        "values",
+        "windows",
+    )
 
     def __init__(
         self,
@@ -289,7 +377,9 @@ class SelectCore(Node):
         group_by: list[Expr],
         having: Expr | None,
         values: list[list[Expr]] | None = None,
+        windows: list[tuple[str, WindowSpec]] | None = None,
     ) -> None:
+        self.windows = windows or []  # the WINDOW clause: (name, spec)
         self.distinct = distinct
         self.columns = columns
         self.from_ = from_
@@ -585,13 +675,15 @@ class DropIndex(Statement):
 
 
 class TxnControl(Statement):
-    """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK."""
+    """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK,
+    or SAVEPOINT / RELEASE / ROLLBACK TO of the savepoint `name`."""
 
-    __slots__ = ("action", "mode")
+    __slots__ = ("action", "mode", "name")
 
-    def __init__(self, action: str, mode: str | None = None) -> None:
+    def __init__(self, action: str, mode: str | None = None, name: str | None = None) -> None:
         self.action = action
         self.mode = mode
+        self.name = name
 
 
 class Pragma(Statement):
@@ -612,9 +704,18 @@ class Explain(Statement):
 class Parsed:
     """A parsed statement with what the executor needs about its parameters."""
 
-    __slots__ = ("statement", "nparams", "names", "text", "read_only")
+    __slots__ = ("statement", "nparams", "names", "text", "read_only", "key", "nslots", "deep")
 
-    def __init__(self, statement: Statement, nparams: int, names: dict[str, int], text: str):
+    def __init__(
+        self,
+        statement: Statement,
+        nparams: int,
+        names: dict[str, int],
+        text: str,
+        key: Any = None,
+        nslots: int = 0,
+        deep: bool = False,
+    ):
         self.statement = statement
         # only reads: a SELECT, EXPLAIN, or a PRAGMA that sets nothing
         self.read_only = isinstance(statement, (Select, Explain)) or (
@@ -624,3 +725,11 @@ class Parsed:
         self.nparams = nparams  # positional slots (named parameters get slots too)
         self.names = names  # parameter name (without its prefix) -> slot
         self.text = text
+        # what compiled plans are cached by (engine.compiled_for): the text, or
+        # for a statement template (statements.py) the template and the values
+        # of its pinned literals
+        self.key = text if key is None else key
+        # the last nslots of the nparams parameters hold the statement's literals
+        self.nslots = nslots
+        # may nest deeply: parsed, planned and run with depth.headroom()
+        self.deep = deep

@@ -116,28 +116,47 @@ class IndexInfo:
     """origin: "c" (CREATE INDEX), "u" (a UNIQUE constraint), "pk" (a PRIMARY KEY
     that is not the rowid)."""
 
-    __slots__ = ("name", "columns", "unique", "tree", "origin", "col_idx")
+    __slots__ = ("name", "columns", "unique", "tree", "origin", "col_idx", "constraint")
 
-    def __init__(self, name: str, columns: list[str], unique: bool, tree: bytes, origin: str):
+    def __init__(
+        self,
+        name: str,
+        columns: list[str],
+        unique: bool,
+        tree: bytes,
+        origin: str,
+        constraint: str | None = None,
+    ):
         self.name = name
         self.columns = columns
         self.unique = unique
         self.tree = tree
         self.origin = origin
+        self.constraint = constraint  # CONSTRAINT name of a "u" or "pk" index, if given
         self.col_idx: list[int] = []
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name,
             "columns": self.columns,
             "unique": self.unique,
             "tree": self.tree.decode(),
             "origin": self.origin,
         }
+        if self.constraint is not None:
+            d["constraint"] = self.constraint
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> IndexInfo:
-        return cls(d["name"], d["columns"], d["unique"], d["tree"].encode(), d["origin"])
+        return cls(
+            d["name"],
+            d["columns"],
+            d["unique"],
+            d["tree"].encode(),
+            d["origin"],
+            d.get("constraint"),
+        )
 
 
 class VectorIndexInfo:
@@ -195,14 +214,16 @@ class TableInfo:
         autoincrement: bool = False,
         vector_indexes: list[VectorIndexInfo] | None = None,
         fulltext: dict[str, Any] | None = None,
+        pk_name: str | None = None,
     ) -> None:
         self.name = name
+        self.pk_name = pk_name  # CONSTRAINT name of the PRIMARY KEY, if given
         self.id = tid
         self.tree = f"sql:t:{tid}".encode()
         self.columns = columns
         self.pk = pk  # PRIMARY KEY column names (empty: none)
         self.checks = checks  # (constraint name, SQL text)
-        self.fks = fks  # {"columns", "table", "ref_columns", "on_delete", "on_update"}
+        self.fks = fks  # {"columns", "table", "ref_columns", "on_delete", "on_update"[, "name"]}
         self.indexes = indexes
         self.autoincrement = autoincrement
         self.vector_indexes = vector_indexes or []  # HNSW indexes (not B+trees)
@@ -258,6 +279,7 @@ class TableInfo:
                     else {}
                 ),
                 **({"fulltext": self.fulltext} if self.fulltext is not None else {}),
+                **({"pk_name": self.pk_name} if self.pk_name is not None else {}),
             }
         )
 
@@ -269,12 +291,13 @@ class TableInfo:
             d["id"],
             [ColumnInfo.from_json(c) for c in d["columns"]],
             d["pk"],
-            [tuple(c) for c in d["checks"]],  # type: ignore[misc]
+            [tuple(c) for c in d["checks"]],
             d["fks"],
             [IndexInfo.from_json(ix) for ix in d["indexes"]],
             d.get("autoincrement", False),
             [VectorIndexInfo.from_json(vx) for vx in d.get("vector_indexes", ())],
             d.get("fulltext"),
+            d.get("pk_name"),
         )
 
     def copy(self) -> TableInfo:
@@ -305,7 +328,8 @@ class Catalog:
     def find_index(self, name: str) -> tuple[TableInfo, IndexInfo | VectorIndexInfo] | None:
         low = name.lower()
         for t in self.tables.values():
-            for ix in (*t.indexes, *t.vector_indexes):
+            both: tuple[IndexInfo | VectorIndexInfo, ...] = (*t.indexes, *t.vector_indexes)
+            for ix in both:
                 if ix.name.lower() == low:
                     return t, ix
         return None

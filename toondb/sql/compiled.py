@@ -1,10 +1,11 @@
 """What every compiled statement is: ``Compiled`` (parameters bound, then run in a
 transaction) and the ``Outcome`` it produces.
 
-A ``Compiled`` is built once per (SQL text, statement index, schema cookie,
-foreign-keys setting) and cached per thread (engine.compiled_for); each run
-binds new parameters into the same slots (``P``) its expressions read, and
-resets its ``Ctx`` (``start``).
+A ``Compiled`` is built once per (``Parsed.key``: the SQL text or its template,
+statement index, schema cookie, foreign-keys setting) and cached per thread
+(engine.compiled_for); each run binds new parameters into the same slots
+(``P``) its expressions read, the values of the statement's literals after them
+(``slots``, statements.py), and resets its ``Ctx`` (``start``).
 """
 
 from __future__ import annotations
@@ -41,13 +42,18 @@ class Compiled:
 
     read_only = False
 
-    def __init__(self, nparams: int, names: dict[str, int]) -> None:
-        self.nparams = nparams
+    def __init__(self, nparams: int, names: dict[str, int], nslots: int = 0) -> None:
+        self.nparams = nparams - nslots  # the statement's own parameters
         self.names = names
         self.P: list[Any] = [None] * nparams
         self.ctx = Ctx()
+        # the values of the statement's literals, bound after its parameters
+        # (statements.py), set before each run
+        self.slots: tuple[Any, ...] = ()
 
     def bind(self, params: Any) -> None:
+        if self.slots:
+            self.P[self.nparams :] = self.slots
         P = self.P
         n = self.nparams
         if params is None:
@@ -67,7 +73,7 @@ class Compiled:
             return
         tp = type(params)
         if (tp is tuple or tp is list) and len(params) == n:
-            P[:] = params
+            P[:n] = params
             for v in params:
                 if type(v) not in _PLAIN or (type(v) is int and not T.I64_MIN <= v <= T.I64_MAX):
                     break

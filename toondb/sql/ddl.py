@@ -36,7 +36,7 @@ class CompiledDDL(Compiled):
     """CREATE/DROP/ALTER: run against the catalog as read at run time."""
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Statement) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.stmt = stmt
         self.parsed = parsed
 
@@ -120,18 +120,18 @@ class CompiledDDL(Compiled):
                 if s.if_exists:
                     return Outcome(rowcount=0)
                 raise SchemaError(f"no such index: {s.name}")
-            t, ix = hit
-            if ix.origin != "c":
+            t, dropped = hit
+            if dropped.origin != "c":
                 raise SQLError(
-                    f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {ix.name}"
+                    f"index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped: {dropped.name}"
                 )
             nt = t.copy()
-            if isinstance(ix, VectorIndexInfo):
-                nt.vector_indexes = [i for i in nt.vector_indexes if i.name != ix.name]
-                hnsw.method().drop(txn, ix)
+            if isinstance(dropped, VectorIndexInfo):
+                nt.vector_indexes = [i for i in nt.vector_indexes if i.name != dropped.name]
+                hnsw.method().drop(txn, dropped)
             else:
-                nt.indexes = [i for i in nt.indexes if i.name != ix.name]
-                self._drop_tree(txn, ix.tree, undo)
+                nt.indexes = [i for i in nt.indexes if i.name != dropped.name]
+                self._drop_tree(txn, dropped.tree, undo)
             nt.refresh()
             tables[t.name.lower()] = nt
             C.save(txn, tables, [t.name], [])
@@ -192,7 +192,8 @@ class CompiledDDL(Compiled):
         names: set[str] = set()
         cols = []
         pk: list[str] = []
-        uniques: list[list[str]] = []
+        uniques: list[tuple[list[str], str | None]] = []  # (columns, CONSTRAINT name)
+        pk_name: str | None = None
         checks: list[tuple[str | None, str]] = []
         fks: list[dict[str, Any]] = []
         autoinc = False
@@ -212,9 +213,9 @@ class CompiledDDL(Compiled):
                 pk = [cd.name]
                 autoinc = cd.autoincrement
             if cd.unique:
-                uniques.append([cd.name])
-            for name, text in cd.checks:
-                checks.append((name, text))
+                uniques.append(([cd.name], None))
+            for check_name, text in cd.checks:
+                checks.append((check_name, text))
             if cd.references is not None:
                 fks.append(self._fk_json(cd.references))
         for tc in s.constraints:
@@ -225,14 +226,15 @@ class CompiledDDL(Compiled):
                 if pk:
                     raise SchemaError(f"table {s.name} has more than one primary key")
                 pk = list(tc.columns)
+                pk_name = tc.name
             elif tc.kind == "UNIQUE":
-                uniques.append(list(tc.columns))
+                uniques.append((list(tc.columns), tc.name))
             elif tc.kind == "CHECK":
                 checks.append((tc.name, tc.check_text or ""))
             elif tc.kind == "FOREIGN" and tc.fk is not None:
-                fks.append(self._fk_json(tc.fk))
-        for c in cols:
-            c.pk = c.name.lower() in {p.lower() for p in pk}
+                fks.append({**self._fk_json(tc.fk), **({"name": tc.name} if tc.name else {})})
+        for col in cols:
+            col.pk = col.name.lower() in {p.lower() for p in pk}
         if autoinc and not (
             len(pk) == 1
             and cols[[c.name.lower() for c in cols].index(pk[0].lower())].type_name.strip().upper()
@@ -241,8 +243,9 @@ class CompiledDDL(Compiled):
             raise SQLError("AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY")
         for _, text in checks:
             parse_expression(text)
+        _binary_keys(cols, [pk] + [u for u, _ in uniques], pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
-        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc)
+        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name)
         indexes = []
         n = 0
         if pk and t.rowid_col is None:
@@ -254,9 +257,10 @@ class CompiledDDL(Compiled):
                     True,
                     f"sql:i:{tid}.{n}".encode(),
                     "pk",
+                    pk_name,
                 )
             )
-        for u in uniques:
+        for u, u_name in uniques:
             if any(u == ix.columns for ix in indexes):
                 continue
             if len(u) == 1 and t.rowid_col is not None and u[0].lower() == pk[0].lower():
@@ -269,6 +273,7 @@ class CompiledDDL(Compiled):
                     True,
                     f"sql:i:{tid}.{n}".encode(),
                     "u",
+                    u_name,
                 )
             )
         t.indexes = indexes
@@ -333,6 +338,8 @@ class CompiledDDL(Compiled):
             if i is None:
                 raise SchemaError(f"no such column: {name} (table {t.name})")
             cols.append(t.columns[i].name)
+        if s.unique:
+            _binary_keys(t.columns, [cols])
         nt = t.copy()
         n = len(nt.indexes) + 1
         tree_name = f"sql:i:{nt.id}.c{C.next_id(txn)}".encode()
@@ -383,7 +390,7 @@ class CompiledDDL(Compiled):
                 f"column {t.name}.{t.columns[i].name} is {t.columns[i].type_name or 'untyped'}: "
                 "an HNSW index is on a VECTOR(n) column"
             )
-        opts = {
+        opts: dict[str, Any] = {
             "metric": "cosine",
             "m": hnsw.DEFAULT_M,
             "ef_construction": hnsw.DEFAULT_EF_CONSTRUCTION,
@@ -525,9 +532,9 @@ class CompiledDDL(Compiled):
             if i is None:
                 raise SchemaError(f"no such column: {s.old}")
             name = nt.columns[i].name
+            indexes: tuple[IndexInfo | VectorIndexInfo, ...] = (*nt.indexes, *nt.vector_indexes)
             if nt.columns[i].pk or any(
-                name.lower() in [c.lower() for c in ix.columns]
-                for ix in (*nt.indexes, *nt.vector_indexes)
+                name.lower() in [c.lower() for c in ix.columns] for ix in indexes
             ):
                 raise SQLError(
                     f"cannot drop column {name}: it is in a PRIMARY KEY, UNIQUE constraint or index"
@@ -548,3 +555,20 @@ class CompiledDDL(Compiled):
             C.save(txn, tables, [nt.name], [])
             return Outcome(rowcount=0)
         raise SQLError(f"unsupported ALTER TABLE action {s.action}")
+
+
+def _binary_keys(cols: list[Any], keys: list[list[str]], pk_is_rowid: bool = False) -> None:
+    """Refuse a UNIQUE or PRIMARY KEY over a NOCASE / RTRIM column: its index
+    compares BINARY, so it would allow values equal under the collation."""
+    by_name = {c.name.lower(): c for c in cols}
+    for key in keys:
+        for name in key:
+            c = by_name.get(name.lower())
+            if c is None or (c.collation or "BINARY") == "BINARY":
+                continue
+            if pk_is_rowid and key is keys[0] and c.type_name.strip().upper() == "INTEGER":
+                continue
+            raise SQLError(
+                f"UNIQUE or PRIMARY KEY on column {c.name} COLLATE {c.collation} is not "
+                "supported: toondb's index keys compare BINARY"
+            )

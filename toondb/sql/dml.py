@@ -25,6 +25,7 @@ from toondb.sql.executor import Ctx, FullScan
 from toondb.sql.expressions import Scope, Source
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text, table_defaults, table_scope
 from toondb.sql.planner.access import choose_access
+from toondb.sql.returning import Returning
 from toondb.sql.writer import TableWriter
 
 _pack_q = struct.Struct(">Q").pack
@@ -63,7 +64,7 @@ def ast_and(conjs: list[ast.Expr]) -> ast.Expr:
 
 class CompiledInsert(CompiledWrite):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Insert, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.catalog = catalog
         self.table = table = catalog.table(stmt.table)
         self.fk = fk
@@ -118,12 +119,12 @@ class CompiledInsert(CompiledWrite):
         self.type_fixes: list[tuple[int, tuple[type, ...], str]] = []
         vrows = self.values_fns is not None and src is not None and src.cores[0].values
         if vrows and len(vrows) == 1 and all(isinstance(e, ast.Param) for e in vrows[0]):
-            slots = [e.index for e in vrows[0]]
+            slots = [e.index for e in vrows[0] if isinstance(e, ast.Param)]  # all are
             if slots == list(range(len(slots))) and parsed.nparams == len(slots):
                 self.param_slots = slots
                 ok_types = {
                     T.INTEGER: (int, type(None)),
-                    T.NUMERIC: (int, float, type(None)),
+                    T.NUMERIC: (int, type(None)),  # a REAL may become an INTEGER
                     T.REAL: (float, type(None)),
                     T.TEXT: (str, type(None)),
                     T.BLOB: (int, float, str, bytes, type(None)),
@@ -157,6 +158,10 @@ class CompiledInsert(CompiledWrite):
             if where is not None:
                 self.upsert_where = ec.compile(where, scope, True)
         self.ec = ec
+        self.returning = (
+            Returning(ec, table, None, stmt.returning) if stmt.returning is not None else None
+        )
+        self.written: list[tuple[Any, ...]] | None = None  # RETURNING rows of a run
 
     def _count_msg(self, got: int) -> str:
         if len(self.targets) == len(self.table.columns) and True:
@@ -181,7 +186,9 @@ class CompiledInsert(CompiledWrite):
         ctx = self.start(txn, undo)
         w = self.writer()
         rows = self._rows(batches, w)
-        if self.conflict == "ABORT" and self.upsert is None and not w.fks:
+        ret = self.returning
+        self.written = [] if ret is not None else None
+        if self.conflict == "ABORT" and self.upsert is None and not w.fks and ret is None:
             out = self._insert_fast(w, rows, ctx)
             hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
             fulltext.flush(ctx)
@@ -200,6 +207,10 @@ class CompiledInsert(CompiledWrite):
                 w.next_rowid = saved  # an ignored row takes no rowid
         hnsw.flush(ctx)
         fulltext.flush(ctx)
+        if ret is not None:
+            returned = [ret.row(r) for r in self.written or []]
+            self.written = None
+            return Outcome(ret.columns, returned, count, last)
         return Outcome(rowcount=count, lastrowid=last)
 
     def _rows(self, batches: Any, w: TableWriter) -> Any:
@@ -218,10 +229,15 @@ class CompiledInsert(CompiledWrite):
         empty: tuple[Any, ...] = ()
         fast = self.param_slots is not None and simple_targets
         fixes = self.type_fixes
+        slots = list(self.slots)
+        nparams = self.nparams
         vec = w.fix_vectors if w.vcols else None
         for params in batches:
-            if fast and type(params) in (tuple, list) and len(params) == self.nparams:
-                row = list(params)
+            if fast and (
+                (type(params) in (tuple, list) and len(params) == nparams)
+                or (params is None and not nparams)
+            ):
+                row = list(params) + slots if params else slots[:]
                 for i, ok, aff in fixes:
                     v = row[i]
                     if type(v) not in ok or (type(v) is int and not I64_MIN <= v <= I64_MAX):
@@ -372,6 +388,8 @@ class CompiledInsert(CompiledWrite):
                 for ix, _o in w.unique_conflicts(new, other):
                     raise w.unique_error(ix, new)
                 w.update_row(old, new, new_rid, writers, self.ec)
+                if self.written is not None:
+                    self.written.append((*new, new_rid))
                 return other
             if conflict == "IGNORE":
                 return None
@@ -395,6 +413,8 @@ class CompiledInsert(CompiledWrite):
         if w.fks:
             w.check_fk_parent(row)
         w.insert_row(row, rid)
+        if self.written is not None:
+            self.written.append((*row, rid))
         return rid
 
 
@@ -441,7 +461,7 @@ class _Targeted(CompiledWrite):
 
 class CompiledUpdate(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Update, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         scope = self._setup(catalog, stmt)
         table = self.table
         self.fk = fk
@@ -465,6 +485,11 @@ class CompiledUpdate(_Targeted):
             table.columns[ci].not_null for ci in changed if ci >= 0
         )
         self.vector_sets = {ci for ci, _ in table.vector_cols} & changed
+        self.returning = (
+            Returning(self.ec, table, stmt.alias, stmt.returning)
+            if stmt.returning is not None
+            else None
+        )
 
     def explain(self) -> list[str]:
         lines = [f"UPDATE {self.table.name}", "  " + self.access.explain()]
@@ -483,6 +508,8 @@ class CompiledUpdate(_Targeted):
         rowid_col = table.rowid_col
         count = 0
         tree = ctx.tree(table.tree)
+        ret = self.returning
+        out: list[tuple[Any, ...]] = []
         for old in self.targets():
             new = list(old[:ncols])
             new_rid = old[-1]
@@ -553,16 +580,25 @@ class CompiledUpdate(_Targeted):
                 None if moved else self.changed_indexes,
             )
             count += 1
+            if ret is not None:
+                out.append(ret.row((*new, new_rid)))
         hnsw.flush(ctx)
         fulltext.flush(ctx)
+        if ret is not None:
+            return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)
 
 
 class CompiledDelete(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Delete, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self._setup(catalog, stmt)
         self.fk = fk
+        self.returning = (
+            Returning(self.ec, self.table, stmt.alias, stmt.returning)
+            if stmt.returning is not None
+            else None
+        )
 
     def explain(self) -> list[str]:
         lines = [f"DELETE FROM {self.table.name}", "  " + self.access.explain()]
@@ -576,9 +612,15 @@ class CompiledDelete(_Targeted):
         w = self.writer()
         writers = {self.table.name.lower(): w}
         count = 0
+        ret = self.returning
+        out: list[tuple[Any, ...]] = []
         for old in self.targets():
             w.delete_row(old, writers if self.fk else None, self.ec)
             count += 1
+            if ret is not None:
+                out.append(ret.row(old))
         hnsw.flush(self.ctx)
         fulltext.flush(self.ctx)
+        if ret is not None:
+            return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)

@@ -27,11 +27,12 @@ from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
-from toondb.sql.describe import vector_results
+from toondb.sql.describe import columns_in, vector_results
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
 from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
+from toondb.sql.planner.join_order import PLANNING_TXN, size_class
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
 
@@ -43,7 +44,7 @@ class CompiledSelect(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Select, catalog: Catalog) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         planner = Planner(catalog, self.ctx, self.P)
         self.plan: SelectPlan = planner.plan_select(stmt)
         # result columns holding vectors: read back as NumPy arrays (sql/fn_vector.py)
@@ -79,7 +80,7 @@ class CompiledPragma(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Pragma) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.stmt = stmt
         self.read_only = stmt.value is None or stmt.name not in ("foreign_keys",)
 
@@ -101,9 +102,11 @@ class CompiledPragma(Compiled):
                 raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
             state.hnsw_ef_search = v
             return Outcome(rowcount=0)
-        if name in ("table_info", "index_list", "index_info", "foreign_key_list"):
+        if name in ("table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
+            t: C.TableInfo | None
+            rows: list[tuple[Any, ...]]
             if name == "index_info":
                 hit = cat.find_index(arg)
                 if hit is None:
@@ -115,24 +118,42 @@ class CompiledPragma(Compiled):
                     [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
             t = cat.tables.get(arg.lower())
+            # table_xinfo adds SQLite's "hidden" (0: toondb has no hidden or generated columns)
+            extra = (0,) if name == "table_xinfo" else ()
+            names = ["cid", "name", "type", "notnull", "dflt_value", "pk"]
+            names += ["hidden"] if extra else []
+            if t is None and name in ("table_info", "table_xinfo") and arg.lower() in cat.views:
+                # a view's columns, with their declared types where they read a column
+                view_cols = columns_in(cat)(arg) or []
+                rows = [
+                    (i, n, decl or "", 0, None, 0) + extra for i, (n, decl) in enumerate(view_cols)
+                ]
+                return Outcome(names, rows)
             if t is None:
                 return Outcome(["cid"], [])
-            if name == "table_info":
+            if name in ("table_info", "table_xinfo"):
                 rows = []
                 for i, c in enumerate(t.columns):
                     pkpos = [p.lower() for p in t.pk].index(c.name.lower()) + 1 if c.pk else 0
                     rows.append(
                         (i, c.name, c.type_name, 1 if c.not_null else 0, c.default_sql, pkpos)
+                        + extra
                     )
-                return Outcome(["cid", "name", "type", "notnull", "dflt_value", "pk"], rows)
+                return Outcome(names, rows)
             if name == "index_list":
+                # as SQLite's: the most recently made index first
+                indexes: tuple[C.IndexInfo | C.VectorIndexInfo, ...] = (
+                    *t.indexes,
+                    *t.vector_indexes,
+                )
                 rows = [
                     (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate((*t.indexes, *t.vector_indexes))
+                    for i, ix in enumerate(reversed(indexes))
                 ]
                 return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
             rows = []
-            for i, f in enumerate(t.fks):
+            # as SQLite's: the last declared foreign key first, numbered 0
+            for i, f in enumerate(reversed(t.fks)):
                 for j, c in enumerate(f["columns"]):
                     ref = (f["ref_columns"] or [None] * len(f["columns"]))[j]
                     rows.append((i, j, f["table"], c, ref, f["on_update"], f["on_delete"], "NONE"))
@@ -146,8 +167,9 @@ class CompiledExplain(Compiled):
     read_only = True
 
     def __init__(self, parsed: ast.Parsed, inner: Compiled) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.inner = inner
+        self.ctx.size_marks = inner.ctx.size_marks  # re-planned with the inner statement
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         return Outcome(["plan"], [(line,) for line in self.inner.explain()])
@@ -156,8 +178,6 @@ class CompiledExplain(Compiled):
 def compile_statement(
     parsed: ast.Parsed, stmt: ast.Statement, catalog: Catalog, fk: bool
 ) -> Compiled:
-    if isinstance(stmt, (ast.Insert, ast.Update, ast.Delete)) and stmt.returning is not None:
-        raise SQLError("RETURNING is not supported")
     if isinstance(stmt, ast.Select):
         return CompiledSelect(parsed, stmt, catalog)
     if isinstance(stmt, ast.Insert):
@@ -199,19 +219,41 @@ _local = threading.local()
 CACHE_SIZE = 256
 
 
-def compiled_for(parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool) -> Compiled:
+def compiled_for(
+    parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool, txn: Any = None
+) -> Compiled:
+    """The compiled statement, from the cache unless a table its join order was
+    chosen for has changed size class since (planner/join_order.py)."""
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
-    key = (parsed.text, index, catalog.cookie, fk)
+    # a template's plan serves it wherever it stands in a text
+    key = (parsed.key, 0 if parsed.nslots else index, catalog.cookie, fk)
     c = cache.get(key)
+    if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
+        c = None
     if c is None:
         if len(cache) >= CACHE_SIZE:
             cache.clear()
-        c = compile_statement(parsed, parsed.statement, catalog, fk)
+        token = PLANNING_TXN.set(txn)
+        try:
+            c = compile_statement(parsed, parsed.statement, catalog, fk)
+        finally:
+            PLANNING_TXN.reset(token)
         if not isinstance(c, CompiledDDL):
             cache[key] = c
     return c
+
+
+def _resized(c: Compiled, txn: Any) -> bool:
+    for tree, n in c.ctx.size_marks.items():  # type: ignore[union-attr]
+        try:
+            now = txn.tree(tree).count() if txn.has_tree(tree) else 0
+        except Exception:  # noqa: BLE001 - a count is only an estimate
+            return False
+        if size_class(now) != size_class(n):
+            return True
+    return False
 
 
 def undo_writes(undo: list[Any]) -> None:

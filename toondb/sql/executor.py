@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 from toondb.codec.keycode import encode_value, key_rowid, prefix_end, rowid_key
@@ -19,8 +19,10 @@ from toondb.codec.rowcodec import decode_row, decode_scan
 from toondb.errors import CorruptionError, RowFormatError
 from toondb.sql import types as T
 
-Row = tuple
+Row = tuple[Any, ...]
 Fn = Callable[[Any], Any]
+# (key function of one item, descending, nulls first?); a key function may take defaults
+_SortTerm = tuple[Callable[..., Any], bool, bool | None]
 
 _MIN_KEY = b""
 _pack_q = struct.Struct(">Q").pack
@@ -33,10 +35,12 @@ class Ctx:
     engine: the session's settings (PRAGMAs: hnsw_ef_search, ...), or None.
     vectors: the HNSW index changes the statement has made so far (sql/hnsw.py)."""
 
-    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors", "fulltext")
+    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors", "fulltext", "size_marks")
 
     def __init__(self) -> None:
         self.txn: Any = None
+        # table tree -> the row count its plan was chosen with (planner/join_order.py)
+        self.size_marks: dict[bytes, int] | None = {}
         self.epoch = 0
         self.undo: list[tuple[Any, bytes, bytes | None]] | None = None
         self.engine: Any = None
@@ -76,11 +80,13 @@ class Access:
     # (column, op code, value function, predicate): one "column op number" conjunct
     # the C row decoder evaluates itself (see _rowcodec.DecodeScan)
     cfilter: Any = None
+    defaults: tuple[Any, ...]  # the table's column defaults, set by the planner (decode_row)
 
-    def _decoded(self, it: Any) -> Any:
+    def _decoded(self, it: Any) -> Iterator[Row]:
         """The rows of a table scan's (key, value) pairs, pushed predicates applied."""
         spec = self.cfilter
         pred = self.pred
+        rows: Iterator[Row]
         if spec is not None:
             v = spec[2]()
             if type(v) is int or type(v) is float:
@@ -445,7 +451,7 @@ def hash_join(
 # ---------------------------------------------------------------- sorting
 
 
-def sort_rows(items: list[Any], terms: list[tuple[Fn, bool, bool | None]]) -> list[Any]:
+def sort_rows(items: list[Any], terms: Sequence[_SortTerm]) -> list[Any]:
     """Sort items by terms (key function, descending, nulls first?) with SQLite's
     order of values. Stable: one pass per term, from the last."""
     sort_key = T.sort_key
@@ -467,7 +473,7 @@ def sort_rows(items: list[Any], terms: list[tuple[Fn, bool, bool | None]]) -> li
     return items
 
 
-def top_rows(items: Iterator[Any], terms: list[tuple[Fn, bool, bool | None]], n: int) -> list[Any]:
+def top_rows(items: Iterator[Any], terms: Sequence[_SortTerm], n: int) -> list[Any]:
     """The first n items in sort order (a bounded heap when there is one ascending key)."""
     if len(terms) == 1 and not terms[0][1] and terms[0][2] in (None, True):
         kf = terms[0][0]

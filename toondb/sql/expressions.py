@@ -23,6 +23,8 @@ from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
 from toondb.sql.catalog import ROWID_NAMES
+from toondb.sql.collation import collation
+from toondb.sql.window import WINDOW_ONLY
 
 Fn = Callable[[Any], Any]
 
@@ -44,7 +46,7 @@ class Source:
     ) -> None:
         self.name = name.lower()
         self.columns = columns
-        self.lower = {}
+        self.lower: dict[str, int] = {}
         for i, c in enumerate(columns):
             self.lower.setdefault(c.lower(), i)
         self.affinities = affinities
@@ -62,6 +64,7 @@ class Source:
 class Scope:
     def __init__(self, sources: list[Source], parent: Scope | None = None) -> None:
         self.sources = sources
+        self.written = sources  # in the order of the FROM clause (for SELECT *)
         self.parent = parent
         self.cell: list[Any] = [None]  # the current row, for correlated subqueries
         self.width = sum(s.width for s in sources)
@@ -122,6 +125,52 @@ class InValues(ast.Expr):
         self.node = node
 
 
+class CollateKey(ast.Expr):
+    """Internal: expr's value under a collation's key (collation.py), for a
+    comparison, IN or BETWEEN whose collation is not BINARY; its affinity is expr's."""
+
+    __slots__ = ("expr", "collation")
+
+    def __init__(self, expr: ast.Expr, collation: str) -> None:
+        self.expr = expr
+        self.collation = collation
+
+
+def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
+    """The collation an operand brings to a comparison (datatype3 7.1): an
+    explicit COLLATE, else a table column's declared collation, else None."""
+    if isinstance(node, ast.Collate):
+        return node.collation.upper()
+    if isinstance(node, ast.Column) and scope is not None:
+        try:
+            depth, slot, _, src = scope.resolve(node)
+        except SchemaError:
+            return None
+        if src is None or src.table is None:
+            return None
+        i = slot - src.offset
+        if 0 <= i < len(src.table.columns):
+            c = src.table.columns[i].collation
+            return c.upper() if c else None
+    return None
+
+
+def comparison_collation(operands: list[ast.Expr], scope: Scope | None) -> str | None:
+    """The collation of a comparison: the first explicit COLLATE among the
+    operands (left first), else the first column's; None when it is BINARY."""
+    found = None
+    for e in operands:
+        if isinstance(e, ast.Collate):
+            found = e.collation.upper()
+            break
+    if found is None:
+        for e in operands:
+            found = collation_of(e, scope)
+            if found is not None:
+                break
+    return None if found in (None, "BINARY") else found
+
+
 class AggMap:
     """Post-aggregation rows: group keys, then aggregate values, then bare columns."""
 
@@ -157,6 +206,9 @@ class AggMap:
 
 
 def contains_aggregate(node: Any) -> bool:
+    if isinstance(node, ast.WindowFunc):  # an aggregate OVER a window is not one
+        f = node.func
+        return contains_aggregate(f.args) or contains_aggregate(f.filter)
     if isinstance(node, ast.Func):
         if F.is_aggregate_call(node.name, len(node.args), node.star):
             return True
@@ -235,6 +287,9 @@ class ExprCompiler:
     def __init__(self, params: list[Any], planner: Any) -> None:
         self.P = params
         self.planner = planner
+        # the window calls of the SELECT core being compiled -> their (negative)
+        # slot in its rows (planner/windows.py); set per core by select_core
+        self.window_slots: dict[ast.WindowFunc, int] = {}
 
     # ---------------------------------------------------------- affinity
 
@@ -246,7 +301,7 @@ class ExprCompiler:
                 return None
         if isinstance(node, ast.Cast):
             return T.affinity_of(node.type_name)
-        if isinstance(node, ast.Collate):
+        if isinstance(node, (ast.Collate, CollateKey)):
             return self.affinity(node.expr, scope)
         if isinstance(node, ast.Subquery):
             core = node.select.cores[0]
@@ -280,6 +335,12 @@ class ExprCompiler:
         cond: bool = False,
         agg: AggMap | None = None,
     ) -> Fn:
+        if type(node) is ast.WindowFunc:
+            wslot = self.window_slots.get(node)
+            if wslot is None:
+                raise SQLError(f"misuse of window function {node.func.name.lower()}()")
+            f: Fn = itemgetter(wslot)
+            return self._cond(f) if cond else f
         if agg is not None:
             slot = agg.slot_of(node)
             if slot is not None:
@@ -381,6 +442,10 @@ class ExprCompiler:
             return self._arith(node, scope, agg)
         if isinstance(node, ast.Collate):
             return self.sub(node.expr, scope, agg)
+        if isinstance(node, CollateKey):
+            f = self.sub(node.expr, scope, agg)
+            key = collation(node.collation)[0]
+            return lambda r: key(f(r))
         if isinstance(node, ast.Cast):
             f = self.sub(node.expr, scope, agg)
             tn = node.type_name
@@ -418,7 +483,11 @@ class ExprCompiler:
             raise SQLError(f"unsupported operator {op}")
         if op in ("+", "-", "*"):
             I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
-            pyop = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}[op]
+            pyop: Callable[[Any, Any], Any] = {
+                "+": lambda a, b: a + b,
+                "-": lambda a, b: a - b,
+                "*": lambda a, b: a * b,
+            }[op]
             slow = fn
 
             def arith(r: Any) -> Any:
@@ -476,6 +545,10 @@ class ExprCompiler:
         nargs = len(node.args)
         if F.is_aggregate_call(name, nargs, node.star):
             raise SQLError(f"misuse of aggregate function {name}()")
+        if name in WINDOW_ONLY:
+            raise SQLError(f"misuse of window function {name.lower()}()")
+        if node.filter is not None:
+            raise SQLError(f"FILTER may not be used with non-aggregate {name.lower()}()")
         spec = F.SCALARS.get(name)
         if spec is None:
             raise SQLError(f"no such function: {name}")
@@ -623,6 +696,9 @@ class ExprCompiler:
         return T.converter(lc), T.converter(rc)
 
     def _comparison(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
+        coll = comparison_collation([node.left, node.right], scope)
+        if coll is not None:
+            node = ast.Binary(node.op, CollateKey(node.left, coll), CollateKey(node.right, coll))
         op = node.op
         lconv, rconv = self.comparison_converters(node.left, node.right, scope)
         lf = self.sub(node.left, scope, agg)
@@ -652,7 +728,7 @@ class ExprCompiler:
             rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
-        pyop = {
+        pyop: Callable[[Any, Any], Any] = {
             "=": lambda a, b: a == b,
             "!=": lambda a, b: a != b,
             "<": lambda a, b: a < b,
@@ -660,7 +736,7 @@ class ExprCompiler:
             ">": lambda a, b: a > b,
             ">=": lambda a, b: a >= b,
         }[op]
-        cmpres = {
+        cmpres: Callable[[int], bool] = {
             "=": lambda c: c == 0,
             "!=": lambda c: c != 0,
             "<": lambda c: c < 0,
@@ -841,6 +917,13 @@ class ExprCompiler:
         return like
 
     def _in_list(self, node: ast.InList, scope: Scope | None, agg: AggMap | None) -> Fn:
+        coll = comparison_collation([node.expr], scope)
+        if coll is not None:
+            node = ast.InList(
+                CollateKey(node.expr, coll),
+                [CollateKey(x, coll) for x in node.items],
+                node.negated,
+            )
         f = self.sub(node.expr, scope, agg)
         negated = node.negated
         if not node.items:
@@ -967,10 +1050,10 @@ class ExprCompiler:
             agg.add_bare(holder)
             idx = agg.bare.index(holder)
 
-            def values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
+            def last_values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
                 return r[len(agg.keys) + len(agg.aggs) + idx]
 
             _, lconv = self._in_select_values(node, scope)
-            return self._membership(f, values, lconv, node.negated)
+            return self._membership(f, last_values, lconv, node.negated)
         values, lconv = self._in_select_values(node, scope)
         return self._membership(f, values, lconv, node.negated)

@@ -101,7 +101,8 @@ def _cmod(a: int, b: int) -> int:
 
 
 def _f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
+    f32: float = struct.unpack("<f", struct.pack("<f", x))[0]
+    return f32
 
 
 class _Error(Exception):

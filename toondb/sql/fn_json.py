@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import jsonvalue as J
+from toondb.sql.depth import headroom
 from toondb.sql.fn_printf import sqlite_format, value_int64
 from toondb.sql.jsonvalue import ARRAY, OBJECT, Node
 from toondb.sql.types import JsonText
@@ -159,7 +160,7 @@ class _Editor:
         self.edit = edit
         self.value = value
 
-    def lookup(self, node: Node, path: str, i: int, parent: Node | None, index: int) -> Any:
+    def lookup(self, node: Node, path: str, i: int, parent: Node | None, index: int) -> int:
         """FOUND (with self.hit), NOTFOUND or PATHERROR."""
         if i >= len(path):
             self.hit = _Hit(node, parent, index)
@@ -494,8 +495,7 @@ def f_json_patch(x: Any, patch: Any) -> Any:
     p = _parse(patch)
     if root is None or p is None:
         return None
-    with J.deep_recursion():
-        return J.render(_merge_patch(root.copy(), p))
+    return J.render(_merge_patch(root.copy(), p))
 
 
 def f_json_pretty(x: Any, indent: Any = None) -> Any:
@@ -536,7 +536,7 @@ def _path_step(parent: Node, pos: int) -> str:
     """The fullkey step of a child: [N] in an array, .label or ."label" in an object."""
     if parent.t == ARRAY:
         return f"[{pos}]"
-    raw = parent.v[pos].v
+    raw: str = parent.v[pos].v
     if raw and ("a" <= raw[0].lower() <= "z") and all(ch.isascii() and ch.isalnum() for ch in raw):
         return "." + raw
     return '."' + raw + '"'
@@ -580,8 +580,7 @@ def _locate(root: Node, path: str) -> tuple[Node, Node | None, int, int, int] | 
             child += J.size(n.v[k + step - 1])
         return False
 
-    with J.deep_recursion():
-        walk(root, 0, None, 0, 0)
+    walk(root, 0, None, 0, 0)
     return found[0], found[1], found[2], found[3], found[4]
 
 
@@ -610,8 +609,14 @@ def _root_row_path(root: Node, rp: str, row_id: int) -> int:
 
 
 def _each(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
-    with J.deep_recursion():
-        yield from _each_rows(x, root_path, recursive)
+    try:
+        if _long((x,)):
+            with headroom():
+                yield from _each_rows(x, root_path, recursive)
+        else:
+            yield from _each_rows(x, root_path, recursive)
+    except RecursionError:
+        raise SQLError("JSON nested too deep") from None
 
 
 def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, ...]]:
@@ -677,8 +682,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
             for k2, kid, kid_id, step, kid_value_off in children(n, value_off):
                 yield from tree(kid, k2, kid_id, kid_value_off, node_id, full + step, full)
 
-    with J.deep_recursion():
-        yield from tree(node, key0, root_id, offset, None, rp, parent_path)
+    yield from tree(node, key0, root_id, offset, None, rp, parent_path)
 
 
 def json_each(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
@@ -696,13 +700,32 @@ def json_tree(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
 # ---------------------------------------------------------------- registration
 
 
+# an argument this long may nest deeper than the default recursion limit allows
+# (each level takes two characters): its call runs under depth.headroom()
+DEEP_TEXT = 700
+
+
+def _long(args: tuple[Any, ...]) -> bool:
+    for a in args:
+        if (type(a) is str or type(a) is JsonText or type(a) is bytes) and len(a) > DEEP_TEXT:
+            return True
+    return False
+
+
 def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """fn with room for the recursion of JSON nested 1000 deep."""
+    """fn; on a long argument under depth.headroom() (the recursion limit lifted
+    while it runs, so JSON nests to SQLite's 1000 levels), and a tree nested
+    deeper than the stack allows refused as an SQLError."""
 
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
-        with J.deep_recursion():
+        try:
+            if _long(args):
+                with headroom():
+                    return fn(*args)
             return fn(*args)
+        except RecursionError:
+            raise SQLError("JSON nested too deep") from None
 
     return call
 

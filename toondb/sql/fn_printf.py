@@ -52,7 +52,8 @@ FP_PRECISION_LIMIT = 100_000_000  # SQLITE_FP_PRECISION_LIMIT: larger float prec
 def _hi(x: float) -> float:
     """x with the low 26 bits of its significand cleared (Dekker's split)."""
     (bits,) = struct.unpack("<Q", struct.pack("<d", x))
-    return struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFC000000))[0]
+    hi: float = struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFC000000))[0]
+    return hi
 
 
 def _mul2(x0: float, x1: float, y: float, yy: float) -> tuple[float, float]:
@@ -287,7 +288,8 @@ def value_int64(v: Any) -> int:
     """sqlite3_value_int64(v)."""
     t = type(v)
     if t is int:
-        return v
+        i: int = v
+        return i
     if v is None:
         return 0
     if t is float:
@@ -305,7 +307,8 @@ def value_double(v: Any) -> float:
     """sqlite3_value_double(v)."""
     t = type(v)
     if t is float:
-        return v
+        f: float = v
+        return f
     if t is int:
         return float(v)
     if v is None:
@@ -337,7 +340,8 @@ def _as_bytes(v: Any) -> bytes:
         return v.encode("utf-8", "surrogatepass")
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v)
-    return T.to_text(v).encode("utf-8")
+    text: str = T.to_text(v)
+    return text.encode("utf-8")
 
 
 class _SqlArgs:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 from toondb.errors import VectorValueError
 from toondb.sql import types as T
@@ -259,7 +259,7 @@ def f_f32(v: Any) -> Any:
     return to_blob(v, None, "vec_f32() argument")
 
 
-SCALARS = {
+SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "VEC_DISTANCE_COSINE": (2, 2, f_distance_cosine, True),
     "VEC_DISTANCE_L2": (2, 2, f_distance_l2, True),
     "VEC_DISTANCE_IP": (2, 2, f_distance_ip, True),

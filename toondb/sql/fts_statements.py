@@ -37,7 +37,7 @@ from toondb.sql.planner import Planner
 
 __all__ = ["create_virtual_table", "CompiledFtsInsert"]
 
-_NO_OPS = ("merge", "automerge", "crisismerge", "usermerge", "pgsz", "hashsize")
+_NO_OPS: tuple[str, ...] = ("merge", "automerge", "crisismerge", "usermerge", "pgsz", "hashsize")
 _NO_OPS += ("deletemerge", "secure-delete")
 
 
@@ -80,7 +80,7 @@ class CompiledFtsInsert(CompiledWrite):
     """INSERT into a full-text table (the module's docstring)."""
 
     def __init__(self, parsed: ast.Parsed, stmt: ast.Insert, catalog: Catalog, fk: bool) -> None:
-        super().__init__(parsed.nparams, parsed.names)
+        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
         self.catalog = catalog
         self.table = table = catalog.table(stmt.table)
         self.fk = False
@@ -93,7 +93,7 @@ class CompiledFtsInsert(CompiledWrite):
         self.conflict = stmt.conflict or "ABORT"
         ncols = len(table.columns)
         names = stmt.columns if stmt.columns is not None else [c.name for c in table.columns]
-        self.slots: list[int | None] = [None] * ncols
+        self.column_at: list[int | None] = [None] * ncols
         self.cmd_slot: int | None = None
         self.rowid_slot: int | None = None
         self.rank_slot: int | None = None
@@ -101,7 +101,7 @@ class CompiledFtsInsert(CompiledWrite):
             low = name.lower()
             i = table.col_index.get(low)
             if i is not None:
-                self.slots[i] = k
+                self.column_at[i] = k
             elif low == table.name.lower():
                 self.cmd_slot = k
             elif low in C.ROWID_NAMES:
@@ -158,7 +158,7 @@ class CompiledFtsInsert(CompiledWrite):
                 if self.cmd_slot is not None and vals[self.cmd_slot] is not None:
                     self._command(ctx, w, vals)
                     continue
-                row = [vals[k] if k is not None else None for k in self.slots]
+                row = [vals[k] if k is not None else None for k in self.column_at]
                 rid = vals[self.rowid_slot] if self.rowid_slot is not None else None
                 if rid is not None and type(rid) is not int:
                     try:
@@ -217,7 +217,7 @@ class CompiledFtsInsert(CompiledWrite):
             return
         with fulltext.index_writes(ctx.txn):
             if cmd == "delete":
-                row = [vals[k] if k is not None else None for k in self.slots]
+                row = [vals[k] if k is not None else None for k in self.column_at]
                 ix.delete(rid, fulltext.text_values(row))
             elif cmd == "delete-all":
                 ix.delete_all()
@@ -238,4 +238,4 @@ def _decoded(c: CompiledFtsInsert, tree: Any, rid: int) -> tuple[Any, ...]:
     from toondb.sql.planner import table_defaults
 
     k = rowid_key(rid)
-    return decode_row(tree.get(k), table_defaults(c.table), k)  # type: ignore[no-any-return]
+    return decode_row(tree.get(k), table_defaults(c.table), k)

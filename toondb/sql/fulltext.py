@@ -451,20 +451,21 @@ class _Rewriter:
             if e.args:
                 self.calls.append(self._match(name, self.expr(e.args[0]), None))
             return ast.TableRef(e.name, e.alias)
+        target: str | None
         if isinstance(e, ast.Like) and e.op == "MATCH":
-            name = self._fts_name(e.expr)
+            target = self._fts_name(e.expr)
             col: int | None = None
-            if name is None:
+            if target is None:
                 cf = self._column_filter(e.expr)
                 if cf is None:
                     raise SQLError("unable to use function MATCH in the requested context")
-                name, col = cf
-            new: ast.Expr = self._match(name, self.expr(e.pattern), col)
+                target, col = cf
+            new: ast.Expr = self._match(target, self.expr(e.pattern), col)
             return ast.Unary("NOT", new) if e.negated else new
         if isinstance(e, ast.Binary) and e.op == "=":
-            name = self._fts_name(e.left)
-            if name is not None:
-                return self._match(name, self.expr(e.right), None)
+            target = self._fts_name(e.left)
+            if target is not None:
+                return self._match(target, self.expr(e.right), None)
         if isinstance(e, ast.Column) and e.table is None and e.name.lower() == "rank":
             names = [n for n, t in self.tables.items() if "rank" not in t.col_index]
             if len(names) == 1:
@@ -476,16 +477,16 @@ class _Rewriter:
                 b = self.bindings[name]
                 return ast.Func("__FTS_RANK", [ast.Literal(b), self._rowid(name)], False, False)
         if isinstance(e, ast.Func) and e.name in AUX_ARGS and e.args:
-            name = self._fts_name(e.args[0])
-            if name is not None:
+            target = self._fts_name(e.args[0])
+            if target is not None:
                 lo, hi = AUX_ARGS[e.name]
                 if not lo <= len(e.args) <= hi:
                     raise FullTextError(f"wrong number of arguments to function {e.name.lower()}()")
                 rest = [self.expr(a) for a in e.args[1:]]
-                head = [ast.Literal(self.bindings[name]), self._rowid(name)]
+                head = [ast.Literal(self.bindings[target]), self._rowid(target)]
                 if e.name == "BM25":
                     return ast.Func("__FTS_BM25", head + rest, False, False)
-                return ast.Func("__FTS_" + e.name, head + rest + self._values(name), False, False)
+                return ast.Func("__FTS_" + e.name, head + rest + self._values(target), False, False)
         if not isinstance(e, ast.Node):
             return e
         changed = None
@@ -533,6 +534,7 @@ def rewrite_core(
     new.group_by = rw.value(core.group_by)
     new.having = rw.value(core.having)
     new.from_ = rw.value(core.from_)
+    new.windows = rw.value(core.windows)  # WINDOW w AS (ORDER BY rank)
     for c in rw.calls:
         new.where = c if new.where is None else ast.Binary("AND", new.where, c)
     return new, rw.value(order_by)

@@ -1,16 +1,16 @@
-"""SQL text -> AST: ``parse(sql)`` (cached) and ``parse_expression(text)``.
+"""SQL text -> AST: ``parse(sql)`` (cached), ``parse_script``, ``parse_tokens``
+and ``parse_expression(text)``.
 
-The grammar is in grammar_expressions.py (tokens, expressions) and
-grammar_statements.py (statements); packrat memoisation is on, and a statement
-must be consumed whole (``parse_all``). Here: comments blanked before parsing,
-parameters numbered as SQLite numbers them, and a syntax error reported where
-the parse got furthest, with a caret under the token.
+The text is cut into tokens by lexer.py; the pyparsing grammar
+(grammar_expressions.py, grammar_statements.py) parses the token codes of one
+statement at a time (a ';' token ends a statement), and must consume them whole.
+Here: parameters numbered as SQLite numbers them, the depth limit (depth.py),
+and a syntax error reported where the parse got furthest, with a caret under
+the token.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 from functools import lru_cache
 from typing import Any
 
@@ -18,87 +18,72 @@ import pyparsing as pp
 
 from toondb.errors import SQLSyntaxError
 from toondb.sql import ast
-from toondb.sql.grammar_expressions import RESERVED, expr
-from toondb.sql.grammar_statements import sql_script
+from toondb.sql.depth import SHALLOW_TOKENS, check_height, headroom
+from toondb.sql.grammar_elements import inline_forwards
+from toondb.sql.grammar_expressions import expr
+from toondb.sql.grammar_statements import statement
+from toondb.sql.lexer import MAX_DEPTH, RESERVED, Tokens, tokenize
 
-__all__ = ["parse", "parse_expression", "RESERVED"]
+__all__ = [
+    "parse",
+    "parse_script",
+    "parse_tokens",
+    "parse_expression",
+    "split_tokens",
+    "RESERVED",
+]
 
-_expr_only = expr.copy()
-
-# Comments are blanked out before parsing (same length, newlines kept, so error
-# positions do not move) rather than declared as pyparsing ignorables, which
-# every element would try to skip at every position (twice as slow).
-_TOKENS_WITH_COMMENTS = re.compile(
-    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|(--[^\n]*|/\*.*?(?:\*/|\Z))", re.DOTALL
-)
-
-
-def _blank_comments(sql: str) -> str:
-    if "--" not in sql and "/*" not in sql:
-        return sql
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(1) is None:
-            return m.group(0)
-        return "".join(c if c == "\n" else " " for c in m.group(1))
-
-    return _TOKENS_WITH_COMMENTS.sub(repl, sql)
+_statement = inline_forwards(statement).parse_with_tabs()
+_expression = inline_forwards(expr).parse_with_tabs()
 
 
-# ------------------------------------------------------------------ error location
-# A syntax error is reported where the parse got furthest: every terminal records
-# the position at which it failed to match (the caret goes under that token).
-
-_furthest = [0]
-
-
-def _note_failure(s: str, loc: int, expr: pp.ParserElement, err: Exception) -> None:
-    at = getattr(err, "loc", loc)
-    if at > _furthest[0]:
-        _furthest[0] = at
-
-
-def _track_terminals(root: pp.ParserElement) -> None:
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        el = stack.pop()
-        if id(el) in seen:
-            continue
-        seen.add(id(el))
-        if isinstance(el, pp.Token):
-            el.set_fail_action(_note_failure)
-        for child in getattr(el, "exprs", []) or []:
-            stack.append(child)
-        child = getattr(el, "expr", None)
-        if isinstance(child, pp.ParserElement):
-            stack.append(child)
+def split_tokens(t: Tokens) -> list[tuple[int, int]]:
+    """The token ranges [i, j) of the statements of t (';' tokens between them;
+    empty statements left out)."""
+    out = []
+    start = 0
+    pos = t.find(";")
+    while pos >= 0:
+        if pos > start:
+            out.append((start, pos))
+        start = pos + 1
+        pos = t.find(";", start)
+    if len(t) > start:
+        out.append((start, len(t)))
+    return out
 
 
-_track_terminals(sql_script)
-_track_terminals(_expr_only)
-
-# ------------------------------------------------------------------ parse()
-
-_lock = threading.Lock()  # pyparsing's packrat cache is not thread-safe
+def sub_tokens(t: Tokens, i: int, j: int) -> Tokens:
+    """Tokens i..j-1 of t as a Tokens of their own (offsets still into t.sql)."""
+    if i == 0 and j == len(t):
+        return t
+    s = Tokens(t[i:j])
+    s.sql = t.sql
+    s.vals = t.vals[i:j]
+    s.starts = t.starts[i:j]
+    s.ends = t.ends[i:j]
+    s.literals = [k - i for k in t.literals if i <= k < j]
+    s.depth = t.depth
+    s.furthest = 0
+    s.slots = None
+    s.baked = set()
+    s.result_spans = None
+    return s
 
 
 def _assign_params(node: Any, state: dict[str, Any]) -> None:
     """Number the parameters in text order as SQLite does: ``?`` takes the next
     slot after the largest so far, ``?N`` takes slot N, a name keeps its first slot."""
     params: list[ast.Param] = []
-
-    def walk(n: Any) -> None:
+    stack = [node]
+    while stack:  # no recursion: a statement may nest MAX_DEPTH deep
+        n = stack.pop()
         if isinstance(n, ast.Param):
             params.append(n)
         elif isinstance(n, ast.Node):
-            for k in n.__slots__:
-                walk(getattr(n, k))
+            stack.extend(getattr(n, k) for k in n.__slots__)
         elif isinstance(n, (list, tuple)):
-            for x in n:
-                walk(x)
-
-    walk(node)
+            stack.extend(n)
     seen: set[int] = set()
     ordered = []
     for p in params:
@@ -125,12 +110,20 @@ def _assign_params(node: Any, state: dict[str, Any]) -> None:
             p.index, p.name = state["names"][name], name
 
 
-def _syntax_error(sql: str, e: pp.ParseBaseException) -> SQLSyntaxError:
-    loc = min(
-        max(e.loc, _furthest[0]) if not isinstance(e, pp.ParseFatalException) else e.loc, len(sql)
-    )
-    while loc < len(sql) and sql[loc].isspace():
-        loc += 1
+def syntax_error(
+    t: Tokens, e: pp.ParseBaseException | None, message: str | None = None
+) -> SQLSyntaxError:
+    """The error for a parse of t that failed (e) or was refused (message), with
+    the line, the column and a caret under the token where it failed."""
+    sql = t.sql
+    fatal = isinstance(e, pp.ParseFatalException)
+    if e is None:
+        at = t.furthest
+    elif fatal:
+        at = e.loc
+    else:
+        at = max(e.loc, t.furthest)
+    loc = t.start_offset(at) if at < len(t) else (t.ends[-1] if t.ends else 0)
     lineno = sql.count("\n", 0, loc) + 1
     line_start = sql.rfind("\n", 0, loc) + 1
     line_end = sql.find("\n", loc)
@@ -138,24 +131,26 @@ def _syntax_error(sql: str, e: pp.ParseBaseException) -> SQLSyntaxError:
         line_end = len(sql)
     line = sql[line_start:line_end]
     col = loc - line_start + 1
-    found = sql[loc:].split(None, 1)[0][:20] if sql[loc:].strip() else "end of input"
-    msg = (
-        e.msg
-        if isinstance(e, pp.ParseFatalException)
-        else (
-            f"near {found!r}: syntax error"
-            if found != "end of input"
-            else "incomplete input: syntax error"
-        )
-    )
-    if (
-        not isinstance(e, pp.ParseFatalException)
-        and e.msg
-        and e.msg.startswith("Expected")
-        and e.loc == loc
-        and "end of text" not in e.msg
-    ):
-        msg += f" ({e.msg[:120]})"
+    if message is not None:
+        msg = message
+    elif fatal:
+        msg = e.msg  # type: ignore[union-attr]
+    elif at < len(t):
+        found = str(sql[t.starts[at] : t.ends[at]])[:20]
+        if t[at] == "E":
+            msg = f"unrecognized token: {found!r}"
+        else:
+            msg = f"near {found!r}: syntax error"
+        if (
+            e is not None
+            and e.msg
+            and e.msg.startswith("Expected")
+            and e.loc == at
+            and "end of text" not in e.msg
+        ):
+            msg += f" ({e.msg[:120]})"
+    else:
+        msg = "incomplete input: syntax error"
     caret = " " * (col - 1) + "^"
     err = SQLSyntaxError(f"{msg} at line {lineno}, column {col}\n  {line}\n  {caret}")
     err.line = lineno  # type: ignore[attr-defined]
@@ -164,24 +159,39 @@ def _syntax_error(sql: str, e: pp.ParseBaseException) -> SQLSyntaxError:
     return err
 
 
-def parse_script(sql: str) -> list[ast.Parsed]:
-    """Every statement of sql (separated by ';'), parsed; SQLSyntaxError if any does not parse."""
+def _parse_codes(element: pp.ParserElement, t: Tokens) -> Any:
+    try:
+        return element.parse_string(t, parse_all=True)[0]
+    except pp.ParseBaseException as e:
+        raise syntax_error(t, e) from None
+
+
+def parse_tokens(t: Tokens) -> ast.Parsed:
+    """One statement's tokens -> Parsed (SQLSyntaxError, or SQLError past MAX_DEPTH)."""
+    if len(t) < SHALLOW_TOKENS:
+        stmt = _parse_codes(_statement, t)
+    else:
+        with headroom():
+            stmt = _parse_codes(_statement, t)
+        if len(t) > MAX_DEPTH:
+            check_height(stmt)
+    state: dict[str, Any] = {"max": 0, "names": {}}
+    if "?" in t:
+        _assign_params(stmt, state)
+    return ast.Parsed(stmt, state["max"], state["names"], t.sql, deep=len(t) >= SHALLOW_TOKENS)
+
+
+def tokens_of(sql: str) -> Tokens:
+    """tokenize(sql), with nesting past MAX_DEPTH as the SQLError SQLite gives."""
     if not isinstance(sql, str):
         raise TypeError(f"SQL must be a str, not {type(sql).__name__}")
-    with _lock:
-        _furthest[0] = 0
-        try:
-            result = sql_script.parse_string(_blank_comments(sql), parse_all=True)
-        except pp.ParseBaseException as e:
-            raise _syntax_error(sql, e) from None
-        finally:
-            pp.ParserElement.reset_cache()
-    out = []
-    for stmt in result:
-        state: dict[str, Any] = {"max": 0, "names": {}}
-        _assign_params(stmt, state)
-        out.append(ast.Parsed(stmt, state["max"], state["names"], sql))
-    return out
+    return tokenize(sql)
+
+
+def parse_script(sql: str) -> list[ast.Parsed]:
+    """Every statement of sql (separated by ';'), parsed; SQLSyntaxError if any does not parse."""
+    t = tokens_of(sql)
+    return [parse_tokens(sub_tokens(t, i, j)) for i, j in split_tokens(t)]
 
 
 @lru_cache(maxsize=1024)
@@ -192,17 +202,19 @@ def parse(sql: str) -> tuple[ast.Parsed, ...]:
 
 def parse_expression(text: str) -> ast.Expr:
     """One expression (a DEFAULT or CHECK recorded in the catalog)."""
-    with _lock:
-        _furthest[0] = 0
-        try:
-            node = _expr_only.parse_string(_blank_comments(text), parse_all=True)[0]
-        except pp.ParseBaseException as e:
-            raise _syntax_error(text, e) from None
-        finally:
-            pp.ParserElement.reset_cache()
-    return node
+    t = tokens_of(text)
+    if len(t) < SHALLOW_TOKENS:
+        return _parse_codes(_expression, t)  # type: ignore[no-any-return]
+    with headroom():
+        node = _parse_codes(_expression, t)
+    if len(t) > MAX_DEPTH:
+        check_height(node)
+    return node  # type: ignore[no-any-return]
 
 
 def first_statement(sql: str) -> ast.Parsed | None:
     stmts = parse(sql)
     return stmts[0] if stmts else None
+
+
+__all__ += ["tokens_of", "syntax_error", "sub_tokens", "first_statement"]

@@ -1,8 +1,9 @@
-"""The SQL grammar's statements (pyparsing): SELECT (with WITH and compound
-selects), INSERT, UPDATE, DELETE, CREATE / DROP / ALTER, BEGIN / COMMIT /
-ROLLBACK, PRAGMA and EXPLAIN, built on the tokens and expressions of
-grammar_expressions.py. ``sql_script`` is a whole script: statements separated
-by ';'. The dialect is SQLite's, minus what docs/sql.md lists as left out.
+"""The SQL grammar's statements (pyparsing over token codes): SELECT (with WITH
+and compound selects), INSERT, UPDATE, DELETE, CREATE / DROP / ALTER, BEGIN /
+COMMIT / ROLLBACK / SAVEPOINT / RELEASE / ROLLBACK TO, PRAGMA and EXPLAIN, built on the terminals and expressions of
+grammar_expressions.py. ``statement`` is one statement; grammar.py parses the
+statements of a script one by one (lexer.py finds where each ends). The dialect
+is SQLite's, minus what docs/sql.md lists as left out.
 """
 
 from __future__ import annotations
@@ -12,25 +13,36 @@ from typing import Any
 import pyparsing as pp
 
 from toondb.sql import ast
+from toondb.sql.grammar_elements import Commas, Many, Maybe, Switch, fail
 from toondb.sql.grammar_expressions import (
+    _SELECT_AHEAD,
+    ANY_NAME_CODES,
     COMMA,
     DOT,
     KS,
+    KX,
     LPAR,
+    NAME_CODES,
     RPAR,
     K,
+    Peek,
+    Tok,
     any_name,
+    code,
     collation_name,
+    esc,
     expr,
     ident,
-    int_or_real,
+    key_collation_name,
     literal,
+    literal_text_value,
     select_stmt,
-    string_literal,
     sup,
     time_literal,
     type_name,
+    window_defn,
 )
+from toondb.sql.lexer import Tokens
 
 
 def _word(x: Any) -> str:
@@ -40,71 +52,102 @@ def _word(x: Any) -> str:
     return str(x[0]).upper() if len(x) else ""
 
 
+def _span(s: Tokens, start: int, end: int) -> str:
+    """The source text of the tokens from start to end (exclusive)."""
+    return s.span_text(start, end)
+
+
+class Text(pp.ParseElementEnhance):
+    """expr, with its result replaced by its source text (comments inside kept)."""
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        end, _ = self.expr._parse(instring, loc, do_actions, callPreParse=False)
+        return end, [instring.span_text(loc, end)]
+
+
+class Spanned(pp.ParseElementEnhance):
+    """expr, with its result followed by the token span it covered: (node, start, end)."""
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        end, toks = self.expr._parse(instring, loc, do_actions, callPreParse=False)
+        return end, [(toks[0], loc, end)]
+
+
 # ------------------------------------------------------------------ SELECT
 
-alias = pp.Optional(K("AS")).suppress() + ident
-result_column = (
-    (ident + DOT + pp.Literal("*")).set_parse_action(
-        lambda t: ast.ResultColumn(ast.Star(t[0]), None, t[0] + ".*")
-    )
-    | pp.Literal("*").set_parse_action(lambda: ast.ResultColumn(ast.Star(), None, "*"))
-    | (
-        pp.Located(expr).set_parse_action(lambda t: [(t[0], t[1][0], t[2])])
-        + pp.Optional(alias)("alias")
-    ).set_parse_action(
-        lambda s, loc, t: ast.ResultColumn(
-            t[0][1], t.alias[0] if t.alias else None, s[t[0][0] : t[0][2]].strip()
+_AS = KX("AS")
+alias = Maybe(code("AS") + NAME_CODES, pp.Opt(_AS) + ident)
+
+
+def _result_expr(s: Tokens, loc: int, t: pp.ParseResults) -> ast.ResultColumn:
+    node, start, end = t[0]
+    al = t[1] if len(t) > 1 else None
+    rc = ast.ResultColumn(node, al, s.span_text(start, end))
+    if s.result_spans is not None:
+        s.result_spans.append((rc, start, end))
+    return rc
+
+
+_expr_column = (Spanned(expr) + alias).set_parse_action(_result_expr)
+result_column = Switch(
+    {
+        NAME_CODES: Peek(f"[{esc(NAME_CODES)}]\\.\\*", ident + DOT + sup("*")).set_parse_action(
+            lambda t: ast.ResultColumn(ast.Star(t[0]), None, t[0] + ".*")
         )
-    )
+        | _expr_column,
+        "*": sup("*").set_parse_action(lambda: ast.ResultColumn(ast.Star(), None, "*")),
+    },
+    _expr_column,
 ).set_name("result column")
 
 table_source = pp.Forward().set_name("table")
-_index_hint = pp.Optional(KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)).suppress()
-table_name_ref = (
-    ident + pp.Optional(DOT + ident) + pp.Optional(alias)("alias") + _index_hint
-).set_name("table name")
+_index_hint = Maybe(
+    code("NOT") + code("INDEXED"), KS("NOT INDEXED") | (K("INDEXED") + K("BY") + any_name)
+).suppress()
 
 
 def _table_ref(t: pp.ParseResults) -> ast.TableRef:
-    names = [x for x in t if not isinstance(x, pp.ParseResults)]
-    al = t.alias[0] if t.alias else None
-    if al is not None:
-        names = names[:-1]
-    return ast.TableRef(names[-1], al)
+    names = list(t)
+    if names and isinstance(names[-1], tuple):
+        return ast.TableRef(names[-2], names[-1][1])
+    return ast.TableRef(names[-1], None)
 
 
+# "FROM t WINDOW w AS (...)": WINDOW there starts the clause, it is no alias
+_NOT_WINDOW = f"(?!{esc(code('WINDOW'))}[{esc(ANY_NAME_CODES)}]{esc(code('AS'))})"
+_alias_tag = pp.Opt(
+    Peek(_NOT_WINDOW, alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else []))
+)
+table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
 # name(args) [alias]: a table-valued call (a full-text table's search, t('query'))
 table_call = (
-    ident("name")
-    + LPAR
-    + pp.Group(pp.Optional(pp.DelimitedList(expr)))("args")
-    + RPAR
-    + pp.Optional(alias)("alias")
+    ident + LPAR + pp.Opt(Commas(expr)).set_parse_action(lambda t: [list(t)]) + RPAR + _alias_tag
 ).set_name("table-valued call")
-table_call.set_parse_action(
-    lambda t: ast.TableCall(t.name, list(t.args), t.alias[0] if t.alias else None)
-)
+table_call.set_parse_action(lambda t: ast.TableCall(t[0], t[1], t[2][1] if len(t) > 2 else None))
 join_source = pp.Forward()
-table_source <<= (
-    (LPAR + select_stmt + RPAR + pp.Optional(alias)).set_parse_action(
-        lambda t: ast.SubqueryRef(t[0], t[1] if len(t) > 1 else None)
-    )
-    | (LPAR + join_source + RPAR)
-    | table_call
-    | table_name_ref
+table_source <<= pp.MatchFirst(
+    [
+        Peek(_SELECT_AHEAD, LPAR + select_stmt + RPAR + alias).set_parse_action(
+            lambda t: ast.SubqueryRef(t[0], t[1] if len(t) > 1 else None)
+        ),
+        Peek("\\(", LPAR + join_source + RPAR),
+        Peek(f"[{esc(NAME_CODES)}]\\(", table_call),
+        table_name_ref,
+    ]
 )
-join_op = (
-    COMMA.copy().set_parse_action(lambda: "CROSS")
-    | (pp.Optional(K("NATURAL")) + K("CROSS") + K("JOIN")).set_parse_action(lambda: "CROSS")
-    | (K("LEFT") + pp.Optional(K("OUTER")) + K("JOIN")).set_parse_action(lambda: "LEFT")
-    | (pp.Optional(K("INNER")) + K("JOIN")).set_parse_action(lambda: "INNER")
+join_op = pp.MatchFirst(
+    [
+        COMMA.copy().set_parse_action(lambda: "CROSS"),
+        (pp.Opt(K("NATURAL")) + K("CROSS") + K("JOIN")).set_parse_action(lambda: "CROSS"),
+        (K("LEFT") + pp.Opt(K("OUTER")) + K("JOIN")).set_parse_action(lambda: "LEFT"),
+        (pp.Opt(K("INNER")) + K("JOIN")).set_parse_action(lambda: "INNER"),
+    ]
 ).set_name("join")
-join_constraint = pp.Optional(
-    (K("ON").suppress() + expr).set_parse_action(lambda t: ("on", t[0]))
-    | (K("USING").suppress() + LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR).set_parse_action(
-        lambda t: ("using", list(t[0]))
-    )
+join_constraint = Maybe(
+    code("ON") + code("USING"),
+    (KX("ON") + expr).set_parse_action(lambda t: ("on", t[0]))
+    | (KX("USING") + LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: ("using", list(t))),
 )
 
 
@@ -125,140 +168,176 @@ def _joins(t: pp.ParseResults) -> ast.Node:
     return node
 
 
+_JOIN_FIRST = "," + "".join(code(w) for w in ("NATURAL", "CROSS", "LEFT", "INNER", "JOIN"))
 join_source <<= (
-    table_source + pp.ZeroOrMore(join_op + table_source + join_constraint)
-).set_parse_action(_joins)
+    table_source + Many(_JOIN_FIRST, join_op + table_source + join_constraint)
+).set_parse_action(_joins)  # fmt: skip
 
 ordering_term = (
     expr
-    + pp.Optional(K("ASC") | K("DESC"))("dir")
-    + pp.Optional(K("NULLS").suppress() + (K("FIRST") | K("LAST")))("nulls")
-).set_name("ORDER BY term")
-ordering_term.set_parse_action(
-    lambda t: ast.OrderItem(
-        t[0],
-        _word(t.dir) == "DESC",
-        None if not t.nulls else _word(t.nulls) == "FIRST",
-    )
-)
+    + Maybe(code("ASC") + code("DESC"), K("ASC") | K("DESC"))
+    + Maybe(code("NULLS"), (KX("NULLS") + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
+).set_name("ORDER BY term")  # fmt: skip
 
-values_core = (
-    K("VALUES").suppress() + pp.DelimitedList(pp.Group(LPAR + pp.DelimitedList(expr) + RPAR))
-).set_name("VALUES")
+
+def _ordering(t: pp.ParseResults) -> ast.OrderItem:
+    desc = nulls = None
+    for x in t[1:]:
+        if isinstance(x, tuple):
+            nulls = x[1] == "FIRST"
+        else:
+            desc = x == "DESC"
+    return ast.OrderItem(t[0], bool(desc), nulls)
+
+
+ordering_term.set_parse_action(_ordering)
+
+values_row = (LPAR + Commas(expr) + RPAR).set_parse_action(lambda t: [list(t)])
+values_core = (KX("VALUES") + Commas(values_row)).set_name("VALUES")
 values_core.set_parse_action(
     lambda t: ast.SelectCore(False, [], None, None, [], None, [list(r) for r in t])
 )
 
-select_core = (
-    K("SELECT").suppress()
-    + pp.Optional(K("DISTINCT") | K("ALL"))("quant")
-    + pp.Group(pp.DelimitedList(result_column))("cols")
-    + pp.Optional(K("FROM").suppress() + join_source)("from_")
-    + pp.Optional(K("WHERE").suppress() + expr)("where")
-    + pp.Optional(K("GROUP").suppress() + K("BY").suppress() + pp.Group(pp.DelimitedList(expr)))(
-        "group"
-    )
-    + pp.Optional(K("HAVING").suppress() + expr)("having")
-).set_name("SELECT")
-select_core.set_parse_action(
-    lambda t: ast.SelectCore(
-        _word(t.quant) == "DISTINCT",
-        list(t.cols),
-        t.from_[0] if t.from_ else None,
-        t.where[0] if t.where else None,
-        list(t.group[0]) if t.group else [],
-        t.having[0] if t.having else None,
-    )
+
+def _tag(name: str, element: pp.ParserElement, many: bool = False) -> pp.ParserElement:
+    """element's result as (name, value) (or (name, [values]) when many)."""
+    if many:
+        return element.copy().set_parse_action(lambda t: (name, list(t)))
+    return element.copy().set_parse_action(lambda t: (name, t[0]))
+
+
+named_window = (any_name + KX("AS") + LPAR + window_defn + RPAR).set_parse_action(
+    lambda t: (t[0], t[1])
 )
+select_core = (
+    KX("SELECT")
+    + Maybe(code("DISTINCT") + code("ALL"), _tag("quant", K("DISTINCT") | K("ALL")))
+    + _tag("cols", Commas(result_column), many=True)
+    + Maybe(code("FROM"), _tag("from", KX("FROM") + join_source))
+    + Maybe(code("WHERE"), _tag("where", KX("WHERE") + expr))
+    + Maybe(
+        code("GROUP"),
+        _tag("group", KX("GROUP") + KX("BY") + Commas(expr), many=True),
+    )
+    + Maybe(code("HAVING"), _tag("having", KX("HAVING") + expr))
+    + Maybe(code("WINDOW"), _tag("windows", KX("WINDOW") + Commas(named_window), many=True))
+).set_name("SELECT")
+
+
+def _select_core(t: pp.ParseResults) -> ast.SelectCore:
+    d = dict(list(t))
+    return ast.SelectCore(
+        d.get("quant") == "DISTINCT",
+        d["cols"],
+        d.get("from"),
+        d.get("where"),
+        d.get("group", []),
+        d.get("having"),
+        None,
+        d.get("windows"),
+    )
+
+
+select_core.set_parse_action(_select_core)
 compound_op = (
     (KS("UNION ALL") | K("UNION") | K("INTERSECT") | K("EXCEPT"))
-    .set_parse_action(lambda t: t[0].upper())
+    .set_parse_action(lambda t: ("op", t[0]))
     .set_name("UNION/INTERSECT/EXCEPT")
 )
-any_core = select_core | values_core
+any_core = Switch({code("SELECT"): select_core, code("VALUES"): values_core}).set_name("SELECT")
 limit_clause = (
-    K("LIMIT").suppress()
+    KX("LIMIT")
     + expr
-    + pp.Optional((K("OFFSET").suppress() | COMMA.copy().set_parse_action(lambda: ",")) + expr)
+    + Maybe(
+        code("OFFSET") + ",",
+        (KX("OFFSET") | COMMA.copy().set_parse_action(lambda: ",")) + expr,
+    )
 ).set_name("LIMIT")
 
 
 def _limit(t: pp.ParseResults) -> Any:
     if len(t) == 1:
-        return [("limit", t[0], None)]
+        return ("limit", t[0], None)
     if t[1] == ",":  # LIMIT offset, count
-        return [("limit", t[2], t[0])]
-    return [("limit", t[0], t[1])]
+        return ("limit", t[2], t[0])
+    return ("limit", t[0], t[1])
 
 
 limit_clause.set_parse_action(_limit)
 
 cte_def = (
-    any_name("name")
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(any_name)) + RPAR)("cols")
-    + K("AS").suppress()
-    + pp.Optional(pp.Optional(K("NOT")) + K("MATERIALIZED")).suppress()
+    any_name
+    + Maybe("(", (LPAR + Commas(any_name) + RPAR).set_parse_action(lambda t: ("cols", list(t))))
+    + KX("AS")
+    + pp.Opt(pp.Opt(K("NOT")) + K("MATERIALIZED")).suppress()
     + LPAR
-    + select_stmt("body")
+    + select_stmt
     + RPAR
-).set_name("common table expression")
-cte_def.set_parse_action(lambda t: ast.Cte(t.name, list(t.cols[0]) if t.cols else None, t.body))
-with_clause = pp.Group(
-    K("WITH").suppress()
-    + pp.Optional(K("RECURSIVE")).suppress()  # SQLite's WITH is recursive either way
-    + pp.Group(pp.DelimitedList(cte_def))("ctes")
-)
+).set_name("common table expression")  # fmt: skip
+cte_def.set_parse_action(lambda t: ast.Cte(t[0], t[1][1] if len(t) > 2 else None, t[-1]))
+with_clause = (
+    KX("WITH")
+    + pp.Opt(K("RECURSIVE")).suppress()  # SQLite's WITH is recursive either way
+    + Commas(cte_def)
+).set_parse_action(lambda t: ("with", list(t)))
 
-select_stmt <<= (
-    pp.Optional(with_clause)("with")
-    + any_core
-    + pp.ZeroOrMore(compound_op + any_core)
-    + pp.Optional(
-        K("ORDER").suppress() + K("BY").suppress() + pp.Group(pp.DelimitedList(ordering_term))
-    )("order")
-    + pp.Optional(limit_clause)("limit")
+order_by = _tag(
+    "order",
+    KX("ORDER") + KX("BY") + Commas(ordering_term),
+    many=True,
+)
+select_body = (
+    any_core
+    + Many(code("UNION") + code("INTERSECT") + code("EXCEPT"), compound_op + any_core)
+    + Maybe(code("ORDER"), order_by)
+    + Maybe(code("LIMIT"), limit_clause)
 )
 
 
 def _select(t: pp.ParseResults) -> ast.Select:
-    items = [x for x in t if not isinstance(x, (pp.ParseResults, tuple))]
-    cores = [x for x in items if isinstance(x, ast.SelectCore)]
-    ops = [x for x in items if isinstance(x, str)]
-    order = list(t.order[0]) if t.order else []
+    cores: list[ast.SelectCore] = []
+    ops: list[str] = []
+    order: list[ast.OrderItem] = []
     limit = offset = None
-    if t.limit:
-        _, limit, offset = t.limit[0]
-    w = t.get("with")
-    if w:
-        w = w[0]
-        return ast.Select(cores, ops, order, limit, offset, list(w.ctes))
+    ctes = None
+    for x in t:
+        if isinstance(x, ast.SelectCore):
+            cores.append(x)
+        elif x[0] == "op":
+            ops.append(x[1])
+        elif x[0] == "order":
+            order = x[1]
+        elif x[0] == "limit":
+            _, limit, offset = x
+        elif x[0] == "with":
+            ctes = x[1]
+    if ctes is not None:
+        return ast.Select(cores, ops, order, limit, offset, ctes)
     return ast.Select(cores, ops, order, limit, offset)
 
 
-select_stmt.set_parse_action(_select)
+select_stmt <<= (Maybe(code("WITH"), with_clause) + select_body).set_parse_action(_select)
 
 # ------------------------------------------------------------------ DML
 
-returning = pp.Optional(K("RETURNING").suppress() + pp.Group(pp.DelimitedList(result_column)))(
-    "returning"
+returning = pp.Opt(
+    (KX("RETURNING") + Commas(result_column)).set_parse_action(lambda t: ("returning", list(t)))
 )
 conflict_action = K("ROLLBACK") | K("ABORT") | K("REPLACE") | K("FAIL") | K("IGNORE")
-qualified_table = (ident + pp.Optional(DOT + ident)).set_parse_action(lambda t: t[-1])
+qualified_table = (ident + pp.Opt(DOT + ident)).set_parse_action(lambda t: t[-1])
+_EQ = sup("=")
+set_item = (ident + _EQ + expr).set_parse_action(lambda t: (t[0], t[1]))
+set_list = Commas(set_item).set_parse_action(lambda t: [list(t)])
 
 upsert_clause = (
-    K("ON").suppress()
-    + K("CONFLICT").suppress()
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)
-    + K("DO").suppress()
+    KX("ON")
+    + KX("CONFLICT")
+    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + KX("DO")
     + (
-        K("NOTHING").copy().set_parse_action(lambda: [("nothing",)])
-        | (
-            K("UPDATE").suppress()
-            + K("SET").suppress()
-            + pp.Group(pp.DelimitedList(pp.Group(ident + sup("=") + expr)))
-            + pp.Optional(K("WHERE").suppress() + expr)
-        ).set_parse_action(
-            lambda t: [("update", [(a, b) for a, b in t[0]], t[1] if len(t) > 1 else None)]
+        K("NOTHING").copy().set_parse_action(lambda: ("nothing",))
+        | (KX("UPDATE") + KX("SET") + set_list + pp.Opt(KX("WHERE") + expr)).set_parse_action(
+            lambda t: ("update", t[0], t[1] if len(t) > 1 else None)
         )
     )
 ).set_name("ON CONFLICT")
@@ -267,217 +346,261 @@ upsert_clause = (
 def _upsert(t: pp.ParseResults) -> Any:
     items = list(t)
     target = None
-    if items and isinstance(items[0], pp.ParseResults):
-        target = list(items[0])
+    if isinstance(items[0], list):
+        target = items[0]
         items = items[1:]
-    return [("upsert", target, items[0])]
+    return ("upsert", target, items[0])
 
 
 upsert_clause.set_parse_action(_upsert)
 
 insert_stmt = (
     (
-        K("INSERT").suppress() + pp.Optional(K("OR").suppress() + conflict_action)("or_")
-        | K("REPLACE").copy().set_parse_action(lambda: [])("replace")
+        (KX("INSERT") + pp.Opt(KX("OR") + conflict_action)).set_parse_action(
+            lambda t: ("or", t[0] if t else None)
+        )
+        | K("REPLACE").copy().set_parse_action(lambda: ("or", "REPLACE"))
     )
-    + K("INTO").suppress()
-    + qualified_table("table")
-    + pp.Optional(alias)
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)("columns")
+    + KX("INTO")
+    + qualified_table
+    + pp.Opt(alias).suppress()
+    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: ("cols", list(t))))
     + (
-        KS("DEFAULT VALUES").copy().set_parse_action(lambda: [("default",)])
-        | select_stmt.copy().add_parse_action(lambda t: [("select", t[0])])
-    )("source")
-    + pp.Optional(upsert_clause)("upsert")
+        KS("DEFAULT VALUES").copy().set_parse_action(lambda: ("source", None))
+        | select_stmt.copy().add_parse_action(lambda t: ("source", t[0]))
+    )
+    + pp.Opt(upsert_clause)
     + returning
-).set_name("INSERT")
+).set_name("INSERT")  # fmt: skip
 
 
-def _insert(s: str, loc: int, t: pp.ParseResults) -> ast.Insert:
-    conflict = None
-    if t.or_:
-        conflict = _word(t.or_)
-    elif s[loc:].lstrip()[:7].upper() == "REPLACE":
-        conflict = "REPLACE"
-    cols = list(t.columns[0]) if t.columns else None
-    src = t.source[0]
-    source = None if src[0] == "default" else src[1]
-    upsert = None
-    up = next((x for x in t if isinstance(x, tuple) and x and x[0] == "upsert"), None)
-    if up is not None:
-        _, target, action = up
-        if action[0] == "nothing":
-            if conflict is None:
-                conflict = "IGNORE"
-            upsert = ("nothing", target, None, None)
+def _insert(t: pp.ParseResults) -> ast.Insert:
+    conflict = t[0][1]
+    table = t[1]
+    cols = source = upsert = ret = None
+    for x in t[2:]:
+        if x[0] == "cols":
+            cols = x[1]
+        elif x[0] == "source":
+            source = x[1]
+        elif x[0] == "returning":
+            ret = x[1]
         else:
-            upsert = ("update", target, action[1], action[2])
-    ret = list(t.returning[0]) if t.returning else None
-    return ast.Insert(t.table, cols, source, conflict, upsert, ret)
+            _, target, action = x
+            if action[0] == "nothing":
+                if conflict is None:
+                    conflict = "IGNORE"
+                upsert = ("nothing", target, None, None)
+            else:
+                upsert = ("update", target, action[1], action[2])
+    return ast.Insert(table, cols, source, conflict, upsert, ret)
 
 
 insert_stmt.set_parse_action(_insert)
 
 update_stmt = (
-    K("UPDATE").suppress()
-    + pp.Optional(K("OR").suppress() + conflict_action)("or_")
-    + qualified_table("table")
-    + pp.Optional(alias)("alias")
-    + K("SET").suppress()
-    + pp.Group(pp.DelimitedList(pp.Group(ident + sup("=") + expr)))("sets")
-    + pp.Optional(K("WHERE").suppress() + expr)("where")
+    KX("UPDATE")
+    + pp.Opt((KX("OR") + conflict_action).set_parse_action(lambda t: ("or", t[0])))
+    + qualified_table
+    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + KX("SET")
+    + set_list
+    + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("UPDATE")
-update_stmt.set_parse_action(
-    lambda t: ast.Update(
-        t.table,
-        t.alias[0] if t.alias else None,
-        [(a, b) for a, b in t.sets],
-        t.where[0] if t.where else None,
-        _word(t.or_) or None,
-        list(t.returning[0]) if t.returning else None,
-    )
-)
+
+
+def _update(t: pp.ParseResults) -> ast.Update:
+    items = list(t)
+    conflict = None
+    if isinstance(items[0], tuple):
+        conflict = items.pop(0)[1]
+    table, rest = items[0], items[1:]
+    al = None
+    if rest and isinstance(rest[0], tuple) and rest[0][0] == "alias":
+        al = rest.pop(0)[1]
+    sets = rest.pop(0)
+    d = dict(rest)
+    return ast.Update(table, al, sets, d.get("where"), conflict, d.get("returning"))
+
+
+update_stmt.set_parse_action(_update)
 
 delete_stmt = (
-    K("DELETE").suppress()
-    + K("FROM").suppress()
-    + qualified_table("table")
-    + pp.Optional(alias)("alias")
-    + pp.Optional(K("WHERE").suppress() + expr)("where")
+    KX("DELETE")
+    + KX("FROM")
+    + qualified_table
+    + alias.copy().set_parse_action(lambda t: ("alias", t[0]) if t else [])
+    + pp.Opt((KX("WHERE") + expr).set_parse_action(lambda t: ("where", t[0])))
     + returning
 ).set_name("DELETE")
 delete_stmt.set_parse_action(
-    lambda t: ast.Delete(
-        t.table,
-        t.alias[0] if t.alias else None,
-        t.where[0] if t.where else None,
-        list(t.returning[0]) if t.returning else None,
+    lambda t: (lambda d: ast.Delete(t[0], d.get("alias"), d.get("where"), d.get("returning")))(
+        dict(t[1:])
     )
 )
 
 # ------------------------------------------------------------------ DDL
 
-signed_number = pp.Regex(r"[+-]?(?:0[xX][0-9A-Fa-f]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
+
+def _signed(s: Tokens, loc: int, t: pp.ParseResults) -> ast.Literal:
+    sign = -1 if len(t) > 1 and t[0] == "-" else 1
+    v = t[-1]
+    if sign < 0:
+        if type(v) is int:
+            v = -v if v != 1 << 63 else -(1 << 63)
+        else:
+            v = -v
+    elif type(v) is int and v > (1 << 63) - 1:
+        v = float(v)
+    return ast.Literal(v)
 
 
-def _signed(t: pp.ParseResults) -> ast.Literal:
-    text = t[0]
-    sign = -1 if text.startswith("-") else 1
-    lit = int_or_real(pp.ParseResults([text.lstrip("+-")]))
-    return ast.Literal(sign * lit.value)
-
-
+signed_number = (pp.Opt(Tok("+-", "sign")) + Tok("n", "number", literal_text_value)).set_name(
+    "number"
+)
 signed_number.set_parse_action(_signed)
 fk_action = (
-    K("ON").suppress()
+    KX("ON")
     + (K("DELETE") | K("UPDATE"))
     + (KS("SET NULL") | KS("SET DEFAULT") | K("CASCADE") | K("RESTRICT") | KS("NO ACTION"))
-).set_parse_action(lambda t: [(t[0].upper(), t[1].upper())])
+).set_parse_action(lambda t: ("action", (t[0], t[1])))
 fk_clause = (
-    K("REFERENCES").suppress()
-    + ident("ref")
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)("refcols")
-    + pp.ZeroOrMore(fk_action | (K("MATCH") + any_name).suppress())("actions")
-    + pp.Optional(
-        pp.Optional(K("NOT"))
+    KX("REFERENCES")
+    + ident
+    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.ZeroOrMore(fk_action | (K("MATCH") + any_name).suppress())
+    + pp.Opt(
+        pp.Opt(K("NOT"))
         + K("DEFERRABLE")
-        + pp.Optional(K("INITIALLY") + (K("DEFERRED") | K("IMMEDIATE")))
+        + pp.Opt(K("INITIALLY") + (K("DEFERRED") | K("IMMEDIATE")))
     ).suppress()
 ).set_name("REFERENCES")
 
 
-def _fk(columns: list[str], t: pp.ParseResults) -> ast.ForeignKey:
-    actions = dict(t.actions.as_list()) if t.actions else {}
+def _fk_parts(t: pp.ParseResults) -> tuple[str, list[str] | None, dict[str, str]]:
+    ref = t[0]
+    refcols = None
+    actions: dict[str, str] = {}
+    for x in t[1:]:
+        if isinstance(x, list):
+            refcols = x
+        elif isinstance(x, tuple):
+            actions[x[1][0]] = x[1][1]
+    return ref, refcols, actions
+
+
+fk_clause.set_parse_action(lambda t: ("fk", _fk_parts(t)))
+
+
+def _fk(columns: list[str], parts: tuple[str, list[str] | None, dict[str, str]]) -> ast.ForeignKey:
+    ref, refcols, actions = parts
     return ast.ForeignKey(
         columns,
-        t.ref,
-        list(t.refcols[0]) if t.refcols else None,
+        ref,
+        refcols,
         actions.get("DELETE", "NO ACTION"),
         actions.get("UPDATE", "NO ACTION"),
     )
 
 
-conflict_clause = pp.Optional(K("ON") + K("CONFLICT") + conflict_action).suppress()
-constraint_name = pp.Optional(K("CONSTRAINT").suppress() + any_name)("cname")
-check_body = K("CHECK").suppress() + LPAR + pp.original_text_for(expr)("check") + RPAR
-
-column_constraint = pp.Group(
-    constraint_name
-    + (
-        (
-            KS("PRIMARY KEY")
-            + pp.Optional(K("ASC") | K("DESC"))("pkdir")
-            + conflict_clause
-            + pp.Optional(K("AUTOINCREMENT"))("autoinc")
-        )
-        | (KS("NOT NULL") + conflict_clause)
-        | K("NULL")
-        | (K("UNIQUE") + conflict_clause)
-        | check_body.copy().add_parse_action(lambda t: ["CHECK", t.check])
-        | (
-            K("DEFAULT")
-            + (
-                signed_number
-                | literal
-                | time_literal
-                | pp.original_text_for(LPAR + expr + RPAR)("paren")
-                | any_name.copy().set_parse_action(lambda t: ast.Literal(t[0]))
-            )
-        )
-        | (K("COLLATE") + collation_name)
-        | fk_clause.copy().add_parse_action(lambda t: ["REFERENCES", t])
-        | (
-            pp.Optional(KS("GENERATED ALWAYS"))
-            + K("AS")
-            + LPAR
-            + expr
-            + RPAR
-            + pp.Optional(K("STORED") | K("VIRTUAL"))
-        ).set_parse_action(lambda s, loc, t: _unsupported(s, loc, "generated columns"))
-    )
-).set_name("column constraint")
+conflict_clause = pp.Opt(K("ON") + K("CONFLICT") + conflict_action).suppress()
+constraint_name = pp.Opt((KX("CONSTRAINT") + any_name).set_parse_action(lambda t: ("name", t[0])))
+check_body = (KX("CHECK") + LPAR + Text(expr) + RPAR).set_parse_action(lambda t: ("CHECK", t[0]))
 
 
-def _unsupported(s: str, loc: int, what: str) -> None:
+def _unsupported(s: Tokens, loc: int, what: str) -> None:
     raise pp.ParseFatalException(s, loc, f"{what} are not supported")
 
 
+_default_value = pp.MatchFirst(
+    [
+        signed_number,
+        literal,
+        time_literal,
+        Peek("\\(", Text(LPAR + expr + RPAR)),
+        any_name.copy().set_parse_action(lambda t: ast.Literal(t[0])),
+    ]
+)
+
+
+def _baked_literal(s: Tokens, loc: int, t: pp.ParseResults) -> Any:
+    if s[loc] in "nsx":  # a DEFAULT's value is part of the table's definition
+        s.baked.add(loc)
+    return t
+
+
+_default_value.set_parse_action(_baked_literal)
+
+column_constraint = (
+    constraint_name
+    + pp.MatchFirst(
+        [
+            (
+                KS("PRIMARY KEY")
+                + pp.Opt(K("ASC") | K("DESC"))
+                + conflict_clause
+                + pp.Opt(K("AUTOINCREMENT"))
+            ).set_parse_action(
+                lambda t: ("PRIMARY KEY", "DESC" in list(t), "AUTOINCREMENT" in list(t))
+            ),
+            (KS("NOT NULL") + conflict_clause).set_parse_action(lambda: ("NOT NULL",)),
+            K("NULL").copy().set_parse_action(lambda: ("NULL",)),
+            (K("UNIQUE") + conflict_clause).set_parse_action(lambda: ("UNIQUE",)),
+            check_body,
+            (KX("DEFAULT") + _default_value).set_parse_action(lambda t: ("DEFAULT", t[0])),
+            (KX("COLLATE") + collation_name).set_parse_action(lambda t: ("COLLATE", t[0])),
+            fk_clause.copy(),
+            (
+                pp.Opt(KS("GENERATED ALWAYS"))
+                + K("AS")
+                + LPAR
+                + expr
+                + RPAR
+                + pp.Opt(K("STORED") | K("VIRTUAL"))
+            ).set_parse_action(lambda s, loc, t: _unsupported(s, loc, "generated columns")),
+        ]
+    )
+).set_name("column constraint")  # fmt: skip
+column_constraint.set_parse_action(lambda t: ("constraint", t[0][1] if len(t) > 1 else None, t[-1]))
+
 column_def = (
-    ident("name") + pp.Optional(type_name)("type") + pp.ZeroOrMore(column_constraint)("cons")
+    ident
+    + pp.Opt(type_name.copy().add_parse_action(lambda t: ("type", t[0])))
+    + pp.ZeroOrMore(column_constraint)
 ).set_name("column definition")
 
 
-def _column_def(s: str, loc: int, t: pp.ParseResults) -> ast.ColumnDef:
-    col = ast.ColumnDef(t.name, " ".join(t.type[0].split()) if t.type else "")
-    for c in t.cons:
-        kind = c[0] if isinstance(c[0], str) else c[1]
-        name = c.cname[0] if c.cname else None
-        toks = [x for x in c if not (isinstance(x, str) and x == name and c.cname)]
-        kind = toks[0] if isinstance(toks[0], str) else str(toks[0])
-        up = kind.upper()
-        if up == "PRIMARY KEY":
+def _column_def(t: pp.ParseResults) -> ast.ColumnDef:
+    items = list(t)
+    type_text = ""
+    if len(items) > 1 and items[1][0] == "type":
+        type_text = " ".join(items.pop(1)[1].split())
+    col = ast.ColumnDef(items[0], type_text)
+    for _, name, c in items[1:]:
+        kind = c[0]
+        if kind == "PRIMARY KEY":
             col.primary_key = True
-            col.pk_desc = _word(c.pkdir) == "DESC"
-            col.autoincrement = bool(c.autoinc)
-        elif up == "NOT NULL":
+            col.pk_desc = c[1]
+            col.autoincrement = c[2]
+        elif kind == "NOT NULL":
             col.not_null = True
-        elif up == "UNIQUE":
+        elif kind == "UNIQUE":
             col.unique = True
-        elif up == "CHECK":
-            col.checks.append((name, toks[1]))
-        elif up == "DEFAULT":
-            val = toks[1]
+        elif kind == "CHECK":
+            col.checks.append((name, c[1]))
+        elif kind == "DEFAULT":
+            val = c[1]
             if isinstance(val, str):  # parenthesised expression text (parsed by the
                 col.default_text = val  # catalog when the table is loaded)
                 col.default = None
             else:
                 col.default = val
                 col.default_text = None
-        elif up == "COLLATE":
-            col.collation = toks[1].upper()
-        elif up == "REFERENCES":
-            col.references = _fk([col.name], toks[1])
+        elif kind == "COLLATE":
+            col.collation = c[1].upper()
+        elif kind == "fk":
+            col.references = _fk([col.name], c[1])
     return col
 
 
@@ -485,279 +608,307 @@ column_def.set_parse_action(_column_def)
 
 ident_list = (
     LPAR
-    + pp.Group(
-        pp.DelimitedList(
-            ident
-            + pp.Optional(K("COLLATE") + collation_name).suppress()
-            + pp.Optional(K("ASC") | K("DESC")).suppress()
-        )
+    + Commas(
+        ident
+        + pp.Opt(K("COLLATE") + key_collation_name).suppress()
+        + pp.Opt(K("ASC") | K("DESC")).suppress()
     )
     + RPAR
-)
+).set_parse_action(lambda t: [list(t)])
 table_constraint = (
     constraint_name
-    + (
-        (KS("PRIMARY KEY") + ident_list + conflict_clause)
-        | (K("UNIQUE") + ident_list + conflict_clause)
-        | check_body.copy().add_parse_action(lambda t: ["CHECK", t.check])
-        | (KS("FOREIGN KEY") + ident_list + fk_clause)
+    + pp.MatchFirst(
+        [
+            (KS("PRIMARY KEY") + ident_list + conflict_clause),
+            (K("UNIQUE") + ident_list + conflict_clause),
+            check_body,
+            (KS("FOREIGN KEY") + ident_list + fk_clause),
+        ]
     )
 ).set_name("table constraint")
 
 
 def _table_constraint(t: pp.ParseResults) -> ast.TableConstraint:
-    name = t.cname[0] if t.cname else None
-    toks = list(t)[1:] if name is not None else list(t)
-    kind = toks[0].upper()
-    if kind == "CHECK":
-        return ast.TableConstraint("CHECK", name, [], check_text=toks[1])
-    cols = list(toks[1])
+    items = list(t)
+    name = None
+    if isinstance(items[0], tuple) and items[0][0] == "name":
+        name = items.pop(0)[1]
+    first = items[0]
+    if isinstance(first, tuple):  # CHECK
+        return ast.TableConstraint("CHECK", name, [], check_text=first[1])
+    kind = first
+    cols = items[1]
     if kind == "FOREIGN KEY":
-        return ast.TableConstraint("FOREIGN", name, cols, fk=_fk(cols, t))
+        return ast.TableConstraint("FOREIGN", name, cols, fk=_fk(cols, items[2][1]))
     return ast.TableConstraint("PRIMARY" if kind == "PRIMARY KEY" else "UNIQUE", name, cols)
 
 
 table_constraint.set_parse_action(_table_constraint)
 
+_TEMP = pp.Opt(K("TEMP") | K("TEMPORARY")).suppress()
+_IF_NOT_EXISTS = pp.Opt(KS("IF NOT EXISTS")).set_parse_action(lambda t: [bool(t)])
+_IF_EXISTS = pp.Opt(KS("IF EXISTS")).set_parse_action(lambda t: [bool(t)])
+_TABLE_CONSTRAINT_AHEAD = "[" + esc("".join(code(w) for w in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"))) + "]"  # fmt: skip
+
 create_table = (
-    K("CREATE").suppress()
-    + pp.Optional(K("TEMP") | K("TEMPORARY")).suppress()
-    + K("TABLE").suppress()
-    + pp.Optional(KS("IF NOT EXISTS"))("ine")
-    + qualified_table("name")
+    KX("CREATE")
+    + _TEMP
+    + KX("TABLE")
+    + _IF_NOT_EXISTS
+    + qualified_table
     + (
-        (K("AS").suppress() + select_stmt)("as_select")
+        (KX("AS") + select_stmt).set_parse_action(lambda t: ("as", t[0]))
         | (
             LPAR
-            + pp.DelimitedList(table_constraint | column_def)("defs")
+            + Commas(Peek(_TABLE_CONSTRAINT_AHEAD, table_constraint) | column_def)
             + RPAR
-            + pp.Optional(pp.DelimitedList(KS("WITHOUT ROWID") | K("STRICT"))).suppress()
-        )
+            + pp.Opt(Commas(KS("WITHOUT ROWID") | K("STRICT"))).suppress()
+        ).set_parse_action(lambda t: ("defs", list(t)))
     )
 ).set_name("CREATE TABLE")
 
 
 def _create_table(t: pp.ParseResults) -> ast.CreateTable:
-    defs = list(t.defs) if t.defs else []
-    cols = [d for d in defs if isinstance(d, ast.ColumnDef)]
-    cons = [d for d in defs if isinstance(d, ast.TableConstraint)]
-    as_sel = t.as_select[0] if t.as_select else None
-    return ast.CreateTable(t.name, bool(t.ine), cols, cons, as_sel)
+    ine, name, (kind, body) = t[0], t[1], t[2]
+    if kind == "as":
+        return ast.CreateTable(name, ine, [], [], body)
+    cols = [d for d in body if isinstance(d, ast.ColumnDef)]
+    cons = [d for d in body if isinstance(d, ast.TableConstraint)]
+    return ast.CreateTable(name, ine, cols, cons, None)
 
 
 create_table.set_parse_action(_create_table)
 
-# CREATE VIRTUAL TABLE name USING module(args): the arguments as raw text (quotes and
-# nested parentheses kept whole), split by the module (sql/fulltext.py)
-_module_args = pp.Regex(
-    r"\((?:(?:'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]"
-    r"|\((?:[^()']|'(?:[^']|'')*')*\)|[^()'\"`\[])*)\)"
-).set_name("module arguments")
-_module_args.set_parse_action(lambda t: t[0][1:-1])
+
+class ModuleArgs(pp.Token):
+    """CREATE VIRTUAL TABLE's ``(args)``: the source text between the parentheses,
+    as written (quotes and nested parentheses kept whole); the module splits it
+    (sql/fulltext.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errmsg = "Expected module arguments"
+        self.mayReturnEmpty = False
+        self.mayIndexError = False
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        s: Tokens = instring
+        n = len(s)
+        if loc >= n or s[loc] != "(":
+            raise fail(s, loc, self)
+        depth = 0
+        for i in range(loc, n):
+            c = s[i]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    return i + 1, [s.sql[s.end_offset(loc) : s.start_offset(i)]]
+        raise fail(s, n, self)
+
+    def _generateDefaultName(self) -> str:
+        return "module arguments"
+
+
 create_virtual_table = (
-    K("CREATE").suppress()
-    + K("VIRTUAL").suppress()
-    + K("TABLE").suppress()
-    + pp.Optional(KS("IF NOT EXISTS"))("ine")
-    + qualified_table("name")
-    + K("USING").suppress()
-    + ident("module")
-    + pp.Optional(_module_args("args"))
+    KX("CREATE")
+    + KX("VIRTUAL")
+    + KX("TABLE")
+    + _IF_NOT_EXISTS
+    + qualified_table
+    + KX("USING")
+    + ident
+    + pp.Opt(ModuleArgs())
 ).set_name("CREATE VIRTUAL TABLE")
 create_virtual_table.set_parse_action(
-    lambda t: ast.CreateVirtualTable(t.name, bool(t.ine), t.module, t.args if "args" in t else None)
+    lambda t: ast.CreateVirtualTable(t[1], t[0], t[2], t[3] if len(t) > 3 else None)
 )
 
 create_view = (
-    K("CREATE").suppress()
-    + pp.Optional(K("TEMP") | K("TEMPORARY")).suppress()
-    + K("VIEW").suppress()
-    + pp.Optional(KS("IF NOT EXISTS"))("ine")
-    + qualified_table("name")
-    + pp.Optional(LPAR + pp.Group(pp.DelimitedList(ident)) + RPAR)("cols")
-    + K("AS").suppress()
-    + pp.original_text_for(select_stmt)("sql")
+    KX("CREATE")
+    + _TEMP
+    + KX("VIEW")
+    + _IF_NOT_EXISTS
+    + qualified_table
+    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + KX("AS")
+    + Text(select_stmt)
 ).set_name("CREATE VIEW")
 
 
 def _create_view(t: pp.ParseResults) -> ast.CreateView:
-    sql = t.sql if isinstance(t.sql, str) else t.sql[0]
-    cols = list(t.cols[0]) if t.cols else None
-    return ast.CreateView(t.name, bool(t.ine), cols, sql)
+    cols = t[2] if len(t) > 3 else None
+    return ast.CreateView(t[1], t[0], cols, t[-1])
 
 
 create_view.set_parse_action(_create_view)
-drop_view = (
-    K("DROP").suppress()
-    + K("VIEW").suppress()
-    + pp.Optional(KS("IF EXISTS"))("ie")
-    + qualified_table("name")
-).set_name("DROP VIEW")
-drop_view.set_parse_action(lambda t: ast.DropView(t.name, bool(t.ie)))
+drop_view = (KX("DROP") + KX("VIEW") + _IF_EXISTS + qualified_table).set_name("DROP VIEW")
+drop_view.set_parse_action(lambda t: ast.DropView(t[1], t[0]))
 
-drop_table = (
-    K("DROP").suppress()
-    + K("TABLE").suppress()
-    + pp.Optional(KS("IF EXISTS"))("ie")
-    + qualified_table("name")
-).set_name("DROP TABLE")
-drop_table.set_parse_action(lambda t: ast.DropTable(t.name, bool(t.ie)))
+drop_table = (KX("DROP") + KX("TABLE") + _IF_EXISTS + qualified_table).set_name("DROP TABLE")
+drop_table.set_parse_action(lambda t: ast.DropTable(t[1], t[0]))
 
 alter_table = (
-    K("ALTER").suppress()
-    + K("TABLE").suppress()
-    + qualified_table("name")
-    + (
-        (K("ADD").suppress() + pp.Optional(K("COLUMN")).suppress() + column_def).set_parse_action(
-            lambda t: [("ADD", t[0])]
-        )
-        | (K("RENAME").suppress() + K("TO").suppress() + ident).set_parse_action(
-            lambda t: [("RENAME", t[0])]
-        )
-        | (
-            K("RENAME").suppress()
-            + pp.Optional(K("COLUMN")).suppress()
-            + ident
-            + K("TO").suppress()
-            + ident
-        ).set_parse_action(lambda t: [("RENAME_COLUMN", t[0], t[1])])
-        | (K("DROP").suppress() + pp.Optional(K("COLUMN")).suppress() + ident).set_parse_action(
-            lambda t: [("DROP_COLUMN", t[0])]
-        )
-    )("action")
+    KX("ALTER")
+    + KX("TABLE")
+    + qualified_table
+    + pp.MatchFirst(
+        [
+            (KX("ADD") + pp.Opt(K("COLUMN")).suppress() + column_def).set_parse_action(
+                lambda t: ("ADD", t[0])
+            ),
+            (KX("RENAME") + KX("TO") + ident).set_parse_action(lambda t: ("RENAME", t[0])),
+            (
+                KX("RENAME") + pp.Opt(K("COLUMN")).suppress() + ident + KX("TO") + ident
+            ).set_parse_action(lambda t: ("RENAME_COLUMN", t[0], t[1])),
+            (KX("DROP") + pp.Opt(K("COLUMN")).suppress() + ident).set_parse_action(
+                lambda t: ("DROP_COLUMN", t[0])
+            ),
+        ]
+    )
 ).set_name("ALTER TABLE")
 
 
 def _alter(t: pp.ParseResults) -> ast.AlterTable:
-    a = t.action[0]
+    name, a = t[0], t[1]
     if a[0] == "ADD":
-        return ast.AlterTable(t.name, "ADD", column=a[1])
+        return ast.AlterTable(name, "ADD", column=a[1])
     if a[0] == "RENAME":
-        return ast.AlterTable(t.name, "RENAME", new=a[1])
+        return ast.AlterTable(name, "RENAME", new=a[1])
     if a[0] == "DROP_COLUMN":
-        return ast.AlterTable(t.name, "DROP_COLUMN", old=a[1])
-    return ast.AlterTable(t.name, "RENAME_COLUMN", old=a[1], new=a[2])
+        return ast.AlterTable(name, "DROP_COLUMN", old=a[1])
+    return ast.AlterTable(name, "RENAME_COLUMN", old=a[1], new=a[2])
 
 
 alter_table.set_parse_action(_alter)
 
 index_column = (
-    ident
-    + pp.Optional(K("COLLATE") + collation_name).suppress()
-    + pp.Optional(K("ASC") | K("DESC"))("dir")
-).set_parse_action(lambda t: [(t[0], _word(t.dir) == "DESC")])
+    ident + pp.Opt(K("COLLATE") + key_collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
+).set_parse_action(lambda t: (t[0], len(t) > 1 and t[1] == "DESC"))
+_pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
+_index_option = (ident + sup("=") + _pragma_value).set_parse_action(
+    lambda t: [(t[0].lower(), t[1].value if isinstance(t[1], ast.Literal) else t[1])]
+)
 create_index = (
-    K("CREATE").suppress()
-    + pp.Optional(K("UNIQUE"))("unique")
-    + K("INDEX").suppress()
-    + pp.Optional(KS("IF NOT EXISTS"))("ine")
-    + qualified_table("name")
-    + K("ON").suppress()
-    + ident("table")
-    + pp.Optional(K("USING").suppress() + ident("using"))
+    KX("CREATE")
+    + pp.Opt(K("UNIQUE")).set_parse_action(lambda t: [bool(t)])
+    + KX("INDEX")
+    + _IF_NOT_EXISTS
+    + qualified_table
+    + KX("ON")
+    + ident
+    + Maybe(code("USING"), (KX("USING") + ident).set_parse_action(lambda t: ("using", t[0])))
     + LPAR
-    + pp.Group(pp.DelimitedList(index_column))("cols")
+    + Commas(index_column).set_parse_action(lambda t: [list(t)])
     + RPAR
-    + pp.Optional(
-        K("WITH").suppress()
-        + LPAR
-        + pp.Group(
-            pp.DelimitedList(
-                pp.Group(ident + sup("=") + (signed_number | string_literal | any_name))
-            )
-        )("opts")
-        + RPAR
+    + Maybe(
+        code("WITH"),
+        (KX("WITH") + LPAR + Commas(_index_option) + RPAR).set_parse_action(
+            lambda t: ("options", list(t))
+        ),
     )
 ).set_name("CREATE INDEX")
-create_index.set_parse_action(
-    lambda t: ast.CreateIndex(
-        t.name,
-        t.table,
-        list(t.cols),
-        bool(t.unique),
-        bool(t.ine),
-        t.using or None,
-        [(o[0].lower(), o[1].value if isinstance(o[1], ast.Literal) else o[1]) for o in t.opts]
-        if t.opts
-        else None,
-    )
-)
-drop_index = (
-    K("DROP").suppress()
-    + K("INDEX").suppress()
-    + pp.Optional(KS("IF EXISTS"))("ie")
-    + qualified_table("name")
-).set_name("DROP INDEX")
-drop_index.set_parse_action(lambda t: ast.DropIndex(t.name, bool(t.ie)))
 
-txn_stmt = (
-    (
-        K("BEGIN").suppress()
-        + pp.Optional(K("DEFERRED") | K("IMMEDIATE") | K("EXCLUSIVE"))("mode")
-        + pp.Optional(K("TRANSACTION")).suppress()
-    ).set_parse_action(lambda t: ast.TxnControl("BEGIN", _word(t.mode) or None))
-    | (
-        (K("COMMIT") | K("END")).suppress() + pp.Optional(K("TRANSACTION")).suppress()
-    ).set_parse_action(lambda: ast.TxnControl("COMMIT"))
-    | (K("ROLLBACK").suppress() + pp.Optional(K("TRANSACTION")).suppress()).set_parse_action(
-        lambda: ast.TxnControl("ROLLBACK")
-    )
+
+def _create_index(t: pp.ParseResults) -> ast.CreateIndex:
+    unique, ine, name, table = t[0], t[1], t[2], t[3]
+    using = options = None
+    for part in t[4:]:
+        if part[0] == "using":
+            using = part[1]
+        elif part[0] == "options":
+            options = part[1]
+        else:
+            columns = part
+    return ast.CreateIndex(name, table, columns, unique, ine, using, options)
+
+
+create_index.set_parse_action(_create_index)
+drop_index = (KX("DROP") + KX("INDEX") + _IF_EXISTS + qualified_table).set_name("DROP INDEX")
+drop_index.set_parse_action(lambda t: ast.DropIndex(t[1], t[0]))
+
+_TRANSACTION = pp.Opt(K("TRANSACTION")).suppress()
+txn_stmt = pp.MatchFirst(
+    [
+        (
+            KX("BEGIN") + pp.Opt(K("DEFERRED") | K("IMMEDIATE") | K("EXCLUSIVE")) + _TRANSACTION
+        ).set_parse_action(lambda t: ast.TxnControl("BEGIN", t[0] if t else None)),
+        ((K("COMMIT") | K("END")).suppress() + _TRANSACTION).set_parse_action(
+            lambda: ast.TxnControl("COMMIT")
+        ),
+        (
+            KX("ROLLBACK") + _TRANSACTION + KX("TO") + pp.Opt(KX("SAVEPOINT")) + any_name
+        ).set_parse_action(lambda t: ast.TxnControl("ROLLBACK TO", name=t[0])),
+        (KX("ROLLBACK") + _TRANSACTION).set_parse_action(lambda: ast.TxnControl("ROLLBACK")),
+        (KX("SAVEPOINT") + any_name).set_parse_action(
+            lambda t: ast.TxnControl("SAVEPOINT", name=t[0])
+        ),
+        (KX("RELEASE") + pp.Opt(KX("SAVEPOINT")) + any_name).set_parse_action(
+            lambda t: ast.TxnControl("RELEASE", name=t[0])
+        ),
+    ]
 ).set_name("transaction statement")
 
 pragma_stmt = (
-    K("PRAGMA").suppress()
-    + any_name("name")
-    + pp.Optional(
-        (sup("=") + (signed_number | string_literal | any_name))
-        | (LPAR + (signed_number | string_literal | any_name) + RPAR)
-    )("value")
+    KX("PRAGMA") + any_name + pp.Opt((sup("=") + _pragma_value) | (LPAR + _pragma_value + RPAR))
 ).set_name("PRAGMA")
 
 
 def _pragma(t: pp.ParseResults) -> ast.Pragma:
     value = None
-    if t.value:
-        v = t.value if isinstance(t.value, (str, ast.Literal)) else t.value[0]
+    if len(t) > 1:
+        v = t[1]
         value = v.value if isinstance(v, ast.Literal) else v
-    return ast.Pragma(t.name.lower(), value)
+    return ast.Pragma(str(t[0]).lower(), value)
 
 
 pragma_stmt.set_parse_action(_pragma)
 
 statement = pp.Forward().set_name("statement")
 explain_stmt = (
-    K("EXPLAIN").suppress() + pp.Optional(K("QUERY") + K("PLAN")).suppress() + statement
+    KX("EXPLAIN") + pp.Opt(K("QUERY") + K("PLAN")).suppress() + statement
 ).set_parse_action(lambda t: ast.Explain(t[0]))
 
 
-def _dml_with(t: pp.ParseResults) -> ast.Statement:
-    w, stmt = t[0], t[1]
-    stmt.ctes = list(w.ctes)
-    return stmt
+def _with_dml(t: pp.ParseResults) -> ast.Statement:
+    (_, ctes), stmt = t[0], t[1]
+    if isinstance(stmt, ast.Select):
+        stmt.ctes = ctes
+    else:
+        stmt.ctes = list(ctes)
+    return stmt  # type: ignore[no-any-return]
 
 
-dml_with = (with_clause + (insert_stmt | update_stmt | delete_stmt)).set_parse_action(_dml_with)
+with_stmt = (
+    with_clause
+    + pp.MatchFirst(
+        [
+            select_body.copy().set_parse_action(_select),
+            Peek(f"[{esc(code('INSERT') + code('REPLACE'))}]", insert_stmt),
+            Peek(esc(code("UPDATE")), update_stmt),
+            Peek(esc(code("DELETE")), delete_stmt),
+        ]
+    )
+).set_parse_action(_with_dml)
 
-statement <<= (
-    explain_stmt
-    | select_stmt
-    | dml_with
-    | insert_stmt
-    | update_stmt
-    | delete_stmt
-    | create_table
-    | create_virtual_table
-    | create_view
-    | create_index
-    | drop_table
-    | drop_view
-    | drop_index
-    | alter_table
-    | txn_stmt
-    | pragma_stmt
-)
-sql_script = (
-    pp.Optional(pp.Suppress(pp.ZeroOrMore(";")))
-    + pp.Optional(statement)
-    + pp.ZeroOrMore(pp.Suppress(pp.OneOrMore(";")) + pp.Optional(statement))
-).set_name("SQL")
+
+def _k(*words: str) -> str:
+    return "[" + esc("".join(code(w) for w in words)) + "]"
+
+
+statement <<= pp.MatchFirst(
+    [
+        Peek(_k("SELECT", "VALUES"), select_stmt),
+        Peek(_k("WITH"), with_stmt),
+        Peek(_k("INSERT", "REPLACE"), insert_stmt),
+        Peek(_k("UPDATE"), update_stmt),
+        Peek(_k("DELETE"), delete_stmt),
+        Peek(_k("CREATE"), create_table | create_virtual_table | create_view | create_index),
+        Peek(_k("DROP"), drop_table | drop_view | drop_index),
+        Peek(_k("ALTER"), alter_table),
+        Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"), txn_stmt),
+        Peek(_k("PRAGMA"), pragma_stmt),
+        Peek(_k("EXPLAIN"), explain_stmt),
+    ]
+).set_name("statement")

@@ -17,10 +17,8 @@ json_error_position(). A BLOB argument is read as JSONB (:func:`from_jsonb`).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from toondb.errors import SQLError
@@ -60,14 +58,15 @@ def malformed() -> SQLError:
     return SQLError("malformed JSON")
 
 
-@contextlib.contextmanager
-def deep_recursion() -> Iterator[None]:
-    """Room for the walks here, which recurse once per level of JSON nested up
-    to 1000 deep: the interpreter's recursion limit is raised to 5000 if it is
-    lower (and left there: lowering it again would race with other threads)."""
-    if sys.getrecursionlimit() < 5000:
-        sys.setrecursionlimit(5000)
-    yield
+def depth_limit() -> int:
+    """The deepest nesting parsed here: SQLite's MAX_DEPTH (1000), or less when
+    the interpreter's recursion limit leaves less room. The walks over a parsed
+    tree recurse once or twice per level, so the parser refuses (as malformed,
+    as SQLite does past its limit) what they could not walk; this module never
+    changes the limit (fn_json runs a call with a long argument under
+    depth.headroom(), which lifts it while the call runs, so 1000 levels parse).
+    With the default limit of 1000 and no headroom this is 400 levels."""
+    return max(16, min(MAX_DEPTH, (sys.getrecursionlimit() - 200) // 2))
 
 
 # ---------------------------------------------------------------- characters
@@ -143,6 +142,7 @@ class _Parser:
         self.z = text + "\x00"  # C reads the text up to a NUL
         self.err = 0
         self.depth = 0
+        self.max_depth = depth_limit()
         self.nonstd = False
         self.out: list[Node] = []
 
@@ -214,7 +214,7 @@ class _Parser:
 
     def _enter(self, i: int) -> bool:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
+        if self.depth > self.max_depth:
             self.err = i
             return False
         return True
@@ -268,8 +268,8 @@ class _Parser:
                         j += 1
                     if z[j] == ":":
                         j += 1
-                        x = None
-                if x is not None:
+                        x = 0  # the colon is found (x, a position, is > 0 otherwise)
+                if x != 0:
                     x = self.parse(j)
                     if x != -5:
                         if x != -1:
@@ -510,8 +510,7 @@ def parse_text(text: str) -> tuple[Node | None, int, bool]:
     """(root, error offset, uses JSON5): root is None when the text is not
     JSON, with the 0-based character offset of the error."""
     p = _Parser(text)
-    with deep_recursion():
-        i = p.parse(0)
+    i = p.parse(0)
     if i > 0:
         z = p.z
         while z[i] in _SPACE:
@@ -581,8 +580,7 @@ def from_jsonb(b: bytes) -> Node:
             raise malformed()
         return Node(t, kids), j
 
-    with deep_recursion():
-        return element(0, len(b))[0]
+    return element(0, len(b))[0]
 
 
 # ---------------------------------------------------------------- sizes (ids)
@@ -745,8 +743,7 @@ def _render(node: Node, out: list[str]) -> None:
 def render(node: Node) -> JsonText:
     """The canonical (minified, RFC-8259) JSON text of node."""
     out: list[str] = []
-    with deep_recursion():
-        _render(node, out)
+    _render(node, out)
     return JsonText("".join(out))
 
 
@@ -775,8 +772,7 @@ def render_pretty(node: Node, indent: str) -> JsonText:
         else:
             _render(n, out)
 
-    with deep_recursion():
-        walk(node, 0)
+    walk(node, 0)
     return JsonText("".join(out))
 
 

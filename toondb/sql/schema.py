@@ -110,6 +110,8 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
         if c.type_name.strip():
             parts.append(c.type_name.strip())
         if c.pk and inline_pk:
+            if table.pk_name is not None:
+                parts.append(f"CONSTRAINT {ident(table.pk_name)}")
             parts.append("PRIMARY KEY")
             if table.autoincrement:
                 parts.append("AUTOINCREMENT")
@@ -120,18 +122,27 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
         if c.collation:
             parts.append(f"COLLATE {c.collation}")
         defs.append(" ".join(parts))
+
+    def named(name: str | None) -> str:
+        return f"CONSTRAINT {ident(name)} " if name is not None else ""
+
     if len(table.pk) > 1:
-        defs.append("PRIMARY KEY (" + ", ".join(map(ident, table.pk)) + ")")
+        defs.append(named(table.pk_name) + "PRIMARY KEY (" + ", ".join(map(ident, table.pk)) + ")")
     for ix in table.indexes:
         if ix.origin == "u":
-            defs.append("UNIQUE (" + ", ".join(map(ident, ix.columns)) + ")")
+            defs.append(named(ix.constraint) + "UNIQUE (" + ", ".join(map(ident, ix.columns)) + ")")
     for name, text in table.checks:
         defs.append((f"CONSTRAINT {ident(name)} " if name else "") + f"CHECK ({text})")
     for fk in table.fks:
         ref = ident(fk["table"])
         if fk.get("ref_columns"):
             ref += "(" + ", ".join(map(ident, fk["ref_columns"])) + ")"
-        s = "FOREIGN KEY (" + ", ".join(map(ident, fk["columns"])) + f") REFERENCES {ref}"
+        s = (
+            named(fk.get("name"))
+            + "FOREIGN KEY ("
+            + ", ".join(map(ident, fk["columns"]))
+            + f") REFERENCES {ref}"
+        )
         for what in ("on_delete", "on_update"):
             act = fk.get(what)
             if act and act != "NO ACTION":

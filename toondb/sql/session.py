@@ -29,14 +29,17 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from toondb.errors import SQLError
+from toondb.errors import SQLError, TransactionError
 from toondb.sql import ast
 from toondb.sql import catalog as C
+from toondb.sql.fn_datetime import statement_clock
 from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
+from toondb.sql.types import JsonText, plain
 
 if TYPE_CHECKING:
     from toondb.sql.engine import Outcome
+    from toondb.sql.statements import Prepared
 
 __all__ = ["Session", "execute_in", "Result"]
 
@@ -49,10 +52,17 @@ def _engine() -> ModuleType:
 
 
 @functools.cache
-def _grammar() -> ModuleType:
-    from toondb.sql import grammar
+def _depth() -> ModuleType:
+    from toondb.sql import depth
 
-    return grammar
+    return depth
+
+
+@functools.cache
+def _statements() -> ModuleType:
+    from toondb.sql import statements
+
+    return statements
 
 
 class _State:
@@ -60,6 +70,7 @@ class _State:
 
     def __init__(self) -> None:
         self.txn: Any = None
+        self.savepoint_began = False  # txn was begun by SAVEPOINT: RELEASE of the last commits
         self.foreign_keys = False
         self.hnsw_ef_search = DEFAULT_EF_SEARCH  # PRAGMA hnsw_ef_search
 
@@ -82,15 +93,15 @@ def _is_batch(params: Any) -> bool:
     return isinstance(first, (list, tuple, dict))
 
 
-def _parse(sql: str, many: bool) -> list[ast.Parsed]:
-    stmts: list[ast.Parsed] = _grammar().parse(sql)
+def _parse(sql: str, many: bool) -> tuple[Prepared, ...]:
+    stmts: tuple[Prepared, ...] = _statements().prepare(sql)
     if many and len(stmts) != 1:
         raise SQLError("executemany takes exactly one statement")
     return stmts
 
 
-def _run_all(stmts: list[ast.Parsed], params: Any, many: bool, run: Any) -> Result:
-    """run(parsed, index, params, many) for each statement: the last one's result."""
+def _run_all(stmts: tuple[Prepared, ...], params: Any, many: bool, run: Any) -> Result:
+    """run(prepared, index, params, many) for each statement: the last one's result."""
     if len(stmts) == 1:
         return run(stmts[0], 0, params, many)  # type: ignore[no-any-return]
     if not stmts:
@@ -98,8 +109,8 @@ def _run_all(stmts: list[ast.Parsed], params: Any, many: bool, run: Any) -> Resu
     if params:
         raise SQLError("parameters can only be bound to a single statement")
     out = Result(None, None, 0)
-    for i, parsed in enumerate(stmts):
-        out = run(parsed, i, params, False)
+    for i, prep in enumerate(stmts):
+        out = run(prep, i, params, False)
     return out
 
 
@@ -109,13 +120,15 @@ def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) ->
         many = True
     state = _txn_state()
 
-    def run(parsed: ast.Parsed, index: int, p: Any, m: bool) -> Result:
-        if isinstance(parsed.statement, ast.TxnControl):
+    def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
+        stmt = prep.parsed.statement
+        if isinstance(stmt, ast.TxnControl):
+            if stmt.name is not None:
+                return _savepoint_statement(txn, stmt)
             raise SQLError(
-                f"{parsed.statement.action} inside a Transaction: use the Transaction's "
-                "commit() or abort()"
+                f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
             )
-        return _in_txn(txn, parsed, index, p, m, state)
+        return _in_txn(txn, prep, index, p, m, state)
 
     return _run_all(_parse(sql, many), params, many, run)
 
@@ -161,7 +174,8 @@ class Session:
             many = True
         return _run_all(_parse(sql, many), params, many, self._run)
 
-    def _run(self, parsed: ast.Parsed, index: int, params: Any, many: bool) -> Result:
+    def _run(self, prep: Prepared, index: int, params: Any, many: bool) -> Result:
+        parsed = prep.parsed
         stmt = parsed.statement
         state = self._state()
         if isinstance(stmt, ast.TxnControl):
@@ -170,17 +184,17 @@ class Session:
             if state.txn.closed:
                 state.txn = None
             else:
-                return _in_txn(state.txn, parsed, index, params, many, state)
+                return _in_txn(state.txn, prep, index, params, many, state)
         db = self._db
         if parsed.read_only and not many:
             txn = db.begin_transaction(read_only=True)
             try:
-                return _exec(txn, parsed, index, params, False, None, state)
+                return _exec(txn, prep, index, params, False, None, state)
             finally:
                 txn.abort()
         txn = db.begin_transaction(immediate=True)
         try:
-            res = _exec(txn, parsed, index, params, many, None, state)
+            res = _exec(txn, prep, index, params, many, None, state)
         except BaseException:
             txn.abort()
             raise
@@ -188,15 +202,35 @@ class Session:
         return res
 
     def _txn_control(self, stmt: ast.TxnControl, state: _State) -> Result:
+        active = state.txn is not None and not state.txn.closed
         if stmt.action == "BEGIN":
-            if state.txn is not None and not state.txn.closed:
+            if active:
                 raise SQLError("cannot start a transaction within a transaction")
             state.txn = self._db.begin_transaction(
                 immediate=stmt.mode in ("IMMEDIATE", "EXCLUSIVE")
             )
+            state.savepoint_began = False
             return Result(None, None, 0)
+        if stmt.action == "SAVEPOINT" and not active:
+            # as SQLite: a SAVEPOINT outside a transaction begins one (deferred)
+            state.txn = self._db.begin_transaction()
+            state.savepoint_began = True
+            active = True
+        if stmt.name is not None:
+            if not active:
+                raise SQLError(f"no such savepoint: {stmt.name}")
+            txn = state.txn
+            out = _savepoint_statement(txn, stmt)
+            if (
+                stmt.action == "RELEASE"
+                and state.savepoint_began
+                and not txn.__dict__.get("_savepoints")
+            ):
+                state.txn = None  # the outermost savepoint of a transaction it began
+                txn.commit()
+            return out
         txn = state.txn
-        if txn is None or txn.closed:
+        if not active:
             state.txn = None
             raise SQLError(f"cannot {stmt.action.lower()} - no transaction is active")
         state.txn = None
@@ -207,12 +241,26 @@ class Session:
         return Result(None, None, 0)
 
 
-def _in_txn(
-    txn: Any, parsed: ast.Parsed, index: int, params: Any, many: bool, state: _State
-) -> Result:
+def _savepoint_statement(txn: Any, stmt: ast.TxnControl) -> Result:
+    """SAVEPOINT / RELEASE / ROLLBACK TO name on txn (toondb.database.Transaction)."""
+    if txn.read_only:
+        raise SQLError(f"{stmt.action} in a read-only transaction")
+    try:
+        if stmt.action == "SAVEPOINT":
+            txn.savepoint(stmt.name)
+        elif stmt.action == "RELEASE":
+            txn.release(stmt.name)
+        else:
+            txn.rollback_to(stmt.name)
+    except TransactionError as e:
+        raise SQLError(str(e)) from None
+    return Result(None, None, 0)
+
+
+def _in_txn(txn: Any, prep: Prepared, index: int, params: Any, many: bool, state: _State) -> Result:
     undo: list[Any] | None = None if txn.read_only else []
     try:
-        return _exec(txn, parsed, index, params, many, undo, state)
+        return _exec(txn, prep, index, params, many, undo, state)
     except BaseException:
         if undo and not txn.closed:
             _engine().undo_writes(undo)
@@ -221,7 +269,22 @@ def _in_txn(
 
 def _exec(
     txn: Any,
-    parsed: ast.Parsed,
+    prep: Prepared,
+    index: int,
+    params: Any,
+    many: bool,
+    undo: list[Any] | None,
+    state: _State,
+) -> Result:
+    if prep.parsed.deep:
+        with _depth().headroom():
+            return _exec_compiled(txn, prep, index, params, many, undo, state)
+    return _exec_compiled(txn, prep, index, params, many, undo, state)
+
+
+def _exec_compiled(
+    txn: Any,
+    prep: Prepared,
     index: int,
     params: Any,
     many: bool,
@@ -230,8 +293,36 @@ def _exec(
 ) -> Result:
     engine = _engine()
     catalog = C.load(txn)
-    compiled = engine.compiled_for(parsed, index, catalog, state.foreign_keys)
+    compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys, txn)
+    compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
+    with statement_clock():  # 'now' and CURRENT_*: one value per statement
+        out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+    rows = out.rows
+    if rows:
+        _strip_subtypes(rows)
+    columns = out.columns if prep.names is None else prep.columns(out.columns)
+    return Result(columns, rows, out.rowcount, out.lastrowid)
+
+
+def _strip_subtypes(rows: list[tuple[Any, ...]]) -> None:
+    """Replace, in place, each row holding a JsonText (the JSON functions'
+    internal marker of SQLite's subtype) by one of plain str: callers get str."""
+    jt = JsonText
+    for i, r in enumerate(rows):
+        if jt in map(type, r):
+            rows[i] = tuple([plain(v) for v in r])
+
+
+def _run_compiled(
+    engine: Any,
+    compiled: Any,
+    txn: Any,
+    params: Any,
+    many: bool,
+    undo: list[Any] | None,
+    state: _State,
+) -> Outcome:
     if many:
         run_many = getattr(compiled, "run_many", None)  # INSERTs: one statement, many rows
         if run_many is not None:
@@ -245,4 +336,4 @@ def _exec(
             out.rowcount = total
     else:
         out = compiled.run(txn, params, undo, state)
-    return Result(out.columns, out.rows, out.rowcount, out.lastrowid)
+    return out

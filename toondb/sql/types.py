@@ -381,7 +381,8 @@ def _int_part(v: Any) -> int:
         return v
     if type(v) is float:
         return float_to_int(v)
-    return cast(v, "INTEGER")
+    i: int = cast(v, "INTEGER")
+    return i
 
 
 def mod(a: Any, b: Any) -> Any:
@@ -425,7 +426,8 @@ def _to_i64(v: Any) -> int | None:
     v = _num(v)
     if type(v) is float:
         return float_to_int(v)
-    return v
+    i: int = v
+    return i
 
 
 def _wrap64(i: int) -> int:
@@ -481,9 +483,12 @@ def truth(v: Any) -> bool | None:
     if v is None:
         return None
     t = type(v)
+    r: bool
     if t is int or t is float or t is bool:
-        return v != 0
-    return numeric_prefix(v) != 0
+        r = v != 0
+    else:
+        r = numeric_prefix(v) != 0
+    return r
 
 
 def round_half_up(x: float, digits: int) -> float:

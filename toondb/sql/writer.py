@@ -68,7 +68,8 @@ class TableWriter:
         if pending is None:
             pending = self.ctx.fulltext = PendingText()
         vals = None if row is None else list(row[: self.ncols])
-        pending.add(self.fts_index, op, rowid, vals)  # type: ignore[arg-type]
+        assert self.fts_index is not None
+        pending.add(self.fts_index, op, rowid, vals)
 
     # -- vectors
 

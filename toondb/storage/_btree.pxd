@@ -164,6 +164,10 @@ cdef class Txn:
     cdef WTxn* w
     cdef int kind
     cdef int done
+    cdef list undo          # savepoints' undo records (_txn.pxi), None while none is open
+    cdef int _note(self, int ti, key) except -1
+    cdef bytes _slot_name(self, int ti)
+    cdef int _undo_to(self, Py_ssize_t mark) except -1
     cdef object __weakref__
     cdef _finish(self)
     cdef int _usable(self) except -1

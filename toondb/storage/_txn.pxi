@@ -5,6 +5,19 @@
 # life (invariant 1, _readers.pxi); an optimistic commit takes the write lock
 # and is replayed onto the newest snapshot when another commit came first
 # (rebase, _commit.pxi).
+#
+# Savepoints (_savepoint / _rollback_to / _release, used by toondb.database's
+# Transaction.savepoint): while one is open, every change records how to undo
+# itself in Txn.undo (a Python list, so nothing is paid while none is open):
+#
+#   (0, tree, key, old)    put/delete of key in tree (None: the main tree), old
+#                          the value before (None: absent)
+#   (1, tree)              the tree was created
+#   (2, tree, items)       the tree was dropped; items: its (key, value) pairs
+#
+# Invariant S1: rolling back to a mark applies the records after it newest first,
+# through the same tree operations as any change (so the rebase log and the dirty
+# pages stay those of ordinary writes), and records nothing while it does.
 
 cdef enum:
     # Txn.kind
@@ -91,9 +104,69 @@ cdef class Txn:
             return None
         return value_bytes(self.env.e, self.w, self.w.snap.page_count, cell)
 
+    cdef bytes _slot_name(self, int ti):
+        if ti == 0:
+            return None
+        return PyBytes_FromStringAndSize(<const char*>self.w.trees[ti].name, self.w.trees[ti].namelen)
+
+    cdef int _note(self, int ti, key) except -1:
+        """Record how to undo a change of key in slot ti (a savepoint is open)."""
+        self.undo.append((0, self._slot_name(ti), bytes(key), self._get(ti, key)))
+        return 0
+
+    cdef int _undo_to(self, Py_ssize_t mark) except -1:
+        """Undo the changes recorded after mark, newest first (invariant S1)."""
+        cdef list undo = self.undo
+        cdef int ti
+        cdef bint log = self.kind == K_WRITE
+        self.undo = None  # S1: the undoing records nothing
+        try:
+            while len(undo) > mark:
+                rec = undo.pop()
+                name = rec[1]
+                if rec[0] == 0:
+                    ti = 0 if name is None else self._tree_slot(name, True, log)
+                    if rec[3] is None:
+                        self._delete(ti, rec[2])
+                    else:
+                        self._put(ti, rec[2], rec[3])
+                elif rec[0] == 1:
+                    ti = self._tree_slot(name, False, False)
+                    if ti >= 0 and tree_drop(self.w, ti, log) < 0:
+                        self._fail()
+                else:
+                    ti = self._tree_slot(name, True, log)
+                    for k, v in rec[2]:
+                        self._put(ti, k, v)
+        finally:
+            self.undo = undo
+        return 0
+
+    def _savepoint(self):
+        """Open a savepoint: its mark (a position in the undo records), for
+        _rollback_to. The caller keeps the stack of named savepoints."""
+        self._writable()
+        if self.undo is None:
+            self.undo = []
+        return len(self.undo)
+
+    def _rollback_to(self, Py_ssize_t mark):
+        """Undo every change made since the savepoint of mark was opened."""
+        self._writable()
+        if self.undo is None or mark < 0 or mark > len(self.undo):
+            raise ValueError("no such savepoint in this transaction")
+        self._undo_to(mark)
+
+    def _end_savepoints(self):
+        """No savepoint is open any more: stop recording undo records."""
+        self._usable()
+        self.undo = None
+
     cdef int _put(self, int ti, key, value) except -1:
         cdef Py_buffer kb, vb
         cdef WTxn* w = self.w
+        if self.undo is not None:
+            self._note(ti, key)
         get_key(self.env.e, key, &kb)
         try:
             get_value(value, &vb)
@@ -113,6 +186,8 @@ cdef class Txn:
         cdef Py_buffer kb
         cdef WTxn* w = self.w
         cdef int rc
+        if self.undo is not None:
+            self._note(ti, key)
         get_key(self.env.e, key, &kb)
         try:
             rc = tree_delete(w, &w.trees[ti], <const unsigned char*>kb.buf, kb.len)
@@ -217,6 +292,8 @@ cdef class Txn:
         self._usable()
         if create:
             self._writable()
+            if self.undo is not None and self._tree_slot(name, False, False) == -2:
+                self.undo.append((1, bytes(name)))
         i = self._tree_slot(name, create, create and self.kind == K_WRITE)
         if i == -2:
             raise KeyError(bytes(name))
@@ -234,6 +311,8 @@ cdef class Txn:
         i = self._tree_slot(name, False, False)
         if i == -2:
             return False
+        if self.undo is not None:
+            self.undo.append((2, bytes(name), list(Cursor._new(self.env, self, i, b"", None, False))))
         if tree_drop(self.w, i, self.kind == K_WRITE) < 0:
             self._fail()
         return True

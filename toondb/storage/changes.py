@@ -52,13 +52,13 @@ def attach(env: Any, grace: int) -> dict[str, Any]:
     "shipped_txn" (where the store stood, by the last replicator's word), "lineage",
     and "resumed" (it was on already). DatabaseLockedError when a live replicator
     holds it."""
-    return _btree.changelog_attach(env, grace)  # type: ignore[no-any-return]
+    return _btree.changelog_attach(env, grace)
 
 
 def begin(env: Any, lineage: bytes) -> dict[str, int]:
     """Start a new lineage: {"head": where later commits' records begin, "txn": the
     newest transaction, before them}."""
-    return _btree.changelog_begin(env, lineage)  # type: ignore[no-any-return]
+    return _btree.changelog_begin(env, lineage)
 
 
 def read(
@@ -76,7 +76,7 @@ class Frames(NamedTuple):
 
     status: str  # "ok", "lapped", "restarted", "gap" or "too large" (see frames())
     data: bytes  # the frames: u64 txnid | u64 commit time us | u32 flags 1 | u32 length | changes
-    count: int
+    count: int  # type: ignore[assignment]  # a field named like tuple.count
     last: int  # the last transaction in data (after, when none)
     first_time_us: int
     last_time_us: int
@@ -105,9 +105,9 @@ def detach(env: Any, stop: bool = False) -> None:
 
 def state(env: Any) -> dict[str, Any]:
     """The change log's header (id 0: off)."""
-    return _btree.changelog_state(env)  # type: ignore[no-any-return]
+    return _btree.changelog_state(env)
 
 
 def apply_changes(txn: Any, changes: bytes) -> int:
     """Apply change records to a write transaction; the number of records."""
-    return _btree.apply_changes(txn, changes)  # type: ignore[no-any-return]
+    return _btree.apply_changes(txn, changes)

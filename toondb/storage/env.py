@@ -93,6 +93,7 @@ class StorageEnvironment(_btree.Env, KeyValueAPI):
     path: str
     config: dict[str, Any]
     sync_mode: str
+    _data_path: str
     transaction_class: type[StorageTransaction] = StorageTransaction
 
     def __init__(self) -> None:  # use .open()

@@ -89,7 +89,7 @@ class KeyValueAPI:
 
     def scan(
         self, start: BytesLike = b"", end: BytesLike | None = None, *, reverse: bool = False
-    ) -> Iterator[tuple[bytes, bytes]]:
+    ) -> _btree.Cursor:
         """(key, value) in key order: with end, over [start, end); without, every
         key that starts with start (so scan(b"") is everything). reverse=True
         walks backwards. Memory stays flat however many keys the range holds."""

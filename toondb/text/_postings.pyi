@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from typing import Any
 
+from typing_extensions import disjoint_base
+
 from toondb.text._tokenize import Tokenizer
 
 NODE_KINDS: dict[str, int]
@@ -38,6 +40,7 @@ def build_doclist(
 def bm25_idf(nrow: int, nhit: int) -> float: ...
 def row_token_totals(blocks: list[tuple[int, bytes | None]], ncol: int, rowids: bytes) -> bytes: ...
 
+@disjoint_base
 class PendingIndex:
     nbytes: int
     nrows: int
@@ -56,12 +59,14 @@ class PendingIndex:
     def add_row(self, rowid: int, values: Sequence[str | bytes | None]) -> list[int]: ...
     def terms(self) -> list[tuple[bytes, bytes]]: ...
 
+@disjoint_base
 class DocList:
     n: int
     npos: int
     zero_colset: bool
     def rows(self) -> list[tuple[int, list[int]]]: ...
 
+@disjoint_base
 class Matcher:
     nmatch: int
     def __init__(

@@ -2,6 +2,8 @@
 
 from collections.abc import Iterable
 
+from typing_extensions import disjoint_base
+
 K_UNICODE61: int
 K_ASCII: int
 K_TRIGRAM: int
@@ -12,6 +14,7 @@ def fold(c: int, remove_diacritics: int = ...) -> int: ...
 def diacritic(c: int) -> bool: ...
 def porter(word: bytes) -> bytes: ...
 
+@disjoint_base
 class Tokenizer:
     spec: str
     def __init__(

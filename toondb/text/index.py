@@ -478,7 +478,7 @@ class FullTextIndex:
     def rowids(self) -> list[int]:
         """Every rowid in the index, ascending (from the document-size blocks)."""
         self.flush()
-        out = []
+        out: list[int] = []
         for k, v in self.tree.scan(DOCSIZE, _successor(DOCSIZE)):
             base = (_U64.unpack(k[1:])[0] << 7) - _BIAS
             out.extend(base + low for low, _ in P.decode_docsizes(v, len(self.config.columns)))
@@ -490,7 +490,7 @@ class FullTextIndex:
         for k, v in self.tree.scan(DOCSIZE, _successor(DOCSIZE), reverse=True):
             base = (_U64.unpack(k[1:])[0] << 7) - _BIAS
             rows = P.decode_docsizes(v, len(self.config.columns))
-            return base + max(low for low, _ in rows)
+            return int(base + max(low for low, _ in rows))
         return None
 
     def column_sizes(self, rowid: int) -> list[int]:

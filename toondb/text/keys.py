@@ -25,7 +25,8 @@ def _rowkey(rowid: int) -> bytes:
 
 
 def _rowid_of(key: bytes) -> int:
-    return _U64.unpack_from(key, len(key) - 8)[0] - _BIAS
+    biased: int = _U64.unpack_from(key, len(key) - 8)[0]
+    return biased - _BIAS
 
 
 def _term_prefix(idx: int, term: bytes) -> bytes:

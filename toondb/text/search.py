@@ -84,10 +84,12 @@ class _Loader:
         return dl
 
 
-def compile_query(ix: StoredIndex, q: Query) -> tuple[list, list, list, int, _Loader]:
+def compile_query(
+    ix: StoredIndex, q: Query
+) -> tuple[list[Any], list[Any], list[Any], int, _Loader]:
     """(nodes, phrases, terms, root, loader) for P.Matcher (see its doc)."""
     loader = _Loader(ix)
-    nodes: list[tuple] = []
+    nodes: list[tuple[Any, ...]] = []
     node_of_phrase: dict[int, int] = {}
 
     def walk(node: Node) -> int:
@@ -131,7 +133,9 @@ def _colsets(
     return out
 
 
-def _phrase_hits(q: Query, terms: list, phrases: list, colset_of: dict) -> list[int]:
+def _phrase_hits(
+    q: Query, terms: list[Any], phrases: list[Any], colset_of: dict[Any, Any]
+) -> list[int]:
     """Rows each phrase matches alone (FTS5's xQueryPhrase of a cloned phrase)."""
     hits = []
     for k, p in enumerate(q.phrases):
@@ -184,7 +188,7 @@ def run_search(
     ranked = order == "rank"
     want = None if limit is None else offset + limit
     early = not ranked and not descending and not scores and want is not None
-    n = matcher.run(min_rowid, max_rowid, want if early else -1, True)
+    n = matcher.run(min_rowid, max_rowid, want if early and want is not None else -1, True)
     if n == 0:
         return []
     rowids = np.frombuffer(matcher.rowids(), dtype=np.int64)
@@ -192,7 +196,7 @@ def run_search(
     if ranked or scores:
         nrow = ix._totals[0]
         avgdl = float(sum(ix._totals[1:])) / float(nrow)
-        colset_of = _colsets(q.root)  # type: ignore[arg-type]
+        colset_of = _colsets(q.root)
         idf = [P.bm25_idf(nrow, h) for h in _phrase_hits(q, terms, phrases, colset_of)]
         D = _row_tokens(ix, rowids)
         score_arr = np.frombuffer(

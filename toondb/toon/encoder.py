@@ -292,7 +292,14 @@ class _Encoder:
             return cells[0]
         return list(map(self.delim.join, zip(*cells)))
 
-    def keyed(self, lead: str, head: str, obj: dict, table: tuple, child: int) -> None:
+    def keyed(
+        self,
+        lead: str,
+        head: str,
+        obj: dict[str, Any],
+        table: tuple[list[Field], list[Sequence[Any]]],
+        child: int,
+    ) -> None:
         """An object of uniform objects in the keyed tabular form (§9.5)."""
         fields, leaves = table
         self.out.append(f"{lead}{head}[{len(obj)}:{self.dsym}]{{{self.fields_segment(fields)}}}:")

@@ -25,7 +25,7 @@ SPEC_VERSION = "4.0"
 JsonValue = Union[None, bool, int, float, str, "list[JsonValue]", "dict[str, JsonValue]"]
 
 # A header field: (name, subfields) -- subfields is None for a leaf (one cell per row).
-Field = tuple[str, Optional[list]]
+Field = tuple[str, Optional["list[Field]"]]
 
 DELIMITERS = (",", "\t", "|")
 LITERALS = {"true": True, "false": False, "null": None}

@@ -58,7 +58,7 @@ import heapq
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, Callable, Union
 
@@ -212,7 +212,7 @@ def _predicate(field: _Field, op: str, value: Any) -> Callable[[Record], bool]:
                 f"where({field.name!r}, {op!r}, ...): compare with a number, string or boolean, "
                 f"not {type(value).__name__}"
             )
-        cmp = {
+        cmp: Callable[[Any], Any] = {
             "<": lambda a: a < value,
             "<=": lambda a: a <= value,
             ">": lambda a: a > value,
@@ -316,6 +316,7 @@ def decode_row(row: bytes | str) -> Record:
     value = decode(text)
     if not isinstance(value, dict) or not isinstance(value.get(ROW_NAME), list):
         raise ValueError("not a ToonDB row")
+    record: Record
     (record,) = value[ROW_NAME]
     return record
 
@@ -443,7 +444,7 @@ class Query:
 
     # ---- running
 
-    def _matches(self) -> Iterator[tuple[bytes, Record]]:
+    def _matches(self) -> Generator[tuple[bytes, Record], None, None]:
         """(key, whole document) of every match, in key order, as the scan yields them."""
         preds = [c[3] for c in self._conds]
         it = self._source.scan(self._prefix)
@@ -475,7 +476,7 @@ class Query:
         order = self._order
         desc = [d for _, d in order]
 
-        def cmp(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
+        def cmp(a: tuple[tuple[Any, ...], int, bytes, Record], b: tuple[Any, int, Any, Any]) -> int:
             for x, y, d in zip(a[0], b[0], desc):
                 if x != y:
                     return (1 if x < y else -1) if d else (-1 if x < y else 1)

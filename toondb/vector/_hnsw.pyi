@@ -5,13 +5,17 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 from toondb.errors import HnswCorruptionError as HnswCorruptionError
 
-Metric = Literal["l2", "ip", "cosine"]
-Strategy = Literal["auto", "exact", "graph", "acorn"]
-Region = Any | tuple[int, int]  # a buffer object, or (address, nbytes)
+__all__ = ["HnswGraph", "HnswCorruptionError", "IdFilter", "Neighbor", "neighbors", "simd_level"]
 
+_Metric = Literal["l2", "ip", "cosine"]
+_Strategy = Literal["auto", "exact", "graph", "acorn"]
+_RegionLike = Any | tuple[int, int]  # a buffer object, or (address, nbytes)
+
+@disjoint_base
 class Neighbor:
     @property
     def id(self) -> int: ...
@@ -20,15 +24,16 @@ class Neighbor:
     def __init__(self, id: int, distance: float) -> None: ...
     def __iter__(self) -> Iterator[int | float]: ...
     def __len__(self) -> int: ...
-    def __getitem__(self, i: int) -> int | float: ...
+    def __getitem__(self, i: int, /) -> int | float: ...
 
+@disjoint_base
 class IdFilter:
     @property
     def size(self) -> int: ...
     def __len__(self) -> int: ...
     def internal_ids(self) -> npt.NDArray[np.uint32]: ...
 
-Filter = IdFilter | npt.ArrayLike | None
+_Filter = IdFilter | npt.ArrayLike | None
 
 def neighbors(labels: npt.ArrayLike, dists: npt.ArrayLike) -> list[Neighbor]: ...
 def simd_level() -> Literal["avx512", "avx2", "generic"]: ...
@@ -36,11 +41,12 @@ def _distance(
     a: npt.ArrayLike, b: npt.ArrayLike, metric: str, level: int | None = ...
 ) -> float: ...
 
+@disjoint_base
 class HnswGraph:
     def __init__(
         self,
         dim: int,
-        metric: Metric = "l2",
+        metric: str = "l2",
         m: int = 16,
         ef_construction: int = 200,
         capacity: int = 1024,
@@ -49,19 +55,19 @@ class HnswGraph:
     ) -> None: ...
     @staticmethod
     def view(
-        header: Region,
-        level0: Region | Sequence[Region],
-        upper: Region,
-        nodes: Region,
+        header: _RegionLike,
+        level0: _RegionLike | Sequence[_RegionLike],
+        upper: _RegionLike,
+        nodes: _RegionLike,
         owner: Any = None,
         level0_checks: Sequence[tuple[Any, int]] | None = None,
     ) -> HnswGraph: ...
     @staticmethod
     def from_regions(
-        header: Region,
-        level0: Region | Sequence[Region],
-        upper: Region,
-        nodes: Region,
+        header: _RegionLike,
+        level0: _RegionLike | Sequence[_RegionLike],
+        upper: _RegionLike,
+        nodes: _RegionLike,
         capacity: int = 0,
     ) -> HnswGraph: ...
     def copy(self, capacity: int = 0) -> HnswGraph: ...
@@ -75,22 +81,22 @@ class HnswGraph:
     def id_filter(
         self, labels: npt.ArrayLike | None = None, *, ids: npt.ArrayLike | None = None
     ) -> IdFilter: ...
-    def filter_strategy(self, filter: Filter, ef: int = 64) -> Strategy: ...
+    def filter_strategy(self, filter: _Filter, ef: int = 64) -> _Strategy: ...
     def search(
         self,
         query: npt.ArrayLike,
         k: int = 10,
         ef: int = 64,
-        filter: Filter = None,
-        strategy: Strategy = "auto",
+        filter: _Filter = None,
+        strategy: str = "auto",
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
     def search_neighbors(
         self,
         query: npt.ArrayLike,
         k: int = 10,
         ef: int = 64,
-        filter: Filter = None,
-        strategy: Strategy = "auto",
+        filter: _Filter = None,
+        strategy: str = "auto",
     ) -> list[Neighbor]: ...
     def search_batch(
         self,
@@ -98,8 +104,8 @@ class HnswGraph:
         k: int = 10,
         ef: int = 64,
         threads: int = 1,
-        filter: Filter = None,
-        strategy: Strategy = "auto",
+        filter: _Filter = None,
+        strategy: str = "auto",
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
     def mark_deleted(self, labels: npt.ArrayLike) -> None: ...
     def is_deleted(self, label: int) -> bool: ...
@@ -111,7 +117,7 @@ class HnswGraph:
     def clear_dirty(self) -> None: ...
     @property
     def upper_dirty(self) -> bool: ...
-    def __contains__(self, label: int) -> bool: ...
+    def __contains__(self, label: int, /) -> bool: ...
     def __len__(self) -> int: ...
     def header_bytes(self) -> bytes: ...
     def level0_regions(self) -> list[memoryview]: ...
@@ -125,7 +131,7 @@ class HnswGraph:
     @property
     def dim(self) -> int: ...
     @property
-    def metric(self) -> Metric: ...
+    def metric(self) -> _Metric: ...
     @property
     def m(self) -> int: ...
     @property

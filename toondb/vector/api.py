@@ -35,7 +35,7 @@ def index_of_db(db: Any, handles: dict[str, Any], name: str) -> VectorIndex:
         h = handles[name] = _DbIndex(db, name)
     else:
         h._peek_state()  # raises VectorIndexError if it was dropped since
-    return h  # type: ignore[no-any-return]
+    return h
 
 
 def names(txn: Any) -> list[str]:

@@ -154,7 +154,7 @@ def _open_existing(path: str, *, read_only: bool) -> StorageEnvironment:
         raise VectorIndexError(f"{path!r} cannot be opened as a toondb index file: {e}") from e
 
 
-def open_index(path: PathLike, name: str = DEFAULT_NAME, *, read_only: bool = True) -> VectorIndex:
+def open_index(path: PathLike, name: str = DEFAULT_NAME, *, read_only: bool = True) -> _DbIndex:
     """Open the vector index of an index file (or of a database directory) for repeated
     queries: the graph is mapped, not read (milliseconds, whatever its size). Close it
     with ``close()`` or use it as a context manager. read_only=False allows add(),

@@ -137,7 +137,8 @@ def _db_of_txn(txn: Any) -> Any:
 def _stamp_reader(db: Any) -> Callable[[], Any]:
     """A function returning the database's commit stamp: the newest committed
     transaction id, which any commit in any process changes."""
-    return db._commit_stamp
+    stamp: Callable[[], Any] = db._commit_stamp
+    return stamp
 
 
 def _id_filter(s: _State, filter: Filter) -> IdFilter | None:
@@ -146,7 +147,7 @@ def _id_filter(s: _State, filter: Filter) -> IdFilter | None:
     if filter is None:
         return None
     lids = s.find(as_ids(filter, "filter"))
-    return s.graph.id_filter(ids=lids[lids >= 0])  # type: ignore[no-any-return]
+    return s.graph.id_filter(ids=lids[lids >= 0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ class VectorIndex:
         ):  # the fast path: the kernel checks the rest (k, ef >= 1, dtype, NaN)
             s = self._acquire()
             try:
-                return s.graph.search_neighbors(query, k, ef_search)  # type: ignore[no-any-return]
+                return s.graph.search_neighbors(query, k, ef_search)
             finally:
                 self._release()
         check_search(k, ef_search)
@@ -373,7 +374,7 @@ class VectorIndex:
         t = _threads(threads)
         s = self._acquire()
         try:
-            return s.graph.search_batch(  # type: ignore[no-any-return]
+            return s.graph.search_batch(
                 qs, k, ef, threads=t, filter=_id_filter(s, filter), strategy=strategy
             )
         finally:
@@ -385,9 +386,7 @@ class VectorIndex:
         if filter is None or not callable(filter) or isinstance(filter, np.ndarray):
             s = self._acquire()
             try:
-                return s.graph.search_neighbors(  # type: ignore[no-any-return]
-                    q, k, ef, _id_filter(s, filter), strategy
-                )
+                return s.graph.search_neighbors(q, k, ef, _id_filter(s, filter), strategy)
             finally:
                 self._release()
         # a predicate: over-fetch, keep those that pass, grow until k pass or no more
@@ -472,8 +471,9 @@ class _DbIndex(VectorIndex):
                         tree_meta = None
                 if (
                     tree_meta is not None
+                    and old is not None  # tree_meta is only read when there was an old state
                     and _Meta.unpack(tree_meta, self._name).key == old.meta.key
-                ):  # type: ignore[union-attr]
+                ):
                     # the index did not change (store V4): its pages are the same ones, reachable
                     # from the new snapshot; keep the graph, hold the new snapshot
                     assert old is not None
@@ -561,10 +561,10 @@ class _TxnIndex(VectorIndex):
         self._load()  # raises VectorIndexError when there is no such index
 
     def _states(self) -> dict[bytes, _State]:
-        d = self._txn.__dict__.get("_vec_states")
+        d: dict[bytes, _State] | None = self._txn.__dict__.get("_vec_states")
         if d is None:
             d = self._txn.__dict__["_vec_states"] = {}
-        return d  # type: ignore[no-any-return]
+        return d
 
     def _load(self) -> _State:
         if self._txn.closed:

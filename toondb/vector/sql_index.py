@@ -63,12 +63,14 @@ def labels_of(rowids: Any) -> np.ndarray:
     a = np.asarray(rowids, dtype=np.int64).reshape(-1)
     if a.size and int(a.max()) == _I64_MAX:
         raise SQLError("the rowid 9223372036854775807 cannot be in an HNSW index")
-    return a.view(np.uint64) ^ _BIAS
+    labels: np.ndarray = a.view(np.uint64) ^ _BIAS
+    return labels
 
 
 def rowids_of(labels: np.ndarray) -> np.ndarray:
     """The rowids of kernel labels (int64)."""
-    return (np.asarray(labels, dtype=np.uint64) ^ _BIAS).view(np.int64)
+    rowids: np.ndarray = (np.asarray(labels, dtype=np.uint64) ^ _BIAS).view(np.int64)
+    return rowids
 
 
 class _SqlIndex(_TxnIndex):
@@ -171,7 +173,7 @@ class SqlHnsw:
             seed=DEFAULT_SEED,
             chunk_shift=_chunk_shift(ix.dim, ix.m),
         )
-        if n:
+        if x is not None:  # n > 0
             g.add(x, labels, threads=_threads(None))
         order = np.argsort(labels, kind="stable")
         labels, lids = labels[order], order.astype(np.uint32)

@@ -353,7 +353,9 @@ def write_graph(
     return new
 
 
-def _merge(labels: np.ndarray, lids: np.ndarray, new_l: np.ndarray, new_i: np.ndarray):
+def _merge(
+    labels: np.ndarray, lids: np.ndarray, new_l: np.ndarray, new_i: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The label table with (new_l -> new_i) set (new ones inserted, present ones re-pointed),
     still ascending with each id once (V2)."""
     order = np.argsort(new_l, kind="stable")

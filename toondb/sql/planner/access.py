@@ -21,7 +21,9 @@ from toondb.sql.expressions import ExprCompiler, Scope
 from toondb.sql.planner.common import Fn, PlannerContext, refs, sql_text
 
 
-def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
+def probe_columns(
+    conj: ast.Expr, scope: Scope, k: int, allowed: set[int]
+) -> list[tuple[Any, str, Any, ast.Expr]]:
     """Sargable forms of conj for source k: yields (column index or 'rowid', op, expr(s))."""
     src = scope.sources[k]
 
@@ -39,6 +41,8 @@ def probe_columns(conj: ast.Expr, scope: Scope, k: int, allowed: set[int]):
         ci = slot - src.offset
         if src.table is not None and src.table.rowid_col == ci:
             return "rowid"
+        if src.table is not None and (src.table.columns[ci].collation or "BINARY") != "BINARY":
+            return None  # index keys are BINARY: a NOCASE/RTRIM column is not probed
         return ci
 
     def ok_probe(e: ast.Expr) -> bool:
@@ -93,7 +97,7 @@ def choose_access(
     src = scope.sources[k]
     table: TableInfo = src.table
     ctx = planner.ctx
-    probes: list[tuple[Any, str, Any, ast.Expr, bool]] = []
+    probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr]] = []
     for c in conjs:
         for col, op, e, colexpr in probe_columns(c, scope, k, allowed):
             dep = False
@@ -103,7 +107,9 @@ def choose_access(
                 if r:
                     dep = True
             probes.append((col, op, e, colexpr, dep, c))
-    aff_of = lambda col: T.INTEGER if col == "rowid" else table.affinities[col]  # noqa: E731
+
+    def aff_of(col: Any) -> str | None:
+        return T.INTEGER if col == "rowid" else table.affinities[col]
 
     def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
         return probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
@@ -166,7 +172,7 @@ def choose_access(
                 elif op == "IN" and not eqs and in_probes is None and lo is None and hi is None:
                     fs = [fn(col, x, colexpr) for x in e]
                     if all(f is not None for f in fs):
-                        in_probes = fs
+                        in_probes = [f for f in fs if f is not None]  # all are
                         used.append(conj)
                         texts.append(f"{table.columns[ci].name} IN ({len(fs)} values)")
                         deps = deps or dep
@@ -246,6 +252,8 @@ def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
         return None
     if depth != 0 or src is None or src.table is None or slot >= len(src.columns):
         return None
+    if (src.table.columns[slot].collation or "BINARY") != "BINARY":
+        return None  # the C decoder compares BINARY
     lconv, rconv = ec.comparison_converters(col, other, shifted)
     if lconv is not None:
         return None
@@ -275,4 +283,6 @@ def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool]
         return None
     if slot == src.rowid_slot() or src.table.rowid_col == slot - src.offset:
         return ("rowid", desc)
+    if (src.table.columns[slot - src.offset].collation or "BINARY") != "BINARY":
+        return None  # an index holds BINARY order
     return (slot - src.offset, desc)

@@ -73,6 +73,7 @@ def named_columns(plan: SelectPlan, cte: ast.Cte) -> SelectPlan:
 
 def lookup(planner: PlannerContext, low: str) -> CteBinding | None:
     """The WITH name low in scope (the innermost one), or None."""
+    b: CteBinding
     for b in reversed(planner.cte_env):
         if b.cte.name.lower() == low:
             return b
@@ -191,6 +192,7 @@ def view_ref(planner: PlannerContext, node: ast.TableRef) -> ast.SubqueryRef:
     if depth > 32:
         raise SQLError(f"view {view['name']} is circularly defined")
     sel = parse(view["sql"])[0].statement
+    assert isinstance(sel, ast.Select)  # CREATE VIEW stores a SELECT
     if view.get("columns"):
         core = sel.cores[0]
         if (

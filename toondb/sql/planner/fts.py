@@ -98,7 +98,7 @@ def fts_access(
     table is the only FROM item."""
     src = scope.sources[k]
     table: TableInfo = src.table
-    match = None
+    match: ast.Func | None = None
     binding = None
     dep = False
     for c in conds:
@@ -108,6 +108,7 @@ def fts_access(
         r = refs(c.args[2], scope)  # type: ignore[attr-defined]
         if r is None or k in r or any(x > k for x in r):
             continue
+        assert isinstance(c, ast.Func)  # _match_conjunct: a __FTS_MATCH call
         match, binding = c, b
         dep = bool(r)
         break
@@ -149,11 +150,13 @@ class FtsScan(Access):
             self.query = ec.compile(match.args[2], scope)
             self.column = match.args[3].value  # type: ignore[attr-defined]
         self.weights = [ec.compile(w, scope) for w in req.weights] if req is not None else []
+        self.want: Callable[[], int | None] = lambda: None
         if req is not None:
             lim = ec.compile(req.limit, scope)
             off = ec.compile(req.offset, scope) if req.offset is not None else None
             self.want = lambda: _want(lim(()), off(()) if off is not None else 0)
         fx = table.fulltext
+        assert fx is not None
         self.content = fx["content"]
         self.content_table: TableInfo | None = None
         if self.content:
@@ -186,7 +189,7 @@ class FtsScan(Access):
             raw = self.ctx.tree(self.table.tree).get(rowid_key(rowid))
             if raw is None:
                 return None
-            return decode_row(raw, self.defaults, rowid_key(rowid))  # type: ignore[no-any-return]
+            return decode_row(raw, self.defaults, rowid_key(rowid))
         if self.content == "":
             return (None,) * len(self.table.columns) + (rowid,)
         ct = self.content_table
@@ -205,6 +208,7 @@ class FtsScan(Access):
                     break
             if r is None:
                 return (None,) * len(self.table.columns) + (rowid,)
+        assert r is not None
         return tuple(r[i] for i in self.content_idx) + (rowid,)
 
     def _all(self) -> Iterator[Row]:

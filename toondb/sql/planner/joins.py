@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
-from toondb.sql import ast
+from toondb.sql import ast, schema_table
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
@@ -26,7 +26,7 @@ from toondb.sql.executor import (
     hash_join,
     nested_loop,
 )
-from toondb.sql.expressions import ExprCompiler, Scope, Source
+from toondb.sql.expressions import ExprCompiler, Scope, Source, comparison_collation
 from toondb.sql.planner.access import c_filter, choose_access, order_column
 from toondb.sql.planner.common import (
     Fn,
@@ -41,6 +41,7 @@ from toondb.sql.planner.common import (
 )
 from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
 from toondb.sql.planner.fts import FtsRequest, fts_access
+from toondb.sql.planner.join_order import choose_order
 from toondb.sql.planner.knn import KnnRequest, knn_access
 
 
@@ -75,26 +76,37 @@ def resolve_from(
         low = node.name.lower() if isinstance(node, ast.TableRef) else ""
         binding = lookup(planner, low) if low else None
         if (
-            low
+            isinstance(node, ast.TableRef)  # as low says
+            and low
             and binding is None
             and low not in planner.catalog.tables
             and low in planner.catalog.views
         ):
             node = view_ref(planner, node)
+        elif (
+            isinstance(node, ast.TableRef)
+            and low in schema_table.NAMES
+            and binding is None
+            and low not in planner.catalog.tables
+            and low not in planner.catalog.views
+        ):
+            sel = schema_table.schema_select(planner.catalog, low)
+            node = ast.SubqueryRef(sel, node.alias or node.name)
         if binding is not None:
             if not plan_subqueries:
                 raise SQLError("subquery")
+            assert isinstance(node, ast.TableRef)  # a WITH name: low is node's
             plan = plan_cte(planner, binding)
             name = node.alias or node.name
             src = Source(name, plan.columns, list(plan.affinities), offset, None)
-            payload = plan
+            payload: Any = plan
         elif isinstance(node, ast.TableRef):
             table = planner.catalog.table(node.name)
             name = node.alias or node.name
             src = Source(
                 name, [c.name for c in table.columns], list(table.affinities), offset, table
             )
-            payload: Any = table
+            payload = table
         elif isinstance(node, ast.SubqueryRef):
             if not plan_subqueries:
                 raise SQLError("subquery")
@@ -126,10 +138,32 @@ def plan_from(
     HNSW index, for the k-NN request knn, planner/knn.py; or best first through
     a full-text index, for the ORDER BY rank request fts, planner/fts.py)."""
     sources, items = resolve_from(planner, core, parent)
+    conjs = split_and(core.where)
+    written = sources
+    reordered = False
+    if (
+        len(items) > 1
+        and knn is None
+        and fts is None
+        and all(kind in (None, "INNER", "CROSS") and not using for kind, _, _, using, _ in items)
+    ):
+        on_conjs = [c for _, _, on, _, _ in items for c in split_and(on)]
+        join_order = choose_order(
+            planner, sources, [it[1] for it in items], conjs + on_conjs, parent
+        )
+        if join_order != list(range(len(items))):
+            reordered = True
+            items = [items[i] for i in join_order]
+            items = [(None if j == 0 else "INNER", *it[1:]) for j, it in enumerate(items)]
+            sources = [it[4] for it in items]
+            offset = 0
+            for src in sources:
+                src.offset = offset
+                offset += src.width
     scope = Scope(sources, parent)
+    scope.written = written  # SELECT * lists the columns in the order written
     ec = planner.ec
     ctx = planner.ctx
-    conjs = split_and(core.where)
     if not items:
         preds = [ec.compile(c, scope, True) for c in conjs]
 
@@ -138,7 +172,9 @@ def plan_from(
             if all(p(r) for p in preds):
                 yield r
 
-        lines = ["SCAN CONSTANT ROW"] + ([f"FILTER {sql_text(core.where)}"] if conjs else [])
+        lines: list[str] = ["SCAN CONSTANT ROW"] + (
+            [f"FILTER {sql_text(core.where)}"] if conjs else []
+        )
         return scope, no_from, lines, False
     steps = [Step(src, kind) for kind, _, _, _, src in items]
     pool: list[tuple[ast.Expr, int]] = []  # (conjunct, step it applies at)
@@ -181,7 +217,11 @@ def plan_from(
     for c, at in pool:
         steps[at].filters.append(c)
 
-    lines: list[str] = []
+    lines = (
+        ["JOIN ORDER " + ", ".join(src.name for src in sources) + " (by estimated rows)"]
+        if reordered
+        else []
+    )
     in_order: bool | str = False
     gen: Callable[[], Iterator[tuple[Any, ...]]] | None = None
     for k, step in enumerate(steps):
@@ -334,17 +374,30 @@ def hash_join_step(
     return run
 
 
+def _converted(f: Fn, cv: Fn) -> Fn:
+    """f's value through the conversion cv (a comparison's affinity)."""
+
+    def converted(r: Any, f: Fn = f, cv: Fn = cv) -> Any:  # bound as defaults: fast locals
+        return cv(f(r))
+
+    return converted
+
+
 def hash_keys(
     ec: ExprCompiler, scope: Scope, k: int, conjs: list[ast.Expr], allowed: set[int]
 ) -> tuple[Fn, Fn, str, list[ast.Expr]] | None:
     """An equality between a column of source k and an expression of the outer
     sources: (outer key, inner key on the inner row alone, text)."""
     shifted = shifted_scope(scope, k)
-    outs, ins, texts = [], [], []
+    outs: list[Fn] = []
+    ins: list[Fn] = []
+    texts: list[str] = []
     used: list[ast.Expr] = []
     for c in conjs:
         if not (isinstance(c, ast.Binary) and c.op == "="):
             continue
+        if comparison_collation([c.left, c.right], scope) is not None:
+            continue  # hash keys compare BINARY
         for a, b in ((c.left, c.right), (c.right, c.left)):
             ra, rb = refs(a, scope), refs(b, scope)
             if ra == {k} and rb is not None and rb <= allowed and rb:
@@ -353,8 +406,8 @@ def hash_keys(
                 conv_a, conv_b = T.converter(ca), T.converter(cb)
                 fa = ec.compile(a, shifted)
                 fb = ec.compile(b, scope)
-                ins.append(fa if conv_a is None else (lambda r, f=fa, cv=conv_a: cv(f(r))))
-                outs.append(fb if conv_b is None else (lambda r, f=fb, cv=conv_b: cv(f(r))))
+                ins.append(fa if conv_a is None else _converted(fa, conv_a))
+                outs.append(fb if conv_b is None else _converted(fb, conv_b))
                 texts.append(sql_text(c))
                 used.append(c)
                 break

@@ -3,7 +3,7 @@ aggregates, HAVING, DISTINCT, ORDER BY (planner rule 4), LIMIT and OFFSET."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any, Callable
@@ -11,10 +11,17 @@ from typing import Any, Callable
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
+from toondb.sql.collation import collation
 from toondb.sql.executor import sort_rows, top_rows
-from toondb.sql.expressions import AggMap, ExprCompiler, Scope, contains_aggregate
+from toondb.sql.expressions import (
+    AggMap,
+    ExprCompiler,
+    Scope,
+    collation_of,
+    contains_aggregate,
+)
 from toondb.sql.fulltext import rewrite_core
-from toondb.sql.functions import AGG_FUNCS
+from toondb.sql.functions import AGG_ARITY, AGG_FUNCS
 from toondb.sql.planner.common import (
     Fn,
     PlannerContext,
@@ -27,6 +34,7 @@ from toondb.sql.planner.common import (
 from toondb.sql.planner.fts import fts_request
 from toondb.sql.planner.joins import plan_from
 from toondb.sql.planner.knn import knn_request
+from toondb.sql.planner.windows import find_windows, plan_windows
 
 
 def plan_select_core(
@@ -46,12 +54,14 @@ def plan_select_core(
     if len(order_by) == 1 and order_by[0].nulls_first in (None, not order_by[0].desc):
         order_hint = (order_by[0].expr, order_by[0].desc)
     # ORDER BY vec_distance_*(col, ?) LIMIT k: nearest first through an HNSW index
+    has_windows = bool(core.windows) or _mentions_window(core.columns, order_by)
     knn = knn_request(
         core,
         order_by,
         limit,
         offset,
-        bool(core.group_by)
+        has_windows
+        or bool(core.group_by)
         or core.having is not None
         or any(contains_aggregate(rc.expr) for rc in core.columns)
         or any(contains_aggregate(o.expr) for o in order_by),
@@ -61,7 +71,8 @@ def plan_select_core(
         order_by,
         limit,
         offset,
-        bool(core.group_by)
+        has_windows  # window values are of every row, before the LIMIT
+        or bool(core.group_by)
         or core.having is not None
         or any(contains_aggregate(rc.expr) for rc in core.columns)
         or any(contains_aggregate(o.expr) for o in order_by),
@@ -76,38 +87,29 @@ def plan_select_core(
         or any(contains_aggregate(rc.expr) for rc in columns)
         or any(contains_aggregate(o.expr) for o in order_by)
     )
-    aliases = {}
+    aliases: dict[str, int] = {}
     for i, rc in enumerate(columns):
         if rc.alias is not None:
             aliases.setdefault(rc.alias.lower(), i)
     agg: AggMap | None = None
     if aggregated:
         group_by = [resolve_alias(g, columns, aliases) for g in core.group_by]
+        _binary_only(group_by, scope, "GROUP BY")
         agg = AggMap(group_by)
-    proj_fns = [ec.compile(rc.expr, scope, False, agg) for rc in columns]
-    affs = [ec.affinity(rc.expr, scope) for rc in columns]
+    if core.distinct:
+        _binary_only([rc.expr for rc in columns], scope, "DISTINCT")
     having = ec.compile(core.having, scope, True, agg) if core.having is not None else None
-    # ORDER BY terms: (kind, fn) where kind "out" reads the output row, "src" the source row
-    order_terms = []
-    for o in order_by:
-        e = o.expr
-        ok, v = ec.constant(e)
-        if ok and type(v) is int:
-            if not 1 <= v <= len(columns):
-                raise SQLError(
-                    f"ORDER BY term out of range - should be between 1 and {len(columns)}"
-                )
-            order_terms.append(("out", itemgetter(v - 1), o))
-            continue
-        if isinstance(e, ast.Column) and e.table is None and e.name.lower() in aliases:
-            order_terms.append(("out", itemgetter(aliases[e.name.lower()]), o))
-            continue
-        # an expression equal to a select-list expression reads the output
-        hit = next((i for i, rc in enumerate(columns) if rc.expr == e), None)
-        if hit is not None:
-            order_terms.append(("out", itemgetter(hit), o))
-            continue
-        order_terms.append(("src", ec.compile(e, scope, False, agg), o))
+    saved_slots = ec.window_slots
+    ec.window_slots = {}
+    windows = plan_windows(ec, core, columns, order_by, scope, agg) if has_windows else None
+    if windows is not None:
+        ec.window_slots = windows[1]
+    try:
+        proj_fns = [ec.compile(rc.expr, scope, False, agg) for rc in columns]
+        order_terms = _order_terms(ec, order_by, columns, aliases, scope, agg)
+    finally:
+        ec.window_slots = saved_slots
+    affs = [ec.affinity(rc.expr, scope) for rc in columns]
     lf, of = limit_fns(ec, limit, offset)
     distinct = core.distinct
     agg_run = aggregate(ec, agg, scope) if agg is not None else None
@@ -117,7 +119,11 @@ def plan_select_core(
         ]
         if having is not None:
             lines.append(f"  HAVING {sql_text(core.having)}")
-    need_sort = bool(order_terms) and not (in_order and agg is None and not distinct)
+    if windows is not None:
+        lines = lines + windows[2]
+    need_sort = bool(order_terms) and not (
+        in_order and agg is None and not distinct and windows is None
+    )
     if knn_order:
         lines.append("ORDER BY (the index's order; the first LIMIT + OFFSET rows sorted)")
     elif order_terms:
@@ -155,6 +161,7 @@ def plan_select_core(
     ]
     only_out = all(kind == "out" for kind, _, _ in order_terms)
     has_limit = limit is not None
+    window_run = windows[0] if windows is not None else None
 
     def run() -> Iterator[tuple[Any, ...]]:
         rows: Any = source()
@@ -169,8 +176,10 @@ def plan_select_core(
             rows = agg_run(rows)
             if having is not None:
                 rows = filter(having, rows)
+        if window_run is not None:
+            rows = window_run(rows)
         if not need_sort:
-            out = map(project, rows)
+            out: Iterator[tuple[Any, ...]] = map(project, rows)
             if distinct:
                 out = distinct_rows(out)
             return apply_limit(out, lf, of)
@@ -196,14 +205,73 @@ def plan_select_core(
     return SelectPlan(names, affs, run, lines, scope.correlated)
 
 
+def _order_terms(
+    ec: ExprCompiler,
+    order_by: list[ast.OrderItem],
+    columns: list[ast.ResultColumn],
+    aliases: dict[str, int],
+    scope: Scope,
+    agg: AggMap | None,
+) -> list[tuple[str, Fn, ast.OrderItem]]:
+    """ORDER BY terms: (kind, fn, item) where kind "out" reads the output row,
+    "src" the source row."""
+    order_terms: list[tuple[str, Fn, ast.OrderItem]] = []
+    for o in order_by:
+        e = o.expr
+        ok, v = ec.constant(e)
+        if ok and type(v) is int:
+            if not 1 <= v <= len(columns):
+                raise SQLError(
+                    f"ORDER BY term out of range - should be between 1 and {len(columns)}"
+                )
+            order_terms.append(("out", _keyed(itemgetter(v - 1), columns[v - 1].expr, scope), o))
+            continue
+        if isinstance(e, ast.Column) and e.table is None and e.name.lower() in aliases:
+            i = aliases[e.name.lower()]
+            order_terms.append(("out", _keyed(itemgetter(i), columns[i].expr, scope), o))
+            continue
+        # an expression equal to a select-list expression reads the output
+        hit = next((i for i, rc in enumerate(columns) if rc.expr == e), None)
+        if hit is not None:
+            order_terms.append(("out", _keyed(itemgetter(hit), e, scope), o))
+            continue
+        order_terms.append(("src", _keyed(ec.compile(e, scope, False, agg), e, scope), o))
+    return order_terms
+
+
+def _binary_only(exprs: list[ast.Expr], scope: Scope, what: str) -> None:
+    """Refuse GROUP BY / DISTINCT under NOCASE or RTRIM: which of the equal
+    values SQLite shows for a group is not reproduced yet (docs/sql.md)."""
+    for e in exprs:
+        coll = collation_of(e, scope)
+        if coll not in (None, "BINARY"):
+            raise SQLError(f"{what} under COLLATE {coll} is not supported")
+
+
+def _keyed(f: Fn, e: ast.Expr, scope: Scope) -> Fn:
+    """f, its value under e's collation key when that is not BINARY (ORDER BY)."""
+    coll = collation_of(e, scope)
+    if coll is None or coll == "BINARY":
+        return f
+    key = collation(coll)[0]
+    return lambda r: key(f(r))
+
+
+def _mentions_window(columns: list[ast.ResultColumn], order_by: list[ast.OrderItem]) -> bool:
+    found: list[ast.WindowFunc] = []
+    find_windows([rc.expr for rc in columns], found)
+    find_windows([o.expr for o in order_by], found)
+    return bool(found)
+
+
 def expand_columns(core: ast.SelectCore, scope: Scope) -> list[ast.ResultColumn]:
     """The result columns with * and table.* expanded (USING columns hidden by *)."""
     out = []
     for rc in core.columns:
         if isinstance(rc.expr, ast.Star):
-            srcs = scope.sources
+            srcs = scope.written
             if rc.expr.table is not None:
-                srcs = [s for s in scope.sources if s.name == rc.expr.table.lower()]
+                srcs = [s for s in scope.written if s.name == rc.expr.table.lower()]
                 if not srcs:
                     raise SchemaError(f"no such table: {rc.expr.table}")
             if not srcs:
@@ -264,7 +332,8 @@ def aggregate(
     """The aggregation step: rows -> one row per group (group keys, aggregate
     values, then the bare columns AggMap found, read from one row of the group)."""
     key_fns = [ec.compile(k, scope) for k in agg.keys]
-    specs = []
+    # (aggregate, argument, distinct, extra arguments); (None, None, ...) counts rows
+    specs: list[tuple[Callable[..., Any] | None, Any, bool, Sequence[Fn]]] = []
     for a in agg.aggs:
         fn = AGG_FUNCS[a.name]
         if a.star:
@@ -277,10 +346,15 @@ def aggregate(
             raise SQLError(f"wrong number of arguments to function {a.name}()")
         if a.distinct and len(a.args) != 1:
             raise SQLError("DISTINCT aggregates must have exactly one argument")
+        arity = AGG_ARITY.get(a.name)
         if a.name in ("GROUP_CONCAT", "STRING_AGG"):
             if len(a.args) > 2:
                 raise SQLError(f"wrong number of arguments to function {a.name}()")
             extra_fns = [ec.compile(x, scope) for x in a.args[1:]]
+        elif arity is not None:
+            if len(a.args) != arity:
+                raise SQLError(f"wrong number of arguments to function {a.name}()")
+            extra_fns = []
         elif len(a.args) != 1:
             raise SQLError(f"wrong number of arguments to function {a.name}()")
         else:
@@ -288,7 +362,14 @@ def aggregate(
         for x in a.args:
             if contains_aggregate(x):
                 raise SQLError(f"misuse of aggregate function {a.name}()")
-        specs.append((fn, ec.compile(a.args[0], scope), a.distinct, extra_fns))
+        if arity is not None:
+            arg = _tuple_of(tuple(ec.compile(x, scope) for x in a.args))
+        else:
+            arg = ec.compile(a.args[0], scope)
+        specs.append((fn, arg, a.distinct, extra_fns))
+    filters = [
+        ec.compile(a.filter, scope, True) if a.filter is not None else None for a in agg.aggs
+    ]
     bare_fns = [ec.compile(b, scope) for b in agg.bare]
     minmax_arg = None
     if len(specs) == 1 and agg.aggs[0].name in ("MIN", "MAX") and not agg.aggs[0].distinct:
@@ -305,11 +386,12 @@ def aggregate(
 
     def finish(key: Any, grp: list[Any]) -> tuple[Any, ...]:
         out = list(key) if nkeys > 1 else ([key] if nkeys == 1 else [])
-        for fn, arg, distinct, extra in specs:
+        for (fn, arg, distinct, extra), flt in zip(specs, filters):
+            rows_in = grp if flt is None else [r for r in grp if flt(r)]
             if fn is None:
-                out.append(len(grp))
+                out.append(len(rows_in))
                 continue
-            vals = list(map(arg, grp))
+            vals = list(map(arg, rows_in))
             if distinct:
                 seen = set()
                 dv = []
@@ -370,3 +452,8 @@ def distinct_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         if r not in seen:
             seen.add(r)
             yield r
+
+
+def _tuple_of(fns: tuple[Fn, ...]) -> Fn:
+    """The row function giving the tuple of fns' values (a multi-argument aggregate)."""
+    return lambda r: tuple([f(r) for f in fns])

@@ -1,0 +1,258 @@
+"""The pyparsing elements the SQL grammar is built from, over token codes (lexer.py).
+
+pyparsing's own combinators find out that an alternative does not apply by trying
+it: a raised and caught ParseException, several microseconds, at every optional
+clause, every end of a list and every end of an expression. SQL is almost LL(1)
+at the token level, so these elements look at the next code(s) first and try
+only what can match (they are pyparsing elements all the same: the grammar is
+one pyparsing grammar, with parse actions, names and error positions):
+
+* ``Tok(codes, name, value)``: one token whose code is in codes.
+* ``Rx(pattern)``: a run of tokens matched by one regex over the codes.
+* ``Peek(pattern, expr)``: expr, tried only where the codes match pattern.
+* ``Maybe(first, expr)``: Opt(expr), tried only when the next code is in first.
+* ``Many(first, expr)``: ZeroOrMore(expr), repeated while the next code is in first.
+* ``Commas(expr)``: expr (',' expr)*.
+* ``Switch(cases, default)``: the alternative registered for the next code.
+
+Where an element fails it records the position in ``Tokens.furthest``, where a
+syntax error is then reported.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import pyparsing as pp
+
+from toondb.sql.lexer import Tokens
+
+__all__ = ["Tok", "Rx", "Peek", "Maybe", "Many", "Commas", "Switch", "fail", "inline_forwards"]
+
+
+def fail(instring: Any, loc: int, element: pp.ParserElement) -> pp.ParseException:
+    """The exception for element not matching at loc (noted as the furthest failure)."""
+    if loc > instring.furthest:
+        instring.furthest = loc
+    return pp.ParseException(instring, loc, element.errmsg, element)
+
+
+class Tok(pp.Token):
+    """One token whose code is in ``codes``; its result is ``value(s, i)`` (by
+    default the token's value: a name's text, an operator's spelling), or
+    nothing when ``keep`` is false (a suppressed keyword or punctuation)."""
+
+    def __init__(
+        self,
+        codes: str,
+        name: str,
+        value: Callable[[Tokens, int], Any] | None = None,
+        keep: bool = True,
+    ) -> None:
+        super().__init__()
+        self.codes = frozenset(codes)
+        self.value = value
+        self.keep = keep
+        self.name = name
+        self.errmsg = "Expected " + name
+        self.mayReturnEmpty = False
+        self.mayIndexError = False
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        if loc < len(instring) and instring[loc] in self.codes:
+            if not self.keep:
+                return loc + 1, []
+            v = self.value
+            return loc + 1, (instring.vals[loc] if v is None else v(instring, loc))
+        raise fail(instring, loc, self)
+
+    def _generateDefaultName(self) -> str:
+        return self.name
+
+
+class Rx(pp.Regex):
+    """A regex over the codes (a run of tokens of a regular shape); its result is
+    the matched codes (a parse action reads the tokens)."""
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        m = self.re_match(instring, loc)
+        if m is None:
+            raise fail(instring, loc, self)
+        return m.end(), m.group()
+
+
+class _Enhance(pp.ParseElementEnhance):
+    def __init__(self, expr: pp.ParserElement) -> None:
+        super().__init__(expr)
+        self.callPreparse = False
+
+
+class Peek(_Enhance):
+    """``expr`` tried only when the codes at the position match ``pattern``
+    (a look at the next tokens instead of a failed attempt)."""
+
+    def __init__(self, pattern: str, expr: pp.ParserElement) -> None:
+        super().__init__(expr)
+        self.match = re.compile(pattern).match
+        self.mayReturnEmpty = expr.mayReturnEmpty
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        if self.match(instring, loc) is None:
+            raise fail(instring, loc, self)
+        return self.expr._parse(instring, loc, do_actions, callPreParse=False)
+
+    def _generateDefaultName(self) -> str:
+        return str(self.expr)
+
+
+class Maybe(_Enhance):
+    """``expr`` when the next code is in ``first``, else nothing."""
+
+    def __init__(self, first: str, expr: pp.ParserElement) -> None:
+        super().__init__(expr)
+        self.first = frozenset(first)
+        self.mayReturnEmpty = True
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        if loc < len(instring) and instring[loc] in self.first:
+            return self.expr._parse(instring, loc, do_actions, callPreParse=False)
+        if loc > instring.furthest:
+            instring.furthest = loc
+        return loc, []
+
+    def _generateDefaultName(self) -> str:
+        return f"[{self.expr}]"
+
+
+class Many(_Enhance):
+    """``expr`` repeated while the next code is in ``first`` (zero times or more)."""
+
+    def __init__(self, first: str, expr: pp.ParserElement) -> None:
+        super().__init__(expr)
+        self.first = frozenset(first)
+        self.mayReturnEmpty = True
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        first = self.first
+        n = len(instring)
+        parse = self.expr._parse
+        out: list[Any] = []
+        while loc < n and instring[loc] in first:
+            loc, toks = parse(instring, loc, do_actions, callPreParse=False)
+            out.extend(toks)
+        if loc > instring.furthest:
+            instring.furthest = loc
+        return loc, out
+
+    def _generateDefaultName(self) -> str:
+        return f"[{self.expr}]..."
+
+
+class Commas(_Enhance):
+    """``expr`` (',' ``expr``)*: the results of every expr."""
+
+    def __init__(self, expr: pp.ParserElement) -> None:
+        super().__init__(expr)
+        self.mayReturnEmpty = False
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        parse = self.expr._parse
+        loc, toks = parse(instring, loc, do_actions, callPreParse=False)
+        out = list(toks)
+        n = len(instring)
+        while loc < n and instring[loc] == ",":
+            loc, toks = parse(instring, loc + 1, do_actions, callPreParse=False)
+            out.extend(toks)
+        if loc > instring.furthest:
+            instring.furthest = loc
+        return loc, out
+
+    def _generateDefaultName(self) -> str:
+        return f"{self.expr} [, {self.expr}]..."
+
+
+class Switch(pp.ParseExpression):
+    """The alternative registered for the next code (``cases``: codes ->
+    element; a code may map to a MatchFirst when it starts several), else
+    ``default`` (None: no match)."""
+
+    def __init__(
+        self, cases: dict[str, pp.ParserElement], default: pp.ParserElement | None = None
+    ) -> None:
+        exprs = list(dict.fromkeys(cases.values()))
+        if default is not None:
+            exprs.append(default)
+        super().__init__(exprs)
+        self.table: dict[str, pp.ParserElement] = {}
+        for codes, element in cases.items():
+            for c in codes:
+                self.table[c] = element
+        self.default = default
+        self.mayReturnEmpty = False
+        self.callPreparse = False
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        e = self.table.get(instring[loc]) if loc < len(instring) else None
+        if e is None:
+            e = self.default
+            if e is None:
+                raise fail(instring, loc, self)
+        return e._parse(instring, loc, do_actions, callPreParse=False)
+
+    def streamline(self) -> pp.ParserElement:
+        # the table holds the elements: streamline them, never replace them
+        if not self.streamlined:
+            self.streamlined = True
+            for e in self.exprs:
+                e.streamline()
+        return self
+
+    def _generateDefaultName(self) -> str:
+        return " | ".join(str(e) for e in self.exprs)
+
+    def inline(self, target: Callable[[Any], Any]) -> None:
+        self.table = {c: target(e) for c, e in self.table.items()}
+        if self.default is not None:
+            self.default = target(self.default)
+
+
+def _resolved(e: Any) -> Any:
+    """e, or what the Forward e stands for (through Forwards with no action of their own)."""
+    while (
+        isinstance(e, pp.Forward) and e.expr is not None and not e.parseAction and not e.resultsName
+    ):
+        e = e.expr
+    return e
+
+
+def inline_forwards(root: pp.ParserElement) -> pp.ParserElement:
+    """Every reference to a Forward in the grammar under root replaced by the
+    element it was given (once the grammar is complete: a Forward is only
+    needed while it is being built, and each costs an element call per use).
+    Elements holding others outside ``expr``/``exprs`` say so with an
+    ``inline(target)`` method. The grammar is streamlined first (pyparsing
+    does it on the first parse, guarded against cycles by the Forwards).
+    Returns root, resolved."""
+    root.streamline()
+    root = _resolved(root)
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        if id(el) in seen:
+            continue
+        seen.add(id(el))
+        exprs = getattr(el, "exprs", None)
+        if exprs:
+            el.exprs = [_resolved(e) for e in exprs]
+            stack.extend(el.exprs)
+        inner = getattr(el, "expr", None)
+        if isinstance(inner, pp.ParserElement):
+            el.expr = _resolved(inner)
+            stack.append(el.expr)
+        hook = getattr(el, "inline", None)
+        if hook is not None:
+            hook(_resolved)
+            stack.extend(getattr(el, "table", {}).values())
+    return root
