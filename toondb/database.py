@@ -163,9 +163,15 @@ class Transaction(StorageTransaction):
         compare case-insensitively and the newest of a name wins, as in SQLite. As a
         context manager the savepoint is released on success and rolled back (then
         released) on an exception, which propagates; the transaction stays open.
-        While a savepoint is open every write also records the value it replaces."""
+        While a savepoint is open every write also records the value it replaces.
+        First the front ends' on-savepoint callables run (``_on_savepoint`` in the
+        transaction's ``__dict__``): writes they keep in memory go to the pages, where
+        the savepoint's undo records cover them (a full-text index's pending rows,
+        toondb/text/sql_table.py); ``rollback_to`` then runs ``_on_rollback_to``."""
         if not isinstance(name, str) or not name:
             raise TypeError("a savepoint's name is a non-empty str")
+        for hook in self.__dict__.get("_on_savepoint", ()):
+            hook()
         mark = self._savepoint()
         stack = self.__dict__.setdefault("_savepoints", [])
         stack.append((name.lower(), mark))

@@ -400,3 +400,61 @@ def test_hybrid_fusion_with_ranks_by_count(tmp_path, paragraphs) -> None:
         want = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         assert [r[0] for r in rows] == [i for i, _ in want]
         assert all(math.isclose(a[1], b[1]) for a, b in zip(rows, want))
+
+
+def test_savepoints_match_fts5(tmp_path, paragraphs) -> None:
+    """SAVEPOINT / ROLLBACK TO / RELEASE around full-text writes, against FTS5: rows
+    pending in the index's accumulator when a savepoint opens survive a ROLLBACK TO
+    it, rows written after it are gone from the index as from the content (at once
+    and after COMMIT), with or without a query flushing them in between."""
+    db, ref = make(tmp_path, paragraphs[:300])
+    ref.commit()
+    ref.isolation_level = None
+    extra = [(f"extra {i}", text) for i, (_, text) in enumerate(paragraphs[300:420])]
+    queries = [q for q in corpus_queries(paragraphs[:420], 40, seed=19) if valid(ref, q)][:12]
+    queries += ["extra", "zebra OR quagga", "the"]
+
+    def run(sql: str, params=()) -> None:
+        for conn in (db, ref):
+            conn.execute(sql, params)
+
+    def insert(rows) -> None:
+        for conn in (db, ref):
+            conn.executemany("INSERT INTO t(a, b) VALUES (?, ?)", rows)
+
+    def compare(what: str) -> None:
+        same(*both(db, ref, "SELECT rowid, a, b FROM t ORDER BY rowid"), what)
+        for q in queries:
+            for sql in QUERIES[:4]:
+                same(*both(db, ref, sql, (q,)), f"{what}: {sql} / {q}")
+
+    with db:
+        run("BEGIN")
+        insert(extra[:20])  # pending in the accumulator when s1 opens
+        run("SAVEPOINT s1")
+        insert(extra[20:60])
+        run("DELETE FROM t WHERE rowid % 9 = 0")
+        run("UPDATE t SET b = 'zebra ' || b WHERE rowid % 11 = 1")
+        run("SAVEPOINT s2")
+        insert(extra[60:80])
+        run("ROLLBACK TO s2")  # no read in between: the rows were only pending
+        compare("after ROLLBACK TO s2")
+        insert(extra[80:100])
+        compare("a read flushed the rows")
+        run("INSERT INTO t(a, b) VALUES ('quagga', 'zebra quagga')")
+        run("ROLLBACK TO s1")
+        compare("after ROLLBACK TO s1")
+        insert(extra[100:120])
+        run("RELEASE s1")
+        run("COMMIT")
+        compare("after COMMIT")
+        # through the Python API: a savepoint rolled back by an exception
+        with db.transaction() as txn:
+            txn.execute("INSERT INTO t(a, b) VALUES ('kept', 'zebra kept')")
+            with pytest.raises(RuntimeError), txn.savepoint("sp"):
+                txn.execute("INSERT INTO t(a, b) VALUES ('undone', 'quagga undone')")
+                raise RuntimeError("undo the savepoint")
+        rows = db.execute("SELECT a FROM t WHERE t MATCH 'zebra OR quagga' ORDER BY rowid").rows
+        assert ("kept",) in rows and ("undone",) not in rows
+        db.execute("INSERT INTO t(t) VALUES ('integrity-check')")
+        assert db.check(deep=True)["fulltext_indexes"] == 1

@@ -9,6 +9,12 @@ gather in that handle's accumulator; the first handle registers a before-commit
 callable (``toondb.Transaction`` runs them before it commits) that flushes every
 handle of the transaction, so no pending row is lost at commit and none is
 flushed per statement.
+
+Savepoints: opening one flushes every handle (``_on_savepoint``), so no pending
+row predates it and every change to the index since is in the pages, under the
+savepoint's undo records; ``ROLLBACK TO`` restores the pages and drops the
+handles (``_on_rollback_to``): their pending rows and totals are of what was
+undone, and the next statement reopens each index from the restored pages.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ class SqlFullText:
 
     def _handles(self, txn: Any) -> dict[str, FullTextIndex]:
         d = txn.__dict__
-        handles = d.get("_fts_handles")
-        if handles is None:
-            handles = d["_fts_handles"] = {}
+        handles: dict[str, FullTextIndex] | None = d.get("_fts_handles")
+        if handles is not None:
+            return handles
+        ixs: dict[str, FullTextIndex] = {}
+        d["_fts_handles"] = ixs
 
-            def flush_all() -> None:
-                for ix in handles.values():
-                    ix.flush()
+        def flush_all() -> None:
+            for ix in ixs.values():
+                ix.flush()
 
-            d.setdefault("_before_commit", []).append(flush_all)
-        return handles  # type: ignore[no-any-return]
+        d.setdefault("_before_commit", []).append(flush_all)
+        d.setdefault("_on_savepoint", []).append(flush_all)
+        d.setdefault("_on_rollback_to", []).append(ixs.clear)
+        return ixs
 
     def create(self, txn: Any, name: str, args: list[str], table: str) -> None:
         handles = self._handles(txn)
