@@ -211,40 +211,68 @@ def test_corrupted_index_is_found(tmp_path) -> None:
             db.execute("INSERT INTO e(e) VALUES ('integrity-check')")
 
 
-@pytest.mark.xfail(strict=True, reason="window functions: issue 13")
+def _python_fusion(db, query: str, v) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion (k = 60) of the top 20 by FTS5 rank and the top 20 by
+    L2 distance to v, computed in Python: (id, score), best first."""
+    fts = [
+        r[0]
+        for r in db.execute(
+            "SELECT rowid FROM docs_fts WHERE docs_fts MATCH ? ORDER BY rank LIMIT 20", [query]
+        ).rows
+    ]
+    all_rows = db.execute("SELECT id, emb FROM docs").rows
+    dist = sorted((float(((e - v) ** 2).sum()), i) for i, e in all_rows)
+    vec = [i for _, i in dist[:20]]
+    score: dict[int, float] = {}
+    for ranked in (fts, vec):
+        for r, i in enumerate(ranked, 1):
+            score[i] = score.get(i, 0.0) + 1.0 / (60 + r)
+    return sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _hybrid_docs(db, paragraphs) -> None:
+    db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, emb VECTOR(2))")
+    db.executemany(
+        "INSERT INTO docs VALUES (?, ?, ?)",
+        [
+            (i, t, np.array([i % 7 + i / 1000, i % 11], dtype=np.float32))
+            for i, (_, t) in enumerate(paragraphs[:200], 1)
+        ],
+    )
+    db.execute("CREATE INDEX docs_emb ON docs USING hnsw (emb) WITH (metric = 'l2')")
+    db.execute("CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id')")
+    db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('rebuild')")
+
+
 def test_hybrid_reciprocal_rank_fusion(tmp_path, paragraphs) -> None:
+    """The RRF query of docs/fulltext.md as written (row_number() OVER each side's
+    order): its scores are the fusion done in Python."""
     with Database.open(tmp_path / "db") as db:
-        db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, emb VECTOR(2))")
-        db.executemany(
-            "INSERT INTO docs VALUES (?, ?, ?)",
-            [
-                (i, t, np.array([i % 7, i % 11], dtype=np.float32))
-                for i, (_, t) in enumerate(paragraphs[:200], 1)
-            ],
-        )
-        db.execute("CREATE INDEX docs_emb ON docs USING hnsw (emb) WITH (metric = 'l2')")
-        db.execute(
-            "CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id')"
-        )
-        db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('rebuild')")
+        _hybrid_docs(db, paragraphs)
+        v = np.array([1.0, 2.0], np.float32)
         rows = db.execute(
             """
             WITH fts AS (
               SELECT rowid AS id, row_number() OVER (ORDER BY rank) AS r
-              FROM docs_fts WHERE docs_fts MATCH ? ORDER BY rank LIMIT 20
+              FROM docs_fts WHERE docs_fts MATCH :q ORDER BY rank LIMIT 20
             ),
             vec AS (
-              SELECT id, row_number() OVER (ORDER BY vec_distance_l2(emb, ?)) AS r
-              FROM docs ORDER BY vec_distance_l2(emb, ?) LIMIT 20
+              SELECT id, row_number() OVER (ORDER BY vec_distance_l2(emb, :v)) AS r
+              FROM docs ORDER BY vec_distance_l2(emb, :v) LIMIT 20
             )
-            SELECT docs.id, coalesce(1.0 / (60 + fts.r), 0) + coalesce(1.0 / (60 + vec.r), 0) AS score
+            SELECT docs.id,
+                   coalesce(1.0 / (60 + fts.r), 0) + coalesce(1.0 / (60 + vec.r), 0) AS score
             FROM docs LEFT JOIN fts ON fts.id = docs.id LEFT JOIN vec ON vec.id = docs.id
             WHERE fts.id IS NOT NULL OR vec.id IS NOT NULL
             ORDER BY score DESC LIMIT 10
             """,
-            ["file", np.array([1.0, 2.0], np.float32), np.array([1.0, 2.0], np.float32)],
+            {"q": "file OR data", "v": v},
         ).rows
+        want = _python_fusion(db, "file OR data", v)
         assert len(rows) == 10
+        got = sorted(rows, key=lambda r: (-r[1], r[0]))
+        assert [r[0] for r in got] == [i for i, _ in want[:10]]
+        assert all(math.isclose(a[1], b[1]) for a, b in zip(got, want))
 
 
 @pytest.mark.damages_files
@@ -458,3 +486,32 @@ def test_savepoints_match_fts5(tmp_path, paragraphs) -> None:
         assert ("kept",) in rows and ("undone",) not in rows
         db.execute("INSERT INTO t(t) VALUES ('integrity-check')")
         assert db.check(deep=True)["fulltext_indexes"] == 1
+
+
+def test_window_functions_and_reordered_joins_match_fts5(tmp_path) -> None:
+    """Window functions over a full-text search (OVER (ORDER BY rank), a named
+    WINDOW, ranks before a LIMIT) and joins the planner may reorder, against FTS5."""
+    db = Database.open(tmp_path / "db")
+    ref = reference_sqlite.connect(":memory:")
+    rows = [(i, f"w{i % 5} x{i % 3} " + "y " * (i % 4)) for i in range(1, 60)]
+    for conn in (db, ref):
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(a)")
+        conn.executemany("INSERT INTO t(rowid, a) VALUES (?, ?)", rows)
+        conn.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, tag TEXT)")
+        conn.executemany("INSERT INTO m VALUES (?, ?)", [(i, f"tag{i % 4}") for i in range(1, 60)])
+    with db:
+        for sql in (
+            "SELECT rowid, row_number() OVER w FROM t WHERE t MATCH 'y' "
+            "WINDOW w AS (ORDER BY rank, rowid) ORDER BY rowid",
+            "SELECT rowid, row_number() OVER (ORDER BY rank, rowid), rank FROM t "
+            "WHERE t MATCH 'y' ORDER BY rank, rowid LIMIT 5",
+            "SELECT rowid, sum(rowid) OVER (PARTITION BY a ORDER BY rowid) FROM t('x1') "
+            "ORDER BY rowid",
+            "SELECT m.tag, count(*) FROM m JOIN t ON t.rowid = m.id "
+            "WHERE t MATCH 'w1 OR w2' GROUP BY m.tag ORDER BY 1",
+            "SELECT m.tag, t.rowid FROM t, m WHERE m.id = t.rowid AND t MATCH 'y' "
+            "AND m.tag = 'tag1' ORDER BY 2",
+            "SELECT m.tag, t.rowid, bm25(t) FROM m, t('y') WHERE m.id = t.rowid "
+            "AND m.tag = 'tag1' ORDER BY 2",
+        ):
+            same(*both(db, ref, sql), sql)
