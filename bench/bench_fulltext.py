@@ -132,3 +132,79 @@ def test_index_size(benchmark, built, engine):
     if engine == "fts5":
         ratio = _sizes["toondb"] / _sizes["fts5"]
         benchmark.extra_info["summary"] = [f"fulltext size toondb/fts5: {ratio:.2f}x (target 1.5x)"]
+
+
+# ---- the SQL path: CREATE VIRTUAL TABLE ... USING fts5 (with its content) on both
+
+
+def sql_rows() -> list[tuple[int, str, str]]:
+    """The corpus as (rowid, name, body), made before any timing starts."""
+    return [(i, n, b) for i, (n, b) in enumerate(corpus(), start=1)]
+
+
+def build_sql(engine: str, path: str, rows: list[tuple[int, str, str]]) -> object:
+    ins = "INSERT INTO docs(rowid, name, body) VALUES (?, ?, ?)"
+    if engine == "toondb":
+        db = Database.open(path)
+        db.execute("CREATE VIRTUAL TABLE docs USING fts5(name, body)")
+        db.executemany(ins, rows)
+        return db
+    con = sqlite3.connect(path)
+    con.execute("CREATE VIRTUAL TABLE docs USING fts5(name, body)")
+    with con:
+        con.executemany(ins, rows)
+    return con
+
+
+@pytest.fixture(scope="module")
+def built_sql():
+    corpus()
+    queries()
+    rows = sql_rows()
+    db = build_sql("toondb", _path("toondb-sql"), rows)
+    con = build_sql("fts5", _path("fts5-sql.db"), rows)
+    yield db, con
+    db.close()  # type: ignore[attr-defined]
+    con.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("engine", ["toondb", "fts5"])
+def test_sql_build(benchmark, engine):
+    benchmark.group = "fulltext SQL: INSERT 30k paragraphs into an fts5 table (rows/s)"
+    rows = sql_rows()
+    made = []
+
+    def run():
+        path = _path(engine + ("" if engine == "toondb" else ".db"))
+        made.append(path)
+        build_sql(engine, path, rows).close()  # type: ignore[attr-defined]
+
+    benchmark.pedantic(run, rounds=2, iterations=1)
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+    benchmark.extra_info.update(engine=engine, ops=len(rows), unit="rows/s")
+
+
+@pytest.mark.parametrize("engine", ["toondb", "fts5"])
+def test_sql_queries_top10(benchmark, built_sql, engine):
+    benchmark.group = "fulltext SQL: 1000 mixed queries, SELECT ... ORDER BY rank LIMIT 10"
+    db, con = built_sql
+    qs = queries()
+    sql = "SELECT rowid, name, rank FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT 10"
+    handle = db if engine == "toondb" else con
+
+    def run():
+        return sum(
+            len(
+                list(
+                    handle.execute(sql, (q,)).fetchall()
+                    if engine == "fts5"
+                    else handle.execute(sql, [q]).rows
+                )
+            )
+            for q in qs
+        )  # type: ignore[attr-defined]
+
+    found = benchmark.pedantic(run, rounds=3, iterations=1)
+    assert found > 1000
+    benchmark.extra_info.update(engine=engine, ops=len(qs), unit="queries/s")

@@ -42,9 +42,10 @@ __all__ = ["Database", "Transaction", "DATA_FILE", "LOCK_FILE"]
 
 @functools.cache
 def _sql() -> ModuleType:
-    from toondb.sql import hnsw, session
+    from toondb.sql import fulltext, hnsw, session
 
     hnsw.register(_hnsw_method)  # the HNSW indexes of SQL tables live in toondb.vector
+    fulltext.register(_fulltext_method)  # full-text tables' indexes live in toondb.text
     return session
 
 
@@ -54,9 +55,17 @@ def _hnsw_method() -> Any:
     return HNSW
 
 
+def _fulltext_method() -> Any:
+    from toondb.text.sql_table import SQL_FULLTEXT
+
+    return SQL_FULLTEXT
+
+
 @functools.cache
 def _sql_integrity() -> ModuleType:
     from toondb.sql import integrity
+
+    _sql()  # the front ends' SQL parts registered (full-text tables' indexes)
 
     return integrity
 
@@ -126,10 +135,18 @@ class Transaction(StorageTransaction):
 
     def commit(self) -> int:
         """Apply every change atomically; returns the new transaction id (see the
-        class). Then the front ends' after-commit callables run (``_after_commit`` in
-        the transaction's ``__dict__``, each given the id): caches that keep what the
-        transaction made, such as an SQL HNSW index's working graph
-        (toondb/vector/sql_index.py), which is only valid once committed."""
+        class). First the front ends' before-commit callables run (``_before_commit``
+        in the transaction's ``__dict__``): writes they keep in memory until the
+        commit, such as the rows a full-text index accumulates
+        (toondb/text/sql_table.py); if one raises, nothing commits. After the commit
+        the after-commit callables run (``_after_commit``, each given the id):
+        caches that keep what the transaction made, such as an SQL HNSW index's
+        working graph (toondb/vector/sql_index.py), which is only valid once
+        committed."""
+        before = self.__dict__.pop("_before_commit", None)
+        if before:
+            for hook in before:
+                hook()
         txnid: int = super().commit()
         hooks = self.__dict__.pop("_after_commit", None)
         if hooks:
@@ -146,9 +163,15 @@ class Transaction(StorageTransaction):
         compare case-insensitively and the newest of a name wins, as in SQLite. As a
         context manager the savepoint is released on success and rolled back (then
         released) on an exception, which propagates; the transaction stays open.
-        While a savepoint is open every write also records the value it replaces."""
+        While a savepoint is open every write also records the value it replaces.
+        First the front ends' on-savepoint callables run (``_on_savepoint`` in the
+        transaction's ``__dict__``): writes they keep in memory go to the pages, where
+        the savepoint's undo records cover them (a full-text index's pending rows,
+        toondb/text/sql_table.py); ``rollback_to`` then runs ``_on_rollback_to``."""
         if not isinstance(name, str) or not name:
             raise TypeError("a savepoint's name is a non-empty str")
+        for hook in self.__dict__.get("_on_savepoint", ()):
+            hook()
         mark = self._savepoint()
         stack = self.__dict__.setdefault("_savepoints", [])
         stack.append((name.lower(), mark))

@@ -290,6 +290,18 @@ class TableRef(Node):
         self.indexed = indexed
 
 
+class TableCall(Node):
+    """A table-valued call in FROM, ``name(arg, ...) [AS alias]``: a full-text table
+    searched for its argument (``t('query')`` is ``t MATCH 'query'``; sql/fulltext.py)."""
+
+    __slots__ = ("name", "args", "alias")
+
+    def __init__(self, name: str, args: list[Expr], alias: str | None) -> None:
+        self.name = name
+        self.args = args
+        self.alias = alias
+
+
 class SubqueryRef(Node):
     __slots__ = ("select", "alias")
 
@@ -555,6 +567,19 @@ class TableConstraint(Node):
         self.columns = columns
         self.check_text = check_text
         self.fk = fk
+
+
+class CreateVirtualTable(Statement):
+    """CREATE VIRTUAL TABLE name USING module(args): args is the source text between
+    the parentheses (None without them); the module splits it (sql/fulltext.py)."""
+
+    __slots__ = ("name", "if_not_exists", "module", "args")
+
+    def __init__(self, name: str, if_not_exists: bool, module: str, args: str | None) -> None:
+        self.name = name
+        self.if_not_exists = if_not_exists
+        self.module = module
+        self.args = args
 
 
 class CreateTable(Statement):

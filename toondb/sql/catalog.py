@@ -10,6 +10,7 @@ for SQL, so they never meet the user's key-value keys or other named trees)::
                        + rowid_key(rowid); value = rowid_key(rowid). In a UNIQUE
                        index an entry whose values hold no NULL has no rowid
                        suffix: the values alone are the key (invariant 3)
+    fts:sql:<id>       one full-text table's index (toondb/text/index.py)
     sql:h:<id>...      one HNSW index on a VECTOR(n) column (CREATE INDEX ... USING
                        hnsw): a vector index's tree (toondb/vector/store.py), its
                        labels the rows' rowids (sql/hnsw.py, invariant 5)
@@ -39,6 +40,10 @@ Invariants:
 5. An HNSW index holds exactly the rows of its table whose vector column is not
    NULL, each under its rowid: every statement that writes the table moves the
    index before it ends, in the same transaction (sql/hnsw.py).
+6. The full-text index of a full-text table with its own content
+   (``TableInfo.fulltext``) indexes exactly the table's rows, each under its
+   rowid: every statement that writes the table hands the index its changes
+   before it ends, in the same transaction (sql/fulltext.py).
 """
 
 from __future__ import annotations
@@ -208,6 +213,7 @@ class TableInfo:
         indexes: list[IndexInfo],
         autoincrement: bool = False,
         vector_indexes: list[VectorIndexInfo] | None = None,
+        fulltext: dict[str, Any] | None = None,
         pk_name: str | None = None,
     ) -> None:
         self.name = name
@@ -221,6 +227,9 @@ class TableInfo:
         self.indexes = indexes
         self.autoincrement = autoincrement
         self.vector_indexes = vector_indexes or []  # HNSW indexes (not B+trees)
+        # a full-text table (CREATE VIRTUAL TABLE ... USING fts5; sql/fulltext.py):
+        # {"module", "args", "index", "content", "content_rowid"}, else None
+        self.fulltext = fulltext
         self.refresh()
 
     def refresh(self) -> None:
@@ -269,6 +278,7 @@ class TableInfo:
                     if self.vector_indexes
                     else {}
                 ),
+                **({"fulltext": self.fulltext} if self.fulltext is not None else {}),
                 **({"pk_name": self.pk_name} if self.pk_name is not None else {}),
             }
         )
@@ -286,6 +296,7 @@ class TableInfo:
             [IndexInfo.from_json(ix) for ix in d["indexes"]],
             d.get("autoincrement", False),
             [VectorIndexInfo.from_json(vx) for vx in d.get("vector_indexes", ())],
+            d.get("fulltext"),
             d.get("pk_name"),
         )
 

@@ -95,6 +95,7 @@ class Compiled:
         ctx.undo = undo
         ctx.trees = {}
         ctx.vectors = None  # a failed run's pending index changes are dropped (sql/hnsw.py)
+        ctx.fulltext = None
         return ctx
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:

@@ -12,7 +12,7 @@ from typing import Any
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast, hnsw
+from toondb.sql import ast, fulltext, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo, VectorIndexInfo
@@ -51,6 +51,10 @@ class CompiledDDL(Compiled):
         s = self.stmt
         if isinstance(s, ast.CreateTable):
             return self._create_table(txn, ctx, cat, tables, s, state)
+        if isinstance(s, ast.CreateVirtualTable):
+            from toondb.sql.fts_statements import create_virtual_table
+
+            return create_virtual_table(txn, cat, tables, s)
         if isinstance(s, ast.CreateView):
             low = s.name.lower()
             if low in cat.views or low in tables or cat.find_index(s.name) is not None:
@@ -103,6 +107,8 @@ class CompiledDDL(Compiled):
                 self._drop_tree(txn, ix.tree, undo)
             for vx in t.vector_indexes:
                 hnsw.method().drop(txn, vx)
+            if t.fulltext is not None:
+                fulltext.method().drop(txn, t.fulltext["index"])
             del tables[s.name.lower()]
             C.save(txn, tables, [], [t.name])
             return Outcome(rowcount=0)

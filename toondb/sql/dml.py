@@ -16,7 +16,7 @@ from typing import Any, Callable
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast, hnsw
+from toondb.sql import ast, fulltext, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
@@ -191,6 +191,7 @@ class CompiledInsert(CompiledWrite):
         if self.conflict == "ABORT" and self.upsert is None and not w.fks and ret is None:
             out = self._insert_fast(w, rows, ctx)
             hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
+            fulltext.flush(ctx)
             return out
         count = 0
         last = None
@@ -205,6 +206,7 @@ class CompiledInsert(CompiledWrite):
             else:
                 w.next_rowid = saved  # an ignored row takes no rowid
         hnsw.flush(ctx)
+        fulltext.flush(ctx)
         if ret is not None:
             returned = [ret.row(r) for r in self.written or []]
             self.written = None
@@ -435,11 +437,18 @@ class _Targeted(CompiledWrite):
             if not any(ix.name.lower() == stmt.indexed.lower() for ix in table.indexes):
                 raise SQLError(f"no such index: {stmt.indexed}")
         scope.sources[0].indexed = stmt.indexed  # INDEXED BY / NOT INDEXED
-        conjs = split_and(where)
-        access, _, _ = choose_access(planner, scope, 0, conjs, set())
-        if access is None:
-            access = FullScan(self.ctx, table)
-        access.defaults = table_defaults(table)
+        if table.fulltext is not None:  # MATCH in the WHERE (sql/fulltext.py)
+            from toondb.sql.planner.fts import fts_access
+
+            where = fulltext.rewrite_where(planner, table, alias, where)
+            conjs = split_and(where)
+            access: Any = fts_access(planner, scope, 0, conjs, None, True)[0]
+        else:
+            conjs = split_and(where)
+            access, _, _ = choose_access(planner, scope, 0, conjs, set())
+            if access is None:
+                access = FullScan(self.ctx, table)
+            access.defaults = table_defaults(table)
         self.access = access
         # equality conjuncts the lookup enforces exactly are not checked again
         rest = [c for c in conjs if not any(c is u for u in access.consumed)]
@@ -578,6 +587,7 @@ class CompiledUpdate(_Targeted):
             if ret is not None:
                 out.append(ret.row((*new, new_rid)))
         hnsw.flush(ctx)
+        fulltext.flush(ctx)
         if ret is not None:
             return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)
@@ -614,6 +624,7 @@ class CompiledDelete(_Targeted):
             if ret is not None:
                 out.append(ret.row(old))
         hnsw.flush(self.ctx)
+        fulltext.flush(self.ctx)
         if ret is not None:
             return Outcome(ret.columns, out, count)
         return Outcome(rowcount=count)

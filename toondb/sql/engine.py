@@ -181,6 +181,11 @@ def compile_statement(
     if isinstance(stmt, ast.Select):
         return CompiledSelect(parsed, stmt, catalog)
     if isinstance(stmt, ast.Insert):
+        t = catalog.tables.get(stmt.table.lower())
+        if t is not None and t.fulltext is not None:
+            from toondb.sql.fts_statements import CompiledFtsInsert
+
+            return CompiledFtsInsert(parsed, stmt, catalog, fk)
         return CompiledInsert(parsed, stmt, catalog, fk)
     if isinstance(stmt, ast.Update):
         return CompiledUpdate(parsed, stmt, catalog, fk)
@@ -190,6 +195,7 @@ def compile_statement(
         stmt,
         (
             ast.CreateTable,
+            ast.CreateVirtualTable,
             ast.DropTable,
             ast.CreateIndex,
             ast.DropIndex,

@@ -38,7 +38,7 @@ class Ctx:
     engine: the session's settings (PRAGMAs: hnsw_ef_search, ...), or None.
     vectors: the HNSW index changes the statement has made so far (sql/hnsw.py)."""
 
-    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors", "size_marks")
+    __slots__ = ("txn", "epoch", "undo", "engine", "trees", "vectors", "fulltext", "size_marks")
 
     def __init__(self) -> None:
         self.txn: Any = None
@@ -49,6 +49,7 @@ class Ctx:
         self.engine: Any = None
         self.trees: dict[bytes, Any] = {}
         self.vectors: Any = None
+        self.fulltext: Any = None  # the full-text index changes so far (sql/fulltext.py)
 
     def tree(self, name: bytes) -> Any:
         t = self.trees.get(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from toondb.errors import SQLError
-from toondb.sql import fn_datetime, fn_json, fn_vector
+from toondb.sql import fn_datetime, fn_json, fn_vector, fulltext
 from toondb.sql import types as T
 from toondb.sql.fn_printf import MAX_LENGTH, f_printf
 
@@ -312,6 +312,8 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     **fn_json.SCALARS,
     # vectors (fn_vector)
     **fn_vector.SCALARS,
+    # full-text tables' MATCH, rank and auxiliary functions, as rewritten (fulltext.py)
+    **fulltext.SCALARS,
 }
 
 # table-valued functions for FROM: name -> (row generator, column names); the

@@ -24,7 +24,7 @@ Operator precedence, loosest first (as in SQLite's lang_expr.html)::
     OR
     AND
     NOT
-    = == != <> IS [NOT] [NOT] IN [NOT] LIKE [NOT] GLOB [NOT] BETWEEN ISNULL NOTNULL
+    = == != <> IS [NOT] [NOT] IN [NOT] LIKE [NOT] GLOB [NOT] MATCH [NOT] BETWEEN ISNULL NOTNULL
     < <= > >=
     & | << >>
     + -
@@ -213,7 +213,7 @@ PRECEDENCE = {
     "AND": 2, "OR": 1,
 }  # fmt: skip
 NOT_PREC = 3  # prefix NOT binds looser than comparisons, tighter than AND
-POSTFIX_PREC = 4  # IN, LIKE, GLOB, BETWEEN, IS NULL, ... (the equality level)
+POSTFIX_PREC = 4  # IN, LIKE, GLOB, MATCH, BETWEEN, IS NULL, ... (the equality level)
 
 
 class _Op:
@@ -765,8 +765,13 @@ in_tail = (
     )
 ).set_name("IN")
 in_tail.set_parse_action(lambda t: _Postfix("in", (t[0], t[1])))
+# MATCH folds as LIKE does (ast.Like op MATCH): a full-text table's search (sql/fulltext.py)
+_LIKE_OPS = code("LIKE") + code("GLOB") + code("MATCH")
 like_tail = (
-    _not + (K("LIKE") | K("GLOB")) + high_expr + Maybe(code("ESCAPE"), KX("ESCAPE") + high_expr)
+    _not
+    + (K("LIKE") | K("GLOB") | K("MATCH"))
+    + high_expr
+    + Maybe(code("ESCAPE"), KX("ESCAPE") + high_expr)
 ).set_name("LIKE")
 like_tail.set_parse_action(
     lambda t: _Postfix("like", (t[0], t[1], t[2], t[3] if len(t) > 3 else None))
@@ -789,7 +794,7 @@ _not_tail = pp.MatchFirst(
     [
         Peek(_NULL_AHEAD, null_tail),
         Peek(f"{esc(_NOTC)}{esc(code('IN'))}", in_tail),
-        Peek(f"{esc(_NOTC)}[{esc(code('LIKE') + code('GLOB'))}]", like_tail),
+        Peek(f"{esc(_NOTC)}[{esc(_LIKE_OPS)}]", like_tail),
         Peek(f"{esc(_NOTC)}{esc(code('BETWEEN'))}", between_tail),
     ]
 ).set_name("operator")
@@ -799,7 +804,7 @@ _expr_tail = Switch(
         code("ISNULL") + code("NOTNULL"): null_tail,
         _NOTC: _not_tail,
         code("IN"): in_tail,
-        code("LIKE") + code("GLOB"): like_tail,
+        _LIKE_OPS: like_tail,
         code("BETWEEN"): between_tail,
         code("COLLATE"): collate_tail,
     }

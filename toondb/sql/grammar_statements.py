@@ -13,7 +13,7 @@ from typing import Any
 import pyparsing as pp
 
 from toondb.sql import ast
-from toondb.sql.grammar_elements import Commas, Many, Maybe, Switch
+from toondb.sql.grammar_elements import Commas, Many, Maybe, Switch, fail
 from toondb.sql.grammar_expressions import (
     _SELECT_AHEAD,
     ANY_NAME_CODES,
@@ -134,6 +134,11 @@ _alias_tag = pp.Opt(
 )
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
+# name(args) [alias]: a table-valued call (a full-text table's search, t('query'))
+table_call = (
+    ident + LPAR + pp.Opt(Commas(expr)).set_parse_action(lambda t: [list(t)]) + RPAR + _alias_tag
+).set_name("table-valued call")
+table_call.set_parse_action(lambda t: ast.TableCall(t[0], t[1], t[2][1] if len(t) > 2 else None))
 join_source = pp.Forward()
 table_source <<= pp.MatchFirst(
     [
@@ -141,6 +146,7 @@ table_source <<= pp.MatchFirst(
             lambda t: ast.SubqueryRef(t[0], t[1] if len(t) > 1 else None)
         ),
         Peek("\\(", LPAR + join_source + RPAR),
+        Peek(f"[{esc(NAME_CODES)}]\\(", table_call),
         table_name_ref,
     ]
 )
@@ -699,6 +705,52 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
 
 create_table.set_parse_action(_create_table)
 
+
+class ModuleArgs(pp.Token):
+    """CREATE VIRTUAL TABLE's ``(args)``: the source text between the parentheses,
+    as written (quotes and nested parentheses kept whole); the module splits it
+    (sql/fulltext.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errmsg = "Expected module arguments"
+        self.mayReturnEmpty = False
+        self.mayIndexError = False
+
+    def parseImpl(self, instring: Any, loc: int, do_actions: bool = True) -> Any:
+        s: Tokens = instring
+        n = len(s)
+        if loc >= n or s[loc] != "(":
+            raise fail(s, loc, self)
+        depth = 0
+        for i in range(loc, n):
+            c = s[i]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    return i + 1, [s.sql[s.end_offset(loc) : s.start_offset(i)]]
+        raise fail(s, n, self)
+
+    def _generateDefaultName(self) -> str:
+        return "module arguments"
+
+
+create_virtual_table = (
+    KX("CREATE")
+    + KX("VIRTUAL")
+    + KX("TABLE")
+    + _IF_NOT_EXISTS
+    + qualified_table
+    + KX("USING")
+    + ident
+    + pp.Opt(ModuleArgs())
+).set_name("CREATE VIRTUAL TABLE")
+create_virtual_table.set_parse_action(
+    lambda t: ast.CreateVirtualTable(t[1], t[0], t[2], t[3] if len(t) > 3 else None)
+)
+
 create_view = (
     KX("CREATE")
     + _TEMP
@@ -878,7 +930,7 @@ statement <<= pp.MatchFirst(
         Peek(_k("INSERT", "REPLACE"), insert_stmt),
         Peek(_k("UPDATE"), update_stmt),
         Peek(_k("DELETE"), delete_stmt),
-        Peek(_k("CREATE"), create_table | create_view | create_index),
+        Peek(_k("CREATE"), create_table | create_virtual_table | create_view | create_index),
         Peek(_k("DROP"), drop_table | drop_view | drop_index),
         Peek(_k("ALTER"), alter_table),
         Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"), txn_stmt),

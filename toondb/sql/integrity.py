@@ -16,7 +16,9 @@ invariants of toondb.sql.catalog over it:
 - every row has exactly the index entries it implies and every index holds no
   other entry (catalog invariants 2 and 3): each row's entry is looked up by key
   and must map back to the row, and each index holds as many entries as the
-  table has rows.
+  table has rows;
+- every full-text table's index holds exactly its content's tokens (catalog
+  invariant 6; skipped for contentless tables, whose content is not kept).
 
 Problems are collected (up to ``MAX_PROBLEMS``) and raised together as one
 ``CorruptionError`` whose ``problems`` lists them, as the storage check does.
@@ -58,6 +60,10 @@ def check_sql(txn: Any) -> dict[str, int]:
             known.update(ix.tree for ix in table.indexes)
             if not problems.full():
                 _table(txn, table, problems, counts)
+        by_name = {t.name.lower(): t for t in tables}
+        for table in tables:
+            if table.fulltext is not None and not problems.full():
+                _fulltext(txn, table, by_name, problems, counts)
         for name in txn.tree_names(b"sql:"):
             if name not in known and name.startswith((b"sql:t:", b"sql:i:")):
                 problems.append(f"tree {name!r} belongs to no table of the SQL catalog")
@@ -151,6 +157,29 @@ def _table(txn: Any, table: C.TableInfo, problems: _Problems, counts: dict[str, 
         counts["sql_index_entries"] += n
         if n != nrows and not problems.full():
             _stray_entries(ix, itree, rows, defaults, problems, n, nrows, name)
+
+
+def _fulltext(
+    txn: Any,
+    table: C.TableInfo,
+    tables: dict[str, C.TableInfo],
+    problems: _Problems,
+    counts: dict[str, int],
+) -> None:
+    """A full-text table's index holds exactly its content's tokens (catalog
+    invariant 6; FTS5's 'integrity-check': toondb/text/integrity.py)."""
+    from toondb.sql import fulltext
+    from toondb.sql.planner.fts import content_rows
+
+    counts["fulltext_indexes"] = counts.get("fulltext_indexes", 0) + 1
+    try:
+        ix = fulltext.method().handle(txn, table.fulltext["index"])  # type: ignore[index]
+        rows = content_rows(txn.tree, table, tables)
+        ix.integrity_check(rows)
+    except CorruptionError as exc:
+        problems.append(f"full-text table {table.name}: {exc}")
+    except Exception as exc:  # a missing tree, an undecodable record: damage
+        problems.append(f"full-text table {table.name}: {type(exc).__name__}: {exc}")
 
 
 def _stray_entries(

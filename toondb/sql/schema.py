@@ -99,6 +99,10 @@ def _table(info: catalog.TableInfo) -> Table:
 def _create_statements(table: catalog.TableInfo) -> list[str]:
     """CREATE TABLE (and CREATE INDEX) statements equivalent to a catalog TableInfo."""
     ident = quote_identifier
+    fx = table.fulltext
+    if fx is not None:  # a full-text table: its module arguments as they were given
+        args = ", ".join(fx["args"])
+        return [f"CREATE VIRTUAL TABLE {ident(table.name)} USING {fx['module']}({args});"]
     defs = []
     inline_pk = len(table.pk) == 1
     for c in table.columns:

@@ -392,8 +392,9 @@ def _run_compiled(
     state: _State,
 ) -> Outcome:
     if many:
-        if isinstance(compiled, engine.CompiledInsert):
-            out: Outcome = compiled.run_many(txn, params, undo, state)
+        run_many = getattr(compiled, "run_many", None)  # INSERTs: one statement, many rows
+        if run_many is not None:
+            out: Outcome = run_many(txn, params, undo, state)
         else:
             total = 0
             out = engine.Outcome(rowcount=0)

@@ -20,6 +20,7 @@ from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, IndexInfo, TableInfo
 from toondb.sql.executor import Ctx, rowid_probe
 from toondb.sql.fn_vector import column_value
+from toondb.sql.fulltext import PendingText
 from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
 
@@ -52,6 +53,23 @@ class TableWriter:
         self.next_rowid: int | None = None
         self.vcols = [(i, n, table.columns[i].name) for i, n in table.vector_cols]
         self.vindexes = table.vector_indexes
+        fx = table.fulltext
+        self.fts_index: str | None = fx["index"] if fx is not None else None
+        self.contentless = fx is not None and fx["content"] == ""
+        # external content or contentless: the rows are not this table's to store
+        self.fts_only = fx is not None and fx["content"] is not None
+
+    # -- full-text indexes
+
+    def text_set(self, op: str, rowid: int, row: Any) -> None:
+        """Record an insert ("i") or delete ("d") of a row for the table's full-text
+        index (sql/fulltext.py); row: its column values (None: unknown)."""
+        pending = self.ctx.fulltext
+        if pending is None:
+            pending = self.ctx.fulltext = PendingText()
+        vals = None if row is None else list(row[: self.ncols])
+        assert self.fts_index is not None
+        pending.add(self.fts_index, op, rowid, vals)
 
     # -- vectors
 
@@ -271,6 +289,10 @@ class TableWriter:
         return index_entry_key(ix, [row[i] for i in ix.col_idx], rk)
 
     def insert_row(self, row: list[Any], rowid: int) -> None:
+        if self.fts_index is not None:
+            self.text_set("i", rowid, row)
+            if self.fts_only:
+                return
         rk = rowid_key(rowid)
         self._put(self.ctx.tree(self.table.tree), rk, encode_row(row), None)
         for ix in self.table.indexes:
@@ -282,11 +304,19 @@ class TableWriter:
         self, old: tuple[Any, ...], writers: dict[str, TableWriter] | None = None, ec: Any = None
     ) -> None:
         rid = old[-1]
+        if self.fts_only:
+            if self.contentless and not self.table.fulltext.get("contentless_delete"):  # type: ignore[union-attr]
+                raise SQLError(f"cannot DELETE from contentless fts5 table: {self.table.name}")
+            # a contentless row's values are unknown: the index finds the row itself
+            self.text_set("d", rid, None if self.contentless else old)
+            return
         rk = rowid_key(rid)
         tree = self.ctx.tree(self.table.tree)
         raw = tree.get(rk)
         if raw is None:
             return
+        if self.fts_index is not None:
+            self.text_set("d", rid, old)
         if self.children and writers is not None:
             self.on_parent_delete(old, writers, ec)
         for ix in self.table.indexes:
@@ -305,6 +335,13 @@ class TableWriter:
         indexes: list[IndexInfo] | None = None,
     ) -> None:
         old_rid = old[-1]
+        if self.contentless:
+            raise SQLError(f"cannot UPDATE contentless fts5 table: {self.table.name}")
+        if self.fts_index is not None:
+            self.text_set("d", old_rid, old)
+            self.text_set("i", new_rowid, new)
+            if self.fts_only:
+                return
         ork = rowid_key(old_rid)
         nrk = rowid_key(new_rowid)
         tree = self.ctx.tree(self.table.tree)

@@ -470,6 +470,29 @@ class FullTextIndex:
         col = self.config.column_index(column) if isinstance(column, str) else column
         return parse_query(query, self.config.columns, self.tokenizer, col)
 
+    def no_match(self, rowid: int) -> Match:
+        """The Match of a row read without a query (no phrases, bm25 -0.0): what
+        FTS5's auxiliary functions see in a full scan."""
+        return Match(rowid, -0.0, [], ())
+
+    def rowids(self) -> list[int]:
+        """Every rowid in the index, ascending (from the document-size blocks)."""
+        self.flush()
+        out: list[int] = []
+        for k, v in self.tree.scan(DOCSIZE, _successor(DOCSIZE)):
+            base = (_U64.unpack(k[1:])[0] << 7) - _BIAS
+            out.extend(base + low for low, _ in P.decode_docsizes(v, len(self.config.columns)))
+        return out
+
+    def last_rowid(self) -> int | None:
+        """The largest rowid in the index (None: it is empty)."""
+        self.flush()
+        for k, v in self.tree.scan(DOCSIZE, _successor(DOCSIZE), reverse=True):
+            base = (_U64.unpack(k[1:])[0] << 7) - _BIAS
+            rows = P.decode_docsizes(v, len(self.config.columns))
+            return int(base + max(low for low, _ in rows))
+        return None
+
     def column_sizes(self, rowid: int) -> list[int]:
         """The token count of each column of a row (FTS5's xColumnSize)."""
         self.flush()

@@ -201,9 +201,28 @@ def _trigram(args: Sequence[str], n_porter: int, spec: str) -> Tokenizer:
 _BASE = {"unicode61": _unicode61, "ascii": _ascii, "trigram": _trigram}
 
 
+_BUILT: dict[str | None, Tokenizer] = {}  # tokenize option text -> its tokenizer
+
+
 def tokenizer(spec: str | Sequence[str] | None = None) -> Tokenizer:
     """The tokenizer a ``tokenize`` option value describes (None or "" for the
-    default, unicode61); a list of words is taken as already split."""
+    default, unicode61); a list of words is taken as already split. One built
+    from option text is kept and shared (an index opened per SQL statement would
+    otherwise build its tables again each time): a Tokenizer does not change once
+    built and tokenizes holding the GIL, so its scratch buffer is never used by
+    two threads at once."""
+    if spec is None or isinstance(spec, str):
+        tok = _BUILT.get(spec)
+        if tok is None:
+            tok = _build(spec)
+            if len(_BUILT) > 64:
+                _BUILT.clear()
+            _BUILT[spec] = tok
+        return tok
+    return _build(spec)
+
+
+def _build(spec: str | Sequence[str] | None) -> Tokenizer:
     if spec is None:
         words: list[str] = []
     elif isinstance(spec, str):

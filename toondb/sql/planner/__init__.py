@@ -21,6 +21,9 @@ Rules (docs/sql.md has the long form):
 6. ORDER BY vec_distance_<metric>(t.col, ?) LIMIT k, with t first in FROM and an
    HNSW index of that metric on t.col, reads t through the index, nearest first
    (knn.py); otherwise the rows are sorted (rule 4).
+7. A full-text table (CREATE VIRTUAL TABLE ... USING fts5) is read through its
+   index: its MATCH searched once per execution; ORDER BY rank / bm25() LIMIT k
+   with the table first in FROM yields best first (fts.py).
 
 Where each part is::
 
@@ -32,6 +35,7 @@ Where each part is::
     access.py       how one table is read: rowid and index probes and ranges,
                     scans in a requested order (rules 2, 4, 5)
     knn.py          nearest first through an HNSW index, filtered (rule 6)
+    fts.py          full-text tables: FtsScan, ORDER BY rank (rule 7)
     compound.py     UNION / INTERSECT / EXCEPT, and VALUES
     ctes.py         WITH names (recursive ones too) and views
     common.py       SelectPlan (what planning produces), conjunct helpers, LIMIT

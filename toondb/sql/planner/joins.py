@@ -40,6 +40,7 @@ from toondb.sql.planner.common import (
     table_defaults,
 )
 from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
+from toondb.sql.planner.fts import FtsRequest, fts_access
 from toondb.sql.planner.join_order import choose_order
 from toondb.sql.planner.knn import KnnRequest, knn_access
 
@@ -135,10 +136,12 @@ def plan_from(
     parent: Scope | None,
     order: tuple[ast.Expr, bool] | None = None,
     knn: KnnRequest | None = None,
+    fts: FtsRequest | None = None,
 ) -> tuple[Scope, Callable[[], Iterator[tuple[Any, ...]]], list[str], bool | str]:
     """Scope, a row generator with WHERE applied, EXPLAIN lines, and whether
     the rows come out in the requested order ("knn": nearest first, through an
-    HNSW index, for the k-NN request knn; planner/knn.py)."""
+    HNSW index, for the k-NN request knn, planner/knn.py; or best first through
+    a full-text index, for the ORDER BY rank request fts, planner/fts.py)."""
     sources, items = resolve_from(planner, core, parent)
     conjs = split_and(core.where)
     written = sources
@@ -146,6 +149,7 @@ def plan_from(
     if (
         len(items) > 1
         and knn is None
+        and fts is None
         and all(kind in (None, "INNER", "CROSS") and not using for kind, _, _, using, _ in items)
     ):
         on_conjs = [c for _, _, on, _, _ in items for c in split_and(on)]
@@ -241,6 +245,12 @@ def plan_from(
             access = knn_scan
             dep = False
             in_order = "knn"
+        elif isinstance(payload, TableInfo) and payload.fulltext is not None:
+            access, dep, ranked = fts_access(
+                planner, scope, k, conds, None if left else fts, len(steps) == 1
+            )
+            if ranked:
+                in_order = "knn"
         elif isinstance(payload, TableInfo):
             order_req = None
             if k == 0 and len(steps) == 1 and order is not None:

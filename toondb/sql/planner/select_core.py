@@ -20,6 +20,7 @@ from toondb.sql.expressions import (
     collation_of,
     contains_aggregate,
 )
+from toondb.sql.fulltext import rewrite_core
 from toondb.sql.functions import AGG_ARITY, AGG_FUNCS
 from toondb.sql.planner.common import (
     Fn,
@@ -30,6 +31,7 @@ from toondb.sql.planner.common import (
     limit_fns,
     sql_text,
 )
+from toondb.sql.planner.fts import fts_request
 from toondb.sql.planner.joins import plan_from
 from toondb.sql.planner.knn import knn_request
 from toondb.sql.planner.windows import find_windows, plan_windows
@@ -45,6 +47,8 @@ def plan_select_core(
 ) -> SelectPlan:
     """A SELECT core (not VALUES) with the ORDER BY and LIMIT of its statement."""
     ec = planner.ec
+    # full-text tables: MATCH, rank, bm25(), highlight(), snippet() (sql/fulltext.py)
+    core, order_by = rewrite_core(planner, core, order_by)
     # the ORDER BY a scan might deliver: one plain column term
     order_hint = None
     if len(order_by) == 1 and order_by[0].nulls_first in (None, not order_by[0].desc):
@@ -62,7 +66,18 @@ def plan_select_core(
         or any(contains_aggregate(rc.expr) for rc in core.columns)
         or any(contains_aggregate(o.expr) for o in order_by),
     )
-    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn)
+    fts = fts_request(
+        core,
+        order_by,
+        limit,
+        offset,
+        has_windows  # window values are of every row, before the LIMIT
+        or bool(core.group_by)
+        or core.having is not None
+        or any(contains_aggregate(rc.expr) for rc in core.columns)
+        or any(contains_aggregate(o.expr) for o in order_by),
+    )
+    scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn, fts)
     knn_order = in_order == "knn"
     columns = expand_columns(core, scope)
     names = [column_name(rc) for rc in columns]
