@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Callable, overload
 
 from toondb.errors import TransactionError
 from toondb.storage.env import DATA_FILE, LOCK_FILE, StorageEnvironment, StorageTransaction
@@ -227,12 +227,15 @@ class Transaction(StorageTransaction):
         """Run one statement once per parameter set (parsed and planned once)."""
         return _sql().execute_in(self, sql, seq_of_params, many=True)  # type: ignore[no-any-return]
 
-    def executescript(self, sql: str) -> None:
+    def executescript(
+        self, sql: str, *, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         """Run the statements of a script (separated by ';') in this transaction.
         A statement that fails stops the script: its error says which statement
         and line; its own writes are undone, the ones before it stay in the
-        transaction. BEGIN / COMMIT in the script are refused."""
-        _sql().execute_script_in(self, sql)
+        transaction. BEGIN / COMMIT in the script are refused; savepoints act on
+        this transaction. progress(done, total): as ``Database.executescript``."""
+        _sql().execute_script_in(self, sql, progress)
 
     # ---- the query builder (toondb.toon.query)
 
@@ -372,7 +375,9 @@ class Database(StorageEnvironment):
         """Run one statement once per parameter set (parsed and planned once; atomic)."""
         return self._session().execute(sql, seq_of_params, many=True)
 
-    def executescript(self, sql: str) -> None:
+    def executescript(
+        self, sql: str, *, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         """Run the statements of a script (separated by ';'), as sqlite3's
         executescript: each in its own transaction, or in the one a ``BEGIN`` of
         the script (or before it) opened; ``BEGIN`` / ``COMMIT`` in it are
@@ -380,8 +385,11 @@ class Database(StorageEnvironment):
         call. A statement that fails stops the script; its error (of its own
         type) says which statement and line failed (``statement`` / ``line``
         attributes). What the script committed before it stays committed; a
-        transaction the script began and had not ended is rolled back."""
-        self._session().executescript(sql)
+        transaction the script began and had not ended is rolled back.
+        progress(done, total), if given, is called with the characters of the
+        script run so far, every few hundred statements and at the end (the CLI
+        draws its progress bar with it)."""
+        self._session().executescript(sql, progress)
 
     # ---- the DB-API (toondb.dbapi)
 

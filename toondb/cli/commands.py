@@ -9,7 +9,14 @@ import json
 import sys
 from typing import Any
 
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, key_bytes, open_db, refuse_non_database
+from toondb.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    key_bytes,
+    open_db,
+    refuse_non_database,
+    script_progress,
+)
 from toondb.cli.render import print_mapping, render, show_bytes, split_sql
 from toondb.cli.shell import Shell
 from toondb.errors import CLIError, CorruptionError, NotADatabaseError, ToonDBError
@@ -42,15 +49,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if sys.stdin.isatty():
             sys.stderr.write("toondb: reading an SQL script from stdin (end it with Ctrl-D)\n")
         script = sys.stdin.read()
+        progress, finish = script_progress(len(script))
         with open_db(args.path, create=True) as db:
             try:
-                db.executescript(script)
+                db.executescript(script, progress=progress)
             except ToonDBError as e:
                 number, line = getattr(e, "statement", None), getattr(e, "line", None)
                 if number is None:
                     raise
                 first = str(e).splitlines()[0]
                 raise CLIError(f"statement {number} (line {line}): {first}") from None
+            finally:
+                finish()
         return EXIT_OK
     stmts, rest = split_sql(args.sql)
     if rest.strip():

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from toondb.database import DATA_FILE, LOCK_FILE, Database
 from toondb.errors import CLIError, NotADatabaseError
@@ -16,6 +17,7 @@ from toondb.storage.env import is_toondb_file
 __all__ = [
     "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "error_message", "database_files", "open_db",
     "refuse_non_database", "snapshot", "key_bytes", "whole_number", "argparse_int",
+    "script_progress",
 ]  # fmt: skip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -98,3 +100,39 @@ def argparse_int(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return n
+
+
+PROGRESS_MIN_CHARS = 256 * 1024  # a script shorter than this runs without a bar
+
+
+def script_progress(
+    total: int, stream: TextIO | None = None
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """(progress, finish) for Database.executescript: a progress bar on the terminal
+    for a long script (tqdm's when it is installed, else a percentage line), or
+    (None, a no-op) when stream is not a terminal or the script is short."""
+    out = sys.stderr if stream is None else stream
+    if total < PROGRESS_MIN_CHARS or not out.isatty():
+        return None, lambda: None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is not None:
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="script", file=out, leave=False)
+
+        def step(done: int, _total: int) -> None:
+            bar.n = done  # called every few hundred statements: redraw each time
+            bar.refresh()
+
+        return step, bar.close
+
+    def line(done: int, whole: int) -> None:
+        out.write(f"\rscript: {100 * done // max(whole, 1):3d}%")
+        out.flush()
+
+    def finish() -> None:
+        out.write("\r" + " " * 16 + "\r")
+        out.flush()
+
+    return line, finish

@@ -11,7 +11,15 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any, Callable
 
-from toondb.cli.common import EXIT_ERROR, EXIT_OK, error_message, key_bytes, snapshot, whole_number
+from toondb.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    error_message,
+    key_bytes,
+    script_progress,
+    snapshot,
+    whole_number,
+)
 from toondb.cli.render import MODES, is_blank_sql, print_mapping, render, show_bytes, split_sql
 from toondb.database import Database
 from toondb.errors import CLIError, CorruptionError, ToonDBError
@@ -312,7 +320,11 @@ class Shell:
                 script = f.read()
         except OSError as e:
             raise CLIError(f"cannot open {args[0]!r}: {e.strerror}") from None
-        self.db.executescript(script)
+        progress, finish = script_progress(len(script))
+        try:
+            self.db.executescript(script, progress=progress)
+        finally:
+            finish()
 
     def _cmd_timer(self, args: list[str]) -> None:
         self._nargs(args, 1, 1, ".timer on|off")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from toondb.errors import MultipleStatementsError, SQLError, ToonDBError, TransactionError
 from toondb.sql import ast
@@ -123,17 +123,24 @@ def _run_all(stmts: tuple[Prepared, ...], params: Any, many: bool, run: Any) -> 
     )
 
 
-def run_script(sql: str, run: Any) -> None:
+PROGRESS_EVERY = 256  # statements between two progress calls of a script
+
+
+def run_script(sql: str, run: Any, progress: Callable[[int, int], None] | None = None) -> None:
     """run(prepared, index, None, False) for each statement of the script sql, in
     order. A statement that fails stops the script: its error is raised with the
     statement's number and line added to its message (and as ``statement`` /
-    ``line`` attributes); what ran before it stays done."""
+    ``line`` attributes); what ran before it stays done. progress(done, total), if
+    given, hears how many characters of the script have run, every PROGRESS_EVERY
+    statements and at the end."""
     G = _grammar()
     S = _statements()
     t = G.tokens_of(sql)
     line, counted = 1, 0
     for n, (i, j) in enumerate(G.split_tokens(t)):
         start = t.starts[i]
+        if progress is not None and n and n % PROGRESS_EVERY == 0:
+            progress(start, len(sql))
         line += sql.count("\n", counted, start)
         counted = start
         try:
@@ -150,22 +157,29 @@ def run_script(sql: str, run: Any) -> None:
             e.statement = n + 1  # type: ignore[attr-defined]
             e.line = line  # type: ignore[attr-defined]
             raise
+    if progress is not None:
+        progress(len(sql), len(sql))
 
 
-def execute_script_in(txn: Any, sql: str) -> None:
+def execute_script_in(
+    txn: Any, sql: str, progress: Callable[[int, int], None] | None = None
+) -> None:
     """Run the statements of the script sql inside the storage transaction txn
-    (BEGIN / COMMIT in it are refused: the transaction's owner ends it)."""
+    (BEGIN / COMMIT in it are refused: the transaction's owner ends it; savepoints
+    act on txn)."""
     state = _txn_state()
 
     def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
         stmt = prep.parsed.statement
         if isinstance(stmt, ast.TxnControl):
+            if stmt.name is not None:
+                return _savepoint_statement(txn, stmt)
             raise SQLError(
                 f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
             )
         return _in_txn(txn, prep, index, p, m, state)
 
-    run_script(sql, run)
+    run_script(sql, run, progress)
 
 
 def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) -> Result:
@@ -228,7 +242,7 @@ class Session:
             many = True
         return _run_all(_parse(sql, many), params, many, self._run)
 
-    def executescript(self, sql: str) -> None:
+    def executescript(self, sql: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Run the statements of a script, each as execute would (its own
         transaction, or the one a BEGIN of the script or before it opened). A
         statement that fails stops the script (see run_script); a transaction
@@ -236,7 +250,7 @@ class Session:
         state = self._state()
         outer = state.txn is not None and not state.txn.closed
         try:
-            run_script(sql, self._run)
+            run_script(sql, self._run, progress)
         except BaseException:
             if not outer:
                 self.rollback()
