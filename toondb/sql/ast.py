@@ -295,6 +295,17 @@ class SubqueryRef(Node):
         self.alias = alias
 
 
+class TableFuncRef(Node):
+    """A table-valued function in FROM: ``json_each(t.doc) AS j``."""
+
+    __slots__ = ("name", "args", "alias")
+
+    def __init__(self, name: str, args: list[Expr], alias: str | None) -> None:
+        self.name = name
+        self.args = args
+        self.alias = alias
+
+
 class Join(Node):
     """kind: INNER, LEFT or CROSS (a comma is CROSS)."""
 

@@ -120,9 +120,22 @@ _alias_tag = pp.Opt(
 )
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
+
+
+def _table_func(t: pp.ParseResults) -> ast.TableFuncRef:
+    items = list(t)
+    al = items.pop()[1] if items and isinstance(items[-1], tuple) else None
+    return ast.TableFuncRef(items[0], items[1:], al)
+
+
+# a table-valued function: json_each(x [, path]) [AS alias]
+table_func_ref = Peek(
+    f"[{esc(NAME_CODES)}]\\(", ident + LPAR + pp.Opt(Commas(expr)) + RPAR + _alias_tag
+).set_parse_action(_table_func)
 join_source = pp.Forward()
 table_source <<= pp.MatchFirst(
     [
+        table_func_ref,
         Peek(_SELECT_AHEAD, LPAR + select_stmt + RPAR + alias).set_parse_action(
             lambda t: ast.SubqueryRef(t[0], t[1] if len(t) > 1 else None)
         ),
