@@ -265,6 +265,8 @@ def expand_columns(core: ast.SelectCore, scope: Scope) -> list[ast.ResultColumn]
                 for c in s.columns:
                     if rc.expr.table is None and c.lower() in s.hidden:
                         continue
+                    if c.lower() in s.star_hidden:
+                        continue
                     out.append(ast.ResultColumn(ast.Column(s.name, c), None, c))
         else:
             out.append(rc)
