@@ -655,7 +655,29 @@ def _row_values(node: Node) -> tuple[Any, str, Any]:
     return value, J.TYPE_NAMES[node.t], atom
 
 
-def _locate(root: Node, path: str) -> tuple[Node, Node | None, int, int, int] | None:
+def _sizer() -> Callable[[Node], int]:
+    """J.size with a memo by node, for the walks of one json_each/json_tree call
+    (every id is an offset: without it each level re-sums the sizes below it)."""
+    memo: dict[int, int] = {}
+
+    def size(n: Node) -> int:
+        k = id(n)
+        s = memo.get(k)
+        if s is None:
+            if n.t < ARRAY:
+                s = J.size(n)
+            else:
+                p = sum(size(c) for c in n.v)
+                s = J.header_size(p) + p
+            memo[k] = s
+        return s
+
+    return size
+
+
+def _locate(
+    root: Node, path: str, size: Callable[[Node], int] = J.size
+) -> tuple[Node, Node | None, int, int, int] | None:
     """(node, its container, its position there, id, id of its slot) of the
     element at path; the slot id is its label's id for an object member."""
     if not path.startswith("$"):
@@ -675,22 +697,22 @@ def _locate(root: Node, path: str) -> tuple[Node, Node | None, int, int, int] | 
             return True
         if n.t < ARRAY:
             return False
-        child = off + J.header_size(sum(J.size(c) for c in n.v))
+        child = off + J.header_size(sum(size(c) for c in n.v))
         step = 2 if n.t == OBJECT else 1
         for k in range(0, len(n.v), step):
             label_off = child
             if step == 2:
-                child += J.size(n.v[k])
+                child += size(n.v[k])
             if walk(n.v[k + step - 1], child, n, k, label_off):
                 return True
-            child += J.size(n.v[k + step - 1])
+            child += size(n.v[k + step - 1])
         return False
 
     walk(root, 0, None, 0, 0)
     return found[0], found[1], found[2], found[3], found[4]
 
 
-def _root_row_path(root: Node, rp: str, row_id: int) -> int:
+def _root_row_path(root: Node, rp: str, row_id: int, size: Callable[[Node], int]) -> int:
     """How much of the root path is json_tree's first row's path, as SQLite's
     jsonEachPathLength finds it: the longest prefix ending before a '.' or '['
     that names an element whose first child has the row's id (which misses
@@ -700,13 +722,13 @@ def _root_row_path(root: Node, rp: str, row_id: int) -> int:
         n -= 1
         if rp[n] in "[.":
             try:
-                found = _locate(root, rp[:n])
+                found = _locate(root, rp[:n], size)
             except SQLError:
                 continue
             if found is None:
                 continue
             node, _, _, off, _ = found
-            payload = 0 if node.t < ARRAY else sum(J.size(c) for c in node.v)
+            payload = 0 if node.t < ARRAY else sum(size(c) for c in node.v)
             if node.t >= ARRAY and off + J.header_size(payload) == row_id:
                 break
             if node.t < ARRAY and off + J.header_size(J.utf8_len(node.v or "")) == row_id:
@@ -731,7 +753,8 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
         return
     rp = "$" if root_path is None else _path_text(root_path)
     assert rp is not None
-    found = _locate(root, rp)
+    size = _sizer()
+    found = _locate(root, rp, size)
     if found is None:
         return
     node, parent, pos, offset, slot = found
@@ -742,7 +765,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
     key0: Any = None
     parent_path = "$"
     if len(rp) > 1:
-        j = _root_row_path(root, rp, root_id)
+        j = _root_row_path(root, rp, root_id, size)
         parent_path = rp[:j]
         tail = rp[j:]
         if tail.startswith("["):
@@ -758,16 +781,16 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
             key0 = tail[1:]
 
     def children(n: Node, off: int) -> Iterator[tuple[Any, Node, int, str, int]]:
-        child = off + J.header_size(sum(J.size(c) for c in n.v))
+        child = off + J.header_size(sum(size(c) for c in n.v))
         step = 2 if n.t == OBJECT else 1
         for k in range(0, len(n.v), step):
             kid = n.v[k + step - 1]
             key = k if step == 1 else J.label_text(n.v[k])
             kid_id = child
             if step == 2:
-                child += J.size(n.v[k])
+                child += size(n.v[k])
             yield key, kid, kid_id, _path_step(n, k), child
-            child += J.size(kid)
+            child += size(kid)
 
     if not recursive:
         if node.t < ARRAY:

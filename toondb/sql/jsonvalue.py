@@ -587,6 +587,8 @@ def from_jsonb(b: bytes) -> Node:
 
 
 def utf8_len(s: str) -> int:
+    if s.isascii():
+        return len(s)
     return len(s.encode("utf-8", "surrogatepass"))
 
 
