@@ -564,7 +564,7 @@ class TableConstraint(Node):
 
 
 class CreateTable(Statement):
-    __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select")
+    __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select", "strict")
 
     def __init__(
         self,
@@ -573,12 +573,14 @@ class CreateTable(Statement):
         columns: list[ColumnDef],
         constraints: list[TableConstraint],
         as_select: Select | None = None,
+        strict: bool = False,
     ) -> None:
         self.name = name
         self.if_not_exists = if_not_exists
         self.columns = columns
         self.constraints = constraints
         self.as_select = as_select
+        self.strict = strict  # a STRICT table (types checked on write)
 
 
 class CreateView(Statement):

@@ -669,7 +669,12 @@ create_table = (
             LPAR
             + Commas(Peek(_TABLE_CONSTRAINT_AHEAD, table_constraint) | column_def)
             + RPAR
-            + pp.Opt(Commas(KS("WITHOUT ROWID") | K("STRICT"))).suppress()
+            + pp.Opt(
+                Commas(
+                    KS("WITHOUT ROWID").suppress()
+                    | K("STRICT").set_parse_action(lambda: ("strict", True))
+                )
+            )
         ).set_parse_action(lambda t: ("defs", list(t)))
     )
 ).set_name("CREATE TABLE")
@@ -681,7 +686,8 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
         return ast.CreateTable(name, ine, [], [], body)
     cols = [d for d in body if isinstance(d, ast.ColumnDef)]
     cons = [d for d in body if isinstance(d, ast.TableConstraint)]
-    return ast.CreateTable(name, ine, cols, cons, None)
+    strict = ("strict", True) in body
+    return ast.CreateTable(name, ine, cols, cons, None, strict)
 
 
 create_table.set_parse_action(_create_table)
