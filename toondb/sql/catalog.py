@@ -209,8 +209,10 @@ class TableInfo:
         autoincrement: bool = False,
         vector_indexes: list[VectorIndexInfo] | None = None,
         pk_name: str | None = None,
+        strict: bool = False,
     ) -> None:
         self.name = name
+        self.strict = strict  # a STRICT table: its column types are checked on write
         self.pk_name = pk_name  # CONSTRAINT name of the PRIMARY KEY, if given
         self.id = tid
         self.tree = f"sql:t:{tid}".encode()
@@ -241,6 +243,11 @@ class TableInfo:
             vx.col_idx = self.col_index[vx.column.lower()]
             vx.dim = dims.get(vx.col_idx, 0)
         self.affinities = [c.affinity for c in self.columns]
+        if self.strict:  # ANY in a STRICT table stores values as given
+            self.affinities = [
+                "BLOB" if c.type_name.strip().upper() == "ANY" else a
+                for c, a in zip(self.columns, self.affinities)
+            ]
         self.check_exprs: list[tuple[str | None, str, ast.Expr]] = []
         if self.checks:
             from toondb.sql.grammar import parse_expression
@@ -270,6 +277,7 @@ class TableInfo:
                     else {}
                 ),
                 **({"pk_name": self.pk_name} if self.pk_name is not None else {}),
+                **({"strict": True} if self.strict else {}),
             }
         )
 
@@ -287,6 +295,7 @@ class TableInfo:
             d.get("autoincrement", False),
             [VectorIndexInfo.from_json(vx) for vx in d.get("vector_indexes", ())],
             d.get("pk_name"),
+            d.get("strict", False),
         )
 
     def copy(self) -> TableInfo:

@@ -196,6 +196,8 @@ class CompiledDDL(Compiled):
         for cd in s.columns:
             if cd.name.lower() in names:
                 raise SchemaError(f"duplicate column name: {cd.name}")
+            if s.strict:
+                _strict_type(s.name, cd)
             names.add(cd.name.lower())
             ci = _column_info(cd)
             if ci.default is not None:
@@ -239,7 +241,9 @@ class CompiledDDL(Compiled):
             parse_expression(text)
         _binary_keys(cols, [pk] + [u for u, _ in uniques], pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
-        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name)
+        t = TableInfo(
+            s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name, strict=s.strict
+        )
         indexes = []
         n = 0
         if pk and t.rowid_col is None:
@@ -566,3 +570,15 @@ def _binary_keys(cols: list[Any], keys: list[list[str]], pk_is_rowid: bool = Fal
                 f"UNIQUE or PRIMARY KEY on column {c.name} COLLATE {c.collation} is not "
                 "supported: toondb's index keys compare BINARY"
             )
+
+
+STRICT_TYPES = ("INT", "INTEGER", "REAL", "TEXT", "BLOB", "ANY")
+
+
+def _strict_type(table: str, cd: ast.ColumnDef) -> None:
+    """A STRICT table's column names one of SQLite's six types."""
+    tn = (cd.type_name or "").strip()
+    if not tn:
+        raise SQLError(f"missing datatype for {table}.{cd.name}")
+    if tn.upper() not in STRICT_TYPES:
+        raise SQLError(f'unknown datatype for {table}.{cd.name}: "{tn}"')

@@ -275,7 +275,7 @@ class CompiledInsert(CompiledWrite):
         undo = ctx.undo
         rowid_col = table.rowid_col
         not_null = w.not_null
-        checks = w.checks
+        checks = w.checks or w.strict  # check_row checks STRICT types too
         enc_key = encode_values
         enc_row = encode_row
         pack = _pack_q
@@ -472,8 +472,10 @@ class CompiledUpdate(_Targeted):
         changed = {ci for ci, _ in self.sets}
         self.changed_indexes = [ix for ix in table.indexes if changed & set(ix.col_idx)]
         self.changed_unique = [ix for ix in self.changed_indexes if ix.unique]
-        self.checks_needed = bool(table.check_exprs) or any(
-            table.columns[ci].not_null for ci in changed if ci >= 0
+        self.checks_needed = (
+            bool(table.check_exprs)
+            or table.strict
+            or any(table.columns[ci].not_null for ci in changed if ci >= 0)
         )
         self.vector_sets = {ci for ci, _ in table.vector_cols} & changed
         self.returning = (

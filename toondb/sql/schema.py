@@ -144,7 +144,8 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
             if act and act != "NO ACTION":
                 s += f" {what.replace('_', ' ').upper()} {act}"
         defs.append(s)
-    out = [f"CREATE TABLE {ident(table.name)} (\n  " + ",\n  ".join(defs) + "\n);"]
+    strict = " STRICT" if table.strict else ""
+    out = [f"CREATE TABLE {ident(table.name)} (\n  " + ",\n  ".join(defs) + f"\n){strict};"]
     for ix in table.indexes:
         if ix.origin == "c":
             unique = "UNIQUE " if ix.unique else ""

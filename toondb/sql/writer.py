@@ -23,6 +23,17 @@ from toondb.sql.fn_vector import column_value
 from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
 
+# STRICT: a value's class as SQLite's error names it
+_STRICT_CLASS = {"integer": "INT", "real": "REAL", "text": "TEXT", "blob": "BLOB"}
+# STRICT: the Python types a declared type accepts once its affinity is applied
+_STRICT_PY: dict[str, tuple[type, ...]] = {
+    "INT": (int,),
+    "INTEGER": (int,),
+    "REAL": (float,),
+    "TEXT": (str, T.JsonText),
+    "BLOB": (bytes, bytearray, memoryview),
+}
+
 
 class TableWriter:
     """Row and index writes of one table, with constraint checks and undo records."""
@@ -40,6 +51,14 @@ class TableWriter:
         ]
         self.not_null = [
             i for i, c in enumerate(table.columns) if c.not_null and i != table.rowid_col
+        ]
+        # STRICT: (column, its Python types, declared type) of the typed columns
+        self.strict = [
+            (i, _STRICT_PY[tn], tn)
+            for i, c in enumerate(table.columns)
+            if table.strict
+            and i != table.rowid_col
+            and (tn := c.type_name.strip().upper()) != "ANY"
         ]
         self.fk = fk
         self.fks = table.fks if fk else []
@@ -114,6 +133,12 @@ class TableWriter:
     def check_row(self, row: list[Any], rowid: int) -> str | None:
         """NOT NULL and CHECK; returns None or raises ConstraintError."""
         t = self.table
+        for i, types, tn in self.strict:
+            v = row[i]
+            if v is not None and type(v) not in types:
+                raise ConstraintError(
+                    f"cannot store {_STRICT_CLASS[T.typeof(v)]} value in {tn} column {t.name}.{t.columns[i].name}"
+                )
         for i in self.not_null:
             if row[i] is None:
                 raise ConstraintError(f"NOT NULL constraint failed: {t.name}.{t.columns[i].name}")
