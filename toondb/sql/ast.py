@@ -526,6 +526,7 @@ class ColumnDef(Node):
         "checks",
         "references",
         "collation",
+        "generated",
     )
 
     def __init__(self, name: str, type_name: str) -> None:
@@ -541,6 +542,7 @@ class ColumnDef(Node):
         self.checks: list[tuple[str | None, str]] = []
         self.references: ForeignKey | None = None
         self.collation: str | None = None
+        self.generated: tuple[str, bool] | None = None  # (expression text, STORED)
 
 
 class TableConstraint(Node):

@@ -559,13 +559,13 @@ column_constraint = (
             (KX("COLLATE") + collation_name).set_parse_action(lambda t: ("COLLATE", t[0])),
             fk_clause.copy(),
             (
-                pp.Opt(KS("GENERATED ALWAYS"))
-                + K("AS")
+                pp.Opt(KS("GENERATED ALWAYS")).suppress()
+                + KX("AS")
                 + LPAR
-                + expr
+                + Text(expr)
                 + RPAR
                 + pp.Opt(K("STORED") | K("VIRTUAL"))
-            ).set_parse_action(lambda s, loc, t: _unsupported(s, loc, "generated columns")),
+            ).set_parse_action(lambda t: ("GENERATED", t[0], len(t) > 1 and t[1] == "STORED")),
         ]
     )
 ).set_name("column constraint")  # fmt: skip
@@ -608,6 +608,12 @@ def _column_def(t: pp.ParseResults) -> ast.ColumnDef:
             col.collation = c[1].upper()
         elif kind == "fk":
             col.references = _fk([col.name], c[1])
+        elif kind == "GENERATED":
+            col.generated = (c[1], c[2])
+            # the type name's words ran on into GENERATED ALWAYS: not part of the type
+            words = col.type_name.split()
+            if words[-2:] and [w.upper() for w in words[-2:]] == ["GENERATED", "ALWAYS"]:
+                col.type_name = " ".join(words[:-2])
     return col
 
 
