@@ -29,7 +29,20 @@ def _column_info(cd: ast.ColumnDef) -> ColumnInfo:
     default_sql = cd.default_text  # DEFAULT (expr): its text
     if default_sql is None and cd.default is not None:
         default_sql = sql_text(cd.default)
-    return ColumnInfo(cd.name, cd.type_name, cd.not_null, default_sql, cd.primary_key, cd.collation)
+    gen_sql, stored = cd.generated if cd.generated is not None else (None, False)
+    if gen_sql is not None and (cd.primary_key or default_sql is not None):
+        what = "PRIMARY KEY" if cd.primary_key else "DEFAULT"
+        raise SQLError(f"generated columns cannot be part of the {what}")
+    return ColumnInfo(
+        cd.name,
+        cd.type_name,
+        cd.not_null,
+        default_sql,
+        cd.primary_key,
+        cd.collation,
+        gen_sql,
+        stored,
+    )
 
 
 class CompiledDDL(Compiled):

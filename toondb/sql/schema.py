@@ -117,6 +117,9 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
             parts.append(f"DEFAULT {c.default_sql}")
         if c.collation:
             parts.append(f"COLLATE {c.collation}")
+        if c.generated_sql is not None:
+            kind = "STORED" if c.stored else "VIRTUAL"
+            parts.append(f"GENERATED ALWAYS AS ({c.generated_sql}) {kind}")
         defs.append(" ".join(parts))
 
     def named(name: str | None) -> str:

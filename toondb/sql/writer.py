@@ -60,6 +60,11 @@ class TableWriter:
             and i != table.rowid_col
             and (tn := c.type_name.strip().upper()) != "ANY"
         ]
+        # generated columns: (column, affinity, expression over the row + rowid)
+        self.generated = [
+            (i, table.affinities[i], ec.compile(table.columns[i].generated, scope))
+            for i in table.generated
+        ]
         self.fk = fk
         self.fks = table.fks if fk else []
         self.children: list[tuple[TableInfo, dict[str, Any]]] = []
@@ -131,8 +136,14 @@ class TableWriter:
             self.next_rowid = rid + 1
 
     def check_row(self, row: list[Any], rowid: int) -> str | None:
-        """NOT NULL and CHECK; returns None or raises ConstraintError."""
+        """Generated columns computed, then STRICT types, NOT NULL and CHECK;
+        returns None or raises ConstraintError."""
         t = self.table
+        if self.generated:
+            # in column order, twice when one may read another declared after it
+            for _ in range(1 if len(self.generated) == 1 else 2):
+                for i, aff, f in self.generated:
+                    row[i] = T.apply_affinity(aff, f((*row, rowid)))
         for i, types, tn in self.strict:
             v = row[i]
             if v is not None and type(v) not in types:
