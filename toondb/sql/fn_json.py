@@ -764,7 +764,7 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
     root_id = slot if parent is not None and parent.t == OBJECT else offset
     key0: Any = None
     parent_path = "$"
-    if len(rp) > 1:
+    if len(rp) > 1 and recursive:  # (json_each's rows do not show them)
         j = _root_row_path(root, rp, root_id, size)
         parent_path = rp[:j]
         tail = rp[j:]
