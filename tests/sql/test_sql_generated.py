@@ -113,3 +113,13 @@ def test_generated_rows(tmp_path_factory, rows):
     finally:
         db.close()
         sq.close()
+
+
+def test_add_generated_column_is_refused(tmp_path):
+    db = Database.open(str(tmp_path / "db"))
+    try:
+        db.execute("CREATE TABLE s (a INT)")
+        with pytest.raises(SQLError, match="generated column"):
+            db.execute("ALTER TABLE s ADD COLUMN b AS (a + 1)")
+    finally:
+        db.close()

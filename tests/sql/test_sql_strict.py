@@ -106,3 +106,16 @@ def test_strict_survives_reopen_and_shows_in_schema(tmp_path):
         assert db.execute("SELECT n, typeof(n) FROM s").rows == [(7, "integer")]
     finally:
         db.close()
+
+
+def test_add_column_to_a_strict_table_checks_its_type(tmp_path):
+    db = Database.open(str(tmp_path / "db"))
+    try:
+        db.execute("CREATE TABLE s (a INT) STRICT")
+        with pytest.raises(SQLError, match='unknown datatype for s.c: "varchar"'):
+            db.execute("ALTER TABLE s ADD COLUMN c varchar")
+        db.execute("ALTER TABLE s ADD COLUMN d TEXT")
+        with pytest.raises(ConstraintError, match="cannot store BLOB value in TEXT column s.d"):
+            db.execute("INSERT INTO s (d) VALUES (x'00')")
+    finally:
+        db.close()

@@ -489,6 +489,12 @@ class CompiledDDL(Compiled):
                 raise SchemaError(f"duplicate column name: {cd.name}")
             if cd.primary_key or cd.unique:
                 raise SQLError("Cannot add a PRIMARY KEY or UNIQUE column")
+            if cd.generated is not None:
+                # the existing rows would need the value computed (a VIRTUAL column
+                # is stored here): not done yet
+                raise SQLError("cannot add a generated column (toondb: not supported yet)")
+            if nt.strict:
+                _strict_type(nt.name, cd)
             ci = _column_info(cd)
             if ci.default is not None and not (
                 isinstance(ci.default, ast.Literal)
