@@ -256,3 +256,34 @@ def test_generated_time_values_and_modifiers_long(db, ref, v, mods, b):
 
 def test_reference_is_351(ref):
     assert sqlite_call(ref, "sqlite_version")[1] >= "3.51"
+
+
+def test_strftime_fast_path_agrees_with_the_full_parse(monkeypatch):
+    """strftime(FMT, canonical text) copies fields from the text; it answers as the
+    full parse does (overflowing days, hour 24, out-of-range fields, T separator)."""
+    import toondb.sql.fn_datetime as F
+
+    fmts = [
+        "%Y-%m",
+        "{%d}",
+        "%Y{",
+        "%Y-%m-%d %H:%M:%S",
+        "%F %T",
+        "x%%y%d",
+        "%H",
+        "",
+        "%Y-%j",
+        "%",
+        "%Y%",
+    ]
+    vals = [
+        f"{y}-{mo:02d}-{d:02d}{t}"
+        for y in ("0000", "1900", "2000", "2023", "2024", "9999")
+        for mo in (0, 1, 2, 4, 12, 13)
+        for d in (0, 1, 28, 29, 30, 31, 32)
+        for t in ("", " 00:00", "T23:59:59", " 24:00:00", " 12:60:00", " 12:00:60", " 1:2")
+    ]
+    fast = [[F.f_strftime(f, v) for f in fmts] for v in vals]
+    monkeypatch.setattr(F, "_fast_strftime", lambda f, z: None)
+    slow = [[F.f_strftime(f, v) for f in fmts] for v in vals]
+    assert fast == slow

@@ -305,3 +305,29 @@ def test_float_values_keep_sqlite_text(db, ref):
     for x in (0.1, 1 / 3, 1e300, -1e-300, 123456789.123456789, 2.0**60, math.pi):
         check(db, ref, "json_array", x)
         check(db, ref, "json_quote", x)
+
+
+def test_extract_fast_path_agrees_with_the_full_parse(monkeypatch):
+    """json_extract / ->> over plain text take the json module's parser; they
+    answer as the full parse does for every document and path here (JSON5,
+    escapes, duplicate labels, big numbers, containers fall back to it)."""
+    docs = DOCS + [
+        '{"a":1,"a":2}', '{"a":{"b":[1,{"c":2}]}}', '[1e400, 1.50, 123456789012345678901]',
+        '{"a":"x\\ny\\"z","b":true,"c":false,"d":null}', '{"k":"\\u00e9"}', "[1, NaN]",
+    ]  # fmt: skip
+    paths = PATHS + ["$.a.b[1].c", "$.a.b[5]", "$.b", "$.c", "$.k", "$[2]", "$.a.b"]
+
+    def run() -> list:
+        out = []
+        for d in docs:
+            for p in paths:
+                for f in (FJ.f_json_extract, FJ.f_json_arrow2):
+                    try:
+                        out.append(f(d, p))
+                    except SQLError as exc:
+                        out.append(("error", str(exc)))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(FJ, "_fast_extract", lambda x, p: FJ._SLOW)
+    assert fast == run()

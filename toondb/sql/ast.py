@@ -291,8 +291,10 @@ class TableRef(Node):
 
 
 class TableCall(Node):
-    """A table-valued call in FROM, ``name(arg, ...) [AS alias]``: a full-text table
-    searched for its argument (``t('query')`` is ``t MATCH 'query'``; sql/fulltext.py)."""
+    """A table-valued call in FROM, ``name(arg, ...) [AS alias]``: a table-valued
+    function (``json_each(t.doc) AS j``; planner/joins.py), or a full-text table
+    searched for its argument (``t('query')`` is ``t MATCH 'query'``; sql/fulltext.py
+    rewrites it to the table before planning)."""
 
     __slots__ = ("name", "args", "alias")
 
@@ -532,6 +534,7 @@ class ColumnDef(Node):
         "checks",
         "references",
         "collation",
+        "generated",
     )
 
     def __init__(self, name: str, type_name: str) -> None:
@@ -547,6 +550,7 @@ class ColumnDef(Node):
         self.checks: list[tuple[str | None, str]] = []
         self.references: ForeignKey | None = None
         self.collation: str | None = None
+        self.generated: tuple[str, bool] | None = None  # (expression text, STORED)
 
 
 class TableConstraint(Node):
@@ -583,7 +587,7 @@ class CreateVirtualTable(Statement):
 
 
 class CreateTable(Statement):
-    __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select")
+    __slots__ = ("name", "if_not_exists", "columns", "constraints", "as_select", "strict")
 
     def __init__(
         self,
@@ -592,12 +596,14 @@ class CreateTable(Statement):
         columns: list[ColumnDef],
         constraints: list[TableConstraint],
         as_select: Select | None = None,
+        strict: bool = False,
     ) -> None:
         self.name = name
         self.if_not_exists = if_not_exists
         self.columns = columns
         self.constraints = constraints
         self.as_select = as_select
+        self.strict = strict  # a STRICT table (types checked on write)
 
 
 class CreateView(Statement):

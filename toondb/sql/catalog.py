@@ -73,6 +73,9 @@ class ColumnInfo:
         "default",
         "pk",
         "collation",
+        "generated_sql",
+        "generated",
+        "stored",
     )
 
     def __init__(
@@ -83,6 +86,8 @@ class ColumnInfo:
         default_sql: str | None = None,
         pk: bool = False,
         collation: str | None = None,
+        generated_sql: str | None = None,
+        stored: bool = False,
     ) -> None:
         self.name = name
         self.type_name = type_name
@@ -96,6 +101,15 @@ class ColumnInfo:
             from toondb.sql.grammar import parse_expression
 
             self.default = parse_expression(default_sql)
+        # GENERATED ALWAYS AS (generated_sql): computed on every write (a VIRTUAL
+        # column is stored too; stored says only what the schema declared)
+        self.generated_sql = generated_sql
+        self.stored = stored
+        self.generated: ast.Expr | None = None
+        if generated_sql is not None:
+            from toondb.sql.grammar import parse_expression
+
+            self.generated = parse_expression(generated_sql)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,11 +119,25 @@ class ColumnInfo:
             "default": self.default_sql,
             "pk": self.pk,
             "collation": self.collation,
+            **(
+                {"generated": self.generated_sql, "stored": self.stored}
+                if self.generated_sql is not None
+                else {}
+            ),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ColumnInfo:
-        return cls(d["name"], d["type"], d["not_null"], d["default"], d["pk"], d.get("collation"))
+        return cls(
+            d["name"],
+            d["type"],
+            d["not_null"],
+            d["default"],
+            d["pk"],
+            d.get("collation"),
+            d.get("generated"),
+            d.get("stored", False),
+        )
 
 
 class IndexInfo:
@@ -215,8 +243,10 @@ class TableInfo:
         vector_indexes: list[VectorIndexInfo] | None = None,
         fulltext: dict[str, Any] | None = None,
         pk_name: str | None = None,
+        strict: bool = False,
     ) -> None:
         self.name = name
+        self.strict = strict  # a STRICT table: its column types are checked on write
         self.pk_name = pk_name  # CONSTRAINT name of the PRIMARY KEY, if given
         self.id = tid
         self.tree = f"sql:t:{tid}".encode()
@@ -250,6 +280,12 @@ class TableInfo:
             vx.col_idx = self.col_index[vx.column.lower()]
             vx.dim = dims.get(vx.col_idx, 0)
         self.affinities = [c.affinity for c in self.columns]
+        self.generated = [i for i, c in enumerate(self.columns) if c.generated is not None]
+        if self.strict:  # ANY in a STRICT table stores values as given
+            self.affinities = [
+                "BLOB" if c.type_name.strip().upper() == "ANY" else a
+                for c, a in zip(self.columns, self.affinities)
+            ]
         self.check_exprs: list[tuple[str | None, str, ast.Expr]] = []
         if self.checks:
             from toondb.sql.grammar import parse_expression
@@ -280,6 +316,7 @@ class TableInfo:
                 ),
                 **({"fulltext": self.fulltext} if self.fulltext is not None else {}),
                 **({"pk_name": self.pk_name} if self.pk_name is not None else {}),
+                **({"strict": True} if self.strict else {}),
             }
         )
 
@@ -298,6 +335,7 @@ class TableInfo:
             [VectorIndexInfo.from_json(vx) for vx in d.get("vector_indexes", ())],
             d.get("fulltext"),
             d.get("pk_name"),
+            d.get("strict", False),
         )
 
     def copy(self) -> TableInfo:

@@ -29,7 +29,20 @@ def _column_info(cd: ast.ColumnDef) -> ColumnInfo:
     default_sql = cd.default_text  # DEFAULT (expr): its text
     if default_sql is None and cd.default is not None:
         default_sql = sql_text(cd.default)
-    return ColumnInfo(cd.name, cd.type_name, cd.not_null, default_sql, cd.primary_key, cd.collation)
+    gen_sql, stored = cd.generated if cd.generated is not None else (None, False)
+    if gen_sql is not None and (cd.primary_key or default_sql is not None):
+        what = "PRIMARY KEY" if cd.primary_key else "DEFAULT"
+        raise SQLError(f"generated columns cannot be part of the {what}")
+    return ColumnInfo(
+        cd.name,
+        cd.type_name,
+        cd.not_null,
+        default_sql,
+        cd.primary_key,
+        cd.collation,
+        gen_sql,
+        stored,
+    )
 
 
 class CompiledDDL(Compiled):
@@ -202,6 +215,8 @@ class CompiledDDL(Compiled):
         for cd in s.columns:
             if cd.name.lower() in names:
                 raise SchemaError(f"duplicate column name: {cd.name}")
+            if s.strict:
+                _strict_type(s.name, cd)
             names.add(cd.name.lower())
             ci = _column_info(cd)
             if ci.default is not None:
@@ -245,7 +260,9 @@ class CompiledDDL(Compiled):
             parse_expression(text)
         _binary_keys(cols, [pk] + [u for u, _ in uniques], pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
-        t = TableInfo(s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name)
+        t = TableInfo(
+            s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name, strict=s.strict
+        )
         indexes = []
         n = 0
         if pk and t.rowid_col is None:
@@ -478,6 +495,12 @@ class CompiledDDL(Compiled):
                 raise SchemaError(f"duplicate column name: {cd.name}")
             if cd.primary_key or cd.unique:
                 raise SQLError("Cannot add a PRIMARY KEY or UNIQUE column")
+            if cd.generated is not None:
+                # the existing rows would need the value computed (a VIRTUAL column
+                # is stored here): not done yet
+                raise SQLError("cannot add a generated column (toondb: not supported yet)")
+            if nt.strict:
+                _strict_type(nt.name, cd)
             ci = _column_info(cd)
             if ci.default is not None and not (
                 isinstance(ci.default, ast.Literal)
@@ -572,3 +595,15 @@ def _binary_keys(cols: list[Any], keys: list[list[str]], pk_is_rowid: bool = Fal
                 f"UNIQUE or PRIMARY KEY on column {c.name} COLLATE {c.collation} is not "
                 "supported: toondb's index keys compare BINARY"
             )
+
+
+STRICT_TYPES = ("INT", "INTEGER", "REAL", "TEXT", "BLOB", "ANY")
+
+
+def _strict_type(table: str, cd: ast.ColumnDef) -> None:
+    """A STRICT table's column names one of SQLite's six types."""
+    tn = (cd.type_name or "").strip()
+    if not tn:
+        raise SQLError(f"missing datatype for {table}.{cd.name}")
+    if tn.upper() not in STRICT_TYPES:
+        raise SQLError(f'unknown datatype for {table}.{cd.name}: "{tn}"')

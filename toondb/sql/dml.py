@@ -74,7 +74,7 @@ class CompiledInsert(CompiledWrite):
         ec = planner.ec
         ncols = len(table.columns)
         if stmt.columns is None:
-            targets = list(range(ncols))
+            targets = [i for i in range(ncols) if i not in table.generated]
         else:
             targets = []
             for name in stmt.columns:
@@ -86,6 +86,8 @@ class CompiledInsert(CompiledWrite):
                         raise SchemaError(f"table {table.name} has no column named {name}")
                 if i in targets:
                     raise SchemaError(f"column {name} is given twice")
+                if i in table.generated:
+                    raise SQLError(f'cannot INSERT into generated column "{name}"')
                 targets.append(i)
         self.targets = targets
         self.conflict = stmt.conflict or "ABORT"
@@ -164,8 +166,9 @@ class CompiledInsert(CompiledWrite):
         self.written: list[tuple[Any, ...]] | None = None  # RETURNING rows of a run
 
     def _count_msg(self, got: int) -> str:
-        if len(self.targets) == len(self.table.columns) and True:
-            return f"table {self.table.name} has {len(self.table.columns)} columns but {got} values were supplied"
+        n = len(self.table.columns) - len(self.table.generated)
+        if len(self.targets) == n:
+            return f"table {self.table.name} has {n} columns but {got} values were supplied"
         return f"{got} values for {len(self.targets)} columns"
 
     def explain(self) -> list[str]:
@@ -277,7 +280,7 @@ class CompiledInsert(CompiledWrite):
         undo = ctx.undo
         rowid_col = table.rowid_col
         not_null = w.not_null
-        checks = w.checks
+        checks = w.checks or w.strict or w.generated  # check_row does these too
         enc_key = encode_values
         enc_row = encode_row
         pack = _pack_q
@@ -479,14 +482,19 @@ class CompiledUpdate(_Targeted):
                     i = -1
                 else:
                     raise SchemaError(f"no such column: {name}")
+            if i in table.generated:
+                raise SQLError(f'cannot UPDATE generated column "{name}"')
             self.sets.append((i, self.ec.compile(e, scope)))
         self.conflict = stmt.conflict or "ABORT"
         # the indexes an UPDATE that keeps the rowid can change
-        changed = {ci for ci, _ in self.sets}
+        changed = {ci for ci, _ in self.sets} | set(table.generated)
         self.changed_indexes = [ix for ix in table.indexes if changed & set(ix.col_idx)]
         self.changed_unique = [ix for ix in self.changed_indexes if ix.unique]
-        self.checks_needed = bool(table.check_exprs) or any(
-            table.columns[ci].not_null for ci in changed if ci >= 0
+        self.checks_needed = (
+            bool(table.check_exprs)
+            or table.strict
+            or bool(table.generated)
+            or any(table.columns[ci].not_null for ci in changed if ci >= 0)
         )
         self.vector_sets = {ci for ci, _ in table.vector_cols} & changed
         self.returning = (

@@ -118,7 +118,7 @@ class CompiledPragma(Compiled):
                     [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
             t = cat.tables.get(arg.lower())
-            # table_xinfo adds SQLite's "hidden" (0: toondb has no hidden or generated columns)
+            # table_xinfo adds SQLite's "hidden" (generated columns; 0 for a view's)
             extra = (0,) if name == "table_xinfo" else ()
             names = ["cid", "name", "type", "notnull", "dflt_value", "pk"]
             names += ["hidden"] if extra else []
@@ -133,11 +133,17 @@ class CompiledPragma(Compiled):
                 return Outcome(["cid"], [])
             if name in ("table_info", "table_xinfo"):
                 rows = []
-                for i, c in enumerate(t.columns):
+                for c in t.columns:
+                    # hidden: 2 a VIRTUAL generated column, 3 a STORED one (table_info
+                    # leaves them out, as SQLite)
+                    hidden = 0 if c.generated_sql is None else 3 if c.stored else 2
+                    if hidden and not extra:
+                        continue
                     pkpos = [p.lower() for p in t.pk].index(c.name.lower()) + 1 if c.pk else 0
                     rows.append(
-                        (i, c.name, c.type_name, 1 if c.not_null else 0, c.default_sql, pkpos)
-                        + extra
+                        (len(rows), c.name, c.type_name, 1 if c.not_null else 0, c.default_sql)
+                        + (pkpos,)
+                        + ((hidden,) if extra else ())
                     )
                 return Outcome(names, rows)
             if name == "index_list":

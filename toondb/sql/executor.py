@@ -384,6 +384,23 @@ class SubquerySource(Access):
         return f"SCAN SUBQUERY {self.name}"
 
 
+class TableFuncScan(Access):
+    """A table-valued function in FROM (json_each, json_tree): its rows for the
+    argument values, computed on the outer row (correlated arguments)."""
+
+    def __init__(self, name: str, gen: Callable[..., Iterator[Row]], args: list[Fn]):
+        self.name = name
+        self.gen = gen
+        self.args = args
+        self.table = None
+
+    def rows(self, outer: Row) -> Iterator[Row]:
+        return self.gen(*[a(outer) for a in self.args])
+
+    def explain(self) -> str:
+        return f"SCAN TABLE-VALUED FUNCTION {self.name}"
+
+
 # ---------------------------------------------------------------- joins
 
 

@@ -56,6 +56,7 @@ class Source:
         self.indexed: str | None = None  # INDEXED BY name, "" for NOT INDEXED
         self.width = len(columns) + (1 if table is not None else 0)
         self.hidden: set[str] = set()  # USING columns of a right-hand side
+        self.star_hidden: set[str] = set()  # HIDDEN columns: named, not in SELECT *
 
     def rowid_slot(self) -> int | None:
         if self.table is None:

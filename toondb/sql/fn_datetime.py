@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import re
 import struct
 import time
 from collections.abc import Iterator
@@ -858,12 +859,80 @@ def _strftime_one(cf: str, x: _DateTime) -> str | None:
     return None
 
 
+# The fast path of strftime(FMT, 'YYYY-MM-DD[ HH:MM[:SS]]') without modifiers: the
+# fields are copied from the text when it is canonical and in range (a day past
+# the month's last goes the slow way, which normalises it).
+_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?\Z")
+_FAST_FIELDS = {
+    "Y": "{0}", "m": "{1}", "d": "{2}", "H": "{3}", "M": "{4}", "S": "{5}", "%": "%",
+    "F": "{0}-{1}-{2}", "T": "{3}:{4}:{5}",
+}  # fmt: skip
+_MONTH_DAYS = ("", "31", "28", "31", "30", "31", "30", "31", "31", "30", "31", "30", "31")
+_fast_formats: dict[str, str | None] = {}
+
+
+def _fast_format(fmt: str) -> str | None:
+    """fmt as a str.format template over (Y, m, d, H, M, S), or None when a code
+    needs the slow path."""
+    if fmt in _fast_formats:
+        return _fast_formats[fmt]
+    out: list[str] = []
+    template: str | None = None
+    i = 0
+    while True:
+        k = fmt.find("%", i)
+        if k < 0:
+            out.append(fmt[i:].replace("{", "{{").replace("}", "}}"))
+            template = "".join(out)
+            break
+        field = _FAST_FIELDS.get(fmt[k + 1 : k + 2])
+        if field is None:
+            break
+        out.append(fmt[i:k].replace("{", "{{").replace("}", "}}"))
+        out.append(field)
+        i = k + 2
+    if len(_fast_formats) < 256:
+        _fast_formats[fmt] = template
+    return template
+
+
+def _fast_strftime(fmt: str, z: str) -> str | None:
+    template = _fast_format(fmt)
+    if template is None:
+        return None
+    m = _CANONICAL.match(z)
+    if m is None:
+        return None
+    y, mo, d, h, mi, sec = m.groups()
+    if not ("01" <= mo <= "12" and "01" <= d):
+        return None
+    if d > "28" and (d > _MONTH_DAYS[int(mo)] and not (mo == "02" and d == "29" and _leap(int(y)))):
+        return None
+    if h is None:
+        h = mi = "00"
+    elif not (h < "24" and mi < "60"):
+        return None
+    if sec is None:
+        sec = "00"
+    elif sec >= "60":
+        return None
+    return template.format(y, mo, d, h, mi, sec)
+
+
+def _leap(y: int) -> bool:
+    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+
+
 def f_strftime(*args: Any) -> Any:
     if not args:
         return None
     fmt = _text(args[0])
     if fmt is None:
         return None
+    if len(args) == 2 and type(args[1]) is str:
+        fast = _fast_strftime(fmt, args[1])
+        if fast is not None:
+            return fast
     x = _is_date(args[1:])
     if x is None:
         return None

@@ -27,13 +27,15 @@ path: '...'".
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import jsonvalue as J
 from toondb.sql.depth import headroom
-from toondb.sql.fn_printf import sqlite_format, value_int64
+from toondb.sql.fn_printf import atof, sqlite_format, value_int64
 from toondb.sql.jsonvalue import ARRAY, OBJECT, Node
 from toondb.sql.types import JsonText
 
@@ -333,7 +335,107 @@ def f_json_array_length(x: Any, path: Any = ...) -> Any:
     return len(root.v) if root.t == ARRAY else 0
 
 
+# ---------------------------------------------------------------- the fast path
+# json_extract(TEXT, '$.a.b[2]') and ->> over plain RFC 8259 text: the C parser
+# of the json module, then the steps; anything it cannot answer exactly as the
+# full parse does (JSON5, \u escapes, duplicate labels, NaN/Infinity, deep
+# nesting, a container as the result, quoted or unusual labels) goes the slow way.
+_SLOW = object()
+_STEP = re.compile(r"\.([A-Za-z0-9_]+)|\[([0-9]+)\]")
+_fast_paths: dict[str, list[str | int] | None] = {}
+
+
+class _NotFast(Exception):
+    pass
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise _NotFast  # SQLite reads the first of duplicate labels
+    return d
+
+
+def _no_constant(s: str) -> Any:
+    raise _NotFast
+
+
+_scan = json.JSONDecoder(
+    object_pairs_hook=_first_wins,
+    parse_float=lambda s: atof(s)[0],
+    parse_constant=_no_constant,
+).scan_once  # type: ignore[attr-defined]
+_WS = " \t\n\r"
+
+
+def _loads(x: str) -> Any:
+    """x parsed by the json module's C scanner (ValueError if it is not plain JSON)."""
+    i = len(x) - len(x.lstrip(_WS)) if x[:1] in _WS else 0
+    try:
+        v, end = _scan(x, i)
+    except StopIteration:
+        raise ValueError from None
+    if end != len(x) and x[end:].strip(_WS):
+        raise ValueError
+    return v
+
+
+def _fast_steps(path: str) -> list[str | int] | None:
+    if path in _fast_paths:
+        return _fast_paths[path]
+    steps: list[str | int] | None = []
+    if path[:1] != "$":
+        steps = None
+    else:
+        i = 1
+        while i < len(path):
+            m = _STEP.match(path, i)
+            if m is None:
+                steps = None
+                break
+            steps.append(m.group(1) if m.group(1) is not None else int(m.group(2)))  # type: ignore[union-attr]
+            i = m.end()
+    if len(_fast_paths) < 256:
+        _fast_paths[path] = steps
+    return steps
+
+
+def _fast_extract(x: str, path: str) -> Any:
+    """json_extract(x, path) for plain text and a simple path, or _SLOW."""
+    steps = _fast_steps(path)
+    if steps is None or "\\u" in x:
+        return _SLOW
+    try:
+        v = _loads(x)
+    except (ValueError, _NotFast, RecursionError):
+        return _SLOW
+    for step in steps:
+        if type(step) is str:
+            if type(v) is not dict:
+                return None
+            v = v.get(step, _SLOW)
+            if v is _SLOW:
+                return None
+        else:
+            if type(v) is not list or step >= len(v):  # type: ignore[operator]
+                return None
+            v = v[step]  # type: ignore[index]
+    if type(v) is dict or type(v) is list:
+        return _SLOW  # rendered as the slow path renders it
+    if v is True:
+        return 1
+    if v is False:
+        return 0
+    if type(v) is int and not -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
+        return _SLOW  # past 64 bits: a REAL, as the slow path converts it
+    return v
+
+
 def f_json_extract(x: Any, *paths: Any) -> Any:
+    if len(paths) == 1 and type(x) is str and type(paths[0]) is str:
+        got = _fast_extract(x, paths[0])
+        if got is not _SLOW:
+            return got
     root = _parse(x)
     if root is None or not paths:
         return None
@@ -380,6 +482,10 @@ def f_json_arrow(x: Any, path: Any) -> Any:
 
 def f_json_arrow2(x: Any, path: Any) -> Any:
     """``x ->> path``: the SQL value of the element, as json_extract() gives it."""
+    if type(x) is str and type(path) is str and path[:1] == "$":
+        got = _fast_extract(x, path)
+        if got is not _SLOW:
+            return got
     root = _parse(x)
     p = _arrow_path(path)
     if root is None or p is None:
@@ -549,7 +655,29 @@ def _row_values(node: Node) -> tuple[Any, str, Any]:
     return value, J.TYPE_NAMES[node.t], atom
 
 
-def _locate(root: Node, path: str) -> tuple[Node, Node | None, int, int, int] | None:
+def _sizer() -> Callable[[Node], int]:
+    """J.size with a memo by node, for the walks of one json_each/json_tree call
+    (every id is an offset: without it each level re-sums the sizes below it)."""
+    memo: dict[int, int] = {}
+
+    def size(n: Node) -> int:
+        k = id(n)
+        s = memo.get(k)
+        if s is None:
+            if n.t < ARRAY:
+                s = J.size(n)
+            else:
+                p = sum(size(c) for c in n.v)
+                s = J.header_size(p) + p
+            memo[k] = s
+        return s
+
+    return size
+
+
+def _locate(
+    root: Node, path: str, size: Callable[[Node], int] = J.size
+) -> tuple[Node, Node | None, int, int, int] | None:
     """(node, its container, its position there, id, id of its slot) of the
     element at path; the slot id is its label's id for an object member."""
     if not path.startswith("$"):
@@ -569,22 +697,22 @@ def _locate(root: Node, path: str) -> tuple[Node, Node | None, int, int, int] | 
             return True
         if n.t < ARRAY:
             return False
-        child = off + J.header_size(sum(J.size(c) for c in n.v))
+        child = off + J.header_size(sum(size(c) for c in n.v))
         step = 2 if n.t == OBJECT else 1
         for k in range(0, len(n.v), step):
             label_off = child
             if step == 2:
-                child += J.size(n.v[k])
+                child += size(n.v[k])
             if walk(n.v[k + step - 1], child, n, k, label_off):
                 return True
-            child += J.size(n.v[k + step - 1])
+            child += size(n.v[k + step - 1])
         return False
 
     walk(root, 0, None, 0, 0)
     return found[0], found[1], found[2], found[3], found[4]
 
 
-def _root_row_path(root: Node, rp: str, row_id: int) -> int:
+def _root_row_path(root: Node, rp: str, row_id: int, size: Callable[[Node], int]) -> int:
     """How much of the root path is json_tree's first row's path, as SQLite's
     jsonEachPathLength finds it: the longest prefix ending before a '.' or '['
     that names an element whose first child has the row's id (which misses
@@ -594,13 +722,13 @@ def _root_row_path(root: Node, rp: str, row_id: int) -> int:
         n -= 1
         if rp[n] in "[.":
             try:
-                found = _locate(root, rp[:n])
+                found = _locate(root, rp[:n], size)
             except SQLError:
                 continue
             if found is None:
                 continue
             node, _, _, off, _ = found
-            payload = 0 if node.t < ARRAY else sum(J.size(c) for c in node.v)
+            payload = 0 if node.t < ARRAY else sum(size(c) for c in node.v)
             if node.t >= ARRAY and off + J.header_size(payload) == row_id:
                 break
             if node.t < ARRAY and off + J.header_size(J.utf8_len(node.v or "")) == row_id:
@@ -625,7 +753,8 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
         return
     rp = "$" if root_path is None else _path_text(root_path)
     assert rp is not None
-    found = _locate(root, rp)
+    size = _sizer()
+    found = _locate(root, rp, size)
     if found is None:
         return
     node, parent, pos, offset, slot = found
@@ -635,8 +764,8 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
     root_id = slot if parent is not None and parent.t == OBJECT else offset
     key0: Any = None
     parent_path = "$"
-    if len(rp) > 1:
-        j = _root_row_path(root, rp, root_id)
+    if len(rp) > 1 and recursive:  # (json_each's rows do not show them)
+        j = _root_row_path(root, rp, root_id, size)
         parent_path = rp[:j]
         tail = rp[j:]
         if tail.startswith("["):
@@ -652,16 +781,16 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
             key0 = tail[1:]
 
     def children(n: Node, off: int) -> Iterator[tuple[Any, Node, int, str, int]]:
-        child = off + J.header_size(sum(J.size(c) for c in n.v))
+        child = off + J.header_size(sum(size(c) for c in n.v))
         step = 2 if n.t == OBJECT else 1
         for k in range(0, len(n.v), step):
             kid = n.v[k + step - 1]
             key = k if step == 1 else J.label_text(n.v[k])
             kid_id = child
             if step == 2:
-                child += J.size(n.v[k])
+                child += size(n.v[k])
             yield key, kid, kid_id, _path_step(n, k), child
-            child += J.size(kid)
+            child += size(kid)
 
     if not recursive:
         if node.t < ARRAY:

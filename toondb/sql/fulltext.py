@@ -445,7 +445,7 @@ class _Rewriter:
         if isinstance(e, ast.TableCall):
             name = (e.alias or e.name).lower()
             if name not in self.tables:
-                raise SQLError(f"no such table-valued function: {e.name}")
+                return e  # a table-valued function (json_each): planner/joins.py
             if len(e.args) > 1:
                 raise SQLError(f"too many arguments on {e.name}() - max 1")
             if e.args:

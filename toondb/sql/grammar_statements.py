@@ -134,7 +134,9 @@ _alias_tag = pp.Opt(
 )
 table_name_ref = (ident + Maybe(".", DOT + ident) + _alias_tag + _index_hint).set_name("table name")
 table_name_ref.set_parse_action(_table_ref)
-# name(args) [alias]: a table-valued call (a full-text table's search, t('query'))
+# name(args) [alias]: a table-valued call: a table-valued function (json_each,
+# json_tree: planner/joins.py) or a full-text table's search, t('query')
+# (sql/fulltext.py rewrites those before planning)
 table_call = (
     ident + LPAR + pp.Opt(Commas(expr)).set_parse_action(lambda t: [list(t)]) + RPAR + _alias_tag
 ).set_name("table-valued call")
@@ -578,13 +580,13 @@ column_constraint = (
             (KX("COLLATE") + collation_name).set_parse_action(lambda t: ("COLLATE", t[0])),
             fk_clause.copy(),
             (
-                pp.Opt(KS("GENERATED ALWAYS"))
-                + K("AS")
+                pp.Opt(KS("GENERATED ALWAYS")).suppress()
+                + KX("AS")
                 + LPAR
-                + expr
+                + Text(expr)
                 + RPAR
                 + pp.Opt(K("STORED") | K("VIRTUAL"))
-            ).set_parse_action(lambda s, loc, t: _unsupported(s, loc, "generated columns")),
+            ).set_parse_action(lambda t: ("GENERATED", t[0], len(t) > 1 and t[1] == "STORED")),
         ]
     )
 ).set_name("column constraint")  # fmt: skip
@@ -627,6 +629,12 @@ def _column_def(t: pp.ParseResults) -> ast.ColumnDef:
             col.collation = c[1].upper()
         elif kind == "fk":
             col.references = _fk([col.name], c[1])
+        elif kind == "GENERATED":
+            col.generated = (c[1], c[2])
+            # the type name's words ran on into GENERATED ALWAYS: not part of the type
+            words = col.type_name.split()
+            if words[-2:] and [w.upper() for w in words[-2:]] == ["GENERATED", "ALWAYS"]:
+                col.type_name = " ".join(words[:-2])
     return col
 
 
@@ -688,7 +696,12 @@ create_table = (
             LPAR
             + Commas(Peek(_TABLE_CONSTRAINT_AHEAD, table_constraint) | column_def)
             + RPAR
-            + pp.Opt(Commas(KS("WITHOUT ROWID") | K("STRICT"))).suppress()
+            + pp.Opt(
+                Commas(
+                    KS("WITHOUT ROWID").suppress()
+                    | K("STRICT").set_parse_action(lambda: ("strict", True))
+                )
+            )
         ).set_parse_action(lambda t: ("defs", list(t)))
     )
 ).set_name("CREATE TABLE")
@@ -700,7 +713,8 @@ def _create_table(t: pp.ParseResults) -> ast.CreateTable:
         return ast.CreateTable(name, ine, [], [], body)
     cols = [d for d in body if isinstance(d, ast.ColumnDef)]
     cons = [d for d in body if isinstance(d, ast.TableConstraint)]
-    return ast.CreateTable(name, ine, cols, cons, None)
+    strict = ("strict", True) in body
+    return ast.CreateTable(name, ine, cols, cons, None, strict)
 
 
 create_table.set_parse_action(_create_table)

@@ -587,6 +587,8 @@ def from_jsonb(b: bytes) -> Node:
 
 
 def utf8_len(s: str) -> int:
+    if s.isascii():
+        return len(s)
     return len(s.encode("utf-8", "surrogatepass"))
 
 
@@ -830,7 +832,8 @@ def label_text(node: Node) -> str:
     return node.v if node.t == TEXT or node.t == TEXTRAW else unescape(node.v)
 
 
-def _int_value(text: str) -> Any:
+def int_value(text: str) -> Any:
+    """The SQL value of a JSON integer's text (past 64 bits: a REAL, as SQLite)."""
     neg = text.startswith("-")
     try:
         i = int(text)
@@ -853,7 +856,7 @@ def sql_value(node: Node) -> Any:
     if t == FALSE:
         return 0
     if t == INT:
-        return _int_value(node.v)
+        return int_value(node.v)
     if t == INT5:
         v = node.v
         neg = v[0] == "-"

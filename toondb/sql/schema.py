@@ -121,6 +121,9 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
             parts.append(f"DEFAULT {c.default_sql}")
         if c.collation:
             parts.append(f"COLLATE {c.collation}")
+        if c.generated_sql is not None:
+            kind = "STORED" if c.stored else "VIRTUAL"
+            parts.append(f"GENERATED ALWAYS AS ({c.generated_sql}) {kind}")
         defs.append(" ".join(parts))
 
     def named(name: str | None) -> str:
@@ -148,7 +151,8 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
             if act and act != "NO ACTION":
                 s += f" {what.replace('_', ' ').upper()} {act}"
         defs.append(s)
-    out = [f"CREATE TABLE {ident(table.name)} (\n  " + ",\n  ".join(defs) + "\n);"]
+    strict = " STRICT" if table.strict else ""
+    out = [f"CREATE TABLE {ident(table.name)} (\n  " + ",\n  ".join(defs) + f"\n){strict};"]
     for ix in table.indexes:
         if ix.origin == "c":
             unique = "UNIQUE " if ix.unique else ""

@@ -24,6 +24,17 @@ from toondb.sql.fulltext import PendingText
 from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
 
+# STRICT: a value's class as SQLite's error names it
+_STRICT_CLASS = {"integer": "INT", "real": "REAL", "text": "TEXT", "blob": "BLOB"}
+# STRICT: the Python types a declared type accepts once its affinity is applied
+_STRICT_PY: dict[str, tuple[type, ...]] = {
+    "INT": (int,),
+    "INTEGER": (int,),
+    "REAL": (float,),
+    "TEXT": (str, T.JsonText),
+    "BLOB": (bytes, bytearray, memoryview),
+}
+
 
 class TableWriter:
     """Row and index writes of one table, with constraint checks and undo records."""
@@ -41,6 +52,19 @@ class TableWriter:
         ]
         self.not_null = [
             i for i, c in enumerate(table.columns) if c.not_null and i != table.rowid_col
+        ]
+        # STRICT: (column, its Python types, declared type) of the typed columns
+        self.strict = [
+            (i, _STRICT_PY[tn], tn)
+            for i, c in enumerate(table.columns)
+            if table.strict
+            and i != table.rowid_col
+            and (tn := c.type_name.strip().upper()) != "ANY"
+        ]
+        # generated columns: (column, affinity, expression over the row + rowid)
+        self.generated = [
+            (i, table.affinities[i], ec.compile(table.columns[i].generated, scope))
+            for i in table.generated
         ]
         self.fk = fk
         self.fks = table.fks if fk else []
@@ -130,8 +154,20 @@ class TableWriter:
             self.next_rowid = rid + 1
 
     def check_row(self, row: list[Any], rowid: int) -> str | None:
-        """NOT NULL and CHECK; returns None or raises ConstraintError."""
+        """Generated columns computed, then STRICT types, NOT NULL and CHECK;
+        returns None or raises ConstraintError."""
         t = self.table
+        if self.generated:
+            # in column order, twice when one may read another declared after it
+            for _ in range(1 if len(self.generated) == 1 else 2):
+                for i, aff, f in self.generated:
+                    row[i] = T.apply_affinity(aff, f((*row, rowid)))
+        for i, types, tn in self.strict:
+            v = row[i]
+            if v is not None and type(v) not in types:
+                raise ConstraintError(
+                    f"cannot store {_STRICT_CLASS[T.typeof(v)]} value in {tn} column {t.name}.{t.columns[i].name}"
+                )
         for i in self.not_null:
             if row[i] is None:
                 raise ConstraintError(f"NOT NULL constraint failed: {t.name}.{t.columns[i].name}")

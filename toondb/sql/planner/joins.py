@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
-from toondb.sql import ast, schema_table
+from toondb.sql import ast, functions, schema_table
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
@@ -23,6 +23,7 @@ from toondb.sql.executor import (
     FullScan,
     RowidRange,
     SubquerySource,
+    TableFuncScan,
     hash_join,
     nested_loop,
 )
@@ -119,6 +120,14 @@ def resolve_from(
             name = node.alias or f"(subquery-{len(sources) + 1})"
             src = Source(name, plan.columns, list(plan.affinities), offset, None)
             payload = plan
+        elif isinstance(node, ast.TableCall):
+            if node.name.upper() not in functions.TABLE_FUNCTIONS:
+                raise SQLError(f"no such table-valued function: {node.name}")
+            columns = list(functions.TABLE_FUNCTIONS[node.name.upper()][1])
+            name = node.alias or node.name
+            src = Source(name, columns, [None] * len(columns), offset, None)
+            src.star_hidden = {"json", "root"}  # SQLite's HIDDEN columns
+            payload = node
         else:
             raise SQLError("unsupported FROM item")
         if src.name in seen:
@@ -151,6 +160,8 @@ def plan_from(
         and knn is None
         and fts is None
         and all(kind in (None, "INNER", "CROSS") and not using for kind, _, _, using, _ in items)
+        # a table-valued function reads the tables before it: the order written stays
+        and not any(isinstance(it[1], ast.TableCall) for it in items)
     ):
         on_conjs = [c for _, _, on, _, _ in items for c in split_and(on)]
         join_order = choose_order(
@@ -263,6 +274,8 @@ def plan_from(
                 dep = False
             access = found
             access.defaults = table_defaults(payload)
+        elif isinstance(payload, ast.TableCall):
+            access, dep = table_func_access(planner, scope, k, payload)
         else:
             access = SubquerySource(ctx, payload, src.name)
             dep = False
@@ -332,6 +345,24 @@ def plan_from(
         if post_exprs:
             lines.append("  FILTER " + " AND ".join(sql_text(c) for c in post_exprs))
     return scope, gen, lines, in_order  # type: ignore[return-value]
+
+
+def table_func_access(
+    planner: PlannerContext, scope: Scope, k: int, node: ast.TableCall
+) -> tuple[TableFuncScan, bool]:
+    """The access of FROM item k, a table-valued function; dep: its arguments
+    read the tables before it (evaluated per outer row)."""
+    gen = functions.TABLE_FUNCTIONS[node.name.upper()][0]
+    if not 1 <= len(node.args) <= 2:
+        raise SQLError(f"wrong number of arguments to function {node.name}()")
+    dep = False
+    for a in node.args:
+        r = refs(a, scope)  # None: a subquery
+        if r is not None and any(i >= k for i in r):
+            raise SQLError(f"{node.name}() reads a table joined after it")
+        dep = dep or r is None or bool(r)
+    args = [planner.ec.compile(a, scope) for a in node.args]
+    return TableFuncScan(node.alias or node.name, gen, args), dep
 
 
 def first_step(access: Access, post: Fn | None) -> Callable[[], Iterator[tuple[Any, ...]]]:

@@ -94,10 +94,7 @@ def plan_select_core(
     agg: AggMap | None = None
     if aggregated:
         group_by = [resolve_alias(g, columns, aliases) for g in core.group_by]
-        _binary_only(group_by, scope, "GROUP BY")
         agg = AggMap(group_by)
-    if core.distinct:
-        _binary_only([rc.expr for rc in columns], scope, "DISTINCT")
     having = ec.compile(core.having, scope, True, agg) if core.having is not None else None
     saved_slots = ec.window_slots
     ec.window_slots = {}
@@ -112,6 +109,7 @@ def plan_select_core(
     affs = [ec.affinity(rc.expr, scope) for rc in columns]
     lf, of = limit_fns(ec, limit, offset)
     distinct = core.distinct
+    dkey = _distinct_key([rc.expr for rc in columns], scope) if distinct else None
     agg_run = aggregate(ec, agg, scope) if agg is not None else None
     if agg is not None:
         lines = lines + [
@@ -181,7 +179,7 @@ def plan_select_core(
         if not need_sort:
             out: Iterator[tuple[Any, ...]] = map(project, rows)
             if distinct:
-                out = distinct_rows(out)
+                out = distinct_rows(out, dkey)
             return apply_limit(out, lf, of)
         if only_out and not distinct:
             items = [((), project(r)) for r in rows]
@@ -190,8 +188,9 @@ def plan_select_core(
             seen = set()
             for r in rows:
                 p = project(r)
-                if p not in seen:
-                    seen.add(p)
+                k = p if dkey is None else dkey(p)
+                if k not in seen:
+                    seen.add(k)
                     items.append((r, p))
         else:
             items = [(r, project(r)) for r in rows]
@@ -239,13 +238,29 @@ def _order_terms(
     return order_terms
 
 
-def _binary_only(exprs: list[ast.Expr], scope: Scope, what: str) -> None:
-    """Refuse GROUP BY / DISTINCT under NOCASE or RTRIM: which of the equal
-    values SQLite shows for a group is not reproduced yet (docs/sql.md)."""
-    for e in exprs:
+def _collated(exprs: list[ast.Expr], scope: Scope) -> list[tuple[int, Fn]]:
+    """(position, collation key) of the expressions whose collation is not BINARY."""
+    out = []
+    for i, e in enumerate(exprs):
         coll = collation_of(e, scope)
         if coll not in (None, "BINARY"):
-            raise SQLError(f"{what} under COLLATE {coll} is not supported")
+            out.append((i, collation(coll)[0]))
+    return out
+
+
+def _under(f: Fn, ck: Fn) -> Fn:
+    """f's value under the collation key ck."""
+    return lambda r: ck(f(r))
+
+
+def _distinct_key(exprs: list[ast.Expr], scope: Scope) -> Fn | None:
+    """DISTINCT under NOCASE / RTRIM: the output row's key (its collated columns
+    under their collation key); None when every column is BINARY. The first row
+    of equal ones is the one shown, as SQLite shows it."""
+    keyed = dict(_collated(exprs, scope))
+    if not keyed:
+        return None
+    return lambda p: tuple([keyed[i](v) if i in keyed else v for i, v in enumerate(p)])
 
 
 def _keyed(f: Fn, e: ast.Expr, scope: Scope) -> Fn:
@@ -279,6 +294,8 @@ def expand_columns(core: ast.SelectCore, scope: Scope) -> list[ast.ResultColumn]
             for s in srcs:
                 for c in s.columns:
                     if rc.expr.table is None and c.lower() in s.hidden:
+                        continue
+                    if c.lower() in s.star_hidden:
                         continue
                     out.append(ast.ResultColumn(ast.Column(s.name, c), None, c))
         else:
@@ -332,6 +349,12 @@ def aggregate(
     """The aggregation step: rows -> one row per group (group keys, aggregate
     values, then the bare columns AggMap found, read from one row of the group)."""
     key_fns = [ec.compile(k, scope) for k in agg.keys]
+    # GROUP BY under NOCASE / RTRIM: groups by the collation key; a group shows
+    # the value of its first row (as SQLite's sorter does)
+    keyed = _collated(agg.keys, scope)
+    raw_fns = list(key_fns)
+    for i, ck in keyed:
+        key_fns[i] = _under(key_fns[i], ck)
     # (aggregate, argument, distinct, extra arguments); (None, None, ...) counts rows
     specs: list[tuple[Callable[..., Any] | None, Any, bool, Sequence[Fn]]] = []
     for a in agg.aggs:
@@ -386,6 +409,8 @@ def aggregate(
 
     def finish(key: Any, grp: list[Any]) -> tuple[Any, ...]:
         out = list(key) if nkeys > 1 else ([key] if nkeys == 1 else [])
+        for i, _ in keyed:
+            out[i] = raw_fns[i](grp[0])
         for (fn, arg, distinct, extra), flt in zip(specs, filters):
             rows_in = grp if flt is None else [r for r in grp if flt(r)]
             if fn is None:
@@ -453,12 +478,15 @@ def aggregate(
     return run
 
 
-def distinct_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """rows without repeats, in first-seen order."""
+def distinct_rows(
+    rows: Iterator[tuple[Any, ...]], key: Fn | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """rows without repeats (under key, when given), in first-seen order."""
     seen = set()
     for r in rows:
-        if r not in seen:
-            seen.add(r)
+        k = r if key is None else key(r)
+        if k not in seen:
+            seen.add(k)
             yield r
 
 
