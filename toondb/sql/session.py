@@ -167,6 +167,13 @@ def execute_script_in(
     """Run the statements of the script sql inside the storage transaction txn
     (BEGIN / COMMIT in it are refused: the transaction's owner ends it; savepoints
     act on txn)."""
+    run_script(sql, _runner_in(txn), progress)
+
+
+def _runner_in(txn: Any) -> Callable[[Prepared, int, Any, bool], Result]:
+    """run(prepared, index, params, many) inside the storage transaction txn:
+    BEGIN / COMMIT / ROLLBACK refused (the transaction's owner ends it), savepoints
+    acting on txn."""
     state = _txn_state()
 
     def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
@@ -179,26 +186,14 @@ def execute_script_in(
             )
         return _in_txn(txn, prep, index, p, m, state)
 
-    run_script(sql, run, progress)
+    return run
 
 
 def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) -> Result:
     """Run SQL inside the storage transaction txn (see the module's docstring)."""
     if not many and _is_batch(params):
         many = True
-    state = _txn_state()
-
-    def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
-        stmt = prep.parsed.statement
-        if isinstance(stmt, ast.TxnControl):
-            if stmt.name is not None:
-                return _savepoint_statement(txn, stmt)
-            raise SQLError(
-                f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
-            )
-        return _in_txn(txn, prep, index, p, m, state)
-
-    return _run_all(_parse(sql, many), params, many, run)
+    return _run_all(_parse(sql, many), params, many, _runner_in(txn))
 
 
 class Session:
