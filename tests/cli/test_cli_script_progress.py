@@ -1,12 +1,9 @@
 """The progress of a long script: run_script's callback, and the CLI's bar on a
-terminal (tqdm's, or a percentage line without tqdm), silent off a terminal."""
+terminal (tqdm's), silent off a terminal."""
 
 from __future__ import annotations
 
 import io
-import sys
-
-import pytest
 
 from toondb import Database
 from toondb.cli.common import PROGRESS_MIN_CHARS, script_progress
@@ -43,12 +40,7 @@ def test_no_bar_off_a_terminal_or_for_a_short_script():
     assert script_progress(PROGRESS_MIN_CHARS - 1, _Terminal())[0] is None
 
 
-@pytest.mark.parametrize("with_tqdm", [True, False])
-def test_a_bar_on_a_terminal(monkeypatch, with_tqdm):
-    if with_tqdm:
-        pytest.importorskip("tqdm")
-    else:
-        monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+def test_a_bar_on_a_terminal():
     out = _Terminal()
     progress, finish = script_progress(2 * PROGRESS_MIN_CHARS, out)
     assert progress is not None

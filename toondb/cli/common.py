@@ -108,31 +108,18 @@ PROGRESS_MIN_CHARS = 256 * 1024  # a script shorter than this runs without a bar
 def script_progress(
     total: int, stream: TextIO | None = None
 ) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """(progress, finish) for Database.executescript: a progress bar on the terminal
-    for a long script (tqdm's when it is installed, else a percentage line), or
-    (None, a no-op) when stream is not a terminal or the script is short."""
+    """(progress, finish) for Database.executescript: a tqdm progress bar on the
+    terminal for a long script, or (None, a no-op) when stream is not a terminal or
+    the script is short."""
     out = sys.stderr if stream is None else stream
     if total < PROGRESS_MIN_CHARS or not out.isatty():
         return None, lambda: None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="script", file=out, leave=False)
+    from tqdm import tqdm
 
-        def step(done: int, _total: int) -> None:
-            bar.n = done  # called every few hundred statements: redraw each time
-            bar.refresh()
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="script", file=out, leave=False)
 
-        return step, bar.close
+    def step(done: int, _total: int) -> None:
+        bar.n = done  # called every few hundred statements: redraw each time
+        bar.refresh()
 
-    def line(done: int, whole: int) -> None:
-        out.write(f"\rscript: {100 * done // max(whole, 1):3d}%")
-        out.flush()
-
-    def finish() -> None:
-        out.write("\r" + " " * 16 + "\r")
-        out.flush()
-
-    return line, finish
+    return step, bar.close
