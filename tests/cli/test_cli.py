@@ -652,6 +652,9 @@ def test_shell_schema_round_trips(tmp_path):
 
 def _controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # started as a background job's children are, with SIGINT ignored: Ctrl-C must
+    # still reach the shell (it takes the signal back itself), however CI starts us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Terminal:

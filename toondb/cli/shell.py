@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import IO, Any, Callable
@@ -111,6 +113,11 @@ class Shell:
     def run(self) -> int:
         """Run until .quit or end of input; the exit status."""
         history = self._start_readline() if self.interactive else None
+        if self.interactive and threading.current_thread() is threading.main_thread():
+            # Ctrl-C interrupts the statement or the line being typed, even when the
+            # shell was started with SIGINT ignored (as a background job's children
+            # are): the terminal's user asked for it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         if self.interactive:
             self.out.write(
                 f"toondb {__version__} shell on {self.db.path}\n"
