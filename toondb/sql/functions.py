@@ -355,11 +355,17 @@ def _sum_values(vals: list[Any]) -> Any:
     return s
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
 def agg_sum(vals: list[Any]) -> Any:
     vals = _nonnull(vals)
     if not vals:
         return None
-    if not all(type(v) is int for v in vals):
+    kinds = set(map(type, vals))  # C-level: no Python call per value
+    if kinds == {float} or kinds == _NUMBER_TYPES:
+        return float(sum(map(float, vals)))  # numbers, not all integers: a REAL sum
+    if kinds != {int}:
         # SQLite sums what sqlite3_value_numeric_type makes of each value: a text
         # that is an integer literal counts as an INTEGER; anything else that is
         # not an integer makes the sum REAL (texts by their numeric prefix)

@@ -459,14 +459,12 @@ def aggregate(
             yield finish(None, list(rows))
             return
         groups: dict[Any, list[Any]] = {}
-        get = groups.get
-        for r in rows:
-            k = keyf(r)
-            g = get(k)
-            if g is None:
-                groups[k] = [r]
-            else:
-                g.append(r)
+        new_group = groups.setdefault
+        held = list(rows)
+        # the keys computed by map (no Python frame per row when keyf is C, such as
+        # an itemgetter), then one setdefault and append per row
+        for k, r in zip(map(keyf, held), held):
+            new_group(k, []).append(r)
         keys = list(groups)
         try:
             keys.sort() if nkeys == 1 else keys.sort(key=lambda k: tuple(sort_key(x) for x in k))
