@@ -261,7 +261,7 @@ def test_reference_is_351(ref):
 def test_strftime_fast_path_agrees_with_the_full_parse(monkeypatch):
     """strftime(FMT, canonical text) copies fields from the text; it answers as the
     full parse does (overflowing days, hour 24, out-of-range fields, T separator)."""
-    import toondb.sql.fn_datetime as F
+    import toondb.sql.fn_strftime as F
 
     fmts = [
         "%Y-%m",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from toondb.errors import SQLError
-from toondb.sql import fn_datetime, fn_json, fn_vector, fulltext
+from toondb.sql import fn_datetime, fn_json, fn_strftime, fn_vector, fulltext
 from toondb.sql import types as T
 from toondb.sql.fn_printf import MAX_LENGTH, f_printf
 
@@ -303,7 +303,7 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "DATETIME": (0, 999, fn_datetime.f_datetime, False),
     "JULIANDAY": (0, 999, fn_datetime.f_julianday, False),
     "UNIXEPOCH": (0, 999, fn_datetime.f_unixepoch, False),
-    "STRFTIME": (0, 999, fn_datetime.f_strftime, False),
+    "STRFTIME": (0, 999, fn_strftime.f_strftime, False),
     "TIMEDIFF": (2, 2, fn_datetime.f_timediff, False),
     # printf (fn_printf)
     "PRINTF": (0, 999, f_printf, True),

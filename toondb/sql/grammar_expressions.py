@@ -490,7 +490,7 @@ def _func(t: pp.ParseResults) -> ast.Expr:
 # ---- window functions: f(...) [FILTER (WHERE c)] [OVER (window) | OVER name]
 
 
-def _w_ordering(t: pp.ParseResults) -> ast.OrderItem:
+def _ordering(t: pp.ParseResults) -> ast.OrderItem:
     desc = nulls = None
     for x in t[1:]:
         if isinstance(x, tuple):
@@ -500,11 +500,12 @@ def _w_ordering(t: pp.ParseResults) -> ast.OrderItem:
     return ast.OrderItem(t[0], bool(desc), nulls)
 
 
-window_order_term = (
+# expr [ASC|DESC] [NULLS FIRST|LAST]: a term of ORDER BY, in a window and in a SELECT
+ordering_term = (
     expr
     + Maybe(code("ASC") + code("DESC"), K("ASC") | K("DESC"))
     + Maybe(code("NULLS"), (KX("NULLS") + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
-).set_name("ORDER BY term").set_parse_action(_w_ordering)  # fmt: skip
+).set_name("ORDER BY term").set_parse_action(_ordering)  # fmt: skip
 _frame_bound = Switch(
     {
         code("UNBOUNDED"): (KX("UNBOUNDED") + (K("PRECEDING") | K("FOLLOWING"))).set_parse_action(
@@ -550,7 +551,7 @@ window_defn = (
     )
     + Maybe(
         code("ORDER"),
-        (KX("ORDER") + KX("BY") + Commas(window_order_term)).set_parse_action(
+        (KX("ORDER") + KX("BY") + Commas(ordering_term)).set_parse_action(
             lambda t: ("order", list(t))
         ),
     )

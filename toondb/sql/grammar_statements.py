@@ -36,6 +36,7 @@ from toondb.sql.grammar_expressions import (
     key_collation_name,
     literal,
     literal_text_value,
+    ordering_term,
     select_stmt,
     sup,
     time_literal,
@@ -189,24 +190,6 @@ join_source <<= (
     table_source + Many(_JOIN_FIRST, join_op + table_source + join_constraint)
 ).set_parse_action(_joins)  # fmt: skip
 
-ordering_term = (
-    expr
-    + Maybe(code("ASC") + code("DESC"), K("ASC") | K("DESC"))
-    + Maybe(code("NULLS"), (KX("NULLS") + (K("FIRST") | K("LAST"))).set_parse_action(lambda t: ("nulls", t[0])))
-).set_name("ORDER BY term")  # fmt: skip
-
-
-def _ordering(t: pp.ParseResults) -> ast.OrderItem:
-    desc = nulls = None
-    for x in t[1:]:
-        if isinstance(x, tuple):
-            nulls = x[1] == "FIRST"
-        else:
-            desc = x == "DESC"
-    return ast.OrderItem(t[0], bool(desc), nulls)
-
-
-ordering_term.set_parse_action(_ordering)
 
 values_row = (LPAR + Commas(expr) + RPAR).set_parse_action(lambda t: [list(t)])
 values_core = (KX("VALUES") + Commas(values_row)).set_name("VALUES")
