@@ -414,7 +414,13 @@ class Connection:
         self._check()
         if not isinstance(sql_script, str):
             raise TypeError(f"script argument must be str, not {type(sql_script).__name__}")
-        statements = S.split(sql_script)
+        try:
+            statements = S.split(sql_script)
+        except SQLError as e:  # nested past SQLite's depth limit
+            refined = refine(e)
+            if refined is e:
+                raise
+            raise refined from e
         with self._lock:
             if self._autocommit == LEGACY_TRANSACTION_CONTROL:
                 self._finish(commit=True)

@@ -1,11 +1,15 @@
 """SQL text as the DB-API sees it before the engine does: where statements end, and
 what kind each one is, read from its words without parsing it.
 
-``split(script)`` cuts a script into statements where SQLite would (its
-``sqlite3_complete()`` state machine, ported below): a ``;`` ends a statement unless
-it is inside a string, a quoted identifier, a comment, or the body of a
-``CREATE [TEMP] TRIGGER ... BEGIN ... END`` (whose inner statements end with ``;``
-too). Statements that hold nothing but spaces and comments are dropped.
+``split(script)`` cuts a script into statements with the SQL engine's own lexer
+(the one Database.executescript uses): a ``;`` ends a statement unless it is
+inside a string, a quoted identifier or a comment. Statements that hold nothing
+but spaces and comments are dropped.
+
+``complete(sql)`` is ``sqlite3.complete_statement``: SQLite's ``sqlite3_complete()``
+state machine (complete.c), ported below over a small tokenizer of its own, as
+SQLite keeps it apart from its parser: it must answer for text that is not SQL yet
+(a shell line half typed), and it knows ``CREATE TRIGGER ... BEGIN ... END`` bodies.
 
 ``classify(sql)`` tells the cursor what it must know before running a statement:
 how many statements the text holds (``execute`` takes one), whether it is DML
@@ -22,6 +26,8 @@ from __future__ import annotations
 import functools
 import re
 from typing import NamedTuple
+
+from toondb import errors
 
 __all__ = ["Statement", "classify", "complete", "split", "first_words"]
 
@@ -91,25 +97,19 @@ def complete(sql: str) -> bool:
 
 
 def split(script: str) -> list[str]:
-    """The statements of script, each with its text as written (a trailing ';' kept
-    when it had one); empty statements (only spaces and comments) are left out."""
-    out: list[str] = []
-    state = 0
-    start = 0
-    meaningful = False
-    for m in _TOKEN.finditer(script):
-        token = _token(m)
-        if token != _WS and token != _SEMI:
-            meaningful = True
-        state = _TRANSITIONS[state][token]
-        if token == _SEMI and state == _START:
-            if meaningful:
-                out.append(script[start : m.end()].strip())
-            start = m.end()
-            meaningful = False
-    if meaningful:
-        out.append(script[start:].strip())
-    return out
+    """The statements of script, each with its text as written (with the ';'
+    that ends it, if one does), cut where the SQL engine's own lexer cuts a script
+    (toondb.sql.grammar.split_tokens, as Database.executescript does): one
+    tokenizer decides where statements end, whichever door a script comes in by.
+    (toondb has no triggers, so no ';' inside a CREATE TRIGGER body needs keeping.)
+    Empty statements (only spaces and comments) are left out. The lexer refuses a
+    script whose parentheses nest past SQLite's depth limit (SQLError)."""
+    from toondb.sql import grammar
+
+    t = grammar.tokens_of(script)
+    n = len(t)
+    # each statement's text runs through the ';' that ends it, as written
+    return [t.span_text(i, j + 1 if j < n else j) for i, j in grammar.split_tokens(t)]
 
 
 def first_words(sql: str, n: int) -> list[str]:
@@ -160,10 +160,13 @@ def classify(sql: str) -> Statement:
 
 
 def _count_statements(sql: str) -> int:
-    # the common case without a second ';' needs no state machine
+    # the common case without a second ';' needs no lexer
     if sql.count(";") <= (1 if sql.rstrip().endswith(";") else 0):
         return 1 if _has_tokens(sql) else 0
-    return min(len(split(sql)), 2)
+    try:
+        return min(len(split(sql)), 2)
+    except errors.SQLError:
+        return 1  # too deep to lex: running it reports the SQLite error
 
 
 def _has_tokens(sql: str) -> bool:
