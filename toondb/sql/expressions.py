@@ -1074,15 +1074,15 @@ class ExprCompiler:
         f = self.sub(node.expr, scope, agg)
         if agg is not None:
             # an aggregate on the left (x IN ... is bare otherwise): the subquery's
-            # values come from the group's last row, like a bare column
+            # values come from the group's first row, like a bare column
             holder = InValues(node)
             agg.add_bare(holder)
             idx = agg.bare.index(holder)
 
-            def last_values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
+            def group_values(r: Any, agg: AggMap = agg, idx: int = idx) -> Any:
                 return r[len(agg.keys) + len(agg.aggs) + idx]
 
             _, lconv = self._in_select_values(node, scope)
-            return self._membership(f, last_values, lconv, node.negated)
+            return self._membership(f, group_values, lconv, node.negated)
         values, lconv = self._in_select_values(node, scope)
         return self._membership(f, values, lconv, node.negated)

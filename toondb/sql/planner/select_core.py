@@ -430,10 +430,11 @@ def aggregate(
                 out.append(fn(vals, sep))
             else:
                 out.append(fn(vals))
-        # bare columns and subqueries read the group's last row (a row of
-        # NULLs for the one group of an empty input, as in SQLite); with a
-        # single MIN() or MAX(), the row that holds that minimum or maximum
-        last = grp[-1] if grp else null_row
+        # bare columns and subqueries read the group's first row, as SQLite
+        # 3.40 does (SQLite calls it arbitrary; applications rely on it anyway);
+        # a row of NULLs for the one group of an empty input; with a single
+        # MIN() or MAX(), the row that holds that minimum or maximum
+        last = grp[0] if grp else null_row
         if minmax_arg is not None and grp and bare_fns:
             best = out[nkeys]
             if best is not None:
