@@ -43,8 +43,9 @@ from typing import Any, Union
 
 from toondb import errors
 from toondb.ipc import protocol as P
+from toondb.ipc.connection import ClientConnection, reply_error
+from toondb.ipc.remote_cursor import TXN_CLOSED, RemoteCursor, as_bytes
 from toondb.sql.result import Result
-from toondb.storage import _btree
 from toondb.storage.keyspace import KeyValueAPI, path_prefix, prefix_end
 from toondb.toon.query import Prefix, Query
 from toondb.toon.results import format_result
@@ -54,353 +55,20 @@ __all__ = ["IpcClient", "IpcTransaction"]
 BytesLike = Union[bytes, bytearray, memoryview]
 PathLike = Union[str, "os.PathLike[str]"]
 
-RECV_SIZE = 65536
 MAX_IDLE = 16  # idle connections a client keeps; more are closed when returned
-FIRST_BATCH = 128  # items asked for in a scan's first batch; doubles up to MAX_BATCH
 
 _HDR = P.HEADER.pack
 _PUT_HEAD = struct.Struct("<IBI").pack
-_SCAN_HEAD = struct.Struct("<IBBII").pack
-_U32 = P.U32.unpack_from
-_BATCH_HEAD = P.BATCH_HEAD.unpack_from
-_ITEM_HEAD = P.ITEM_HEAD.unpack_from
-_BATCH_HEAD_SIZE = P.BATCH_HEAD.size
 _TIMEVAL = struct.Struct("ll")
 _OK = P.ST_OK
 _NIL = P.ST_NIL
 _PING = P.frame(P.OP_PING)
 _COMMIT = P.frame(P.OP_COMMIT)
 _ABORT = P.frame(P.OP_ABORT)
-_TXN_CLOSED = "this transaction was already committed or aborted; begin a new one"
 # error classes by which the server says a connection's transaction is over
 _TXN_OVER = (b"TransactionClosedError", b"TransactionTimeoutError")
 
 _clients: weakref.WeakSet[IpcClient] = weakref.WeakSet()
-
-
-def _as_bytes(obj: Any, what: str) -> bytes:
-    if obj is None:
-        raise TypeError(f"{what} must be bytes (or another bytes-like object), not NoneType")
-    return _btree.as_bytes(obj, what)
-
-
-class _Conn:
-    """One connection: a blocking Unix socket with kernel-side send/receive timeouts
-    (SO_RCVTIMEO / SO_SNDTIMEO, so the hot path makes no poll() call)."""
-
-    __slots__ = ("sock", "client", "pending", "rbuf", "dead", "__weakref__")
-
-    def __init__(self, client: IpcClient, sock: socket.socket) -> None:
-        self.sock: socket.socket | None = sock
-        self.client = client
-        self.pending: list[bytes] = []  # requests whose replies nobody waits for (SCAN_CLOSE)
-        self.rbuf = b""
-        self.dead: Exception | None = None
-
-    def close(self, reason: Exception | None = None) -> None:
-        sock = self.sock
-        if sock is not None:
-            self.sock = None
-            self.dead = reason
-            try:
-                sock.close()
-            except OSError:
-                pass
-        self.client._conns.discard(self)
-
-    def _fail(self, exc: BaseException) -> Exception:
-        """The connection is unusable after exc: close it, return what to raise."""
-        if isinstance(exc, errors.ToonDBError):
-            out: Exception = exc
-        elif isinstance(exc, (BlockingIOError, TimeoutError)):
-            out = errors.ServerConnectionError(
-                f"the toondb server at {self.client.socket_path} did not answer within "
-                f"{self.client.timeout:g} s"
-            )
-        else:
-            out = errors.ServerConnectionError(
-                f"lost the connection to the toondb server at {self.client.socket_path}: {exc}"
-            )
-        self.close(out)
-        return out
-
-    def _gone(self) -> Exception:
-        if self.dead is not None:
-            return type(self.dead)(*self.dead.args)
-        return errors.ClosedError("this IpcClient was closed; connect again")
-
-    def call(self, request: bytes) -> tuple[int, bytes]:
-        """Send one request, return (status, payload) of its reply."""
-        sock = self.sock
-        if sock is None:
-            raise self._gone()
-        if self.pending:
-            self._flush()
-        try:
-            sock.sendall(request)
-            if not self.rbuf:
-                data = sock.recv(RECV_SIZE)
-                if len(data) > 4 and _U32(data, 0)[0] + 4 == len(data):
-                    return data[4], data[5:]
-                self.rbuf = data
-                if not data:
-                    raise self._eof()
-            return self._read()
-        except OSError as exc:
-            raise self._fail(exc) from None
-        except BaseException:
-            # interrupted between request and reply (KeyboardInterrupt, say): a reply
-            # may still be on its way, so this connection can never be used again
-            self.close(_interrupted())
-            raise
-
-    def _flush(self) -> None:
-        pending, self.pending = self.pending, []
-        try:
-            self.sock.sendall(b"".join(pending))  # type: ignore[union-attr]
-            for _ in pending:
-                self._read()
-        except OSError as exc:
-            raise self._fail(exc) from None
-        except BaseException:
-            self.close(_interrupted())
-            raise
-
-    def _eof(self) -> Exception:
-        return errors.ServerConnectionError(
-            f"the toondb server at {self.client.socket_path} closed the connection "
-            "(it stopped or was killed)"
-        )
-
-    def _read(self) -> tuple[int, bytes]:
-        """One reply frame, whatever the size, from rbuf and the socket."""
-        sock = self.sock
-        assert sock is not None
-        buf = self.rbuf
-        while len(buf) < 4:
-            data = sock.recv(RECV_SIZE)
-            if not data:
-                raise self._eof()
-            buf += data
-        n = _U32(buf, 0)[0]
-        if n == 0:
-            raise self._fail(errors.ProtocolError("the server sent an empty frame"))
-        if len(buf) >= n + 4:
-            self.rbuf = buf[n + 4 :]
-            return buf[4], buf[5 : n + 4]
-        # a large reply: receive the rest straight into one buffer
-        whole = bytearray(n + 4)
-        whole[: len(buf)] = buf
-        view = memoryview(whole)
-        got = len(buf)
-        while got < n + 4:
-            k = sock.recv_into(view[got:])
-            if k == 0:
-                view.release()
-                raise self._eof()
-            got += k
-        view.release()
-        self.rbuf = b""
-        return whole[4], bytes(memoryview(whole)[5:])
-
-
-def _interrupted() -> Exception:
-    return errors.ServerConnectionError(
-        "a request on this connection was interrupted before its reply arrived; the "
-        "connection was dropped (its transaction, if any, is aborted by the server)"
-    )
-
-
-def _raise_reply(code: int, payload: bytes) -> Exception:
-    if code == P.ST_ERROR:
-        return P.exception_from_error(payload)
-    return errors.ProtocolError(f"unexpected reply status 0x{code:02x}")
-
-
-def _parse_batch(payload: bytes) -> tuple[bool, int, list[tuple[bytes, bytes]]]:
-    if len(payload) < _BATCH_HEAD_SIZE:
-        raise errors.ProtocolError("a scan batch shorter than its header")
-    done, cid, count = _BATCH_HEAD(payload, 0)
-    pos = _BATCH_HEAD_SIZE
-    end = len(payload)
-    items: list[tuple[bytes, bytes]] = []
-    append = items.append
-    for _ in range(count):
-        if end - pos < 8:
-            raise errors.ProtocolError("a scan batch cut short")
-        klen, vlen = _ITEM_HEAD(payload, pos)
-        k = pos + 8 + klen
-        v = k + vlen
-        if v > end:
-            raise errors.ProtocolError("a scan batch item runs past the end of the frame")
-        append((payload[pos + 8 : k], payload[k:v]))
-        pos = v
-    return bool(done), cid, items
-
-
-class _RemoteCursor:
-    """An iterator of (key, value) over [start, end), fed in batches by a server-side
-    cursor. Outside a transaction it reads the snapshot taken when the scan began
-    (the scan holds a connection until it is exhausted or closed); inside one it
-    sees the transaction's own writes, also those made while iterating."""
-
-    __slots__ = (
-        "client", "txn", "conn", "start", "end", "reverse", "items", "pos", "cid",
-        "limit", "done", "stamp", "last", "__weakref__",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        client: IpcClient,
-        txn: IpcTransaction | None,
-        start: Any,
-        end: Any,
-        reverse: bool,
-        one_shot: bool = False,
-    ) -> None:
-        self.client = client
-        self.txn = txn
-        self.conn: _Conn | None = None
-        self.start = _as_bytes(start if start is not None else b"", "start")
-        self.end = None if end is None else _as_bytes(end, "end")
-        self.reverse = bool(reverse)
-        self.items: list[tuple[bytes, bytes]] = []
-        self.pos = 0
-        self.cid = 0
-        self.limit = 1 if one_shot else FIRST_BATCH
-        self.done = False
-        self.stamp = 0
-        self.last: bytes | None = None
-        if self.end is not None and self.end <= self.start:
-            self.done = True
-            return
-        self._open(self.start, self.end, one_shot)
-
-    def _open(self, start: bytes, end: bytes | None, one_shot: bool = False) -> None:
-        txn = self.txn
-        flags = (P.SCAN_REVERSE if self.reverse else 0) | (0 if end is None else P.SCAN_HAS_END)
-        if one_shot:
-            flags |= P.SCAN_ONE_SHOT
-        op = P.OP_SCAN
-        if txn is not None:
-            conn = txn._conn_or_fail()
-            op |= P.TXN
-            self.stamp = txn._mods
-        else:
-            conn = self.client._take()
-        tail = start if end is None else start + end
-        request = _SCAN_HEAD(len(tail) + 10, op, flags, self.limit, len(start)) + tail
-        try:
-            code, payload = conn.call(request)
-        except BaseException:
-            if txn is None:
-                self.client._give(conn)
-            raise
-        if code != _OK:
-            if txn is None:
-                self.client._give(conn)
-            else:
-                txn._check_error(code, payload)
-            raise _raise_reply(code, payload)
-        self._take_batch(payload)
-        if txn is None:
-            if self.cid:
-                self.conn = conn  # the server cursor lives on this connection
-            else:
-                self.client._give(conn)
-
-    def _take_batch(self, payload: bytes) -> None:
-        done, self.cid, self.items = _parse_batch(payload)
-        self.pos = 0
-        self.limit = min(self.limit * 2, P.MAX_BATCH)
-        if done:
-            self.cid = 0
-
-    def __iter__(self) -> _RemoteCursor:
-        return self
-
-    def __next__(self) -> tuple[bytes, bytes]:
-        if self.done:
-            raise StopIteration
-        txn = self.txn
-        if txn is not None:
-            if txn._conn is None:
-                raise errors.TransactionClosedError(_TXN_CLOSED)
-            if txn._mods != self.stamp and self.last is not None:
-                self._reposition()
-        elif self.client._closed:
-            raise errors.ClosedError("this IpcClient was closed; connect again")
-        pos = self.pos
-        items = self.items
-        if pos == len(items):
-            if not self.cid:
-                self._finish()
-            self._fetch()
-            pos = 0
-            items = self.items
-            if not items:
-                self._finish()
-        item = items[pos]
-        self.pos = pos + 1
-        if txn is not None:
-            self.last = item[0]
-        return item
-
-    def _fetch(self) -> None:
-        txn = self.txn
-        conn = txn._conn_or_fail() if txn is not None else self.conn
-        if conn is None:
-            raise errors.ClosedError("this IpcClient was closed; connect again")
-        code, payload = conn.call(
-            P.frame(P.OP_SCAN_NEXT, P.SCAN_NEXT_BODY.pack(self.cid, self.limit))
-        )
-        if code != _OK:
-            self.cid = 0
-            if txn is not None:
-                txn._check_error(code, payload)
-            raise _raise_reply(code, payload)
-        self._take_batch(payload)
-        if not self.cid and txn is None and self.conn is not None:
-            conn, self.conn = self.conn, None
-            self.client._give(conn)
-
-    def _reposition(self) -> None:
-        """The transaction wrote since the batch was fetched: drop what is buffered
-        and continue after the last key returned, as the transaction sees it now."""
-        assert self.txn is not None and self.last is not None
-        self._drop_server_cursor()
-        self.limit = FIRST_BATCH
-        if self.reverse:
-            self._open(self.start, self.last)
-        else:
-            self._open(self.last + b"\x00", self.end)
-
-    def _finish(self) -> None:
-        self.close()
-        raise StopIteration
-
-    def _drop_server_cursor(self) -> None:
-        cid, self.cid = self.cid, 0
-        self.items = []
-        self.pos = 0
-        if cid:
-            conn = self.txn._conn if self.txn is not None else self.conn
-            if conn is not None:
-                conn.pending.append(P.frame(P.OP_SCAN_CLOSE, P.U32.pack(cid)))
-
-    def close(self) -> None:
-        """Stop the scan now and release its snapshot on the server."""
-        self.done = True
-        self._drop_server_cursor()
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            self.client._give(conn)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class _RemoteKeyValue:
@@ -426,33 +94,33 @@ class _RemoteKeyValue:
     def get(self, key: BytesLike) -> bytes | None:
         """The value stored under key (in a transaction: as it sees it), or None."""
         if type(key) is not bytes:
-            key = _as_bytes(key, "key")
+            key = as_bytes(key, "key")
         code, payload = self._call(_HDR(len(key) + 1, P.OP_GET | self._txn_bit) + key)
         if code == _OK:
             return payload
         if code == _NIL:
             return None
-        raise _raise_reply(code, payload)
+        raise reply_error(code, payload)
 
     def put(self, key: BytesLike, value: BytesLike) -> None:
         """Store value under key (a transaction of its own, or in the transaction)."""
         if type(key) is not bytes:
-            key = _as_bytes(key, "key")
+            key = as_bytes(key, "key")
         if type(value) is not bytes:
-            value = _as_bytes(value, "value")
+            value = as_bytes(value, "value")
         self._note_write()
         code, payload = self._call(self._put_request(P.OP_PUT | self._txn_bit, key, value))
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
 
     def delete(self, key: BytesLike) -> bool:
         """Delete key; True if it was present."""
         if type(key) is not bytes:
-            key = _as_bytes(key, "key")
+            key = as_bytes(key, "key")
         self._note_write()
         code, payload = self._call(_HDR(len(key) + 1, P.OP_DELETE | self._txn_bit) + key)
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         return payload == b"\x01"
 
 
@@ -463,9 +131,11 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
     aborts it if that connection is lost. Used as a context manager it commits on
     success and aborts on an exception."""
 
-    def __init__(self, client: IpcClient, conn: _Conn, txnid: int, read_only: bool) -> None:
+    def __init__(
+        self, client: IpcClient, conn: ClientConnection, txnid: int, read_only: bool
+    ) -> None:
         self._client = client
-        self._conn: _Conn | None = conn
+        self._conn: ClientConnection | None = conn
         self._txnid = txnid
         self._read_only = read_only
         self._mods = 0
@@ -486,10 +156,10 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
     def closed(self) -> bool:
         return self._conn is None
 
-    def _conn_or_fail(self) -> _Conn:
+    def _conn_or_fail(self) -> ClientConnection:
         conn = self._conn
         if conn is None:
-            raise errors.TransactionClosedError(_TXN_CLOSED)
+            raise errors.TransactionClosedError(TXN_CLOSED)
         if conn.sock is None:
             self._conn = None
             raise conn._gone()
@@ -523,7 +193,7 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
 
     def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         self._conn_or_fail()
-        return _RemoteCursor(self._client, self, start, end, reverse)
+        return RemoteCursor(self._client, self, start, end, reverse)
 
     # ---- SQL ----
 
@@ -566,7 +236,7 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
         finally:
             self._release()
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         return int(P.U64.unpack(payload)[0])
 
     def abort(self) -> None:
@@ -582,7 +252,7 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
         finally:
             self._release()
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
 
     def __enter__(self) -> IpcTransaction:
         return self
@@ -605,7 +275,7 @@ class IpcTransaction(_RemoteKeyValue, KeyValueAPI):
         conn = getattr(self, "_conn", None)
         if conn is not None:
             self._conn = None
-            conn.close(errors.TransactionClosedError(_TXN_CLOSED))
+            conn.close(errors.TransactionClosedError(TXN_CLOSED))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"snapshot {self._txnid}"
@@ -623,7 +293,7 @@ def _sql_request(op: int, sql: str, params: Any, many: bool | str) -> bytes:
 def _sql_result(code: int, payload: bytes) -> tuple[Result, bool]:
     """The Result of an SQL reply, and whether an SQL BEGIN left a transaction open."""
     if code != _OK:
-        raise _raise_reply(code, payload)
+        raise reply_error(code, payload)
     reply = P.decode_value(payload)
     if not isinstance(reply, dict):
         raise errors.ProtocolError("an SQL reply that is not a map")
@@ -644,7 +314,7 @@ def _list_path(client: IpcClient, txn: IpcTransaction | None, path: str) -> list
     names: set[str] = set()
     start = prefix
     while True:
-        cur = _RemoteCursor(client, txn, start, end, False, one_shot=True)
+        cur = RemoteCursor(client, txn, start, end, False, one_shot=True)
         if not cur.items:
             break
         name, slash, _ = cur.items[0][0][len(prefix) :].partition(b"/")
@@ -683,8 +353,8 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
             timeout = float(timeout)
         self.socket_path = os.path.abspath(path)
         self.timeout = timeout
-        self._idle: list[_Conn] = []
-        self._conns: weakref.WeakSet[_Conn] = weakref.WeakSet()  # every open connection
+        self._idle: list[ClientConnection] = []
+        self._conns: weakref.WeakSet[ClientConnection] = weakref.WeakSet()  # every open connection
         self._sql_pins = threading.local()  # .conn: the session of this thread's SQL BEGIN
         self._closed = False
         self._pid = os.getpid()
@@ -702,7 +372,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
 
     # ---- connections ----
 
-    def _connect(self) -> _Conn:
+    def _connect(self) -> ClientConnection:
         if self._closed:
             raise errors.ClosedError("this IpcClient was closed; connect again")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -730,12 +400,12 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         finally:
             if dirfd is not None:
                 os.close(dirfd)
-        conn = _Conn(self, sock)
+        conn = ClientConnection(self, sock)
         hello = P.HELLO_HEAD.pack(P.MAGIC, P.VERSION, P.VERSION) + f"pid {os.getpid()}".encode()
         code, payload = conn.call(P.frame(P.OP_HELLO, hello))
         if code != _OK:
             conn.close()
-            refusal = _raise_reply(code, payload)
+            refusal = reply_error(code, payload)
             if not isinstance(refusal, errors.ServerConnectionError):
                 refusal = errors.ServerConnectionError(
                     f"the toondb server at {self.socket_path} refused the connection: {refusal}"
@@ -753,13 +423,13 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
             raise errors.ClosedError("this IpcClient was closed; connect again")
         return conn
 
-    def _take(self) -> _Conn:
+    def _take(self) -> ClientConnection:
         try:
             return self._idle.pop()
         except IndexError:
             return self._connect()
 
-    def _give(self, conn: _Conn) -> None:
+    def _give(self, conn: ClientConnection) -> None:
         if conn.sock is None:
             return
         if self._closed or len(self._idle) >= MAX_IDLE:
@@ -823,7 +493,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         code, payload = self._call(_PING)
         elapsed = time.perf_counter() - t0
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         return elapsed
 
     # ---- key-value operations, each its own transaction on the server ----
@@ -833,7 +503,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
     def _scan(self, start: Any, end: Any, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         if self._closed:
             raise errors.ClosedError("this IpcClient was closed; connect again")
-        return _RemoteCursor(self, None, start, end, reverse)
+        return RemoteCursor(self, None, start, end, reverse)
 
     # ---- SQL ----
 
@@ -908,7 +578,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
             raise
         if code != _OK:
             self._give(conn)
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         return IpcTransaction(self, conn, P.U64.unpack(payload)[0], bool(read_only))
 
     def transaction(self, *, read_only: bool = False, immediate: bool = False) -> IpcTransaction:
@@ -921,13 +591,13 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         """Make every committed transaction durable now (fsync), whatever the sync_mode."""
         code, payload = self._call(P.frame(P.OP_CHECKPOINT))
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
 
     def stats(self) -> dict[str, Any]:
         """Counts that describe the database now (the keys of Database.stats())."""
         code, payload = self._call(P.frame(P.OP_STATS))
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         value = P.decode_value(payload)
         if not isinstance(value, dict):
             raise errors.ProtocolError("the server's STATS reply is not a map")
@@ -938,7 +608,7 @@ class IpcClient(_RemoteKeyValue, KeyValueAPI):
         CorruptionError listing the problems, returns counts when all is well."""
         code, payload = self._call(P.frame(P.OP_CHECK))
         if code != _OK:
-            raise _raise_reply(code, payload)
+            raise reply_error(code, payload)
         value = P.decode_value(payload)
         if not isinstance(value, dict):
             raise errors.ProtocolError("the server's CHECK reply is not a map")
