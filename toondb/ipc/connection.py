@@ -9,18 +9,23 @@ scan holds one."""
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from toondb import errors
 from toondb.ipc import protocol as P
 
-if TYPE_CHECKING:
-    from toondb.ipc.client import IpcClient
-
-__all__ = ["ClientConnection", "reply_error"]
+__all__ = ["ClientConnection", "ConnectionOwner", "reply_error"]
 
 RECV_SIZE = 65536
 _U32 = P.U32.unpack_from
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs of the client that opened it (IpcClient)."""
+
+    socket_path: str
+    timeout: float | None
+    _conns: Any  # the owner's set of open connections (a WeakSet)
 
 
 class ClientConnection:
@@ -29,7 +34,7 @@ class ClientConnection:
 
     __slots__ = ("sock", "client", "pending", "rbuf", "dead", "__weakref__")
 
-    def __init__(self, client: IpcClient, sock: socket.socket) -> None:
+    def __init__(self, client: ConnectionOwner, sock: socket.socket) -> None:
         self.sock: socket.socket | None = sock
         self.client = client
         self.pending: list[bytes] = []  # requests whose replies nobody waits for (SCAN_CLOSE)

@@ -6,15 +6,12 @@ both sides however many keys a scan covers."""
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from toondb import errors
 from toondb.ipc import protocol as P
 from toondb.ipc.connection import ClientConnection, reply_error
 from toondb.storage import _btree
-
-if TYPE_CHECKING:
-    from toondb.ipc.client import IpcClient, IpcTransaction
 
 __all__ = ["RemoteCursor", "parse_batch", "as_bytes", "TXN_CLOSED"]
 
@@ -26,6 +23,26 @@ _BATCH_HEAD = P.BATCH_HEAD.unpack_from
 _ITEM_HEAD = P.ITEM_HEAD.unpack_from
 _BATCH_HEAD_SIZE = P.BATCH_HEAD.size
 _OK = P.ST_OK
+
+
+class ConnectionPool(Protocol):
+    """What a scan needs of its client (IpcClient): connections to borrow and return."""
+
+    _closed: bool
+
+    def _take(self) -> ClientConnection: ...
+    def _give(self, conn: ClientConnection) -> None: ...
+
+
+class ScanTransaction(Protocol):
+    """What a scan inside a transaction needs of it (IpcTransaction): its connection
+    and a count of its writes (a write since the last batch repositions the scan)."""
+
+    _conn: ClientConnection | None
+    _mods: int
+
+    def _conn_or_fail(self) -> ClientConnection: ...
+    def _check_error(self, code: int, payload: bytes) -> None: ...
 
 
 def as_bytes(obj: Any, what: str) -> bytes:
@@ -68,8 +85,8 @@ class RemoteCursor:
 
     def __init__(
         self,
-        client: IpcClient,
-        txn: IpcTransaction | None,
+        client: ConnectionPool,
+        txn: ScanTransaction | None,
         start: Any,
         end: Any,
         reverse: bool,
