@@ -22,10 +22,10 @@ from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.executor import Ctx, FullScan
-from toondb.sql.expressions import Scope, Source
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text, table_defaults, table_scope
 from toondb.sql.planner.access import choose_access
 from toondb.sql.returning import Returning
+from toondb.sql.scope import Scope, Source
 from toondb.sql.writer import TableWriter
 
 _pack_q = struct.Struct(">Q").pack

@@ -23,109 +23,16 @@ from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
-from toondb.sql.catalog import ROWID_NAMES
+from toondb.sql.aggregate_map import AggMap, InValues, contains_aggregate
 from toondb.sql.collation import collation
+from toondb.sql.like import like_regex
+from toondb.sql.scope import Scope
 from toondb.sql.window import WINDOW_ONLY
 
 Fn = Callable[[Any], Any]
 
 PREDICATES = (ast.Like, ast.Between, ast.InList, ast.InSelect, ast.IsNull, ast.Exists)
 CMP_OPS = ("=", "!=", "<", "<=", ">", ">=")
-
-
-class Source:
-    """One FROM item as expressions see it: its columns sit at row[offset:offset+n],
-    its rowid (tables only) at row[offset+n]."""
-
-    def __init__(
-        self,
-        name: str,
-        columns: list[str],
-        affinities: list[str | None],
-        offset: int,
-        table: Any = None,
-    ) -> None:
-        self.name = name.lower()
-        self.columns = columns
-        self.lower: dict[str, int] = {}
-        for i, c in enumerate(columns):
-            self.lower.setdefault(c.lower(), i)
-        self.affinities = affinities
-        self.offset = offset
-        self.table = table
-        self.indexed: str | None = None  # INDEXED BY name, "" for NOT INDEXED
-        self.width = len(columns) + (1 if table is not None else 0)
-        self.hidden: set[str] = set()  # USING columns of a right-hand side
-        self.star_hidden: set[str] = set()  # HIDDEN columns: named, not in SELECT *
-
-    def rowid_slot(self) -> int | None:
-        if self.table is None:
-            return None
-        return self.offset + len(self.columns)
-
-
-class Scope:
-    def __init__(self, sources: list[Source], parent: Scope | None = None) -> None:
-        self.sources = sources
-        self.written = sources  # in the order of the FROM clause (for SELECT *)
-        self.parent = parent
-        self.cell: list[Any] = [None]  # the current row, for correlated subqueries
-        self.width = sum(s.width for s in sources)
-        # set when a column of a parent scope is used (shared with the scopes
-        # derived from this one for pushed-down predicates)
-        self.corr: list[bool] = [False]
-
-    @property
-    def correlated(self) -> bool:
-        return self.corr[0]
-
-    def resolve(self, col: ast.Column) -> tuple[int, int, str | None, Source | None]:
-        """(depth, slot, affinity, source) of a column; depth 0 is this scope."""
-        scope: Scope | None = self
-        depth = 0
-        while scope is not None:
-            hit = scope._find(col)
-            if hit is not None:
-                return (depth, *hit)
-            scope = scope.parent
-            depth += 1
-        name = f"{col.table}.{col.name}" if col.table else col.name
-        raise SchemaError(f"no such column: {name}")
-
-    def _find(self, col: ast.Column) -> tuple[int, str | None, Source] | None:
-        name = col.name.lower()
-        if col.table is not None:
-            tl = col.table.lower()
-            for s in self.sources:
-                if s.name == tl:
-                    i = s.lower.get(name)
-                    if i is not None:
-                        return s.offset + i, s.affinities[i], s
-                    if name in ROWID_NAMES and s.table is not None:
-                        return s.rowid_slot(), T.INTEGER, s  # type: ignore[return-value]
-                    raise SchemaError(f"no such column: {col.table}.{col.name}")
-            return None
-        found = None
-        for s in self.sources:
-            i = s.lower.get(name)
-            if i is not None and name not in s.hidden:
-                if found is not None:
-                    raise SchemaError(f"ambiguous column name: {col.name}")
-                found = (s.offset + i, s.affinities[i], s)
-        if found is None and name in ROWID_NAMES:
-            tables = [s for s in self.sources if s.table is not None]
-            if len(tables) == 1:
-                return tables[0].rowid_slot(), T.INTEGER, tables[0]  # type: ignore[return-value]
-        return found
-
-
-class InValues(ast.Expr):
-    """Internal: the value set of an IN subquery for one row (see _in_select)."""
-
-    __slots__ = ("node",)
-
-    def __init__(self, node: ast.InSelect) -> None:
-        self.node = node
 
 
 class CollateKey(ast.Expr):
@@ -174,114 +81,8 @@ def comparison_collation(operands: list[ast.Expr], scope: Scope | None) -> str |
     return None if found in (None, "BINARY") else found
 
 
-class AggMap:
-    """Post-aggregation rows: group keys, then aggregate values, then bare columns."""
-
-    def __init__(self, group_by: list[ast.Expr]) -> None:
-        self.keys = list(group_by)
-        self.aggs: list[ast.Func] = []
-        self.bare: list[ast.Expr] = []
-        self.frozen = False
-
-    def slot_of(self, node: ast.Expr) -> int | None:
-        for i, k in enumerate(self.keys):
-            if k == node:
-                return i
-        if isinstance(node, ast.Func):
-            for i, a in enumerate(self.aggs):
-                if a == node:
-                    return len(self.keys) + i
-        return None
-
-    def add_agg(self, node: ast.Func) -> int:
-        s = self.slot_of(node)
-        if s is not None:
-            return s
-        self.aggs.append(node)
-        return len(self.keys) + len(self.aggs) - 1
-
-    def add_bare(self, node: ast.Expr) -> int:
-        for i, b in enumerate(self.bare):
-            if b == node:
-                return len(self.keys) + len(self.aggs) + i
-        self.bare.append(node)
-        return -1  # resolved to a final slot by finalize()
-
-
-def contains_aggregate(node: Any) -> bool:
-    if isinstance(node, ast.WindowFunc):  # an aggregate OVER a window is not one
-        f = node.func
-        return contains_aggregate(f.args) or contains_aggregate(f.filter)
-    if isinstance(node, ast.Func):
-        if F.is_aggregate_call(node.name, len(node.args), node.star):
-            return True
-        return any(contains_aggregate(a) for a in node.args)
-    if isinstance(node, (ast.Select,)):
-        return False
-    if isinstance(node, ast.Node):
-        for k in node.__slots__:
-            v = getattr(node, k)
-            if isinstance(v, (ast.Select, ast.SelectCore)):
-                continue
-            if contains_aggregate(v):
-                return True
-        return False
-    if isinstance(node, (list, tuple)):
-        return any(contains_aggregate(x) for x in node)
-    return False
-
-
 def _as_int(v: bool | None) -> int | None:
     return None if v is None else (1 if v else 0)
-
-
-def like_regex(pattern: str, escape: str | None, glob: bool) -> re.Pattern[str]:
-    out = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if not glob and escape is not None and c == escape:
-            i += 1
-            if i < n:
-                out.append(re.escape(pattern[i]))
-            i += 1
-            continue
-        if glob:
-            if c == "*":
-                out.append(".*")
-            elif c == "?":
-                out.append(".")
-            elif c == "[":
-                j = i + 1
-                if j < n and pattern[j] == "^":
-                    j += 1
-                if j < n and pattern[j] == "]":
-                    j += 1
-                while j < n and pattern[j] != "]":
-                    j += 1
-                if j >= n:
-                    out.append(re.escape(c))
-                else:
-                    body = pattern[i + 1 : j]
-                    neg = body.startswith("^")
-                    if neg:
-                        body = body[1:]
-                    body = body.replace("\\", "\\\\")
-                    out.append("[" + ("^" if neg else "") + body + "]")
-                    i = j
-            else:
-                out.append(re.escape(c))
-        else:
-            if c == "%":
-                out.append(".*")
-            elif c == "_":
-                out.append(".")
-            else:
-                out.append(re.escape(c))
-        i += 1
-    flags = re.DOTALL | (0 if glob else re.IGNORECASE | re.ASCII)
-    return re.compile("".join(out) + r"\Z", flags)
 
 
 class ExprCompiler:

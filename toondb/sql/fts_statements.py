@@ -32,8 +32,8 @@ from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog, ColumnInfo, TableInfo
 from toondb.sql.compiled import Outcome
 from toondb.sql.dml import CompiledWrite
-from toondb.sql.expressions import Scope
 from toondb.sql.planner import Planner
+from toondb.sql.scope import Scope
 
 __all__ = ["create_virtual_table", "CompiledFtsInsert"]
 

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
+from toondb.sql.aggregate_map import contains_aggregate
 from toondb.sql.catalog import TableInfo
-from toondb.sql.expressions import contains_aggregate
 from toondb.sql.planner.common import table_scope
 
 

@@ -17,8 +17,9 @@ from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, FullScan, IndexScan, RowidEq, RowidIn, RowidRange
-from toondb.sql.expressions import ExprCompiler, Scope
+from toondb.sql.expressions import ExprCompiler
 from toondb.sql.planner.common import Fn, PlannerContext, refs, sql_text
+from toondb.sql.scope import Scope
 
 
 def probe_columns(

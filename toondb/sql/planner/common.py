@@ -12,7 +12,8 @@ from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
 from toondb.sql.executor import Ctx
-from toondb.sql.expressions import ExprCompiler, Scope, Source
+from toondb.sql.expressions import ExprCompiler
+from toondb.sql.scope import Scope, Source
 
 Fn = Callable[[Any], Any]
 

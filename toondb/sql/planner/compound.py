@@ -10,8 +10,8 @@ from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.executor import sort_rows
-from toondb.sql.expressions import Scope
 from toondb.sql.planner.common import PlannerContext, SelectPlan, apply_limit, limit_fns
+from toondb.sql.scope import Scope
 
 
 def plan_values(

@@ -27,9 +27,9 @@ from toondb.errors import SchemaError
 from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, Row
-from toondb.sql.expressions import Scope
 from toondb.sql.fulltext import FtsBinding, method, text_values
 from toondb.sql.planner.common import PlannerContext, refs, table_defaults
+from toondb.sql.scope import Scope
 
 __all__ = ["FtsRequest", "fts_request", "fts_access", "FtsScan", "content_rows"]
 

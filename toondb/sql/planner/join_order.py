@@ -31,8 +31,8 @@ from typing import Any
 from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import RowidEq
-from toondb.sql.expressions import Scope, Source
 from toondb.sql.planner.common import PlannerContext, refs
+from toondb.sql.scope import Scope, Source
 
 PLANNING_TXN: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "toondb_planning_txn", default=None

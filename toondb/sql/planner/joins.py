@@ -27,7 +27,7 @@ from toondb.sql.executor import (
     hash_join,
     nested_loop,
 )
-from toondb.sql.expressions import ExprCompiler, Scope, Source, comparison_collation
+from toondb.sql.expressions import ExprCompiler, comparison_collation
 from toondb.sql.planner.access import c_filter, choose_access, order_column
 from toondb.sql.planner.common import (
     Fn,
@@ -44,6 +44,7 @@ from toondb.sql.planner.ctes import lookup, plan_cte, view_ref
 from toondb.sql.planner.fts import FtsRequest, fts_access
 from toondb.sql.planner.join_order import choose_order
 from toondb.sql.planner.knn import KnnRequest, knn_access
+from toondb.sql.scope import Scope, Source
 
 
 class Step:

@@ -47,7 +47,6 @@ from toondb.sql import ast, hnsw
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, IndexScan, Row
-from toondb.sql.expressions import Scope
 from toondb.sql.fn_vector import DISTANCE_OF_METRIC, to_blob
 from toondb.sql.planner.common import (
     Fn,
@@ -58,6 +57,7 @@ from toondb.sql.planner.common import (
     sql_text,
     table_defaults,
 )
+from toondb.sql.scope import Scope
 
 __all__ = ["KnnRequest", "knn_request", "knn_access", "KnnScan", "prefilter_cap"]
 

@@ -14,12 +14,13 @@ from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql.catalog import Catalog
 from toondb.sql.executor import Ctx
-from toondb.sql.expressions import ExprCompiler, Scope
+from toondb.sql.expressions import ExprCompiler
 from toondb.sql.planner.common import SelectPlan
 from toondb.sql.planner.compound import plan_compound, plan_values
 from toondb.sql.planner.ctes import CteBinding, bind
 from toondb.sql.planner.joins import resolve_from
 from toondb.sql.planner.select_core import plan_select_core
+from toondb.sql.scope import Scope
 
 
 class Planner:

@@ -11,15 +11,10 @@ from typing import Any, Callable
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
+from toondb.sql.aggregate_map import AggMap, contains_aggregate
 from toondb.sql.collation import collation
 from toondb.sql.executor import count_rows, sort_rows, top_rows
-from toondb.sql.expressions import (
-    AggMap,
-    ExprCompiler,
-    Scope,
-    collation_of,
-    contains_aggregate,
-)
+from toondb.sql.expressions import ExprCompiler, collation_of
 from toondb.sql.fulltext import rewrite_core
 from toondb.sql.functions import AGG_ARITY, AGG_FUNCS
 from toondb.sql.planner.common import (
@@ -35,6 +30,7 @@ from toondb.sql.planner.fts import fts_request
 from toondb.sql.planner.joins import plan_from
 from toondb.sql.planner.knn import knn_request
 from toondb.sql.planner.windows import find_windows, plan_windows
+from toondb.sql.scope import Scope
 
 
 def plan_select_core(

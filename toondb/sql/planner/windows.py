@@ -14,10 +14,12 @@ from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
+from toondb.sql.aggregate_map import AggMap, contains_aggregate
 from toondb.sql.collation import collation
-from toondb.sql.expressions import AggMap, ExprCompiler, Scope, collation_of, contains_aggregate
+from toondb.sql.expressions import ExprCompiler, collation_of
 from toondb.sql.functions import AGG_ARITY, AGGREGATES
 from toondb.sql.planner.common import sql_text
+from toondb.sql.scope import Scope
 from toondb.sql.window import WINDOW_ONLY, WindowCall, WindowSort, window_operator
 
 _BOUND_RANK = {
