@@ -43,6 +43,28 @@ class PlannerContext(Protocol):
     ) -> SelectPlan: ...
 
 
+def top_k_term(
+    core: ast.SelectCore,
+    order_by: list[ast.OrderItem],
+    limit: ast.Expr | None,
+    aggregated: bool,
+) -> tuple[ast.OrderItem, ast.Expr] | None:
+    """(the ORDER BY item, its expression with a select-list alias resolved) when
+    the statement asks for the first rows by one score: ``ORDER BY expr LIMIT n``
+    with no aggregation or DISTINCT, the shape an index method (k-NN, full-text
+    rank) can answer in order; None otherwise."""
+    if limit is None or len(order_by) != 1 or aggregated or core.distinct:
+        return None
+    o = order_by[0]
+    e = o.expr
+    if isinstance(e, ast.Column) and e.table is None:  # an alias of the select list
+        for rc in core.columns:
+            if rc.alias is not None and rc.alias.lower() == e.name.lower():
+                e = rc.expr
+                break
+    return o, e
+
+
 def split_and(node: ast.Expr | None) -> list[ast.Expr]:
     """The conjuncts of a WHERE or ON expression (AND split apart)."""
     if node is None:

@@ -28,7 +28,7 @@ from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import Access, Row
 from toondb.sql.fulltext import FtsBinding, method, text_values
-from toondb.sql.planner.common import PlannerContext, refs, table_defaults
+from toondb.sql.planner.common import PlannerContext, refs, table_defaults, top_k_term
 from toondb.sql.scope import Scope
 
 __all__ = ["FtsRequest", "fts_request", "fts_access", "FtsScan", "content_rows"]
@@ -56,15 +56,10 @@ def fts_request(
     offset: ast.Expr | None,
     aggregated: bool,
 ) -> FtsRequest | None:
-    if limit is None or len(order_by) != 1 or aggregated or core.distinct:
+    term = top_k_term(core, order_by, limit, aggregated)
+    if term is None:
         return None
-    o = order_by[0]
-    e = o.expr
-    if isinstance(e, ast.Column) and e.table is None:  # an alias of the select list
-        for rc in core.columns:
-            if rc.alias is not None and rc.alias.lower() == e.name.lower():
-                e = rc.expr
-                break
+    o, e = term
     if not (isinstance(e, ast.Func) and e.name in ("__FTS_RANK", "__FTS_BM25")):
         return None
     if o.nulls_first is not None and o.nulls_first != o.desc:

@@ -56,6 +56,7 @@ from toondb.sql.planner.common import (
     shifted_scope,
     sql_text,
     table_defaults,
+    top_k_term,
 )
 from toondb.sql.scope import Scope
 
@@ -100,17 +101,10 @@ def knn_request(
 ) -> KnnRequest | None:
     """The request when the statement has the k-NN shape (the module's docstring),
     before its tables are resolved; None otherwise."""
-    if limit is None or len(order_by) != 1 or aggregated or core.distinct:
+    term = top_k_term(core, order_by, limit, aggregated)
+    if term is None or term[0].desc:
         return None
-    o = order_by[0]
-    if o.desc:
-        return None
-    e = o.expr
-    if isinstance(e, ast.Column) and e.table is None:  # an alias of the select list
-        for rc in core.columns:
-            if rc.alias is not None and rc.alias.lower() == e.name.lower():
-                e = rc.expr
-                break
+    o, e = term
     if not (isinstance(e, ast.Func) and e.name in _METRIC_OF and len(e.args) == 2):
         return None
     return KnnRequest(e, o.nulls_first is not False, limit, offset)
