@@ -283,6 +283,7 @@ def test_strftime_fast_path_agrees_with_the_full_parse(monkeypatch):
         for d in (0, 1, 28, 29, 30, 31, 32)
         for t in ("", " 00:00", "T23:59:59", " 24:00:00", " 12:60:00", " 12:00:60", " 1:2")
     ]
+    vals += ["\u0662\u0660\u0662\u0663-01-01", "2023-01-0\u0661 12:00:00"]
     fast = [[F.f_strftime(f, v) for f in fmts] for v in vals]
     monkeypatch.setattr(F, "_fast_strftime", lambda f, z: None)
     slow = [[F.f_strftime(f, v) for f in fmts] for v in vals]
@@ -300,7 +301,14 @@ def test_strftime_over_a_column_agrees_with_sqlite(ref):
         for mo in (0, 1, 2, 4, 12, 13)
         for d in (0, 1, 28, 29, 30, 31, 32)
         for t in ("", " 00:00", "T23:59:59", " 07:08:09", " 24:00:00", " 12:60:00", " 12:00:60")
-    ] + [
+    ]
+    # digits other than ASCII are not digits to SQLite
+    vals += [
+        "\u0662\u0660\u0662\u0663-01-01",
+        "2023-01-0\u0661 12:00:00",
+        "2023-01-01 1\uff12:00:00",
+    ]
+    vals += [
         v
         for v in TIME_VALUES
         if not (isinstance(v, str) and v.strip().lower() in ("now", "subsec"))

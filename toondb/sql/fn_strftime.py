@@ -116,7 +116,7 @@ def _strftime_one(cf: str, x: _DateTime) -> str | None:
 # The fast path of strftime(FMT, 'YYYY-MM-DD[ HH:MM[:SS]]') without modifiers: the
 # fields are copied from the text when it is canonical and in range (a day past
 # the month's last goes the slow way, which normalises it).
-_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?\Z")
+_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?\Z", re.ASCII)
 _FAST_FIELDS = {
     "Y": "{0}", "m": "{1}", "d": "{2}", "H": "{3}", "M": "{4}", "S": "{5}", "%": "%",
     "F": "{0}-{1}-{2}", "T": "{3}:{4}:{5}",
@@ -213,17 +213,18 @@ def f_strftime(*args: Any) -> Any:
 
 # ---------------------------------------------------------------- strftime(literal, X)
 
-# The canonical text forms with every field in range, a day past the month's
-# last excluded (February 29 too: f_strftime checks the year): the date, then
-# optionally ' HH:MM' or ' HH:MM:SS' ('T' also separates).
+# The canonical text forms with every field in range (ASCII digits only, as
+# SQLite), a day past the month's last refused (February 29 too: f_strftime
+# checks the year): the date, then optionally ' HH:MM' or ' HH:MM:SS' ('T' also
+# separates); a format that reads the time takes the full form only.
 _DAY_IN_MONTH = (
-    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
     r"|(?:0[13-9]|1[0-2])-(?:29|30)"
     r"|(?:0[13578]|1[02])-31)"
 )
-_CLOCK = r"[ T](?:[01]\d|2[0-3]):[0-5]\d"
-_DATE_ANY_TIME = re.compile(rf"\d{{4}}-{_DAY_IN_MONTH}(?:{_CLOCK}(?::[0-5]\d)?)?\Z")
-_DATE_FULL_TIME = re.compile(rf"\d{{4}}-{_DAY_IN_MONTH}{_CLOCK}:[0-5]\d\Z")
+_CLOCK = r"[ T](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+_DATE_ANY_TIME = re.compile(rf"[0-9]{{4}}-{_DAY_IN_MONTH}(?:{_CLOCK}(?::[0-5][0-9])?)?\Z").match
+_DATE_FULL_TIME = re.compile(rf"[0-9]{{4}}-{_DAY_IN_MONTH}{_CLOCK}:[0-5][0-9]\Z").match
 # each fast field as the slice of 'YYYY-MM-DD HH:MM:SS' it copies
 _SLICES = {
     "Y": (0, 4), "m": (5, 7), "d": (8, 10), "H": (11, 13), "M": (14, 16), "S": (17, 19),
@@ -275,8 +276,9 @@ _plans: dict[str, tuple[Any, Any]] = {}
 
 
 def _plan(fmt: Any) -> tuple[Any, Any]:
-    """(match, parts) for a format value: parts a slice of X, or a list of texts
-    and slices; (None, None) when only f_strftime can answer."""
+    """(match, parts) for a format value: the match of the canonical text it
+    copies from, and its parts: a slice of X, or a list of texts and slices;
+    (None, None) when only f_strftime can answer."""
     plan = _plans.get(fmt) if type(fmt) is str else None
     if plan is not None:
         return plan
@@ -286,9 +288,11 @@ def _plan(fmt: Any) -> tuple[Any, Any]:
         plan = (None, None)
     else:
         times = any(type(p) is tuple and p[1] > 10 for p in pieces)
-        match = (_DATE_FULL_TIME if times else _DATE_ANY_TIME).match
         parts = [p if type(p) is str else slice(*p) for p in pieces]
-        plan = (match, parts[0] if len(parts) == 1 and type(parts[0]) is slice else parts)
+        plan = (
+            _DATE_FULL_TIME if times else _DATE_ANY_TIME,
+            parts[0] if len(parts) == 1 and type(parts[0]) is slice else parts,
+        )
     if type(fmt) is str and len(_plans) < 256:
         _plans[fmt] = plan
     return plan
@@ -303,17 +307,18 @@ def specialize(
         return None
     x = args[1]
     slow = f_strftime
-    held: list[Any] = [_SLOW, None, None]  # the format value, its match and parts
+    planned: Any = _SLOW  # the format value planned, its match and parts
+    match: Any = None
+    parts: Any = None
 
     def strftime_fast(r: Any) -> Any:
+        nonlocal planned, match, parts
         fmt = P[i]
-        if fmt is not held[0]:
-            held[0] = fmt
-            held[1], held[2] = _plan(fmt)
-        match = held[1]
+        if fmt is not planned:
+            planned = fmt
+            match, parts = _plan(fmt)
         v = x(r)
-        if match is not None and type(v) is str and match(v) is not None:
-            parts = held[2]
+        if type(v) is str and match is not None and match(v) is not None:
             if type(parts) is slice:
                 return v[parts]
             return "".join([p if type(p) is str else v[p] for p in parts])
