@@ -283,7 +283,55 @@ def test_strftime_fast_path_agrees_with_the_full_parse(monkeypatch):
         for d in (0, 1, 28, 29, 30, 31, 32)
         for t in ("", " 00:00", "T23:59:59", " 24:00:00", " 12:60:00", " 12:00:60", " 1:2")
     ]
+    vals += ["\u0662\u0660\u0662\u0663-01-01", "2023-01-0\u0661 12:00:00"]
     fast = [[F.f_strftime(f, v) for f in fmts] for v in vals]
     monkeypatch.setattr(F, "_fast_strftime", lambda f, z: None)
     slow = [[F.f_strftime(f, v) for f in fmts] for v in vals]
     assert fast == slow
+
+
+def test_strftime_over_a_column_agrees_with_sqlite(ref):
+    """strftime(FMT, column), FMT a literal or a parameter (compiled once per format
+    value: fields sliced from canonical text, anything else the general way), over
+    canonical, non-canonical and invalid values, NULLs and numbers; one statement
+    run with several formats in turn."""
+    vals = [
+        f"{y}-{mo:02d}-{d:02d}{t}"
+        for y in ("0000", "2000", "2023", "2024")
+        for mo in (0, 1, 2, 4, 12, 13)
+        for d in (0, 1, 28, 29, 30, 31, 32)
+        for t in ("", " 00:00", "T23:59:59", " 07:08:09", " 24:00:00", " 12:60:00", " 12:00:60")
+    ]
+    # digits other than ASCII are not digits to SQLite
+    vals += [
+        "\u0662\u0660\u0662\u0663-01-01",
+        "2023-01-0\u0661 12:00:00",
+        "2023-01-01 1\uff12:00:00",
+    ]
+    vals += [
+        v
+        for v in TIME_VALUES
+        if not (isinstance(v, str) and v.strip().lower() in ("now", "subsec"))
+    ]
+    fmts = [
+        "%Y-%m", "%Y-%m-%d", "%H", "%F %T", "%Y%m%d", "%d/%m/%Y", "%m-%d", "%H:%M",
+        "%M:%S", "%Y-%m-%d %H", "%T", "%%Y-%m", "x", "%Y-%j", "%s", "%", "", "%Y\x00%m",
+    ]  # fmt: skip
+    t = ToonDB()
+    try:
+        db = t.db
+        db.execute_sql("CREATE TABLE d (id INTEGER PRIMARY KEY, ts)")
+        ref.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, ts)")
+        rows = list(enumerate(vals))
+        db.executemany("INSERT INTO d VALUES (?, ?)", rows)
+        ref.executemany("INSERT INTO d VALUES (?, ?)", rows)
+        for fmt in fmts:
+            want = ref.execute("SELECT id, strftime(?, ts) FROM d ORDER BY id", (fmt,)).fetchall()
+            got = db.execute_sql("SELECT id, strftime(?, ts) FROM d ORDER BY id", (fmt,)).rows
+            assert [tuple(r) for r in got] == want, fmt
+            lit = fmt.replace("\x00", "")
+            sql = f"SELECT id, strftime('{lit}', ts) FROM d ORDER BY id"
+            assert [tuple(r) for r in db.execute_sql(sql).rows] == ref.execute(sql).fetchall()
+    finally:
+        ref.execute("DROP TABLE IF EXISTS d")
+        t.close()

@@ -413,3 +413,44 @@ def test_running_and_sliding_aggregates_do_not_rescan_their_frames(pair, monkeyp
         "SELECT id, count(x) OVER (ORDER BY x RANGE BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t ORDER BY id",
     ):
         check(pair, sql)
+
+
+def test_ranking_and_running_sums_over_many_ties_match_sqlite(tmp_path):
+    """Partitions and peer groups cut where adjacent keys differ, rank/dense_rank
+    from the peer groups' sizes, running REAL sums as prefix sums, several window
+    sorts in one SELECT (the earlier sorts' values permuted to the last's order):
+    over 3,000 rows with ties, NULLs, -0.0, and integers, reals and text mixed in
+    one ORDER BY column; REAL sums compared exactly."""
+    rows = []
+    for i in range(3000):
+        k = (i * 7919) % 23
+        v: Any = [None, k, k * 0.5, -0.0, f"t{k % 5}", 1e16 if k == 3 else k * 0.1][i % 6]
+        rows.append((i, None if i % 17 == 0 else i % 9, v, (i * 37 % 1000) * 0.25 - 50.0))
+    db = toondb.Database.open(str(tmp_path / "db"))
+    ref = sqlite3.connect(":memory:")
+    for c in (db.execute_sql, ref.execute):
+        c("CREATE TABLE w (id INTEGER PRIMARY KEY, g INTEGER, v, r REAL)")
+    db.execute_sql("INSERT INTO w VALUES (?, ?, ?, ?)", rows)
+    ref.executemany("INSERT INTO w VALUES (?, ?, ?, ?)", rows)
+    try:
+        for sql in (
+            "SELECT id, rank() OVER (PARTITION BY g ORDER BY v) FROM w ORDER BY id",
+            "SELECT id, rank() OVER w, dense_rank() OVER w, percent_rank() OVER w,"
+            " cume_dist() OVER w, row_number() OVER (PARTITION BY g ORDER BY v, id)"
+            " FROM w WINDOW w AS (PARTITION BY g ORDER BY v DESC) ORDER BY id",
+            "SELECT id, rank() OVER (ORDER BY v NULLS LAST), dense_rank() OVER (PARTITION BY v)"
+            " FROM w ORDER BY id",
+            "SELECT id, sum(r) OVER (PARTITION BY g ORDER BY id), total(r) OVER (ORDER BY r, id),"
+            " avg(r) OVER (PARTITION BY g ORDER BY r), count(r) OVER (PARTITION BY g ORDER BY v)"
+            " FROM w ORDER BY id",
+            "SELECT id, sum(r) OVER (ORDER BY id ROWS BETWEEN 3 PRECEDING AND CURRENT ROW),"
+            " count(v) OVER (PARTITION BY g ORDER BY id) FROM w ORDER BY id",
+            "SELECT id, g, rank() OVER (PARTITION BY g ORDER BY r) FROM w WHERE id < 0",
+        ):
+            want = [tuple(r) for r in ref.execute(sql).fetchall()]
+            got = [tuple(r) for r in db.execute_sql(sql).rows]
+            assert got == want and [list(map(type, r)) for r in got] == [
+                list(map(type, r)) for r in want
+            ], sql
+    finally:
+        db.close()

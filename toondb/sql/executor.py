@@ -556,23 +556,25 @@ def hash_join(
 def sort_rows(items: list[Any], terms: Sequence[_SortTerm]) -> list[Any]:
     """Sort items by terms (key function, descending, nulls first?) with SQLite's
     order of values. Stable: one pass per term, from the last."""
-    sort_key = T.sort_key
     for kf, desc, nulls_first in reversed(terms):
-        vals = list(map(kf, items))
-        types = set(map(type, vals))
-        default_nulls = nulls_first is None or nulls_first == (not desc)
-        if default_nulls and (
-            types <= {int, float} or (len(types) == 1 and type(None) not in types)
-        ):
-            keys = vals
-        elif default_nulls:
-            keys = [sort_key(v) for v in vals]
-        else:
-            null_class = 9 if desc == nulls_first else -1
-            keys = [(null_class, 0) if v is None else sort_key(v) for v in vals]
+        keys = order_keys(list(map(kf, items)), desc, nulls_first)
         order = sorted(range(len(items)), key=keys.__getitem__, reverse=desc)
         items = [items[i] for i in order]
     return items
+
+
+def order_keys(vals: list[Any], desc: bool, nulls_first: bool | None) -> list[Any]:
+    """Python sort keys for one ORDER BY term's values (sorted with reverse=desc):
+    the values themselves when Python orders them as SQLite does."""
+    types = set(map(type, vals))
+    sort_key = T.sort_key
+    default_nulls = nulls_first is None or nulls_first == (not desc)
+    if default_nulls and (types <= {int, float} or (len(types) == 1 and type(None) not in types)):
+        return vals
+    if default_nulls:
+        return [sort_key(v) for v in vals]
+    null_class = 9 if desc == nulls_first else -1
+    return [(null_class, 0) if v is None else sort_key(v) for v in vals]
 
 
 def top_rows(items: Iterator[Any], terms: Sequence[_SortTerm], n: int) -> list[Any]:

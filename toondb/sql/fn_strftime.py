@@ -2,12 +2,17 @@
 (%d %e %f %F %g %G %H %I %j %J %k %l %m %M %p %P %R %s %S %T %u %U %V %w %W %Y
 %%), with SQLite 3.51's rules, over the time values of fn_datetime.py, and a fast
 path for canonical 'YYYY-MM-DD[ HH:MM[:SS]]' text without modifiers (fields
-copied from the text; anything else goes the general way)."""
+copied from the text; anything else goes the general way).
+
+:func:`specialize` compiles strftime(literal FMT, X) once per statement: when
+FMT has only the fast fields, a canonical X matched by one regular expression
+(which also checks every field's range) gives its answer as slices of X; any
+other X goes to :func:`f_strftime`, so the answers are the same."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from toondb.sql.fn_datetime import (
     UNIX_EPOCH_MS,
@@ -19,7 +24,7 @@ from toondb.sql.fn_datetime import (
 )
 from toondb.sql.fn_printf import sqlite_format
 
-__all__ = ["f_strftime"]
+__all__ = ["f_strftime", "specialize"]
 
 
 def _days_after_jan01(x: _DateTime) -> int:
@@ -111,7 +116,7 @@ def _strftime_one(cf: str, x: _DateTime) -> str | None:
 # The fast path of strftime(FMT, 'YYYY-MM-DD[ HH:MM[:SS]]') without modifiers: the
 # fields are copied from the text when it is canonical and in range (a day past
 # the month's last goes the slow way, which normalises it).
-_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?\Z")
+_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?\Z", re.ASCII)
 _FAST_FIELDS = {
     "Y": "{0}", "m": "{1}", "d": "{2}", "H": "{3}", "M": "{4}", "S": "{5}", "%": "%",
     "F": "{0}-{1}-{2}", "T": "{3}:{4}:{5}",
@@ -204,3 +209,122 @@ def f_strftime(*args: Any) -> Any:
         out.append(piece)
         i = k + 2
     return "".join(out)
+
+
+# ---------------------------------------------------------------- strftime(literal, X)
+
+# The canonical text forms with every field in range (ASCII digits only, as
+# SQLite), a day past the month's last refused (February 29 too: f_strftime
+# checks the year): the date, then optionally ' HH:MM' or ' HH:MM:SS' ('T' also
+# separates); a format that reads the time takes the full form only.
+_DAY_IN_MONTH = (
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)"
+)
+_CLOCK = r"[ T](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+_DATE_ANY_TIME = re.compile(rf"[0-9]{{4}}-{_DAY_IN_MONTH}(?:{_CLOCK}(?::[0-5][0-9])?)?\Z").match
+_DATE_FULL_TIME = re.compile(rf"[0-9]{{4}}-{_DAY_IN_MONTH}{_CLOCK}:[0-5][0-9]\Z").match
+# each fast field as the slice of 'YYYY-MM-DD HH:MM:SS' it copies
+_SLICES = {
+    "Y": (0, 4), "m": (5, 7), "d": (8, 10), "H": (11, 13), "M": (14, 16), "S": (17, 19),
+    "F": (0, 10), "T": (11, 19),
+}  # fmt: skip
+_SEPARATORS = {4: "-", 7: "-", 13: ":", 16: ":"}  # fixed characters of that text
+
+
+def _pieces(fmt: str) -> list[Any] | None:
+    """fmt as a list of literal texts and (start, end) slices of the canonical
+    text, adjacent slices and the fixed separators between them merged; None when
+    fmt has a code the fast path does not copy."""
+    out: list[Any] = []
+    i = 0
+    n = len(fmt)
+    while i < n:
+        c = fmt[i]
+        if c != "%":
+            lit, i = c, i + 1
+        else:
+            code = fmt[i + 1 : i + 2]
+            i += 2
+            if code == "%":
+                lit = "%"
+            elif code in _SLICES:
+                a, b = _SLICES[code]
+                if out and type(out[-1]) is tuple and out[-1][1] == a:
+                    out[-1] = (out[-1][0], b)
+                elif (
+                    len(out) >= 2
+                    and type(out[-2]) is tuple
+                    and out[-1] == _SEPARATORS.get(out[-2][1])
+                    and out[-2][1] + 1 == a
+                ):
+                    out[-2:] = [(out[-2][0], b)]
+                else:
+                    out.append((a, b))
+                continue
+            else:
+                return None
+        if out and type(out[-1]) is str:
+            out[-1] += lit
+        else:
+            out.append(lit)
+    return out
+
+
+_plans: dict[str, tuple[Any, Any]] = {}
+
+
+def _plan(fmt: Any) -> tuple[Any, Any]:
+    """(match, parts) for a format value: the match of the canonical text it
+    copies from, and its parts: a slice of X, or a list of texts and slices;
+    (None, None) when only f_strftime can answer."""
+    plan = _plans.get(fmt) if type(fmt) is str else None
+    if plan is not None:
+        return plan
+    text = _text(fmt) if type(fmt) is str else None
+    pieces = _pieces(text) if text is not None else None
+    if not pieces:
+        plan = (None, None)
+    else:
+        times = any(type(p) is tuple and p[1] > 10 for p in pieces)
+        parts = [p if type(p) is str else slice(*p) for p in pieces]
+        plan = (
+            _DATE_FULL_TIME if times else _DATE_ANY_TIME,
+            parts[0] if len(parts) == 1 and type(parts[0]) is slice else parts,
+        )
+    if type(fmt) is str and len(_plans) < 256:
+        _plans[fmt] = plan
+    return plan
+
+
+def specialize(
+    P: list[Any], i: int, args: list[Callable[[Any], Any]]
+) -> Callable[[Any], Any] | None:
+    """strftime(FMT, X) with FMT one value per run (held at P[i]), as a row
+    function that plans FMT once per value; None with modifiers."""
+    if len(args) != 2:
+        return None
+    x = args[1]
+    slow = f_strftime
+    planned: Any = _SLOW  # the format value planned, its match and parts
+    match: Any = None
+    parts: Any = None
+
+    def strftime_fast(r: Any) -> Any:
+        nonlocal planned, match, parts
+        fmt = P[i]
+        if fmt is not planned:
+            planned = fmt
+            match, parts = _plan(fmt)
+        v = x(r)
+        if type(v) is str and match is not None and match(v) is not None:
+            if type(parts) is slice:
+                return v[parts]
+            return "".join([p if type(p) is str else v[p] for p in parts])
+        return slow(fmt, v)
+
+    return strftime_fast
+
+
+_SLOW = object()  # no format planned yet

@@ -316,6 +316,13 @@ SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     **fulltext.SCALARS,
 }
 
+# scalars compiled for a first argument that is one value per run (a literal or a
+# parameter, read as P[i]): name -> (P, i, argument row functions) -> a row
+# function, or None for the general call
+SPECIALIZED: dict[str, Callable[..., Callable[[Any], Any] | None]] = {
+    "STRFTIME": fn_strftime.specialize,
+}
+
 # table-valued functions for FROM: name -> (row generator, column names); the
 # generator takes the call's arguments (json_each(X [, PATH]))
 TABLE_FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {

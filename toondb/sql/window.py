@@ -31,13 +31,14 @@ over the frame's rows.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import accumulate
+from itertools import accumulate, chain, compress, repeat
+from operator import ne, sub
 from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
-from toondb.sql.executor import sort_rows
+from toondb.sql.executor import order_keys
 from toondb.sql.functions import AGG_FUNCS
 
 Fn = Callable[[Any], Any]
@@ -93,28 +94,39 @@ class WindowSort:
 
 def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], list[Any]]:
     """rows -> the rows, each with the ncalls window values appended, in the
-    order of the last WindowSort (partition, then ORDER BY)."""
+    order of the last WindowSort (partition, then ORDER BY).
+
+    Each sort computes its key values once per row (a map over the rows), sorts
+    the row indexes by them and cuts the partitions and peer groups where
+    adjacent keys differ; a call's values come out in that sort's order, which is
+    the output order for the last sort (earlier sorts' values are permuted)."""
 
     def run(rows_in: Any) -> list[Any]:
-        rows = list(rows_in)
+        rows = rows_in if type(rows_in) is list else list(rows_in)
         n = len(rows)
-        cols: list[list[Any]] = [[None] * n for _ in range(ncalls)]
+        seqs: list[list[Any]] = [[] for _ in range(ncalls)]  # per call, in its sort's order
+        orders: list[list[int]] = [[]] * ncalls  # per call, its sort's order
         order = list(range(n))
         for ws in sorts:
-            order = _sorted_indexes(rows, ws)
-            ofns = [f for f, _, _ in ws.order]
+            pvals = [list(map(f, rows)) for f in ws.partition]
+            ovals = [list(map(f, rows)) for f, _, _ in ws.order]
+            order = _sorted_indexes(n, pvals, ovals, ws)
             need_peers = any(_uses_peers(c) for c in ws.calls)
-            for part in _partitions(rows, order, ws.partition):
-                prows = [rows[i] for i in part]
-                peers = _peer_groups(_equality_keys(prows, ofns)) if need_peers else _NO_PEERS
+            for call in ws.calls:
+                orders[call.slot] = order
+            for part in _partitions(order, pvals):
+                prows = list(map(rows.__getitem__, part))
+                peers = _peer_groups(_equality_keys(part, ovals)) if need_peers else _NO_PEERS
                 for call in ws.calls:
-                    vals = _evaluate(call, prows, peers, ws)
-                    col = cols[call.slot]
-                    for i, v in zip(part, vals):
-                        col[i] = v
-        ordered = [rows[i] for i in order]
-        extra = zip(*[[col[i] for i in order] for col in cols])
-        return list(map(tuple.__add__, ordered, extra))
+                    seqs[call.slot].extend(_evaluate(call, prows, peers, ws))
+        cols = []
+        for seq, o in zip(seqs, orders):
+            if o is not order:  # an earlier sort's order: by row, then in the output's order
+                inverse = sorted(range(n), key=o.__getitem__)
+                seq = list(map(seq.__getitem__, map(inverse.__getitem__, order)))
+            cols.append(seq)
+        ordered = list(map(rows.__getitem__, order))
+        return list(map(tuple.__add__, ordered, zip(*cols)))
 
     return run
 
@@ -122,43 +134,35 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
 # ---------------------------------------------------------------- partitions
 
 
-def _of_row(rows: list[Any], f: Fn) -> Fn:
-    """f of the row at an index (the sort runs over row indexes)."""
-    return lambda i: f(rows[i])
+def _sorted_indexes(
+    n: int, pvals: list[list[Any]], ovals: list[list[Any]], ws: WindowSort
+) -> list[int]:
+    """The row indexes sorted by PARTITION BY, then ORDER BY (stable: one pass
+    per term, from the last, over each term's values of the rows)."""
+    terms: list[tuple[list[Any], bool, Any]] = [(v, False, None) for v in pvals]
+    terms += [(v, desc, nf) for v, (_, desc, nf) in zip(ovals, ws.order)]
+    order = list(range(n))
+    for vals, desc, nulls_first in reversed(terms):
+        keys = order_keys(vals, desc, nulls_first)
+        order.sort(key=keys.__getitem__, reverse=desc)
+    return order
 
 
-def _sorted_indexes(rows: list[Any], ws: WindowSort) -> list[int]:
-    terms: list[tuple[Fn, bool, Any]] = [(_of_row(rows, f), False, None) for f in ws.partition]
-    terms += [(_of_row(rows, f), desc, nf) for f, desc, nf in ws.order]
-    if not terms:
-        return list(range(len(rows)))
-    return sort_rows(list(range(len(rows))), terms)
-
-
-def _equality_keys(rows: list[Any], fns: list[Fn]) -> list[Any]:
-    """Per row, a key equal for rows whose values of fns are all equal (SQLite's
+def _equality_keys(idx: list[int], vals: list[list[Any]]) -> Any:
+    """Per index, a key equal for rows whose values are all equal (SQLite's
     equality: NULLs equal each other, 1 equals 1.0)."""
-    if not fns:
-        return [()] * len(rows)
-    if len(fns) == 1:
-        return list(map(fns[0], rows))
-    return [tuple([f(r) for f in fns]) for r in rows]
+    if not vals:
+        return [()] * len(idx)
+    if len(vals) == 1:
+        return list(map(vals[0].__getitem__, idx))
+    return list(zip(*[map(v.__getitem__, idx) for v in vals]))
 
 
-def _partitions(rows: list[Any], order: list[int], pfns: list[Fn]) -> list[list[int]]:
-    if not pfns:
+def _partitions(order: list[int], pvals: list[list[Any]]) -> list[list[int]]:
+    if not pvals:
         return [order] if order else []
-    keys = _equality_keys([rows[i] for i in order], pfns)
-    parts: list[list[int]] = []
-    prev: Any = _SKIP
-    cur: list[int] = []
-    for i, k in zip(order, keys):
-        if k != prev or prev is _SKIP:
-            cur = []
-            parts.append(cur)
-            prev = k
-        cur.append(i)
-    return parts
+    peers = _peer_groups(_equality_keys(order, pvals))  # the partitions are its groups
+    return [order[a:b] for a, b in zip(peers.starts, peers.ends)]
 
 
 def _uses_peers(call: WindowCall) -> bool:
@@ -173,32 +177,29 @@ def _uses_peers(call: WindowCall) -> bool:
 
 class _Peers:
     """Peer groups of a sorted partition: group[k] is row k's group number;
-    starts[g] / ends[g] the first row of group g and the row after its last."""
+    starts[g] / ends[g] the first row of group g and the row after its last;
+    sizes[g] its number of rows."""
 
-    def __init__(self, group: list[int], starts: list[int], ends: list[int]) -> None:
+    def __init__(self, group: list[int], starts: list[int], ends: list[int], sizes: list[int]):
         self.group = group
         self.starts = starts
         self.ends = ends
+        self.sizes = sizes
 
 
-_NO_PEERS = _Peers([], [], [])  # for calls that do not read them (_uses_peers)
+_NO_PEERS = _Peers([], [], [], [])  # for calls that do not read them (_uses_peers)
 
 
-def _peer_groups(keys: list[tuple[Any, ...]]) -> _Peers:
-    group: list[int] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    prev: Any = _SKIP
-    for k, key in enumerate(keys):
-        if key != prev or prev is _SKIP:
-            if starts:
-                ends.append(k)
-            starts.append(k)
-            prev = key
-        group.append(len(starts) - 1)
-    if starts:
-        ends.append(len(keys))
-    return _Peers(group, starts, ends)
+def _peer_groups(keys: list[Any]) -> _Peers:
+    m = len(keys)
+    if not m:
+        return _Peers([], [], [], [])
+    # where a key differs from the one before it, as maps (no Python frame per row)
+    new = list(map(ne, keys[1:], keys[:-1]))
+    starts = [0, *compress(range(1, m), new)]
+    ends = [*starts[1:], m]
+    group = list(accumulate(new, initial=0))
+    return _Peers(group, starts, ends, list(map(sub, ends, starts)))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -240,14 +241,14 @@ def _ranking(call: WindowCall, prows: list[Any], peers: _Peers) -> list[Any]:
     g, starts, ends = peers.group, peers.starts, peers.ends
     if name == "ROW_NUMBER":
         return list(range(1, m + 1))
-    if name == "RANK":
-        return [starts[g[k]] + 1 for k in range(m)]
+    if name == "RANK":  # each peer group's first row number, once per row of the group
+        return list(chain.from_iterable(map(repeat, [s + 1 for s in starts], peers.sizes)))
     if name == "DENSE_RANK":
-        return [g[k] + 1 for k in range(m)]
+        return list(chain.from_iterable(map(repeat, range(1, len(starts) + 1), peers.sizes)))
     if name == "PERCENT_RANK":
-        return [starts[g[k]] / (m - 1) if m > 1 else 0.0 for k in range(m)]
+        return [starts[gk] / (m - 1) if m > 1 else 0.0 for gk in g]
     if name == "CUME_DIST":
-        return [ends[g[k]] / m for k in range(m)]
+        return [ends[gk] / m for gk in g]
     if name == "NTILE":
         nt = call.args[0](prows[0]) if prows else 1
         if type(nt) is float and nt.is_integer():
@@ -360,7 +361,7 @@ def _fast_bound(
         return [0] * zeros + body + [m] * (m - zeros - len(body))
     if kind == ast.CURRENT_ROW:
         edge = peers.starts if is_start else peers.ends
-        return [edge[gk] for gk in peers.group]
+        return list(map(edge.__getitem__, peers.group))
     return None
 
 
@@ -500,8 +501,11 @@ def _sliding(name: str, vals: list[Any], lo: list[int], hi: list[int]) -> list[A
     """count / sum / total / avg over frames that only move forward: each value
     enters and leaves the running state once (invariant W1). All-integer
     arguments use prefix sums instead (exact, so the same numbers)."""
-    if all(type(v) is int for v in vals):
+    types = set(map(type, vals))
+    if types <= {int}:
         return _prefix(name, vals, lo, hi)
+    if types == {float} and not any(lo):
+        return _running_floats(name, vals, hi)
     res: list[Any] = []
     a = b = 0  # the state holds rows a <= j < b
     count = 0
@@ -579,3 +583,16 @@ def _prefix(name: str, vals: list[int], lo: list[int], hi: list[int]) -> list[An
         if not T.I64_MIN <= x <= T.I64_MAX:
             raise SQLError("integer overflow")
     return [x if c else None for x, c in zip(sums, counts)]
+
+
+def _running_floats(name: str, vals: list[float], hi: list[int]) -> list[Any]:
+    """_sliding for REAL values without NULLs over frames from the partition's
+    first row: the same additions, in the same order, as prefix sums."""
+    pre = list(accumulate(vals, initial=0.0))
+    if name == "COUNT":
+        return list(hi)
+    if name == "TOTAL":
+        return [0.0 + pre[h] for h in hi]
+    if name == "AVG":
+        return [(0.0 + pre[h]) / h if h else None for h in hi]
+    return [0.0 + pre[h] if h else None for h in hi]

@@ -140,7 +140,7 @@ def plan_select_core(
         p0 = proj_fns[0]
         project: Fn = lambda r: (p0(r),)  # noqa: E731
     else:
-        slots = plain_slots(columns, scope, agg)
+        slots = plain_slots(columns, scope, agg, windows[1] if windows is not None else {})
         if slots is not None:
             project = itemgetter(*slots)
         else:
@@ -309,14 +309,21 @@ def column_name(rc: ast.ResultColumn) -> str:
 
 
 def plain_slots(
-    columns: list[ast.ResultColumn], scope: Scope, agg: AggMap | None
+    columns: list[ast.ResultColumn],
+    scope: Scope,
+    agg: AggMap | None,
+    window_slots: dict[ast.WindowFunc, int],
 ) -> list[int] | None:
     """The row slots of the result columns when all are plain columns of this
-    query (the projection is then an itemgetter), else None."""
+    query or window values (negative slots, from the row's end: the projection
+    is then an itemgetter), else None."""
     if agg is not None:
         return None
     slots = []
     for rc in columns:
+        if type(rc.expr) is ast.WindowFunc and rc.expr in window_slots:
+            slots.append(window_slots[rc.expr])
+            continue
         if not isinstance(rc.expr, ast.Column):
             return None
         depth, slot, _, _ = scope.resolve(rc.expr)
