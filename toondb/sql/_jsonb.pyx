@@ -34,7 +34,7 @@ Invariants kept here:
    OBJECT, each well formed: the readers do not check bounds.
 """
 
-from libc.stdlib cimport realloc, free
+from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memmove, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -68,10 +68,27 @@ cdef tuple _TYPE_NAMES = tuple(_NAMES)
 # ---------------------------------------------------------------- a byte buffer
 
 
+cdef enum:
+    INLINE = 512  # bytes of a buffer held in place (most documents fit)
+
+
 cdef struct Buf:
-    unsigned char* p
+    unsigned char* p  # inline until it outgrows it, then on the heap
     Py_ssize_t n
     Py_ssize_t cap
+    unsigned char inline[INLINE]
+
+
+cdef inline void _init(Buf* b) noexcept nogil:
+    b.p = b.inline
+    b.n = 0
+    b.cap = INLINE
+
+
+cdef inline void _release(Buf* b) noexcept nogil:
+    if b.p != b.inline:
+        free(b.p)
+    b.p = b.inline
 
 
 cdef int _grow(Buf* b, Py_ssize_t need) except -1:
@@ -82,7 +99,12 @@ cdef int _grow(Buf* b, Py_ssize_t need) except -1:
     cap = b.cap * 2
     if cap < b.n + need + 64:
         cap = b.n + need + 64
-    p = <unsigned char*>realloc(b.p, cap)
+    if b.p == b.inline:
+        p = <unsigned char*>malloc(cap)
+        if p != NULL:
+            memcpy(p, b.inline, b.n)
+    else:
+        p = <unsigned char*>realloc(b.p, cap)
     if p == NULL:
         raise MemoryError()
     b.p = p
@@ -335,38 +357,37 @@ cdef Py_ssize_t _value(Parser* ps, Py_ssize_t i, int depth) except -2:
     return i
 
 
-cdef object _to_jsonb(object text):
-    """The JSONB of text (a str), or None if the kernel does not take it."""
+cdef bint _parse(Parser* ps, object text) except -1:
+    """Parse text (a str) into ps.out (which the caller _init()s and
+    _release()s); False if the kernel does not take it."""
     cdef Py_ssize_t n
     cdef const char* z
-    cdef Parser ps
     cdef Py_ssize_t i
     try:
         z = PyUnicode_AsUTF8AndSize(text, &n)
     except UnicodeError:
-        return None  # lone surrogates
+        return False  # lone surrogates
     ps.z = <const unsigned char*>z
     ps.n = n
-    ps.out.p = NULL
-    ps.out.n = 0
-    ps.out.cap = 0
-    try:
-        i = _value(&ps, 0, 0)
-        if i < 0:
-            return None
-        while i < n and _space(ps.z[i]):
-            i += 1
-        if i != n:
-            return None
-        return PyBytes_FromStringAndSize(<char*>ps.out.p, ps.out.n)
-    finally:
-        free(ps.out.p)
+    i = _value(ps, 0, 0)
+    if i < 0:
+        return False
+    while i < n and _space(ps.z[i]):
+        i += 1
+    return i == n
 
 
 def parse(text: str) -> bytes | None:
     """The JSONB of strict JSON text; None for anything else (the full parser
     decides what it is)."""
-    return _to_jsonb(text)
+    cdef Parser ps
+    _init(&ps.out)
+    try:
+        if not _parse(&ps, text):
+            return None
+        return PyBytes_FromStringAndSize(<char*>ps.out.p, ps.out.n)
+    finally:
+        _release(&ps.out)
 
 
 # ---------------------------------------------------------------- paths
@@ -554,14 +575,12 @@ cdef int _render_into(const unsigned char* b, Py_ssize_t i, Buf* out) except -1:
 
 cdef object _render(const unsigned char* b, Py_ssize_t i):
     cdef Buf out
-    out.p = NULL
-    out.n = 0
-    out.cap = 0
+    _init(&out)
     try:
         _render_into(b, i, &out)
         return JsonText(PyUnicode_DecodeUTF8(<char*>out.p, out.n, NULL))
     finally:
-        free(out.p)
+        _release(&out)
 
 
 cdef object _text(const unsigned char* b, Py_ssize_t i):
@@ -602,12 +621,12 @@ cdef object _sql_value(const unsigned char* b, Py_ssize_t i):
     return _render(b, i)
 
 
-def extract(x: object, path: object, bint render, bint arrow) -> object:
+cdef object _extract(object x, object path, bint render, bint arrow):
     """json_extract(x, path) (x ->> path when arrow, path the operator's right
     operand), the element's JSON text instead of its SQL value when render
     (x -> path); DECLINE when x is not strict JSON text or path not simple."""
-    cdef object steps, blob
-    cdef const unsigned char* b
+    cdef object steps
+    cdef Parser ps
     cdef int parent_type
     cdef Py_ssize_t slot, i
     if type(x) is not str and type(x) is not JsonText:
@@ -615,18 +634,27 @@ def extract(x: object, path: object, bint render, bint arrow) -> object:
     steps = _arrow_steps(path) if arrow else _steps(path)
     if steps is None:
         return _DECLINE
-    blob = _to_jsonb(x)
-    if blob is None:
-        return _DECLINE
-    b = <const unsigned char*>PyBytes_AS_STRING(blob)
-    i = _lookup(b, <tuple>steps, &parent_type, &slot)
-    if i == -2:
-        return _DECLINE
-    if i == -1:
-        return None
-    if render:
-        return _render(b, i)
-    return _sql_value(b, i)
+    _init(&ps.out)
+    try:
+        if not _parse(&ps, x):
+            return _DECLINE
+        i = _lookup(ps.out.p, <tuple>steps, &parent_type, &slot)
+        if i == -2:
+            return _DECLINE
+        if i == -1:
+            return None
+        if render:
+            return _render(ps.out.p, i)
+        return _sql_value(ps.out.p, i)
+    finally:
+        _release(&ps.out)
+
+
+def extract(x: object, path: object, bint render, bint arrow) -> object:
+    """json_extract(x, path) (x ->> path when arrow, path the operator's right
+    operand), the element's JSON text instead of its SQL value when render
+    (x -> path); DECLINE when x is not strict JSON text or path not simple."""
+    return _extract(x, path, render, arrow)
 
 
 # ---------------------------------------------------------------- json_each / json_tree
@@ -650,6 +678,24 @@ cdef str _step(const unsigned char* b, Py_ssize_t label, int t, Py_ssize_t index
         k += 1
     raw = PyUnicode_DecodeUTF8(<const char*>s, p, NULL)
     return "." + raw if plain else '."' + raw + '"'
+
+
+cdef str _keys_rp = None
+cdef list _keys = []  # _keys_rp + "[k]" for the first indexes, as made
+
+
+cdef str _array_fullkey(str rp, Py_ssize_t k):
+    """rp + "[k]": json_each's fullkey of element k of the array at rp, kept for
+    the first 64 indexes of the last rp (one statement's rows share one)."""
+    global _keys_rp, _keys
+    if k >= 64:
+        return rp + f"[{k}]"
+    if rp is not _keys_rp and rp != _keys_rp:
+        _keys_rp = rp
+        _keys = []
+    while len(_keys) <= k:
+        _keys.append(rp + f"[{len(_keys)}]")
+    return <str>_keys[k]
 
 
 cdef tuple _row(const unsigned char* b, Py_ssize_t i, object key, Py_ssize_t node_id,
@@ -688,14 +734,14 @@ cdef int _tree(const unsigned char* b, Py_ssize_t i, object key, Py_ssize_t node
     return 0
 
 
-def each(x: object, root_path: object, bint recursive) -> object:
+cdef object _each(object x, object root_path, bint recursive):
     """The rows of json_each(x, root_path) (json_tree when recursive, then only
     for the root path '$'), columns fn_json.EACH_COLUMNS; DECLINE when x is
     not strict JSON text or the path is not simple."""
-    cdef object steps, blob
-    cdef const unsigned char* b
-    cdef int parent_type, t
-    cdef Py_ssize_t slot, i, j, end, p, h, k, kid_id
+    cdef object steps
+    cdef Parser ps
+    cdef int parent_type
+    cdef Py_ssize_t slot, i
     cdef list rows = []
     cdef str rp = "$" if root_path is None else root_path if type(root_path) is str else None
     if rp is None or (type(x) is not str and type(x) is not JsonText):
@@ -705,37 +751,106 @@ def each(x: object, root_path: object, bint recursive) -> object:
     steps = _steps(rp)
     if steps is None:
         return _DECLINE
-    blob = _to_jsonb(x)
-    if blob is None:
-        return _DECLINE
-    b = <const unsigned char*>PyBytes_AS_STRING(blob)
-    i = _lookup(b, <tuple>steps, &parent_type, &slot)
-    if i == -2:
-        return _DECLINE
-    if i == -1:
+    _init(&ps.out)
+    try:
+        if not _parse(&ps, x):
+            return _DECLINE
+        i = _lookup(ps.out.p, <tuple>steps, &parent_type, &slot)
+        if i == -2:
+            return _DECLINE
+        if i >= 0:
+            json_col = x if type(x) is str else str(x)  # the column is plain TEXT
+            if recursive:
+                _tree(ps.out.p, i, None, slot, None, rp, "$", json_col, rp, rows)
+            else:
+                _children(ps.out.p, i, slot, rp, json_col, rows)
         return rows
-    json_col = x if type(x) is str else str(x)  # the column is plain TEXT
-    if recursive:
-        _tree(b, i, None, slot, None, rp, "$", json_col, rp, rows)
-        return rows
-    t = b[i] & 0x0F
+    finally:
+        _release(&ps.out)
+
+
+cdef int _children(const unsigned char* b, Py_ssize_t i, Py_ssize_t slot, str rp,
+                   object json_col, list rows) except -1:
+    """json_each's rows for the element at b[i]: one per child of a container,
+    itself for a primitive."""
+    cdef int t = b[i] & 0x0F
+    cdef Py_ssize_t p, j, end, kid_id
+    cdef Py_ssize_t h = _header(b, i, &p)
+    cdef Py_ssize_t k = 0
     if t < T_ARRAY:
         rows.append(_row(b, i, None, slot, None, rp, rp, json_col, rp))
-        return rows
-    h = _header(b, i, &p)
+        return 0
     j = i + h
     end = j + p
-    k = 0
     while j < end:
         kid_id = j
         if t == T_OBJECT:
             key = _text(b, j)
-            step = _step(b, j, t, k)
+            full = rp + _step(b, j, t, k)
             j = _end(b, j)
         else:
             key = k
-            step = _step(b, j, t, k)
-        rows.append(_row(b, j, key, kid_id, None, rp + step, rp, json_col, rp))
+            full = _array_fullkey(rp, k)
+        rows.append(_row(b, j, key, kid_id, None, full, rp, json_col, rp))
         j = _end(b, j)
         k += 1
-    return rows
+    return 0
+
+
+def each(x: object, root_path: object, bint recursive) -> object:
+    """The rows of json_each(x, root_path) (json_tree when recursive, then only
+    for the root path '$'), columns fn_json.EACH_COLUMNS; DECLINE when x is
+    not strict JSON text or the path is not simple."""
+    return _each(x, root_path, recursive)
+
+
+# ---------------------------------------------------------------- the SQL functions
+
+cdef object _full_extract = None
+cdef object _full_arrow = None
+cdef object _full_arrow2 = None
+cdef object _full_each = None
+
+
+def set_full_way(extract: object, arrow: object, arrow2: object, each: object) -> None:
+    """The functions that answer what the kernel declines (toondb.sql.fn_json's:
+    json_extract(x, *paths), x -> p, x ->> p, and each(x, root, recursive))."""
+    global _full_extract, _full_arrow, _full_arrow2, _full_each
+    _full_extract = extract
+    _full_arrow = arrow
+    _full_arrow2 = arrow2
+    _full_each = each
+
+
+def json_extract(x: object, *paths: object) -> object:
+    """json_extract(): the kernel's answer, else the full way's."""
+    cdef object got
+    if len(paths) == 1:
+        got = _extract(x, paths[0], False, False)
+        if got is not _DECLINE:
+            return got
+    return _full_extract(x, *paths)
+
+
+def json_arrow(x: object, path: object) -> object:
+    """x -> path: the kernel's answer, else the full way's."""
+    cdef object got = _extract(x, path, True, True)
+    return _full_arrow(x, path) if got is _DECLINE else got
+
+
+def json_arrow2(x: object, path: object) -> object:
+    """x ->> path: the kernel's answer, else the full way's."""
+    cdef object got = _extract(x, path, False, True)
+    return _full_arrow2(x, path) if got is _DECLINE else got
+
+
+def json_each(x: object, root: object = None) -> object:
+    """json_each()'s rows: the kernel's, else the full way's."""
+    cdef object rows = _each(x, root, False)
+    return _full_each(x, root, False) if rows is _DECLINE else iter(rows)
+
+
+def json_tree(x: object, root: object = None) -> object:
+    """json_tree()'s rows: the kernel's, else the full way's."""
+    cdef object rows = _each(x, root, True)
+    return _full_each(x, root, True) if rows is _DECLINE else iter(rows)

@@ -41,8 +41,6 @@ try:  # strict JSON text and simple paths in C (toondb/sql/_jsonb.pyx), when bui
     from toondb.sql import _jsonb
 except ImportError:  # pragma: no cover
     _jsonb = None  # type: ignore[assignment]
-_DECLINE: Any = _jsonb.DECLINE if _jsonb is not None else object()
-_kernel_extract: Any = _jsonb.extract if _jsonb is not None else None
 
 __all__ = [
     "SCALARS",
@@ -717,21 +715,15 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
 
 def json_each(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
     """Rows of json_each(X [, P]): one per element of the array or object at P
-    (or one row for a primitive), columns :data:`EACH_COLUMNS`."""
-    if _jsonb is not None:
-        rows = _jsonb.each(x, root, False)
-        if rows is not _DECLINE:
-            return iter(rows)
+    (or one row for a primitive), columns :data:`EACH_COLUMNS` (the kernel's
+    json_each replaces this when it is built)."""
     return _each(x, root, False)
 
 
 def json_tree(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
     """Rows of json_tree(X [, P]): the element at P and everything below it,
-    depth first, columns :data:`EACH_COLUMNS`."""
-    if _jsonb is not None:
-        rows = _jsonb.each(x, root, True)
-        if rows is not _DECLINE:
-            return iter(rows)
+    depth first, columns :data:`EACH_COLUMNS` (the kernel's json_tree replaces
+    this when it is built)."""
     return _each(x, root, True)
 
 
@@ -769,35 +761,24 @@ def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------- the fast path
-# json_extract(), -> and ->> over strict JSON text with a simple path go
-# through the C kernel (toondb/sql/_jsonb.pyx: JSONB as SQLite builds it, read
-# without a Python object per node); whatever it declines (JSON5, malformed
-# text, escaped labels, other paths, several paths) takes the full way above.
-_slow_extract = _deep(f_json_extract)
-_slow_arrow = _deep(f_json_arrow)
-_slow_arrow2 = _deep(f_json_arrow2)
-
-
-def _json_extract(x: Any, *paths: Any) -> Any:
-    if len(paths) == 1:
-        got = _kernel_extract(x, paths[0], False, False)
-        if got is not _DECLINE:
-            return got
-    return _slow_extract(x, *paths)
-
-
-def _json_arrow(x: Any, path: Any) -> Any:
-    got = _kernel_extract(x, path, True, True)
-    return _slow_arrow(x, path) if got is _DECLINE else got
-
-
-def _json_arrow2(x: Any, path: Any) -> Any:
-    got = _kernel_extract(x, path, False, True)
-    return _slow_arrow2(x, path) if got is _DECLINE else got
-
-
-if _jsonb is None:  # pragma: no cover - the extension is not built
-    _json_extract, _json_arrow, _json_arrow2 = _slow_extract, _slow_arrow, _slow_arrow2
+# json_extract() with one path, ->, ->>, json_each() and json_tree() go through
+# the C kernel first (toondb/sql/_jsonb.pyx: strict JSON text to the JSONB
+# SQLite builds, read without a Python object per node); what it declines
+# (JSON5, malformed text, escaped labels, other paths...) takes the full way
+# above, which raises the errors.
+_json_extract: Callable[..., Any] = _deep(f_json_extract)
+_json_arrow: Callable[..., Any] = _deep(f_json_arrow)
+_json_arrow2: Callable[..., Any] = _deep(f_json_arrow2)
+_slow_extract, _slow_arrow, _slow_arrow2 = _json_extract, _json_arrow, _json_arrow2
+if _jsonb is not None:
+    _jsonb.set_full_way(_slow_extract, _slow_arrow, _slow_arrow2, _each)
+    _json_extract, _json_arrow, _json_arrow2 = (
+        _jsonb.json_extract,
+        _jsonb.json_arrow,
+        _jsonb.json_arrow2,
+    )
+    json_each = _jsonb.json_each  # noqa: F811
+    json_tree = _jsonb.json_tree  # noqa: F811
 
 # name -> (min args, max args, function, deterministic)
 SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
