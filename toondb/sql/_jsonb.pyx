@@ -7,9 +7,11 @@ The kernel takes only what it answers exactly as the full parser of
 text (no JSON5 form, no control character in a string, at most
 :data:`MAX_DEPTH` levels, no NUL) and simple paths (``$``, ``.label`` with
 ASCII letters, digits and ``_``, ``."label"`` without escapes, ``[N]``). For
-anything else each function returns :data:`DECLINE` (or None for
-:func:`parse`) and the caller takes the full way, which also raises the
-errors ("malformed JSON", "bad JSON path").
+anything else :func:`extract` and :func:`each` return :data:`DECLINE` (and
+:func:`parse` None), and the SQL entry points (json_extract, json_arrow,
+json_arrow2, json_each, json_tree) call the full way fn_json registered with
+:func:`set_full_way`, which also raises the errors ("malformed JSON", "bad
+JSON path").
 
 JSONB (SQLite's format, https://sqlite.org/jsonb.html): each element is a
 header then a payload.
