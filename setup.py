@@ -30,6 +30,7 @@ MODULES = {
     "_rowcodec": "codec",
     "_tokenize": "text",
     "_postings": "text",
+    "_jsonb": "sql",
 }
 EXTENSIONS = [n for n, pkg in MODULES.items() if os.path.exists(f"toondb/{pkg}/{n}.pyx")]
 if os.environ.get("TOONDB_EXTENSIONS"):

@@ -27,17 +27,20 @@ path: '...'".
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import jsonvalue as J
 from toondb.sql.depth import headroom
-from toondb.sql.fn_printf import atof, sqlite_format, value_int64
+from toondb.sql.fn_printf import sqlite_format, value_int64
 from toondb.sql.jsonvalue import ARRAY, OBJECT, Node
 from toondb.sql.types import JsonText
+
+try:  # strict JSON text and simple paths in C (toondb/sql/_jsonb.pyx), when built
+    from toondb.sql import _jsonb
+except ImportError:  # pragma: no cover
+    _jsonb = None  # type: ignore[assignment]
 
 __all__ = [
     "SCALARS",
@@ -335,107 +338,7 @@ def f_json_array_length(x: Any, path: Any = ...) -> Any:
     return len(root.v) if root.t == ARRAY else 0
 
 
-# ---------------------------------------------------------------- the fast path
-# json_extract(TEXT, '$.a.b[2]') and ->> over plain RFC 8259 text: the C parser
-# of the json module, then the steps; anything it cannot answer exactly as the
-# full parse does (JSON5, \u escapes, duplicate labels, NaN/Infinity, deep
-# nesting, a container as the result, quoted or unusual labels) goes the slow way.
-_SLOW = object()
-_STEP = re.compile(r"\.([A-Za-z0-9_]+)|\[([0-9]+)\]")
-_fast_paths: dict[str, list[str | int] | None] = {}
-
-
-class _NotFast(Exception):
-    pass
-
-
-def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        raise _NotFast  # SQLite reads the first of duplicate labels
-    return d
-
-
-def _no_constant(s: str) -> Any:
-    raise _NotFast
-
-
-_scan = json.JSONDecoder(
-    object_pairs_hook=_first_wins,
-    parse_float=lambda s: atof(s)[0],
-    parse_constant=_no_constant,
-).scan_once  # type: ignore[attr-defined]
-_WS = " \t\n\r"
-
-
-def _loads(x: str) -> Any:
-    """x parsed by the json module's C scanner (ValueError if it is not plain JSON)."""
-    i = len(x) - len(x.lstrip(_WS)) if x[:1] in _WS else 0
-    try:
-        v, end = _scan(x, i)
-    except StopIteration:
-        raise ValueError from None
-    if end != len(x) and x[end:].strip(_WS):
-        raise ValueError
-    return v
-
-
-def _fast_steps(path: str) -> list[str | int] | None:
-    if path in _fast_paths:
-        return _fast_paths[path]
-    steps: list[str | int] | None = []
-    if path[:1] != "$":
-        steps = None
-    else:
-        i = 1
-        while i < len(path):
-            m = _STEP.match(path, i)
-            if m is None:
-                steps = None
-                break
-            steps.append(m.group(1) if m.group(1) is not None else int(m.group(2)))  # type: ignore[union-attr]
-            i = m.end()
-    if len(_fast_paths) < 256:
-        _fast_paths[path] = steps
-    return steps
-
-
-def _fast_extract(x: str, path: str) -> Any:
-    """json_extract(x, path) for plain text and a simple path, or _SLOW."""
-    steps = _fast_steps(path)
-    if steps is None or "\\u" in x:
-        return _SLOW
-    try:
-        v = _loads(x)
-    except (ValueError, _NotFast, RecursionError):
-        return _SLOW
-    for step in steps:
-        if type(step) is str:
-            if type(v) is not dict:
-                return None
-            v = v.get(step, _SLOW)
-            if v is _SLOW:
-                return None
-        else:
-            if type(v) is not list or step >= len(v):  # type: ignore[operator]
-                return None
-            v = v[step]  # type: ignore[index]
-    if type(v) is dict or type(v) is list:
-        return _SLOW  # rendered as the slow path renders it
-    if v is True:
-        return 1
-    if v is False:
-        return 0
-    if type(v) is int and not -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
-        return _SLOW  # past 64 bits: a REAL, as the slow path converts it
-    return v
-
-
 def f_json_extract(x: Any, *paths: Any) -> Any:
-    if len(paths) == 1 and type(x) is str and type(paths[0]) is str:
-        got = _fast_extract(x, paths[0])
-        if got is not _SLOW:
-            return got
     root = _parse(x)
     if root is None or not paths:
         return None
@@ -482,10 +385,6 @@ def f_json_arrow(x: Any, path: Any) -> Any:
 
 def f_json_arrow2(x: Any, path: Any) -> Any:
     """``x ->> path``: the SQL value of the element, as json_extract() gives it."""
-    if type(x) is str and type(path) is str and path[:1] == "$":
-        got = _fast_extract(x, path)
-        if got is not _SLOW:
-            return got
     root = _parse(x)
     p = _arrow_path(path)
     if root is None or p is None:
@@ -816,14 +715,16 @@ def _each_rows(x: Any, root_path: Any, recursive: bool) -> Iterator[tuple[Any, .
 
 def json_each(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
     """Rows of json_each(X [, P]): one per element of the array or object at P
-    (or one row for a primitive), columns :data:`EACH_COLUMNS`."""
-    yield from _each(x, root, False)
+    (or one row for a primitive), columns :data:`EACH_COLUMNS` (the kernel's
+    json_each replaces this when it is built)."""
+    return _each(x, root, False)
 
 
 def json_tree(x: Any, root: Any = None) -> Iterator[tuple[Any, ...]]:
     """Rows of json_tree(X [, P]): the element at P and everything below it,
-    depth first, columns :data:`EACH_COLUMNS`."""
-    yield from _each(x, root, True)
+    depth first, columns :data:`EACH_COLUMNS` (the kernel's json_tree replaces
+    this when it is built)."""
+    return _each(x, root, True)
 
 
 # ---------------------------------------------------------------- registration
@@ -859,14 +760,34 @@ def _deep(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+# ---------------------------------------------------------------- the fast path
+# json_extract() with one path, ->, ->>, json_each() and json_tree() go through
+# the C kernel first (toondb/sql/_jsonb.pyx: strict JSON text to the JSONB
+# SQLite builds, read without a Python object per node); what it declines
+# (JSON5, malformed text, escaped labels, other paths...) takes the full way
+# above, which raises the errors.
+_json_extract: Callable[..., Any] = _deep(f_json_extract)
+_json_arrow: Callable[..., Any] = _deep(f_json_arrow)
+_json_arrow2: Callable[..., Any] = _deep(f_json_arrow2)
+_slow_extract, _slow_arrow, _slow_arrow2 = _json_extract, _json_arrow, _json_arrow2
+if _jsonb is not None:
+    _jsonb.set_full_way(_slow_extract, _slow_arrow, _slow_arrow2, _each)
+    _json_extract, _json_arrow, _json_arrow2 = (
+        _jsonb.json_extract,
+        _jsonb.json_arrow,
+        _jsonb.json_arrow2,
+    )
+    json_each = _jsonb.json_each  # noqa: F811
+    json_tree = _jsonb.json_tree  # noqa: F811
+
 # name -> (min args, max args, function, deterministic)
-SCALARS = {
+SCALARS: dict[str, tuple[int, int, Callable[..., Any], bool]] = {
     "JSON": (1, 1, _deep(f_json), True),
     "JSON_VALID": (1, 2, _deep(f_json_valid), True),
     "JSON_ERROR_POSITION": (1, 1, _deep(f_json_error_position), True),
     "JSON_TYPE": (1, 2, _deep(f_json_type), True),
     "JSON_ARRAY_LENGTH": (1, 2, _deep(f_json_array_length), True),
-    "JSON_EXTRACT": (1, 999, _deep(f_json_extract), True),
+    "JSON_EXTRACT": (1, 999, _json_extract, True),
     "JSON_QUOTE": (1, 1, _deep(f_json_quote), True),
     "JSON_ARRAY": (0, 999, _deep(f_json_array), True),
     "JSON_OBJECT": (0, 999, _deep(f_json_object), True),
@@ -876,8 +797,8 @@ SCALARS = {
     "JSON_REMOVE": (1, 999, _deep(f_json_remove), True),
     "JSON_PATCH": (2, 2, _deep(f_json_patch), True),
     "JSON_PRETTY": (1, 2, _deep(f_json_pretty), True),
-    "JSON_ARROW": (2, 2, _deep(f_json_arrow), True),
-    "JSON_ARROW2": (2, 2, _deep(f_json_arrow2), True),
+    "JSON_ARROW": (2, 2, _json_arrow, True),
+    "JSON_ARROW2": (2, 2, _json_arrow2, True),
 }
 
 # name -> (number of arguments, finisher over the group's argument values)
