@@ -307,16 +307,15 @@ def specialize(
         return None
     x = args[1]
     slow = f_strftime
-    planned: Any = _SLOW  # the format value planned, its match and parts
-    match: Any = None
-    parts: Any = None
+    planned: tuple[Any, Any, Any] = (_SLOW, None, None)  # a format value, its match and parts
 
     def strftime_fast(r: Any) -> Any:
-        nonlocal planned, match, parts
+        nonlocal planned
         fmt = P[i]
-        if fmt is not planned:
-            planned = fmt
-            match, parts = _plan(fmt)
+        plan = planned
+        if fmt is not plan[0]:
+            plan = planned = (fmt, *_plan(fmt))  # replaced whole: never a mix of two
+        _, match, parts = plan
         v = x(r)
         if type(v) is str and match is not None and match(v) is not None:
             if type(parts) is slice:

@@ -31,6 +31,7 @@ over the frame's rows.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from itertools import accumulate, chain, compress, repeat
 from operator import ne, sub
 from typing import Any, Callable
@@ -56,6 +57,7 @@ RANKING = {
 }
 VALUE_FUNCS = {"FIRST_VALUE": (1, 1), "LAST_VALUE": (1, 1), "NTH_VALUE": (2, 2)}
 WINDOW_ONLY = {**RANKING, **VALUE_FUNCS}
+_SIZE_ONLY = {"ROW_NUMBER", "RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST"}
 
 _SKIP = object()  # a row an aggregate's FILTER leaves out
 
@@ -92,16 +94,17 @@ class WindowSort:
         self.calls: list[WindowCall] = []
 
 
-def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], list[Any]]:
+def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], Iterator[Any]]:
     """rows -> the rows, each with the ncalls window values appended, in the
-    order of the last WindowSort (partition, then ORDER BY).
+    order of the last WindowSort (partition, then ORDER BY), as an iterator
+    (each output row is made as it is read, then freed by its reader).
 
     Each sort computes its key values once per row (a map over the rows), sorts
     the row indexes by them and cuts the partitions and peer groups where
     adjacent keys differ; a call's values come out in that sort's order, which is
     the output order for the last sort (earlier sorts' values are permuted)."""
 
-    def run(rows_in: Any) -> list[Any]:
+    def run(rows_in: Any) -> Iterator[Any]:
         rows = rows_in if type(rows_in) is list else list(rows_in)
         n = len(rows)
         seqs: list[list[Any]] = [[] for _ in range(ncalls)]  # per call, in its sort's order
@@ -112,10 +115,12 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
             ovals = [list(map(f, rows)) for f, _, _ in ws.order]
             order = _sorted_indexes(n, pvals, ovals, ws)
             need_peers = any(_uses_peers(c) for c in ws.calls)
+            # rank and its kin read only the partition's size: its indexes stand in for its rows
+            need_rows = any(c.name not in _SIZE_ONLY for c in ws.calls)
             for call in ws.calls:
                 orders[call.slot] = order
             for part in _partitions(order, pvals):
-                prows = list(map(rows.__getitem__, part))
+                prows = list(map(rows.__getitem__, part)) if need_rows else part
                 peers = _peer_groups(_equality_keys(part, ovals)) if need_peers else _NO_PEERS
                 for call in ws.calls:
                     seqs[call.slot].extend(_evaluate(call, prows, peers, ws))
@@ -125,8 +130,7 @@ def window_operator(sorts: list[WindowSort], ncalls: int) -> Callable[[Any], lis
                 inverse = sorted(range(n), key=o.__getitem__)
                 seq = list(map(seq.__getitem__, map(inverse.__getitem__, order)))
             cols.append(seq)
-        ordered = list(map(rows.__getitem__, order))
-        return list(map(tuple.__add__, ordered, zip(*cols)))
+        return map(tuple.__add__, map(rows.__getitem__, order), zip(*cols))
 
     return run
 
@@ -420,8 +424,7 @@ def _arg_values(call: WindowCall, prows: list[Any]) -> list[Any]:
     if call.star or not call.args:
         vals: list[Any] = [1] * len(prows)
     elif len(call.args) == 1 or call.name in ("GROUP_CONCAT", "STRING_AGG"):
-        a0 = call.args[0]
-        vals = [a0(r) for r in prows]
+        vals = list(map(call.args[0], prows))
     else:
         fns = call.args
         vals = [tuple([f(r) for f in fns]) for r in prows]
@@ -588,11 +591,15 @@ def _prefix(name: str, vals: list[int], lo: list[int], hi: list[int]) -> list[An
 def _running_floats(name: str, vals: list[float], hi: list[int]) -> list[Any]:
     """_sliding for REAL values without NULLs over frames from the partition's
     first row: the same additions, in the same order, as prefix sums."""
+    # pre[h] is 0.0 + pre[h] (as _sliding computes it): the first sum is 0.0 + v,
+    # never -0.0, and a sum is -0.0 only when both of its terms are
     pre = list(accumulate(vals, initial=0.0))
     if name == "COUNT":
         return list(hi)
     if name == "TOTAL":
-        return [0.0 + pre[h] for h in hi]
+        return list(map(pre.__getitem__, hi))
     if name == "AVG":
-        return [(0.0 + pre[h]) / h if h else None for h in hi]
-    return [0.0 + pre[h] if h else None for h in hi]
+        return [pre[h] / h if h else None for h in hi]
+    if hi and hi[0] > 0:  # non-decreasing (W1): no empty frame
+        return list(map(pre.__getitem__, hi))
+    return [pre[h] if h else None for h in hi]
