@@ -1,5 +1,5 @@
 """Window functions, JSON operators, collations and RETURNING, differentially
-against stdlib sqlite3; the join order chosen by estimated rows.
+against stdlib sqlite3; the join order chosen by estimated cost.
 
 Every query runs on sqlite3 in memory and on toondb with the same text and the
 same data; rows are compared with exact types (floats within 1e-9). Generated
