@@ -129,3 +129,25 @@ def test_large_first_and_small_first_choose_the_same_plan(pair):
     assert lf[0] == "JOIN ORDER t6, t7 (by estimated cost)"
     assert lf[1:] == sf
     assert _rows(pair, large_first) == _rows(pair, small_first)
+
+
+def test_a_full_text_match_is_read_first_and_probes_the_other_table(tmp_path):
+    db = toondb.Database.open(str(tmp_path / "db"))
+    ref = sqlite3.connect(":memory:")
+    try:
+        ref.execute("CREATE VIRTUAL TABLE f USING fts5(body)")
+    except sqlite3.OperationalError:
+        pytest.skip("this sqlite3 has no fts5")
+    db.execute_sql("CREATE VIRTUAL TABLE f USING fts5(body)")
+    docs = [(i, f"word{i % 50} common") for i in range(1, 2001)]
+    users = [(i, f"n{i}") for i in range(1, 2001)]
+    for con in (db, ref):
+        con.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, name TEXT)")
+        con.executemany("INSERT INTO f(rowid, body) VALUES (?, ?)", docs)
+        con.executemany("INSERT INTO u VALUES (?, ?)", users)
+    sql = "SELECT u.name FROM u JOIN f ON f.rowid = u.id WHERE f MATCH 'word7'"
+    plan = _plan(db, sql)
+    assert plan[:2] == ["JOIN ORDER f, u (by estimated cost)", "SEARCH f USING FULL-TEXT INDEX"]
+    assert sorted(db.execute_sql(sql).rows) == sorted(ref.execute(sql).fetchall())
+    db.close()
+    ref.close()

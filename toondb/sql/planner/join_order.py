@@ -14,7 +14,8 @@ in units of one row read by a scan:
   default of 10 rows per index key); an expression that is not a column: 1;
 * a conjunct's selectivity: an equality ``x = y`` (or ``IS``) keeps
   1/max(distinct(x), distinct(y), 4) of the rows, an ``IN`` list that many times
-  its length, a comparison, ``BETWEEN`` or ``LIKE`` a quarter, anything else 0.9;
+  its length, a comparison, ``BETWEEN``, ``LIKE`` or a full-text ``MATCH`` a quarter,
+  anything else 0.9;
 * the rows out of a set of tables: the product of their rows and of the
   selectivities of the conjuncts they bind (the same whatever their order);
 * joining table k after the tables placed (their rows out: ``outer``), with the
@@ -108,6 +109,11 @@ def distinct_values(e: ast.Expr, scope: Scope, counts: list[float]) -> float:
     return max(1.0, n / 10)
 
 
+def is_match(c: ast.Expr) -> bool:
+    """Whether c is a full-text MATCH (planner/fts.py's rewritten form)."""
+    return isinstance(c, ast.Func) and c.name == "__FTS_MATCH"
+
+
 def selectivity(c: ast.Expr, scope: Scope, counts: list[float]) -> float:
     """The share of rows conjunct c keeps (see the module docstring)."""
     if isinstance(c, ast.Binary) and c.op in ("=", "==", "IS"):
@@ -118,7 +124,7 @@ def selectivity(c: ast.Expr, scope: Scope, counts: list[float]) -> float:
         return min(1.0, max(1, len(c.items)) / d)
     if isinstance(c, ast.Binary) and c.op in ("<", "<=", ">", ">="):
         return RANGE
-    if isinstance(c, (ast.Between, ast.Like)) and not c.negated:
+    if isinstance(c, (ast.Between, ast.Like)) and not c.negated or is_match(c):
         return RANGE
     return OTHER
 
@@ -175,7 +181,13 @@ def choose_order(
         fetched = rows
         dep = False
         consumed: list[int] = []
-        if isinstance(payloads[k], TableInfo):
+        if isinstance(payloads[k], TableInfo) and payloads[k].fulltext is not None:
+            # read by its own access (fts.py): what a MATCH on it alone finds, or all
+            consumed = [t for t in usable if masks[t] == 1 << k and is_match(conjs[t])]
+            for t in consumed:
+                fetched *= sels[t]
+            fetched = max(1.0, fetched)
+        elif isinstance(payloads[k], TableInfo):
             allowed = {i for i in range(n) if placed >> i & 1}
             access, dep, _ = choose_access(planner, scope, k, [conjs[t] for t in usable], allowed)
             if access is not None:
