@@ -729,6 +729,9 @@ def test_pragma_table_info(people):
         "'ABC' LIKE 'a_c'",
         "'ABC' GLOB 'a*'",
         "round(2.5)",
+        "round(1000000000000000.0, 15)",  # 31 digits: past decimal's default precision
+        "round(123456789012345.5, 14)",
+        "round(-9999999999999.995, 2)",
         "substr('hello', -3, 2)",
         "coalesce(NULL, NULL, 'z')",
         "CASE WHEN NULL THEN 1 ELSE 2 END",

@@ -1,5 +1,5 @@
 """Window functions, JSON operators, collations and RETURNING, differentially
-against stdlib sqlite3; the join order chosen by estimated rows.
+against stdlib sqlite3; the join order chosen by estimated cost.
 
 Every query runs on sqlite3 in memory and on toondb with the same text and the
 same data; rows are compared with exact types (floats within 1e-9). Generated
@@ -370,7 +370,7 @@ def test_a_join_written_large_table_first_runs_in_the_small_first_order(tmp_path
     large_first = "SELECT sum(v) FROM big JOIN small ON big.sid = small.id"
     small_first = "SELECT sum(v) FROM small JOIN big ON big.sid = small.id"
     plan = _plan(db, large_first)
-    assert plan[0] == "JOIN ORDER small, big (by estimated rows)"
+    assert plan[0] == "JOIN ORDER small, big (by estimated cost)"
     assert plan[1:] == _plan(db, small_first)
     assert db.execute_sql(large_first).rows == db.execute_sql(small_first).rows
     # SELECT * keeps the columns in the order written
@@ -393,7 +393,7 @@ def test_a_cached_plan_is_made_again_when_a_table_grows(tmp_path):
     db.execute_sql("INSERT INTO b(x) VALUES (?)", [(i,) for i in range(20)])
     assert _plan(db, sql)[0] == "SCAN a"
     db.execute_sql("INSERT INTO a(bid) VALUES (?)", [(i % 10,) for i in range(5000)])
-    assert _plan(db, sql)[0] == "JOIN ORDER b, a (by estimated rows)"
+    assert _plan(db, sql)[0] == "JOIN ORDER b, a (by estimated cost)"
     assert db.execute_sql(sql).rows == [(4518,)]
     db.close()
 

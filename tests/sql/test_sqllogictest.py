@@ -31,16 +31,16 @@ baseline after a fix with ``TOONDB_SLT_UPDATE_BASELINE=1 pytest
 tests/sql/test_sqllogictest.py -m "slow or not slow"`` (only the records run are
 updated).
 
-Default run (about two minutes on 2 cores): evidence/* and select1-3 whole, and
-of select4-5 every statement with a deterministic subset of the queries
-(DEFAULT_SUBSET: every n-th query, or the first n of select5, whose many-way joins
-are the slow part); each of select4-5 runs whole under ``@pytest.mark.slow`` (with
-a pytest-timeout of FULL_FILE_TIMEOUT). Each record has a CPU-time limit
-(RECORD_CPU_LIMIT seconds); a record over it fails as "timeout". Against toondb
-at the time of writing, select1-4 whole take about 8 minutes of CPU, select5's
-first 200 queries 2.5 minutes (its 17- to 20-way joins run past 3 s each) and its
-whole an hour or more; the baseline holds the select5 records that passed within
-3 s of CPU each, so that a slower machine does not turn them into timeouts.
+Default run: evidence/* and select1-5 whole (DEFAULT_SUBSET can name a file of
+which the default run takes every statement and a deterministic subset of the
+queries, every n-th or the first n, the whole file then running under
+``@pytest.mark.slow`` with a pytest-timeout of FULL_FILE_TIMEOUT; no file needs
+it today). Each record has a CPU-time limit (RECORD_CPU_LIMIT seconds); a record
+over it fails as "timeout". Against toondb at the time of writing, on a 2-core
+machine shared with other work: select1 and select2 take about 4 s each, select3
+14 s, select4 26 s of CPU and select5 23 s of CPU (its 17- to 37-way joins
+ordered by estimated cost, planner/join_order.py: no query over 0.3 s; before
+that planner, its whole took hours); all their records pass.
 
 A query that expects no rows passes when the engine raises an SQL error: that is
 what sqllogictest's SQLite engine does (it stops stepping at a run-time error,
@@ -85,11 +85,8 @@ RECORD_CPU_LIMIT = float(os.environ.get("TOONDB_SLT_RECORD_LIMIT", "10"))
 #: the files the default run takes a part of (every statement, and a subset of the
 #: queries): ("prefix", n) the first n queries, ("stride", n) every n-th query. The
 #: whole file runs under @pytest.mark.slow.
-DEFAULT_SUBSET = {
-    # select1-3 run whole in the default run (about 12, 14 and 23 s on a loaded
-    # 2-core machine once statements differing in literals share a plan, issue 12)
-    "select4.test": ("stride", 10),
-    "select5.test": ("prefix", 30),
+DEFAULT_SUBSET: dict[str, tuple[str, int]] = {
+    # none today: select1-5 all run whole in the default run (timings above)
 }
 FULL_FILE_TIMEOUT = 4 * 3600  # seconds, for pytest-timeout: a whole file runs long
 ENGINE_NAMES = {"toondb", "sqlite"}

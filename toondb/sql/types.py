@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Callable
 
 from toondb.errors import IntegerOverflowError, SQLError, VectorValueError
@@ -499,8 +499,12 @@ def round_half_up(x: float, digits: int) -> float:
         return float(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
     if digits > 15 or abs(x) >= 1e16:
         return x
-    d = Decimal(repr(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    # up to 16 integer digits and 15 decimals: more than the default context's 28
+    d = Decimal(repr(x)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP, _ROUND_CONTEXT)
     return float(d)
+
+
+_ROUND_CONTEXT = Context(prec=40)
 
 
 def typeof(v: Any) -> str:

@@ -220,12 +220,14 @@ def _choose_access(
             best = (score, ix, eqs, lo, hi, in_probes, " AND ".join(texts), deps, used)
     if best is not None and (best[0][0] >= 1 or not any(p[0] == "rowid" for p in probes)):
         _, ix, eqs, lo, hi, in_probes, text, deps, used = best
+        sat = in_index_order(ix, len(eqs), order)
+        desc = sat and order is not None and order[1]
         if in_probes is not None:
-            acc = IndexScan(ctx, table, ix, [], None, None, text, in_probes=in_probes)
+            acc = IndexScan(ctx, table, ix, [], None, None, text, desc, in_probes=in_probes)
         else:
-            acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+            acc = IndexScan(ctx, table, ix, eqs, lo, hi, text, desc)
         acc.consumed = used
-        return acc, deps, False
+        return acc, deps, sat
     # 3. rowid range
     lo_f = hi_f = None
     texts = []
@@ -249,9 +251,11 @@ def _choose_access(
         return RowidRange(ctx, table, lo_f, hi_f, " AND ".join(texts), reverse), deps, sat
     if best is not None:
         _, ix, eqs, lo, hi, in_probes, text, deps, used = best
-        acc = IndexScan(ctx, table, ix, eqs, lo, hi, text)
+        sat = in_index_order(ix, len(eqs), order)
+        desc = sat and order is not None and order[1]
+        acc = IndexScan(ctx, table, ix, eqs, lo, hi, text, desc)
         acc.consumed = used
-        return acc, deps, False
+        return acc, deps, sat
     # 4. a scan in the requested order
     if order is not None:
         col, desc = order
@@ -261,6 +265,15 @@ def _choose_access(
             if ix.col_idx and ix.col_idx[0] == col:
                 return IndexScan(ctx, table, ix, [], None, None, "", reverse=desc), False, True
     return None, False, False
+
+
+def in_index_order(ix: Any, neq: int, order: tuple[Any, bool] | None) -> bool:
+    """Whether a probe of index ix with equalities on its first neq columns (and a
+    range or an IN list on the next, whose values it reads in ascending key
+    order) yields its rows in the requested order: the next column is the ORDER BY
+    column (read backwards for DESC; equal values come in rowid order, reversed
+    for DESC, as SQLite's index scan gives them)."""
+    return order is not None and neq < len(ix.col_idx) and order[0] == ix.col_idx[neq]
 
 
 C_OPS = {"<": 0, "<=": 1, ">": 2, ">=": 3, "=": 4, "!=": 5}

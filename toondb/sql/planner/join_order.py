@@ -6,31 +6,46 @@ compiled, from the transaction set in :data:`PLANNING_TXN`; the counts used are
 recorded in ``Ctx.size_marks`` so that a cached plan is made again when a table
 has grown or shrunk by more than a factor of 4 (engine.compiled_for).
 
-The cost model (in units of one row read by a scan):
+The model, after SQLite's query planner (optoverview.html, queryplanner-ng.html),
+in units of one row read by a scan:
 
-* the first table: its rows (a constant rowid probe: 1; a constant index probe:
-  a tenth; each other conjunct on it alone: a quarter);
-* each next table: through an index or rowid probe on the rows so far,
-  ``SEEK`` per outer row; otherwise a hash join or a read-once loop that reads
-  it once (``SETUP`` plus its rows) plus one lookup per outer row;
-* the rows out of a step: a probe or an equality join gives as many rows as the
-  larger side (a key joined to its foreign key), anything else the product.
+* a column's distinct values: its table's rows when it is the rowid or a
+  one-column UNIQUE index (or PRIMARY KEY), else a tenth of them (SQLite's
+  default of 10 rows per index key); an expression that is not a column: 1;
+* a conjunct's selectivity: an equality ``x = y`` (or ``IS``) keeps
+  1/max(distinct(x), distinct(y), 4) of the rows, an ``IN`` list that many times
+  its length, a comparison, ``BETWEEN``, ``LIKE`` or a full-text ``MATCH`` a quarter,
+  anything else 0.9;
+* the rows out of a set of tables: the product of their rows and of the
+  selectivities of the conjuncts they bind (the same whatever their order);
+* joining table k after the tables placed (their rows out: ``outer``), with the
+  access path access.py would choose from the conjuncts then usable (every
+  WHERE term applies at the earliest step where its tables are bound): a probe
+  bound by an outer column costs ``outer * (SEEK + rows fetched)`` (a rowid or
+  unique lookup fetches ~1 row, an index equality rows/distinct); otherwise the
+  table is read once (``SETUP`` plus the rows its access fetches) and joined by
+  a hash join on an equality (one lookup per outer row) or else by a nested loop
+  (every outer row against every inner row); each step also pays its rows out.
 
-Every order is costed for up to ``EXHAUSTIVE`` tables, beyond that a greedy
-choice of the cheapest next table; the written order is kept unless the best is
-estimated ``KEEP_WRITTEN`` times cheaper, or when no table has ``SMALL`` rows. A FROM clause with LEFT JOIN, USING or a
-k-NN request keeps the written order.
+The search is SQLite's N-best path search over sets of tables: level by level,
+every path extended by every table not in it, the cheapest path kept for each
+set of tables, and the ``BEAM`` cheapest sets kept (every set up to
+``EXHAUSTIVE`` tables, which makes the search exact there). Ties go to the order
+closest to the written one. The written order stands when its estimated cost is
+under ``SMALL_COST`` (any order is cheap) or the best is not ``KEEP_WRITTEN``
+times cheaper. A FROM clause with LEFT JOIN, USING or a k-NN request keeps the
+written order (joins.plan_from).
 """
 
 from __future__ import annotations
 
 import contextvars
-from itertools import permutations
 from typing import Any
 
+from toondb.errors import SchemaError
 from toondb.sql import ast
 from toondb.sql.catalog import TableInfo
-from toondb.sql.executor import RowidEq
+from toondb.sql.executor import IndexScan, RowidIn, RowidRange
 from toondb.sql.planner.common import PlannerContext, refs
 from toondb.sql.scope import Scope, Source
 
@@ -38,11 +53,14 @@ PLANNING_TXN: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "toondb_planning_txn", default=None
 )
 SEEK = 4.0  # one index or rowid probe, in rows scanned
-SMALL = 1000  # when no table has this many rows, the written order stands
 SETUP = 10.0  # building a hash table or a read-once list, whatever its size
-EXHAUSTIVE = 6
+SMALL_COST = 1000.0  # a written order estimated under this many rows read stands
+EXHAUSTIVE = 10  # up to this many tables every set of tables is kept (exact)
+BEAM = 16  # beyond, the number of cheapest partial paths kept per level
 KEEP_WRITTEN = 1.25  # another order must be estimated this many times cheaper
 UNKNOWN_ROWS = 1000  # a subquery, a WITH name, a table-valued function
+RANGE = 0.25  # a comparison's selectivity (SQLite's LogEst -20 per bound)
+OTHER = 0.9  # the selectivity of any other conjunct
 
 
 def row_count(planner: PlannerContext, table: TableInfo) -> int:
@@ -68,6 +86,49 @@ def size_class(n: int) -> int:
     return n.bit_length() // 2
 
 
+def distinct_values(e: ast.Expr, scope: Scope, counts: list[float]) -> float:
+    """Estimated distinct values of e over its table (1 when e is no column of
+    this scope's sources: a constant, a parameter, an outer column)."""
+    if not isinstance(e, ast.Column):
+        return 1.0
+    try:
+        depth, slot, _, src = scope.resolve(e)
+    except SchemaError:
+        return 1.0
+    if depth != 0 or src is None:
+        return 1.0
+    j = scope.sources.index(src)
+    n = counts[j]
+    table = src.table
+    if table is not None:
+        ci = slot - src.offset
+        if slot == src.rowid_slot() or table.rowid_col == ci:
+            return n
+        if any(ix.unique and ix.col_idx == [ci] for ix in table.indexes):
+            return n
+    return max(1.0, n / 10)
+
+
+def is_match(c: ast.Expr) -> bool:
+    """Whether c is a full-text MATCH (planner/fts.py's rewritten form)."""
+    return isinstance(c, ast.Func) and c.name == "__FTS_MATCH"
+
+
+def selectivity(c: ast.Expr, scope: Scope, counts: list[float]) -> float:
+    """The share of rows conjunct c keeps (see the module docstring)."""
+    if isinstance(c, ast.Binary) and c.op in ("=", "==", "IS"):
+        d = max(distinct_values(c.left, scope, counts), distinct_values(c.right, scope, counts))
+        return 1.0 / max(d, 4.0)
+    if isinstance(c, ast.InList) and not c.negated:
+        d = max(distinct_values(c.expr, scope, counts), 4.0)
+        return min(1.0, max(1, len(c.items)) / d)
+    if isinstance(c, ast.Binary) and c.op in ("<", "<=", ">", ">="):
+        return RANGE
+    if isinstance(c, (ast.Between, ast.Like)) and not c.negated or is_match(c):
+        return RANGE
+    return OTHER
+
+
 def choose_order(
     planner: PlannerContext,
     sources: list[Source],
@@ -84,70 +145,118 @@ def choose_order(
         max(1.0, float(row_count(planner, p))) if isinstance(p, TableInfo) else float(UNKNOWN_ROWS)
         for p in payloads
     ]
-    if max(counts) < SMALL:
-        return list(range(n))  # any order is cheap: the written one stands
-    conj_refs = []
+    everything = (1 << n) - 1
+    # each conjunct: the sources it reads (a bit mask; a subquery reads them all)
+    masks: list[int] = []
+    sels: list[float] = []
     for c in conjs:
         r = refs(c, scope)
-        conj_refs.append(set(range(n)) if r is None else r)
-    memo: dict[tuple[int, frozenset[int]], tuple[float, float, bool, bool]] = {}
+        masks.append(everything if r is None else sum(1 << i for i in r))
+        sels.append(selectivity(c, scope, counts))
+    mine = [[t for t, m in enumerate(masks) if m >> k & 1] for k in range(n)]
+    # an equality usable as a hash join key for k: one side reads k alone
+    hashable: list[set[int]] = [set() for _ in range(n)]
+    for t, c in enumerate(conjs):
+        if isinstance(c, ast.Binary) and c.op in ("=", "=="):
+            for a in (c.left, c.right):
+                r = refs(a, scope)
+                if r is not None and len(r) == 1:
+                    hashable[next(iter(r))].add(t)
+    memo: dict[tuple[int, tuple[int, ...]], tuple[float, float, bool, bool, float]] = {}
 
-    def step(k: int, placed: frozenset[int]) -> tuple[float, float, bool, bool]:
-        """Joining k after the sources placed: (rows read from k alone, rows of k
-        left after its own conjuncts, probed by the outer row?, equality join?)."""
-        key = (k, placed)
+    def access_of(k: int, placed: int) -> tuple[float, float, bool, bool, float]:
+        """Table k joined after the sources in placed: (rows fetched per read,
+        rows left after its own conjuncts, probed per outer row?, hash join
+        possible?, the selectivity of the conjuncts it completes)."""
+        avail = placed | 1 << k
+        usable = [t for t in mine[k] if masks[t] & avail == masks[t]]
+        key = (k, tuple(usable))
         hit = memo.get(key)
         if hit is not None:
             return hit
-        avail = placed | {k}
-        usable = [c for c, r in zip(conjs, conj_refs) if k in r and r <= avail]
-        eq_join = any(
-            isinstance(c, ast.Binary) and c.op == "=" and len(r) > 1
-            for c, r in zip(conjs, conj_refs)
-            if k in r and r <= avail
-        )
-        read = rows = counts[k]
-        probe = False
-        if isinstance(payloads[k], TableInfo):
-            access, dep, _ = choose_access(planner, scope, k, usable, set(placed))
-            if access is not None and dep:
-                probe = True
-            elif access is not None:
-                read = rows = 1.0 if isinstance(access, RowidEq) else max(1.0, rows / 10)
-        for r in conj_refs:
-            if r == {k}:
-                rows = max(1.0, rows / 4)
-        memo[key] = (read, rows, probe, eq_join)
+        sel = 1.0
+        for t in usable:
+            sel *= sels[t]
+        rows = counts[k]
+        fetched = rows
+        dep = False
+        consumed: list[int] = []
+        if isinstance(payloads[k], TableInfo) and payloads[k].fulltext is not None:
+            # read by its own access (fts.py): what a MATCH on it alone finds, or all
+            consumed = [t for t in usable if masks[t] == 1 << k and is_match(conjs[t])]
+            for t in consumed:
+                fetched *= sels[t]
+            fetched = max(1.0, fetched)
+        elif isinstance(payloads[k], TableInfo):
+            allowed = {i for i in range(n) if placed >> i & 1}
+            access, dep, _ = choose_access(planner, scope, k, [conjs[t] for t in usable], allowed)
+            if access is not None:
+                consumed = [t for t in usable if any(conjs[t] is u for u in access.consumed)]
+                for t in consumed:
+                    fetched *= sels[t]
+                bounds = 0
+                if isinstance(access, (IndexScan, RowidRange)):
+                    lo, hi = access.lo, access.hi
+                    bounds = (lo is not None) + (hi is not None)
+                if isinstance(access, RowidIn):
+                    fetched = float(len(access.probes))
+                fetched = max(1.0, fetched * RANGE**bounds)
+        own = fetched
+        for t in usable:
+            if masks[t] == 1 << k and t not in consumed:
+                own *= sels[t]
+        hashed = any(t in hashable[k] and masks[t] != 1 << k and masks[t] & placed for t in usable)
+        memo[key] = (fetched, max(1.0, own), dep, hashed, sel)
         return memo[key]
 
-    def cost(order: tuple[int, ...] | list[int]) -> float:
-        total = out = 0.0
-        placed: frozenset[int] = frozenset()
-        for i, k in enumerate(order):
-            read, rows, probe, eq = step(k, placed)
-            if i == 0:
-                total, out = read, rows
-            else:
-                after = max(out, rows) if eq else out * rows
-                if probe:
-                    total += out * SEEK + after
-                else:
-                    total += SETUP + read + out + after
-                out = after
-            placed = placed | {k}
+    def step(k: int, placed: int, out: float) -> tuple[float, float]:
+        """(the cost of joining k after placed, the rows out after it); out: the
+        estimated rows of placed (not floored, so that it is the same in any order)."""
+        fetched, own, dep, hashed, sel = access_of(k, placed)
+        after = out * counts[k] * sel
+        outer = max(1.0, out)
+        if not placed:
+            return fetched + max(1.0, after), after
+        if dep:
+            cost = outer * (SEEK + fetched)
+        elif hashed:
+            cost = SETUP + fetched + outer
+        else:
+            cost = SETUP + fetched + outer * own
+        return cost + max(1.0, after), after
+
+    def cost_of(order: list[int]) -> float:
+        total, out, placed = 0.0, 1.0, 0
+        for k in order:
+            c, out = step(k, placed, out)
+            total += c
+            placed |= 1 << k
         return total
 
-    if n <= EXHAUSTIVE:
-        order = list(min(permutations(range(n)), key=lambda o: (cost(tuple(o)), tuple(o))))
-    else:
-        order = []
-        left = set(range(n))
-        while left:
-            k = min(left, key=lambda j: (cost(order + [j]), j))
-            order.append(k)
-            left.discard(k)
     written = list(range(n))
+    written_cost = cost_of(written)
+    if written_cost < SMALL_COST:
+        return written  # any order is cheap: the written one stands
+    # N-best search: for each set of tables placed, (cost, rows out, order)
+    paths: dict[int, tuple[float, float, list[int]]] = {0: (0.0, 1.0, [])}
+    for _ in range(n):
+        nxt: dict[int, tuple[float, float, list[int]]] = {}
+        for placed, (total, out, order) in paths.items():
+            for k in range(n):
+                if placed >> k & 1:
+                    continue
+                c, after = step(k, placed, out)
+                cand = (total + c, after, order + [k])
+                m = placed | 1 << k
+                cur = nxt.get(m)
+                if cur is None or (cand[0], cand[2]) < (cur[0], cur[2]):
+                    nxt[m] = cand
+        if n > EXHAUSTIVE and len(nxt) > BEAM:
+            best = sorted(nxt.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[1][2]))[:BEAM]
+            nxt = dict(best)
+        paths = nxt
+    best_cost, _, order = paths[everything]
     # estimates are rough: the order written stands unless clearly worse
-    if cost(order) * KEEP_WRITTEN >= cost(written):
+    if best_cost * KEEP_WRITTEN >= written_cost:
         return written
     return order

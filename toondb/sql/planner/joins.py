@@ -235,7 +235,7 @@ def plan_from(
         steps[at].filters.append(c)
 
     lines = (
-        ["JOIN ORDER " + ", ".join(src.name for src in sources) + " (by estimated rows)"]
+        ["JOIN ORDER " + ", ".join(src.name for src in sources) + " (by estimated cost)"]
         if reordered
         else []
     )
