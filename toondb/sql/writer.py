@@ -44,7 +44,9 @@ class TableWriter:
         self.table = table
         self.catalog = catalog
         self.ncols = len(table.columns)
-        self.unique = [ix for ix in table.indexes if ix.unique]
+        # checked newest first, as SQLite does (its table's index list is built
+        # by prepending): which conflict an error names or an upsert updates
+        self.unique = [ix for ix in reversed(table.indexes) if ix.unique]
         self.defaults = table_defaults(table)
         scope = table_scope(table, None)
         self.checks = [
@@ -185,7 +187,7 @@ class TableWriter:
         for ix in self.unique if only is None else only:
             if old is not None and old[-1] == rowid and all(old[i] is row[i] for i in ix.col_idx):
                 continue  # an UPDATE that leaves this index's values alone
-            vals = [row[i] for i in ix.col_idx]
+            vals = ix.key_values(row)
             if None in vals:
                 continue
             rk = self.ctx.tree(ix.tree).get(encode_values(vals))
@@ -236,7 +238,8 @@ class TableWriter:
             return rid is not None and self.ctx.tree(parent.tree).get(rowid_key(rid)) is not None
         for ix in parent.indexes:
             if ix.col_idx[: len(idx)] == idx:
-                prefix = encode_values(vals)
+                # the parent key's index: its collation decides, as in SQLite
+                prefix = encode_values(ix.fold(vals))
                 return (
                     next(iter(self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix))), None)
                     is not None
@@ -257,7 +260,7 @@ class TableWriter:
         defaults = table_defaults(child)
         out = []
         for ix in child.indexes:
-            if ix.col_idx[: len(idx)] == idx:
+            if ix.col_idx[: len(idx)] == idx and ix.folds is None:
                 prefix = encode_values(vals)
                 rows_tree = self.ctx.tree(child.tree)
                 for _, rk in self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix)):
@@ -322,7 +325,7 @@ class TableWriter:
     # -- row operations
 
     def index_key(self, ix: IndexInfo, row: Any, rk: bytes) -> bytes:
-        return index_entry_key(ix, [row[i] for i in ix.col_idx], rk)
+        return index_entry_key(ix, ix.key_values(row), rk)
 
     def insert_row(self, row: list[Any], rowid: int) -> None:
         if self.fts_index is not None:
@@ -416,7 +419,8 @@ class TableWriter:
 
 
 def index_entry_key(ix: IndexInfo, vals: list[Any], rk: bytes) -> bytes:
-    """An index entry's key (catalog.py, invariant 3): the encoded values, then the
+    """An index entry's key (catalog.py, invariant 3) from its values under the
+    index's collations (``ix.key_values``, invariant 7): the encoded values, then the
     rowid key, except in a UNIQUE index when no value is NULL: there the values
     alone, so two transactions inserting the same value write the same key and
     the second to commit gets a conflict instead of a duplicate."""
