@@ -210,6 +210,9 @@ def test_unique_under_nocase_and_rtrim(pair):
     pair.run("INSERT INTO t (a, r) VALUES ('ÄBC', ' x')")  # Ä is not folded; a leading space counts
     pair.run("INSERT OR REPLACE INTO t (a, r, n) VALUES ('AbC', 'z', 7)")
     pair.run("INSERT INTO t (a, r) VALUES ('abc ', 'x') ON CONFLICT (r) DO UPDATE SET n = 9")
+    pair.run(
+        "INSERT INTO t (a, r) VALUES ('aBC', 'q') ON CONFLICT (a COLLATE NOCASE) DO UPDATE SET n = 5"
+    )
     pair.run("SELECT * FROM t ORDER BY id")
     with pytest.raises(ConstraintError, match="UNIQUE constraint failed: t.a"):
         pair.db.execute("UPDATE t SET a = 'ABC' WHERE a = 'ÄBC'")

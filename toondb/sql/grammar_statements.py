@@ -330,7 +330,15 @@ set_list = Commas(set_item).set_parse_action(lambda t: [list(t)])
 upsert_clause = (
     KX("ON")
     + KX("CONFLICT")
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + KX("DO")
     + (
         K("NOTHING").copy().set_parse_action(lambda: ("nothing",))
@@ -478,7 +486,15 @@ fk_action = (
 fk_clause = (
     KX("REFERENCES")
     + ident
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + pp.ZeroOrMore(fk_action | (K("MATCH") + any_name).suppress())
     + pp.Opt(
         pp.Opt(K("NOT"))
@@ -755,7 +771,15 @@ create_view = (
     + KX("VIEW")
     + _IF_NOT_EXISTS
     + qualified_table
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + KX("AS")
     + Text(select_stmt)
 ).set_name("CREATE VIEW")
