@@ -315,3 +315,43 @@ def test_update_or_replace_does_not_bring_back_a_row_it_replaced(tmp_path, coll)
     assert _rows(db, sql) == sq.execute(sql).fetchall()
     db.check(deep=True)
     db.close()
+
+
+FK_SCRIPT = [
+    "PRAGMA foreign_keys = ON",
+    "CREATE TABLE p (name TEXT COLLATE NOCASE PRIMARY KEY, r TEXT COLLATE RTRIM UNIQUE)",
+    "CREATE TABLE c (id INTEGER PRIMARY KEY, pn TEXT REFERENCES p(name), pr TEXT REFERENCES p(r))",
+    "CREATE TABLE p2 (name TEXT PRIMARY KEY)",
+    "CREATE TABLE c2 (id INTEGER PRIMARY KEY, pn TEXT COLLATE NOCASE REFERENCES p2(name))",
+    "CREATE INDEX c2_pn ON c2(pn)",
+    "INSERT INTO p VALUES ('abc', 'x'), ('q', 'y')",
+    "INSERT INTO p2 VALUES ('abc')",
+    "INSERT INTO c VALUES (1, 'ABC', 'x  ')",
+    "INSERT INTO c VALUES (2, 'Q', 'y')",
+    "INSERT INTO c VALUES (3, 'zz', NULL)",
+    "INSERT INTO c VALUES (4, NULL, 'x ')",
+    "INSERT INTO c2 VALUES (1, 'ABC')",
+    "INSERT INTO c2 VALUES (2, 'abc')",
+    "DELETE FROM p WHERE name = 'abc'",
+    "DELETE FROM c WHERE id = 1",
+    "DELETE FROM p WHERE name = 'abc'",
+    "DELETE FROM c WHERE id = 4",
+    "DELETE FROM p WHERE name = 'ABC'",
+    "DELETE FROM p2",
+    "SELECT * FROM p ORDER BY name",
+    "SELECT * FROM c ORDER BY id",
+]
+
+
+def test_foreign_keys_compare_under_the_parent_keys_collation(tmp_path):
+    """A child value matches its parent key under the parent column's collation,
+    on INSERT (the parent exists) and on DELETE of the parent (a child remains)."""
+    db = Database.open(str(tmp_path / "db"))
+    sq = sqlite3.connect(":memory:", isolation_level=None)
+    for sql in FK_SCRIPT:
+        got = _outcome(lambda q, p: _rows(db, q, p), sql)
+        want = _outcome(lambda q, p: sq.execute(q, p).fetchall(), sql)
+        assert got[0] == want[0], (sql, got, want)
+        if got[0] == "ok":
+            assert got == want, sql
+    db.close()

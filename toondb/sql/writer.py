@@ -18,6 +18,7 @@ from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SQLError
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, IndexInfo, TableInfo
+from toondb.sql.collation import collation
 from toondb.sql.executor import Ctx, rowid_probe
 from toondb.sql.fn_vector import column_value
 from toondb.sql.fulltext import PendingText
@@ -236,10 +237,11 @@ class TableWriter:
         if len(idx) == 1 and idx[0] == parent.rowid_col:
             rid = rowid_probe(vals[0])
             return rid is not None and self.ctx.tree(parent.tree).get(rowid_key(rid)) is not None
+        colls, keys = parent_key_collations(parent, idx)
+        vals = [k(v) for k, v in zip(keys, vals)]
         for ix in parent.indexes:
-            if ix.col_idx[: len(idx)] == idx:
-                # the parent key's index: its collation decides, as in SQLite
-                prefix = encode_values(ix.fold(vals))
+            if ix.col_idx[: len(idx)] == idx and ix.collations[: len(idx)] == colls:
+                prefix = encode_values(vals)
                 return (
                     next(iter(self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix))), None)
                     is not None
@@ -248,8 +250,9 @@ class TableWriter:
         for k, v in self.ctx.tree(parent.tree).scan():
             r = decode_row(v, defaults, k)
             if all(
-                T.compare(r[i], x) == 0 for i, x in zip(idx, vals) if r[i] is not None
-            ) and None not in [r[i] for i in idx]:
+                r[i] is not None and T.compare(key(r[i]), x) == 0
+                for i, key, x in zip(idx, keys, vals)
+            ):
                 return True
         return False
 
@@ -259,8 +262,12 @@ class TableWriter:
         idx = [child.column(c) for c in f["columns"]]
         defaults = table_defaults(child)
         out = []
+        # the parent key's collations decide (SQLite's fkScanChildren)
+        ref = f["ref_columns"] or self.table.pk or []
+        colls, keys = parent_key_collations(self.table, [self.table.column(c) for c in ref])
+        vals = [k(v) for k, v in zip(keys, vals)]
         for ix in child.indexes:
-            if ix.col_idx[: len(idx)] == idx and ix.folds is None:
+            if ix.col_idx[: len(idx)] == idx and ix.collations[: len(idx)] == colls:
                 prefix = encode_values(vals)
                 rows_tree = self.ctx.tree(child.tree)
                 for _, rk in self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix)):
@@ -277,7 +284,10 @@ class TableWriter:
             return out
         for k, v in self.ctx.tree(child.tree).scan():
             r = decode_row(v, defaults, k)
-            if all(r[i] is not None and T.compare(r[i], x) == 0 for i, x in zip(idx, vals)):
+            if all(
+                r[i] is not None and T.compare(key(r[i]), x) == 0
+                for i, key, x in zip(idx, keys, vals)
+            ):
                 out.append(r)
         return out
 
@@ -416,6 +426,13 @@ class TableWriter:
                 self.vector_set(new_rowid, new)
             elif any(old[vx.col_idx] != new[vx.col_idx] for vx in self.vindexes):
                 self.vector_set(new_rowid, new)
+
+
+def parent_key_collations(parent: TableInfo, idx: list[int]) -> tuple[list[str], list[Any]]:
+    """The collations (names, key functions) a foreign key's parent key compares
+    under: each parent column's own, as SQLite's parent index must use them."""
+    names = [(parent.columns[i].collation or "BINARY").upper() for i in idx]
+    return names, [collation(n)[0] for n in names]
 
 
 def index_entry_key(ix: IndexInfo, vals: list[Any], rk: bytes) -> bytes:
