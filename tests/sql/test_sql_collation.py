@@ -49,3 +49,18 @@ def test_rules():
     assert collation("nocase")[0] is key_nocase
     with pytest.raises(SQLError, match="no such collation sequence: fancy"):
         collation("fancy")
+
+
+def test_a_left_column_without_a_declared_collation_compares_binary(tmp_path):
+    """datatype3 7.1: a column on the left decides even when it declares no
+    collation (BINARY); a column under + or CAST is still that column."""
+    from toondb import Database
+
+    sql = "SELECT b = a, a = b, +b = a, CAST(b AS TEXT) = a, b || '' = a, (b) = a FROM x"
+    db = Database.open(str(tmp_path / "db"))
+    conn = sqlite3.connect(":memory:")
+    for c in (db, conn):
+        c.execute("CREATE TABLE x (b TEXT, a TEXT COLLATE NOCASE)")
+        c.execute("INSERT INTO x VALUES ('A', 'a')")
+    assert [tuple(r) for r in db.execute(sql).rows] == conn.execute(sql).fetchall()
+    db.close()

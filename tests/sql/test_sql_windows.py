@@ -308,12 +308,14 @@ def test_generated_collated_comparisons_match_sqlite(values, probe, op, coll):
         db.close()
 
 
-def test_an_index_on_a_nocase_column_is_not_probed_with_binary_keys(tmp_path):
+def test_an_index_on_a_nocase_column_compares_nocase(tmp_path):
     db = toondb.Database.open(str(tmp_path / "db"))
     db.execute_sql("CREATE TABLE n (name TEXT COLLATE NOCASE)")
     db.execute_sql("CREATE INDEX n_name ON n(name)")
     db.execute_sql("INSERT INTO n VALUES ('Bob'), ('BOB'), ('alice')")
     assert db.execute_sql("SELECT count(*) FROM n WHERE name = 'bob'").rows == [(2,)]
+    plan = db.execute_sql("EXPLAIN QUERY PLAN SELECT * FROM n WHERE name = 'bob'").rows
+    assert "USING INDEX n_name" in plan[0][0]
     assert [r[0] for r in db.execute_sql("SELECT name FROM n ORDER BY name").rows][0] == "alice"
     db.close()
 

@@ -556,7 +556,7 @@ class ColumnDef(Node):
 class TableConstraint(Node):
     """kind: PRIMARY, UNIQUE, CHECK or FOREIGN."""
 
-    __slots__ = ("kind", "name", "columns", "check_text", "fk")
+    __slots__ = ("kind", "name", "columns", "check_text", "fk", "collations")
 
     def __init__(
         self,
@@ -565,12 +565,15 @@ class TableConstraint(Node):
         columns: list[str],
         check_text: str | None = None,
         fk: ForeignKey | None = None,
+        collations: list[str | None] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
         self.columns = columns
         self.check_text = check_text
         self.fk = fk
+        # PRIMARY / UNIQUE: each column's COLLATE (upper case), None where not given
+        self.collations = collations or [None] * len(columns)
 
 
 class CreateVirtualTable(Statement):
@@ -656,7 +659,16 @@ class CreateIndex(Statement):
     """using: the index method (``USING hnsw``), None for a B+tree index; options: the
     ``WITH (name = value, ...)`` pairs, names lowercased (values literals or names)."""
 
-    __slots__ = ("name", "table", "columns", "unique", "if_not_exists", "using", "options")
+    __slots__ = (
+        "name",
+        "table",
+        "columns",
+        "unique",
+        "if_not_exists",
+        "using",
+        "options",
+        "collations",
+    )
 
     def __init__(
         self,
@@ -667,6 +679,7 @@ class CreateIndex(Statement):
         if_not_exists: bool,
         using: str | None = None,
         options: list[tuple[str, Any]] | None = None,
+        collations: list[str | None] | None = None,
     ) -> None:
         self.name = name
         self.table = table
@@ -675,6 +688,8 @@ class CreateIndex(Statement):
         self.if_not_exists = if_not_exists
         self.using = using
         self.options = options
+        # each column's COLLATE (upper case), None where not given
+        self.collations = collations or [None] * len(columns)
 
 
 class DropIndex(Statement):

@@ -6,7 +6,8 @@ for SQL, so they never meet the user's key-value keys or other named trees)::
     sql:catalog        the catalog (below)
     sql:t:<id>         one table's rows: key = keycode.rowid_key(rowid),
                        value = rowcodec.encode_row(values of every column)
-    sql:i:<id>...      one index: key = keycode.encode_values(indexed values)
+    sql:i:<id>...      one index: key = keycode.encode_values(indexed values,
+                       each under its index column's collation: invariant 7)
                        + rowid_key(rowid); value = rowid_key(rowid). In a UNIQUE
                        index an entry whose values hold no NULL has no rowid
                        suffix: the values alone are the key (invariant 3)
@@ -44,6 +45,12 @@ Invariants:
    (``TableInfo.fulltext``) indexes exactly the table's rows, each under its
    rowid: every statement that writes the table hands the index its changes
    before it ends, in the same transaction (sql/fulltext.py).
+7. An index column under NOCASE or RTRIM (``IndexInfo.collations``; absent in
+   the JSON means every column BINARY, as every index written before
+   collations existed) holds its values' collation keys (collation.py: TEXT
+   folded A-Z to a-z, or trailing spaces removed; other values as they are),
+   so the tree orders and (UNIQUE) deduplicates as SQLite's index does. Such
+   a key is not the stored value: values are read from the table row.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from typing import Any
 
 from toondb.errors import SchemaError
 from toondb.sql import ast
+from toondb.sql.collation import collation
 from toondb.sql.fn_vector import vector_dim
 from toondb.sql.types import affinity_of
 
@@ -142,9 +150,20 @@ class ColumnInfo:
 
 class IndexInfo:
     """origin: "c" (CREATE INDEX), "u" (a UNIQUE constraint), "pk" (a PRIMARY KEY
-    that is not the rowid)."""
+    that is not the rowid). collations: one upper-case name per column (BINARY,
+    NOCASE or RTRIM; invariant 7)."""
 
-    __slots__ = ("name", "columns", "unique", "tree", "origin", "col_idx", "constraint")
+    __slots__ = (
+        "name",
+        "columns",
+        "unique",
+        "tree",
+        "origin",
+        "col_idx",
+        "constraint",
+        "collations",
+        "folds",
+    )
 
     def __init__(
         self,
@@ -154,6 +173,7 @@ class IndexInfo:
         tree: bytes,
         origin: str,
         constraint: str | None = None,
+        collations: list[str] | None = None,
     ):
         self.name = name
         self.columns = columns
@@ -161,10 +181,27 @@ class IndexInfo:
         self.tree = tree
         self.origin = origin
         self.constraint = constraint  # CONSTRAINT name of a "u" or "pk" index, if given
+        self.collations = (
+            [c.upper() for c in collations] if collations else ["BINARY"] * len(columns)
+        )
+        # the key function of each column (None when the whole index is BINARY)
+        self.folds: list[Any] | None = None
+        if any(c != "BINARY" for c in self.collations):
+            self.folds = [collation(c)[0] for c in self.collations]
         self.col_idx: list[int] = []
 
+    def key_values(self, row: Any) -> list[Any]:
+        """The values of row (indexed by column) as this index's key holds them."""
+        return self.fold([row[i] for i in self.col_idx])
+
+    def fold(self, vals: list[Any]) -> list[Any]:
+        """Leading index column values (probes) under the index's collations."""
+        if self.folds is None:
+            return vals
+        return [f(v) for f, v in zip(self.folds, vals)]
+
     def to_json(self) -> dict[str, Any]:
-        d = {
+        d: dict[str, Any] = {
             "name": self.name,
             "columns": self.columns,
             "unique": self.unique,
@@ -173,6 +210,8 @@ class IndexInfo:
         }
         if self.constraint is not None:
             d["constraint"] = self.constraint
+        if self.folds is not None:
+            d["collations"] = self.collations
         return d
 
     @classmethod
@@ -184,6 +223,7 @@ class IndexInfo:
             d["tree"].encode(),
             d["origin"],
             d.get("constraint"),
+            d.get("collations"),
         )
 
 

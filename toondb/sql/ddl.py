@@ -205,7 +205,9 @@ class CompiledDDL(Compiled):
         names: set[str] = set()
         cols = []
         pk: list[str] = []
-        uniques: list[tuple[list[str], str | None]] = []  # (columns, CONSTRAINT name)
+        # the PRIMARY KEY and UNIQUE constraints in the order written (SQLite
+        # numbers their indexes so): ("pk" or "u", columns, COLLATEs or None, name)
+        keys: list[tuple[str, list[str], list[str | None], str | None]] = []
         pk_name: str | None = None
         checks: list[tuple[str | None, str]] = []
         fks: list[dict[str, Any]] = []
@@ -226,9 +228,10 @@ class CompiledDDL(Compiled):
                 if pk:
                     raise SchemaError(f"table {s.name} has more than one primary key")
                 pk = [cd.name]
+                keys.append(("pk", pk, [None], None))
                 autoinc = cd.autoincrement
             if cd.unique:
-                uniques.append(([cd.name], None))
+                keys.append(("u", [cd.name], [None], None))
             for check_name, text in cd.checks:
                 checks.append((check_name, text))
             if cd.references is not None:
@@ -241,9 +244,10 @@ class CompiledDDL(Compiled):
                 if pk:
                     raise SchemaError(f"table {s.name} has more than one primary key")
                 pk = list(tc.columns)
+                keys.append(("pk", pk, list(tc.collations), tc.name))
                 pk_name = tc.name
             elif tc.kind == "UNIQUE":
-                uniques.append((list(tc.columns), tc.name))
+                keys.append(("u", list(tc.columns), list(tc.collations), tc.name))
             elif tc.kind == "CHECK":
                 checks.append((tc.name, tc.check_text or ""))
             elif tc.kind == "FOREIGN" and tc.fk is not None:
@@ -258,39 +262,34 @@ class CompiledDDL(Compiled):
             raise SQLError("AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY")
         for _, text in checks:
             parse_expression(text)
-        _binary_keys(cols, [pk] + [u for u, _ in uniques], pk_is_rowid=len(pk) == 1)
         tid = C.next_id(txn)
         t = TableInfo(
             s.name, tid, cols, pk, checks, fks, [], autoinc, pk_name=pk_name, strict=s.strict
         )
-        indexes = []
-        n = 0
-        if pk and t.rowid_col is None:
-            n += 1
+        indexes: list[IndexInfo] = []
+        for origin, key, given, key_name in keys:
+            if origin == "pk" and t.rowid_col is not None:
+                continue  # the rowid itself
+            if len(key) == 1 and t.rowid_col is not None and key[0].lower() == pk[0].lower():
+                continue  # UNIQUE on the rowid: it is unique
+            colls = key_collations(t, key, given)
+            # as SQLite: a constraint over the columns (and collations) of an
+            # index already made adds none (a PRIMARY KEY takes that index over)
+            same = [ix for ix in indexes if key == ix.columns and colls == ix.collations]
+            if same:
+                if origin == "pk":
+                    same[0].origin, same[0].constraint = "pk", key_name
+                continue
+            n = len(indexes) + 1
             indexes.append(
                 IndexInfo(
                     f"sqlite_autoindex_{s.name}_{n}",
-                    list(pk),
+                    list(key),
                     True,
                     f"sql:i:{tid}.{n}".encode(),
-                    "pk",
-                    pk_name,
-                )
-            )
-        for u, u_name in uniques:
-            if any(u == ix.columns for ix in indexes):
-                continue
-            if len(u) == 1 and t.rowid_col is not None and u[0].lower() == pk[0].lower():
-                continue
-            n += 1
-            indexes.append(
-                IndexInfo(
-                    f"sqlite_autoindex_{s.name}_{n}",
-                    list(u),
-                    True,
-                    f"sql:i:{tid}.{n}".encode(),
-                    "u",
-                    u_name,
+                    origin,
+                    key_name,
+                    colls,
                 )
             )
         t.indexes = indexes
@@ -355,12 +354,11 @@ class CompiledDDL(Compiled):
             if i is None:
                 raise SchemaError(f"no such column: {name} (table {t.name})")
             cols.append(t.columns[i].name)
-        if s.unique:
-            _binary_keys(t.columns, [cols])
         nt = t.copy()
         n = len(nt.indexes) + 1
         tree_name = f"sql:i:{nt.id}.c{C.next_id(txn)}".encode()
-        ix = IndexInfo(s.name, cols, s.unique, tree_name, "c")
+        colls = key_collations(t, cols, s.collations)
+        ix = IndexInfo(s.name, cols, s.unique, tree_name, "c", None, colls)
         nt.indexes.append(ix)
         nt.refresh()
         del n
@@ -369,14 +367,14 @@ class CompiledDDL(Compiled):
         seen: dict[bytes, int] = {}
         for k, v in list(txn.tree(nt.tree).scan()):
             r = decode_row(v, defaults, k)
-            vals = [r[i] for i in ix.col_idx]
+            vals = ix.key_values(r)
             if s.unique and None not in vals:
                 p = encode_values(vals)
                 if p in seen:
                     txn.drop_tree(tree_name)
                     raise ConstraintError(
                         f"UNIQUE constraint failed: {', '.join(t.name + '.' + c for c in cols)} "
-                        f"(values {', '.join(map(repr, vals))} appear in rows {seen[p]} and {r[-1]}; index {s.name})"
+                        f"(values {', '.join(repr(r[i]) for i in ix.col_idx)} appear in rows {seen[p]} and {r[-1]}; index {s.name})"
                     )
                 seen[p] = r[-1]
             itree.put(index_entry_key(ix, vals, k), k)
@@ -580,21 +578,15 @@ class CompiledDDL(Compiled):
         raise SQLError(f"unsupported ALTER TABLE action {s.action}")
 
 
-def _binary_keys(cols: list[Any], keys: list[list[str]], pk_is_rowid: bool = False) -> None:
-    """Refuse a UNIQUE or PRIMARY KEY over a NOCASE / RTRIM column: its index
-    compares BINARY, so it would allow values equal under the collation."""
-    by_name = {c.name.lower(): c for c in cols}
-    for key in keys:
-        for name in key:
-            c = by_name.get(name.lower())
-            if c is None or (c.collation or "BINARY") == "BINARY":
-                continue
-            if pk_is_rowid and key is keys[0] and c.type_name.strip().upper() == "INTEGER":
-                continue
-            raise SQLError(
-                f"UNIQUE or PRIMARY KEY on column {c.name} COLLATE {c.collation} is not "
-                "supported: toondb's index keys compare BINARY"
-            )
+def key_collations(t: TableInfo, cols: list[str], given: list[str | None]) -> list[str]:
+    """The collation of each key column of an index: its COLLATE in the index or
+    constraint, else the column's declared collation, else BINARY (SQLite's rule)."""
+    out = []
+    for name, coll in zip(cols, given):
+        if coll is None:
+            coll = t.columns[t.column(name)].collation
+        out.append((coll or "BINARY").upper())
+    return out
 
 
 STRICT_TYPES = ("INT", "INTEGER", "REAL", "TEXT", "BLOB", "ANY")

@@ -275,7 +275,8 @@ class CompiledInsert(CompiledWrite):
         table = self.table
         tree = ctx.tree(table.tree)
         get, put = tree.get, tree.put
-        idx = [(ctx.tree(ix.tree), ix.col_idx, ix.unique, ix) for ix in table.indexes]
+        # newest index first, as TableWriter.unique
+        idx = [(ctx.tree(ix.tree), ix.col_idx, ix.unique, ix) for ix in reversed(table.indexes)]
         vectors = w.vector_set if table.vector_indexes else None
         undo = ctx.undo
         rowid_col = table.rowid_col
@@ -312,6 +313,8 @@ class CompiledInsert(CompiledWrite):
                 raise w.pk_error(rid)
             for itree, cols, uniq, ix in idx:
                 vals = [row[i] for i in cols]
+                if ix.folds is not None:  # NOCASE / RTRIM keys (catalog invariant 7)
+                    vals = ix.fold(vals)
                 k = enc_key(vals)
                 if uniq and None not in vals:
                     if itree.get(k) is not None:
@@ -522,7 +525,10 @@ class CompiledUpdate(_Targeted):
         tree = ctx.tree(table.tree)
         ret = self.returning
         out: list[tuple[Any, ...]] = []
+        gone: set[int] = set()  # rows OR REPLACE deleted: no longer there to update
         for old in self.targets():
+            if gone and old[-1] in gone:
+                continue
             new = list(old[:ncols])
             new_rid = old[-1]
             for ci, f in self.sets:
@@ -554,6 +560,7 @@ class CompiledUpdate(_Targeted):
                     continue
                 if self.conflict == "REPLACE":
                     vk = rowid_key(new_rid)
+                    gone.add(new_rid)
                     w.delete_row(
                         decode_row(tree.get(vk), w.defaults, vk),
                         writers if self.fk else None,
@@ -573,6 +580,7 @@ class CompiledUpdate(_Targeted):
                     for _, other in clashes:
                         vk = rowid_key(other)
                         raw = tree.get(vk)
+                        gone.add(other)
                         if raw is not None:
                             w.delete_row(
                                 decode_row(raw, w.defaults, vk),

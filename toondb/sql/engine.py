@@ -102,7 +102,14 @@ class CompiledPragma(Compiled):
                 raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
             state.hnsw_ef_search = v
             return Outcome(rowcount=0)
-        if name in ("table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"):
+        if name in (
+            "table_info",
+            "table_xinfo",
+            "index_list",
+            "index_info",
+            "index_xinfo",
+            "foreign_key_list",
+        ):
             cat = C.load(txn)
             arg = str(s.value) if s.value is not None else ""
             t: C.TableInfo | None
@@ -117,6 +124,8 @@ class CompiledPragma(Compiled):
                     ["seqno", "cid", "name"],
                     [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
                 )
+            if name == "index_xinfo":
+                return _index_xinfo(cat, arg)
             t = cat.tables.get(arg.lower())
             # table_xinfo adds SQLite's "hidden" (generated columns; 0 for a view's)
             extra = (0,) if name == "table_xinfo" else ()
@@ -167,6 +176,27 @@ class CompiledPragma(Compiled):
                 ["id", "seq", "table", "from", "to", "on_update", "on_delete", "match"], rows
             )
         raise SQLError(f"unsupported PRAGMA {name}")
+
+
+def _index_xinfo(cat: C.Catalog, name: str) -> Outcome:
+    """PRAGMA index_xinfo(i) as SQLite's: each key column with its collation
+    (key 1), then the rowid every entry carries (cid -1, key 0). Every index
+    is ascending here (docs/sql.md)."""
+    names = ["seqno", "cid", "name", "desc", "coll", "key"]
+    hit = cat.find_index(name)
+    if hit is None:
+        return Outcome(names, [])
+    t, ix = hit
+    if isinstance(ix, C.VectorIndexInfo):
+        colls = ["BINARY"]
+        cols = [ix.col_idx]
+    else:
+        colls, cols = ix.collations, ix.col_idx
+    rows: list[tuple[Any, ...]] = [
+        (i, ci, t.columns[ci].name, 0, coll, 1) for i, (ci, coll) in enumerate(zip(cols, colls))
+    ]
+    rows.append((len(rows), -1, None, 0, "BINARY", 0))
+    return Outcome(names, rows)
 
 
 class CompiledExplain(Compiled):

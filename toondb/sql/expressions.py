@@ -48,7 +48,11 @@ class CollateKey(ast.Expr):
 
 def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
     """The collation an operand brings to a comparison (datatype3 7.1): an
-    explicit COLLATE, else a table column's declared collation, else None."""
+    explicit COLLATE, else a table column's collation (BINARY when it declares
+    none: a column on the left decides even then), else None. A column under
+    unary + or CAST is still the column (SQLite's sqlite3ExprCollSeq)."""
+    while (isinstance(node, ast.Unary) and node.op == "+") or isinstance(node, ast.Cast):
+        node = node.operand if isinstance(node, ast.Unary) else node.expr
     if isinstance(node, ast.Collate):
         return node.collation.upper()
     if isinstance(node, ast.Column) and scope is not None:
@@ -61,7 +65,7 @@ def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
         i = slot - src.offset
         if 0 <= i < len(src.table.columns):
             c = src.table.columns[i].collation
-            return c.upper() if c else None
+            return c.upper() if c else "BINARY"
     return None
 
 

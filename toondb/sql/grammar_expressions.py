@@ -730,21 +730,7 @@ def _collation_name(s: Tokens, loc: int, t: pp.ParseResults) -> str:
     return name
 
 
-def _key_collation_name(s: Tokens, loc: int, t: pp.ParseResults) -> str:
-    # an index or key column's collation: toondb's index keys compare BINARY
-    name = str(t[0])
-    if name.upper() != "BINARY":
-        raise pp.ParseSyntaxException(
-            s,
-            loc,
-            f"COLLATE {name} is not supported on an index or key column: toondb's "
-            "index keys compare BINARY",
-        )
-    return name
-
-
 collation_name = any_name.copy().set_name("collation").set_parse_action(_collation_name)
-key_collation_name = any_name.copy().set_name("collation").set_parse_action(_key_collation_name)
 collate_tail = (KX("COLLATE") + collation_name).set_parse_action(
     lambda t: _Postfix("collate", (t[0].upper(),))
 )

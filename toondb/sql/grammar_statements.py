@@ -33,7 +33,6 @@ from toondb.sql.grammar_expressions import (
     esc,
     expr,
     ident,
-    key_collation_name,
     literal,
     literal_text_value,
     ordering_term,
@@ -331,7 +330,15 @@ set_list = Commas(set_item).set_parse_action(lambda t: [list(t)])
 upsert_clause = (
     KX("ON")
     + KX("CONFLICT")
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + KX("DO")
     + (
         K("NOTHING").copy().set_parse_action(lambda: ("nothing",))
@@ -479,7 +486,15 @@ fk_action = (
 fk_clause = (
     KX("REFERENCES")
     + ident
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + pp.ZeroOrMore(fk_action | (K("MATCH") + any_name).suppress())
     + pp.Opt(
         pp.Opt(K("NOT"))
@@ -623,12 +638,13 @@ def _column_def(t: pp.ParseResults) -> ast.ColumnDef:
 
 column_def.set_parse_action(_column_def)
 
+# a key's columns: (name, collation or None); ASC/DESC are accepted and ignored
 ident_list = (
     LPAR
     + Commas(
-        ident
-        + pp.Opt(K("COLLATE") + key_collation_name).suppress()
-        + pp.Opt(K("ASC") | K("DESC")).suppress()
+        (
+            ident + pp.Opt(KX("COLLATE") + collation_name) + pp.Opt(K("ASC") | K("DESC")).suppress()
+        ).set_parse_action(lambda t: (t[0], t[1].upper() if len(t) > 1 else None))
     )
     + RPAR
 ).set_parse_action(lambda t: [list(t)])
@@ -654,10 +670,11 @@ def _table_constraint(t: pp.ParseResults) -> ast.TableConstraint:
     if isinstance(first, tuple):  # CHECK
         return ast.TableConstraint("CHECK", name, [], check_text=first[1])
     kind = first
-    cols = items[1]
+    cols = [c for c, _ in items[1]]
     if kind == "FOREIGN KEY":
         return ast.TableConstraint("FOREIGN", name, cols, fk=_fk(cols, items[2][1]))
-    return ast.TableConstraint("PRIMARY" if kind == "PRIMARY KEY" else "UNIQUE", name, cols)
+    kind = "PRIMARY" if kind == "PRIMARY KEY" else "UNIQUE"
+    return ast.TableConstraint(kind, name, cols, collations=[c for _, c in items[1]])
 
 
 table_constraint.set_parse_action(_table_constraint)
@@ -754,7 +771,15 @@ create_view = (
     + KX("VIEW")
     + _IF_NOT_EXISTS
     + qualified_table
-    + pp.Opt((LPAR + Commas(ident) + RPAR).set_parse_action(lambda t: [list(t)]))
+    + pp.Opt(
+        (
+            LPAR
+            # a target column's COLLATE is accepted: the target is not matched
+            # to an index, the first conflict takes the DO clause (docs/sql.md)
+            + Commas(ident + pp.Opt(KX("COLLATE") + collation_name).suppress())
+            + RPAR
+        ).set_parse_action(lambda t: [list(t)])
+    )
     + KX("AS")
     + Text(select_stmt)
 ).set_name("CREATE VIEW")
@@ -807,8 +832,12 @@ def _alter(t: pp.ParseResults) -> ast.AlterTable:
 alter_table.set_parse_action(_alter)
 
 index_column = (
-    ident + pp.Opt(K("COLLATE") + key_collation_name).suppress() + pp.Opt(K("ASC") | K("DESC"))
-).set_parse_action(lambda t: (t[0], len(t) > 1 and t[1] == "DESC"))
+    ident
+    + pp.Opt(KX("COLLATE") + collation_name).set_parse_action(
+        lambda t: [t[0].upper() if t else None]
+    )
+    + pp.Opt(K("ASC") | K("DESC"))
+).set_parse_action(lambda t: (t[0], len(t) > 2 and t[2] == "DESC", t[1]))
 _pragma_value = signed_number | Tok("s", "string", literal_text_value) | any_name
 _index_option = (ident + sup("=") + _pragma_value).set_parse_action(
     lambda t: [(t[0].lower(), t[1].value if isinstance(t[1], ast.Literal) else t[1])]
@@ -843,8 +872,9 @@ def _create_index(t: pp.ParseResults) -> ast.CreateIndex:
         elif part[0] == "options":
             options = part[1]
         else:
-            columns = part
-    return ast.CreateIndex(name, table, columns, unique, ine, using, options)
+            columns = [(c, desc) for c, desc, _ in part]
+            collations = [coll for _, _, coll in part]
+    return ast.CreateIndex(name, table, columns, unique, ine, using, options, collations)
 
 
 create_index.set_parse_action(_create_index)

@@ -147,7 +147,7 @@ def _table(txn: Any, table: C.TableInfo, problems: _Problems, counts: dict[str, 
                 f"{where}: INTEGER PRIMARY KEY column holds {row[rowid_col]!r}, not rowid {rowid}"
             )
         for ix, itree in indexes:
-            entry = index_entry_key(ix, [row[i] for i in ix.col_idx], key)
+            entry = index_entry_key(ix, ix.key_values(row), key)
             if itree.get(entry) != key:
                 problems.append(f"{where}: its entry in index {ix.name} is missing or wrong")
     counts["sql_rows"] += nrows
@@ -205,7 +205,7 @@ def _stray_entries(
             try:
                 values = decode_values(raw)
                 row = values + defaults[len(values) :]
-                ok = index_entry_key(ix, [row[i] for i in ix.col_idx], value) == entry
+                ok = index_entry_key(ix, ix.key_values(row), value) == entry
             except Exception:
                 ok = False
         if not ok:

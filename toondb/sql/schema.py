@@ -104,7 +104,25 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
         args = ", ".join(fx["args"])
         return [f"CREATE VIRTUAL TABLE {ident(table.name)} USING {fx['module']}({args});"]
     defs = []
-    inline_pk = len(table.pk) == 1
+
+    def key_cols(ix: catalog.IndexInfo) -> str:
+        """An index's columns, each with COLLATE where it is not the column's own."""
+        out = []
+        for name, ci, coll in zip(ix.columns, ix.col_idx, ix.collations):
+            own = (table.columns[ci].collation or "BINARY").upper()
+            out.append(ident(name) + ("" if coll == own else f" COLLATE {coll}"))
+        return ", ".join(out)
+
+    pk_index = next((ix for ix in table.indexes if ix.origin == "pk"), None)
+    pk_cols = key_cols(pk_index) if pk_index is not None else ", ".join(map(ident, table.pk))
+    # inline when it is one column without a COLLATE of its own and made first
+    # (the constraints keep their order: the order of their indexes' names and
+    # of the UNIQUE checks)
+    inline_pk = (
+        len(table.pk) == 1
+        and pk_cols == ident(table.pk[0])
+        and (pk_index is None or table.indexes[0] is pk_index)
+    )
     for c in table.columns:
         parts = [ident(c.name)]
         if c.type_name.strip():
@@ -129,11 +147,13 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
     def named(name: str | None) -> str:
         return f"CONSTRAINT {ident(name)} " if name is not None else ""
 
-    if len(table.pk) > 1:
-        defs.append(named(table.pk_name) + "PRIMARY KEY (" + ", ".join(map(ident, table.pk)) + ")")
+    if table.pk and not inline_pk and pk_index is None:
+        defs.append(named(table.pk_name) + "PRIMARY KEY (" + pk_cols + ")")
     for ix in table.indexes:
-        if ix.origin == "u":
-            defs.append(named(ix.constraint) + "UNIQUE (" + ", ".join(map(ident, ix.columns)) + ")")
+        if ix.origin == "pk" and not inline_pk:
+            defs.append(named(table.pk_name) + "PRIMARY KEY (" + pk_cols + ")")
+        elif ix.origin == "u":
+            defs.append(named(ix.constraint) + "UNIQUE (" + key_cols(ix) + ")")
     for name, text in table.checks:
         defs.append((f"CONSTRAINT {ident(name)} " if name else "") + f"CHECK ({text})")
     for fk in table.fks:
@@ -156,7 +176,7 @@ def _create_statements(table: catalog.TableInfo) -> list[str]:
     for ix in table.indexes:
         if ix.origin == "c":
             unique = "UNIQUE " if ix.unique else ""
-            cols = ", ".join(map(ident, ix.columns))
+            cols = key_cols(ix)
             out.append(f"CREATE {unique}INDEX {ident(ix.name)} ON {ident(table.name)} ({cols});")
     for vx in table.vector_indexes:
         out.append(

@@ -18,6 +18,7 @@ from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SQLError
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, IndexInfo, TableInfo
+from toondb.sql.collation import collation
 from toondb.sql.executor import Ctx, rowid_probe
 from toondb.sql.fn_vector import column_value
 from toondb.sql.fulltext import PendingText
@@ -44,7 +45,9 @@ class TableWriter:
         self.table = table
         self.catalog = catalog
         self.ncols = len(table.columns)
-        self.unique = [ix for ix in table.indexes if ix.unique]
+        # checked newest first, as SQLite does (its table's index list is built
+        # by prepending): which conflict an error names or an upsert updates
+        self.unique = [ix for ix in reversed(table.indexes) if ix.unique]
         self.defaults = table_defaults(table)
         scope = table_scope(table, None)
         self.checks = [
@@ -185,7 +188,7 @@ class TableWriter:
         for ix in self.unique if only is None else only:
             if old is not None and old[-1] == rowid and all(old[i] is row[i] for i in ix.col_idx):
                 continue  # an UPDATE that leaves this index's values alone
-            vals = [row[i] for i in ix.col_idx]
+            vals = ix.key_values(row)
             if None in vals:
                 continue
             rk = self.ctx.tree(ix.tree).get(encode_values(vals))
@@ -234,8 +237,10 @@ class TableWriter:
         if len(idx) == 1 and idx[0] == parent.rowid_col:
             rid = rowid_probe(vals[0])
             return rid is not None and self.ctx.tree(parent.tree).get(rowid_key(rid)) is not None
+        colls, keys = parent_key_collations(parent, idx)
+        vals = [k(v) for k, v in zip(keys, vals)]
         for ix in parent.indexes:
-            if ix.col_idx[: len(idx)] == idx:
+            if ix.col_idx[: len(idx)] == idx and ix.collations[: len(idx)] == colls:
                 prefix = encode_values(vals)
                 return (
                     next(iter(self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix))), None)
@@ -245,8 +250,9 @@ class TableWriter:
         for k, v in self.ctx.tree(parent.tree).scan():
             r = decode_row(v, defaults, k)
             if all(
-                T.compare(r[i], x) == 0 for i, x in zip(idx, vals) if r[i] is not None
-            ) and None not in [r[i] for i in idx]:
+                r[i] is not None and T.compare(key(r[i]), x) == 0
+                for i, key, x in zip(idx, keys, vals)
+            ):
                 return True
         return False
 
@@ -256,8 +262,12 @@ class TableWriter:
         idx = [child.column(c) for c in f["columns"]]
         defaults = table_defaults(child)
         out = []
+        # the parent key's collations decide (SQLite's fkScanChildren)
+        ref = f["ref_columns"] or self.table.pk or []
+        colls, keys = parent_key_collations(self.table, [self.table.column(c) for c in ref])
+        vals = [k(v) for k, v in zip(keys, vals)]
         for ix in child.indexes:
-            if ix.col_idx[: len(idx)] == idx:
+            if ix.col_idx[: len(idx)] == idx and ix.collations[: len(idx)] == colls:
                 prefix = encode_values(vals)
                 rows_tree = self.ctx.tree(child.tree)
                 for _, rk in self.ctx.tree(ix.tree).scan(prefix, prefix_end(prefix)):
@@ -274,7 +284,10 @@ class TableWriter:
             return out
         for k, v in self.ctx.tree(child.tree).scan():
             r = decode_row(v, defaults, k)
-            if all(r[i] is not None and T.compare(r[i], x) == 0 for i, x in zip(idx, vals)):
+            if all(
+                r[i] is not None and T.compare(key(r[i]), x) == 0
+                for i, key, x in zip(idx, keys, vals)
+            ):
                 out.append(r)
         return out
 
@@ -322,7 +335,7 @@ class TableWriter:
     # -- row operations
 
     def index_key(self, ix: IndexInfo, row: Any, rk: bytes) -> bytes:
-        return index_entry_key(ix, [row[i] for i in ix.col_idx], rk)
+        return index_entry_key(ix, ix.key_values(row), rk)
 
     def insert_row(self, row: list[Any], rowid: int) -> None:
         if self.fts_index is not None:
@@ -415,8 +428,16 @@ class TableWriter:
                 self.vector_set(new_rowid, new)
 
 
+def parent_key_collations(parent: TableInfo, idx: list[int]) -> tuple[list[str], list[Any]]:
+    """The collations (names, key functions) a foreign key's parent key compares
+    under: each parent column's own, as SQLite's parent index must use them."""
+    names = [(parent.columns[i].collation or "BINARY").upper() for i in idx]
+    return names, [collation(n)[0] for n in names]
+
+
 def index_entry_key(ix: IndexInfo, vals: list[Any], rk: bytes) -> bytes:
-    """An index entry's key (catalog.py, invariant 3): the encoded values, then the
+    """An index entry's key (catalog.py, invariant 3) from its values under the
+    index's collations (``ix.key_values``, invariant 7): the encoded values, then the
     rowid key, except in a UNIQUE index when no value is NULL: there the values
     alone, so two transactions inserting the same value write the same key and
     the second to commit gets a conflict instead of a duplicate."""

@@ -16,19 +16,24 @@ from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.catalog import TableInfo
+from toondb.sql.collation import collation
 from toondb.sql.executor import Access, FullScan, IndexScan, RowidEq, RowidIn, RowidRange
-from toondb.sql.expressions import ExprCompiler
+from toondb.sql.expressions import ExprCompiler, collation_of, comparison_collation
 from toondb.sql.planner.common import Fn, PlannerContext, refs, sql_text
 from toondb.sql.scope import Scope
 
 
 def probe_columns(
     conj: ast.Expr, scope: Scope, k: int, allowed: set[int]
-) -> list[tuple[Any, str, Any, ast.Expr]]:
-    """Sargable forms of conj for source k: yields (column index or 'rowid', op, expr(s))."""
+) -> list[tuple[Any, str, Any, ast.Expr, str]]:
+    """Sargable forms of conj for source k: (column index or 'rowid', op, expr(s),
+    the column's side, the comparison's collation). An index column serves the
+    comparison only under the same collation (SQLite's rule, where.c)."""
     src = scope.sources[k]
 
     def col_of(e: ast.Expr) -> Any:
+        while isinstance(e, ast.Collate):  # x COLLATE NOCASE = ... probes x
+            e = e.expr
         if not isinstance(e, ast.Column):
             return None
         try:
@@ -42,30 +47,34 @@ def probe_columns(
         ci = slot - src.offset
         if src.table is not None and src.table.rowid_col == ci:
             return "rowid"
-        if src.table is not None and (src.table.columns[ci].collation or "BINARY") != "BINARY":
-            return None  # index keys are BINARY: a NOCASE/RTRIM column is not probed
         return ci
 
     def ok_probe(e: ast.Expr) -> bool:
         r = refs(e, scope)
         return r is not None and r <= allowed and k not in r
 
+    def coll(*operands: ast.Expr) -> str:  # as the expression compiler decides it
+        return comparison_collation(list(operands), scope) or "BINARY"
+
     flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
     if isinstance(conj, ast.Binary) and conj.op in flip:
         c = col_of(conj.left)
         if c is not None and ok_probe(conj.right):
-            return [(c, conj.op, conj.right, conj.left)]
+            return [(c, conj.op, conj.right, conj.left, coll(conj.left, conj.right))]
         c = col_of(conj.right)
         if c is not None and ok_probe(conj.left):
-            return [(c, flip[conj.op], conj.left, conj.right)]
+            return [(c, flip[conj.op], conj.left, conj.right, coll(conj.left, conj.right))]
     if isinstance(conj, ast.Between) and not conj.negated:
         c = col_of(conj.expr)
         if c is not None and ok_probe(conj.low) and ok_probe(conj.high):
-            return [(c, ">=", conj.low, conj.expr), (c, "<=", conj.high, conj.expr)]
+            return [
+                (c, ">=", conj.low, conj.expr, coll(conj.expr, conj.low)),
+                (c, "<=", conj.high, conj.expr, coll(conj.expr, conj.high)),
+            ]
     if isinstance(conj, ast.InList) and not conj.negated and conj.items:
         c = col_of(conj.expr)
         if c is not None and all(ok_probe(i) for i in conj.items):
-            return [(c, "IN", conj.items, conj.expr)]
+            return [(c, "IN", conj.items, conj.expr, coll(conj.expr))]
     return []
 
 
@@ -91,7 +100,7 @@ def choose_access(
     k: int,
     conjs: list[ast.Expr],
     allowed: set[int],
-    order: tuple[Any, bool] | None = None,
+    order: tuple[Any, bool, str] | None = None,
 ) -> tuple[Access | None, bool, bool]:
     """The best access path for source k given conjuncts; (access, depends on
     outer row, satisfies order). ``INDEXED BY name`` (src.indexed) allows that
@@ -118,7 +127,7 @@ def _choose_access(
     k: int,
     conjs: list[ast.Expr],
     allowed: set[int],
-    order: tuple[Any, bool] | None,
+    order: tuple[Any, bool, str] | None,
     hint: str | None,
 ) -> tuple[Access | None, bool, bool]:
     src = scope.sources[k]
@@ -127,34 +136,38 @@ def _choose_access(
     if hint is not None:
         indexes = [ix for ix in indexes if hint and ix.name.lower() == hint.lower()]
     ctx = planner.ctx
-    probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr]] = []
+    probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr, str]] = []
     for c in conjs:
-        for col, op, e, colexpr in probe_columns(c, scope, k, allowed):
+        for col, op, e, colexpr, coll in probe_columns(c, scope, k, allowed):
             dep = False
             es = e if isinstance(e, list) else [e]
             for x in es:
                 r = refs(x, scope)
                 if r:
                     dep = True
-            probes.append((col, op, e, colexpr, dep, c))
+            probes.append((col, op, e, colexpr, dep, c, coll))
 
     def aff_of(col: Any) -> str | None:
         return T.INTEGER if col == "rowid" else table.affinities[col]
 
-    def fn(col: Any, e: ast.Expr, colexpr: ast.Expr) -> Fn | None:
-        return probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
+    def fn(col: Any, e: ast.Expr, colexpr: ast.Expr, coll: str = "BINARY") -> Fn | None:
+        f = probe_fn(planner.ec, colexpr, e, scope, aff_of(col))
+        if f is None or coll == "BINARY":
+            return f
+        key = collation(coll)[0]  # the index holds collation keys (catalog invariant 7)
+        return lambda r: key(f(r))
 
     if hint:  # INDEXED BY: no rowid path
         probes = [p for p in probes if p[0] != "rowid"]
     # 1. rowid equality, IN
-    for col, op, e, colexpr, dep, conj in probes:
+    for col, op, e, colexpr, dep, conj, _ in probes:
         if col == "rowid" and op == "=":
             f = fn(col, e, colexpr)
             if f is not None:
                 acc: Access = RowidEq(ctx, table, f, f"rowid={sql_text(e)}")
                 acc.consumed = [conj]
                 return acc, dep, False
-    for col, op, e, colexpr, dep, conj in probes:
+    for col, op, e, colexpr, dep, conj, _ in probes:
         if col == "rowid" and op == "IN":
             fs = [fn(col, x, colexpr) for x in e]
             if all(f is not None for f in fs):
@@ -168,11 +181,11 @@ def _choose_access(
         eqs: list[Fn] = []
         texts = []
         deps = False
-        for ci in ix.col_idx:
+        for ci, ic in zip(ix.col_idx, ix.collations):
             hit = None
-            for col, op, e, colexpr, dep, conj in probes:
-                if col == ci and op == "=":
-                    f = fn(col, e, colexpr)
+            for col, op, e, colexpr, dep, conj, coll in probes:
+                if col == ci and op == "=" and coll == ic:
+                    f = fn(col, e, colexpr, ic)
                     if f is not None:
                         hit = (f, e, dep, conj)
                         break
@@ -186,23 +199,24 @@ def _choose_access(
         in_probes = None
         if len(eqs) < len(ix.col_idx):
             ci = ix.col_idx[len(eqs)]
-            for col, op, e, colexpr, dep, conj in probes:
-                if col != ci:
+            ic = ix.collations[len(eqs)]
+            for col, op, e, colexpr, dep, conj, coll in probes:
+                if col != ci or coll != ic:
                     continue
                 if op in (">", ">=") and lo is None:
-                    f = fn(col, e, colexpr)
+                    f = fn(col, e, colexpr, ic)
                     if f is not None:
                         lo = (f, op == ">=")
                         texts.append(f"{table.columns[ci].name}{op}{sql_text(e)}")
                         deps = deps or dep
                 elif op in ("<", "<=") and hi is None:
-                    f = fn(col, e, colexpr)
+                    f = fn(col, e, colexpr, ic)
                     if f is not None:
                         hi = (f, op == "<=")
                         texts.append(f"{table.columns[ci].name}{op}{sql_text(e)}")
                         deps = deps or dep
                 elif op == "IN" and not eqs and in_probes is None and lo is None and hi is None:
-                    fs = [fn(col, x, colexpr) for x in e]
+                    fs = [fn(col, x, colexpr, ic) for x in e]
                     if all(f is not None for f in fs):
                         in_probes = [f for f in fs if f is not None]  # all are
                         used.append(conj)
@@ -232,7 +246,7 @@ def _choose_access(
     lo_f = hi_f = None
     texts = []
     deps = False
-    for col, op, e, colexpr, dep, _conj in probes:
+    for col, op, e, colexpr, dep, _conj, _ in probes:
         if col != "rowid":
             continue
         if op in (">", ">=") and lo_f is None:
@@ -258,11 +272,11 @@ def _choose_access(
         return acc, deps, sat
     # 4. a scan in the requested order
     if order is not None:
-        col, desc = order
+        col, desc, coll = order
         if col == "rowid":
             return FullScan(ctx, table, desc), False, True
         for ix in indexes:
-            if ix.col_idx and ix.col_idx[0] == col:
+            if ix.col_idx and ix.col_idx[0] == col and ix.collations[0] == coll:
                 return IndexScan(ctx, table, ix, [], None, None, "", reverse=desc), False, True
     return None, False, False
 
@@ -314,10 +328,14 @@ def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
     return (slot, C_OPS[op], value, ec.compile(c, shifted, True))
 
 
-def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool] | None:
-    """The ORDER BY term as (column index or 'rowid', descending) when it is a
-    column of a table of this scope (a scan might deliver that order), else None."""
+def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool, str] | None:
+    """The ORDER BY term as (column index or 'rowid', descending, collation) when
+    it is a column of a table of this scope, maybe under COLLATE (a scan of an
+    index under that collation might deliver that order), else None."""
     expr, desc = order
+    coll = collation_of(expr, scope) or "BINARY"
+    while isinstance(expr, ast.Collate):
+        expr = expr.expr
     if not isinstance(expr, ast.Column):
         return None
     try:
@@ -327,7 +345,5 @@ def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool]
     if depth != 0 or src is None or src.table is None:
         return None
     if slot == src.rowid_slot() or src.table.rowid_col == slot - src.offset:
-        return ("rowid", desc)
-    if (src.table.columns[slot - src.offset].collation or "BINARY") != "BINARY":
-        return None  # an index holds BINARY order
-    return (slot - src.offset, desc)
+        return ("rowid", desc, coll)
+    return (slot - src.offset, desc, coll)
