@@ -109,6 +109,11 @@ cdef void wtxn_start(WTxn* w, const State* snap, int writable) noexcept nogil:
     w.trees[1].leaf_flags = F_CATALOG
     w.ntrees = 2
 
+cdef bint wtxn_small(WTxn* w) noexcept nogil:
+    """Are w's growable arrays small enough to keep for another transaction (a
+    large one's are freed rather than held by an idle handle)?"""
+    return w.capdirty <= 1024 and w.capfreed <= 4096 and w.logcap <= (64 << 10) and w.captrees <= 64
+
 cdef bint wtxn_changed(WTxn* w) noexcept nogil:
     cdef int i
     if w.ndirty > 0 or w.nfreed > 0:
