@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from toondb.errors import MultipleStatementsError, SQLError, ToonDBError, TransactionError
 from toondb.sql import ast
 from toondb.sql import catalog as C
-from toondb.sql.fn_datetime import statement_clock
+from toondb.sql.fn_datetime import pin_now, unpin_now
 from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
 from toondb.sql.types import JsonText, plain
@@ -373,8 +373,11 @@ def _exec_compiled(
     compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys, txn)
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
-    with statement_clock():  # 'now' and CURRENT_*: one value per statement
+    clock = pin_now()  # 'now' and CURRENT_*: one value per statement
+    try:
         out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+    finally:
+        unpin_now(clock)
     rows = out.rows
     if rows:
         _strip_subtypes(rows)
