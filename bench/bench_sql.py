@@ -68,7 +68,8 @@ TARGETS = {
     "adhoc_select_1k": 20.0,
     "dump_load_20k": 20.0,
     "point_select": 3.0,
-    "update_by_key": 3.0,
+    "update_by_key": 2.0,  # issue: single-row UPDATE by key within 2x
+    "group_by": 2.5,
     "delete_by_key": 3.0,
     "cross_join_10k_300": 3.0,  # issue 20
     "cross_join_10k_300_where": 3.0,

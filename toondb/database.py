@@ -143,12 +143,13 @@ class Transaction(StorageTransaction):
         caches that keep what the transaction made, such as an SQL HNSW index's
         working graph (toondb/vector/sql_index.py), which is only valid once
         committed."""
-        before = self.__dict__.pop("_before_commit", None)
+        d = self.__dict__
+        before = d.pop("_before_commit", None)
         if before:
             for hook in before:
                 hook()
         txnid: int = super().commit()
-        hooks = self.__dict__.pop("_after_commit", None)
+        hooks = d.pop("_after_commit", None)
         if hooks:
             for hook in hooks:
                 hook(txnid)

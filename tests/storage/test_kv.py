@@ -378,3 +378,28 @@ print(light)
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_pages_pending_for_a_reader_share_one_freelist_group(db):
+    """While a reader holds an old snapshot, the pages the later commits free wait
+    for it together (one group of the freelist, not one per commit: the freelist
+    extent stays the size of the pages pending, however many commits there are);
+    the reader still reads its snapshot, and once it ends the pages are reused."""
+    for i in range(2000):
+        db.put(b"k%05d" % i, b"v" * 50)
+    reader = db.begin_transaction(read_only=True)
+    for n in range(300):
+        db.put(b"k%05d" % (n * 7 % 2000), b"w%d" % n)
+    _, pending = db._freelist()
+    assert len(pending) <= 3, [t for t, _ in pending]
+    assert db.stats()["pages_pending"] > 10
+    assert reader.get(b"k00007") == b"v" * 50
+    reader.abort()
+    pages = db.stats()["pages"]
+    for n in range(300):
+        db.put(b"k%05d" % (n * 11 % 2000), b"x%d" % n)
+    assert db.stats()["pages"] == pages  # the pages the reader held were reused
+    _, pending = db._freelist()
+    assert len(pending) <= 2
+    assert db.get(b"k00011") == b"x1"
+    db.check()

@@ -21,7 +21,7 @@ from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
 from toondb.sql.compiled import Compiled, Outcome
-from toondb.sql.executor import Ctx, FullScan
+from toondb.sql.executor import Ctx, FullScan, RowidEq
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text, table_defaults, table_scope
 from toondb.sql.planner.access import choose_access
 from toondb.sql.returning import Returning
@@ -469,6 +469,22 @@ class _Targeted(CompiledWrite):
         return list(rows)
 
 
+def _one_row_by_rowid(c: _Targeted, table: TableInfo, fk: bool) -> bool:
+    """Does an UPDATE or DELETE reach one row by its rowid, with nothing to do
+    beside its row and index writes (no foreign keys, RETURNING, vectors or
+    full-text index, no WHERE left after the lookup)? Then it runs without the
+    general loop (_run_by_rowid, CompiledDelete.run)."""
+    return (
+        type(c.access) is RowidEq
+        and c.where is None
+        and c.returning is None
+        and not fk
+        and not table.vector_cols
+        and not table.vector_indexes
+        and table.fulltext is None
+    )
+
+
 class CompiledUpdate(_Targeted):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Update, catalog: Catalog, fk: bool) -> None:
         super().__init__(parsed.nparams, parsed.names, parsed.nslots)
@@ -505,6 +521,14 @@ class CompiledUpdate(_Targeted):
             if stmt.returning is not None
             else None
         )
+        # WHERE rowid = ? setting plain columns, nothing to check: _run_by_rowid
+        self.by_rowid = (
+            _one_row_by_rowid(self, table, fk)
+            and not self.checks_needed
+            and not self.changed_unique
+            and all(0 <= ci != table.rowid_col for ci, _ in self.sets)
+        )
+        self.set_affs = [(ci, f, table.affinities[ci]) for ci, f in self.sets if ci >= 0]
 
     def explain(self) -> list[str]:
         lines = [f"UPDATE {self.table.name}", "  " + self.access.explain()]
@@ -512,7 +536,26 @@ class CompiledUpdate(_Targeted):
             lines.append(f"    FILTER {self.where_text}")
         return lines
 
+    def _run_by_rowid(self, txn: Any, params: Any, undo: list[Any] | None) -> Outcome:
+        """run() for the one row a rowid names, when no constraint, index entry but
+        those of the changed columns, trigger-like action or RETURNING is involved
+        (by_rowid): the general loop without its per-row decisions."""
+        self.bind(params)
+        self.start(txn, undo)
+        rows = self.access.rows(())
+        if not rows:
+            return Outcome(rowcount=0)
+        old = rows[0]
+        new = list(old[: len(self.table.columns)])
+        affinity = T.apply_affinity
+        for ci, f, aff in self.set_affs:
+            new[ci] = affinity(aff, f(old))
+        self.writer().update_row(old, new, old[-1], None, self.ec, self.changed_indexes)
+        return Outcome(rowcount=1)
+
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
+        if self.by_rowid:
+            return self._run_by_rowid(txn, params, undo)
         self.bind(params)
         ctx = self.start(txn, undo)
         table = self.table
@@ -619,6 +662,7 @@ class CompiledDelete(_Targeted):
             if stmt.returning is not None
             else None
         )
+        self.by_rowid = _one_row_by_rowid(self, self.table, fk)
 
     def explain(self) -> list[str]:
         lines = [f"DELETE FROM {self.table.name}", "  " + self.access.explain()]
@@ -627,6 +671,14 @@ class CompiledDelete(_Targeted):
         return lines
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
+        if self.by_rowid:  # the one row a rowid names (see _one_row_by_rowid)
+            self.bind(params)
+            self.start(txn, undo)
+            rows = self.access.rows(())
+            if not rows:
+                return Outcome(rowcount=0)
+            self.writer().delete_row(rows[0], None, self.ec)
+            return Outcome(rowcount=1)
         self.bind(params)
         self.start(txn, undo)
         w = self.writer()

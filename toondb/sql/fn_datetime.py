@@ -48,6 +48,8 @@ __all__ = [
     "f_current_time",
     "f_current_timestamp",
     "statement_clock",
+    "pin_now",
+    "unpin_now",
     "current_ijd",
 ]
 
@@ -83,6 +85,20 @@ def statement_clock(ijd: int | None = None) -> Iterator[int]:
     try:
         yield value
     finally:
+        _pinned_now.reset(token)
+
+
+def pin_now() -> contextvars.Token[int | None] | None:
+    """statement_clock's entry without a context manager (the per-statement path
+    of session.py, where the generator costs more than the statement's own
+    work): pin 'now' unless a statement already did; unpin_now(token) after."""
+    if _pinned_now.get() is not None:
+        return None
+    return _pinned_now.set(time.time_ns() // 1_000_000 + UNIX_EPOCH_MS)
+
+
+def unpin_now(token: contextvars.Token[int | None] | None) -> None:
+    if token is not None:
         _pinned_now.reset(token)
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from toondb.errors import MultipleStatementsError, SQLError, ToonDBError, TransactionError
 from toondb.sql import ast
 from toondb.sql import catalog as C
-from toondb.sql.fn_datetime import statement_clock
+from toondb.sql.fn_datetime import pin_now, unpin_now
 from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
 from toondb.sql.types import JsonText, plain
@@ -236,7 +236,12 @@ class Session:
         """Run one SQL statement (MultipleStatementsError for more: see executescript)."""
         if not many and _is_batch(params):
             many = True
-        return _run_all(_parse(sql, many), params, many, self._run)
+        stmts = _statements().prepare(sql)
+        if len(stmts) == 1:  # _parse and _run_all's common case, without their calls
+            return self._run(stmts[0], 0, params, many)
+        if many:
+            raise SQLError("executemany takes exactly one statement")
+        return _run_all(stmts, params, many, self._run)
 
     def executescript(self, sql: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Run the statements of a script, each as execute would (its own
@@ -264,15 +269,17 @@ class Session:
             else:
                 return _in_txn(state.txn, prep, index, params, many, state)
         db = self._db
+        run = _exec if parsed.deep else _exec_compiled
+        # db.begin: begin_transaction's engine call, without its keyword wrapper
         if parsed.read_only and not many:
-            txn = db.begin_transaction(read_only=True)
+            txn = db.begin(False)
             try:
-                return _exec(txn, prep, index, params, False, None, state)
+                return run(txn, prep, index, params, False, None, state)
             finally:
                 txn.abort()
-        txn = db.begin_transaction(immediate=True)
+        txn = db.begin(True, True)
         try:
-            res = _exec(txn, prep, index, params, many, None, state)
+            res = run(txn, prep, index, params, many, None, state)
         except BaseException:
             txn.abort()
             raise
@@ -370,12 +377,17 @@ def _exec_compiled(
     state: _State,
 ) -> Result:
     engine = _engine()
-    catalog = C.load(txn)
-    compiled = engine.compiled_for(prep.parsed, index, catalog, state.foreign_keys, txn)
+    compiled = engine.compiled_for(prep.parsed, index, C.load(txn), state.foreign_keys, txn)
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
-    with statement_clock():  # 'now' and CURRENT_*: one value per statement
-        out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+    clock = pin_now()  # 'now' and CURRENT_*: one value per statement
+    try:
+        if many:
+            out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+        else:
+            out = compiled.run(txn, params, undo, state)
+    finally:
+        unpin_now(clock)
     rows = out.rows
     if rows:
         _strip_subtypes(rows)

@@ -392,7 +392,7 @@ class TableWriter:
             if self.fts_only:
                 return
         ork = rowid_key(old_rid)
-        nrk = rowid_key(new_rowid)
+        nrk = ork if new_rowid == old_rid else rowid_key(new_rowid)
         tree = self.ctx.tree(self.table.tree)
         # the previous row is needed only for the undo list (inside a transaction)
         raw = tree.get(ork) if self.ctx.undo is not None else None

@@ -144,7 +144,8 @@ cdef class Env:
     cdef public object _txn_class
     cdef object __weakref__
     cdef WTxn* auto
-    cdef object _live
+    cdef WTxn* spare         # a finished transaction's buffers, for the next begin (_txn.pxi)
+    cdef void* live_head     # the unfinished Txns, a list linked through them (borrowed: _txn.pxi)
     cdef void _mark_forked(self)
     cdef _open_files(self, str data_path, str lock_path, bint create, bint read_only,
                      int page_size, uint64_t map_size, int max_readers, int file_mode)
@@ -166,6 +167,8 @@ cdef class Txn:
     cdef int kind
     cdef int done
     cdef list undo          # savepoints' undo records (_txn.pxi), None while none is open
+    cdef void* live_prev    # neighbours in env.live_head's list while unfinished (borrowed)
+    cdef void* live_next
     cdef int _note(self, int ti, key) except -1
     cdef bytes _slot_name(self, int ti)
     cdef int _undo_to(self, Py_ssize_t mark) except -1

@@ -86,6 +86,7 @@ Invariants (numbered; cited where they are kept)
    second fsync, or a ``full`` commit's).
 """
 
+cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, uintptr_t
 from libc.string cimport memcpy, memmove, memcmp, memset, strerror
 from libc.stdlib cimport malloc, free, realloc, calloc, qsort

@@ -109,6 +109,11 @@ cdef void wtxn_start(WTxn* w, const State* snap, int writable) noexcept nogil:
     w.trees[1].leaf_flags = F_CATALOG
     w.ntrees = 2
 
+cdef bint wtxn_small(WTxn* w) noexcept nogil:
+    """Are w's growable arrays small enough to keep for another transaction (a
+    large one's are freed rather than held by an idle handle)?"""
+    return w.capdirty <= 1024 and w.capfreed <= 4096 and w.logcap <= (64 << 10) and w.captrees <= 64
+
 cdef bint wtxn_changed(WTxn* w) noexcept nogil:
     cdef int i
     if w.ndirty > 0 or w.nfreed > 0:
@@ -269,50 +274,56 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
     return 0
 
 cdef int fl_build(WTxn* w, State* ns) noexcept:
-    """Allocate and fill the new freelist extent (added to the dirty set)."""
+    """Allocate and fill the new freelist extent (added to the dirty set). The
+    pending groups are encoded once, into a buffer copied after the reusable
+    runs; the reusable runs are counted, then written once the extent's own
+    pages are taken from them (taking the lowest pages of a run never adds a
+    run: fl_alloc, so the count bounds what is written)."""
     cdef EnvC* e = w.env
-    cdef size_t runs, bytes_, i, k
+    cdef size_t runs, bytes_, grp, k
     cdef uint32_t npages, pg, id
-    cdef uint32_t* asc
+    cdef char* gbuf
     cdef char* buf
     cdef char* q
     if e.fl_nfree == 0 and e.fl_npend == 0:
         ns.fl_pgno = 0
         ns.fl_npages = 0
         return 0
-    asc = <uint32_t*>malloc(e.fl_nfree * 4 + 4)
-    if asc == NULL:
-        return nomem(e)
-    for i in range(e.fl_nfree):
-        asc[i] = e.fl_free[e.fl_nfree - 1 - i]
-    bytes_ = FL_RUNS + 8 * (runs_of(asc, e.fl_nfree, NULL) + 1)
+    grp = 0
     for k in range(e.fl_npend):
-        bytes_ += 12 + 8 * runs_of(e.fl_pend[k].pages, e.fl_pend[k].n, NULL)
-    npages = <uint32_t>((bytes_ + e.psize - 1) // e.psize)
-    pg = fl_alloc(e, ns, npages)
-    if pg == 0:
-        free(asc)
-        return -1
-    id = dirty_new(w, npages, &buf)
-    if id == 0:
-        free(asc)
-        return -1
-    w.dirty[id & ~TDB_DIRTY].real = pg
-    memset(buf, 0, <size_t>npages * e.psize)
-    buf[PH_TYPE] = P_FREELIST
-    tdb_st32(buf + PH_AUX, npages)
-    for i in range(e.fl_nfree):
-        asc[i] = e.fl_free[e.fl_nfree - 1 - i]
-    runs = runs_of(asc, e.fl_nfree, buf + FL_RUNS)
-    free(asc)
-    tdb_st32(buf + FL_NRUNS, <uint32_t>runs)
-    tdb_st32(buf + FL_NGROUPS, <uint32_t>e.fl_npend)
-    q = buf + FL_RUNS + 8 * runs
+        grp += 12 + 8 * <size_t>e.fl_pend[k].n
+    gbuf = <char*>malloc(grp + 1)
+    if gbuf == NULL:
+        return nomem(e)
+    q = gbuf
     for k in range(e.fl_npend):
         tdb_st64(q, e.fl_pend[k].txnid)
         runs = runs_of(e.fl_pend[k].pages, e.fl_pend[k].n, q + 12)
         tdb_st32(q + 8, <uint32_t>runs)
         q += 12 + 8 * runs
+    grp = <size_t>(q - gbuf)
+    bytes_ = FL_RUNS + 8 * (runs_of_desc(e.fl_free, e.fl_nfree, NULL) + 1) + grp
+    npages = <uint32_t>((bytes_ + e.psize - 1) // e.psize)
+    pg = fl_alloc(e, ns, npages)
+    if pg == 0:
+        free(gbuf)
+        return -1
+    id = dirty_new(w, npages, &buf)
+    if id == 0:
+        free(gbuf)
+        return -1
+    w.dirty[id & ~TDB_DIRTY].real = pg
+    runs = runs_of_desc(e.fl_free, e.fl_nfree, buf + FL_RUNS)
+    memset(buf, 0, FL_RUNS)
+    buf[PH_TYPE] = P_FREELIST
+    tdb_st32(buf + PH_AUX, npages)
+    tdb_st32(buf + FL_NRUNS, <uint32_t>runs)
+    tdb_st32(buf + FL_NGROUPS, <uint32_t>e.fl_npend)
+    q = buf + FL_RUNS + 8 * runs
+    memcpy(q, gbuf, grp)
+    free(gbuf)
+    q += grp
+    memset(q, 0, <size_t>npages * e.psize - <size_t>(q - buf))
     ns.fl_pgno = pg
     ns.fl_npages = npages
     return 0
@@ -391,8 +402,8 @@ cdef int push_freed(WTxn* w, uint64_t txnid, uint64_t durable) noexcept nogil:
             nfree += 1
     sort_u32(pin, npin, False)
     sort_u32(unpin, nfree, False)
-    if fl_push_pending(e, txnid | TDB_PINNED, pin, <uint32_t>npin) < 0 or \
-            fl_push_pending(e, txnid, unpin, <uint32_t>nfree) < 0:
+    if fl_push_merged(e, txnid | TDB_PINNED, pin, <uint32_t>npin, durable, w.slot) < 0 or \
+            fl_push_merged(e, txnid, unpin, <uint32_t>nfree, durable, w.slot) < 0:
         rc = -1
     free(pin)
     free(unpin)

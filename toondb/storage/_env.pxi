@@ -129,9 +129,10 @@ cdef class Env:
     def __cinit__(self, *args, **kwargs):
         self.e = NULL
         self.auto = NULL
+        self.spare = NULL
         self._hook = None
         self._txn_class = Txn
-        self._live = _weakref.WeakSet()
+        self.live_head = NULL
 
     def __dealloc__(self):
         if self.e != NULL:
@@ -146,6 +147,8 @@ cdef class Env:
             self.e = NULL
         wtxn_free(self.auto)
         self.auto = NULL
+        wtxn_free(self.spare)
+        self.spare = NULL
 
     def _raise_status(self):
         if self.e != NULL and self.e.status == 2:
@@ -371,7 +374,8 @@ cdef class Env:
         if e.status == 2:
             self._teardown(False)
             return
-        for txn in list(self._live):
+        while self.live_head != NULL:
+            txn = <object>self.live_head  # a strong reference while it finishes (and unlinks)
             (<Txn>txn)._finish()
         if e.sync_mode == SYNC_NORMAL and not e.read_only and not e.nolock:
             self._close_sync()
@@ -580,7 +584,11 @@ cdef class Env:
         t = self._txn_class.__new__(self._txn_class)
         t.env = self
         t.kind = K_IMMEDIATE if immediate else (K_WRITE if write else K_READ)
-        t.w = wtxn_new(e)
+        if self.spare != NULL:
+            t.w = self.spare
+            self.spare = NULL
+        else:
+            t.w = wtxn_new(e)
         if t.w == NULL:
             t.done = 1
             raise MemoryError()
@@ -600,7 +608,10 @@ cdef class Env:
             t._finish()  # the slot and the write lock
             raise_err(e)
         wtxn_start(t.w, &st, t.kind != K_READ)
-        self._live.add(t)
+        t.live_next = self.live_head
+        if self.live_head != NULL:
+            (<Txn>self.live_head).live_prev = <void*>t
+        self.live_head = <void*>t
         return t
 
     def checkpoint(self):

@@ -90,8 +90,9 @@
 # Freelist extent: the header, then at byte FL_NRUNS = 24 ``u32 nruns``, at
 # FL_NGROUPS = 28 ``u32 ngroups``, from FL_RUNS = 32 ``nruns`` pairs
 # ``u32 first page, u32 count`` of reusable pages, then ``ngroups`` groups
-# ``u64 txnid | u32 nruns | runs`` of pages freed by that transaction and
-# perhaps still visible to older snapshots. Bit 63 of a group's txnid
+# ``u64 txnid | u32 nruns | runs`` of pages freed by that transaction (or by
+# older ones whose group was merged into it: fl_push_merged) and perhaps still
+# visible to older snapshots. Bit 63 of a group's txnid
 # (TDB_PINNED) marks pages that the durable snapshot can see (written at or
 # before it): those wait for the next sync point as well as for the readers
 # (invariant 1).

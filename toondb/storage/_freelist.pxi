@@ -1,11 +1,13 @@
 # The freelist (invariants 1 and 3), in memory as of transaction e.fl_txnid:
 # e.fl_free, the reusable pages (sorted descending, so the smallest is popped
-# from the end), and e.fl_pend, groups of pages freed by one transaction that
-# some snapshot may still see. fl_load reads it from a snapshot's freelist
-# extent ("Freelist extent" in _format.pxi); fl_release moves a group to the
-# reusable set once no reader, and for pinned pages no durable snapshot, can
-# see it (invariant 1); fl_alloc hands out pages, reused ones first; commit
-# writes it back as a new extent (fl_build, _commit.pxi), so that every page
+# from the end), and e.fl_pend, groups of pages that some snapshot may still
+# see, each freed by its transaction id or by older ones merged into it.
+# fl_load reads it from a snapshot's freelist extent ("Freelist extent" in
+# _format.pxi); fl_release moves a group to the reusable set once no reader,
+# and for pinned pages no durable snapshot, can see it (invariant 1);
+# fl_push_merged adds the pages a commit freed, merged into the newest group
+# of their kind when both would be released together; fl_alloc hands out
+# pages, reused ones first; commit writes it back as a new extent (fl_build, _commit.pxi), so that every page
 # not reachable from the meta is listed (invariant 3). _read_freelist decodes
 # an extent for stats() and check().
 
@@ -74,6 +76,71 @@ cdef int fl_push_pending(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_
     e.fl_pend[e.fl_npend].n = n
     e.fl_pend[e.fl_npend].txnid = txnid
     e.fl_npend += 1
+    return 0
+
+cdef bint fl_readers_between(EnvC* e, uint64_t lo, uint64_t hi, int own_slot) noexcept nogil:
+    """Does a reader slot other than own_slot hold a snapshot in [lo, hi)?"""
+    cdef int i, used
+    cdef uint64_t t
+    if e.nolock:
+        return False
+    used = tdb_aload32(<uint32_t*>(e.lmap + LF_USED))
+    if used > <int>e.nslots:
+        used = e.nslots
+    for i in range(used):
+        if i == own_slot or tdb_aload32(slot_pid(e, i)) == 0:
+            continue
+        t = tdb_aload64(slot_txn(e, i))
+        if t != 0 and lo <= t < hi:
+            return True
+    return False
+
+cdef int fl_push_merged(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_t n,
+                        uint64_t durable, int own_slot) noexcept nogil:
+    """Add a pending group (pages ascending) of transaction txnid, the newest
+    commit, merged into the newest group of its kind (pinned or not) when no
+    snapshot in use, nor for pinned pages the durable one, lies between the two
+    transactions: fl_release would free both groups at the same commit, since
+    the reader horizon and the durable snapshot only move to snapshots >= txnid
+    from there (a reader that starts at txnid - 1 during this commit at worst
+    delays the older pages; invariant 1 holds either way, as the merged group
+    carries the newer id). The freelist extent then stays proportional to the
+    pages pending, not to the commits since the last sync point or since the
+    oldest reader began."""
+    cdef size_t k, a, b, o
+    cdef uint64_t last, kind = txnid & TDB_PINNED, f = txnid & ~TDB_PINNED
+    cdef uint32_t* grown
+    cdef Pending* g
+    if n == 0:
+        return 0
+    k = e.fl_npend
+    while k > 0 and (e.fl_pend[k - 1].txnid & TDB_PINNED) != kind:
+        k -= 1
+    if k == 0:
+        return fl_push_pending(e, txnid, pages, n)
+    g = &e.fl_pend[k - 1]
+    last = g.txnid & ~TDB_PINNED
+    if last > f or fl_readers_between(e, last, f, own_slot) or (
+            kind and durable != 0 and last <= durable < f):
+        return fl_push_pending(e, txnid, pages, n)
+    grown = <uint32_t*>realloc(g.pages, (<size_t>g.n + n) * 4)
+    if grown == NULL:
+        return nomem(e)
+    g.pages = grown
+    # merge two ascending arrays in place, from the large end
+    a = g.n
+    b = n
+    o = <size_t>g.n + n
+    while b > 0:
+        if a > 0 and g.pages[a - 1] > pages[b - 1]:
+            g.pages[o - 1] = g.pages[a - 1]
+            a -= 1
+        else:
+            g.pages[o - 1] = pages[b - 1]
+            b -= 1
+        o -= 1
+    g.n += n
+    g.txnid = txnid
     return 0
 
 cdef int fl_load(EnvC* e, const State* st) noexcept nogil:
@@ -232,20 +299,51 @@ cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
 
 cdef size_t runs_of(const uint32_t* pages, size_t n, char* out) noexcept nogil:
     """Write ascending pages as (first, count) runs; returns the number of runs.
-    With out NULL only counts."""
-    cdef size_t i = 0, runs = 0
-    cdef uint32_t start, cnt
-    while i < n:
-        start = pages[i]
-        cnt = 1
-        while i + cnt < n and pages[i + cnt] == start + cnt:
-            cnt += 1
-        if out != NULL:
-            tdb_st32(out + 8 * runs, start)
-            tdb_st32(out + 8 * runs + 4, cnt)
-        runs += 1
-        i += cnt
-    return runs
+    With out NULL only counts. Free pages are mostly scattered: the loops have
+    no data-dependent branch (a mispredicted one per page cost more than the
+    rest of a small commit's freelist)."""
+    cdef size_t i, runs = 0, si = 0
+    cdef uint32_t start, brk
+    if n == 0:
+        return 0
+    if out == NULL:
+        for i in range(1, n):
+            runs += pages[i] != pages[i - 1] + 1
+        return runs + 1
+    # the current run's first page and count are rewritten at each page
+    start = pages[0]
+    for i in range(1, n):
+        tdb_st32(out + 8 * runs, start)
+        tdb_st32(out + 8 * runs + 4, <uint32_t>(i - si))
+        brk = pages[i] != pages[i - 1] + 1
+        runs += brk
+        si = i if brk else si
+        start = pages[i] if brk else start
+    tdb_st32(out + 8 * runs, start)
+    tdb_st32(out + 8 * runs + 4, <uint32_t>(n - si))
+    return runs + 1
+
+cdef size_t runs_of_desc(const uint32_t* pages, size_t n, char* out) noexcept nogil:
+    """runs_of for pages sorted descending (the runs still written ascending)."""
+    cdef size_t i, runs = 0, si = 0
+    cdef uint32_t start, brk
+    if n == 0:
+        return 0
+    if out == NULL:
+        for i in range(1, n):
+            runs += pages[n - 1 - i] != pages[n - i] + 1
+        return runs + 1
+    start = pages[n - 1]
+    for i in range(1, n):
+        tdb_st32(out + 8 * runs, start)
+        tdb_st32(out + 8 * runs + 4, <uint32_t>(i - si))
+        brk = pages[n - 1 - i] != pages[n - i] + 1
+        runs += brk
+        si = i if brk else si
+        start = pages[n - 1 - i] if brk else start
+    tdb_st32(out + 8 * runs, start)
+    tdb_st32(out + 8 * runs + 4, <uint32_t>(n - si))
+    return runs + 1
 
 cdef tuple _read_freelist(EnvC* e, State* st):
     """(reusable runs, [(txnid, runs)] of pending groups) of st's freelist extent."""

@@ -29,6 +29,9 @@ cdef enum:
 # class Txn
 # ----------------------------------------------------------------------------
 
+# no_gc_clear: the garbage collector must not drop env before __dealloc__, which
+# unlinks the transaction from env's list (the list's pointers are borrowed)
+@cython.no_gc_clear
 cdef class Txn:
     """A transaction. Use ``Database.transaction()`` / ``begin_transaction()``."""
 
@@ -40,12 +43,29 @@ cdef class Txn:
         if self.done:
             return
         self.done = 1
+        # out of the env's list of unfinished transactions (Env.begin links it; close
+        # finishes what is left). The list holds no references: a Txn leaves it here,
+        # at the latest from __dealloc__, so it never names a freed object.
+        if self.live_prev != NULL:
+            (<Txn>self.live_prev).live_next = self.live_next
+        elif self.env is not None and self.env.live_head == <void*>self:
+            self.env.live_head = self.live_next
+        if self.live_next != NULL:
+            (<Txn>self.live_next).live_prev = self.live_prev
+        self.live_prev = NULL
+        self.live_next = NULL
         e = self.env.e if self.env is not None else NULL
         if e != NULL and e.status == 0 and self.w != NULL:
             slot_release(e, self.w.slot)
             if self.kind == K_IMMEDIATE:
                 wunlock(e)
-        wtxn_free(self.w)
+        if e != NULL and e.status == 0 and self.w != NULL and self.env.spare == NULL and wtxn_small(self.w):
+            # kept for the next begin: its buffers and page pool serve again
+            wtxn_reset(self.w)
+            self.w.slot = -1
+            self.env.spare = self.w
+        else:
+            wtxn_free(self.w)
         self.w = NULL
 
     cdef int _usable(self) except -1:

@@ -90,8 +90,7 @@ def probe_fn(
     conv = T.converter(rc)
     if conv is None:
         return f
-    # f runs twice: once to test the value for NULL, once to convert it
-    return lambda r: conv(f(r)) if (v := f(r)) is not None else None  # noqa: F841
+    return lambda r: None if (v := f(r)) is None else conv(v)
 
 
 def choose_access(
