@@ -430,6 +430,8 @@ class CompiledInsert(CompiledWrite):
 class _Targeted(CompiledWrite):
     """UPDATE and DELETE: find the target rows through the planner's access path."""
 
+    returning: Returning | None
+
     def _setup(self, catalog: Catalog, stmt: ast.Update | ast.Delete) -> Scope:
         table_name, alias, where = stmt.table, stmt.alias, stmt.where
         self.catalog = catalog

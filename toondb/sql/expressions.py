@@ -365,10 +365,10 @@ class ExprCompiler:
             raise SQLError(f"wrong number of arguments to function {name}()")
         args = [self.sub(a, scope, agg) for a in node.args]
         special = F.SPECIALIZED.get(name)
-        a0 = node.args[0] if nargs else None
-        if special is not None and type(a0) in (ast.Literal, ast.Param):
+        first = node.args[0] if nargs else None
+        if special is not None and type(first) in (ast.Literal, ast.Param):
             # the first argument is one value per run: held at P[i] (for a literal, its own list)
-            held = (self.P, a0.index) if type(a0) is ast.Param else ([a0.value], 0)  # type: ignore[union-attr]
+            held = (self.P, first.index) if type(first) is ast.Param else ([first.value], 0)  # type: ignore[union-attr]
             f = special(*held, args)
             if f is not None:
                 return f

@@ -280,7 +280,7 @@ def _choose_access(
     return None, False, False
 
 
-def in_index_order(ix: Any, neq: int, order: tuple[Any, bool] | None) -> bool:
+def in_index_order(ix: Any, neq: int, order: tuple[Any, ...] | None) -> bool:
     """Whether a probe of index ix with equalities on its first neq columns (and a
     range or an IN list on the next, whose values it reads in ascending key
     order) yields its rows in the requested order: the next column is the ORDER BY

@@ -245,8 +245,8 @@ def choose_order(
             for k in range(n):
                 if placed >> k & 1:
                     continue
-                c, after = step(k, placed, out)
-                cand = (total + c, after, order + [k])
+                cost, after = step(k, placed, out)
+                cand = (total + cost, after, order + [k])
                 m = placed | 1 << k
                 cur = nxt.get(m)
                 if cur is None or (cand[0], cand[2]) < (cur[0], cur[2]):

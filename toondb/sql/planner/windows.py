@@ -10,6 +10,7 @@ width of an aggregated row need not be known yet.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from toondb.errors import SQLError
@@ -103,7 +104,7 @@ def plan_windows(
     order_by: list[ast.OrderItem],
     scope: Scope,
     agg: AggMap | None,
-) -> tuple[Callable[[Any], list[Any]], dict[ast.WindowFunc, int], list[str]] | None:
+) -> tuple[Callable[[Any], Iterator[Any]], dict[ast.WindowFunc, int], list[str]] | None:
     """(operator, window call -> negative row index, EXPLAIN lines), or None."""
     found: list[ast.WindowFunc] = []
     find_windows([rc.expr for rc in columns], found)
