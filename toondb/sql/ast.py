@@ -700,6 +700,15 @@ class DropIndex(Statement):
         self.if_exists = if_exists
 
 
+class Reindex(Statement):
+    """REINDEX [name]: name None (every index), a collation, a table or an index."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+
 class TxnControl(Statement):
     """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK,
     or SAVEPOINT / RELEASE / ROLLBACK TO of the savepoint `name`."""

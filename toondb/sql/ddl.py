@@ -151,6 +151,8 @@ class CompiledDDL(Compiled):
             return Outcome(rowcount=0)
         if isinstance(s, ast.AlterTable):
             return self._alter(txn, ctx, cat, tables, s, undo)
+        if isinstance(s, ast.Reindex):
+            return reindex(txn, cat, s.name)
         raise SQLError(f"unsupported statement {type(s).__name__}")
 
     @staticmethod
@@ -599,3 +601,54 @@ def _strict_type(table: str, cd: ast.ColumnDef) -> None:
         raise SQLError(f"missing datatype for {table}.{cd.name}")
     if tn.upper() not in STRICT_TYPES:
         raise SQLError(f'unknown datatype for {table}.{cd.name}: "{tn}"')
+
+
+#: the collations a REINDEX may name (SQLite looks a name up as a collation first)
+_COLLATIONS = ("BINARY", "NOCASE", "RTRIM")
+
+
+def reindex(txn: Any, cat: Catalog, name: str | None) -> Outcome:
+    """REINDEX [name], as SQLite: every index (no name); the indexes with a key
+    column under a collation (the name of one); every index of a table; one
+    index. Each is rebuilt from its table's rows. HNSW indexes are not B+tree
+    indexes and are not rebuilt (SQLite's REINDEX leaves virtual tables alone)."""
+    tables = cat.tables
+    if name is None:
+        targets = [(t, ix) for t in tables.values() for ix in t.indexes]
+    elif name.upper() in _COLLATIONS:
+        coll = name.upper()
+        targets = [(t, ix) for t in tables.values() for ix in t.indexes if coll in ix.collations]
+    elif name.lower() in tables:
+        t = tables[name.lower()]
+        targets = [(t, ix) for ix in t.indexes]
+    else:
+        hit = cat.find_index(name)
+        if hit is None:
+            raise SQLError("unable to identify the object to be reindexed")
+        if isinstance(hit[1], VectorIndexInfo):
+            raise SQLError(f"REINDEX rebuilds B+tree indexes; {name} is an HNSW index")
+        targets = [hit]
+    # every entry computed (and a UNIQUE index checked) before the first write
+    rebuilt = [(ix, _index_entries(txn, t, ix)) for t, ix in targets]
+    for ix, entries in rebuilt:
+        txn.drop_tree(ix.tree)
+        tree = txn.tree(ix.tree, create=True)
+        for key in sorted(entries):
+            tree.put(key, entries[key])
+    return Outcome(rowcount=0)
+
+
+def _index_entries(txn: Any, t: TableInfo, ix: IndexInfo) -> dict[bytes, bytes]:
+    """index entry key -> rowid key of every row of t, for index ix."""
+    defaults = table_defaults(t)
+    out: dict[bytes, bytes] = {}
+    for k, v in txn.tree(t.tree).scan():
+        r = decode_row(v, defaults, k)
+        key = index_entry_key(ix, ix.key_values(r), k)
+        if key in out:
+            raise ConstraintError(
+                f"UNIQUE constraint failed: {', '.join(t.name + '.' + c for c in ix.columns)} "
+                f"(index {ix.name})"
+            )
+        out[key] = k
+    return out

@@ -235,6 +235,7 @@ def compile_statement(
             ast.DropTable,
             ast.CreateIndex,
             ast.DropIndex,
+            ast.Reindex,
             ast.AlterTable,
             ast.CreateView,
             ast.DropView,

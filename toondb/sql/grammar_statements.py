@@ -881,6 +881,9 @@ create_index.set_parse_action(_create_index)
 drop_index = (KX("DROP") + KX("INDEX") + _IF_EXISTS + qualified_table).set_name("DROP INDEX")
 drop_index.set_parse_action(lambda t: ast.DropIndex(t[1], t[0]))
 
+reindex_stmt = (KX("REINDEX") + pp.Opt(qualified_table)).set_name("REINDEX")
+reindex_stmt.set_parse_action(lambda t: ast.Reindex(t[0] if t else None))
+
 _TRANSACTION = pp.Opt(K("TRANSACTION")).suppress()
 txn_stmt = pp.MatchFirst(
     [
@@ -960,6 +963,7 @@ statement <<= pp.MatchFirst(
         Peek(_k("CREATE"), create_table | create_virtual_table | create_view | create_index),
         Peek(_k("DROP"), drop_table | drop_view | drop_index),
         Peek(_k("ALTER"), alter_table),
+        Peek(_k("REINDEX"), reindex_stmt),
         Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"), txn_stmt),
         Peek(_k("PRAGMA"), pragma_stmt),
         Peek(_k("EXPLAIN"), explain_stmt),
