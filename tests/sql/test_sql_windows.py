@@ -456,3 +456,55 @@ def test_ranking_and_running_sums_over_many_ties_match_sqlite(tmp_path):
             ], sql
     finally:
         db.close()
+
+
+# ---------------------------------------------------------------- sums of mixed values
+
+_mixed_value = st.one_of(
+    st.integers(-100, 100),
+    st.floats(-100, 100, allow_nan=False).map(lambda f: round(f, 2)),
+    st.none(),
+    st.sampled_from(["7", "2.5x", "-0.1"]),
+)
+_sliding_frame = st.sampled_from(
+    [
+        "",
+        "ROWS BETWEEN 3 PRECEDING AND CURRENT ROW",
+        "ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING",
+        "ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING",
+        "ROWS BETWEEN 2 FOLLOWING AND 5 FOLLOWING",
+        "ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING",
+        "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING",
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 FOLLOWING",
+        "GROUPS BETWEEN 1 FOLLOWING AND 2 FOLLOWING",
+        "RANGE BETWEEN 1 PRECEDING AND 1 FOLLOWING",
+        "GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW",
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), _mixed_value), min_size=1, max_size=40),
+    st.sampled_from(["sum", "total", "avg"]),
+    _sliding_frame,
+)
+def test_sliding_sums_of_mixed_integers_and_reals_round_as_sqlite(
+    tmp_path_factory, rows, fn, frame
+):
+    """A REAL sum over a moving frame adds and takes away each value in SQLite's
+    order (as doubles, in one running state from the partition's first row), so
+    its last bit is sqlite3's, not that of a sum of the integers and the reals
+    kept apart."""
+    db = toondb.Database.open(str(tmp_path_factory.mktemp("mixed") / "db"))
+    sq = sqlite3.connect(":memory:")
+    try:
+        for con in (db, sq):
+            con.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, g INTEGER, v)")
+            for g, v in rows:
+                con.execute("INSERT INTO m (g, v) VALUES (?, ?)", (g, v))
+        sql = f"SELECT id, {fn}(v) OVER (PARTITION BY g ORDER BY id {frame}) FROM m ORDER BY id"
+        assert db.execute(sql).rows == sq.execute(sql).fetchall(), sql
+    finally:
+        db.close()
+        sq.close()

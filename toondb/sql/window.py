@@ -441,7 +441,8 @@ def _aggregate(
     vals = _arg_values(call, prows)
     excl = call.frame.exclude
     if not call.distinct and excl is None and name in _SLIDING:
-        return _sliding(name, vals, lo, hi)
+        groups = peers.group if call.frame.unit == "GROUPS" else None
+        return _sliding(name, vals, lo, hi, _catch_up_width(call, prows), groups)
     fn = AGG_FUNCS[name]
     sep_fn = call.args[1] if name in ("GROUP_CONCAT", "STRING_AGG") and len(call.args) > 1 else None
     running = (
@@ -500,7 +501,31 @@ def _number(v: Any) -> int | float:
     return float(T.numeric_prefix(v))
 
 
-def _sliding(name: str, vals: list[Any], lo: list[int], hi: list[int]) -> list[Any]:
+def _catch_up_width(call: WindowCall, prows: list[Any]) -> float | None:
+    """For ROWS or GROUPS BETWEEN s FOLLOWING AND e FOLLOWING (or UNBOUNDED
+    FOLLOWING): e - s, how far SQLite's end cursor runs ahead of its start cursor
+    from the partition's first row (window.c adds row (or peer group) j + (e - s),
+    then takes row (group) j away); None for other frames, where the frame's own
+    width at each row gives the same order."""
+    fr = call.frame
+    if fr.unit not in ("ROWS", "GROUPS") or fr.start[0] != ast.FOLLOWING or not prows:
+        return None
+    soff = _offset(call.offsets[0], prows[0], fr.unit, "starting")
+    if fr.end[0] == ast.UNBOUNDED_FOLLOWING:
+        return float("inf")
+    if fr.end[0] != ast.FOLLOWING:
+        return None
+    return _offset(call.offsets[1], prows[0], fr.unit, "ending") - soff
+
+
+def _sliding(
+    name: str,
+    vals: list[Any],
+    lo: list[int],
+    hi: list[int],
+    catch_up: float | None = None,
+    groups: list[int] | None = None,
+) -> list[Any]:
     """count / sum / total / avg over frames that only move forward: each value
     enters and leaves the running state once (invariant W1). All-integer
     arguments use prefix sums instead (exact, so the same numbers)."""
@@ -512,58 +537,70 @@ def _sliding(name: str, vals: list[Any], lo: list[int], hi: list[int]) -> list[A
     res: list[Any] = []
     a = b = 0  # the state holds rows a <= j < b
     count = 0
-    isum = 0  # integers exactly
-    fsum = 0.0  # the rest
+    isum = 0  # the integers, exactly (SQLite's SumCtx.iSum)
+    rsum = 0.0  # every value as a double, added and taken away in order (SumCtx.rSum)
     approx = False  # a non-integer was added (sticky, as SQLite's SumCtx.approx)
 
     def add(v: Any) -> None:
-        nonlocal count, isum, fsum, approx
+        nonlocal count, isum, rsum, approx
         if v is _SKIP or v is None:
             return
         count += 1
         if name == "COUNT":
             return
         x = _number(v)
+        rsum += x
         if type(x) is int:
             isum += x
         else:
-            fsum += x
             approx = True
 
     def remove(v: Any) -> None:
-        nonlocal count, isum, fsum
+        nonlocal count, isum, rsum
         if v is _SKIP or v is None:
             return
         count -= 1
         if name == "COUNT":
             return
         x = _number(v)
-        if type(x) is int:
+        rsum -= x
+        if type(x) is int and not approx:
             isum -= x
-        else:
-            fsum -= x
 
     for k in range(len(lo)):
         nlo, nhi = lo[k], max(lo[k], hi[k])
-        if nlo >= b:  # the frame jumped past the state: start again
-            a = b = nlo
-            count, isum, fsum = 0, 0, 0.0
+        # the state steps through every row from the partition's first, never
+        # jumping ahead, as SQLite's does: a REAL sum rounds the same way
+        while a < nlo and a < b:  # SQLite takes leaving rows away first
+            remove(vals[a])
+            a += 1
+        # catching up (a frame that starts FOLLOWING, at the partition's first
+        # row): SQLite takes row a away right after adding row a + width
+        width = nhi - 1 - nlo if catch_up is None else catch_up
         while b < nhi:
             add(vals[b])
             b += 1
+            if groups is None or catch_up is None:
+                while a < nlo and a <= b - 1 - width:
+                    remove(vals[a])
+                    a += 1
+            elif b == len(vals) or groups[b] != groups[b - 1]:  # a whole peer group added
+                while a < nlo and groups[a] <= groups[b - 1] - width:
+                    remove(vals[a])
+                    a += 1
         while a < nlo:
             remove(vals[a])
             a += 1
         if name == "COUNT":
             res.append(count)
         elif name == "TOTAL":
-            res.append(float(isum) + fsum)
+            res.append(rsum)
         elif not count:
             res.append(None)
         elif name == "AVG":
-            res.append((float(isum) + fsum) / count)
+            res.append(rsum / count)
         elif approx:
-            res.append(float(isum) + fsum)
+            res.append(rsum)
         else:
             if not T.I64_MIN <= isum <= T.I64_MAX:
                 raise SQLError("integer overflow")
