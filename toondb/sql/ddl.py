@@ -495,10 +495,8 @@ class CompiledDDL(Compiled):
                 raise SchemaError(f"duplicate column name: {cd.name}")
             if cd.primary_key or cd.unique:
                 raise SQLError("Cannot add a PRIMARY KEY or UNIQUE column")
-            if cd.generated is not None:
-                # the existing rows would need the value computed (a VIRTUAL column
-                # is stored here): not done yet
-                raise SQLError("cannot add a generated column (toondb: not supported yet)")
+            if cd.generated is not None and cd.generated[1]:
+                raise SQLError("cannot add a STORED column")  # as SQLite
             if nt.strict:
                 _strict_type(nt.name, cd)
             ci = _column_info(cd)
@@ -522,6 +520,8 @@ class CompiledDDL(Compiled):
                 nt.fks.append(self._fk_json(cd.references))
             nt.refresh()
             tables[nt.name.lower()] = nt
+            if cd.generated is not None:
+                _fill_generated(txn, ctx, Catalog(cat.cookie, tables, cat.views), nt, self.P)
             C.save(txn, tables, [nt.name], [])
             return Outcome(rowcount=0)
         if s.action == "RENAME_COLUMN":
@@ -652,3 +652,22 @@ def _index_entries(txn: Any, t: TableInfo, ix: IndexInfo) -> dict[bytes, bytes]:
             )
         out[key] = k
     return out
+
+
+def _fill_generated(txn: Any, ctx: Ctx, cat: Catalog, t: TableInfo, params: Any) -> None:
+    """ALTER TABLE ADD COLUMN ... VIRTUAL: toondb stores a VIRTUAL column's value
+    like a STORED one's, so every existing row gets it computed now (and its CHECK
+    and NOT NULL constraints tested), in the statement's transaction. A failure
+    raises before the catalog is saved (the transaction's rollback restores rows)."""
+    from toondb.sql.writer import TableWriter
+
+    writer = TableWriter(ctx, t, cat, Planner(cat, ctx, params).ec, False)
+    tree = txn.tree(t.tree)
+    defaults = table_defaults(t)
+    n = len(t.columns)
+    for k, v in list(tree.scan()):
+        r = decode_row(v, defaults, k)
+        row = list(r[:n])
+        writer.check_row(row, r[-1])
+        tree.put(k, encode_row(row))
+
