@@ -670,4 +670,3 @@ def _fill_generated(txn: Any, ctx: Ctx, cat: Catalog, t: TableInfo, params: Any)
         row = list(r[:n])
         writer.check_row(row, r[-1])
         tree.put(k, encode_row(row))
-

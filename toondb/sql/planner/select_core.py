@@ -51,28 +51,18 @@ def plan_select_core(
         order_hint = (order_by[0].expr, order_by[0].desc)
     # ORDER BY vec_distance_*(col, ?) LIMIT k: nearest first through an HNSW index
     has_windows = bool(core.windows) or _mentions_window(core.columns, order_by)
-    knn = knn_request(
-        core,
-        order_by,
-        limit,
-        offset,
-        has_windows
-        or bool(core.group_by)
-        or core.having is not None
-        or any(contains_aggregate(rc.expr) for rc in core.columns)
-        or any(contains_aggregate(o.expr) for o in order_by),
-    )
-    fts = fts_request(
-        core,
-        order_by,
-        limit,
-        offset,
+    # (both index methods answer only ORDER BY one term LIMIT n of rows that are
+    # not aggregated: the aggregate test runs only for that shape)
+    top_k = limit is not None and len(order_by) == 1
+    not_rows = top_k and (
         has_windows  # window values are of every row, before the LIMIT
         or bool(core.group_by)
         or core.having is not None
         or any(contains_aggregate(rc.expr) for rc in core.columns)
-        or any(contains_aggregate(o.expr) for o in order_by),
+        or contains_aggregate(order_by[0].expr)
     )
+    knn = knn_request(core, order_by, limit, offset, not_rows)
+    fts = fts_request(core, order_by, limit, offset, not_rows)
     scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn, fts)
     knn_order = in_order == "knn"
     columns = expand_columns(core, scope)
