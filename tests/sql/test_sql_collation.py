@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import toondb
 from toondb.errors import SQLError
 from toondb.sql.collation import COLLATIONS, collation, key_nocase, key_rtrim
 
@@ -64,3 +65,48 @@ def test_a_left_column_without_a_declared_collation_compares_binary(tmp_path):
         c.execute("INSERT INTO x VALUES ('A', 'a')")
     assert [tuple(r) for r in db.execute(sql).rows] == conn.execute(sql).fetchall()
     db.close()
+
+
+# ---------------------------------------------------------------- COLLATE inside expressions
+
+_NESTED_EXPRS = [
+    "(b COLLATE NOCASE) || 'x'", "'x' || (b COLLATE NOCASE)", "upper(b COLLATE NOCASE)",
+    "a || ''", "+a", "CAST(a AS TEXT)", "(b COLLATE RTRIM) || (a COLLATE BINARY)",
+    "CASE WHEN 1 THEN b COLLATE NOCASE END", "coalesce(b, a COLLATE NOCASE)",
+    "-(b COLLATE NOCASE)", "(SELECT b COLLATE NOCASE)", "r", "a",
+]  # fmt: skip
+_OTHERS = ["'abcx'", "'ABCX'", "'abc'", "'ABC '", "b", "a", "'B'", "'b  '"]
+
+
+@pytest.mark.parametrize("expr", _NESTED_EXPRS)
+def test_a_collate_inside_an_expression_decides_as_in_sqlite(tmp_path, expr):
+    """SQLite's sqlite3ExprCollSeq: an explicit COLLATE anywhere inside an operand
+    (left first, not inside a subquery) gives the operand its collation; a column's
+    declared collation only when the operand is the column (under + or CAST)."""
+    db = toondb.Database.open(str(tmp_path / "db"))
+    sq = sqlite3.connect(":memory:")
+    try:
+        for c in (db, sq):
+            c.execute(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT COLLATE NOCASE, b TEXT,"
+                " r TEXT COLLATE RTRIM)"
+            )
+            for v in [
+                ("Abc", "abc", "x "),
+                ("abc", "ABC", "X"),
+                ("b ", "B", "b"),
+                ("ä", "Ä", "a  "),
+            ]:
+                c.execute("INSERT INTO t(a, b, r) VALUES (?, ?, ?)", v)
+        for o in _OTHERS:
+            for q in (
+                f"SELECT id FROM t WHERE {expr} = {o} ORDER BY id",
+                f"SELECT id FROM t WHERE {o} = {expr} ORDER BY id",
+                f"SELECT id FROM t WHERE {expr} < {o} ORDER BY id",
+                f"SELECT {expr} FROM t ORDER BY {expr}, id",
+                f"SELECT DISTINCT {expr} FROM t ORDER BY 1",
+            ):
+                assert db.execute(q).rows == sq.execute(q).fetchall(), q
+    finally:
+        db.close()
+        sq.close()

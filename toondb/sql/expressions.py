@@ -55,7 +55,9 @@ def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
         node = node.operand if isinstance(node, ast.Unary) else node.expr
     if isinstance(node, ast.Collate):
         return node.collation.upper()
-    if isinstance(node, ast.Column) and scope is not None:
+    if not isinstance(node, ast.Column):
+        return explicit_collation(node)
+    if scope is not None:
         try:
             depth, slot, _, src = scope.resolve(node)
         except SchemaError:
@@ -69,13 +71,36 @@ def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
     return None
 
 
+def explicit_collation(node: Any) -> str | None:
+    """The collation of the first COLLATE operator inside node, looking as SQLite's
+    sqlite3ExprCollSeq does (an explicit COLLATE marks every expression above it,
+    EP_Collate): the left operand first, then the others in order, never into a
+    subquery; None when node holds no COLLATE."""
+    if isinstance(node, ast.Collate):
+        return node.collation.upper()
+    if isinstance(node, (ast.Select, ast.SelectCore, ast.Subquery, ast.Exists)):
+        return None
+    if isinstance(node, ast.Node):
+        for name in type(node).__slots__:
+            found = explicit_collation(getattr(node, name))
+            if found is not None:
+                return found
+    elif isinstance(node, (list, tuple)):
+        for x in node:
+            found = explicit_collation(x)
+            if found is not None:
+                return found
+    return None
+
+
 def comparison_collation(operands: list[ast.Expr], scope: Scope | None) -> str | None:
-    """The collation of a comparison: the first explicit COLLATE among the
-    operands (left first), else the first column's; None when it is BINARY."""
+    """The collation of a comparison: the first explicit COLLATE in the operands
+    (left first, anywhere inside each: sqlite3BinaryCompareCollSeq), else the
+    first column's; None when it is BINARY."""
     found = None
     for e in operands:
-        if isinstance(e, ast.Collate):
-            found = e.collation.upper()
+        found = explicit_collation(e)
+        if found is not None:
             break
     if found is None:
         for e in operands:
