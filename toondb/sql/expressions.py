@@ -62,9 +62,14 @@ def collation_of(node: ast.Expr, scope: Scope | None) -> str | None:
             depth, slot, _, src = scope.resolve(node)
         except SchemaError:
             return None
-        if src is None or src.table is None:
+        if src is None:
             return None
         i = slot - src.offset
+        if src.table is None:
+            colls = src.collations
+            if colls is None or not 0 <= i < len(colls):
+                return None
+            return colls[i] or "BINARY"
         if 0 <= i < len(src.table.columns):
             c = src.table.columns[i].collation
             return c.upper() if c else "BINARY"

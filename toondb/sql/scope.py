@@ -40,6 +40,8 @@ class Source:
         self.width = len(columns) + (1 if table is not None else 0)
         self.hidden: set[str] = set()  # USING columns of a right-hand side
         self.star_hidden: set[str] = set()  # HIDDEN columns: named, not in SELECT *
+        # a subquery's, view's or CTE's output collations (None: BINARY)
+        self.collations: list[str | None] | None = None
 
     def rowid_slot(self) -> int | None:
         if self.table is None:

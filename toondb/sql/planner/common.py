@@ -147,6 +147,10 @@ class SelectPlan:
         self.run = run
         self.explain_lines = explain
         self.correlated = correlated
+        # each output column's collation (a column's, or an explicit COLLATE's;
+        # None for other expressions), carried to the queries that read the plan
+        # as a subquery, view or CTE (SQLite's sqlite3SubqueryColumnTypes)
+        self.collations: list[str | None] = [None] * len(columns)
 
 
 def flatten_from(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import Any
+from typing import Any, Callable
 
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
+from toondb.sql.collation import collation
 from toondb.sql.executor import sort_rows
 from toondb.sql.planner.common import PlannerContext, SelectPlan, apply_limit, limit_fns
 from toondb.sql.scope import Scope
@@ -63,6 +64,12 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
                 "SELECTs to the left and right of UNION do not have the same number of result columns"
             )
     names = plans[0].columns
+    # each column compares under the collation of the leftmost SELECT that gives
+    # it one (SQLite's multiSelectCollSeq): UNION, INTERSECT, EXCEPT and ORDER BY
+    keys: list[Callable[[Any], Any] | None] = []
+    for i in range(width):
+        name = next((p.collations[i] for p in plans if p.collations[i] is not None), None)
+        keys.append(collation(name)[0] if name not in (None, "BINARY") else None)
     lower = {n.lower(): i for i, n in reversed(list(enumerate(names)))}
     terms = []
     for o in select.order_by:
@@ -80,13 +87,24 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
             if hit is None:
                 raise SQLError("ORDER BY term does not match any column in the result set")
             idx = hit
-        terms.append((itemgetter(idx), o.desc, o.nulls_first))
+        get: Callable[[Any], Any] = itemgetter(idx)
+        key = keys[idx]
+        if key is not None:
+            get = lambda r, g=get, k=key: k(g(r))  # noqa: E731
+        terms.append((get, o.desc, o.nulls_first))
     lf, of = limit_fns(planner.ec, select.limit, select.offset)
     ops = select.ops
     sort_key = T.sort_key
 
+    collated = [(i, k) for i, k in enumerate(keys) if k is not None]
+
     def canon(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return row
+        if not collated:
+            return row
+        out = list(row)
+        for i, k in collated:
+            out[i] = k(out[i])
+        return tuple(out)
 
     def run() -> Iterator[tuple[Any, ...]]:
         acc: list[tuple[Any, ...]] = list(plans[0].run())
@@ -146,4 +164,6 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
     if terms:
         lines.append("SORT (compound)")
     correlated = any(p.correlated for p in plans)
-    return SelectPlan(names, plans[0].affinities, run, lines, correlated)
+    plan = SelectPlan(names, plans[0].affinities, run, lines, correlated)
+    plan.collations = list(plans[0].collations)  # the leftmost SELECT's, as SQLite
+    return plan

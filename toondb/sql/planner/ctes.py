@@ -14,6 +14,7 @@ from typing import Any
 
 from toondb.errors import SQLError
 from toondb.sql import ast
+from toondb.sql.collation import collation
 from toondb.sql.planner.common import (
     PlannerContext,
     SelectPlan,
@@ -66,9 +67,11 @@ def named_columns(plan: SelectPlan, cte: ast.Cte) -> SelectPlan:
         raise SQLError(
             f"table {cte.name} has {plan.ncolumns} values for {len(cte.columns)} columns"
         )
-    return SelectPlan(
+    renamed = SelectPlan(
         list(cte.columns), plan.affinities, plan.run, plan.explain_lines, plan.correlated
     )
+    renamed.collations = plan.collations
+    return renamed
 
 
 def lookup(planner: PlannerContext, low: str) -> CteBinding | None:
@@ -154,6 +157,23 @@ def plan_recursive_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
             "SELECTs to the left and right of UNION do not have the same number of result columns"
         )
     distinct = sel.ops[-1] == "UNION"
+    # UNION compares each column under its collation (the initial SELECT's, else
+    # the recursive one's: SQLite's multiSelectCollSeq)
+    keyed = [
+        (i, collation(name)[0])
+        for i, name in enumerate(
+            a if a is not None else b for a, b in zip(init_plan.collations, step_plan.collations)
+        )
+        if name not in (None, "BINARY")
+    ]
+
+    def canon(r: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not keyed:
+            return r
+        out = list(r)
+        for i, k in keyed:
+            out[i] = k(out[i])
+        return tuple(out)
 
     def rows() -> Iterator[tuple[Any, ...]]:
         seen: set[tuple[Any, ...]] = set()
@@ -162,9 +182,10 @@ def plan_recursive_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
         def enqueue(new: Iterator[tuple[Any, ...]]) -> None:
             for r in new:
                 if distinct:
-                    if r in seen:
+                    c = canon(r)
+                    if c in seen:
                         continue
-                    seen.add(r)
+                    seen.add(c)
                 queue.append(r)
 
         enqueue(init_plan.run())
@@ -178,9 +199,11 @@ def plan_recursive_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
         return apply_limit(rows(), lf, of)
 
     explain = [f"RECURSIVE CTE {cte.name}", *init_plan.explain_lines, "RECURSIVE STEP"]
-    return SelectPlan(
+    recursive = SelectPlan(
         init_plan.columns, init_plan.affinities, run, explain + step_plan.explain_lines, False
     )
+    recursive.collations = init_plan.collations
+    return recursive
 
 
 def view_ref(planner: PlannerContext, node: ast.TableRef) -> ast.SubqueryRef:

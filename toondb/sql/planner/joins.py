@@ -101,6 +101,7 @@ def resolve_from(
             plan = plan_cte(planner, binding)
             name = node.alias or node.name
             src = Source(name, plan.columns, list(plan.affinities), offset, None)
+            src.collations = plan.collations
             payload: Any = plan
         elif isinstance(node, ast.TableRef):
             table = planner.catalog.table(node.name)
@@ -120,6 +121,7 @@ def resolve_from(
             plan = planner.plan_select(node.select, parent)
             name = node.alias or f"(subquery-{len(sources) + 1})"
             src = Source(name, plan.columns, list(plan.affinities), offset, None)
+            src.collations = plan.collations
             payload = plan
         elif isinstance(node, ast.TableCall):
             if node.name.upper() not in functions.TABLE_FUNCTIONS:

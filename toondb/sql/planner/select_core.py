@@ -187,7 +187,9 @@ def plan_select_core(
         items = sort_rows(items, sort_terms)
         return apply_limit((p for _, p in items), lf, of)
 
-    return SelectPlan(names, affs, run, lines, scope.correlated)
+    plan = SelectPlan(names, affs, run, lines, scope.correlated)
+    plan.collations = [collation_of(rc.expr, scope) for rc in columns]
+    return plan
 
 
 def _order_terms(
