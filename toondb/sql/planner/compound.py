@@ -87,11 +87,7 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
             if hit is None:
                 raise SQLError("ORDER BY term does not match any column in the result set")
             idx = hit
-        get: Callable[[Any], Any] = itemgetter(idx)
-        key = keys[idx]
-        if key is not None:
-            get = lambda r, g=get, k=key: k(g(r))  # noqa: E731
-        terms.append((get, o.desc, o.nulls_first))
+        terms.append((_collated_getter(idx, keys[idx]), o.desc, o.nulls_first))
     lf, of = limit_fns(planner.ec, select.limit, select.offset)
     ops = select.ops
     sort_key = T.sort_key
@@ -167,3 +163,15 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
     plan = SelectPlan(names, plans[0].affinities, run, lines, correlated)
     plan.collations = list(plans[0].collations)  # the leftmost SELECT's, as SQLite
     return plan
+
+
+def _collated_getter(idx: int, key: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """Column idx of a row, under the collation key when the column has one."""
+    get = itemgetter(idx)
+    if key is None:
+        return get
+
+    def collated(row: Any) -> Any:
+        return key(get(row))
+
+    return collated
