@@ -280,3 +280,38 @@ def test_over_the_dbapi_driver(tmp_path):
         assert con.execute("PRAGMA user_version").fetchone() == (5,)
     finally:
         con.close()
+
+
+def test_over_sqlalchemy_connect_hook(tmp_path):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy import event, text
+
+    engine = sqlalchemy.create_engine(f"toondb:///{tmp_path / 'db'}")
+
+    @event.listens_for(engine, "connect")
+    def _startup(dbapi_con, _record):  # a SQLite application's usual startup PRAGMAs
+        cur = dbapi_con.cursor()
+        for sql in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA cache_size=-64000",
+            "PRAGMA temp_store=MEMORY",
+        ):
+            cur.execute(sql)
+        cur.close()
+
+    try:
+        with engine.begin() as con:
+            con.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
+            con.execute(text("PRAGMA user_version = 3"))
+        with engine.connect() as con:
+            assert con.execute(text("PRAGMA user_version")).all() == [(3,)]
+            assert con.execute(text("PRAGMA busy_timeout")).all() == [(5000,)]
+            assert con.execute(text("PRAGMA integrity_check")).all() == [("ok",)]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+            con.execute(text("VACUUM"))
+            con.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
