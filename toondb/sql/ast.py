@@ -709,6 +709,24 @@ class Reindex(Statement):
         self.name = name
 
 
+class Vacuum(Statement):
+    """VACUUM [schema] (VACUUM INTO is not supported: a syntax error)."""
+
+    __slots__ = ("schema",)
+
+    def __init__(self, schema: str | None) -> None:
+        self.schema = schema
+
+
+class Analyze(Statement):
+    """ANALYZE [name]: name None (everything), a schema, a table or an index."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+
 class TxnControl(Statement):
     """action: BEGIN (mode: DEFERRED/IMMEDIATE/EXCLUSIVE or None), COMMIT, ROLLBACK,
     or SAVEPOINT / RELEASE / ROLLBACK TO of the savepoint `name`."""
@@ -719,6 +737,10 @@ class TxnControl(Statement):
         self.action = action
         self.mode = mode
         self.name = name
+
+
+# the PRAGMAs that write to the database (or the session) when given a value
+WRITING_PRAGMAS = frozenset(("foreign_keys", "user_version", "application_id"))
 
 
 class Pragma(Statement):
@@ -752,10 +774,10 @@ class Parsed:
         deep: bool = False,
     ):
         self.statement = statement
-        # only reads: a SELECT, EXPLAIN, or a PRAGMA that sets nothing
-        self.read_only = isinstance(statement, (Select, Explain)) or (
+        # only reads: a SELECT, EXPLAIN, VACUUM, ANALYZE, or a PRAGMA that writes nothing
+        self.read_only = isinstance(statement, (Select, Explain, Vacuum, Analyze)) or (
             isinstance(statement, Pragma)
-            and (statement.name != "foreign_keys" or statement.value is None)
+            and (statement.name not in WRITING_PRAGMAS or statement.value is None)
         )
         self.nparams = nparams  # positional slots (named parameters get slots too)
         self.names = names  # parameter name (without its prefix) -> slot

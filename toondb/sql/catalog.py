@@ -23,6 +23,9 @@ Catalog tree entries::
                         cached schema (and plans compiled against it) stay valid
                         while the cookie it was read with is current
     b"next_id"          decimal text: the next tree id
+    b"user_version"     decimal text: PRAGMA user_version, a 32-bit signed integer;
+    b"application_id"   PRAGMA application_id, the same; each absent is 0 (written
+                        only by those PRAGMAs, sql/pragmas.py; not a schema change)
     b"t:" + lower name  JSON of one table: its columns, constraints and indexes
     b"v:" + lower name  JSON of one view: {"name", "columns" (or null), "sql" (its SELECT)}
 

@@ -627,7 +627,7 @@ def reindex(txn: Any, cat: Catalog, name: str | None) -> Outcome:
             raise SQLError("unable to identify the object to be reindexed")
         if isinstance(hit[1], VectorIndexInfo):
             raise SQLError(f"REINDEX rebuilds B+tree indexes; {name} is an HNSW index")
-        targets = [hit]
+        targets = [(hit[0], hit[1])]
     # every entry computed (and a UNIQUE index checked) before the first write
     rebuilt = [(ix, _index_entries(txn, t, ix)) for t, ix in targets]
     for ix, entries in rebuilt:

@@ -11,7 +11,8 @@ recorded in an undo list (tree, key, previous value); if the statement fails,
 the list is replayed backwards and the transaction is as it was before the
 statement. Outside one, the statement's own transaction is simply aborted.
 
-Where each statement kind is: SELECT, PRAGMA and EXPLAIN here; INSERT, UPDATE
+Where each statement kind is: SELECT and EXPLAIN here; PRAGMA, VACUUM and
+ANALYZE in pragmas.py; INSERT, UPDATE
 and DELETE in dml.py (their row writes in writer.py); CREATE, DROP and ALTER in
 ddl.py; ``Compiled`` and ``Outcome`` in compiled.py.
 """
@@ -22,17 +23,17 @@ import threading
 from typing import Any
 
 from toondb.errors import SQLError
-from toondb.sql import ast, hnsw
-from toondb.sql import catalog as C
+from toondb.sql import ast
 from toondb.sql.catalog import Catalog
 from toondb.sql.compiled import Compiled, Outcome
 from toondb.sql.ddl import CompiledDDL
-from toondb.sql.describe import columns_in, vector_results
+from toondb.sql.describe import vector_results
 from toondb.sql.dml import CompiledDelete, CompiledInsert, CompiledUpdate
 from toondb.sql.executor import FullScan
 from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
 from toondb.sql.planner.join_order import PLANNING_TXN, size_class
+from toondb.sql.pragmas import CompiledAnalyze, CompiledPragma, CompiledVacuum
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
 
@@ -73,130 +74,7 @@ def vector_rows(rows: list[tuple[Any, ...]], cols: list[int]) -> list[tuple[Any,
     return out
 
 
-# ---------------------------------------------------------------- PRAGMA, EXPLAIN
-
-
-class CompiledPragma(Compiled):
-    read_only = True
-
-    def __init__(self, parsed: ast.Parsed, stmt: ast.Pragma) -> None:
-        super().__init__(parsed.nparams, parsed.names, parsed.nslots)
-        self.stmt = stmt
-        self.read_only = stmt.value is None or stmt.name not in ("foreign_keys",)
-
-    def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
-        s = self.stmt
-        name = s.name
-        if name == "foreign_keys":
-            if s.value is None:
-                return Outcome(["foreign_keys"], [(1 if state.foreign_keys else 0,)])
-            v = s.value
-            on = str(v).upper() in ("1", "ON", "TRUE", "YES")
-            state.foreign_keys = on
-            return Outcome(rowcount=0)
-        if name == "hnsw_ef_search":
-            if s.value is None:
-                return Outcome(["hnsw_ef_search"], [(state.hnsw_ef_search,)])
-            v = s.value
-            if type(v) is not int or not 1 <= v <= hnsw.MAX_EF_SEARCH:
-                raise SQLError(f"hnsw_ef_search must be an integer in 1..{hnsw.MAX_EF_SEARCH}")
-            state.hnsw_ef_search = v
-            return Outcome(rowcount=0)
-        if name in (
-            "table_info",
-            "table_xinfo",
-            "index_list",
-            "index_info",
-            "index_xinfo",
-            "foreign_key_list",
-        ):
-            cat = C.load(txn)
-            arg = str(s.value) if s.value is not None else ""
-            t: C.TableInfo | None
-            rows: list[tuple[Any, ...]]
-            if name == "index_info":
-                hit = cat.find_index(arg)
-                if hit is None:
-                    return Outcome(["seqno", "cid", "name"], [])
-                t, ix = hit
-                cols = ix.col_idx if isinstance(ix.col_idx, list) else [ix.col_idx]
-                return Outcome(
-                    ["seqno", "cid", "name"],
-                    [(i, ci, t.columns[ci].name) for i, ci in enumerate(cols)],
-                )
-            if name == "index_xinfo":
-                return _index_xinfo(cat, arg)
-            t = cat.tables.get(arg.lower())
-            # table_xinfo adds SQLite's "hidden" (generated columns; 0 for a view's)
-            extra = (0,) if name == "table_xinfo" else ()
-            names = ["cid", "name", "type", "notnull", "dflt_value", "pk"]
-            names += ["hidden"] if extra else []
-            if t is None and name in ("table_info", "table_xinfo") and arg.lower() in cat.views:
-                # a view's columns, with their declared types where they read a column
-                view_cols = columns_in(cat)(arg) or []
-                rows = [
-                    (i, n, decl or "", 0, None, 0) + extra for i, (n, decl) in enumerate(view_cols)
-                ]
-                return Outcome(names, rows)
-            if t is None:
-                return Outcome(["cid"], [])
-            if name in ("table_info", "table_xinfo"):
-                rows = []
-                for c in t.columns:
-                    # hidden: 2 a VIRTUAL generated column, 3 a STORED one (table_info
-                    # leaves them out, as SQLite)
-                    hidden = 0 if c.generated_sql is None else 3 if c.stored else 2
-                    if hidden and not extra:
-                        continue
-                    pkpos = [p.lower() for p in t.pk].index(c.name.lower()) + 1 if c.pk else 0
-                    rows.append(
-                        (len(rows), c.name, c.type_name, 1 if c.not_null else 0, c.default_sql)
-                        + (pkpos,)
-                        + ((hidden,) if extra else ())
-                    )
-                return Outcome(names, rows)
-            if name == "index_list":
-                # as SQLite's: the most recently made index first
-                indexes: tuple[C.IndexInfo | C.VectorIndexInfo, ...] = (
-                    *t.indexes,
-                    *t.vector_indexes,
-                )
-                rows = [
-                    (i, ix.name, 1 if ix.unique else 0, ix.origin, 0)
-                    for i, ix in enumerate(reversed(indexes))
-                ]
-                return Outcome(["seq", "name", "unique", "origin", "partial"], rows)
-            rows = []
-            # as SQLite's: the last declared foreign key first, numbered 0
-            for i, f in enumerate(reversed(t.fks)):
-                for j, c in enumerate(f["columns"]):
-                    ref = (f["ref_columns"] or [None] * len(f["columns"]))[j]
-                    rows.append((i, j, f["table"], c, ref, f["on_update"], f["on_delete"], "NONE"))
-            return Outcome(
-                ["id", "seq", "table", "from", "to", "on_update", "on_delete", "match"], rows
-            )
-        raise SQLError(f"unsupported PRAGMA {name}")
-
-
-def _index_xinfo(cat: C.Catalog, name: str) -> Outcome:
-    """PRAGMA index_xinfo(i) as SQLite's: each key column with its collation
-    (key 1), then the rowid every entry carries (cid -1, key 0). Every index
-    is ascending here (docs/sql.md)."""
-    names = ["seqno", "cid", "name", "desc", "coll", "key"]
-    hit = cat.find_index(name)
-    if hit is None:
-        return Outcome(names, [])
-    t, ix = hit
-    if isinstance(ix, C.VectorIndexInfo):
-        colls = ["BINARY"]
-        cols = [ix.col_idx]
-    else:
-        colls, cols = ix.collations, ix.col_idx
-    rows: list[tuple[Any, ...]] = [
-        (i, ci, t.columns[ci].name, 0, coll, 1) for i, (ci, coll) in enumerate(zip(cols, colls))
-    ]
-    rows.append((len(rows), -1, None, 0, "BINARY", 0))
-    return Outcome(names, rows)
+# ---------------------------------------------------------------- EXPLAIN
 
 
 class CompiledExplain(Compiled):
@@ -244,6 +122,10 @@ def compile_statement(
         return CompiledDDL(parsed, stmt)
     if isinstance(stmt, ast.Pragma):
         return CompiledPragma(parsed, stmt)
+    if isinstance(stmt, ast.Vacuum):
+        return CompiledVacuum(parsed, stmt)
+    if isinstance(stmt, ast.Analyze):
+        return CompiledAnalyze(parsed, stmt, catalog)
     if isinstance(stmt, ast.Explain):
         inner = compile_statement(parsed, stmt.statement, catalog, fk)
         return CompiledExplain(parsed, inner)

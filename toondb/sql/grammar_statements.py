@@ -884,6 +884,11 @@ drop_index.set_parse_action(lambda t: ast.DropIndex(t[1], t[0]))
 reindex_stmt = (KX("REINDEX") + pp.Opt(qualified_table)).set_name("REINDEX")
 reindex_stmt.set_parse_action(lambda t: ast.Reindex(t[0] if t else None))
 
+vacuum_stmt = (KX("VACUUM") + pp.Opt(ident)).set_name("VACUUM")
+vacuum_stmt.set_parse_action(lambda t: ast.Vacuum(t[0] if t else None))
+analyze_stmt = (KX("ANALYZE") + pp.Opt(qualified_table)).set_name("ANALYZE")
+analyze_stmt.set_parse_action(lambda t: ast.Analyze(t[0] if t else None))
+
 _TRANSACTION = pp.Opt(K("TRANSACTION")).suppress()
 txn_stmt = pp.MatchFirst(
     [
@@ -964,6 +969,8 @@ statement <<= pp.MatchFirst(
         Peek(_k("DROP"), drop_table | drop_view | drop_index),
         Peek(_k("ALTER"), alter_table),
         Peek(_k("REINDEX"), reindex_stmt),
+        Peek(_k("VACUUM"), vacuum_stmt),
+        Peek(_k("ANALYZE"), analyze_stmt),
         Peek(_k("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"), txn_stmt),
         Peek(_k("PRAGMA"), pragma_stmt),
         Peek(_k("EXPLAIN"), explain_stmt),

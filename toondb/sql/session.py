@@ -85,6 +85,8 @@ class _State:
         self.savepoint_began = False  # txn was begun by SAVEPOINT: RELEASE of the last commits
         self.foreign_keys = False
         self.hnsw_ef_search = DEFAULT_EF_SEARCH  # PRAGMA hnsw_ef_search
+        # PRAGMA cache_size / temp_store / mmap_size as set (sql/pragmas.py)
+        self.settings: dict[str, int] = {}
 
 
 # the state of SQL run inside a Transaction object: per thread
@@ -185,6 +187,8 @@ def _runner_in(txn: Any) -> Callable[[Prepared, int, Any, bool], Result]:
             raise SQLError(
                 f"{stmt.action} inside a Transaction: use the Transaction's commit() or abort()"
             )
+        if isinstance(stmt, ast.Vacuum):
+            raise SQLError("cannot VACUUM from within a transaction")
         return _in_txn(txn, prep, index, p, m, state)
 
     return run

@@ -515,7 +515,8 @@ def _catch_up_width(call: WindowCall, prows: list[Any]) -> float | None:
         return float("inf")
     if fr.end[0] != ast.FOLLOWING:
         return None
-    return _offset(call.offsets[1], prows[0], fr.unit, "ending") - soff
+    width: float = _offset(call.offsets[1], prows[0], fr.unit, "ending") - soff
+    return width
 
 
 def _sliding(

@@ -614,6 +614,12 @@ cdef class Env:
         self.live_head = <void*>t
         return t
 
+    def _set_lock_timeout(self, double seconds):
+        """Set how long this handle's writers wait for the write lock (the config's
+        lock_timeout; SQL's PRAGMA busy_timeout). Read at every wait."""
+        check_open(self)
+        self.e.lock_timeout = seconds if seconds > 0 else 0
+
     def checkpoint(self):
         """Make every committed transaction durable now (fsync), whatever the
         sync_mode."""
