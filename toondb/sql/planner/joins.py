@@ -155,7 +155,9 @@ def plan_from(
     HNSW index, for the k-NN request knn, planner/knn.py; or best first through
     a full-text index, for the ORDER BY rank request fts, planner/fts.py)."""
     sources, items = resolve_from(planner, core, parent)
-    conjs = split_and(core.where)
+    # terms without a subquery are tested before those with one, at each loop
+    # (as SQLite codes them): a row the cheap terms reject never runs a subquery
+    conjs = sorted(split_and(core.where), key=has_subquery)
     written = sources
     reordered = False
     if (
@@ -464,3 +466,14 @@ def hash_keys(
         return None if None in key else key
 
     return ok, ik, " AND ".join(texts), used
+
+
+def has_subquery(node: Any) -> bool:
+    """Whether node holds a subquery (scalar, EXISTS or IN (SELECT ...))."""
+    if isinstance(node, (ast.Subquery, ast.Exists, ast.InSelect)):
+        return True
+    if isinstance(node, ast.Node):
+        return any(has_subquery(getattr(node, k)) for k in node.__slots__)
+    if isinstance(node, (list, tuple)):
+        return any(has_subquery(x) for x in node)
+    return False

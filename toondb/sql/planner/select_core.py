@@ -22,8 +22,10 @@ from toondb.sql.planner.common import (
     PlannerContext,
     SelectPlan,
     apply_limit,
+    flatten_from,
     limit_count,
     limit_fns,
+    split_and,
     sql_text,
 )
 from toondb.sql.planner.fts import fts_request
@@ -63,6 +65,8 @@ def plan_select_core(
     )
     knn = knn_request(core, order_by, limit, offset, not_rows)
     fts = fts_request(core, order_by, limit, offset, not_rows)
+    if core.group_by and core.having is not None and not has_windows:
+        core = having_to_where(planner, core)
     scope, source, lines, in_order = plan_from(planner, core, parent, order_hint, knn, fts)
     knn_order = in_order == "knn"
     columns = expand_columns(core, scope)
@@ -81,7 +85,11 @@ def plan_select_core(
     if aggregated:
         group_by = [resolve_alias(g, columns, aliases) for g in core.group_by]
         agg = AggMap(group_by)
-    having = ec.compile(core.having, scope, True, agg) if core.having is not None else None
+    having = (
+        ec.compile(having_aliases(core.having, columns, aliases, scope), scope, True, agg)
+        if core.having is not None
+        else None
+    )
     saved_slots = ec.window_slots
     ec.window_slots = {}
     windows = plan_windows(ec, core, columns, order_by, scope, agg) if has_windows else None
@@ -487,3 +495,112 @@ def distinct_rows(
 def _tuple_of(fns: tuple[Fn, ...]) -> Fn:
     """The row function giving the tuple of fns' values (a multi-argument aggregate)."""
     return lambda r: tuple([f(r) for f in fns])
+
+
+def having_aliases(
+    node: Any, columns: list[ast.ResultColumn], aliases: dict[str, int], scope: Scope
+) -> Any:
+    """node (a HAVING expression) with each name that is no column of the FROM
+    clause but a result column's alias replaced by that column's expression, as
+    SQLite resolves HAVING (columns first, then the select list's aliases)."""
+    if not aliases:
+        return node
+    if isinstance(node, ast.Column):
+        if node.table is None and node.name.lower() in aliases:
+            try:
+                scope.resolve(node)
+            except SchemaError:
+                return columns[aliases[node.name.lower()]].expr
+        return node
+    if isinstance(node, (ast.Subquery, ast.Exists, ast.InSelect, ast.Select)):
+        return node
+    if isinstance(node, ast.Node):
+        new = object.__new__(type(node))
+        for k in type(node).__slots__:
+            setattr(new, k, having_aliases(getattr(node, k), columns, aliases, scope))
+        return new
+    if isinstance(node, list):
+        return [having_aliases(x, columns, aliases, scope) for x in node]
+    if isinstance(node, tuple):
+        return tuple(having_aliases(x, columns, aliases, scope) for x in node)
+    return node
+
+
+def having_to_where(planner: PlannerContext, core: ast.SelectCore) -> ast.SelectCore:
+    """core with its HAVING terms that only test GROUP BY columns moved into WHERE,
+    as SQLite's havingToWhere does: a term with no aggregate, subquery or COLLATE
+    whose columns are all plain GROUP BY columns of tables that declare them
+    BINARY holds for a group exactly when it holds for each of its rows, so it
+    filters rows before they are grouped (and before a WHERE subquery runs)."""
+    group_cols = [g for g in core.group_by if isinstance(g, ast.Column)]
+    if not group_cols:
+        return core
+    # a name that is a result alias may mean the alias in GROUP BY and the column
+    # in HAVING: such terms stay where they are
+    alias_names = {rc.alias.lower() for rc in core.columns if rc.alias is not None}
+    tables = []
+    for _, item, _, _ in flatten_from(core.from_):
+        if not isinstance(item, ast.TableRef):
+            return core  # a subquery, view or table function: its collations unknown here
+        table = planner.catalog.tables.get(item.name.lower())
+        if table is None:
+            return core  # a view or CTE name
+        tables.append(table)
+
+    def movable(node: Any) -> bool:
+        if isinstance(node, (ast.Subquery, ast.Exists, ast.InSelect, ast.Collate)):
+            return False
+        if isinstance(node, (ast.WindowFunc, ast.Param)):
+            return False
+        if isinstance(node, ast.Column):
+            name = node.name.lower()
+            if name in alias_names or not any(node == g for g in group_cols):
+                return False
+            if not any(c.name.lower() == name for t in tables for c in t.columns):
+                return False  # a rowid alias or an unknown name: left to HAVING
+            return not any(
+                c.collation and c.collation.upper() != "BINARY"
+                for t in tables
+                for c in t.columns
+                if c.name.lower() == name
+            )
+        if isinstance(node, ast.Node):
+            return all(movable(getattr(node, k)) for k in node.__slots__)
+        if isinstance(node, (list, tuple)):
+            return all(movable(x) for x in node)
+        return True
+
+    moved: list[ast.Expr] = []
+    kept: list[ast.Expr] = []
+    for c in split_and(core.having):
+        has_column = any(True for _ in _columns_in(c))
+        (moved if has_column and not contains_aggregate(c) and movable(c) else kept).append(c)
+    if not moved:
+        return core
+    where = core.where
+    for c in moved:
+        where = c if where is None else ast.Binary("AND", where, c)
+    having = None
+    for c in kept:
+        having = c if having is None else ast.Binary("AND", having, c)
+    return ast.SelectCore(
+        core.distinct,
+        core.columns,
+        core.from_,
+        where,
+        core.group_by,
+        having,
+        core.values,
+        core.windows,
+    )
+
+
+def _columns_in(node: Any) -> Iterator[ast.Column]:
+    if isinstance(node, ast.Column):
+        yield node
+    elif isinstance(node, ast.Node):
+        for k in node.__slots__:
+            yield from _columns_in(getattr(node, k))
+    elif isinstance(node, (list, tuple)):
+        for x in node:
+            yield from _columns_in(x)
