@@ -11,6 +11,7 @@ from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
+from toondb.sql.collation import collation
 from toondb.sql.executor import Ctx
 from toondb.sql.expressions import ExprCompiler
 from toondb.sql.scope import Scope, Source
@@ -283,3 +284,30 @@ def table_scope(table: TableInfo, alias: str | None) -> Scope:
         alias or table.name, [c.name for c in table.columns], list(table.affinities), 0, table
     )
     return Scope([src], None)
+
+
+def compound_collations(plans: list[SelectPlan]) -> list[str | None]:
+    """Each output column's collation in a compound SELECT: that of the leftmost
+    SELECT giving it one (SQLite's multiSelectCollSeq); None for BINARY."""
+    out: list[str | None] = []
+    for i in range(plans[0].ncolumns):
+        name = next((p.collations[i] for p in plans if p.collations[i] is not None), None)
+        out.append(None if name in (None, "BINARY") else name)
+    return out
+
+
+def row_under(collations: list[str | None]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """row -> the row with each collated column's value replaced by its collation
+    key: rows equal under the collations map to equal tuples (UNION, INTERSECT,
+    EXCEPT, a recursive CTE's UNION)."""
+    keyed = [(i, collation(name)[0]) for i, name in enumerate(collations) if name is not None]
+    if not keyed:
+        return lambda row: row
+
+    def under(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = list(row)
+        for i, key in keyed:
+            out[i] = key(out[i])
+        return tuple(out)
+
+    return under

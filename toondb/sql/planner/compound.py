@@ -11,7 +11,14 @@ from toondb.sql import ast
 from toondb.sql import types as T
 from toondb.sql.collation import collation
 from toondb.sql.executor import sort_rows
-from toondb.sql.planner.common import PlannerContext, SelectPlan, apply_limit, limit_fns
+from toondb.sql.planner.common import (
+    PlannerContext,
+    SelectPlan,
+    apply_limit,
+    compound_collations,
+    limit_fns,
+    row_under,
+)
 from toondb.sql.scope import Scope
 
 
@@ -66,10 +73,8 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
     names = plans[0].columns
     # each column compares under the collation of the leftmost SELECT that gives
     # it one (SQLite's multiSelectCollSeq): UNION, INTERSECT, EXCEPT and ORDER BY
-    keys: list[Callable[[Any], Any] | None] = []
-    for i in range(width):
-        name = next((p.collations[i] for p in plans if p.collations[i] is not None), None)
-        keys.append(collation(name)[0] if name not in (None, "BINARY") else None)
+    colls = compound_collations(plans)
+    keys = [collation(name)[0] if name is not None else None for name in colls]
     lower = {n.lower(): i for i, n in reversed(list(enumerate(names)))}
     terms = []
     for o in select.order_by:
@@ -92,15 +97,7 @@ def plan_compound(planner: PlannerContext, select: ast.Select, parent: Scope | N
     ops = select.ops
     sort_key = T.sort_key
 
-    collated = [(i, k) for i, k in enumerate(keys) if k is not None]
-
-    def canon(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not collated:
-            return row
-        out = list(row)
-        for i, k in collated:
-            out[i] = k(out[i])
-        return tuple(out)
+    canon = row_under(colls)
 
     def run() -> Iterator[tuple[Any, ...]]:
         acc: list[tuple[Any, ...]] = list(plans[0].run())

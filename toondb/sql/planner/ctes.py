@@ -14,13 +14,14 @@ from typing import Any
 
 from toondb.errors import SQLError
 from toondb.sql import ast
-from toondb.sql.collation import collation
 from toondb.sql.planner.common import (
     PlannerContext,
     SelectPlan,
     apply_limit,
+    compound_collations,
     flatten_from,
     limit_fns,
+    row_under,
 )
 
 
@@ -159,21 +160,7 @@ def plan_recursive_cte(planner: PlannerContext, b: CteBinding) -> SelectPlan:
     distinct = sel.ops[-1] == "UNION"
     # UNION compares each column under its collation (the initial SELECT's, else
     # the recursive one's: SQLite's multiSelectCollSeq)
-    keyed = [
-        (i, collation(name)[0])
-        for i, name in enumerate(
-            a if a is not None else b for a, b in zip(init_plan.collations, step_plan.collations)
-        )
-        if name not in (None, "BINARY")
-    ]
-
-    def canon(r: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not keyed:
-            return r
-        out = list(r)
-        for i, k in keyed:
-            out[i] = k(out[i])
-        return tuple(out)
+    canon = row_under(compound_collations([init_plan, step_plan]))
 
     def rows() -> Iterator[tuple[Any, ...]]:
         seen: set[tuple[Any, ...]] = set()
