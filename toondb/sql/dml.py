@@ -62,6 +62,33 @@ def ast_and(conjs: list[ast.Expr]) -> ast.Expr:
 # ---------------------------------------------------------------- INSERT
 
 
+def insert_source(
+    planner: Planner, src: ast.Select | None, width: int, count_msg: Callable[[int], str]
+) -> tuple[list[list[Fn]] | None, SelectPlan | None]:
+    """An INSERT's rows: (one list of compiled expressions per VALUES row, None),
+    or (None, the plan of its SELECT); DEFAULT VALUES (src None) is one empty row.
+    A row of another width than width is the SQLError count_msg(its width)."""
+    if src is None:
+        return [[]], None
+    if (
+        len(src.cores) == 1
+        and src.cores[0].values is not None
+        and not src.order_by
+        and src.limit is None
+        and not src.ctes
+    ):
+        rows = src.cores[0].values or []
+        for r in rows:
+            if len(r) != width:
+                raise SQLError(count_msg(len(r)))
+        empty = Scope([], None)
+        return [[planner.ec.compile(e, empty) for e in r] for r in rows], None
+    select = planner.plan_select(src)
+    if select.ncolumns != width:
+        raise SQLError(count_msg(select.ncolumns))
+    return None, select
+
+
 class CompiledInsert(CompiledWrite):
     def __init__(self, parsed: ast.Parsed, stmt: ast.Insert, catalog: Catalog, fk: bool) -> None:
         super().__init__(parsed.nparams, parsed.names, parsed.nslots)
@@ -93,28 +120,9 @@ class CompiledInsert(CompiledWrite):
         self.conflict = stmt.conflict or "ABORT"
         self.upsert = stmt.upsert
         src = stmt.source
-        self.values_fns: list[list[Fn]] | None = None
-        self.select: SelectPlan | None = None
-        empty = Scope([], None)
         if src is None:
-            self.values_fns = [[]]
             self.targets = []
-        elif (
-            len(src.cores) == 1
-            and src.cores[0].values is not None
-            and not src.order_by
-            and src.limit is None
-            and not src.ctes
-        ):
-            rows = src.cores[0].values or []
-            for r in rows:
-                if len(r) != len(targets):
-                    raise SQLError(self._count_msg(len(r)))
-            self.values_fns = [[ec.compile(e, empty) for e in r] for r in rows]
-        else:
-            self.select = planner.plan_select(src)
-            if self.select.ncolumns != len(targets):
-                raise SQLError(self._count_msg(self.select.ncolumns))
+        self.values_fns, self.select = insert_source(planner, src, len(targets), self._count_msg)
         # VALUES (?, ?, ...) of exactly the table's columns: rows come from the
         # parameters directly, converted only where a value's type needs it
         self.param_slots: list[int] | None = None
@@ -138,7 +146,7 @@ class CompiledInsert(CompiledWrite):
             if c.default is None or isinstance(c.default, ast.Literal):
                 self.default_fns.append(None)
             else:
-                self.default_fns.append(ec.compile(c.default, empty))
+                self.default_fns.append(ec.compile(c.default, Scope([], None)))
         self.upsert_sets: list[tuple[int, Fn]] = []
         self.upsert_where: Fn | None = None
         if self.upsert is not None and self.upsert[0] == "update":

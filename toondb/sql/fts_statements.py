@@ -31,9 +31,8 @@ from toondb.sql import ast, fulltext
 from toondb.sql import catalog as C
 from toondb.sql.catalog import Catalog, ColumnInfo, TableInfo
 from toondb.sql.compiled import Outcome
-from toondb.sql.dml import CompiledWrite
+from toondb.sql.dml import CompiledWrite, insert_source
 from toondb.sql.planner import Planner
-from toondb.sql.scope import Scope
 
 __all__ = ["create_virtual_table", "CompiledFtsInsert"]
 
@@ -89,7 +88,7 @@ class CompiledFtsInsert(CompiledWrite):
         planner = Planner(catalog, self.ctx, self.P)
         planner.with_ctes(stmt.ctes)
         self.planner = planner
-        self.ec = ec = planner.ec
+        self.ec = planner.ec
         self.conflict = stmt.conflict or "ABORT"
         ncols = len(table.columns)
         names = stmt.columns if stmt.columns is not None else [c.name for c in table.columns]
@@ -111,28 +110,9 @@ class CompiledFtsInsert(CompiledWrite):
             else:
                 raise SchemaError(f"table {table.name} has no column named {name}")
         self.width = len(names)
-        src = stmt.source
-        self.values_fns: list[list[Any]] | None = None
-        self.select = None
-        empty = Scope([], None)
-        if src is None:
-            self.values_fns = [[]]
-        elif (
-            len(src.cores) == 1
-            and src.cores[0].values is not None
-            and not src.order_by
-            and src.limit is None
-            and not src.ctes
-        ):
-            rows = src.cores[0].values or []
-            for r in rows:
-                if len(r) != self.width:
-                    raise SQLError(f"{len(r)} values for {self.width} columns")
-            self.values_fns = [[ec.compile(e, empty) for e in r] for r in rows]
-        else:
-            self.select = planner.plan_select(src)
-            if self.select.ncolumns != self.width:
-                raise SQLError(f"{self.select.ncolumns} values for {self.width} columns")
+        self.values_fns, self.select = insert_source(
+            planner, stmt.source, self.width, lambda n: f"{n} values for {self.width} columns"
+        )
 
     def explain(self) -> list[str]:
         return [f"INSERT INTO {self.table.name} (full-text table)"]
