@@ -20,7 +20,7 @@ import pyparsing as pp
 from toondb.errors import SQLSyntaxError
 from toondb.sql import ast
 from toondb.sql.depth import SHALLOW_TOKENS, check_height, headroom
-from toondb.sql.grammar_elements import inline_forwards
+from toondb.sql.grammar_elements import inline_forwards, lean_parse
 from toondb.sql.grammar_expressions import expr
 from toondb.sql.grammar_statements import statement
 from toondb.sql.lexer import MAX_DEPTH, RESERVED, Tokens, tokenize
@@ -36,6 +36,8 @@ __all__ = [
 
 _statement = inline_forwards(statement).parse_with_tabs()
 _expression = inline_forwards(expr).parse_with_tabs()
+lean_parse(_statement)  # (the expression grammar is part of the statement's)
+lean_parse(_expression)
 
 
 def split_tokens(t: Tokens) -> list[tuple[int, int]]:

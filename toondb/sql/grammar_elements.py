@@ -21,6 +21,7 @@ syntax error is then reported.
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Callable
 
@@ -28,7 +29,18 @@ import pyparsing as pp
 
 from toondb.sql.lexer import Tokens
 
-__all__ = ["Tok", "Rx", "Peek", "Maybe", "Many", "Commas", "Switch", "fail", "inline_forwards"]
+__all__ = [
+    "Tok",
+    "Rx",
+    "Peek",
+    "Maybe",
+    "Many",
+    "Commas",
+    "Switch",
+    "fail",
+    "inline_forwards",
+    "lean_parse",
+]
 
 
 def fail(instring: Any, loc: int, element: pp.ParserElement) -> pp.ParseException:
@@ -256,3 +268,124 @@ def inline_forwards(root: pp.ParserElement) -> pp.ParserElement:
             hook(_resolved)
             stack.extend(getattr(el, "table", {}).values())
     return root
+
+
+# ------------------------------------------------------------------ the lean match call
+
+_TRIM_FREEVARS = {"func", "limit"}
+
+
+def _direct_action(fn: Callable[..., Any]) -> tuple[Callable[..., Any], int]:
+    """(f, n): parse action fn as a call of f with its last n of (s, loc, toks).
+    pyparsing wraps each action in ``_trim_arity``, which finds the arity by
+    trying (a slice and a frame per call); the function it wraps and its arity
+    are read here once. Anything else is called with all three arguments."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not _TRIM_FREEVARS <= set(code.co_freevars) or fn.__closure__ is None:
+        return fn, 3
+    func = fn.__closure__[code.co_freevars.index("func")].cell_contents
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return fn, 3
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return fn, 3
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return (func, n) if n <= 3 else (fn, 3)
+
+
+def _lean_parse(el: pp.ParserElement) -> Callable[..., Any]:
+    """el's match call (what pyparsing's ``_parseNoCache`` does for it), over
+    plain lists rather than ParseResults; see ``lean_parse``."""
+    impl = el.parseImpl
+    suppress = isinstance(el, pp.Suppress)
+    actions = tuple(_direct_action(fn) for fn in el.parseAction)
+    during_try = el.callDuringTry
+    may_index_error = el.mayIndexError
+    pr = pp.ParseResults
+
+    def parse(instring: Any, loc: int, do_actions: bool = True, callPreParse: bool = True) -> Any:
+        start = loc
+        if may_index_error or loc >= len(instring):
+            try:
+                loc, tokens = impl(instring, loc, do_actions)
+            except IndexError:
+                raise pp.ParseException(instring, len(instring), el.errmsg, el) from None
+        else:
+            loc, tokens = impl(instring, loc, do_actions)
+        if suppress:
+            return loc, []
+        tp = type(tokens)
+        if tp is not list:
+            if tokens is None:
+                tokens = []
+            elif tp is pr:
+                tokens = list(tokens)
+            else:
+                tokens = [tokens]
+        if actions and (do_actions or during_try):
+            for func, n in actions:
+                try:
+                    if n == 1:
+                        r = func(tokens)
+                    elif n == 0:
+                        r = func()
+                    elif n == 3:
+                        r = func(instring, start, tokens)
+                    else:
+                        r = func(start, tokens)
+                except IndexError as exc:
+                    raise pp.ParseException("exception raised in parse action") from exc
+                if r is not None and r is not tokens:
+                    tp = type(r)
+                    # a copy: an enclosing sequence extends the list it is given
+                    tokens = list(r) if tp is list or tp is pr else [r]
+        return loc, tokens
+
+    return parse
+
+
+def lean_parse(root: pp.ParserElement) -> None:
+    """Give every element of the grammar under root a lean match call.
+
+    pyparsing matches an element with ``_parseNoCache``: pre-parse whitespace
+    skipping, debugging hooks, and a ParseResults built around every result (and
+    another around every parse action's), about a third of the time a statement
+    takes to parse. This grammar needs none of it: its input is token codes with
+    no whitespace (lexer.py), it sets no results names, debug actions or fail
+    actions, and its parse actions read their tokens as a sequence. So each
+    element gets, as its own ``_parse``, a function doing the rest of
+    ``_parseNoCache`` over plain lists: parseImpl, Suppress's empty result, the
+    parse actions (called directly at their arity), IndexError as
+    ParseException. Every element reachable from root is given one (a list
+    result reaching pyparsing's ParseResults arithmetic would fail); one the
+    rules above do not hold for is refused here, when the grammar is built."""
+    seen: set[int] = set()
+    stack: list[Any] = [root]
+    while stack:
+        el = stack.pop()
+        if id(el) in seen:
+            continue
+        seen.add(id(el))
+        post = type(el).postParse
+        if (
+            el.resultsName
+            or el.debug
+            or el.failAction
+            or el.ignoreExprs
+            or (post is not pp.ParserElement.postParse and not isinstance(el, pp.Suppress))
+        ):
+            raise TypeError(f"grammar element {el!r} needs pyparsing's own match call")
+        el._parse = _lean_parse(el)  # type: ignore[method-assign]
+        stack.extend(getattr(el, "exprs", ()) or ())
+        inner = getattr(el, "expr", None)
+        if isinstance(inner, pp.ParserElement):
+            stack.append(inner)
+        stack.extend(getattr(el, "table", {}).values())
+        for attr in ("default", "tail"):
+            other = getattr(el, attr, None)
+            if isinstance(other, pp.ParserElement):
+                stack.append(other)
