@@ -5,6 +5,7 @@ errors, and no element of the grammar is left on pyparsing's call."""
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ BAD = [
     "SELECT * FROM t ORDER BY",
     "UPDATE t SET WHERE a = 1",
     "SELECT 1 2",
+    "SELECT a FROM (",
+    "SELECT a FROM t JOIN",
+    "SELECT x.* y FROM t",
+    "SELECT CASE WHEN END",
+    "SELECT a FROM t WHERE a IN (SELECT",
+    "SELECT (SELECT 1",
+    "DELETE FROM",
+    "SELECT count(DISTINCT) FROM t",
+    "SELECT a FROM t t2 t3",
+    "INSERT INTO t DEFAULT",
+    "SELECT * FROM t WHERE a NOT",
+    "SELECT * FROM json_each(",
+    "WITH c AS (SELECT 1) DELETE",
 ]
 
 
@@ -107,6 +121,22 @@ def _corpus() -> list[str]:
     return out
 
 
+def _damaged(corpus: list[str]) -> list[str]:
+    """Statements of the corpus cut short, or with a token dropped or doubled,
+    at seeded random places: syntax errors of every kind, and some valid text."""
+    rnd = random.Random(12)
+    out = []
+    for sql in rnd.sample(corpus, min(400, len(corpus))):
+        words = sql.split()
+        if len(words) < 3:
+            continue
+        k = rnd.randrange(1, len(words))
+        out.append(" ".join(words[:k]))
+        out.append(" ".join(words[:k] + words[k + 1 :]))
+        out.append(" ".join(words[:k] + [words[k - 1]] + words[k:]))
+    return out
+
+
 def _parse(sql: str) -> Any:
     try:
         return [p.statement for p in G.parse_script(sql)]
@@ -136,6 +166,7 @@ def test_no_element_falls_back_to_pyparsing_call(monkeypatch):
 
 def test_lean_and_pyparsing_calls_give_the_same_trees_and_errors():
     corpus = _corpus() + BAD
+    corpus += _damaged(corpus)
     lean = [_parse(sql) for sql in corpus]
     with pyparsing_call():
         assert "_parse" not in G._statement.__dict__

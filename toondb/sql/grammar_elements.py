@@ -297,10 +297,105 @@ def _direct_action(fn: Callable[..., Any]) -> tuple[Callable[..., Any], int]:
     return (func, n) if n <= 3 else (fn, 3)
 
 
+def _sequence(parts: tuple[pp.ParserElement, ...]) -> Callable[..., Any]:
+    """pyparsing's And.parseImpl without its error-stop ('-') handling (an And
+    with a stop keeps pyparsing's): each part in turn, results concatenated."""
+    first, rest = parts[0], parts[1:]
+
+    def impl(instring: Any, loc: int, do_actions: bool = True) -> Any:
+        loc, out = first._parse(instring, loc, do_actions, False)
+        for e in rest:
+            loc, toks = e._parse(instring, loc, do_actions, False)
+            out += toks
+        return loc, out
+
+    return impl
+
+
+def _cannot_start(e: pp.ParserElement) -> Callable[[Any, int], bool] | None:
+    """A test that alternative e cannot match at a position (without trying
+    it), for the elements that look before they match: a Peek's pattern, a
+    Tok's codes; None for the others."""
+    if isinstance(e, Peek):
+        match = e.match
+        return lambda s, loc: match(s, loc) is None
+    if type(e) is Tok:
+        codes = e.codes
+        return lambda s, loc: loc >= len(s) or s[loc] not in codes
+    return None
+
+
+def _first_of(el: pp.MatchFirst) -> Callable[..., Any]:
+    """pyparsing's MatchFirst.parseImpl, where an alternative that cannot
+    start at the position (``_cannot_start``) is passed over without being
+    tried: the same outcome, the same error (its failure is at the position,
+    recorded as ``fail`` would), without raising and catching an exception."""
+    alts = tuple((_cannot_start(e), e) for e in el.exprs)
+
+    def impl(instring: Any, loc: int, do_actions: bool = True) -> Any:
+        max_loc = -1
+        max_exc: pp.ParseException | None = None
+        skipped: pp.ParserElement | None = None
+        for cannot, e in alts:
+            if cannot is not None and cannot(instring, loc):
+                if loc > max_loc:
+                    max_loc, max_exc, skipped = loc, None, e
+                continue
+            try:
+                return e._parse(instring, loc, do_actions, False)
+            except pp.ParseFatalException as pfe:
+                pfe.__traceback__ = None
+                pfe.parser_element = e
+                raise
+            except pp.ParseException as err:
+                if err.loc > max_loc:
+                    max_loc, max_exc = err.loc, err
+            except IndexError:
+                if len(instring) > max_loc:
+                    max_loc = len(instring)
+                    max_exc = pp.ParseException(instring, max_loc, e.errmsg, el)
+        if max_loc < 0:
+            raise pp.ParseException(instring, loc, "no defined alternatives to match", el)
+        if max_exc is None:
+            max_exc = fail(instring, max_loc, skipped)  # type: ignore[arg-type]
+        if max_loc == loc:
+            max_exc.msg = el.errmsg or ""
+        raise max_exc
+
+    return impl
+
+
+def _maybe_of(el: pp.Opt) -> Callable[..., Any] | None:
+    """pyparsing's Opt.parseImpl (no default value) over an element that looks
+    first: nothing, without an exception, where it cannot start."""
+    cannot = _cannot_start(el.expr)
+    if cannot is None or el.defaultValue is not el._Opt__optionalNotMatched:  # type: ignore[attr-defined]
+        return None
+    expr = el.expr
+
+    def impl(instring: Any, loc: int, do_actions: bool = True) -> Any:
+        if cannot(instring, loc):
+            if loc > instring.furthest:
+                instring.furthest = loc
+            return loc, []
+        try:
+            return expr._parse(instring, loc, do_actions, False)
+        except (pp.ParseException, IndexError):
+            return loc, []
+
+    return impl
+
+
 def _lean_parse(el: pp.ParserElement) -> Callable[..., Any]:
     """el's match call (what pyparsing's ``_parseNoCache`` does for it), over
     plain lists rather than ParseResults; see ``lean_parse``."""
     impl = el.parseImpl
+    if type(el) is pp.And and not any(type(e) is pp.And._ErrorStop for e in el.exprs):
+        impl = _sequence(tuple(el.exprs))
+    elif type(el) is pp.MatchFirst and any(_cannot_start(e) for e in el.exprs):
+        impl = _first_of(el)
+    elif type(el) is pp.Opt:
+        impl = _maybe_of(el) or impl
     suppress = isinstance(el, pp.Suppress)
     actions = tuple(_direct_action(fn) for fn in el.parseAction)
     during_try = el.callDuringTry
