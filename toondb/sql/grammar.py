@@ -164,10 +164,16 @@ def syntax_error(
 
 
 def _parse_codes(element: pp.ParserElement, t: Tokens) -> Any:
+    """element's result for all of t: what ``parse_string(t, parse_all=True)``
+    gives, without the end-of-text element pyparsing builds on every call (the
+    grammar is streamlined and on the lean call: grammar_elements.lean_parse)."""
     try:
-        return element.parse_string(t, parse_all=True)[0]
+        loc, toks = element._parse(t, 0)
+        if loc < len(t):
+            raise pp.ParseException(t, loc, "Expected end of text", element)
     except pp.ParseBaseException as e:
         raise syntax_error(t, e) from None
+    return toks[0]
 
 
 def parse_tokens(t: Tokens) -> ast.Parsed:
