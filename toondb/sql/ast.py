@@ -312,8 +312,16 @@ class SubqueryRef(Node):
         self.alias = alias
 
 
+class Natural(list):  # type: ignore[type-arg]
+    """The USING of a NATURAL join: empty until the planner knows the columns of
+    both sides (every column name the right side shares with the left)."""
+
+    __slots__ = ()
+
+
 class Join(Node):
-    """kind: INNER, LEFT or CROSS (a comma is CROSS)."""
+    """kind: INNER, LEFT or CROSS (a comma is CROSS); using: the USING columns,
+    or a ``Natural`` for a NATURAL join."""
 
     __slots__ = ("kind", "left", "right", "on", "using")
 

@@ -195,8 +195,12 @@ def _scope(
         mark = len(scope)
         if not _scope(node.right, columns_of, ctes, depth, scope, vector_calls):
             return False
-        if node.using:
-            hidden = {u.lower() for u in node.using}
+        using: list[str] | None = node.using
+        if isinstance(using, ast.Natural):
+            left = {c.lower() for _, cols, _ in scope[:mark] for c, _ in cols}
+            using = [c for _, cols, _ in scope[mark:] for c, _ in cols if c.lower() in left]
+        if using:
+            hidden = {u.lower() for u in using}
             for i in range(mark, len(scope)):
                 scope[i] = (scope[i][0], scope[i][1], scope[i][2] | hidden)
         return True

@@ -152,12 +152,18 @@ table_source <<= pp.MatchFirst(
         table_name_ref,
     ]
 )
+_join_kind = pp.MatchFirst(
+    [
+        (K("CROSS") + K("JOIN")).set_parse_action(lambda: "CROSS"),
+        (K("LEFT") + pp.Opt(K("OUTER")) + K("JOIN")).set_parse_action(lambda: "LEFT"),
+        (pp.Opt(K("INNER")) + K("JOIN")).set_parse_action(lambda: "INNER"),
+    ]
+)
 join_op = pp.MatchFirst(
     [
         COMMA.copy().set_parse_action(lambda: "CROSS"),
-        (pp.Opt(K("NATURAL")) + K("CROSS") + K("JOIN")).set_parse_action(lambda: "CROSS"),
-        (K("LEFT") + pp.Opt(K("OUTER")) + K("JOIN")).set_parse_action(lambda: "LEFT"),
-        (pp.Opt(K("INNER")) + K("JOIN")).set_parse_action(lambda: "INNER"),
+        (KX("NATURAL") + _join_kind).set_parse_action(lambda t: "NATURAL " + t[0]),
+        _join_kind,
     ]
 ).set_name("join")
 join_constraint = Maybe(
@@ -167,7 +173,7 @@ join_constraint = Maybe(
 )
 
 
-def _joins(t: pp.ParseResults) -> ast.Node:
+def _joins(s: Tokens, loc: int, t: pp.ParseResults) -> ast.Node:
     node = t[0]
     i = 1
     while i < len(t):
@@ -180,6 +186,12 @@ def _joins(t: pp.ParseResults) -> ast.Node:
             else:
                 using = t[i][1]
             i += 1
+        if kind.startswith("NATURAL "):
+            if on is not None or using is not None:
+                raise pp.ParseSyntaxException(
+                    s, loc, "a NATURAL join may not have an ON or USING clause"
+                )
+            kind, using = kind[8:], ast.Natural()
         node = ast.Join(kind, node, right, on, using)
     return node
 

@@ -133,6 +133,10 @@ def resolve_from(
             payload = node
         else:
             raise SQLError("unsupported FROM item")
+        if isinstance(using, ast.Natural):
+            # NATURAL: USING every column name both sides have (the right's order)
+            left_names = {c for s in sources for c in s.lower if c not in s.star_hidden}
+            using = [c for c in src.columns if c.lower() in left_names] or None
         if src.name in seen:
             raise SchemaError(f"ambiguous table name in FROM: {name} (give it an alias)")
         seen.add(src.name)
