@@ -31,6 +31,7 @@ MODULES = {
     "_tokenize": "text",
     "_postings": "text",
     "_jsonb": "sql",
+    "_lexer": "sql",
 }
 EXTENSIONS = [n for n, pkg in MODULES.items() if os.path.exists(f"toondb/{pkg}/{n}.pyx")]
 if os.environ.get("TOONDB_EXTENSIONS"):
