@@ -56,7 +56,7 @@ def _both(sql: str, pos: int = 0, end: int | None = None) -> tuple[Any, Any]:
             return ("error", str(e))
         return (str(t), t.vals, t.starts, t.ends, t.literals, t.depth)
 
-    return run(lexer.tokenize), run(lexer.tokenize_by_regex)
+    return run(lexer.tokenize), run(lambda s, p, e: lexer.tokenize_by_regex(s, p, e)[0])
 
 
 def _assert_same(sql: str, pos: int = 0, end: int | None = None) -> None:
@@ -107,3 +107,23 @@ def test_sqllogictest_files_whole(name):
     if not path.exists():
         pytest.skip(f"no sqllogictest data at {SLT}")
     _assert_same(path.read_text())
+
+
+def _statements_of(sql: str, cut: Any) -> list[Any]:
+    out, pos = [], 0
+    while pos >= 0:
+        t, rest = cut(sql, pos)
+        out.append((str(t), t.vals, t.starts, t.ends, t.literals, t.depth, rest))
+        assert rest == -1 or rest > pos
+        pos = rest
+    return out
+
+
+def test_statement_at_a_time_cuts_as_the_regex_does():
+    rnd = random.Random(5)
+    texts = EDGES + [";", ";;", "SELECT 1;", "SELECT 1; SELECT ';'; -- ;\n/* ; */ SELECT 2"]
+    texts += ["".join(rnd.choice(ALPHABET + [";"] * 4) for _ in range(60)) for _ in range(1500)]
+    for sql in texts:
+        got = _statements_of(sql, lexer.tokenize_statement)
+        want = _statements_of(sql, lambda s, p: lexer.tokenize_by_regex(s, p, None, True))
+        assert got == want, sql

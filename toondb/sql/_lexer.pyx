@@ -167,15 +167,19 @@ cdef inline bint _punct(Py_UCS4 c) noexcept:
             or c == 60 or c == 62 or c == 61)
 
 
-def scan(str sql, Py_ssize_t pos, Py_ssize_t end, dict keywords, int max_depth):
-    """(codes, vals, starts, ends, literals, depth) of sql[pos:end]: the token
-    codes as a str, each token's value (its text; a quoted name's name), its
-    offsets, the indices of the literal tokens, and the deepest nesting of
+def scan(str sql, Py_ssize_t pos, Py_ssize_t end, dict keywords, int max_depth,
+         bint one_statement=False):
+    """(codes, vals, starts, ends, literals, depth, rest) of sql[pos:end]: the
+    token codes as a str, each token's value (its text; a quoted name's name),
+    its offsets, the indices of the literal tokens, and the deepest nesting of
     parentheses; depth is -1 (and the rest incomplete) once it passes
-    max_depth."""
+    max_depth. one_statement: stop at the first ';' token, which is left out;
+    rest is then the offset just past it (-1 when the text ended first, and
+    always without one_statement)."""
     cdef Py_ssize_t n = min(end, len(sql)), i = max(pos, 0), j, start, ntok = 0, cap = 256
     cdef Py_UCS4 c, code, q
     cdef int depth = 0, maxdepth = 0
+    cdef Py_ssize_t rest = -1
     cdef Py_UCS4* codes = <Py_UCS4*>malloc(cap * sizeof(Py_UCS4))
     cdef Py_UCS4* grown
     cdef object val, kw
@@ -297,9 +301,12 @@ def scan(str sql, Py_ssize_t pos, Py_ssize_t end, dict keywords, int max_depth):
                         if depth > maxdepth:
                             maxdepth = depth
                             if depth > max_depth:
-                                return "", vals, starts, ends, literals, -1
+                                return "", vals, starts, ends, literals, -1, -1
                     elif c == 41:
                         depth -= 1
+                    elif c == 59 and one_statement:
+                        rest = j
+                        break
                 val = sql[i:j]
             if ntok == cap:
                 cap *= 2
@@ -315,7 +322,7 @@ def scan(str sql, Py_ssize_t pos, Py_ssize_t end, dict keywords, int max_depth):
             i = j
         return (
             PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, codes, ntok),
-            vals, starts, ends, literals, maxdepth,
+            vals, starts, ends, literals, maxdepth, rest,
         )
     finally:
         free(codes)

@@ -42,6 +42,7 @@ __all__ = [
     "RESERVED",
     "Tokens",
     "tokenize",
+    "tokenize_statement",
     "kw",
     "literal_value",
     "MAX_DEPTH",
@@ -175,12 +176,27 @@ def tokenize(sql: str, pos: int = 0, endpos: int | None = None) -> Tokens:
     toondb/sql/_lexer.pyx, which cuts the text as ``_TOKEN`` does
     (``tokenize_by_regex``: the definition, and the fallback)."""
     if _scan is None:
-        return tokenize_by_regex(sql, pos, endpos)
+        return tokenize_by_regex(sql, pos, endpos)[0]
     end = len(sql) if endpos is None else endpos
-    codes, vals, starts, ends, literals, depth = _scan(sql, pos, end, CODES, MAX_DEPTH)
+    codes, vals, starts, ends, literals, depth, _ = _scan(sql, pos, end, CODES, MAX_DEPTH)
     if depth < 0:
         raise too_deep()
     return _tokens(sql, codes, vals, starts, ends, literals, depth)
+
+
+def tokenize_statement(sql: str, pos: int = 0) -> tuple[Tokens, int]:
+    """The tokens of sql from pos up to its first ';' token (left out), and the
+    offset just past that ';' (-1 when the text ends first): a script's
+    statements one at a time (session.run_script). The nesting limit applies
+    to the statement."""
+    if _scan is None:
+        return tokenize_by_regex(sql, pos, None, True)
+    codes, vals, starts, ends, literals, depth, rest = _scan(
+        sql, pos, len(sql), CODES, MAX_DEPTH, True
+    )
+    if depth < 0:
+        raise too_deep()
+    return _tokens(sql, codes, vals, starts, ends, literals, depth), rest
 
 
 def _tokens(
@@ -206,8 +222,13 @@ def _tokens(
     return t
 
 
-def tokenize_by_regex(sql: str, pos: int = 0, endpos: int | None = None) -> Tokens:
-    """tokenize, by the regex ``_TOKEN`` one match at a time (in Python)."""
+def tokenize_by_regex(
+    sql: str, pos: int = 0, endpos: int | None = None, one_statement: bool = False
+) -> tuple[Tokens, int]:
+    """tokenize (one_statement: tokenize_statement), by the regex ``_TOKEN``
+    one match at a time (in Python); the offset past the ';' that ended the
+    statement is -1 without one_statement."""
+    rest = -1
     codes: list[str] = []
     vals: list[Any] = []
     starts: list[int] = []
@@ -235,6 +256,9 @@ def tokenize_by_regex(sql: str, pos: int = 0, endpos: int | None = None) -> Toke
                         raise too_deep()
             elif text == ")":
                 depth -= 1
+            elif text == ";" and one_statement:
+                rest = m.end()
+                break
         elif kind == "n" or kind == "s" or kind == "x":
             code = kind
             val = text
@@ -263,7 +287,7 @@ def tokenize_by_regex(sql: str, pos: int = 0, endpos: int | None = None) -> Toke
         vals.append(val)
         starts.append(m.start())
         ends.append(m.end())
-    return _tokens(sql, "".join(codes), vals, starts, ends, literals, maxdepth)
+    return _tokens(sql, "".join(codes), vals, starts, ends, literals, maxdepth), rest
 
 
 _I64_MAX = (1 << 63) - 1

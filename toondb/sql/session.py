@@ -64,10 +64,10 @@ def _depth() -> ModuleType:
 
 
 @functools.cache
-def _grammar() -> ModuleType:
-    from toondb.sql import grammar
+def _lexer() -> ModuleType:
+    from toondb.sql import lexer
 
-    return grammar
+    return lexer
 
 
 @functools.cache
@@ -136,23 +136,28 @@ def run_script(sql: str, run: Any, progress: Callable[[int, int], None] | None =
     ``line`` attributes); what ran before it stays done. progress(done, total), if
     given, hears how many characters of the script have run, every PROGRESS_EVERY
     statements and at the end."""
-    G = _grammar()
+    if not isinstance(sql, str):
+        raise TypeError(f"SQL must be a str, not {type(sql).__name__}")
     S = _statements()
-    t = G.tokens_of(sql)
-    line, counted = 1, 0
-    for n, (i, j) in enumerate(G.split_tokens(t)):
-        start = t.starts[i]
-        if progress is not None and n and n % PROGRESS_EVERY == 0:
-            progress(start, len(sql))
-        line += sql.count("\n", counted, start)
-        counted = start
+    tokenize_statement = _lexer().tokenize_statement
+    line, counted, n, pos = 1, 0, 0, 0
+    while pos >= 0:
+        start, end = pos, len(sql)
         try:
-            prep = S.prepare_tokens(G.sub_tokens(t, i, j))
+            # the script is cut one statement at a time (the lexer stops at ';')
+            t, pos = tokenize_statement(sql, pos)
+            if not t:
+                continue  # an empty statement
+            start, end = t.starts[0], t.ends[-1]
+            if progress is not None and n and n % PROGRESS_EVERY == 0:
+                progress(start, len(sql))
+            prep = S.prepare_tokens(t)
             if prep.parsed.key is sql:  # cached plans keep the statement, not the script
-                prep.parsed.key = prep.parsed.text = sql[start : t.ends[j - 1]]
+                prep.parsed.key = prep.parsed.text = sql[start:end]
             run(prep, n, None, False)
         except ToonDBError as e:
-            text = sql[start : t.ends[j - 1]]
+            line += sql.count("\n", counted, start)
+            text = sql[start:end].strip()
             if len(text) > 80:
                 text = text[:77] + "..."
             msg = str(e.args[0]) if e.args else type(e).__name__
@@ -160,6 +165,7 @@ def run_script(sql: str, run: Any, progress: Callable[[int, int], None] | None =
             e.statement = n + 1  # type: ignore[attr-defined]
             e.line = line  # type: ignore[attr-defined]
             raise
+        n += 1
     if progress is not None:
         progress(len(sql), len(sql))
 
