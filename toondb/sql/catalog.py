@@ -451,17 +451,17 @@ def save(
     changed: list[str],
     removed: list[str],
     view: tuple[str, dict[str, Any] | None] | None = None,
+    views: list[tuple[str, dict[str, Any] | None]] | None = None,
 ) -> Catalog:
     """Write the changed tables, remove the removed ones, write or (None) remove
-    one view, replace the cookie."""
+    one view (and those of views), replace the cookie."""
     tree = txn.tree(CATALOG_TREE, create=True)
     for name in removed:
         tree.delete(b"t:" + name.lower().encode())
     for name in changed:
         t = tables[name.lower()]
         tree.put(b"t:" + name.lower().encode(), t.to_json().encode())
-    if view is not None:
-        vname, vdef = view
+    for vname, vdef in ([view] if view is not None else []) + (views or []):
         if vdef is None:
             tree.delete(b"v:" + vname.lower().encode())
         else:

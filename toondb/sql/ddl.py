@@ -22,6 +22,7 @@ from toondb.sql.fn_vector import column_value
 from toondb.sql.grammar import parse_expression
 from toondb.sql.planner import Planner, sql_text, table_defaults, table_scope
 from toondb.sql.planner.ctes import view_ref
+from toondb.sql.rename import drop_column_uses, rename_column, rename_table
 from toondb.sql.writer import index_entry_key
 
 
@@ -486,7 +487,10 @@ class CompiledDDL(Compiled):
                             f["table"] = new
                     tables[o2.name.lower()] = o2
                     changed.append(o2.name)
-            C.save(txn, tables, changed, [old])
+            views = rename_table(tables, cat.views, nt, old)  # and its CHECKs
+            nt.refresh()
+            _check_views(ctx, cat, tables, views, self.P)
+            C.save(txn, tables, changed, [old], views=views)  # type: ignore[arg-type]
             return Outcome(rowcount=0)
         if s.action == "ADD":
             cd = s.column
@@ -546,9 +550,12 @@ class CompiledDDL(Compiled):
                 f["columns"] = [
                     s.new or "" if c.lower() == oldname.lower() else c for c in f["columns"]
                 ]
-            nt.refresh()
             tables[nt.name.lower()] = nt
-            C.save(txn, tables, [nt.name], [])
+            # CHECKs, generated columns, foreign keys and views that name it
+            changed, views = rename_column(tables, cat.views, nt, oldname, s.new or "")
+            nt.refresh()
+            _check_views(ctx, cat, tables, views, self.P)
+            C.save(txn, tables, [nt.name, *changed], [], views=views)  # type: ignore[arg-type]
             return Outcome(rowcount=0)
         if s.action == "DROP_COLUMN":
             i = nt.col_index.get((s.old or "").lower())
@@ -564,6 +571,11 @@ class CompiledDDL(Compiled):
                 )
             if len(nt.columns) == 1:
                 raise SQLError(f"cannot drop column {name}: no other columns exist")
+            drop_column_uses(tables, nt, name)  # (a CHECK of its own goes with it)
+            del nt.columns[i]
+            nt.refresh()
+            tables[nt.name.lower()] = nt
+            _check_views(ctx, cat, tables, [], self.P)
             defaults = table_defaults(t)
             tree = txn.tree(t.tree)
             for k, v in list(tree.scan()):
@@ -572,12 +584,27 @@ class CompiledDDL(Compiled):
                 if undo is not None:
                     undo.append((tree, k, v))
                 tree.put(k, encode_row(r))
-            del nt.columns[i]
-            nt.refresh()
-            tables[nt.name.lower()] = nt
             C.save(txn, tables, [nt.name], [])
             return Outcome(rowcount=0)
         raise SQLError(f"unsupported ALTER TABLE action {s.action}")
+
+
+def _check_views(
+    ctx: Ctx,
+    cat: Catalog,
+    tables: dict[str, TableInfo],
+    changed: list[tuple[str, dict[str, Any]]],
+    params: Any,
+) -> None:
+    """Plan every view over the altered schema: one it would break fails the
+    ALTER TABLE (SQLite's "error in view v: ...")."""
+    views = {**cat.views, **{name.lower(): vdef for name, vdef in changed}}
+    trial = Catalog(cat.cookie, tables, views)
+    for vdef in views.values():
+        try:
+            view_ref(Planner(trial, ctx, params), ast.TableRef(vdef["name"], None))
+        except SQLError as e:
+            raise SQLError(f"error in view {vdef['name']}: {e}") from None
 
 
 def key_collations(t: TableInfo, cols: list[str], given: list[str | None]) -> list[str]:
