@@ -292,11 +292,33 @@ class Database(StorageEnvironment):
 
         read_only=True: a snapshot for reads only. immediate=True: take the write
         lock now (waiting up to lock_timeout), so the commit can never conflict."""
-        return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+        txn = self.begin(write=not read_only, immediate=immediate)
+        session = self._sql_session
+        if session is not None:  # the SQL run in it calls the handle's functions
+            txn.__dict__["_functions"] = session.functions
+        return txn  # type: ignore[return-value]
 
     def transaction(self, *, read_only: bool = False, immediate: bool = False) -> Transaction:
         """A transaction as a context manager: commits on success, aborts on an exception."""
-        return self.begin(write=not read_only, immediate=immediate)  # type: ignore[return-value]
+        return self.begin_transaction(read_only=read_only, immediate=immediate)
+
+    def create_function(
+        self,
+        name: str,
+        narg: int,
+        func: Callable[..., Any] | None,
+        *,
+        deterministic: bool = False,
+    ) -> None:
+        """Define the SQL function ``name`` of ``narg`` arguments (-1: any number)
+        as the Python callable ``func`` (None removes it), for the SQL run
+        through this handle, as sqlite3's ``create_function``: it is found before
+        a built-in of the same name and number of arguments; it takes and
+        returns SQL values (None, int, float, str, bytes); an exception it
+        raises fails the statement with SQLError "user-defined function raised
+        exception". Not stored in the file: each handle defines its own (see
+        toondb/sql/user_functions.py)."""
+        self._session().functions.define(name, narg, func, deterministic)
 
     # ---- maintenance
 

@@ -263,3 +263,11 @@ def test_database_connection_leaves_the_database_usable(toondb_db: Database):
     assert toondb_db.execute_sql("SELECT count(*) FROM k").scalar() == 1
     con.close()
     toondb_db.put(b"still", b"open")
+
+
+def test_create_function_over_the_server_is_refused(toondb_server):
+    con = tdb.connect_ipc(toondb_server)
+    with pytest.raises(tdb.NotSupportedError, match="cannot call this process's Python"):
+        con.create_function("f", 0, lambda: 1)
+    assert con.execute("SELECT 1").fetchall() == [(1,)]
+    con.close()

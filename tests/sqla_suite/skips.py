@@ -26,10 +26,6 @@ SKIPS: dict[str, str] = {
         "RANGE with a date-string offset: SQLite refuses it the same way ('frame starting "
         "offset must be a non-negative number'); SQLAlchemy's SQLite dialect fails it too"
     ),
-    "TrueDivTest::test_floordiv_numeric": (
-        "no floor() function (SQLite's math functions came in 3.35; pysqlite's dialect "
-        "registers a Python floor)"
-    ),
 }
 
 

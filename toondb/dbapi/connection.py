@@ -260,8 +260,22 @@ class Connection:
         else:
             self.rollback()
 
-    def create_function(self, name: str, narg: int, func: Any, **kwargs: Any) -> None:
-        raise NotSupportedError("toondb has no user-defined SQL functions")
+    def create_function(
+        self, name: str, narg: int, func: Any, *, deterministic: bool = False
+    ) -> None:
+        """As sqlite3's: the SQL function ``name`` of ``narg`` arguments (-1: any)
+        is the Python callable func (None removes it), for this connection's
+        database handle (Database.create_function). Over a server connection the
+        function could not run where the SQL runs: NotSupportedError."""
+        self._check()
+        if self._backend.remote:
+            raise NotSupportedError(
+                "create_function: SQL run by a toondb server cannot call this process's Python"
+            )
+        try:
+            self._backend.session.create_function(name, narg, func, deterministic=deterministic)
+        except SQLError as e:
+            raise refine(e) from e
 
     def create_aggregate(self, name: str, n_arg: int, aggregate_class: Any) -> None:
         raise NotSupportedError("toondb has no user-defined SQL aggregates")

@@ -34,6 +34,7 @@ from toondb.sql.fn_vector import as_array
 from toondb.sql.planner import Planner, SelectPlan
 from toondb.sql.planner.join_order import PLANNING_TXN, size_class
 from toondb.sql.pragmas import CompiledAnalyze, CompiledPragma, CompiledVacuum
+from toondb.sql.user_functions import USER_FUNCTIONS, UserFunctions
 
 READ_ONLY_KINDS = (ast.Select, ast.Explain)
 
@@ -139,15 +140,28 @@ CACHE_SIZE = 256
 
 
 def compiled_for(
-    parsed: ast.Parsed, index: int, catalog: Catalog, fk: bool, txn: Any = None
+    parsed: ast.Parsed,
+    index: int,
+    catalog: Catalog,
+    fk: bool,
+    txn: Any = None,
+    functions: UserFunctions | None = None,
 ) -> Compiled:
     """The compiled statement, from the cache unless a table its join order was
-    chosen for has changed size class since (planner/join_order.py)."""
+    chosen for has changed size class since (planner/join_order.py). functions:
+    the handle's user-defined functions (the plan calls the ones of its key's
+    version)."""
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
     # a template's plan serves it wherever it stands in a text
-    key = (parsed.key, 0 if parsed.nslots else index, catalog.cookie, fk)
+    key = (
+        parsed.key,
+        0 if parsed.nslots else index,
+        catalog.cookie,
+        fk,
+        functions.version if functions else 0,
+    )
     c = cache.get(key)
     if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
         c = None
@@ -155,9 +169,11 @@ def compiled_for(
         if len(cache) >= CACHE_SIZE:
             cache.clear()
         token = PLANNING_TXN.set(txn)
+        ftoken = USER_FUNCTIONS.set(functions or None)
         try:
             c = compile_statement(parsed, parsed.statement, catalog, fk)
         finally:
+            USER_FUNCTIONS.reset(ftoken)
             PLANNING_TXN.reset(token)
         if not isinstance(c, CompiledDDL):
             cache[key] = c

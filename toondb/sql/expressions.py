@@ -27,6 +27,7 @@ from toondb.sql.aggregate_map import AggMap, InValues, contains_aggregate
 from toondb.sql.collation import collation
 from toondb.sql.like import like_regex
 from toondb.sql.scope import Scope
+from toondb.sql.user_functions import USER_FUNCTIONS
 from toondb.sql.window import WINDOW_ONLY
 
 Fn = Callable[[Any], Any]
@@ -113,6 +114,16 @@ def comparison_collation(operands: list[ast.Expr], scope: Scope | None) -> str |
             if found is not None:
                 break
     return None if found in (None, "BINARY") else found
+
+
+def _call(fn: Callable[..., Any], args: list[Fn]) -> Fn:
+    """fn applied to the values of args, per row."""
+    if not args:
+        return lambda r: fn()
+    if len(args) == 1:
+        a0 = args[0]
+        return lambda r: fn(a0(r))
+    return lambda r: fn(*[a(r) for a in args])
 
 
 def _as_int(v: bool | None) -> int | None:
@@ -387,8 +398,14 @@ class ExprCompiler:
             raise SQLError(f"misuse of window function {name.lower()}()")
         if node.filter is not None:
             raise SQLError(f"FILTER may not be used with non-aggregate {name.lower()}()")
+        user = USER_FUNCTIONS.get()
+        ufn = user.lookup(name, nargs) if user else None
+        if ufn is not None:  # an application's function (Database.create_function)
+            return _call(ufn, [self.sub(a, scope, agg) for a in node.args])
         spec = F.SCALARS.get(name)
         if spec is None:
+            if user and user.defines(name):
+                raise SQLError(f"wrong number of arguments to function {name.lower()}()")
             raise SQLError(f"no such function: {name}")
         lo, hi, fn, _ = spec
         if not lo <= nargs <= hi:

@@ -24,7 +24,8 @@ Operator precedence, loosest first (as in SQLite's lang_expr.html)::
     OR
     AND
     NOT
-    = == != <> IS [NOT] [NOT] IN [NOT] LIKE [NOT] GLOB [NOT] MATCH [NOT] BETWEEN ISNULL NOTNULL
+    = == != <> IS [NOT] [NOT] IN [NOT] LIKE [NOT] GLOB [NOT] MATCH [NOT] REGEXP
+      [NOT] BETWEEN ISNULL NOTNULL
     < <= > >=
     & | << >>
     + -
@@ -301,6 +302,9 @@ def _apply_postfix(node: ast.Expr, tail: _Postfix) -> ast.Expr:
     if kind == "between":
         return ast.Between(node, a[1], a[2], a[0])
     if kind == "like":
+        if a[1] == "REGEXP":  # SQLite's X REGEXP Y: a call of the function regexp(Y, X)
+            call: ast.Expr = ast.Func("REGEXP", [a[2], node] + ([a[3]] if a[3] else []), False)
+            return ast.Unary("NOT", call) if a[0] else call
         return ast.Like(a[1], node, a[2], a[3], a[0])
     negated, (form, what) = a
     if form == "select":
@@ -753,10 +757,10 @@ in_tail = (
 ).set_name("IN")
 in_tail.set_parse_action(lambda t: _Postfix("in", (t[0], t[1])))
 # MATCH folds as LIKE does (ast.Like op MATCH): a full-text table's search (sql/fulltext.py)
-_LIKE_OPS = code("LIKE") + code("GLOB") + code("MATCH")
+_LIKE_OPS = code("LIKE") + code("GLOB") + code("MATCH") + code("REGEXP")
 like_tail = (
     _not
-    + (K("LIKE") | K("GLOB") | K("MATCH"))
+    + (K("LIKE") | K("GLOB") | K("MATCH") | K("REGEXP"))
     + high_expr
     + Maybe(code("ESCAPE"), KX("ESCAPE") + high_expr)
 ).set_name("LIKE")

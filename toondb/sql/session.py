@@ -41,6 +41,7 @@ from toondb.sql.fn_datetime import pin_now, unpin_now
 from toondb.sql.hnsw import DEFAULT_EF_SEARCH
 from toondb.sql.result import Result
 from toondb.sql.types import JsonText, plain
+from toondb.sql.user_functions import UserFunctions
 
 if TYPE_CHECKING:
     from toondb.sql.engine import Outcome
@@ -87,6 +88,7 @@ class _State:
         self.hnsw_ef_search = DEFAULT_EF_SEARCH  # PRAGMA hnsw_ef_search
         # PRAGMA cache_size / temp_store / mmap_size as set (sql/pragmas.py)
         self.settings: dict[str, int] = {}
+        self.functions: UserFunctions | None = None  # the handle's (sql/user_functions.py)
 
 
 # the state of SQL run inside a Transaction object: per thread
@@ -184,6 +186,7 @@ def _runner_in(txn: Any) -> Callable[[Prepared, int, Any, bool], Result]:
     BEGIN / COMMIT / ROLLBACK refused (the transaction's owner ends it), savepoints
     acting on txn."""
     state = _txn_state()
+    functions = txn.__dict__.get("_functions")  # its handle's (Database.begin_transaction)
 
     def run(prep: Prepared, index: int, p: Any, m: bool) -> Result:
         stmt = prep.parsed.statement
@@ -195,6 +198,7 @@ def _runner_in(txn: Any) -> Callable[[Prepared, int, Any, bool], Result]:
             )
         if isinstance(stmt, ast.Vacuum):
             raise SQLError("cannot VACUUM from within a transaction")
+        state.functions = functions
         return _in_txn(txn, prep, index, p, m, state)
 
     return run
@@ -210,16 +214,18 @@ def execute_in(txn: Any, sql: str, params: Any = None, *, many: bool = False) ->
 class Session:
     """The SQL front end of one database handle (see the module's docstring)."""
 
-    __slots__ = ("_db", "_local")
+    __slots__ = ("_db", "_local", "functions")
 
     def __init__(self, db: Any) -> None:
         self._db = db
         self._local = threading.local()
+        self.functions = UserFunctions()  # Database.create_function
 
     def _state(self) -> _State:
         st = getattr(self._local, "state", None)
         if st is None:
             st = self._local.state = _State()
+            st.functions = self.functions
         return st
 
     @property
@@ -387,7 +393,9 @@ def _exec_compiled(
     state: _State,
 ) -> Result:
     engine = _engine()
-    compiled = engine.compiled_for(prep.parsed, index, C.load(txn), state.foreign_keys, txn)
+    compiled = engine.compiled_for(
+        prep.parsed, index, C.load(txn), state.foreign_keys, txn, state.functions
+    )
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
     clock = pin_now()  # 'now' and CURRENT_*: one value per statement

@@ -2,7 +2,9 @@
 toondb.dbapi, overriding only where toondb differs from SQLite:
 
 - the driver: ``toondb.dbapi`` (``connect`` on a path, ``connect_ipc`` on a socket);
-  no user-defined SQL functions, so pysqlite's ``regexp``/``floor`` hooks are off;
+  a connection to a path gets pysqlite's Python ``regexp`` and ``floor`` SQL
+  functions (so ``regexp_match`` and ``floor()`` work as on SQLite); one over a
+  socket cannot run Python in the server and has neither;
 - PRAGMAs take no schema prefix (``PRAGMA main.table_info(t)`` is SQLite's; toondb
   has one schema, ``main``, and no TEMP one), so reflection asks ``PRAGMA
   table_info(t)`` and answers nothing for another schema;
@@ -22,12 +24,16 @@ so, as with SQLite's, the engine keeps one connection per thread
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from sqlalchemy import exc, pool
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import IsolationLevel
+
+from toondb.errors import NotSupportedError
 
 __all__ = ["ToonDBDialect", "ToonDBIpcDialect"]
 
@@ -81,7 +87,21 @@ class ToonDBDialect(SQLiteDialect_pysqlite):
         return [url.database or ":memory:"], config
 
     def on_connect(self) -> Any:
-        return None  # pysqlite's registers SQL functions (regexp, floor): toondb has none
+        """pysqlite's SQL functions, regexp and floor, on a connection to a path
+        (a server connection's create_function raises NotSupportedError: it has
+        neither)."""
+
+        def regexp(a: str, b: str | None) -> bool | None:
+            return None if b is None else re.search(a, b) is not None
+
+        def connect(conn: Any) -> None:
+            try:
+                conn.create_function("regexp", 2, regexp, deterministic=True)
+                conn.create_function("floor", 1, math.floor, deterministic=True)
+            except NotSupportedError:
+                pass
+
+        return connect
 
     # ------------------------------------------------------------ isolation
 
