@@ -12,7 +12,7 @@ from typing import Any
 from toondb.codec.keycode import encode_values, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.errors import ConstraintError, SchemaError, SQLError
-from toondb.sql import ast, fulltext, hnsw
+from toondb.sql import ast, fulltext, hnsw, sequence
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, ColumnInfo, IndexInfo, TableInfo, VectorIndexInfo
@@ -103,6 +103,8 @@ class CompiledDDL(Compiled):
                 if s.if_exists:
                     return Outcome(rowcount=0)
                 raise SchemaError(f"no such table: {s.name}")
+            if t.name.lower() == sequence.NAME:
+                raise SQLError(f"table {t.name} may not be dropped")  # sequence.py, invariant 1
             if state is not None and state.foreign_keys:
                 for other in tables.values():
                     if other is t:
@@ -123,6 +125,8 @@ class CompiledDDL(Compiled):
                 hnsw.method().drop(txn, vx)
             if t.fulltext is not None:
                 fulltext.method().drop(txn, t.fulltext["index"])
+            if t.autoincrement:
+                sequence.forget(txn, cat, t.name, undo)  # sequence.py, invariant 3
             del tables[s.name.lower()]
             C.save(txn, tables, [], [t.name])
             return Outcome(rowcount=0)
@@ -306,7 +310,13 @@ class CompiledDDL(Compiled):
         for ix in indexes:
             txn.tree(ix.tree, create=True)
         tables[s.name.lower()] = t
-        C.save(txn, tables, [s.name], [])
+        made = [s.name]
+        if autoinc and sequence.NAME not in tables:  # sequence.py, invariant 1
+            seqt = sequence.new_table(C.next_id(txn))
+            txn.tree(seqt.tree, create=True)
+            tables[sequence.NAME] = seqt
+            made.append(sequence.NAME)
+        C.save(txn, tables, made, [])
         return Outcome(rowcount=0)
 
     @staticmethod
@@ -488,6 +498,8 @@ class CompiledDDL(Compiled):
                     tables[o2.name.lower()] = o2
                     changed.append(o2.name)
             views = rename_table(tables, cat.views, nt, old)  # and its CHECKs
+            if nt.autoincrement:
+                sequence.rename(txn, cat, old, new, undo)  # sequence.py, invariant 3
             nt.refresh()
             _check_views(ctx, cat, tables, views, self.P)
             C.save(txn, tables, changed, [old], views=views)  # type: ignore[arg-type]

@@ -199,8 +199,13 @@ class CompiledInsert(CompiledWrite):
         rows = self._rows(batches, w)
         ret = self.returning
         self.written = [] if ret is not None else None
+        autoinc = self.table.autoincrement
+        if autoinc:
+            w.start_autoincrement()
         if self.conflict == "ABORT" and self.upsert is None and not w.fks and ret is None:
             out = self._insert_fast(w, rows, ctx)
+            if autoinc:
+                w.finish_autoincrement()
             hnsw.flush(ctx)  # the statement's last step (sql/hnsw.py)
             fulltext.flush(ctx)
             return out
@@ -214,8 +219,10 @@ class CompiledInsert(CompiledWrite):
             if r is not None:
                 count += 1
                 last = r
-            else:
-                w.next_rowid = saved  # an ignored row takes no rowid
+            elif not autoinc:
+                w.next_rowid = saved  # an ignored row takes no rowid (but an AUTOINCREMENT one)
+        if autoinc:
+            w.finish_autoincrement()
         hnsw.flush(ctx)
         fulltext.flush(ctx)
         if ret is not None:
@@ -367,7 +374,9 @@ class CompiledInsert(CompiledWrite):
         try:
             w.check_row(row, rid)
         except ConstraintError as e:
-            if conflict == "IGNORE" and "NOT NULL" in str(e):
+            msg = str(e)
+            # as SQLite: IGNORE skips a row a NOT NULL or CHECK refuses (a STRICT type error stays)
+            if conflict == "IGNORE" and ("NOT NULL" in msg or msg.startswith("CHECK constraint")):
                 return None
             if conflict == "REPLACE" and "NOT NULL" in str(e):
                 fixed = False

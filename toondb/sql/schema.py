@@ -50,10 +50,18 @@ class Table:
         return [c.name for c in self.columns]
 
 
-def tables(txn: Any) -> list[Table]:
-    """Every table txn sees, by name (case-insensitively)."""
+def _user_tables(txn: Any) -> list[Any]:
+    """The tables of txn's catalog but SQLite's own (``sqlite_sequence``: as the
+    sqlite3 shell's ``.tables``, listings leave out the ``sqlite_`` names)."""
     infos = catalog.load(txn).tables.values()
-    return [_table(t) for t in sorted(infos, key=lambda t: t.name.lower())]
+    return sorted(
+        (t for t in infos if not t.name.lower().startswith("sqlite_")), key=lambda t: t.name.lower()
+    )
+
+
+def tables(txn: Any) -> list[Table]:
+    """Every table txn sees but SQLite's own, by name (case-insensitively)."""
+    return [_table(t) for t in _user_tables(txn)]
 
 
 def table(txn: Any, name: str) -> Table | None:
@@ -63,8 +71,8 @@ def table(txn: Any, name: str) -> Table | None:
 
 
 def table_names(txn: Any) -> list[str]:
-    """The names of the tables txn sees, sorted case-insensitively."""
-    return sorted((t.name for t in catalog.load(txn).tables.values()), key=str.lower)
+    """The names of the tables txn sees (but SQLite's own), sorted case-insensitively."""
+    return [t.name for t in _user_tables(txn)]
 
 
 def quote_identifier(name: str) -> str:

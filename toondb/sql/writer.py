@@ -24,6 +24,7 @@ from toondb.sql.fn_vector import column_value
 from toondb.sql.fulltext import PendingText
 from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
+from toondb.sql.sequence import raise_seq, seq_of
 
 # STRICT: a value's class as SQLite's error names it
 _STRICT_CLASS = {"integer": "INT", "real": "REAL", "text": "TEXT", "blob": "BLOB"}
@@ -78,6 +79,7 @@ class TableWriter:
                     if f["table"].lower() == table.name.lower():
                         self.children.append((t, f))
         self.next_rowid: int | None = None
+        self.autoinc_start: int | None = None  # next_rowid when an AUTOINCREMENT INSERT began
         self.vcols = [(i, n, table.columns[i].name) for i, n in table.vector_cols]
         self.vindexes = table.vector_indexes
         fx = table.fulltext
@@ -131,13 +133,33 @@ class TableWriter:
 
     # -- checks
 
+    def start_autoincrement(self) -> None:
+        """An INSERT into an AUTOINCREMENT table begins: its next rowid is one
+        past the larger of its largest rowid and its seq (sql/sequence.py)."""
+        self.next_rowid = max(
+            self._after_last(), seq_of(self.ctx, self.catalog, self.table.name) + 1
+        )
+        self.autoinc_start = self.next_rowid
+
+    def finish_autoincrement(self) -> None:
+        """The INSERT ends: if it took rowids (a row OR IGNORE skipped takes one,
+        as in SQLite), the table's seq reaches the largest (sequence.py,
+        invariant 2)."""
+        if self.next_rowid is not None and self.next_rowid != self.autoinc_start:
+            raise_seq(self.ctx, self.catalog, self.table.name, self.next_rowid - 1, self.ctx.undo)
+
+    def _after_last(self) -> int:
+        last = next(iter(self.ctx.tree(self.table.tree).scan(b"", None, True)), None)
+        # max(rowid) + 1, or 1 for an empty table (as SQLite)
+        return key_rowid(last[0]) + 1 if last is not None else 1
+
     def new_rowid(self) -> int:
         if self.next_rowid is None:
-            last = next(iter(self.ctx.tree(self.table.tree).scan(b"", None, True)), None)
-            # max(rowid) + 1, or 1 for an empty table (as SQLite)
-            self.next_rowid = key_rowid(last[0]) + 1 if last is not None else 1
+            self.next_rowid = self._after_last()
         rid = self.next_rowid
         if rid > T.I64_MAX:
+            if self.table.autoincrement:
+                raise SQLError("database or disk is full")  # SQLite's SQLITE_FULL
             # the largest rowid is taken: an unused one at random, as SQLite does
             import random
 
