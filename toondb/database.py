@@ -24,6 +24,7 @@ them inside itself, together with its key-value writes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, overload
 
@@ -238,6 +239,13 @@ class Transaction(StorageTransaction):
         this transaction. progress(done, total): as ``Database.executescript``."""
         _sql().execute_script_in(self, sql, progress)
 
+    def iterdump(self) -> Iterator[str]:
+        """The SQL statements that make the database this transaction sees,
+        one per item, as sqlite3's ``Connection.iterdump()`` (toondb/sql/dump.py)."""
+        from toondb.sql.dump import iterdump
+
+        return iterdump(self.execute_sql)
+
     # ---- the query builder (toondb.toon.query)
 
     def query(self, prefix: Prefix = "") -> Query:
@@ -413,6 +421,17 @@ class Database(StorageEnvironment):
         script run so far, every few hundred statements and at the end (the CLI
         draws its progress bar with it)."""
         self._session().executescript(sql, progress)
+
+    def iterdump(self) -> Iterator[str]:
+        """The SQL statements that make this database again (one snapshot), one
+        per item, as sqlite3's ``Connection.iterdump()``: ``executescript`` of
+        their join loads them (toondb/sql/dump.py). The CLI's ``toondb dump``
+        and the shell's ``.dump`` write them."""
+        txn = self.begin_transaction(read_only=True)
+        try:
+            yield from txn.iterdump()
+        finally:
+            txn.abort()
 
     # ---- the DB-API (toondb.dbapi)
 

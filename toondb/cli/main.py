@@ -51,7 +51,13 @@ from toondb.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, argparse_int, err
 from toondb.cli.maintenance import cmd_backup, cmd_compact
 from toondb.cli.render import MODES
 from toondb.cli.replication import add_replication_commands
-from toondb.cli.transfer import EXPORT_DESCRIPTION, IMPORT_DESCRIPTION, cmd_export, cmd_import
+from toondb.cli.transfer import (
+    EXPORT_DESCRIPTION,
+    IMPORT_DESCRIPTION,
+    cmd_dump,
+    cmd_export,
+    cmd_import,
+)
 from toondb.cli.vectors import add_index_commands
 from toondb.errors import CLIError, NotADatabaseError, ToonDBError
 from toondb.version import __version__
@@ -150,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
              "open, and makes processes that try to open it meanwhile wait.")  # fmt: skip
     sp.add_argument("--wait", type=float, default=10.0, help=argparse.SUPPRESS)
     sp.add_argument("--pause", type=float, default=0.0, help=argparse.SUPPRESS)
+
+    add("dump", cmd_dump, "write the whole database as SQL (as `sqlite3 DB .dump`)",
+        "Write the SQL that makes the database again to stdout: its tables with their "
+        "rows, indexes and views, in one transaction, in the form of sqlite3's .dump and "
+        "iterdump(); `toondb sql NEW < FILE` (or sqlite3, for SQLite's features) loads it.")  # fmt: skip
 
     for name, func, what in (
         ("import", cmd_import, "load rows into a table from a CSV or JSON-lines file"),

@@ -43,6 +43,7 @@ Enter SQL statements ending with ';' (they may span lines), or a command:
   .mode [MODE]             show results as table (default), toon, json, csv or line
   .timer on|off            print how long each statement took
   .read FILE               run the SQL script in FILE (executescript: a dump loads in one go)
+  .dump                    the whole database as SQL (as sqlite3's .dump)
   .help                    this text
   .quit                    leave (also .exit, or Ctrl-D)
 Keys and values are UTF-8 text. Inside BEGIN ... COMMIT, .get/.put/.delete/.scan join
@@ -50,7 +51,7 @@ the open transaction."""
 
 _DOT_COMMANDS = (
     ".get", ".put", ".delete", ".scan", ".tables", ".schema", ".indexes", ".stats",
-    ".check", ".mode", ".timer", ".read", ".help", ".quit", ".exit",
+    ".check", ".mode", ".timer", ".read", ".dump", ".help", ".quit", ".exit",
 )  # fmt: skip
 
 
@@ -332,6 +333,12 @@ class Shell:
             self.db.executescript(script, progress=progress)
         finally:
             finish()
+
+    def _cmd_dump(self, args: list[str]) -> None:
+        self._nargs(args, 0, 0, ".dump")
+        txn = self.db.current_transaction()
+        for line in txn.iterdump() if txn is not None else self.db.iterdump():
+            self.out.write(line + "\n")
 
     def _cmd_timer(self, args: list[str]) -> None:
         self._nargs(args, 1, 1, ".timer on|off")

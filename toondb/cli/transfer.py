@@ -221,6 +221,16 @@ def write_sql_dump(table: Any, result: Any, f: Any) -> None:
     f.write("COMMIT;\n")
 
 
+def cmd_dump(args: argparse.Namespace) -> int:
+    """The whole database as SQL on stdout, as ``sqlite3 DB .dump`` writes it
+    (``toondb sql NEW < dump.sql`` or ``sqlite3 NEW < dump.sql`` loads it)."""
+    with open_db(args.path, read_only=True) as db:
+        out = sys.stdout
+        for line in db.iterdump():
+            out.write(line + "\n")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from toondb.sql.schema import quote_identifier as ident
 

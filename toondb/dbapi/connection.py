@@ -277,6 +277,15 @@ class Connection:
         except SQLError as e:
             raise refine(e) from e
 
+    def iterdump(self) -> Any:
+        """As sqlite3's: the SQL statements that make the database again, as this
+        connection sees it (its open transaction included), one per item
+        (toondb/sql/dump.py)."""
+        from toondb.sql.dump import iterdump
+
+        cursor = self.cursor()
+        return iterdump(cursor.execute)
+
     def create_aggregate(self, name: str, n_arg: int, aggregate_class: Any) -> None:
         raise NotSupportedError("toondb has no user-defined SQL aggregates")
 
