@@ -34,7 +34,7 @@ Which tokens name the column ``c`` of table ``t``:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast
@@ -119,6 +119,18 @@ def _rename_in_table_text(text: str, table: str, old: str, new: str) -> str:
     return _replace(text, t, at, new) if at else text
 
 
+def _rewrite_table_texts(table: Any, rewrite: Callable[[str], str]) -> None:
+    """table's CHECK constraints and generated columns, each text rewritten."""
+    from toondb.sql.grammar import parse_expression
+
+    table.checks = [(name, rewrite(text)) for name, text in table.checks]
+    for c in table.columns:
+        if c.generated_sql is not None:
+            text = rewrite(c.generated_sql)
+            if text != c.generated_sql:
+                c.generated_sql, c.generated = text, parse_expression(text)
+
+
 def _sources(stmt: ast.Node) -> tuple[list[ast.TableRef], bool, set[str]]:
     """The table references anywhere in stmt, whether it has a source whose
     columns toondb cannot list without planning (a subquery, a CTE, a
@@ -186,27 +198,8 @@ def rename_column(
     the foreign keys of every table that reference it, and the views. Returns
     the names of the other tables changed (their new TableInfos put in tables)
     and the views changed (name, definition)."""
-    from toondb.sql.catalog import ColumnInfo
-
     col = old.lower()
-    table.checks = [
-        (name, _rename_in_table_text(text, table.name, old, new)) for name, text in table.checks
-    ]
-    for c in table.columns:
-        if c.generated_sql is not None:
-            text = _rename_in_table_text(c.generated_sql, table.name, old, new)
-            if text != c.generated_sql:
-                fresh = ColumnInfo(
-                    c.name,
-                    c.type_name,
-                    c.not_null,
-                    c.default_sql,
-                    c.pk,
-                    c.collation,
-                    text,
-                    c.stored,
-                )
-                c.generated_sql, c.generated = fresh.generated_sql, fresh.generated
+    _rewrite_table_texts(table, lambda text: _rename_in_table_text(text, table.name, old, new))
     changed: list[str] = []
     for other in list(tables.values()):
         touches = [
@@ -324,27 +317,13 @@ def rename_table(
     constraints and generated columns qualify columns by the new name, and the
     views that read it name it so. Returns the views changed (name,
     definition)."""
-    from toondb.sql.catalog import ColumnInfo
 
     def renamed(text: str) -> str:
         t = tokenize(text)
         at = _table_tokens(t, old)
         return _replace(text, t, at, table.name) if at else text
 
-    table.checks = [(name, renamed(text)) for name, text in table.checks]
-    for c in table.columns:
-        if c.generated_sql is not None and renamed(c.generated_sql) != c.generated_sql:
-            fresh = ColumnInfo(
-                c.name,
-                c.type_name,
-                c.not_null,
-                c.default_sql,
-                c.pk,
-                c.collation,
-                renamed(c.generated_sql),
-                c.stored,
-            )
-            c.generated_sql, c.generated = fresh.generated_sql, fresh.generated
+    _rewrite_table_texts(table, renamed)
     out = []
     for vdef in views.values():
         sql = renamed(vdef["sql"])
