@@ -160,7 +160,7 @@ def compiled_for(
         0 if parsed.nslots else index,
         catalog.cookie,
         fk,
-        functions.version if functions else 0,
+        0 if functions is None else functions.version,
     )
     c = cache.get(key)
     if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
