@@ -2,6 +2,10 @@
 
 Nodes are plain classes with ``__slots__``; a parsed statement is cached by its
 text and shared by every execution, so nothing downstream ever mutates a node.
+The one thing a node keeps besides its fields is ``kinds(node)``: which kinds of
+node its subtree holds, computed once (the planner's many "does this expression
+hold a COLLATE / subquery / aggregate / window?" walks stop at once where the
+answer is no). A copy (``copy.copy``) does not keep it, as the copy may be changed.
 Expression nodes carry no type information: affinity and comparison rules are
 applied when the planner compiles them (``toondb.sql.types``).
 """
@@ -12,7 +16,17 @@ from typing import Any
 
 
 class Node:
-    __slots__: tuple[str, ...] = ()
+    # _kinds: what kinds() found below the node (unset until asked); not a field:
+    # the walks over fields use type(node).__slots__, which never lists it
+    __slots__: tuple[str, ...] = ("_kinds",)
+    _kinds: int
+
+    def __copy__(self) -> Node:
+        tp = type(self)
+        new = object.__new__(tp)
+        for k in tp.__slots__:
+            setattr(new, k, getattr(self, k))
+        return new
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
@@ -790,3 +804,49 @@ class Parsed:
         self.nslots = nslots
         # may nest deeply: parsed, planned and run with depth.headroom()
         self.deep = deep
+
+
+# ---------------------------------------------------------------- kinds of node
+
+#: kinds(node) bits: the node kinds the planner asks about
+K_COLLATE = 1  # Collate
+K_SUBQUERY = 2  # Subquery, Exists, InSelect
+K_FUNC = 4  # Func (an aggregate or window call is one)
+K_WINDOW = 8  # WindowFunc
+K_COLUMN = 16  # Column
+
+_KIND_BITS: dict[type, int] = {
+    Collate: K_COLLATE,
+    Subquery: K_SUBQUERY,
+    Exists: K_SUBQUERY,
+    InSelect: K_SUBQUERY,
+    Func: K_FUNC,
+    WindowFunc: K_WINDOW,
+    Column: K_COLUMN,
+}
+
+
+def kinds(node: Any) -> int:
+    """The K_* bits of the node kinds in node's subtree (node included, subqueries
+    included; node may be a list or tuple of nodes), cached on each node."""
+    if type(node) is list or type(node) is tuple:
+        m = 0
+        for x in node:
+            m |= kinds(x)
+        return m
+    if not isinstance(node, Node):
+        return 0
+    k: int | None = getattr(node, "_kinds", None)
+    if k is not None:
+        return k
+    tp = type(node)
+    m = _KIND_BITS.get(tp, 0)
+    for name in tp.__slots__:
+        v = getattr(node, name)
+        if isinstance(v, Node):
+            k = getattr(v, "_kinds", None)
+            m |= kinds(v) if k is None else k
+        elif type(v) is list or type(v) is tuple:
+            m |= kinds(v)
+    node._kinds = m
+    return m

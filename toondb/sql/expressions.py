@@ -24,6 +24,7 @@ from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
 from toondb.sql.aggregate_map import AggMap, InValues, contains_aggregate
+from toondb.sql.ast import K_COLLATE, kinds
 from toondb.sql.collation import collation
 from toondb.sql.like import like_regex
 from toondb.sql.scope import Scope
@@ -81,6 +82,8 @@ def explicit_collation(node: Any) -> str | None:
     sqlite3ExprCollSeq does (an explicit COLLATE marks every expression above it,
     EP_Collate): the left operand first, then the others in order, never into a
     subquery; None when node holds no COLLATE."""
+    if not kinds(node) & K_COLLATE:
+        return None
     if isinstance(node, ast.Collate):
         return node.collation.upper()
     if isinstance(node, (ast.Select, ast.SelectCore, ast.Subquery, ast.Exists)):

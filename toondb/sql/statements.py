@@ -197,6 +197,13 @@ class Template:
         if t.baked:
             return UNSHARED
         parsed.text = parsed.key = key  # not t.sql: that may be a whole script
+        if parsed.deep:
+            from toondb.sql.depth import headroom
+
+            with headroom():
+                ast.kinds(parsed.statement)
+        else:
+            ast.kinds(parsed.statement)  # for _pinned, and kept by each _instantiate copy
         top = _top_columns(parsed.statement)
         literals = t.literals
         name_spans: list[tuple[int, int]] = []
@@ -245,6 +252,9 @@ class Template:
                     setattr(new, name, copy(getattr(node, name)))
                 if tp is ast.ResultColumn and id(node) in names:
                     new.text = f"\x00{names[id(node)]}"
+                # the copy holds the same kinds of node (a Slot is of none, as
+                # are the Param and Literal in its place): build computed them
+                new._kinds = node._kinds
                 return new
             if tp is list:
                 return [copy(x) for x in node]
@@ -294,6 +304,8 @@ def _pinned(stmt: ast.Statement) -> tuple[int, ...]:
                 out.extend(k for o in n.order_by if (k := slot_of(o.expr)) is not None)
             elif isinstance(n, ast.SelectCore):
                 out.extend(k for g in n.group_by if (k := slot_of(g)) is not None)
+            elif isinstance(n, ast.Expr) and not ast.kinds(n) & ast.K_SUBQUERY:
+                continue  # an expression holds a SELECT only inside a subquery
             stack.extend(getattr(n, a) for a in type(n).__slots__)
         elif isinstance(n, (list, tuple)):
             stack.extend(n)

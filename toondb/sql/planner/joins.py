@@ -17,6 +17,7 @@ from typing import Any, Callable
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast, functions, schema_table
 from toondb.sql import types as T
+from toondb.sql.ast import K_SUBQUERY, kinds
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
     Access,
@@ -470,10 +471,4 @@ def hash_keys(
 
 def has_subquery(node: Any) -> bool:
     """Whether node holds a subquery (scalar, EXISTS or IN (SELECT ...))."""
-    if isinstance(node, (ast.Subquery, ast.Exists, ast.InSelect)):
-        return True
-    if isinstance(node, ast.Node):
-        return any(has_subquery(getattr(node, k)) for k in node.__slots__)
-    if isinstance(node, (list, tuple)):
-        return any(has_subquery(x) for x in node)
-    return False
+    return bool(kinds(node) & K_SUBQUERY)
