@@ -37,6 +37,43 @@ CMP_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _PREDICATE_TYPES = frozenset(PREDICATES)
 _PREDICATE_OPS = frozenset(CMP_OPS + ("AND", "OR", "IS", "ISNOT"))
 
+#: the arithmetic operators (SQLite's rules: types.py); + - * of two Python
+#: numbers are tried as Python's first (_PY_ARITH), their overflow checked
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": T.add,
+    "-": T.sub,
+    "*": T.mul,
+    "/": T.div,
+    "%": T.mod,
+    "&": T.bit_and,
+    "|": T.bit_or,
+    "<<": T.shift_left,
+    ">>": T.shift_right,
+}
+_PY_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
+#: comparisons of two values of one type: the operator module's (C functions,
+#: no Python frame per call); of others, T.compare's result against 0
+_PY_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_CMP_RESULT: dict[str, Callable[[int], bool]] = {
+    "=": lambda c: c == 0,
+    "!=": lambda c: c != 0,
+    "<": lambda c: c < 0,
+    "<=": lambda c: c <= 0,
+    ">": lambda c: c > 0,
+    ">=": lambda c: c >= 0,
+}
+
 
 class CollateKey(ast.Expr):
     """Internal: expr's value under a collation's key (collation.py), for a
@@ -316,26 +353,12 @@ class ExprCompiler:
         if op == "||":
             concat = T.concat
             return lambda r: concat(lf(r), rf(r))
-        fn = {
-            "+": T.add,
-            "-": T.sub,
-            "*": T.mul,
-            "/": T.div,
-            "%": T.mod,
-            "&": T.bit_and,
-            "|": T.bit_or,
-            "<<": T.shift_left,
-            ">>": T.shift_right,
-        }.get(op)
+        fn = _ARITH.get(op)
         if fn is None:
             raise SQLError(f"unsupported operator {op}")
         if op in ("+", "-", "*"):
             I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
-            pyop: Callable[[Any, Any], Any] = {
-                "+": lambda a, b: a + b,
-                "-": lambda a, b: a - b,
-                "*": lambda a, b: a * b,
-            }[op]
+            pyop = _PY_ARITH[op]
             slow = fn
 
             def arith(r: Any) -> Any:
@@ -584,23 +607,8 @@ class ExprCompiler:
             rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
-        # the operator module's comparisons: C functions, no Python frame per call
-        pyop: Callable[[Any, Any], Any] = {
-            "=": operator.eq,
-            "!=": operator.ne,
-            "<": operator.lt,
-            "<=": operator.le,
-            ">": operator.gt,
-            ">=": operator.ge,
-        }[op]
-        cmpres: Callable[[int], bool] = {
-            "=": lambda c: c == 0,
-            "!=": lambda c: c != 0,
-            "<": lambda c: c < 0,
-            "<=": lambda c: c <= 0,
-            ">": lambda c: c > 0,
-            ">=": lambda c: c >= 0,
-        }[op]
+        pyop = _PY_CMP[op]
+        cmpres = _CMP_RESULT[op]
         if (
             isinstance(node.right, ast.Param)
             and isinstance(node.left, ast.Column)

@@ -202,8 +202,18 @@ def plan_from(
     pool: list[tuple[ast.Expr, int]] = []  # (conjunct, step it applies at)
     last = len(steps) - 1
 
+    # which sources each conjunct reads, asked where it is placed and again where
+    # its table is read (the conjuncts live as long as this call: ids are stable)
+    read_by: dict[int, set[int] | None] = {}
+
+    def refs_of(c: ast.Expr) -> set[int] | None:
+        key = id(c)
+        if key not in read_by:
+            read_by[key] = refs(c, scope)
+        return read_by[key]
+
     def place(c: ast.Expr) -> int:
-        r = refs(c, scope)
+        r = refs_of(c)
         if r is None:
             return last
         return max(r) if r else 0
@@ -227,6 +237,8 @@ def plan_from(
                 else:
                     pool.append((eq, i))
                 src.hidden.add(name.lower())
+                scope.forget()
+                read_by.clear()
         if on is not None:
             for c in split_and(on):
                 if kind == "LEFT":
@@ -288,7 +300,7 @@ def plan_from(
         consumed = access.consumed
         remaining = [c for c in conds if not any(c is u for u in consumed)]
         # conjuncts on this table alone are checked while reading it
-        own = [c for c in remaining if refs(c, scope) == {k}]
+        own = [c for c in remaining if refs_of(c) == {k}]
         if knn_scan is not None:
             own = []  # KnnScan tests them itself
         if (
