@@ -125,3 +125,27 @@ def test_the_caches_stay_bounded():
     for i in range(10):
         lru.put(i, i, 1)
     assert len(lru) == 3 and lru.get(9) == 9 and lru.get(0) is None
+
+
+def test_a_plan_is_kept_from_a_statements_second_run(tmp_path, monkeypatch):
+    """A statement run once leaves no plan behind (its key only); run again, it
+    is planned once more and kept: later runs, with any literals, plan nothing."""
+    from toondb.sql import engine
+
+    compiled: list[object] = []
+    real = engine.compile_statement
+
+    def counting(*args: object) -> object:
+        compiled.append(args[1])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "compile_statement", counting)
+    with Database.open(tmp_path / "db") as db:
+        db.execute_sql("CREATE TABLE t(a, b)")
+        db.execute_sql("INSERT INTO t VALUES (1, 2), (3, 4)")
+        compiled.clear()
+        for n in range(5):
+            assert db.execute_sql(f"SELECT b FROM t WHERE a = {2 * n + 1}").rows == (
+                [(2,)] if n == 0 else [(4,)] if n == 1 else []
+            )
+        assert len(compiled) == 2
