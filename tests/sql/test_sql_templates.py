@@ -149,3 +149,25 @@ def test_a_plan_is_kept_from_a_statements_second_run(tmp_path, monkeypatch):
                 [(2,)] if n == 0 else [(4,)] if n == 1 else []
             )
         assert len(compiled) == 2
+
+
+def test_a_text_with_literals_is_cached_from_its_second_sighting(tmp_path):
+    """Text built with its values in it is often run once: its parse is kept only
+    when it comes again (a text with parameters only: at once)."""
+    with Database.open(tmp_path / "db") as db:
+        db.execute_sql("CREATE TABLE t(a, b)")
+        db.execute_sql("INSERT INTO t VALUES (1, 2)")
+        statements.clear_caches()
+        once = "SELECT b FROM t WHERE a = 1 -- text-cache probe"
+        db.execute_sql(once)
+        assert statements.TEXTS.get(once) is None
+        assert len(statements.TEMPLATES) == 0
+        for _ in range(3):
+            assert db.execute_sql(once).rows == [(2,)]
+        assert statements.TEXTS.get(once) is not None and len(statements.TEMPLATES) == 1
+        # another text of the same template: its template is already kept
+        assert db.execute_sql(once.replace("1", "3")).rows == []
+        assert len(statements.TEMPLATES) == 1
+        with_params = "SELECT b FROM t WHERE a = ? -- text-cache probe"
+        db.execute_sql(with_params, (1,))
+        assert statements.TEXTS.get(with_params) is not None

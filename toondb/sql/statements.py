@@ -36,7 +36,12 @@ apart:
 The caches (each a ``LRU``, bounded by entries and by the characters of their
 keys; docs/sql.md "The compile path"): ``TEXTS`` maps a text to its statements,
 ``TEMPLATES`` a template's text to its parse; the plans themselves are cached per
-thread by engine.compiled_for (key: ``Parsed.key``). A script
+thread by engine.compiled_for (key: ``Parsed.key``). A text with literals in it
+is cached from its second sighting, as is a template (``SEEN``, ``SeenOnce``:
+the first leaves its key only); a text without literals (one with parameters,
+written to be run again) at once. Text built with its values in it is often run
+once (a script, a generated test): its parse, kept, would be hundreds of objects
+the garbage collector's full collections walk again and again. A script
 (session.run_script: ``executescript``) goes through ``TEMPLATES`` only
 (``prepare_tokens`` per statement): its statements are rarely run again as the
 same text.
@@ -63,6 +68,8 @@ __all__ = [
     "LRU",
     "TEXTS",
     "TEMPLATES",
+    "SEEN",
+    "SeenOnce",
 ]
 
 #: what the caches hold at most: entries, and characters of the keys (the texts)
@@ -131,6 +138,37 @@ class LRU:
 
 TEXTS = LRU(TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
 TEMPLATES = LRU(TEMPLATE_CACHE_ENTRIES, TEMPLATE_CACHE_CHARS)
+
+
+class SeenOnce:
+    """Keys (texts) seen once, bounded by entries and characters: ``again(key)``
+    is True when key was seen before (and forgets it), else remembers it. Texts
+    are not objects the garbage collector tracks: remembering costs it nothing."""
+
+    def __init__(self, max_entries: int, max_size: int) -> None:
+        self.max_entries = max_entries
+        self.max_size = max_size
+        self._keys: set[str] = set()
+        self._size = 0
+
+    def again(self, key: str) -> bool:
+        keys = self._keys
+        if key in keys:
+            keys.discard(key)
+            return True
+        if len(keys) >= self.max_entries or self._size + len(key) > self.max_size:
+            keys.clear()
+            self._size = 0
+        keys.add(key)
+        self._size += len(key)
+        return False
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self._size = 0
+
+
+SEEN = SeenOnce(2 * TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
 
 
 class Prepared:
@@ -333,7 +371,8 @@ def prepare_tokens(t: Tokens) -> Prepared:
         tmpl = TEMPLATES.get(key)
         if tmpl is None:
             tmpl = Template.build(t, key)
-            TEMPLATES.put(key, tmpl, len(key))
+            if tmpl is UNSHARED or SEEN.again("\x00" + key):
+                TEMPLATES.put(key, tmpl, len(key))
             t.slots = None
             t.baked = set()
         if tmpl is not UNSHARED:
@@ -357,7 +396,8 @@ def prepare(sql: str) -> tuple[Prepared, ...]:
         return hit  # type: ignore[no-any-return]
     t = G.tokens_of(sql)
     out = tuple(prepare_tokens(G.sub_tokens(t, i, j)) for i, j in G.split_tokens(t))
-    TEXTS.put(sql, out, len(sql))
+    if not any(p.values for p in out) or SEEN.again(sql):
+        TEXTS.put(sql, out, len(sql))
     return out
 
 
@@ -372,3 +412,4 @@ def cache_info() -> dict[str, Any]:
 def clear_caches() -> None:
     TEXTS.clear()
     TEMPLATES.clear()
+    SEEN.clear()
