@@ -815,7 +815,7 @@ K_FUNC = 4  # Func (an aggregate or window call is one)
 K_WINDOW = 8  # WindowFunc
 K_COLUMN = 16  # Column
 
-_KIND_BITS: dict[type, int] = {
+KIND_BITS: dict[type, int] = {
     Collate: K_COLLATE,
     Subquery: K_SUBQUERY,
     Exists: K_SUBQUERY,
@@ -840,7 +840,7 @@ def kinds(node: Any) -> int:
     if k is not None:
         return k
     tp = type(node)
-    m = _KIND_BITS.get(tp, 0)
+    m = KIND_BITS.get(tp, 0)
     for name in tp.__slots__:
         v = getattr(node, name)
         if isinstance(v, Node):

@@ -235,13 +235,6 @@ class Template:
         if t.baked:
             return UNSHARED
         parsed.text = parsed.key = key  # not t.sql: that may be a whole script
-        if parsed.deep:
-            from toondb.sql.depth import headroom
-
-            with headroom():
-                ast.kinds(parsed.statement)
-        else:
-            ast.kinds(parsed.statement)  # for _pinned, and kept by each _instantiate copy
         top = _top_columns(parsed.statement)
         literals = t.literals
         name_spans: list[tuple[int, int]] = []
@@ -277,22 +270,30 @@ class Template:
         pinned = {k: values[k] for k in self.pinned}
         names = self.name_columns
 
+        bits = ast.KIND_BITS
+        kinds = ast.kinds
+        Node = ast.Node
+
         def copy(node: Any) -> Any:
             tp = type(node)
             if tp is ast.Slot:
                 k = node.index
-                if k in pinned:
-                    return ast.Literal(pinned[k])
-                return ast.Param(nuser + k)
-            if isinstance(node, ast.Node):
+                new = ast.Literal(pinned[k]) if k in pinned else ast.Param(nuser + k)
+                new._kinds = 0
+                return new
+            if isinstance(node, Node):
                 new = object.__new__(tp)
+                m = bits.get(tp, 0)  # the copy's ast.kinds, found on the way
                 for name in tp.__slots__:
-                    setattr(new, name, copy(getattr(node, name)))
+                    v = copy(getattr(node, name))
+                    setattr(new, name, v)
+                    if isinstance(v, Node):
+                        m |= v._kinds
+                    elif type(v) is list or type(v) is tuple:
+                        m |= kinds(v)  # (its nodes are copies: their kinds are known)
                 if tp is ast.ResultColumn and id(node) in names:
                     new.text = f"\x00{names[id(node)]}"
-                # the copy holds the same kinds of node (a Slot is of none, as
-                # are the Param and Literal in its place): build computed them
-                new._kinds = node._kinds
+                new._kinds = m
                 return new
             if tp is list:
                 return [copy(x) for x in node]
@@ -342,8 +343,6 @@ def _pinned(stmt: ast.Statement) -> tuple[int, ...]:
                 out.extend(k for o in n.order_by if (k := slot_of(o.expr)) is not None)
             elif isinstance(n, ast.SelectCore):
                 out.extend(k for g in n.group_by if (k := slot_of(g)) is not None)
-            elif isinstance(n, ast.Expr) and not ast.kinds(n) & ast.K_SUBQUERY:
-                continue  # an expression holds a SELECT only inside a subquery
             stack.extend(getattr(n, a) for a in type(n).__slots__)
         elif isinstance(n, (list, tuple)):
             stack.extend(n)
