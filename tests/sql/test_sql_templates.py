@@ -128,8 +128,9 @@ def test_the_caches_stay_bounded():
 
 
 def test_a_plan_is_kept_from_a_statements_second_run(tmp_path, monkeypatch):
-    """A statement run once leaves no plan behind (its key only); run again, it
-    is planned once more and kept: later runs, with any literals, plan nothing."""
+    """A statement with literals run once leaves no plan behind; at the second
+    sighting of its template the plan is kept: later runs, with any literals,
+    plan nothing. A statement with parameters only is planned once."""
     from toondb.sql import engine
 
     compiled: list[object] = []
@@ -149,6 +150,12 @@ def test_a_plan_is_kept_from_a_statements_second_run(tmp_path, monkeypatch):
                 [(2,)] if n == 0 else [(4,)] if n == 1 else []
             )
         assert len(compiled) == 2
+        compiled.clear()
+        for n in range(3):
+            assert db.execute_sql("SELECT b FROM t WHERE a = ?", (n,)).rows == (
+                [(2,)] if n == 1 else []
+            )
+        assert len(compiled) == 1
 
 
 def test_a_text_with_literals_is_cached_from_its_second_sighting(tmp_path):

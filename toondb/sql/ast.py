@@ -775,7 +775,17 @@ class Explain(Statement):
 class Parsed:
     """A parsed statement with what the executor needs about its parameters."""
 
-    __slots__ = ("statement", "nparams", "names", "text", "read_only", "key", "nslots", "deep")
+    __slots__ = (
+        "statement",
+        "nparams",
+        "names",
+        "text",
+        "read_only",
+        "key",
+        "nslots",
+        "deep",
+        "once",
+    )
 
     def __init__(
         self,
@@ -804,6 +814,9 @@ class Parsed:
         self.nslots = nslots
         # may nest deeply: parsed, planned and run with depth.headroom()
         self.deep = deep
+        # the first sighting of a text with literals (statements.py): its plan
+        # is not kept (engine.compiled_for)
+        self.once = False
 
 
 # ---------------------------------------------------------------- kinds of node
@@ -826,10 +839,18 @@ KIND_BITS: dict[type, int] = {
 }
 
 
+#: nodes with no node below them: their kinds, never stored on them
+_LEAF_KINDS: dict[type, int] = {Column: K_COLUMN, Literal: 0, Param: 0, Star: 0, Slot: 0}
+
+
 def kinds(node: Any) -> int:
     """The K_* bits of the node kinds in node's subtree (node included, subqueries
-    included; node may be a list or tuple of nodes), cached on each node."""
-    if type(node) is list or type(node) is tuple:
+    included; node may be a list or tuple of nodes), cached on each inner node."""
+    tp = type(node)
+    leaf = _LEAF_KINDS.get(tp)
+    if leaf is not None:
+        return leaf
+    if tp is list or tp is tuple:
         m = 0
         for x in node:
             m |= kinds(x)
@@ -837,16 +858,39 @@ def kinds(node: Any) -> int:
     if not isinstance(node, Node):
         return 0
     k: int | None = getattr(node, "_kinds", None)
-    if k is not None:
-        return k
+    return _walk(node) if k is None else k
+
+
+def _walk(node: Node) -> int:
+    """kinds of node, found by walking its whole subtree (a node below that knows
+    its kinds already is asked again: asking whether it knows costs more)."""
     tp = type(node)
     m = KIND_BITS.get(tp, 0)
     for name in tp.__slots__:
         v = getattr(node, name)
-        if isinstance(v, Node):
-            k = getattr(v, "_kinds", None)
-            m |= kinds(v) if k is None else k
-        elif type(v) is list or type(v) is tuple:
-            m |= kinds(v)
+        tv = type(v)
+        if v is None or tv is str or tv is bool or tv is int:
+            continue
+        leaf = _LEAF_KINDS.get(tv)
+        if leaf is not None:
+            m |= leaf
+        elif tv is list or tv is tuple:
+            m |= _walk_seq(v)
+        elif isinstance(v, Node):
+            m |= _walk(v)
     node._kinds = m
+    return m
+
+
+def _walk_seq(seq: list[Any] | tuple[Any, ...]) -> int:
+    m = 0
+    for x in seq:
+        tx = type(x)
+        leaf = _LEAF_KINDS.get(tx)
+        if leaf is not None:
+            m |= leaf
+        elif tx is list or tx is tuple:
+            m |= _walk_seq(x)
+        elif isinstance(x, Node):
+            m |= _walk(x)
     return m

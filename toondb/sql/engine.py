@@ -4,13 +4,13 @@
 ``Compiled`` whose ``run(txn, params, undo)`` executes it. Compiled statements
 are cached per thread by (SQL text, statement index, schema cookie, foreign-keys
 setting), so a statement repeated with new parameters is neither parsed nor
-planned again from its second run on: a plan is kept only for a statement seen
-before (its key is remembered at its first run). A plan is hundreds of objects
-(closures, cells) that would outlive the young collections and be promoted to
-the garbage collector's oldest generation, whose full collections then grow with
-them; an application that runs each statement once (a script, a test suite,
-sqllogictest's select files) kept plans it never ran again and paid for them in
-full collections (about a fifth of select3.test's time).
+planned again. The plan of a statement at the first sighting of its text and
+template (``Parsed.once``, statements.py) is not kept: a plan is hundreds of
+objects (closures, cells) that would outlive the young collections and be
+promoted to the garbage collector's oldest generation, whose full collections
+then grow with them; an application that runs each statement once (a script,
+a test suite, sqllogictest's select files) kept plans it never ran again and
+paid for them in full collections (about a fifth of select3.test's time).
 
 Statement atomicity: inside a user's transaction every write of a statement is
 recorded in an undo list (tree, key, previous value); if the statement fails,
@@ -142,8 +142,6 @@ def compile_statement(
 
 _local = threading.local()
 CACHE_SIZE = 256
-#: keys of statements run once, not (yet) cached: a plan is cached at its second run
-SEEN_SIZE = 4096
 
 
 def compiled_for(
@@ -154,7 +152,6 @@ def compiled_for(
     cache: dict[Any, Compiled] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = {}
-        _local.seen = set()
     # a template's plan serves it wherever it stands in a text
     key = (parsed.key, 0 if parsed.nslots else index, catalog.cookie, fk)
     c = cache.get(key)
@@ -166,17 +163,10 @@ def compiled_for(
             c = compile_statement(parsed, parsed.statement, catalog, fk)
         finally:
             PLANNING_TXN.reset(token)
-        if not isinstance(c, CompiledDDL):
-            seen: set[Any] = _local.seen
-            if key in seen or key in cache:  # (in cache: re-planned, resized)
-                seen.discard(key)
-                if len(cache) >= CACHE_SIZE:
-                    cache.clear()
-                cache[key] = c
-            else:
-                if len(seen) >= SEEN_SIZE:
-                    seen.clear()
-                seen.add(key)
+        if not parsed.once and not isinstance(c, CompiledDDL):
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[key] = c
     return c
 
 

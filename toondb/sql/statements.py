@@ -37,11 +37,15 @@ The caches (each a ``LRU``, bounded by entries and by the characters of their
 keys; docs/sql.md "The compile path"): ``TEXTS`` maps a text to its statements,
 ``TEMPLATES`` a template's text to its parse; the plans themselves are cached per
 thread by engine.compiled_for (key: ``Parsed.key``). A text with literals in it
-is cached from its second sighting, as is a template (``SEEN``, ``SeenOnce``:
-the first leaves its key only); a text without literals (one with parameters,
-written to be run again) at once. Text built with its values in it is often run
-once (a script, a generated test): its parse, kept, would be hundreds of objects
-the garbage collector's full collections walk again and again. A script
+is cached from its second sighting (``SEEN``, ``SeenOnce``: the first leaves its
+key only); a text without literals (one with parameters, written to be run
+again) at once. A template is built and cached at its second sighting: at its
+first, the statement is parsed as written, as one that cannot share (rule 3),
+and its plan is not kept (``Parsed.once``).
+Text built with its values in it is often run once (a script, a generated
+test): its template, built, copied and kept, would cost the parse a second walk
+and leave hundreds of objects the garbage collector's full collections walk
+again and again. A script
 (session.run_script: ``executescript``) goes through ``TEMPLATES`` only
 (``prepare_tokens`` per statement): its statements are rarely run again as the
 same text.
@@ -369,9 +373,15 @@ def prepare_tokens(t: Tokens) -> Prepared:
         key = template_key(t)
         tmpl = TEMPLATES.get(key)
         if tmpl is None:
+            if not SEEN.again("\x00" + key):
+                # its first sighting: parsed as written (no template to build,
+                # copy and keep for a statement that may never come again), and
+                # planned for this run only
+                parsed = G.parse_tokens(t)
+                parsed.once = True
+                return Prepared(parsed)
             tmpl = Template.build(t, key)
-            if tmpl is UNSHARED or SEEN.again("\x00" + key):
-                TEMPLATES.put(key, tmpl, len(key))
+            TEMPLATES.put(key, tmpl, len(key))
             t.slots = None
             t.baked = set()
         if tmpl is not UNSHARED:
@@ -394,8 +404,9 @@ def prepare(sql: str) -> tuple[Prepared, ...]:
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     t = G.tokens_of(sql)
-    out = tuple(prepare_tokens(G.sub_tokens(t, i, j)) for i, j in G.split_tokens(t))
-    if not any(p.values for p in out) or SEEN.again(sql):
+    subs = [G.sub_tokens(t, i, j) for i, j in G.split_tokens(t)]
+    out = tuple(prepare_tokens(s) for s in subs)
+    if not any(s[0] in _TEMPLATED and s.literals for s in subs) or SEEN.again(sql):
         TEXTS.put(sql, out, len(sql))
     return out
 
