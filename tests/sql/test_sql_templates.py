@@ -178,3 +178,17 @@ def test_a_text_with_literals_is_cached_from_its_second_sighting(tmp_path):
         with_params = "SELECT b FROM t WHERE a = ? -- text-cache probe"
         db.execute_sql(with_params, (1,))
         assert statements.TEXTS.get(with_params) is not None
+
+
+def test_seen_once_remembers_a_window_of_recent_keys():
+    seen = statements.SeenOnce(8, 1000)
+    assert not seen.again("a") and seen.again("a") and not seen.again("a")
+    for k in "bcdefghijk":  # more keys than the window: "a" is forgotten
+        seen.again(k)
+    assert not seen.again("a")
+    assert seen.again("k") and seen.again("j")  # the newest are remembered
+    small = statements.SeenOnce(100, 10)  # bounded by characters too
+    small.again("x" * 4)
+    small.again("y" * 4)
+    small.again("z" * 4)
+    assert not small.again("x" * 4)

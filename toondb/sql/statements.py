@@ -145,34 +145,44 @@ TEMPLATES = LRU(TEMPLATE_CACHE_ENTRIES, TEMPLATE_CACHE_CHARS)
 
 
 class SeenOnce:
-    """Keys (texts) seen once, bounded by entries and characters: ``again(key)``
-    is True when key was seen before (and forgets it), else remembers it. Texts
-    are not objects the garbage collector tracks: remembering costs it nothing."""
+    """Keys (texts) seen once among the last few thousand: ``again(key)`` is True
+    when key was seen among the last ``max_entries`` / 2 to ``max_entries`` keys
+    (and forgets it), else remembers it. A key seen again only after more keys
+    than the caches hold is not worth keeping (it would be gone before its next
+    use). Two generations, the older dropped when the newer is full (entries, or
+    characters of its keys). Texts are not objects the garbage collector tracks:
+    remembering them costs it nothing."""
 
     def __init__(self, max_entries: int, max_size: int) -> None:
         self.max_entries = max_entries
         self.max_size = max_size
-        self._keys: set[str] = set()
-        self._size = 0
+        self._new: set[str] = set()
+        self._old: set[str] = set()
+        self._size = 0  # characters of the keys in _new
 
     def again(self, key: str) -> bool:
-        keys = self._keys
-        if key in keys:
-            keys.discard(key)
+        new = self._new
+        if key in new:
+            new.discard(key)
             return True
-        if len(keys) >= self.max_entries or self._size + len(key) > self.max_size:
-            keys.clear()
+        if key in self._old:
+            self._old.discard(key)
+            return True
+        if 2 * len(new) >= self.max_entries or 2 * (self._size + len(key)) > self.max_size:
+            self._old = new
+            new = self._new = set()
             self._size = 0
-        keys.add(key)
+        new.add(key)
         self._size += len(key)
         return False
 
     def clear(self) -> None:
-        self._keys.clear()
+        self._new = set()
+        self._old = set()
         self._size = 0
 
 
-SEEN = SeenOnce(2 * TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
+SEEN = SeenOnce(TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
 
 
 class Prepared:
