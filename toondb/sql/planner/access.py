@@ -24,14 +24,19 @@ from toondb.sql.scope import Scope
 
 
 def probe_columns(
-    conj: ast.Expr, scope: Scope, k: int, allowed: set[int]
+    conj: ast.Expr, scope: Scope, k: int, allowed: set[int], useful: set[Any] | None = None
 ) -> list[tuple[Any, str, Any, ast.Expr, str]]:
     """Sargable forms of conj for source k: (column index or 'rowid', op, expr(s),
     the column's side, the comparison's collation). An index column serves the
-    comparison only under the same collation (SQLite's rule, where.c)."""
+    comparison only under the same collation (SQLite's rule, where.c). useful:
+    the columns a probe can serve (the rowid, indexed columns); None: any."""
     src = scope.sources[k]
 
     def col_of(e: ast.Expr) -> Any:
+        c = _col_of(e)
+        return c if useful is None or c in useful else None
+
+    def _col_of(e: ast.Expr) -> Any:
         while isinstance(e, ast.Collate):  # x COLLATE NOCASE = ... probes x
             e = e.expr
         if not isinstance(e, ast.Column):
@@ -136,8 +141,10 @@ def _choose_access(
         indexes = [ix for ix in indexes if hint and ix.name.lower() == hint.lower()]
     ctx = planner.ctx
     probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr, str]] = []
+    # (only the rowid and indexed columns: the paths below use no other probe)
+    useful: set[Any] = {"rowid", *(ci for ix in indexes for ci in ix.col_idx)}
     for c in conjs:
-        for col, op, e, colexpr, coll in probe_columns(c, scope, k, allowed):
+        for col, op, e, colexpr, coll in probe_columns(c, scope, k, allowed, useful):
             dep = False
             es = e if isinstance(e, list) else [e]
             for x in es:
