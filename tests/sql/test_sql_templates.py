@@ -125,3 +125,70 @@ def test_the_caches_stay_bounded():
     for i in range(10):
         lru.put(i, i, 1)
     assert len(lru) == 3 and lru.get(9) == 9 and lru.get(0) is None
+
+
+def test_a_plan_is_kept_from_a_statements_second_run(tmp_path, monkeypatch):
+    """A statement with literals run once leaves no plan behind; at the second
+    sighting of its template the plan is kept: later runs, with any literals,
+    plan nothing. A statement with parameters only is planned once."""
+    from toondb.sql import engine
+
+    compiled: list[object] = []
+    real = engine.compile_statement
+
+    def counting(*args: object) -> object:
+        compiled.append(args[1])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "compile_statement", counting)
+    with Database.open(tmp_path / "db") as db:
+        db.execute_sql("CREATE TABLE t(a, b)")
+        db.execute_sql("INSERT INTO t VALUES (1, 2), (3, 4)")
+        compiled.clear()
+        for n in range(5):
+            assert db.execute_sql(f"SELECT b FROM t WHERE a = {2 * n + 1}").rows == (
+                [(2,)] if n == 0 else [(4,)] if n == 1 else []
+            )
+        assert len(compiled) == 2
+        compiled.clear()
+        for n in range(3):
+            assert db.execute_sql("SELECT b FROM t WHERE a = ?", (n,)).rows == (
+                [(2,)] if n == 1 else []
+            )
+        assert len(compiled) == 1
+
+
+def test_a_text_with_literals_is_cached_from_its_second_sighting(tmp_path):
+    """Text built with its values in it is often run once: its parse is kept only
+    when it comes again (a text with parameters only: at once)."""
+    with Database.open(tmp_path / "db") as db:
+        db.execute_sql("CREATE TABLE t(a, b)")
+        db.execute_sql("INSERT INTO t VALUES (1, 2)")
+        statements.clear_caches()
+        once = "SELECT b FROM t WHERE a = 1 -- text-cache probe"
+        db.execute_sql(once)
+        assert statements.TEXTS.get(once) is None
+        assert len(statements.TEMPLATES) == 0
+        for _ in range(3):
+            assert db.execute_sql(once).rows == [(2,)]
+        assert statements.TEXTS.get(once) is not None and len(statements.TEMPLATES) == 1
+        # another text of the same template: its template is already kept
+        assert db.execute_sql(once.replace("1", "3")).rows == []
+        assert len(statements.TEMPLATES) == 1
+        with_params = "SELECT b FROM t WHERE a = ? -- text-cache probe"
+        db.execute_sql(with_params, (1,))
+        assert statements.TEXTS.get(with_params) is not None
+
+
+def test_seen_once_remembers_a_window_of_recent_keys():
+    seen = statements.SeenOnce(8, 1000)
+    assert not seen.again("a") and seen.again("a") and not seen.again("a")
+    for k in "bcdefghijk":  # more keys than the window: "a" is forgotten
+        seen.again(k)
+    assert not seen.again("a")
+    assert seen.again("k") and seen.again("j")  # the newest are remembered
+    small = statements.SeenOnce(100, 10)  # bounded by characters too
+    small.again("x" * 4)
+    small.again("y" * 4)
+    small.again("z" * 4)
+    assert not small.again("x" * 4)

@@ -11,6 +11,7 @@ from typing import Any
 
 from toondb.sql import ast
 from toondb.sql import functions as F
+from toondb.sql.ast import K_FUNC, kinds
 
 __all__ = ["AggMap", "InValues", "contains_aggregate"]
 
@@ -59,6 +60,8 @@ class AggMap:
 
 
 def contains_aggregate(node: Any) -> bool:
+    if not kinds(node) & K_FUNC:
+        return False
     if isinstance(node, ast.WindowFunc):  # an aggregate OVER a window is not one
         f = node.func
         return contains_aggregate(f.args) or contains_aggregate(f.filter)

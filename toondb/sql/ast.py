@@ -2,6 +2,10 @@
 
 Nodes are plain classes with ``__slots__``; a parsed statement is cached by its
 text and shared by every execution, so nothing downstream ever mutates a node.
+The one thing a node keeps besides its fields is ``kinds(node)``: which kinds of
+node its subtree holds, computed once (the planner's many "does this expression
+hold a COLLATE / subquery / aggregate / window?" walks stop at once where the
+answer is no). A copy (``copy.copy``) does not keep it, as the copy may be changed.
 Expression nodes carry no type information: affinity and comparison rules are
 applied when the planner compiles them (``toondb.sql.types``).
 """
@@ -12,7 +16,17 @@ from typing import Any
 
 
 class Node:
-    __slots__: tuple[str, ...] = ()
+    # _kinds: what kinds() found below the node (unset until asked); not a field:
+    # the walks over fields use type(node).__slots__, which never lists it
+    __slots__: tuple[str, ...] = ("_kinds",)
+    _kinds: int
+
+    def __copy__(self) -> Node:
+        tp = type(self)
+        new = object.__new__(tp)
+        for k in tp.__slots__:
+            setattr(new, k, getattr(self, k))
+        return new
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
@@ -769,7 +783,17 @@ class Explain(Statement):
 class Parsed:
     """A parsed statement with what the executor needs about its parameters."""
 
-    __slots__ = ("statement", "nparams", "names", "text", "read_only", "key", "nslots", "deep")
+    __slots__ = (
+        "statement",
+        "nparams",
+        "names",
+        "text",
+        "read_only",
+        "key",
+        "nslots",
+        "deep",
+        "once",
+    )
 
     def __init__(
         self,
@@ -798,3 +822,83 @@ class Parsed:
         self.nslots = nslots
         # may nest deeply: parsed, planned and run with depth.headroom()
         self.deep = deep
+        # the first sighting of a text with literals (statements.py): its plan
+        # is not kept (engine.compiled_for)
+        self.once = False
+
+
+# ---------------------------------------------------------------- kinds of node
+
+#: kinds(node) bits: the node kinds the planner asks about
+K_COLLATE = 1  # Collate
+K_SUBQUERY = 2  # Subquery, Exists, InSelect
+K_FUNC = 4  # Func (an aggregate or window call is one)
+K_WINDOW = 8  # WindowFunc
+K_COLUMN = 16  # Column
+
+KIND_BITS: dict[type, int] = {
+    Collate: K_COLLATE,
+    Subquery: K_SUBQUERY,
+    Exists: K_SUBQUERY,
+    InSelect: K_SUBQUERY,
+    Func: K_FUNC,
+    WindowFunc: K_WINDOW,
+    Column: K_COLUMN,
+}
+
+
+#: nodes with no node below them: their kinds, never stored on them
+_LEAF_KINDS: dict[type, int] = {Column: K_COLUMN, Literal: 0, Param: 0, Star: 0, Slot: 0}
+
+
+def kinds(node: Any) -> int:
+    """The K_* bits of the node kinds in node's subtree (node included, subqueries
+    included; node may be a list or tuple of nodes), cached on each inner node."""
+    tp = type(node)
+    leaf = _LEAF_KINDS.get(tp)
+    if leaf is not None:
+        return leaf
+    if tp is list or tp is tuple:
+        m = 0
+        for x in node:
+            m |= kinds(x)
+        return m
+    if not isinstance(node, Node):
+        return 0
+    k: int | None = getattr(node, "_kinds", None)
+    return _walk(node) if k is None else k
+
+
+def _walk(node: Node) -> int:
+    """kinds of node, found by walking its whole subtree (a node below that knows
+    its kinds already is asked again: asking whether it knows costs more)."""
+    tp = type(node)
+    m = KIND_BITS.get(tp, 0)
+    for name in tp.__slots__:
+        v = getattr(node, name)
+        tv = type(v)
+        if v is None or tv is str or tv is bool or tv is int:
+            continue
+        leaf = _LEAF_KINDS.get(tv)
+        if leaf is not None:
+            m |= leaf
+        elif tv is list or tv is tuple:
+            m |= _walk_seq(v)
+        elif isinstance(v, Node):
+            m |= _walk(v)
+    node._kinds = m
+    return m
+
+
+def _walk_seq(seq: list[Any] | tuple[Any, ...]) -> int:
+    m = 0
+    for x in seq:
+        tx = type(x)
+        leaf = _LEAF_KINDS.get(tx)
+        if leaf is not None:
+            m |= leaf
+        elif tx is list or tx is tuple:
+            m |= _walk_seq(x)
+        elif isinstance(x, Node):
+            m |= _walk(x)
+    return m

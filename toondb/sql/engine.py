@@ -4,7 +4,13 @@
 ``Compiled`` whose ``run(txn, params, undo)`` executes it. Compiled statements
 are cached per thread by (SQL text, statement index, schema cookie, foreign-keys
 setting), so a statement repeated with new parameters is neither parsed nor
-planned again.
+planned again. The plan of a statement at the first sighting of its text and
+template (``Parsed.once``, statements.py) is not kept: a plan is hundreds of
+objects (closures, cells) that would outlive the young collections and be
+promoted to the garbage collector's oldest generation, whose full collections
+then grow with them; an application that runs each statement once (a script,
+a test suite, sqllogictest's select files) kept plans it never ran again and
+paid for them in full collections (about a fifth of select3.test's time).
 
 Statement atomicity: inside a user's transaction every write of a statement is
 recorded in an undo list (tree, key, previous value); if the statement fails,
@@ -166,8 +172,6 @@ def compiled_for(
     if c is not None and c.ctx.size_marks and txn is not None and _resized(c, txn):
         c = None
     if c is None:
-        if len(cache) >= CACHE_SIZE:
-            cache.clear()
         token = PLANNING_TXN.set(txn)
         ftoken = USER_FUNCTIONS.set(functions or None)
         try:
@@ -175,7 +179,9 @@ def compiled_for(
         finally:
             USER_FUNCTIONS.reset(ftoken)
             PLANNING_TXN.reset(token)
-        if not isinstance(c, CompiledDDL):
+        if not parsed.once and not isinstance(c, CompiledDDL):
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
             cache[key] = c
     return c
 

@@ -24,6 +24,7 @@ from toondb.sql import ast
 from toondb.sql import functions as F
 from toondb.sql import types as T
 from toondb.sql.aggregate_map import AggMap, InValues, contains_aggregate
+from toondb.sql.ast import K_COLLATE, kinds
 from toondb.sql.collation import collation
 from toondb.sql.like import like_regex
 from toondb.sql.scope import Scope
@@ -34,6 +35,45 @@ Fn = Callable[[Any], Any]
 
 PREDICATES = (ast.Like, ast.Between, ast.InList, ast.InSelect, ast.IsNull, ast.Exists)
 CMP_OPS = ("=", "!=", "<", "<=", ">", ">=")
+_PREDICATE_TYPES = frozenset(PREDICATES)
+_PREDICATE_OPS = frozenset(CMP_OPS + ("AND", "OR", "IS", "ISNOT"))
+
+#: the arithmetic operators (SQLite's rules: types.py); + - * of two Python
+#: numbers are tried as Python's first (_PY_ARITH), their overflow checked
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": T.add,
+    "-": T.sub,
+    "*": T.mul,
+    "/": T.div,
+    "%": T.mod,
+    "&": T.bit_and,
+    "|": T.bit_or,
+    "<<": T.shift_left,
+    ">>": T.shift_right,
+}
+_PY_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
+#: comparisons of two values of one type: the operator module's (C functions,
+#: no Python frame per call); of others, T.compare's result against 0
+_PY_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_CMP_RESULT: dict[str, Callable[[int], bool]] = {
+    "=": lambda c: c == 0,
+    "!=": lambda c: c != 0,
+    "<": lambda c: c < 0,
+    "<=": lambda c: c <= 0,
+    ">": lambda c: c > 0,
+    ">=": lambda c: c >= 0,
+}
 
 
 class CollateKey(ast.Expr):
@@ -82,6 +122,8 @@ def explicit_collation(node: Any) -> str | None:
     sqlite3ExprCollSeq does (an explicit COLLATE marks every expression above it,
     EP_Collate): the left operand first, then the others in order, never into a
     subquery; None when node holds no COLLATE."""
+    if not kinds(node) & K_COLLATE:
+        return None
     if isinstance(node, ast.Collate):
         return node.collation.upper()
     if isinstance(node, (ast.Select, ast.SelectCore, ast.Subquery, ast.Exists)):
@@ -228,12 +270,12 @@ class ExprCompiler:
         return c
 
     def _compile(self, node: ast.Expr, scope: Scope | None, cond: bool, agg: AggMap | None) -> Fn:
-        is_pred = (
-            (isinstance(node, ast.Binary) and node.op in CMP_OPS + ("AND", "OR", "IS", "ISNOT"))
-            or (isinstance(node, PREDICATES))
-            or (isinstance(node, ast.Unary) and node.op == "NOT")
-        )
-        if is_pred:
+        tp = type(node)
+        if (
+            (tp is ast.Binary and node.op in _PREDICATE_OPS)  # type: ignore[attr-defined]
+            or tp in _PREDICATE_TYPES
+            or (tp is ast.Unary and node.op == "NOT")  # type: ignore[attr-defined]
+        ):
             f = self._predicate(node, scope, agg)
             if cond:
                 return f
@@ -243,7 +285,10 @@ class ExprCompiler:
                 return None if v is None else (1 if v else 0)
 
             return as_value
-        f = self._value(node, scope, agg)
+        build = _VALUE_BUILDERS.get(tp)
+        if build is None:
+            raise SQLError(f"unsupported expression {tp.__name__}")
+        f = build(self, node, scope, agg)
         return self._cond(f) if cond else f
 
     def sub(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
@@ -251,64 +296,66 @@ class ExprCompiler:
 
     # ---------------------------------------------------------- values
 
-    def _value(self, node: ast.Expr, scope: Scope | None, agg: AggMap | None) -> Fn:
-        if isinstance(node, ast.Literal):
-            v = node.value
-            if type(v) is int and v > T.I64_MAX:
-                v = float(v)
-            return lambda r: v
-        if isinstance(node, ast.Param):
-            P, i = self.P, node.index
-            return lambda r: P[i]
-        if isinstance(node, ast.Column):
-            if scope is None:
-                raise SchemaError(f"no such column: {node.name}")
-            depth, slot, _, _ = scope.resolve(node)
-            if depth == 0:
-                return itemgetter(slot)
-            s: Scope = scope
-            for _ in range(depth):
-                s.corr[0] = True
-                s = s.parent  # type: ignore[assignment]
-            cell = s.cell
-            return lambda r: cell[0][slot]
-        if isinstance(node, ast.Star):
-            raise SQLError("'*' is only allowed in a select list or COUNT(*)")
-        if isinstance(node, ast.Unary):
-            f = self.sub(node.operand, scope, agg)
-            if node.op == "-":
-                ok, c = self.constant(node)
-                if ok:
-                    return lambda r: c
-                neg = T.neg
-                return lambda r: neg(f(r))
-            if node.op == "+":
-                return f
-            if node.op == "~":
-                bn = T.bit_not
-                return lambda r: bn(f(r))
-        if isinstance(node, ast.Binary):
-            return self._arith(node, scope, agg)
-        if isinstance(node, ast.Collate):
-            return self.sub(node.expr, scope, agg)
-        if isinstance(node, CollateKey):
-            f = self.sub(node.expr, scope, agg)
-            key = collation(node.collation)[0]
-            return lambda r: key(f(r))
-        if isinstance(node, ast.Cast):
-            f = self.sub(node.expr, scope, agg)
-            tn = node.type_name
-            cast = T.cast
-            return lambda r: cast(f(r), tn)
-        if isinstance(node, ast.Case):
-            return self._case(node, scope, agg)
-        if isinstance(node, ast.Func):
-            return self._func(node, scope, agg)
-        if isinstance(node, ast.Subquery):
-            return self._scalar_subquery(node, scope)
-        if isinstance(node, InValues):
-            return self._in_select_values(node.node, scope)[0]
-        raise SQLError(f"unsupported expression {type(node).__name__}")
+    def _literal(self, node: ast.Literal, scope: Scope | None, agg: AggMap | None) -> Fn:
+        v = node.value
+        if type(v) is int and v > T.I64_MAX:
+            v = float(v)
+        return lambda r: v
+
+    def _param(self, node: ast.Param, scope: Scope | None, agg: AggMap | None) -> Fn:
+        P, i = self.P, node.index
+        return lambda r: P[i]
+
+    def _column(self, node: ast.Column, scope: Scope | None, agg: AggMap | None) -> Fn:
+        if scope is None:
+            raise SchemaError(f"no such column: {node.name}")
+        depth, slot, _, _ = scope.resolve(node)
+        if depth == 0:
+            return itemgetter(slot)
+        s: Scope = scope
+        for _ in range(depth):
+            s.corr[0] = True
+            s = s.parent  # type: ignore[assignment]
+        cell = s.cell
+        return lambda r: cell[0][slot]
+
+    def _star(self, node: ast.Star, scope: Scope | None, agg: AggMap | None) -> Fn:
+        raise SQLError("'*' is only allowed in a select list or COUNT(*)")
+
+    def _unary(self, node: ast.Unary, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.operand, scope, agg)
+        if node.op == "-":
+            ok, c = self.constant(node)
+            if ok:
+                return lambda r: c
+            neg = T.neg
+            return lambda r: neg(f(r))
+        if node.op == "+":
+            return f
+        if node.op == "~":
+            bn = T.bit_not
+            return lambda r: bn(f(r))
+        raise SQLError("unsupported expression Unary")
+
+    def _collate(self, node: ast.Collate, scope: Scope | None, agg: AggMap | None) -> Fn:
+        return self.sub(node.expr, scope, agg)
+
+    def _collate_key(self, node: CollateKey, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        key = collation(node.collation)[0]
+        return lambda r: key(f(r))
+
+    def _cast(self, node: ast.Cast, scope: Scope | None, agg: AggMap | None) -> Fn:
+        f = self.sub(node.expr, scope, agg)
+        tn = node.type_name
+        cast = T.cast
+        return lambda r: cast(f(r), tn)
+
+    def _subquery_value(self, node: ast.Subquery, scope: Scope | None, agg: AggMap | None) -> Fn:
+        return self._scalar_subquery(node, scope)
+
+    def _in_values(self, node: InValues, scope: Scope | None, agg: AggMap | None) -> Fn:
+        return self._in_select_values(node.node, scope)[0]
 
     def _arith(self, node: ast.Binary, scope: Scope | None, agg: AggMap | None) -> Fn:
         op = node.op
@@ -317,26 +364,12 @@ class ExprCompiler:
         if op == "||":
             concat = T.concat
             return lambda r: concat(lf(r), rf(r))
-        fn = {
-            "+": T.add,
-            "-": T.sub,
-            "*": T.mul,
-            "/": T.div,
-            "%": T.mod,
-            "&": T.bit_and,
-            "|": T.bit_or,
-            "<<": T.shift_left,
-            ">>": T.shift_right,
-        }.get(op)
+        fn = _ARITH.get(op)
         if fn is None:
             raise SQLError(f"unsupported operator {op}")
         if op in ("+", "-", "*"):
             I64_MIN, I64_MAX = T.I64_MIN, T.I64_MAX
-            pyop: Callable[[Any, Any], Any] = {
-                "+": lambda a, b: a + b,
-                "-": lambda a, b: a - b,
-                "*": lambda a, b: a * b,
-            }[op]
+            pyop = _PY_ARITH[op]
             slow = fn
 
             def arith(r: Any) -> Any:
@@ -591,23 +624,8 @@ class ExprCompiler:
             rf = lambda r: converted  # noqa: E731
         if okr and cr is None:
             return lambda r: None
-        # the operator module's comparisons: C functions, no Python frame per call
-        pyop: Callable[[Any, Any], Any] = {
-            "=": operator.eq,
-            "!=": operator.ne,
-            "<": operator.lt,
-            "<=": operator.le,
-            ">": operator.gt,
-            ">=": operator.ge,
-        }[op]
-        cmpres: Callable[[int], bool] = {
-            "=": lambda c: c == 0,
-            "!=": lambda c: c != 0,
-            "<": lambda c: c < 0,
-            "<=": lambda c: c <= 0,
-            ">": lambda c: c > 0,
-            ">=": lambda c: c >= 0,
-        }[op]
+        pyop = _PY_CMP[op]
+        cmpres = _CMP_RESULT[op]
         if (
             isinstance(node.right, ast.Param)
             and isinstance(node.left, ast.Column)
@@ -946,3 +964,21 @@ class ExprCompiler:
             return self._membership(f, group_values, lconv, node.negated)
         values, lconv = self._in_select_values(node, scope)
         return self._membership(f, values, lconv, node.negated)
+
+
+#: how ExprCompiler compiles a value of each node type (no isinstance chain per node)
+_VALUE_BUILDERS: dict[type, Callable[..., Fn]] = {
+    ast.Literal: ExprCompiler._literal,
+    ast.Param: ExprCompiler._param,
+    ast.Column: ExprCompiler._column,
+    ast.Star: ExprCompiler._star,
+    ast.Unary: ExprCompiler._unary,
+    ast.Binary: ExprCompiler._arith,
+    ast.Collate: ExprCompiler._collate,
+    CollateKey: ExprCompiler._collate_key,
+    ast.Cast: ExprCompiler._cast,
+    ast.Case: ExprCompiler._case,
+    ast.Func: ExprCompiler._func,
+    ast.Subquery: ExprCompiler._subquery_value,
+    InValues: ExprCompiler._in_values,
+}

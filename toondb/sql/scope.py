@@ -59,6 +59,14 @@ class Scope:
         # set when a column of a parent scope is used (shared with the scopes
         # derived from this one for pushed-down predicates)
         self.corr: list[bool] = [False]
+        # _find's answers by (table, name): planning asks for the same column
+        # many times (its slot, affinity, collation, which source it reads);
+        # cleared by forget() when a source's hidden columns change (USING)
+        self._found: dict[tuple[str | None, str], tuple[int, str | None, Source] | None] = {}
+
+    def forget(self) -> None:
+        """Drop the remembered answers: a source's columns were hidden (USING)."""
+        self._found.clear()
 
     @property
     def correlated(self) -> bool:
@@ -78,6 +86,15 @@ class Scope:
         raise SchemaError(f"no such column: {name}")
 
     def _find(self, col: ast.Column) -> tuple[int, str | None, Source] | None:
+        key = (col.table, col.name)
+        found = self._found
+        if key in found:
+            return found[key]
+        hit = self._lookup(col)  # an error (unknown, ambiguous) is not remembered
+        found[key] = hit
+        return hit
+
+    def _lookup(self, col: ast.Column) -> tuple[int, str | None, Source] | None:
         name = col.name.lower()
         if col.table is not None:
             tl = col.table.lower()

@@ -36,7 +36,16 @@ apart:
 The caches (each a ``LRU``, bounded by entries and by the characters of their
 keys; docs/sql.md "The compile path"): ``TEXTS`` maps a text to its statements,
 ``TEMPLATES`` a template's text to its parse; the plans themselves are cached per
-thread by engine.compiled_for (key: ``Parsed.key``). A script
+thread by engine.compiled_for (key: ``Parsed.key``). A text with literals in it
+is cached from its second sighting (``SEEN``, ``SeenOnce``: the first leaves its
+key only); a text without literals (one with parameters, written to be run
+again) at once. A template is built and cached at its second sighting: at its
+first, the statement is parsed as written, as one that cannot share (rule 3),
+and its plan is not kept (``Parsed.once``).
+Text built with its values in it is often run once (a script, a generated
+test): its template, built, copied and kept, would cost the parse a second walk
+and leave hundreds of objects the garbage collector's full collections walk
+again and again. A script
 (session.run_script: ``executescript``) goes through ``TEMPLATES`` only
 (``prepare_tokens`` per statement): its statements are rarely run again as the
 same text.
@@ -63,6 +72,8 @@ __all__ = [
     "LRU",
     "TEXTS",
     "TEMPLATES",
+    "SEEN",
+    "SeenOnce",
 ]
 
 #: what the caches hold at most: entries, and characters of the keys (the texts)
@@ -131,6 +142,47 @@ class LRU:
 
 TEXTS = LRU(TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
 TEMPLATES = LRU(TEMPLATE_CACHE_ENTRIES, TEMPLATE_CACHE_CHARS)
+
+
+class SeenOnce:
+    """Keys (texts) seen once among the last few thousand: ``again(key)`` is True
+    when key was seen among the last ``max_entries`` / 2 to ``max_entries`` keys
+    (and forgets it), else remembers it. A key seen again only after more keys
+    than the caches hold is not worth keeping (it would be gone before its next
+    use). Two generations, the older dropped when the newer is full (entries, or
+    characters of its keys). Texts are not objects the garbage collector tracks:
+    remembering them costs it nothing."""
+
+    def __init__(self, max_entries: int, max_size: int) -> None:
+        self.max_entries = max_entries
+        self.max_size = max_size
+        self._new: set[str] = set()
+        self._old: set[str] = set()
+        self._size = 0  # characters of the keys in _new
+
+    def again(self, key: str) -> bool:
+        new = self._new
+        if key in new:
+            new.discard(key)
+            return True
+        if key in self._old:
+            self._old.discard(key)
+            return True
+        if 2 * len(new) >= self.max_entries or 2 * (self._size + len(key)) > self.max_size:
+            self._old = new
+            new = self._new = set()
+            self._size = 0
+        new.add(key)
+        self._size += len(key)
+        return False
+
+    def clear(self) -> None:
+        self._new = set()
+        self._old = set()
+        self._size = 0
+
+
+SEEN = SeenOnce(TEXT_CACHE_ENTRIES, TEXT_CACHE_CHARS)
 
 
 class Prepared:
@@ -232,19 +284,30 @@ class Template:
         pinned = {k: values[k] for k in self.pinned}
         names = self.name_columns
 
+        bits = ast.KIND_BITS
+        kinds = ast.kinds
+        Node = ast.Node
+
         def copy(node: Any) -> Any:
             tp = type(node)
             if tp is ast.Slot:
                 k = node.index
-                if k in pinned:
-                    return ast.Literal(pinned[k])
-                return ast.Param(nuser + k)
-            if isinstance(node, ast.Node):
+                new = ast.Literal(pinned[k]) if k in pinned else ast.Param(nuser + k)
+                new._kinds = 0
+                return new
+            if isinstance(node, Node):
                 new = object.__new__(tp)
+                m = bits.get(tp, 0)  # the copy's ast.kinds, found on the way
                 for name in tp.__slots__:
-                    setattr(new, name, copy(getattr(node, name)))
+                    v = copy(getattr(node, name))
+                    setattr(new, name, v)
+                    if isinstance(v, Node):
+                        m |= v._kinds
+                    elif type(v) is list or type(v) is tuple:
+                        m |= kinds(v)  # (its nodes are copies: their kinds are known)
                 if tp is ast.ResultColumn and id(node) in names:
                     new.text = f"\x00{names[id(node)]}"
+                new._kinds = m
                 return new
             if tp is list:
                 return [copy(x) for x in node]
@@ -320,6 +383,13 @@ def prepare_tokens(t: Tokens) -> Prepared:
         key = template_key(t)
         tmpl = TEMPLATES.get(key)
         if tmpl is None:
+            if not SEEN.again("\x00" + key):
+                # its first sighting: parsed as written (no template to build,
+                # copy and keep for a statement that may never come again), and
+                # planned for this run only
+                parsed = G.parse_tokens(t)
+                parsed.once = True
+                return Prepared(parsed)
             tmpl = Template.build(t, key)
             TEMPLATES.put(key, tmpl, len(key))
             t.slots = None
@@ -344,8 +414,10 @@ def prepare(sql: str) -> tuple[Prepared, ...]:
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     t = G.tokens_of(sql)
-    out = tuple(prepare_tokens(G.sub_tokens(t, i, j)) for i, j in G.split_tokens(t))
-    TEXTS.put(sql, out, len(sql))
+    subs = [G.sub_tokens(t, i, j) for i, j in G.split_tokens(t)]
+    out = tuple(prepare_tokens(s) for s in subs)
+    if not any(s[0] in _TEMPLATED and s.literals for s in subs) or SEEN.again(sql):
+        TEXTS.put(sql, out, len(sql))
     return out
 
 
@@ -360,3 +432,4 @@ def cache_info() -> dict[str, Any]:
 def clear_caches() -> None:
     TEXTS.clear()
     TEMPLATES.clear()
+    SEEN.clear()

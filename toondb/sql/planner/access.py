@@ -24,14 +24,19 @@ from toondb.sql.scope import Scope
 
 
 def probe_columns(
-    conj: ast.Expr, scope: Scope, k: int, allowed: set[int]
+    conj: ast.Expr, scope: Scope, k: int, allowed: set[int], useful: set[Any] | None = None
 ) -> list[tuple[Any, str, Any, ast.Expr, str]]:
     """Sargable forms of conj for source k: (column index or 'rowid', op, expr(s),
     the column's side, the comparison's collation). An index column serves the
-    comparison only under the same collation (SQLite's rule, where.c)."""
+    comparison only under the same collation (SQLite's rule, where.c). useful:
+    the columns a probe can serve (the rowid, indexed columns); None: any."""
     src = scope.sources[k]
 
     def col_of(e: ast.Expr) -> Any:
+        c = _col_of(e)
+        return c if useful is None or c in useful else None
+
+    def _col_of(e: ast.Expr) -> Any:
         while isinstance(e, ast.Collate):  # x COLLATE NOCASE = ... probes x
             e = e.expr
         if not isinstance(e, ast.Column):
@@ -136,8 +141,10 @@ def _choose_access(
         indexes = [ix for ix in indexes if hint and ix.name.lower() == hint.lower()]
     ctx = planner.ctx
     probes: list[tuple[Any, str, Any, ast.Expr, bool, ast.Expr, str]] = []
+    # (only the rowid and indexed columns: the paths below use no other probe)
+    useful: set[Any] = {"rowid", *(ci for ix in indexes for ci in ix.col_idx)}
     for c in conjs:
-        for col, op, e, colexpr, coll in probe_columns(c, scope, k, allowed):
+        for col, op, e, colexpr, coll in probe_columns(c, scope, k, allowed, useful):
             dep = False
             es = e if isinstance(e, list) else [e]
             for x in es:
@@ -294,15 +301,23 @@ FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
 def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
-    """(column, op code, value function, predicate) when c is `column op ?` or
-    `column op constant` with no affinity conversion on the column's side (the
-    C decoder then tests that column itself), else None."""
+    """(column, op code, value function, predicate) when c is `column op ?`,
+    `column op constant` or `column op outer.column` (a correlated subquery's
+    column of an enclosing query: one value per run of the subquery) with no
+    affinity conversion on the column's side (the C decoder then tests that
+    column itself), else None."""
     if not (isinstance(c, ast.Binary) and c.op in C_OPS):
         return None
     col, other, op = c.left, c.right, c.op
-    if not isinstance(col, ast.Column):
+    outer = _outer_column(other, shifted)
+    if not isinstance(col, ast.Column) or (
+        outer is None and not isinstance(other, (ast.Param, ast.Literal))
+    ):
         col, other, op = c.right, c.left, FLIP[c.op]
-    if not isinstance(col, ast.Column) or not isinstance(other, (ast.Param, ast.Literal)):
+        outer = _outer_column(other, shifted)
+    if not isinstance(col, ast.Column) or (
+        outer is None and not isinstance(other, (ast.Param, ast.Literal))
+    ):
         return None
     try:
         depth, slot, _, src = shifted.resolve(col)
@@ -312,19 +327,46 @@ def c_filter(ec: ExprCompiler, c: ast.Expr, shifted: Scope) -> Any:
         return None
     if (src.table.columns[slot].collation or "BINARY") != "BINARY":
         return None  # the C decoder compares BINARY
+    if outer is not None and comparison_collation([c.left, c.right], shifted) is not None:
+        return None  # (the outer column's collation, when it is on the left)
     lconv, rconv = ec.comparison_converters(col, other, shifted)
     if lconv is not None:
         return None
-    if isinstance(other, ast.Param):
+    pred = ec.compile(c, shifted, True)  # (marks the scope correlated for an outer column)
+    if outer is not None:
+        cell, oslot = outer
+        if rconv is not None:
+            value = lambda: rconv(cell[0][oslot])  # noqa: E731
+        else:
+            value = lambda: cell[0][oslot]  # noqa: E731
+    elif isinstance(other, ast.Param):
         P, i = ec.P, other.index
         value = (lambda: rconv(P[i])) if rconv is not None else (lambda: P[i])
     else:
+        assert isinstance(other, ast.Literal)
         v = other.value
         if type(v) is int and v > T.I64_MAX:
             v = float(v)
         cv = rconv(v) if rconv is not None and v is not None else v
         value = lambda: cv  # noqa: E731
-    return (slot, C_OPS[op], value, ec.compile(c, shifted, True))
+    return (slot, C_OPS[op], value, pred)
+
+
+def _outer_column(e: ast.Expr, scope: Scope) -> tuple[list[Any], int] | None:
+    """(the row cell of the enclosing query, slot) when e is a column of an
+    enclosing query's scope (not of scope itself), else None."""
+    if not isinstance(e, ast.Column):
+        return None
+    try:
+        depth, slot, _, _ = scope.resolve(e)
+    except SchemaError:
+        return None
+    if depth == 0:
+        return None
+    s: Scope = scope
+    for _ in range(depth):
+        s = s.parent  # type: ignore[assignment]
+    return s.cell, slot
 
 
 def order_column(order: tuple[ast.Expr, bool], scope: Scope) -> tuple[Any, bool, str] | None:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Protocol
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql import types as T
+from toondb.sql.ast import K_COLUMN, K_SUBQUERY, kinds
 from toondb.sql.catalog import Catalog, TableInfo
 from toondb.sql.collation import collation
 from toondb.sql.executor import Ctx
@@ -176,24 +177,27 @@ def flatten_from(
 def refs(node: Any, scope: Scope) -> set[int] | None:
     """Indexes of the sources (of this scope) an expression reads; None: it holds
     a subquery (treated as reading every source)."""
+    m = kinds(node)
+    if m & K_SUBQUERY:
+        return None
     out: set[int] = set()
+    if not m & K_COLUMN:
+        return out
 
-    def walk(n: Any) -> bool:
-        if isinstance(n, (ast.Subquery, ast.Exists, ast.InSelect)):
-            return False
-        if isinstance(n, ast.Column):
+    def walk(n: Any) -> None:
+        if type(n) is ast.Column:
             depth, slot, _, src = scope.resolve(n)
             if depth == 0 and src is not None:
                 out.add(scope.sources.index(src))
-            return True
-        if isinstance(n, ast.Node):
-            return all(walk(getattr(n, k)) for k in n.__slots__)
-        if isinstance(n, (list, tuple)):
-            return all(walk(x) for x in n)
-        return True
+        elif isinstance(n, ast.Node):
+            if kinds(n) & K_COLUMN:
+                for k in type(n).__slots__:
+                    walk(getattr(n, k))
+        elif type(n) is list or type(n) is tuple:
+            for x in n:
+                walk(x)
 
-    if not walk(node):
-        return None
+    walk(node)
     return out
 
 

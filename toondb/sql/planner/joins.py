@@ -17,6 +17,7 @@ from typing import Any, Callable
 from toondb.errors import SchemaError, SQLError
 from toondb.sql import ast, functions, schema_table
 from toondb.sql import types as T
+from toondb.sql.ast import K_SUBQUERY, kinds
 from toondb.sql.catalog import TableInfo
 from toondb.sql.executor import (
     Access,
@@ -205,8 +206,18 @@ def plan_from(
     pool: list[tuple[ast.Expr, int]] = []  # (conjunct, step it applies at)
     last = len(steps) - 1
 
+    # which sources each conjunct reads, asked where it is placed and again where
+    # its table is read (the conjuncts live as long as this call: ids are stable)
+    read_by: dict[int, set[int] | None] = {}
+
+    def refs_of(c: ast.Expr) -> set[int] | None:
+        key = id(c)
+        if key not in read_by:
+            read_by[key] = refs(c, scope)
+        return read_by[key]
+
     def place(c: ast.Expr) -> int:
-        r = refs(c, scope)
+        r = refs_of(c)
         if r is None:
             return last
         return max(r) if r else 0
@@ -230,6 +241,8 @@ def plan_from(
                 else:
                     pool.append((eq, i))
                 src.hidden.add(name.lower())
+                scope.forget()
+                read_by.clear()
         if on is not None:
             for c in split_and(on):
                 if kind == "LEFT":
@@ -291,7 +304,7 @@ def plan_from(
         consumed = access.consumed
         remaining = [c for c in conds if not any(c is u for u in consumed)]
         # conjuncts on this table alone are checked while reading it
-        own = [c for c in remaining if refs(c, scope) == {k}]
+        own = [c for c in remaining if refs_of(c) == {k}]
         if knn_scan is not None:
             own = []  # KnnScan tests them itself
         if (
@@ -474,10 +487,4 @@ def hash_keys(
 
 def has_subquery(node: Any) -> bool:
     """Whether node holds a subquery (scalar, EXISTS or IN (SELECT ...))."""
-    if isinstance(node, (ast.Subquery, ast.Exists, ast.InSelect)):
-        return True
-    if isinstance(node, ast.Node):
-        return any(has_subquery(getattr(node, k)) for k in node.__slots__)
-    if isinstance(node, (list, tuple)):
-        return any(has_subquery(x) for x in node)
-    return False
+    return bool(kinds(node) & K_SUBQUERY)

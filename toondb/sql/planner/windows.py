@@ -16,6 +16,7 @@ from typing import Any, Callable
 from toondb.errors import SQLError
 from toondb.sql import ast
 from toondb.sql.aggregate_map import AggMap, contains_aggregate
+from toondb.sql.ast import K_WINDOW, kinds
 from toondb.sql.collation import collation
 from toondb.sql.expressions import ExprCompiler, collation_of
 from toondb.sql.functions import AGG_ARITY, AGGREGATES
@@ -35,6 +36,8 @@ DEFAULT_FRAME = ast.Frame("RANGE", (ast.UNBOUNDED_PRECEDING, None), (ast.CURRENT
 
 def find_windows(node: Any, out: list[ast.WindowFunc]) -> None:
     """Append the window calls in node (not in subqueries), each once."""
+    if not kinds(node) & K_WINDOW:
+        return
     if isinstance(node, ast.WindowFunc):
         if node not in out:
             out.append(node)
