@@ -31,6 +31,8 @@ ctypedef struct Pending:
     uint64_t txnid       # the transaction that freed these pages
     uint32_t* pages
     uint32_t n
+    char* enc            # pages as freelist runs (fl_encode), NULL until encoded or after a change
+    uint32_t nruns       # runs in enc
 
 ctypedef struct EnvC:
     int fd

@@ -9,12 +9,15 @@
 # of their kind when both would be released together; fl_alloc hands out
 # pages, reused ones first; commit writes it back as a new extent (fl_build, _commit.pxi), so that every page
 # not reachable from the meta is listed (invariant 3). _read_freelist decodes
-# an extent for stats() and check().
+# an extent for stats() and check(). Each pending group keeps its pages encoded
+# as runs (fl_encode) from the first commit that writes it until it changes, so
+# that a commit encodes only the groups it changed, not every group pending.
 
 cdef void fl_clear(EnvC* e) noexcept nogil:
     cdef size_t i
     for i in range(e.fl_npend):
         free(e.fl_pend[i].pages)
+        free(e.fl_pend[i].enc)
     e.fl_npend = 0
     e.fl_nfree = 0
     e.fl_txnid = 0
@@ -75,6 +78,8 @@ cdef int fl_push_pending(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_
     memcpy(e.fl_pend[e.fl_npend].pages, pages, <size_t>n * 4)
     e.fl_pend[e.fl_npend].n = n
     e.fl_pend[e.fl_npend].txnid = txnid
+    e.fl_pend[e.fl_npend].enc = NULL
+    e.fl_pend[e.fl_npend].nruns = 0
     e.fl_npend += 1
     return 0
 
@@ -141,6 +146,8 @@ cdef int fl_push_merged(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_t
         o -= 1
     g.n += n
     g.txnid = txnid
+    free(g.enc)  # its runs changed: encoded again by the next fl_build
+    g.enc = NULL
     return 0
 
 cdef int fl_load(EnvC* e, const State* st) noexcept nogil:
@@ -247,6 +254,7 @@ cdef int fl_release(EnvC* e, uint64_t horizon, uint64_t durable, bint honor_pins
             memcpy(merged + o, e.fl_pend[i].pages, e.fl_pend[i].n * 4)
             o += e.fl_pend[i].n
             free(e.fl_pend[i].pages)
+            free(e.fl_pend[i].enc)
         else:
             e.fl_pend[k] = e.fl_pend[i]
             k += 1
@@ -296,6 +304,18 @@ cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
     pg = ns.page_count
     ns.page_count += n
     return pg
+
+cdef int fl_encode(EnvC* e, Pending* g) noexcept nogil:
+    """Encode g's pages as runs into g.enc (kept until g changes)."""
+    cdef char* enc
+    if g.enc != NULL:
+        return 0
+    enc = <char*>malloc(8 * <size_t>g.n + 8)
+    if enc == NULL:
+        return nomem(e)
+    g.nruns = <uint32_t>runs_of(g.pages, g.n, enc)
+    g.enc = enc
+    return 0
 
 cdef size_t runs_of(const uint32_t* pages, size_t n, char* out) noexcept nogil:
     """Write ascending pages as (first, count) runs; returns the number of runs.
