@@ -62,6 +62,10 @@ ctypedef struct EnvC:
     uint32_t* fl_free    # reusable pages, sorted descending (pop from the end = smallest)
     size_t fl_nfree
     size_t fl_capfree
+    char* fl_fenc        # fl_free[0:fl_fenc_m] (the largest pages) as ascending runs: part
+    size_t fl_fenc_runs  # of the runs of fl_free at the last fl_build, a superset of them
+    size_t fl_fenc_cap   # (fl_free_runs)
+    size_t fl_fenc_m
     Pending* fl_pend
     size_t fl_npend
     size_t fl_cappend

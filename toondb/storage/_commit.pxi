@@ -294,7 +294,7 @@ cdef int fl_build(WTxn* w, State* ns) noexcept:
         if fl_encode(e, &e.fl_pend[k]) < 0:
             return -1
         grp += 12 + 8 * <size_t>e.fl_pend[k].nruns
-    bytes_ = FL_RUNS + 8 * (runs_of_desc(e.fl_free, e.fl_nfree, NULL) + 1) + grp
+    bytes_ = FL_RUNS + 8 * (fl_free_runs(e, NULL) + 1) + grp
     npages = <uint32_t>((bytes_ + e.psize - 1) // e.psize)
     pg = fl_alloc(e, ns, npages)
     if pg == 0:
@@ -303,7 +303,9 @@ cdef int fl_build(WTxn* w, State* ns) noexcept:
     if id == 0:
         return -1
     w.dirty[id & ~TDB_DIRTY].real = pg
-    runs = runs_of_desc(e.fl_free, e.fl_nfree, buf + FL_RUNS)
+    runs = fl_free_runs(e, buf + FL_RUNS)
+    if fl_free_cache(e, buf + FL_RUNS, runs) < 0:
+        return -1
     memset(buf, 0, FL_RUNS)
     buf[PH_TYPE] = P_FREELIST
     tdb_st32(buf + PH_AUX, npages)
