@@ -41,6 +41,9 @@ class Compiled:
     """A statement ready to run; run(txn, params, undo, engine_state) -> Outcome."""
 
     read_only = False
+    # may read the clock ('now', CURRENT_*): session.py pins one value per statement;
+    # False only where the compiled statement proves it cannot (dml.py: by rowid)
+    reads_clock = True
 
     def __init__(self, nparams: int, names: dict[str, int], nslots: int = 0) -> None:
         self.nparams = nparams - nslots  # the statement's own parameters

@@ -538,6 +538,8 @@ class CompiledUpdate(_Targeted):
             and not self.changed_unique
             and all(0 <= ci != table.rowid_col for ci, _ in self.sets)
         )
+        # its row and index writes read no clock: only a function of the statement could
+        self.reads_clock = not self.by_rowid or ast.calls_function(stmt)
         self.set_affs = [(ci, f, table.affinities[ci]) for ci, f in self.sets if ci >= 0]
 
     def explain(self) -> list[str]:
@@ -673,6 +675,7 @@ class CompiledDelete(_Targeted):
             else None
         )
         self.by_rowid = _one_row_by_rowid(self, self.table, fk)
+        self.reads_clock = not self.by_rowid or ast.calls_function(stmt)
 
     def explain(self) -> list[str]:
         lines = [f"DELETE FROM {self.table.name}", "  " + self.access.explain()]

@@ -384,7 +384,8 @@ def _exec_compiled(
     compiled = engine.compiled_for(prep.parsed, index, C.load(txn), state.foreign_keys, txn)
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
-    clock = pin_now()  # 'now' and CURRENT_*: one value per statement
+    # 'now' and CURRENT_*: one value per statement (none to pin if it reads no clock)
+    clock = pin_now() if compiled.reads_clock else None
     try:
         if many:
             out = _run_compiled(engine, compiled, txn, params, many, undo, state)
