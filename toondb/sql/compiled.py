@@ -20,7 +20,8 @@ _PLAIN = {int, float, str, bytes, type(None)}  # parameter types bound as they a
 
 
 class Outcome:
-    """What a statement produced: rows (SELECT) or a row count."""
+    """What a statement produced: rows (SELECT) or a row count. Never changed
+    once made: the one-row paths return the shared NO_ROW / ONE_ROW."""
 
     __slots__ = ("columns", "rows", "rowcount", "lastrowid", "schema_changed")
 
@@ -35,6 +36,10 @@ class Outcome:
         self.rows = rows
         self.rowcount = rowcount
         self.lastrowid = lastrowid
+
+
+NO_ROW = Outcome(None, None, 0)  # a write that reached no row
+ONE_ROW = Outcome(None, None, 1)  # a write of one row (dml.py's by-rowid paths)
 
 
 class Compiled:
