@@ -152,6 +152,8 @@ cdef int fl_push_merged(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_t
         # its runs with the new pages (the group is often large, the pages few)
         grown = <uint32_t*>malloc(8 * (<size_t>g.nruns + n) + 8)
         if grown == NULL:
+            free(g.enc)  # no longer its runs
+            g.enc = NULL
             return nomem(e)
         b = runs_insert(g.enc, g.nruns, pages, n, <char*>grown)
         free(g.enc)
