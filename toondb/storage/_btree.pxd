@@ -66,6 +66,8 @@ ctypedef struct EnvC:
     size_t fl_fenc_runs  # of the runs of fl_free at the last fl_build, a superset of them
     size_t fl_fenc_cap   # (fl_free_runs)
     size_t fl_fenc_m
+    uint64_t fl_ext_txnid  # the snapshot whose freelist extent this handle wrote last, at
+    uint32_t fl_ext_pgno   # fl_ext_pgno (commit_locked frees it without reading its header)
     Pending* fl_pend
     size_t fl_npend
     size_t fl_cappend

@@ -414,6 +414,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
     cdef uint64_t horizon
     cdef TreeSlot* ts
     cdef const char* flp
+    cdef uint64_t ext_txn
     cdef State dloc
     cdef size_t need, pinned, deficit
     cdef bint syncpoint = False
@@ -478,10 +479,20 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
                 fl_clear(e)
                 return -1
             w.dirty[i].real = real
-    # invariant 3: the old freelist extent is freed like every page replaced
+    # invariant 3: the old freelist extent is freed like every page replaced,
+    # as written by the transaction in its header: the snapshot's own when this
+    # handle's last commit made it (known without reading the page: a page
+    # fault, the first time a new page is read through the mapping)
     if w.snap.fl_pgno:
-        flp = clean_page(e, w.snap.page_count, w.snap.fl_pgno)
-        if flp == NULL or freed_add(w, w.snap.fl_pgno, w.snap.fl_npages, tdb_ld64(flp + PH_TXNID)) < 0:
+        if e.fl_ext_pgno == w.snap.fl_pgno and e.fl_ext_txnid == w.snap.txnid:
+            ext_txn = w.snap.txnid
+        else:
+            flp = clean_page(e, w.snap.page_count, w.snap.fl_pgno)
+            if flp == NULL:
+                fl_clear(e)
+                return -1
+            ext_txn = tdb_ld64(flp + PH_TXNID)
+        if freed_add(w, w.snap.fl_pgno, w.snap.fl_npages, ext_txn) < 0:
             fl_clear(e)
             return -1
     if push_freed(w, ns.txnid, dloc.txnid) < 0 or fl_build(w, &ns) < 0:
@@ -532,6 +543,8 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
+    e.fl_ext_txnid = ns.txnid
+    e.fl_ext_pgno = ns.fl_pgno
     cl_publish(e)  # the change log record of this commit, now that it is committed
     if ns.page_count > e.file_pages:
         e.file_pages = ns.page_count  # this commit's writes extended the file
