@@ -145,6 +145,8 @@ class Transaction(StorageTransaction):
         working graph (toondb/vector/sql_index.py), which is only valid once
         committed."""
         d = self.__dict__
+        if not d:  # no callables registered: the common case
+            return super().commit()
         before = d.pop("_before_commit", None)
         if before:
             for hook in before:

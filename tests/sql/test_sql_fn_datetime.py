@@ -170,6 +170,21 @@ def test_statement_clock_pins_now():
         assert fn_datetime.f_current_time() == "00:00:00"
 
 
+def test_update_by_rowid_pins_now_when_it_reads_the_clock(db, monkeypatch):
+    """An UPDATE of one row by its rowid (dml.py's fast path, which pins no
+    'now' when it calls no function) still reads one instant per statement."""
+    db.execute_sql("CREATE TABLE clk (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
+    db.execute_sql("INSERT INTO clk VALUES (1, NULL, NULL)")
+    ticks = iter(range(10**15, 10**15 + 10**12, 10**9))  # each read of the clock 1 s later
+    monkeypatch.setattr(fn_datetime.time, "time_ns", lambda: next(ticks))
+    sql = "UPDATE clk SET a = datetime('now'), b = datetime('now') WHERE id = ?"
+    assert db.execute_sql(sql, (1,)).rowcount == 1
+    a, b = db.execute_sql("SELECT a, b FROM clk").rows[0]
+    assert a == b
+    db.execute_sql("UPDATE clk SET a = ? WHERE id = ?", ("x", 1))  # no function: no clock
+    assert db.execute_sql("SELECT a, b FROM clk").rows[0] == ("x", b)
+
+
 @pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
 def test_localtime_and_utc(db, ref, tz):
     """Both engines use the C library's localtime in this process."""

@@ -47,6 +47,19 @@ def _hashable(v: Any) -> Any:
     return v
 
 
+def calls_function(node: Any) -> bool:
+    """Does node (a statement or expression, with its subqueries) call any
+    function, CURRENT_* included? (A statement that calls none cannot read the
+    clock: session.py then pins no 'now' for it.)"""
+    if isinstance(node, Func):
+        return True
+    if isinstance(node, Node):
+        return any(calls_function(getattr(node, k)) for k in node.__slots__)
+    if isinstance(node, (list, tuple)):
+        return any(calls_function(x) for x in node)
+    return False
+
+
 # ---------------------------------------------------------------- expressions
 
 

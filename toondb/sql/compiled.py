@@ -20,7 +20,8 @@ _PLAIN = {int, float, str, bytes, type(None)}  # parameter types bound as they a
 
 
 class Outcome:
-    """What a statement produced: rows (SELECT) or a row count."""
+    """What a statement produced: rows (SELECT) or a row count. Never changed
+    once made: the one-row paths return the shared NO_ROW / ONE_ROW."""
 
     __slots__ = ("columns", "rows", "rowcount", "lastrowid", "schema_changed")
 
@@ -37,10 +38,17 @@ class Outcome:
         self.lastrowid = lastrowid
 
 
+NO_ROW = Outcome(None, None, 0)  # a write that reached no row
+ONE_ROW = Outcome(None, None, 1)  # a write of one row (dml.py's by-rowid paths)
+
+
 class Compiled:
     """A statement ready to run; run(txn, params, undo, engine_state) -> Outcome."""
 
     read_only = False
+    # may read the clock ('now', CURRENT_*): session.py pins one value per statement;
+    # False only where the compiled statement proves it cannot (dml.py: by rowid)
+    reads_clock = True
 
     def __init__(self, nparams: int, names: dict[str, int], nslots: int = 0) -> None:
         self.nparams = nparams - nslots  # the statement's own parameters

@@ -20,7 +20,7 @@ from toondb.sql import ast, fulltext, hnsw
 from toondb.sql import catalog as C
 from toondb.sql import types as T
 from toondb.sql.catalog import Catalog, TableInfo
-from toondb.sql.compiled import Compiled, Outcome
+from toondb.sql.compiled import NO_ROW, ONE_ROW, Compiled, Outcome
 from toondb.sql.executor import Ctx, FullScan, RowidEq
 from toondb.sql.planner import Planner, SelectPlan, split_and, sql_text, table_defaults, table_scope
 from toondb.sql.planner.access import choose_access
@@ -547,6 +547,8 @@ class CompiledUpdate(_Targeted):
             and not self.changed_unique
             and all(0 <= ci != table.rowid_col for ci, _ in self.sets)
         )
+        # its row and index writes read no clock: only a function of the statement could
+        self.reads_clock = not self.by_rowid or ast.calls_function(stmt)
         self.set_affs = [(ci, f, table.affinities[ci]) for ci, f in self.sets if ci >= 0]
 
     def explain(self) -> list[str]:
@@ -563,14 +565,14 @@ class CompiledUpdate(_Targeted):
         self.start(txn, undo)
         rows = self.access.rows(())
         if not rows:
-            return Outcome(rowcount=0)
+            return NO_ROW
         old = rows[0]
         new = list(old[: len(self.table.columns)])
         affinity = T.apply_affinity
         for ci, f, aff in self.set_affs:
             new[ci] = affinity(aff, f(old))
         self.writer().update_row(old, new, old[-1], None, self.ec, self.changed_indexes)
-        return Outcome(rowcount=1)
+        return ONE_ROW
 
     def run(self, txn: Any, params: Any, undo: list[Any] | None, state: Any) -> Outcome:
         if self.by_rowid:
@@ -682,6 +684,7 @@ class CompiledDelete(_Targeted):
             else None
         )
         self.by_rowid = _one_row_by_rowid(self, self.table, fk)
+        self.reads_clock = not self.by_rowid or ast.calls_function(stmt)
 
     def explain(self) -> list[str]:
         lines = [f"DELETE FROM {self.table.name}", "  " + self.access.explain()]
@@ -695,9 +698,9 @@ class CompiledDelete(_Targeted):
             self.start(txn, undo)
             rows = self.access.rows(())
             if not rows:
-                return Outcome(rowcount=0)
+                return NO_ROW
             self.writer().delete_row(rows[0], None, self.ec)
-            return Outcome(rowcount=1)
+            return ONE_ROW
         self.bind(params)
         self.start(txn, undo)
         w = self.writer()

@@ -250,8 +250,8 @@ class Session:
 
     def execute(self, sql: str, params: Any = None, *, many: bool = False) -> Result:
         """Run one SQL statement (MultipleStatementsError for more: see executescript)."""
-        if not many and _is_batch(params):
-            many = True
+        if not many and isinstance(params, (list, tuple)) and params:  # _is_batch, inline
+            many = isinstance(params[0], (list, tuple, dict))
         stmts = _statements().prepare(sql)
         if len(stmts) == 1:  # _parse and _run_all's common case, without their calls
             return self._run(stmts[0], 0, params, many)
@@ -398,14 +398,17 @@ def _exec_compiled(
     )
     compiled.slots = prep.values
     compiled.ctx.engine = state  # the PRAGMA settings a statement reads (hnsw_ef_search)
-    clock = pin_now()  # 'now' and CURRENT_*: one value per statement
-    try:
-        if many:
-            out = _run_compiled(engine, compiled, txn, params, many, undo, state)
-        else:
-            out = compiled.run(txn, params, undo, state)
-    finally:
-        unpin_now(clock)
+    if not compiled.reads_clock and not many:
+        out = compiled.run(txn, params, undo, state)
+    else:
+        clock = pin_now()  # 'now' and CURRENT_*: one value per statement
+        try:
+            if many:
+                out = _run_compiled(engine, compiled, txn, params, many, undo, state)
+            else:
+                out = compiled.run(txn, params, undo, state)
+        finally:
+            unpin_now(clock)
     rows = out.rows
     if rows:
         _strip_subtypes(rows)
@@ -443,7 +446,7 @@ def _run_compiled(
             for p in params:
                 out = compiled.run(txn, p, undo, state)
                 total += max(out.rowcount, 0)
-            out.rowcount = total
+            out = engine.Outcome(out.columns, out.rows, total, out.lastrowid)
     else:
         out = compiled.run(txn, params, undo, state)
     return out

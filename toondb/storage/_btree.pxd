@@ -31,6 +31,8 @@ ctypedef struct Pending:
     uint64_t txnid       # the transaction that freed these pages
     uint32_t* pages
     uint32_t n
+    char* enc            # pages as freelist runs (fl_encode), NULL until encoded or after a change
+    uint32_t nruns       # runs in enc
 
 ctypedef struct EnvC:
     int fd
@@ -60,6 +62,12 @@ ctypedef struct EnvC:
     uint32_t* fl_free    # reusable pages, sorted descending (pop from the end = smallest)
     size_t fl_nfree
     size_t fl_capfree
+    char* fl_fenc        # fl_free[0:fl_fenc_m] (the largest pages) as ascending runs: part
+    size_t fl_fenc_runs  # of the runs of fl_free at the last fl_build, a superset of them
+    size_t fl_fenc_cap   # (fl_free_runs)
+    size_t fl_fenc_m
+    uint64_t fl_ext_txnid  # the snapshot whose freelist extent this handle wrote last, at
+    uint32_t fl_ext_pgno   # fl_ext_pgno (commit_locked frees it without reading its header)
     Pending* fl_pend
     size_t fl_npend
     size_t fl_cappend

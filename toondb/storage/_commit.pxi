@@ -275,14 +275,14 @@ cdef int fixup_page(WTxn* w, char* p) noexcept nogil:
 
 cdef int fl_build(WTxn* w, State* ns) noexcept:
     """Allocate and fill the new freelist extent (added to the dirty set). The
-    pending groups are encoded once, into a buffer copied after the reusable
-    runs; the reusable runs are counted, then written once the extent's own
-    pages are taken from them (taking the lowest pages of a run never adds a
-    run: fl_alloc, so the count bounds what is written)."""
+    pending groups' runs are encoded once per change of the group (fl_encode)
+    and copied after the reusable runs; the reusable runs are counted, then
+    written once the extent's own pages are taken from them (taking the lowest
+    pages of a run never adds a run: fl_alloc, so the count bounds what is
+    written)."""
     cdef EnvC* e = w.env
     cdef size_t runs, bytes_, grp, k
     cdef uint32_t npages, pg, id
-    cdef char* gbuf
     cdef char* buf
     cdef char* q
     if e.fl_nfree == 0 and e.fl_npend == 0:
@@ -291,38 +291,32 @@ cdef int fl_build(WTxn* w, State* ns) noexcept:
         return 0
     grp = 0
     for k in range(e.fl_npend):
-        grp += 12 + 8 * <size_t>e.fl_pend[k].n
-    gbuf = <char*>malloc(grp + 1)
-    if gbuf == NULL:
-        return nomem(e)
-    q = gbuf
-    for k in range(e.fl_npend):
-        tdb_st64(q, e.fl_pend[k].txnid)
-        runs = runs_of(e.fl_pend[k].pages, e.fl_pend[k].n, q + 12)
-        tdb_st32(q + 8, <uint32_t>runs)
-        q += 12 + 8 * runs
-    grp = <size_t>(q - gbuf)
-    bytes_ = FL_RUNS + 8 * (runs_of_desc(e.fl_free, e.fl_nfree, NULL) + 1) + grp
+        if fl_encode(e, &e.fl_pend[k]) < 0:
+            return -1
+        grp += 12 + 8 * <size_t>e.fl_pend[k].nruns
+    bytes_ = FL_RUNS + 8 * (fl_free_runs(e, NULL) + 1) + grp
     npages = <uint32_t>((bytes_ + e.psize - 1) // e.psize)
     pg = fl_alloc(e, ns, npages)
     if pg == 0:
-        free(gbuf)
         return -1
     id = dirty_new(w, npages, &buf)
     if id == 0:
-        free(gbuf)
         return -1
     w.dirty[id & ~TDB_DIRTY].real = pg
-    runs = runs_of_desc(e.fl_free, e.fl_nfree, buf + FL_RUNS)
+    runs = fl_free_runs(e, buf + FL_RUNS)
+    if fl_free_cache(e, buf + FL_RUNS, runs) < 0:
+        return -1
     memset(buf, 0, FL_RUNS)
     buf[PH_TYPE] = P_FREELIST
     tdb_st32(buf + PH_AUX, npages)
     tdb_st32(buf + FL_NRUNS, <uint32_t>runs)
     tdb_st32(buf + FL_NGROUPS, <uint32_t>e.fl_npend)
     q = buf + FL_RUNS + 8 * runs
-    memcpy(q, gbuf, grp)
-    free(gbuf)
-    q += grp
+    for k in range(e.fl_npend):
+        tdb_st64(q, e.fl_pend[k].txnid)
+        tdb_st32(q + 8, e.fl_pend[k].nruns)
+        memcpy(q + 12, e.fl_pend[k].enc, 8 * <size_t>e.fl_pend[k].nruns)
+        q += 12 + 8 * <size_t>e.fl_pend[k].nruns
     memset(q, 0, <size_t>npages * e.psize - <size_t>(q - buf))
     ns.fl_pgno = pg
     ns.fl_npages = npages
@@ -420,6 +414,7 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
     cdef uint64_t horizon
     cdef TreeSlot* ts
     cdef const char* flp
+    cdef uint64_t ext_txn
     cdef State dloc
     cdef size_t need, pinned, deficit
     cdef bint syncpoint = False
@@ -484,10 +479,20 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
                 fl_clear(e)
                 return -1
             w.dirty[i].real = real
-    # invariant 3: the old freelist extent is freed like every page replaced
+    # invariant 3: the old freelist extent is freed like every page replaced,
+    # as written by the transaction in its header: the snapshot's own when this
+    # handle's last commit made it (known without reading the page: a page
+    # fault, the first time a new page is read through the mapping)
     if w.snap.fl_pgno:
-        flp = clean_page(e, w.snap.page_count, w.snap.fl_pgno)
-        if flp == NULL or freed_add(w, w.snap.fl_pgno, w.snap.fl_npages, tdb_ld64(flp + PH_TXNID)) < 0:
+        if e.fl_ext_pgno == w.snap.fl_pgno and e.fl_ext_txnid == w.snap.txnid:
+            ext_txn = w.snap.txnid
+        else:
+            flp = clean_page(e, w.snap.page_count, w.snap.fl_pgno)
+            if flp == NULL:
+                fl_clear(e)
+                return -1
+            ext_txn = tdb_ld64(flp + PH_TXNID)
+        if freed_add(w, w.snap.fl_pgno, w.snap.fl_npages, ext_txn) < 0:
             fl_clear(e)
             return -1
     if push_freed(w, ns.txnid, dloc.txnid) < 0 or fl_build(w, &ns) < 0:
@@ -538,6 +543,8 @@ cdef int commit_locked(WTxn* w, const State* ldur, uint64_t* out_txnid) noexcept
         fl_clear(e)
         return -1
     e.fl_txnid = ns.txnid
+    e.fl_ext_txnid = ns.txnid
+    e.fl_ext_pgno = ns.fl_pgno
     cl_publish(e)  # the change log record of this commit, now that it is committed
     if ns.page_count > e.file_pages:
         e.file_pages = ns.page_count  # this commit's writes extended the file

@@ -139,6 +139,7 @@ cdef class Env:
             self._teardown(False)
             free(self.e.vbits)
             free(self.e.fl_free)
+            free(self.e.fl_fenc)
             fl_clear(self.e)
             free(self.e.fl_pend)
             free(self.e.slots_free)

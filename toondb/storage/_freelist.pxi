@@ -9,14 +9,21 @@
 # of their kind when both would be released together; fl_alloc hands out
 # pages, reused ones first; commit writes it back as a new extent (fl_build, _commit.pxi), so that every page
 # not reachable from the meta is listed (invariant 3). _read_freelist decodes
-# an extent for stats() and check().
+# an extent for stats() and check(). Each pending group keeps its pages encoded
+# as runs (fl_encode) from the first commit that writes it until it changes, so
+# that a commit encodes only the groups it changed, not every group pending;
+# likewise the reusable set's runs as of the last fl_build (e.fl_fenc), of
+# which the entries fl_free[0:fl_fenc_m], unchanged since, are reused
+# (fl_free_runs): allocation and release change the small end.
 
 cdef void fl_clear(EnvC* e) noexcept nogil:
     cdef size_t i
     for i in range(e.fl_npend):
         free(e.fl_pend[i].pages)
+        free(e.fl_pend[i].enc)
     e.fl_npend = 0
     e.fl_nfree = 0
+    e.fl_fenc_m = 0
     e.fl_txnid = 0
 
 cdef int fl_reserve_free(EnvC* e, size_t n) noexcept nogil:
@@ -75,6 +82,8 @@ cdef int fl_push_pending(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_
     memcpy(e.fl_pend[e.fl_npend].pages, pages, <size_t>n * 4)
     e.fl_pend[e.fl_npend].n = n
     e.fl_pend[e.fl_npend].txnid = txnid
+    e.fl_pend[e.fl_npend].enc = NULL
+    e.fl_pend[e.fl_npend].nruns = 0
     e.fl_npend += 1
     return 0
 
@@ -127,20 +136,32 @@ cdef int fl_push_merged(EnvC* e, uint64_t txnid, const uint32_t* pages, uint32_t
     if grown == NULL:
         return nomem(e)
     g.pages = grown
-    # merge two ascending arrays in place, from the large end
+    # merge two ascending arrays in place, from the large end: each new page
+    # (few) finds its place by binary search, the old pages above it move at once
     a = g.n
     b = n
-    o = <size_t>g.n + n
     while b > 0:
-        if a > 0 and g.pages[a - 1] > pages[b - 1]:
-            g.pages[o - 1] = g.pages[a - 1]
-            a -= 1
-        else:
-            g.pages[o - 1] = pages[b - 1]
-            b -= 1
-        o -= 1
+        o = upper_bound_u32(g.pages, a, pages[b - 1])
+        memmove(g.pages + o + b, g.pages + o, (a - o) * 4)
+        g.pages[o + b - 1] = pages[b - 1]
+        a = o
+        b -= 1
     g.n += n
     g.txnid = txnid
+    if g.enc != NULL:
+        # its runs with the new pages (the group is often large, the pages few)
+        grown = <uint32_t*>malloc(8 * (<size_t>g.nruns + n) + 8)
+        if grown == NULL:
+            free(g.enc)  # no longer its runs
+            g.enc = NULL
+            return nomem(e)
+        b = runs_insert(g.enc, g.nruns, pages, n, <char*>grown)
+        free(g.enc)
+        g.enc = <char*>grown
+        g.nruns = <uint32_t>b
+        if b == 0:  # a page already listed (not expected): encoded again by fl_build
+            free(g.enc)
+            g.enc = NULL
     return 0
 
 cdef int fl_load(EnvC* e, const State* st) noexcept nogil:
@@ -247,6 +268,7 @@ cdef int fl_release(EnvC* e, uint64_t horizon, uint64_t durable, bint honor_pins
             memcpy(merged + o, e.fl_pend[i].pages, e.fl_pend[i].n * 4)
             o += e.fl_pend[i].n
             free(e.fl_pend[i].pages)
+            free(e.fl_pend[i].enc)
         else:
             e.fl_pend[k] = e.fl_pend[i]
             k += 1
@@ -269,6 +291,8 @@ cdef int fl_release(EnvC* e, uint64_t horizon, uint64_t durable, bint honor_pins
             b -= 1
         o -= 1
     e.fl_nfree += add
+    if e.fl_fenc_m > a:
+        e.fl_fenc_m = a  # fl_free[0:a] are unchanged
     free(merged)
     return 0
 
@@ -279,6 +303,8 @@ cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
     cdef uint32_t pg
     if n == 1 and e.fl_nfree > 0:
         e.fl_nfree -= 1
+        if e.fl_fenc_m > e.fl_nfree:
+            e.fl_fenc_m = e.fl_nfree
         return e.fl_free[e.fl_nfree]
     if n > 1 and e.fl_nfree >= n:
         # a run of n consecutive ids; the array is descending, scan from the small end
@@ -288,6 +314,8 @@ cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
                 pg = e.fl_free[i - 1]
                 memmove(e.fl_free + i - n, e.fl_free + i, (e.fl_nfree - i) * 4)
                 e.fl_nfree -= n
+                if e.fl_fenc_m > i - n:
+                    e.fl_fenc_m = i - n
                 return pg
             i -= 1
     if <uint64_t>ns.page_count + n > e.map_pages or <uint64_t>ns.page_count + n >= TDB_DIRTY:
@@ -296,6 +324,119 @@ cdef uint32_t fl_alloc(EnvC* e, State* ns, uint32_t n) noexcept nogil:
     pg = ns.page_count
     ns.page_count += n
     return pg
+
+cdef int fl_encode(EnvC* e, Pending* g) noexcept nogil:
+    """Encode g's pages as runs into g.enc (kept until g changes)."""
+    cdef char* enc
+    if g.enc != NULL:
+        return 0
+    enc = <char*>malloc(8 * <size_t>g.n + 8)
+    if enc == NULL:
+        return nomem(e)
+    g.nruns = <uint32_t>runs_of(g.pages, g.n, enc)
+    g.enc = enc
+    return 0
+
+cdef size_t upper_bound_u32(const uint32_t* a, size_t n, uint32_t v) noexcept nogil:
+    """The first index of ascending a[0:n] whose value is > v (n if none)."""
+    cdef size_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+cdef size_t runs_insert(const char* runs, size_t nruns, const uint32_t* pages, size_t n,
+                        char* out) noexcept nogil:
+    """Write to out the ascending (first, count) runs of the pages of `runs` and
+    of pages (ascending, none of them in `runs`), extending and joining runs as
+    runs_of would; returns the number of runs written (at most nruns + n), 0 if
+    a page is already in a run. Copies the runs between two new pages at once."""
+    cdef size_t i = 0, j, o = 0, k, lo, hi, mid
+    cdef uint32_t p, f, c
+    for k in range(n):
+        p = pages[k]
+        # j: the first run at or after i that starts above p
+        lo = i
+        hi = nruns
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tdb_ld32(runs + 8 * mid) <= p:
+                lo = mid + 1
+            else:
+                hi = mid
+        j = lo
+        memcpy(out + 8 * o, runs + 8 * i, 8 * (j - i))
+        o += j - i
+        i = j
+        if o > 0:
+            f = tdb_ld32(out + 8 * (o - 1))
+            c = tdb_ld32(out + 8 * (o - 1) + 4)
+            if <uint64_t>p < <uint64_t>f + c:
+                return 0
+        if o > 0 and <uint64_t>f + c == p:
+            tdb_st32(out + 8 * (o - 1) + 4, c + 1)
+        else:
+            tdb_st32(out + 8 * o, p)
+            tdb_st32(out + 8 * o + 4, 1)
+            o += 1
+        if i < nruns and tdb_ld32(runs + 8 * i) == <uint64_t>p + 1:
+            tdb_st32(out + 8 * (o - 1) + 4, tdb_ld32(out + 8 * (o - 1) + 4) + tdb_ld32(runs + 8 * i + 4))
+            i += 1
+    memcpy(out + 8 * o, runs + 8 * i, 8 * (nruns - i))
+    return o + nruns - i
+
+cdef size_t fl_free_runs(EnvC* e, char* out) noexcept nogil:
+    """runs_of_desc(e.fl_free, e.fl_nfree, out): the pages below the ones
+    unchanged since the last fl_build are encoded, the runs of the unchanged
+    ones (the largest) copied from e.fl_fenc: the top of the run holding
+    fl_free[m - 1], and every run after it."""
+    cdef size_t m = e.fl_fenc_m, nlow, lo, hi, mid, r
+    cdef uint32_t x, f, c
+    if m == 0:
+        return runs_of_desc(e.fl_free, e.fl_nfree, out)
+    x = e.fl_free[m - 1]
+    # r: the run of the cache that holds x (the last one starting at or below it)
+    lo = 0
+    hi = e.fl_fenc_runs
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if tdb_ld32(e.fl_fenc + 8 * mid) <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    r = lo - 1
+    f = tdb_ld32(e.fl_fenc + 8 * r)
+    c = tdb_ld32(e.fl_fenc + 8 * r + 4)
+    nlow = runs_of_desc(e.fl_free + m, e.fl_nfree - m, out)
+    if nlow > 0 and e.fl_free[m] + 1 == x:
+        # the last low run continues into the run of x: join them
+        if out != NULL:
+            tdb_st32(out + 8 * (nlow - 1) + 4, tdb_ld32(out + 8 * (nlow - 1) + 4) + f + c - x)
+        nlow -= 1
+    elif out != NULL:
+        tdb_st32(out + 8 * nlow, x)
+        tdb_st32(out + 8 * nlow + 4, f + c - x)
+    if out != NULL:
+        memcpy(out + 8 * (nlow + 1), e.fl_fenc + 8 * (r + 1), 8 * (e.fl_fenc_runs - r - 1))
+    return nlow + 1 + e.fl_fenc_runs - r - 1
+
+cdef int fl_free_cache(EnvC* e, const char* runs, size_t nruns) noexcept nogil:
+    """Keep runs, the reusable set's runs just written, for the next fl_build."""
+    cdef char* nb
+    if 8 * nruns > e.fl_fenc_cap:
+        nb = <char*>realloc(e.fl_fenc, 8 * nruns + 4096)
+        if nb == NULL:
+            e.fl_fenc_m = 0
+            return nomem(e)
+        e.fl_fenc = nb
+        e.fl_fenc_cap = 8 * nruns + 4096
+    memcpy(e.fl_fenc, runs, 8 * nruns)
+    e.fl_fenc_runs = nruns
+    e.fl_fenc_m = e.fl_nfree
+    return 0
 
 cdef size_t runs_of(const uint32_t* pages, size_t n, char* out) noexcept nogil:
     """Write ascending pages as (first, count) runs; returns the number of runs.
