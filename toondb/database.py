@@ -330,6 +330,15 @@ class Database(StorageEnvironment):
         toondb/sql/user_functions.py)."""
         self._session().functions.define(name, narg, func, deterministic)
 
+    def create_aggregate(self, name: str, n_arg: int, aggregate_class: Any) -> None:
+        """Define the SQL aggregate ``name`` of ``n_arg`` arguments (-1: any
+        number) as sqlite3's ``create_aggregate``: for each group a new
+        ``aggregate_class()`` has ``step(*args)`` called per row (NULLs too) and
+        ``finalize()`` gives the value (a group of no rows is NULL); None removes
+        it. An exception in either fails the statement with SQLError naming the
+        method. Not a window function (as in sqlite3). See create_function."""
+        self._session().functions.define_aggregate(name, n_arg, aggregate_class)
+
     # ---- maintenance
 
     def check(self, deep: bool = False) -> dict[str, Any]:

@@ -269,5 +269,7 @@ def test_create_function_over_the_server_is_refused(toondb_server):
     con = tdb.connect_ipc(toondb_server)
     with pytest.raises(tdb.NotSupportedError, match="cannot call this process's Python"):
         con.create_function("f", 0, lambda: 1)
+    with pytest.raises(tdb.NotSupportedError, match="cannot call this process's Python"):
+        con.create_aggregate("g", 1, object)
     assert con.execute("SELECT 1").fetchall() == [(1,)]
     con.close()

@@ -142,3 +142,96 @@ def test_dbapi_create_function(tmp_path):
     con.commit()
     assert con.execute("SELECT v FROM k").fetchall() == [(10,)]
     con.close()
+
+
+class Collect:
+    """Arguments of every row, as text."""
+
+    def __init__(self):
+        self.seen = []
+
+    def step(self, *args):
+        self.seen.append(args)
+
+    def finalize(self):
+        return repr(self.seen)
+
+
+class Total:
+    def __init__(self):
+        self.n = 0
+
+    def step(self, x):
+        if x is not None:
+            self.n += x
+
+    def finalize(self):
+        return self.n
+
+
+class StepFails:
+    def __init__(self):
+        pass
+
+    def step(self, x):
+        raise ValueError(x)
+
+    def finalize(self):
+        return 1
+
+
+class FinalizeFails(Total):
+    def finalize(self):
+        raise ValueError("no")
+
+
+AGG_QUERIES = [
+    "SELECT collect(), collect(id), collect(id, name), total2(id) FROM t",
+    "SELECT name IS NULL, collect(id), total2(id * 2) FROM t GROUP BY 1 ORDER BY 1",
+    "SELECT total2(DISTINCT id % 2) FROM t",
+    "SELECT total2(id) FILTER (WHERE id > 1) FROM t",
+    "SELECT total2(id) FROM t WHERE 0",
+    "SELECT id FROM t GROUP BY id HAVING total2(id) > 2 ORDER BY 1",
+    "SELECT sum(id), total2(id) + 1 FROM t",
+]
+
+
+@pytest.mark.parametrize("sql", AGG_QUERIES)
+def test_aggregates_as_sqlite(engines, sql):
+    db, sq = engines
+    for con in (db, sq):
+        con.create_aggregate("collect", -1, Collect)
+        con.create_aggregate("total2", 1, Total)
+    assert [tuple(r) for r in db.execute(sql).rows] == sq.execute(sql).fetchall()
+
+
+def test_aggregate_failures_as_sqlite(engines):
+    db, sq = engines
+    for con in (db, sq):
+        con.create_aggregate("stepfails", 1, StepFails)
+        con.create_aggregate("finfails", 1, FinalizeFails)
+        con.create_aggregate("total2", 1, Total)
+    for sql in (
+        "SELECT stepfails(id) FROM t",
+        "SELECT finfails(id) FROM t",
+        "SELECT total2(id) OVER () FROM t",
+        "SELECT total2(id, id) FROM t",
+        "SELECT id FROM t WHERE total2(id) > 1",
+    ):
+        with pytest.raises(sqlite3.OperationalError) as want:
+            sq.execute(sql).fetchall()
+        with pytest.raises(SQLError) as got:
+            db.execute(sql)
+        assert str(got.value).lower() == str(want.value).lower(), sql
+    db.create_aggregate("total2", 1, None)
+    with pytest.raises(SQLError, match="(?i)no such function: total2"):
+        db.execute("SELECT total2(id) FROM t")
+
+
+def test_dbapi_create_aggregate(tmp_path):
+    con = dbapi.connect(str(tmp_path / "d"))
+    con.create_aggregate("total2", 1, Total)
+    con.execute("CREATE TABLE k (v)")
+    con.executemany("INSERT INTO k VALUES (?)", [(1,), (2,), (None,)])
+    assert con.execute("SELECT total2(v) FROM k").fetchall() == [(3,)]
+    con.close()

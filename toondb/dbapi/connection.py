@@ -287,7 +287,18 @@ class Connection:
         return iterdump(cursor.execute)
 
     def create_aggregate(self, name: str, n_arg: int, aggregate_class: Any) -> None:
-        raise NotSupportedError("toondb has no user-defined SQL aggregates")
+        """As sqlite3's: the SQL aggregate ``name`` of ``n_arg`` arguments made by
+        aggregate_class (step/finalize), for this connection's database handle
+        (Database.create_aggregate). Over a server connection: NotSupportedError."""
+        self._check()
+        if self._backend.remote:
+            raise NotSupportedError(
+                "create_aggregate: SQL run by a toondb server cannot call this process's Python"
+            )
+        try:
+            self._backend.session.create_aggregate(name, n_arg, aggregate_class)
+        except SQLError as e:
+            raise refine(e) from e
 
     def create_collation(self, name: str, callable: Any) -> None:
         raise NotSupportedError("toondb has no user-defined collations")

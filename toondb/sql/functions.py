@@ -16,6 +16,7 @@ from toondb.errors import SQLError
 from toondb.sql import fn_datetime, fn_json, fn_strftime, fn_vector, fulltext
 from toondb.sql import types as T
 from toondb.sql.fn_printf import MAX_LENGTH, f_printf
+from toondb.sql.user_functions import USER_FUNCTIONS
 
 AGGREGATES = {
     "COUNT",
@@ -336,7 +337,10 @@ def is_aggregate_call(name: str, nargs: int, star: bool) -> bool:
         return nargs == 1
     if name == "COUNT":
         return star or nargs <= 1
-    return name in AGGREGATES
+    if name in AGGREGATES:
+        return True
+    user = USER_FUNCTIONS.get()  # an application's aggregate (create_aggregate)
+    return user is not None and user.aggregate(name, nargs) is not None
 
 
 # ---------------------------------------------------------------- aggregates

@@ -47,42 +47,69 @@ USER_FUNCTIONS: contextvars.ContextVar[UserFunctions | None] = contextvars.Conte
 class UserFunctions:
     """One handle's functions; ``version`` changes with every definition."""
 
-    __slots__ = ("_defs", "version", "_lock")
+    __slots__ = ("_defs", "_aggs", "version", "_lock")
 
     _versions = iter(range(1, 1 << 62))  # unique across handles: plan caches are per thread
 
     def __init__(self) -> None:
         self._defs: dict[tuple[str, int], tuple[Callable[..., Any], bool]] = {}
+        self._aggs: dict[tuple[str, int], Any] = {}
         self.version = 0
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
-        return bool(self._defs)
+        return bool(self._defs) or bool(self._aggs)
 
-    def define(
-        self, name: str, narg: int, func: Callable[..., Any] | None, deterministic: bool = False
-    ) -> None:
-        """Define (func None: remove) the function name with narg arguments
-        (-1: any number)."""
+    @staticmethod
+    def _key(name: str, narg: int) -> tuple[str, int]:
         if not isinstance(name, str):
             raise TypeError(f"a function's name must be a str, not {type(name).__name__}")
         if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             raise SQLError(f"Error creating function: a name of 1 to {MAX_NAME_BYTES} bytes")
         if type(narg) is not int or not -1 <= narg <= MAX_ARGS:
             raise SQLError(f"Error creating function: narg must be -1 to {MAX_ARGS}")
+        return (name.upper(), narg)
+
+    def define(
+        self, name: str, narg: int, func: Callable[..., Any] | None, deterministic: bool = False
+    ) -> None:
+        """Define (func None: remove) the function name with narg arguments
+        (-1: any number)."""
+        key = self._key(name, narg)
         if func is not None and not callable(func):
             raise TypeError("func must be callable, or None to remove the function")
-        key = (name.upper(), narg)
         with self._lock:
+            self._aggs.pop(key, None)  # one definition per name and count, as SQLite
             if func is None:
                 self._defs.pop(key, None)
             else:
                 self._defs[key] = (func, bool(deterministic))
             self.version = next(UserFunctions._versions)
 
+    def define_aggregate(self, name: str, narg: int, cls: Any) -> None:
+        """Define (cls None: remove) the aggregate name with narg arguments: per
+        group, ``cls()`` is made, its ``step(*args)`` called for each row and its
+        ``finalize()`` gives the value (sqlite3's create_aggregate)."""
+        key = self._key(name, narg)
+        if cls is not None and not callable(cls):
+            raise TypeError("aggregate_class must be a class, or None to remove the aggregate")
+        with self._lock:
+            self._defs.pop(key, None)
+            if cls is None:
+                self._aggs.pop(key, None)
+            else:
+                self._aggs[key] = cls
+            self.version = next(UserFunctions._versions)
+
+    def aggregate(self, name: str, nargs: int) -> Callable[[list[Any]], Any] | None:
+        """The finisher of aggregate name (upper case) for nargs arguments: it
+        takes the group's argument values (tuples unless nargs is 1), or None."""
+        cls = self._aggs.get((name, nargs)) or self._aggs.get((name, -1))
+        return None if cls is None else _finisher(cls, nargs == 1)
+
     def defines(self, name: str) -> bool:
         """Is name (upper case) defined for some number of arguments?"""
-        return any(k[0] == name for k in self._defs)
+        return any(k[0] == name for k in self._defs) or any(k[0] == name for k in self._aggs)
 
     def lookup(self, name: str, nargs: int) -> Callable[..., Any] | None:
         """The SQL-callable for name (upper case) with nargs arguments, or None."""
@@ -108,6 +135,32 @@ def _result(v: Any) -> Any:
     if isinstance(v, int):
         return _result(int(v))
     raise TypeError(f"a user-defined function returned {tp.__name__}, not a SQL value")
+
+
+def _finisher(cls: Any, single: bool) -> Callable[[list[Any]], Any]:
+    """A group's values -> cls's finalize(). As sqlite3: no row, no instance
+    (NULL); step's or finalize's exception fails the statement naming which."""
+
+    def finish(vals: list[Any]) -> Any:
+        if not vals:
+            return None
+        try:
+            inst = cls()
+            step = inst.step
+            if single:
+                for v in vals:
+                    step(v)
+            else:
+                for v in vals:
+                    step(*v)
+        except Exception as e:  # noqa: BLE001 - every failure is the statement's error
+            raise SQLError("user-defined aggregate's 'step' method raised error") from e
+        try:
+            return _result(inst.finalize())
+        except Exception as e:  # noqa: BLE001
+            raise SQLError("user-defined aggregate's 'finalize' method raised error") from e
+
+    return finish
 
 
 def _sql_callable(func: Callable[..., Any]) -> Callable[..., Any]:

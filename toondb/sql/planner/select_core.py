@@ -33,6 +33,7 @@ from toondb.sql.planner.joins import plan_from
 from toondb.sql.planner.knn import knn_request
 from toondb.sql.planner.windows import find_windows, plan_windows
 from toondb.sql.scope import Scope
+from toondb.sql.user_functions import USER_FUNCTIONS
 
 
 def plan_select_core(
@@ -360,7 +361,18 @@ def aggregate(
         key_fns[i] = _under(key_fns[i], ck)
     # (aggregate, argument, distinct, extra arguments); (None, None, ...) counts rows
     specs: list[tuple[Callable[..., Any] | None, Any, bool, Sequence[Fn]]] = []
+    user = USER_FUNCTIONS.get()
     for a in agg.aggs:
+        ufn = user.aggregate(a.name, len(a.args)) if user and not a.star else None
+        if ufn is not None:  # an application's aggregate (Database.create_aggregate)
+            if a.distinct and len(a.args) != 1:
+                raise SQLError("DISTINCT aggregates must have exactly one argument")
+            if any(contains_aggregate(x) for x in a.args):
+                raise SQLError(f"misuse of aggregate function {a.name.lower()}()")
+            compiled = tuple(ec.compile(x, scope) for x in a.args)
+            arg = compiled[0] if len(compiled) == 1 else _tuple_of(compiled)
+            specs.append((ufn, arg, a.distinct, ()))
+            continue
         fn = AGG_FUNCS[a.name]
         if a.star:
             specs.append((None, None, False, ()))
