@@ -40,12 +40,6 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    return "'" + str(v).replace("'", "''") + "'"
-
-
 def iterdump(execute: Execute) -> Iterator[str]:
     """The statements that make the database execute reads (see the module)."""
     yield "BEGIN TRANSACTION;"
@@ -57,10 +51,11 @@ def iterdump(execute: Execute) -> Iterator[str]:
     for name, sql in tables:
         low = name.lower()
         if low == "sqlite_sequence":
-            sequence = ['DELETE FROM "sqlite_sequence";'] + [
-                f'INSERT INTO "sqlite_sequence" VALUES({_literal(t)},{seq});'
-                for t, seq in _rows(execute, 'SELECT name, seq FROM "sqlite_sequence"')
-            ]
+            select = (
+                "SELECT 'INSERT INTO \"sqlite_sequence\" VALUES('||quote(name)||','||"
+                "quote(seq)||');' FROM \"sqlite_sequence\""
+            )
+            sequence = ['DELETE FROM "sqlite_sequence";'] + [r[0] for r in _rows(execute, select)]
             continue
         if low.startswith("sqlite_"):
             continue

@@ -56,21 +56,26 @@ def _name_of(t: Tokens, i: int) -> str:
     return str(t.vals[i]).lower()
 
 
+def _column_token(t: Tokens, i: int) -> bool:
+    """Rule 1 of the module docstring: is token i a name read as a column (any
+    qualifier)?"""
+    if not _is_name(t, i):
+        return False
+    nxt = t[i + 1] if i + 1 < len(t) else ""
+    prev = t[i - 1] if i else ""
+    return nxt != "(" and nxt != "." and prev != _COLLATE and prev != _AS
+
+
 def _refs(t: Tokens, column: str, qualifiers: set[str], bare: bool) -> tuple[list[int], bool]:
     """(the tokens of t that name column (rule 1 and 2 of the module
     docstring), whether an unqualified one was found)."""
     col = column.lower()
     out: list[int] = []
     found_bare = False
-    n = len(t)
-    for i in range(n):
-        if not _is_name(t, i) or _name_of(t, i) != col:
+    for i in range(len(t)):
+        if not _column_token(t, i) or _name_of(t, i) != col:
             continue
-        nxt = t[i + 1] if i + 1 < n else ""
-        prev = t[i - 1] if i else ""
-        if nxt == "(" or nxt == "." or prev == _COLLATE or prev == _AS:
-            continue
-        if prev == ".":
+        if i and t[i - 1] == ".":
             if i >= 2 and _is_name(t, i - 2) and _name_of(t, i - 2) in qualifiers:
                 out.append(i)
             continue
@@ -101,16 +106,7 @@ def expression_names(text: str) -> set[str]:
     """The lower-cased names an expression text reads as columns (rule 1; any
     qualifier)."""
     t = tokenize(text)
-    out = set()
-    for i in range(len(t)):
-        if not _is_name(t, i):
-            continue
-        nxt = t[i + 1] if i + 1 < len(t) else ""
-        prev = t[i - 1] if i else ""
-        if nxt in ("(", ".") or prev in (_COLLATE, _AS):
-            continue
-        out.add(_name_of(t, i))
-    return out
+    return {_name_of(t, i) for i in range(len(t)) if _column_token(t, i)}
 
 
 def _rename_in_table_text(text: str, table: str, old: str, new: str) -> str:

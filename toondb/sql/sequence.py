@@ -27,13 +27,13 @@ AUTOINCREMENT.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from toondb.codec.keycode import key_rowid, rowid_key
 from toondb.codec.rowcodec import decode_row, encode_row
 from toondb.sql.catalog import ColumnInfo, TableInfo
 
-__all__ = ["NAME", "new_table", "seq_of", "raise_seq", "rename", "forget"]
+__all__ = ["NAME", "Entry", "new_table", "lookup", "raise_seq", "rename", "forget"]
 
 NAME = "sqlite_sequence"
 
@@ -45,72 +45,77 @@ def new_table(tid: int) -> TableInfo:
     return t
 
 
-def _rows(ctx: Any, seqt: TableInfo) -> list[tuple[bytes, list[Any]]]:
+class Entry(NamedTuple):
+    """What one read of ``sqlite_sequence`` found for a table: its row (key and
+    bytes, None when it has none), its seq, and the key a new row would take."""
+
+    tree: Any
+    key: bytes | None
+    raw: bytes | None
+    seq: int
+    next_key: bytes
+
+
+def _scan(tree: Any, table: str) -> tuple[list[tuple[bytes, bytes, list[Any]]], int]:
+    """The rows of ``sqlite_sequence`` naming table (key, bytes, [name, seq]), and
+    the largest rowid of the whole table."""
     defaults = (None, None)
-    return [(k, list(decode_row(v, defaults, k)[:-1])) for k, v in ctx.tree(seqt.tree).scan()]
-
-
-def seq_of(ctx: Any, catalog: Any, table: str) -> int:
-    """The seq recorded for table (0 when it has none, or there is no table)."""
-    seqt = catalog.tables.get(NAME)
-    if seqt is None:
-        return 0
-    best = 0
-    for _, (name, seq) in _rows(ctx, seqt):
-        if name == table and type(seq) is int and seq > best:
-            best = seq
-    return best
-
-
-def raise_seq(ctx: Any, catalog: Any, table: str, high: int, undo: list[Any] | None) -> None:
-    """Invariant 2: table's seq at least high (a new row when it has none)."""
-    seqt = catalog.tables.get(NAME)
-    if seqt is None:
-        return
-    tree = ctx.tree(seqt.tree)
-    last = 0
-    for k, (name, seq) in _rows(ctx, seqt):
-        last = max(last, key_rowid(k))
-        if name == table:
-            if not (type(seq) is int and seq >= high):
-                old = tree.get(k)
-                tree.put(k, encode_row([name, high]))
-                if undo is not None:
-                    undo.append((tree, k, old))
-            return
-    k = rowid_key(last + 1)
-    tree.put(k, encode_row([table, high]))
-    if undo is not None:
-        undo.append((tree, k, None))
-
-
-def _each(txn: Any, catalog: Any, table: str) -> list[tuple[Any, bytes, list[Any]]]:
-    seqt = catalog.tables.get(NAME)
-    if seqt is None:
-        return []
-    tree = txn.tree(seqt.tree)
-    defaults = (None, None)
-    out = []
+    mine, last = [], 0
     for k, v in list(tree.scan()):
+        last = max(last, key_rowid(k))
         row = list(decode_row(v, defaults, k)[:-1])
         if row[0] == table:
-            out.append((tree, k, row))
-    return out
+            mine.append((k, v, row))
+    return mine, last
+
+
+def lookup(trees: Any, catalog: Any, table: str) -> Entry | None:
+    """table's entry (trees: what has ``tree(name)``, a Ctx or a transaction);
+    None when the database has no ``sqlite_sequence``."""
+    seqt = catalog.tables.get(NAME)
+    if seqt is None:
+        return None
+    tree = trees.tree(seqt.tree)
+    mine, last = _scan(tree, table)
+    key = raw = None
+    best = 0
+    for k, v, (_, seq) in mine:
+        if type(seq) is int and (key is None or seq > best):
+            key, raw, best = k, v, seq
+    return Entry(tree, key, raw, best, rowid_key(last + 1))
+
+
+def raise_seq(entry: Entry, table: str, high: int, undo: list[Any] | None) -> None:
+    """Invariant 2: table's seq at least high (a new row when it has none)."""
+    if entry.key is not None and entry.seq >= high:
+        return
+    key = entry.key if entry.key is not None else entry.next_key
+    entry.tree.put(key, encode_row([table, high]))
+    if undo is not None:
+        undo.append((entry.tree, key, entry.raw))
 
 
 def rename(txn: Any, catalog: Any, old: str, new: str, undo: list[Any] | None) -> None:
     """Invariant 3: table old's row names new."""
-    for tree, k, row in _each(txn, catalog, old):
-        prev = tree.get(k)
-        tree.put(k, encode_row([new, row[1]]))
-        if undo is not None:
-            undo.append((tree, k, prev))
+    _rewrite(txn, catalog, old, lambda row: encode_row([new, row[1]]), undo)
 
 
 def forget(txn: Any, catalog: Any, table: str, undo: list[Any] | None) -> None:
     """Invariant 3: a dropped table's row goes."""
-    for tree, k, _ in _each(txn, catalog, table):
-        prev = tree.get(k)
-        tree.delete(k)
+    _rewrite(txn, catalog, table, None, undo)
+
+
+def _rewrite(
+    txn: Any, catalog: Any, table: str, new: Callable[[list[Any]], bytes] | None, undo: Any
+) -> None:
+    seqt = catalog.tables.get(NAME)
+    if seqt is None:
+        return
+    tree = txn.tree(seqt.tree)
+    for k, v, row in _scan(tree, table)[0]:
+        if new is None:
+            tree.delete(k)
+        else:
+            tree.put(k, new(row))
         if undo is not None:
-            undo.append((tree, k, prev))
+            undo.append((tree, k, v))

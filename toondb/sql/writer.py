@@ -24,7 +24,7 @@ from toondb.sql.fn_vector import column_value
 from toondb.sql.fulltext import PendingText
 from toondb.sql.hnsw import PendingVectors
 from toondb.sql.planner import table_defaults, table_scope
-from toondb.sql.sequence import raise_seq, seq_of
+from toondb.sql.sequence import Entry, lookup, raise_seq
 
 # STRICT: a value's class as SQLite's error names it
 _STRICT_CLASS = {"integer": "INT", "real": "REAL", "text": "TEXT", "blob": "BLOB"}
@@ -80,6 +80,7 @@ class TableWriter:
                         self.children.append((t, f))
         self.next_rowid: int | None = None
         self.autoinc_start: int | None = None  # next_rowid when an AUTOINCREMENT INSERT began
+        self.autoinc_entry: Entry | None = None  # its table's sqlite_sequence entry then
         self.vcols = [(i, n, table.columns[i].name) for i, n in table.vector_cols]
         self.vindexes = table.vector_indexes
         fx = table.fulltext
@@ -136,17 +137,22 @@ class TableWriter:
     def start_autoincrement(self) -> None:
         """An INSERT into an AUTOINCREMENT table begins: its next rowid is one
         past the larger of its largest rowid and its seq (sql/sequence.py)."""
-        self.next_rowid = max(
-            self._after_last(), seq_of(self.ctx, self.catalog, self.table.name) + 1
-        )
+        self.autoinc_entry = lookup(self.ctx, self.catalog, self.table.name)
+        seq = self.autoinc_entry.seq if self.autoinc_entry is not None else 0
+        self.next_rowid = max(self._after_last(), seq + 1)
         self.autoinc_start = self.next_rowid
 
     def finish_autoincrement(self) -> None:
         """The INSERT ends: if it took rowids (a row OR IGNORE skipped takes one,
         as in SQLite), the table's seq reaches the largest (sequence.py,
-        invariant 2)."""
-        if self.next_rowid is not None and self.next_rowid != self.autoinc_start:
-            raise_seq(self.ctx, self.catalog, self.table.name, self.next_rowid - 1, self.ctx.undo)
+        invariant 2), written where start_autoincrement found it."""
+        entry = self.autoinc_entry
+        if (
+            entry is not None
+            and self.next_rowid is not None
+            and self.next_rowid != self.autoinc_start
+        ):
+            raise_seq(entry, self.table.name, self.next_rowid - 1, self.ctx.undo)
 
     def _after_last(self) -> int:
         last = next(iter(self.ctx.tree(self.table.tree).scan(b"", None, True)), None)
